@@ -1,0 +1,203 @@
+//! Cross-reference checks on a decoded inventory: duplicates, dangling references and
+//! requirements that span sections. Pure; every problem is reported.
+
+use crate::model::*;
+use mip_core::{Diagnostic, Diagnostics, Location};
+use std::collections::BTreeMap;
+
+fn duplicate(at: &Location, first: &Location, what: &str, name: &str, hint: &str) -> Diagnostic {
+    Diagnostic::error(Some(at.clone()), "duplicate", format!("duplicate {what} `{name}` (first declared at {first})"))
+        .with_hint(hint.to_owned())
+}
+
+/// Reports values that repeat under a key function, naming the first occurrence.
+fn check_unique<'a>(
+    diags: &mut Diagnostics,
+    items: impl IntoIterator<Item = (String, &'a Location, String)>,
+    what: &str,
+    hint: &str,
+) {
+    let mut seen: BTreeMap<String, &Location> = BTreeMap::new();
+    for (key, at, shown) in items {
+        match seen.get(&key) {
+            Some(first) => diags.push(duplicate(at, first, what, &shown, hint)),
+            None => {
+                seen.insert(key, at);
+            }
+        }
+    }
+}
+
+/// Runs every cross-reference check.
+pub fn check(inv: &Inventory) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_unique(
+        &mut d,
+        inv.clusters.iter().filter(|c| !c.implicit).map(|c| (c.name.value.clone(), &c.name.at, c.name.value.clone())),
+        "cluster",
+        "cluster names must be unique",
+    );
+    check_unique(
+        &mut d,
+        inv.clusters.iter().map(|c| (c.server.value.trim_end_matches('/').to_owned(), &c.server.at, c.server.value.clone())),
+        "cluster server",
+        "Argo CD identifies clusters by server URL: declare each cluster once",
+    );
+    for c in &inv.clusters {
+        if c.server.value.trim_end_matches('/') == mip_core::IN_CLUSTER_SERVER && c.name.value != IN_CLUSTER {
+            d.push(
+                Diagnostic::error(
+                    Some(c.server.at.clone()),
+                    "invalid-value",
+                    format!("cluster `{}` uses the in-cluster server `{}`", c.name.value, mip_core::IN_CLUSTER_SERVER),
+                    )
+                .with_hint(format!("name it `{IN_CLUSTER}`")),
+            );
+        }
+        if c.name.value == IN_CLUSTER && c.server.value.trim_end_matches('/') != mip_core::IN_CLUSTER_SERVER {
+            d.push(
+                Diagnostic::error(
+                    Some(c.server.at.clone()),
+                    "invalid-value",
+                    format!("cluster `{IN_CLUSTER}` must use server `{}`", mip_core::IN_CLUSTER_SERVER),
+                )
+                .with_hint("give a remote cluster another name".to_owned()),
+            );
+        }
+    }
+    check_unique(
+        &mut d,
+        inv.federations.iter().map(|f| (f.k8s_name(), &f.name.at, f.name.value.clone())),
+        "federation",
+        "federation names must differ after lowering (`federation-A` and `federation-a` are the same in Kubernetes)",
+    );
+    check_unique(
+        &mut d,
+        inv.common_apps.iter().map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
+        "common app",
+        "list each common app once",
+    );
+    check_unique(
+        &mut d,
+        inv.prerequisites.iter().map(|p| (p.file.value.clone(), &p.file.at, p.file.value.clone())),
+        "prerequisite",
+        "list each manifest once",
+    );
+    check_unique(
+        &mut d,
+        inv.upstream_repos.iter().map(|u| (u.value.clone(), &u.at, u.value.clone())),
+        "upstream repository",
+        "list each repository once",
+    );
+
+    let argocd_ns = &inv.argocd.namespace.value;
+    let mut namespaces: BTreeMap<String, (&Location, String)> = BTreeMap::new();
+    for app in &inv.common_apps {
+        if let Some(ns) = app.namespace() {
+            let at = app.namespace.as_ref().map_or(&app.kind.at, |n| &n.at);
+            namespaces.insert(ns, (at, format!("common app `{}`", app.kind.value)));
+        }
+    }
+    let needs_keycloak = |own: &Option<KeycloakCredentials>| own.is_none() && inv.credentials.keycloak.is_none();
+
+    for fed in &inv.federations {
+        let ns = fed.k8s_name();
+        if &ns == argocd_ns {
+            d.push(Diagnostic::error(
+                Some(fed.name.at.clone()),
+                "namespace-clash",
+                format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
+            ));
+        } else if let Some((_, owner)) = namespaces.get(&ns) {
+            d.push(Diagnostic::error(
+                Some(fed.name.at.clone()),
+                "namespace-clash",
+                format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
+            ));
+        }
+        if inv.cluster(&fed.cluster.value).is_none() {
+            d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
+        }
+        for rc in &fed.remote_clusters {
+            if inv.cluster(&rc.value).is_none() {
+                d.push(dangling(rc, inv, &format!("federation `{}`", fed.name.value)));
+            } else if rc.value == fed.cluster.value {
+                d.push(Diagnostic::error(
+                    Some(rc.at.clone()),
+                    "invalid-value",
+                    format!("federation `{}` lists its own cluster `{}` as remote", fed.name.value, rc.value),
+                ));
+            }
+        }
+        if fed.kind.value == FederationKind::Local {
+            if let Some(rc) = fed.remote_clusters.first() {
+                d.push(
+                    Diagnostic::error(
+                        Some(rc.at.clone()),
+                        "invalid-value",
+                        format!("local federation `{}` cannot have remote clusters", fed.name.value),
+                    )
+                    .with_hint("use `kind: hybrid`".to_owned()),
+                );
+            }
+        }
+        check_unique(
+            &mut d,
+            fed.apps.iter().map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
+            &format!("app in federation `{}`:", fed.name.value),
+            "list each app once",
+        );
+        if fed.has_app(FederationAppKind::Exareme2Overlay) && !fed.has_app(FederationAppKind::Exareme2) {
+            let at = fed.apps.iter().find(|a| a.kind.value == FederationAppKind::Exareme2Overlay).map(|a| a.kind.at.clone());
+            d.push(
+                Diagnostic::error(at, "missing-app", format!("federation `{}` has `exareme2-overlay` without `exareme2`", fed.name.value))
+                    .with_hint("add `- name: exareme2`".to_owned()),
+            );
+        }
+        if fed.has_app(FederationAppKind::MipStack) && needs_keycloak(&fed.keycloak) {
+            d.push(
+                Diagnostic::error(
+                    Some(fed.name.at.clone()),
+                    "missing-credential",
+                    format!("federation `{}` runs `mip-stack`, which needs Keycloak credentials", fed.name.value),
+                )
+                .with_hint("add `credentials.keycloak` or `keycloak` to the federation".to_owned()),
+            );
+        }
+    }
+    if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {
+        if needs_keycloak(&dc.keycloak) {
+            d.push(
+                Diagnostic::error(
+                    Some(dc.kind.at.clone()),
+                    "missing-credential",
+                    "common app `datacatalog` needs Keycloak credentials (`datacatalog-secrets`)".to_owned(),
+                )
+                .with_hint("add `credentials.keycloak` or `keycloak` to the app".to_owned()),
+            );
+        }
+        if dc.namespace().as_deref() == Some(argocd_ns.as_str()) {
+            d.push(Diagnostic::error(
+                Some(dc.kind.at.clone()),
+                "namespace-clash",
+                format!("common app `datacatalog` would use the Argo CD namespace `{argocd_ns}`"),
+            ));
+        }
+    }
+    if inv.federations.iter().any(|f| f.kind.value == FederationKind::Hybrid) && inv.common_app(CommonAppKind::Submariner).is_none() {
+        let first = inv.federations.iter().find(|f| f.kind.value == FederationKind::Hybrid).map(|f| f.kind.at.clone());
+        d.push(
+            Diagnostic::warning(first, "missing-app", "hybrid federations need the `submariner` common app to join remote nodes")
+                .with_hint("add `- name: submariner` to `commonApps`".to_owned()),
+        );
+    }
+    d
+}
+
+fn dangling(name: &Located<String>, inv: &Inventory, who: &str) -> Diagnostic {
+    let known: Vec<&str> = inv.clusters.iter().map(|c| c.name.value.as_str()).collect();
+    let hint = crate::names::closest(&name.value, &known)
+        .map_or_else(|| format!("declared clusters: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
+    Diagnostic::error(Some(name.at.clone()), "unknown-cluster", format!("{who} names undeclared cluster `{}`", name.value))
+        .with_hint(hint)
+}

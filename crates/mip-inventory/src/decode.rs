@@ -1,0 +1,640 @@
+//! Walks the located YAML tree into a typed [`Inventory`], collecting every problem.
+//!
+//! Each function reads one level, reports what is wrong at the exact node, and goes on with
+//! whatever it could read, so one run lists all problems. Cross-references (duplicates,
+//! dangling cluster names) are checked afterwards in [`crate::check`].
+
+use crate::model::*;
+use crate::names;
+use crate::yaml::{Node, Value};
+use mip_core::{Diagnostic, Diagnostics, Location, SensitiveSource};
+
+pub(crate) struct Decoder<'f> {
+    pub(crate) file: &'f str,
+    pub(crate) diags: Diagnostics,
+}
+
+/// The keys of one mapping, with a record of which were read.
+pub(crate) struct Fields<'n> {
+    path: String,
+    at: Location,
+    entries: Vec<(&'n str, &'n Node, &'n Node)>,
+    used: Vec<bool>,
+}
+
+impl<'n> Fields<'n> {
+    /// The node under `key`, if present (and marks it read).
+    pub(crate) fn get(&mut self, key: &str) -> Option<&'n Node> {
+        let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
+        self.used[i] = true;
+        Some(self.entries[i].2)
+    }
+
+    fn child(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("`{s}`"),
+        Value::Int(i) => format!("`{i}`"),
+        Value::Float(f) => format!("`{f}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        other => other.type_name().to_owned(),
+    }
+}
+
+impl<'f> Decoder<'f> {
+    pub(crate) fn new(file: &'f str) -> Self {
+        Decoder { file, diags: Diagnostics::new() }
+    }
+
+    pub(crate) fn loc(&self, node: &Node) -> Location {
+        node.location(self.file)
+    }
+
+    pub(crate) fn error(&mut self, at: Location, code: &str, summary: String, hint: Option<String>) {
+        let mut d = Diagnostic::error(Some(at), code, summary);
+        d.hint = hint;
+        self.diags.push(d);
+    }
+
+    fn type_error(&mut self, node: &Node, path: &str, expected: &str) {
+        let hint = match (&node.value, expected) {
+            (Value::Bool(_) | Value::Int(_) | Value::Float(_), "a string") => {
+                Some("quote the value, e.g. `\"yes\"` or `\"1.0\"`".to_owned())
+            }
+            (Value::Null, _) => Some(format!("give `{path}` a value or remove the key")),
+            _ => None,
+        };
+        self.error(
+            self.loc(node),
+            "wrong-type",
+            format!("`{path}` must be {expected}, found {}", node.value.type_name()),
+            hint,
+        );
+    }
+
+    /// Opens a mapping; reports non-mappings and non-string keys.
+    pub(crate) fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            self.type_error(node, if path.is_empty() { "the inventory" } else { path }, "a mapping");
+            return None;
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match &k.value {
+                Value::Str(s) => out.push((s.as_str(), k, v)),
+                other => self.error(
+                    self.loc(k),
+                    "wrong-type",
+                    format!("keys of `{path}` must be strings, found {}", other.type_name()),
+                    Some("quote the key".to_owned()),
+                ),
+            }
+        }
+        let used = vec![false; out.len()];
+        Some(Fields { path: path.to_owned(), at: self.loc(node), entries: out, used })
+    }
+
+    /// Reports every key that was not read, with a did-you-mean hint.
+    pub(crate) fn finish(&mut self, fields: Fields<'_>, allowed: &[&str]) {
+        for (i, (key, knode, _)) in fields.entries.iter().enumerate() {
+            if fields.used[i] {
+                continue;
+            }
+            let hint = match names::closest(key, allowed) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if allowed.is_empty() => "this mapping takes no keys".to_owned(),
+                None => format!("allowed keys: {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+            };
+            let at = self.loc(knode);
+            self.error(at, "unknown-key", format!("unknown key `{}`", fields.child(key)), Some(hint));
+        }
+    }
+
+    fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
+        let path = fields.child(key);
+        let within = if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
+        self.error(fields.at.clone(), "missing-key", format!("missing required key `{path}` in {within}"), hint);
+    }
+
+    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<Located<String>> {
+        match &node.value {
+            Value::Str(s) if s.trim().is_empty() => {
+                self.error(self.loc(node), "empty-value", format!("`{path}` must not be empty"), None);
+                None
+            }
+            Value::Str(s) => Some(Located { value: s.clone(), at: self.loc(node) }),
+            _ => {
+                self.type_error(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    pub(crate) fn req_string(&mut self, f: &mut Fields<'_>, key: &str, hint: Option<&str>) -> Option<Located<String>> {
+        let path = f.child(key);
+        match f.get(key) {
+            Some(n) => self.string(n, &path),
+            None => {
+                self.missing(f, key, hint.map(str::to_owned));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn opt_string(&mut self, f: &mut Fields<'_>, key: &str) -> Option<Located<String>> {
+        let path = f.child(key);
+        f.get(key).and_then(|n| self.string(n, &path))
+    }
+
+    pub(crate) fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.type_error(node, path, "a list");
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<Located<String>> {
+        let path = f.child(key);
+        let Some(node) = f.get(key) else { return Vec::new() };
+        let Some(items) = self.seq(node, &path) else { return Vec::new() };
+        items.iter().enumerate().filter_map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect()
+    }
+
+    /// `{env: NAME}` | `{file: PATH}` | `{prompt: TEXT}`; never a literal value.
+    fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
+        let at = self.loc(node);
+        if let Value::Str(_) = node.value {
+            self.error(
+                at,
+                "literal-secret",
+                format!("`{path}` is a literal value: secret values are never written in the inventory"),
+                Some("use `{env: VAR}`, `{file: path}` or `{prompt: text}`".to_owned()),
+            );
+            return None;
+        }
+        let mut f = self.fields(node, path)?;
+        let mut sources = Vec::new();
+        for key in ["env", "file", "prompt", "generate", "value"] {
+            if let Some(n) = f.get(key) {
+                sources.push((key, n));
+            }
+        }
+        self.finish(f, &["env", "file", "prompt", "generate"]);
+        match sources.as_slice() {
+            [] => {
+                self.error(
+                    at,
+                    "secret-source",
+                    format!("`{path}` names no source"),
+                    Some("use exactly one of `env`, `file`, `prompt`".to_owned()),
+                );
+                None
+            }
+            [(key, n)] => {
+                let p = format!("{path}.{key}");
+                match *key {
+                    "value" => {
+                        self.error(
+                            self.loc(n),
+                            "literal-secret",
+                            format!("`{p}`: secret values are never written in the inventory"),
+                            Some("use `env`, `file` or `prompt`".to_owned()),
+                        );
+                        None
+                    }
+                    "generate" => {
+                        if !allow_generated {
+                            self.error(
+                                self.loc(n),
+                                "secret-source",
+                                format!("`{p}`: this value comes from outside and cannot be generated"),
+                                Some("use `env`, `file` or `prompt`".to_owned()),
+                            );
+                            return None;
+                        }
+                        match n.value {
+                            Value::Bool(true) => Some(SecretRef { source: SensitiveSource::Generated, at }),
+                            _ => {
+                                self.type_error(n, &p, "`true`");
+                                None
+                            }
+                        }
+                    }
+                    "env" => {
+                        let v = self.string(n, &p)?;
+                        if !names::is_env_var(&v.value) {
+                            self.error(
+                                v.at.clone(),
+                                "invalid-name",
+                                format!("`{p}`: `{}` is not an environment variable name", v.value),
+                                Some("letters, digits and `_`, not starting with a digit".to_owned()),
+                            );
+                            return None;
+                        }
+                        Some(SecretRef { source: SensitiveSource::Env(v.value), at })
+                    }
+                    "file" => self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::File(v.value), at }),
+                    _ => self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::Prompt(v.value), at }),
+                }
+            }
+            many => {
+                let keys: Vec<String> = many.iter().map(|(k, _)| format!("`{k}`")).collect();
+                self.error(
+                    at,
+                    "secret-source",
+                    format!("`{path}` names several sources ({})", keys.join(", ")),
+                    Some("keep exactly one".to_owned()),
+                );
+                None
+            }
+        }
+    }
+
+    fn keycloak(&mut self, node: &Node, path: &str) -> Option<KeycloakCredentials> {
+        let at = self.loc(node);
+        let mut f = self.fields(node, path)?;
+        let id = match f.get("clientId") {
+            Some(n) => self.secret_ref(n, &format!("{path}.clientId"), false),
+            None => {
+                self.missing(&f, "clientId", None);
+                None
+            }
+        };
+        let secret = match f.get("clientSecret") {
+            Some(n) => self.secret_ref(n, &format!("{path}.clientSecret"), false),
+            None => {
+                self.missing(&f, "clientSecret", None);
+                None
+            }
+        };
+        self.finish(f, &["clientId", "clientSecret"]);
+        Some(KeycloakCredentials { client_id: id?, client_secret: secret?, at })
+    }
+
+    fn opt_keycloak(&mut self, f: &mut Fields<'_>, key: &str) -> Option<KeycloakCredentials> {
+        let path = f.child(key);
+        f.get(key).and_then(|n| self.keycloak(n, &path))
+    }
+
+    fn argocd(&mut self, node: &Node) -> Option<ArgoCd> {
+        let mut f = self.fields(node, "argocd")?;
+        let namespace = self.req_string(&mut f, "namespace", Some("the namespace Argo CD runs in, e.g. `argocd`"));
+        let default_project = match f.get("defaultProject") {
+            None => Some(DefaultProjectPolicy::LockDown),
+            Some(n) => match &n.value {
+                Value::Str(s) if s == "lock-down" => Some(DefaultProjectPolicy::LockDown),
+                Value::Str(s) if s == "unmanaged" => Some(DefaultProjectPolicy::Unmanaged),
+                other => {
+                    let at = self.loc(n);
+                    self.error(
+                        at,
+                        "invalid-value",
+                        format!("`argocd.defaultProject` must be `lock-down` or `unmanaged`, found {}", describe(other)),
+                        Some("`default` cannot be deleted (argocd-server recreates it); lock it down".to_owned()),
+                    );
+                    None
+                }
+            },
+        };
+        let api_server = self.opt_string(&mut f, "apiServer");
+        let context = self.opt_string(&mut f, "context");
+        self.finish(f, &["namespace", "defaultProject", "apiServer", "context"]);
+        if let Some(ns) = &namespace {
+            names::check_label(self, ns, "argocd.namespace");
+        }
+        if let Some(url) = &api_server {
+            names::check_https_url(self, url, "argocd.apiServer");
+        }
+        Some(ArgoCd { namespace: namespace?, default_project: default_project?, api_server, context })
+    }
+
+    fn repository(&mut self, node: &Node, role: &'static str) -> Option<Repository> {
+        let path = format!("repositories.{role}");
+        let mut f = self.fields(node, &path)?;
+        let url = self.req_string(&mut f, "url", None);
+        let revision = self.opt_string(&mut f, "revision");
+        let ssh_private_key = f.get("sshPrivateKey").and_then(|n| self.secret_ref(n, &format!("{path}.sshPrivateKey"), false));
+        let username = f.get("username").and_then(|n| self.secret_ref(n, &format!("{path}.username"), false));
+        let password = f.get("password").and_then(|n| self.secret_ref(n, &format!("{path}.password"), false));
+        self.finish(f, &["url", "revision", "sshPrivateKey", "username", "password"]);
+        let url = url?;
+        names::check_repo_url(self, &url, &format!("{path}.url"));
+        if let Some(r) = &revision {
+            names::check_revision(self, r, &format!("{path}.revision"));
+        }
+        let ssh = url.value.starts_with("git@") || url.value.starts_with("ssh://");
+        if ssh && ssh_private_key.is_none() {
+            self.error(
+                url.at.clone(),
+                "missing-credential",
+                format!("`{path}.url` is an SSH URL but `{path}.sshPrivateKey` is missing"),
+                Some("add `sshPrivateKey: {file: path/to/key}`".to_owned()),
+            );
+        }
+        if !ssh && ssh_private_key.is_some() {
+            self.error(
+                url.at.clone(),
+                "invalid-value",
+                format!("`{path}.sshPrivateKey` is set but `{}` is not an SSH URL", url.value),
+                Some("use a `git@host:org/repo.git` URL or HTTPS credentials".to_owned()),
+            );
+        }
+        if username.is_some() != password.is_some() {
+            self.error(
+                url.at.clone(),
+                "missing-credential",
+                format!("`{path}` needs both `username` and `password`, or neither"),
+                None,
+            );
+        }
+        Some(Repository { role, url, revision, ssh_private_key, username, password })
+    }
+
+    fn repositories(&mut self, node: &Node) -> Option<Repositories> {
+        let mut f = self.fields(node, "repositories")?;
+        let infra = match f.get("infra") {
+            Some(n) => self.repository(n, "infra"),
+            None => {
+                self.missing(&f, "infra", Some("the repository holding `base/`, `projects/` and `common/`".to_owned()));
+                None
+            }
+        };
+        let deployments = match f.get("deployments") {
+            Some(n) => self.repository(n, "deployments"),
+            None => {
+                self.missing(&f, "deployments", Some("the repository holding `deployments/`".to_owned()));
+                None
+            }
+        };
+        self.finish(f, &["infra", "deployments"]);
+        Some(Repositories { infra: infra?, deployments: deployments? })
+    }
+
+    fn cluster(&mut self, node: &Node, path: &str) -> Option<Cluster> {
+        let mut f = self.fields(node, path)?;
+        let name = self.req_string(&mut f, "name", None);
+        let server = self.req_string(&mut f, "server", Some("the API server URL Argo CD uses for this cluster"));
+        let context = self.opt_string(&mut f, "context");
+        let bearer_token = f.get("bearerToken").and_then(|n| self.secret_ref(n, &format!("{path}.bearerToken"), false));
+        self.finish(f, &["name", "server", "context", "bearerToken"]);
+        if let Some(n) = &name {
+            names::check_label(self, n, &format!("{path}.name"));
+        }
+        if let Some(s) = &server {
+            names::check_https_url(self, s, &format!("{path}.server"));
+        }
+        Some(Cluster { name: name?, server: server?, context, bearer_token, implicit: false })
+    }
+
+    fn common_app(&mut self, node: &Node, path: &str) -> Option<CommonApp> {
+        let mut f = self.fields(node, path)?;
+        let name = self.req_string(&mut f, "name", None);
+        let namespace = self.opt_string(&mut f, "namespace");
+        let keycloak = self.opt_keycloak(&mut f, "keycloak");
+        self.finish(f, &["name", "namespace", "keycloak"]);
+        let name = name?;
+        let Some(kind) = CommonAppKind::parse(&name.value) else {
+            let known: Vec<&str> = CommonAppKind::ALL.iter().map(|k| k.as_str()).collect();
+            let hint = names::closest(&name.value, &known)
+                .map_or_else(|| format!("known common apps: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
+            self.error(name.at, "unknown-app", format!("`{path}.name`: unknown common app `{}`", name.value), Some(hint));
+            return None;
+        };
+        if let Some(ns) = &namespace {
+            if kind.default_namespace().is_none() {
+                self.error(
+                    ns.at.clone(),
+                    "invalid-value",
+                    format!("`{path}.namespace`: `{kind}` deploys to several namespaces and takes no override"),
+                    None,
+                );
+            } else {
+                names::check_label(self, ns, &format!("{path}.namespace"));
+            }
+        }
+        if keycloak.is_some() && kind != CommonAppKind::Datacatalog {
+            self.error(
+                name.at.clone(),
+                "invalid-value",
+                format!("`{path}.keycloak`: only `datacatalog` uses Keycloak credentials"),
+                None,
+            );
+        }
+        Some(CommonApp { kind: Located { value: kind, at: name.at }, namespace, keycloak })
+    }
+
+    fn federation_app(&mut self, node: &Node, path: &str) -> Option<FederationApp> {
+        let mut f = self.fields(node, path)?;
+        let name = self.req_string(&mut f, "name", None);
+        let values = self.string_list(&mut f, "values");
+        let patches = self.string_list(&mut f, "patches");
+        self.finish(f, &["name", "values", "patches"]);
+        for p in values.iter().chain(&patches) {
+            names::check_relative_path(self, p, path);
+        }
+        let name = name?;
+        let Some(kind) = FederationAppKind::parse(&name.value) else {
+            let known: Vec<&str> = FederationAppKind::ALL.iter().map(|k| k.as_str()).collect();
+            let hint = names::closest(&name.value, &known)
+                .map_or_else(|| format!("known federation apps: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
+            self.error(name.at, "unknown-app", format!("`{path}.name`: unknown federation app `{}`", name.value), Some(hint));
+            return None;
+        };
+        Some(FederationApp { kind: Located { value: kind, at: name.at }, values, patches })
+    }
+
+    fn federation(&mut self, node: &Node, path: &str) -> Option<Federation> {
+        let mut f = self.fields(node, path)?;
+        let name = self.req_string(&mut f, "name", Some("the federation's directory name, e.g. `federation-A`"));
+        let kind = match f.get("kind") {
+            None => {
+                self.missing(&f, "kind", Some("`local` or `hybrid`".to_owned()));
+                None
+            }
+            Some(n) => match &n.value {
+                Value::Str(s) if s == "local" => Some(FederationKind::Local),
+                Value::Str(s) if s == "hybrid" => Some(FederationKind::Hybrid),
+                other => {
+                    let at = self.loc(n);
+                    self.error(
+                        at,
+                        "invalid-value",
+                        format!("`{path}.kind` must be `local` or `hybrid`, found {}", describe(other)),
+                        None,
+                    );
+                    None
+                }
+            }
+            .map(|k| Located { value: k, at: self.loc(n) }),
+        };
+        let cluster = match f.get("cluster") {
+            Some(n) => self.string(n, &format!("{path}.cluster")),
+            None => Some(Located { value: IN_CLUSTER.to_owned(), at: self.loc(node) }),
+        };
+        let remote_clusters = self.string_list(&mut f, "remoteClusters");
+        let apps = match f.get("apps") {
+            None => Vec::new(),
+            Some(n) => self.seq(n, &format!("{path}.apps")).map_or_else(Vec::new, |items| {
+                items.iter().enumerate().filter_map(|(i, a)| self.federation_app(a, &format!("{path}.apps[{i}]"))).collect()
+            }),
+        };
+        let keycloak = self.opt_keycloak(&mut f, "keycloak");
+        self.finish(f, &["name", "kind", "cluster", "remoteClusters", "apps", "keycloak"]);
+        let name = name?;
+        names::check_federation_name(self, &name, &format!("{path}.name"));
+        Some(Federation { name, kind: kind?, cluster: cluster?, remote_clusters, apps, keycloak })
+    }
+
+    fn prerequisite(&mut self, node: &Node, path: &str) -> Option<Prerequisite> {
+        let mut f = self.fields(node, path)?;
+        let file = self.req_string(&mut f, "file", Some("a manifest path relative to the inventory".to_owned()).as_deref());
+        self.finish(f, &["file"]);
+        let file = file?;
+        names::check_relative_path(self, &file, path);
+        Some(Prerequisite { file })
+    }
+
+    fn list<T>(&mut self, f: &mut Fields<'_>, key: &str, mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>) -> Vec<T> {
+        let path = f.child(key);
+        let Some(node) = f.get(key) else { return Vec::new() };
+        if node.value == Value::Null {
+            return Vec::new();
+        }
+        let Some(items) = self.seq(node, &path) else { return Vec::new() };
+        items.iter().enumerate().filter_map(|(i, n)| each(self, n, &format!("{path}[{i}]"))).collect()
+    }
+
+    /// Decodes the whole document. `None` when something required could not be read.
+    pub(crate) fn inventory(&mut self, root: &Node) -> Option<Inventory> {
+        if root.value == Value::Null {
+            self.error(
+                self.loc(root),
+                "empty-inventory",
+                "the inventory is empty".to_owned(),
+                Some(format!("start with `apiVersion: {API_VERSION}` and `kind: {KIND}`")),
+            );
+            return None;
+        }
+        let mut f = self.fields(root, "")?;
+        let header_ok = self.header(&mut f);
+        let argocd = match f.get("argocd") {
+            Some(n) => self.argocd(n),
+            None => {
+                self.missing(&f, "argocd", Some("e.g. `argocd: {namespace: argocd}`".to_owned()));
+                None
+            }
+        };
+        let revision = self.req_string(&mut f, "revision", Some("the Git branch to deploy, e.g. `main`"));
+        if let Some(r) = &revision {
+            names::check_revision(self, r, "revision");
+        }
+        let repositories = match f.get("repositories") {
+            Some(n) => self.repositories(n),
+            None => {
+                self.missing(&f, "repositories", Some("declare `infra` and `deployments`".to_owned()));
+                None
+            }
+        };
+        let upstream_repos = self.string_list(&mut f, "upstreamRepos");
+        for u in &upstream_repos {
+            names::check_repo_url(self, u, "upstreamRepos");
+        }
+        let mut clusters = self.list(&mut f, "clusters", |d, n, p| d.cluster(n, p));
+        let credentials = Credentials { keycloak: f.get("credentials").and_then(|n| self.credentials(n)) };
+        let common_apps = self.list(&mut f, "commonApps", |d, n, p| d.common_app(n, p));
+        let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p));
+        let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
+        self.finish(
+            f,
+            &[
+                "apiVersion", "kind", "argocd", "revision", "repositories", "upstreamRepos", "clusters",
+                "credentials", "commonApps", "federations", "prerequisites",
+            ],
+        );
+        if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
+            clusters.insert(
+                0,
+                Cluster {
+                    name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
+                    server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
+                    context: None,
+                    bearer_token: None,
+                    implicit: true,
+                },
+            );
+        }
+        // Missing required parts were reported above; placeholders let the cross-reference
+        // checks still run, so the user sees every problem at once. An inventory with any
+        // error is never returned to callers (see `crate::parse`).
+        let _ = header_ok;
+        let here = || Located { value: String::new(), at: self.loc(root) };
+        let placeholder_repo = |role| Repository {
+            role,
+            url: here(),
+            revision: None,
+            ssh_private_key: None,
+            username: None,
+            password: None,
+        };
+        Some(Inventory {
+            file: self.file.to_owned(),
+            argocd: argocd.unwrap_or_else(|| ArgoCd {
+                namespace: here(),
+                default_project: DefaultProjectPolicy::LockDown,
+                api_server: None,
+                context: None,
+            }),
+            revision: revision.unwrap_or_else(here),
+            repositories: repositories.unwrap_or_else(|| Repositories {
+                infra: placeholder_repo("infra"),
+                deployments: placeholder_repo("deployments"),
+            }),
+            upstream_repos,
+            clusters,
+            credentials,
+            common_apps,
+            federations,
+            prerequisites,
+        })
+    }
+
+    fn credentials(&mut self, node: &Node) -> Option<KeycloakCredentials> {
+        let mut f = self.fields(node, "credentials")?;
+        let k = self.opt_keycloak(&mut f, "keycloak");
+        self.finish(f, &["keycloak"]);
+        k
+    }
+
+    fn header(&mut self, f: &mut Fields<'_>) -> bool {
+        let mut ok = true;
+        match self.req_string(f, "apiVersion", Some(&format!("add `apiVersion: {API_VERSION}`"))) {
+            Some(v) if v.value == API_VERSION => {}
+            Some(v) => {
+                ok = false;
+                self.error(
+                    v.at,
+                    "unsupported-version",
+                    format!("unsupported `apiVersion` `{}`", v.value),
+                    Some(format!("this mip reads `{API_VERSION}`")),
+                );
+            }
+            None => ok = false,
+        }
+        match self.req_string(f, "kind", Some(&format!("add `kind: {KIND}`"))) {
+            Some(v) if v.value == KIND => {}
+            Some(v) => {
+                ok = false;
+                self.error(v.at, "invalid-value", format!("`kind` must be `{KIND}`, found `{}`", v.value), None);
+            }
+            None => ok = false,
+        }
+        ok
+    }
+}

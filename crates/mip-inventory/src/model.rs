@@ -1,0 +1,352 @@
+//! The typed inventory, as decoded and validated.
+
+use mip_core::{Location, SensitiveSource};
+use std::fmt;
+
+/// A value together with where the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub at: Location,
+}
+
+impl<T: fmt::Display> fmt::Display for Located<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// The `apiVersion` this version of mip reads.
+pub const API_VERSION: &str = "mip.ebrains.eu/v1alpha1";
+/// The `kind` of an inventory document.
+pub const KIND: &str = "Inventory";
+/// The cluster Argo CD runs in, always declared.
+pub const IN_CLUSTER: &str = "in-cluster";
+
+/// A whole, valid inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// Path of the inventory file as given by the user.
+    pub file: String,
+    /// The Argo CD instance mip drives.
+    pub argocd: ArgoCd,
+    /// Default Git revision (branch, tag or commit) of every repository.
+    pub revision: Located<String>,
+    /// The two Git repositories of the platform.
+    pub repositories: Repositories,
+    /// Upstream chart repositories that the federation and common projects may source.
+    pub upstream_repos: Vec<Located<String>>,
+    /// Clusters, `in-cluster` first (implicit unless declared).
+    pub clusters: Vec<Cluster>,
+    /// Credentials shared by federations and common apps.
+    pub credentials: Credentials,
+    /// Cluster-wide applications.
+    pub common_apps: Vec<CommonApp>,
+    /// Federations, in inventory order.
+    pub federations: Vec<Federation>,
+    /// Manifests applied before the infrastructure (RBAC and the like).
+    pub prerequisites: Vec<Prerequisite>,
+}
+
+/// The Argo CD instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoCd {
+    /// Namespace Argo CD runs in and holds its Applications, projects and credentials.
+    pub namespace: Located<String>,
+    /// What mip does with the `default` AppProject.
+    pub default_project: DefaultProjectPolicy,
+    /// Safety guard: the API server URL mip must be talking to.
+    pub api_server: Option<Located<String>>,
+    /// Safety guard: the kubeconfig context mip must use.
+    pub context: Option<Located<String>>,
+}
+
+/// Treatment of the `default` AppProject (it cannot be deleted: argocd-server recreates it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultProjectPolicy {
+    /// Apply a spec that permits nothing (deny by blacklist); loosening it is drift.
+    LockDown,
+    /// Leave it alone.
+    Unmanaged,
+}
+
+/// The infra and deployments repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repositories {
+    /// Holds `base/`, `projects/` and `common/` (public, HTTPS in the reference setup).
+    pub infra: Repository,
+    /// Holds `deployments/` (private, SSH in the reference setup).
+    pub deployments: Repository,
+}
+
+/// One Git repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// `infra` or `deployments`.
+    pub role: &'static str,
+    /// Clone URL.
+    pub url: Located<String>,
+    /// Revision override; the inventory's `revision` when absent.
+    pub revision: Option<Located<String>>,
+    /// SSH private key, for `git@` / `ssh://` URLs.
+    pub ssh_private_key: Option<SecretRef>,
+    /// HTTPS user name.
+    pub username: Option<SecretRef>,
+    /// HTTPS password or token.
+    pub password: Option<SecretRef>,
+}
+
+impl Repository {
+    /// Whether Argo CD needs a credential Secret for this repository.
+    pub fn has_credentials(&self) -> bool {
+        self.ssh_private_key.is_some() || self.password.is_some()
+    }
+}
+
+/// A reference to a sensitive value: where it comes from, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// The source.
+    pub source: SensitiveSource,
+    /// Where the reference was written.
+    pub at: Location,
+}
+
+/// A cluster Argo CD deploys to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// Inventory name (DNS-1123 label).
+    pub name: Located<String>,
+    /// API server URL as Argo CD addresses it.
+    pub server: Located<String>,
+    /// Kubeconfig context mip uses to reach it.
+    pub context: Option<Located<String>>,
+    /// Bearer token Argo CD uses (remote clusters).
+    pub bearer_token: Option<SecretRef>,
+    /// Whether the entry was added implicitly (`in-cluster` not written by the user).
+    pub implicit: bool,
+}
+
+/// Keycloak client credentials (`keycloak-credentials`, `datacatalog-secrets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeycloakCredentials {
+    /// Client id.
+    pub client_id: SecretRef,
+    /// Client secret.
+    pub client_secret: SecretRef,
+    /// Where the block was written.
+    pub at: Location,
+}
+
+/// Shared credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// The EBRAINS Keycloak tenant client, used by every federation unless overridden.
+    pub keycloak: Option<KeycloakCredentials>,
+}
+
+/// The common applications mip knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CommonAppKind {
+    /// The data catalogue (`mip-common-datacatalog`).
+    Datacatalog,
+    /// The public ingress controller (`ingress-nginx`).
+    NginxIngress,
+    /// Network policies for federations and common namespaces.
+    Security,
+    /// Submariner broker and operator for hybrid federations.
+    Submariner,
+}
+
+impl CommonAppKind {
+    /// Every kind, in catalogue order.
+    pub const ALL: [CommonAppKind; 4] =
+        [CommonAppKind::Datacatalog, CommonAppKind::NginxIngress, CommonAppKind::Security, CommonAppKind::Submariner];
+
+    /// Name as written in the inventory and as the `common/<name>` directory.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommonAppKind::Datacatalog => "datacatalog",
+            CommonAppKind::NginxIngress => "nginx-ingress",
+            CommonAppKind::Security => "security",
+            CommonAppKind::Submariner => "submariner",
+        }
+    }
+
+    /// Parses an inventory name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Namespace of a single-namespace app (the only ones whose namespace may be overridden).
+    pub fn default_namespace(self) -> Option<&'static str> {
+        match self {
+            CommonAppKind::Datacatalog => Some("mip-common-datacatalog"),
+            CommonAppKind::NginxIngress => Some("ingress-nginx"),
+            CommonAppKind::Security | CommonAppKind::Submariner => None,
+        }
+    }
+}
+
+impl fmt::Display for CommonAppKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A common application enabled in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonApp {
+    /// Which app.
+    pub kind: Located<CommonAppKind>,
+    /// Namespace override (single-namespace apps only).
+    pub namespace: Option<Located<String>>,
+    /// Keycloak override (datacatalog).
+    pub keycloak: Option<KeycloakCredentials>,
+}
+
+impl CommonApp {
+    /// The namespace the app deploys to, if it has exactly one.
+    pub fn namespace(&self) -> Option<String> {
+        self.namespace.as_ref().map(|n| n.value.clone()).or_else(|| self.kind.value.default_namespace().map(str::to_owned))
+    }
+}
+
+/// `local` (all on one cluster) or `hybrid` (remote worker nodes joined with Submariner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FederationKind {
+    /// Every node in the federation's cluster.
+    Local,
+    /// Workers on remote clusters.
+    Hybrid,
+}
+
+impl FederationKind {
+    /// Name as written in the inventory and in Git paths.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FederationKind::Local => "local",
+            FederationKind::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl fmt::Display for FederationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The applications a federation can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FederationAppKind {
+    /// The Exareme2 analytics engine (Helm chart from madgik/exareme2).
+    Exareme2,
+    /// The MIP stack: portal, gateway, databases (HBPMedical/mip-deployment).
+    MipStack,
+    /// Local kustomize overlay for Exareme2 (from the deployments repo).
+    Exareme2Overlay,
+}
+
+impl FederationAppKind {
+    /// Every kind, in catalogue order.
+    pub const ALL: [FederationAppKind; 3] =
+        [FederationAppKind::Exareme2, FederationAppKind::MipStack, FederationAppKind::Exareme2Overlay];
+
+    /// Name as written in the inventory.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FederationAppKind::Exareme2 => "exareme2",
+            FederationAppKind::MipStack => "mip-stack",
+            FederationAppKind::Exareme2Overlay => "exareme2-overlay",
+        }
+    }
+
+    /// Parses an inventory name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for FederationAppKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One application of a federation and its customizations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationApp {
+    /// Which app.
+    pub kind: Located<FederationAppKind>,
+    /// Helm values files, relative to the federation directory.
+    pub values: Vec<Located<String>>,
+    /// Kustomize JSON patches, relative to the federation directory.
+    pub patches: Vec<Located<String>>,
+}
+
+/// A federation: a data-sharing network of hospitals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Federation {
+    /// Name as written (the Git directory name, e.g. `federation-A`).
+    pub name: Located<String>,
+    /// Local or hybrid.
+    pub kind: Located<FederationKind>,
+    /// Cluster its applications deploy to.
+    pub cluster: Located<String>,
+    /// Remote clusters whose nodes join it (hybrid only).
+    pub remote_clusters: Vec<Located<String>>,
+    /// Its applications.
+    pub apps: Vec<FederationApp>,
+    /// Keycloak override.
+    pub keycloak: Option<KeycloakCredentials>,
+}
+
+impl Federation {
+    /// The Kubernetes name: the directory name lowered (`federation-A` → `federation-a`),
+    /// as the reference ApplicationSets compute it with `| lower`.
+    pub fn k8s_name(&self) -> String {
+        self.name.value.to_lowercase()
+    }
+
+    /// Whether the federation runs the given app.
+    pub fn has_app(&self, kind: FederationAppKind) -> bool {
+        self.apps.iter().any(|a| a.kind.value == kind)
+    }
+
+    /// The federation's directory in the deployments repository.
+    pub fn git_path(&self) -> String {
+        match self.kind.value {
+            FederationKind::Local => format!("deployments/local/federations/{}", self.name.value),
+            FederationKind::Hybrid => {
+                format!("deployments/hybrid/federations/{}/mip-infrastructure", self.name.value)
+            }
+        }
+    }
+}
+
+/// A manifest file applied before the infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prerequisite {
+    /// Path, relative to the inventory file.
+    pub file: Located<String>,
+}
+
+impl Inventory {
+    /// The revision of a repository (its own, else the inventory's).
+    pub fn revision_of(&self, repo: &Repository) -> String {
+        repo.revision.as_ref().map_or_else(|| self.revision.value.clone(), |r| r.value.clone())
+    }
+
+    /// Looks a cluster up by name.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name.value == name)
+    }
+
+    /// Whether a common app is enabled.
+    pub fn common_app(&self, kind: CommonAppKind) -> Option<&CommonApp> {
+        self.common_apps.iter().find(|a| a.kind.value == kind)
+    }
+}

@@ -1,0 +1,180 @@
+//! Checks of names, URLs, revisions and paths; each reports at the value's location.
+
+use crate::decode::Decoder;
+use crate::model::Located;
+
+/// The longest lowered federation name: derived names such as the label value
+/// `argo-project-<name>-hybrid` (13 + 7 characters) must stay within 63 characters.
+pub const MAX_FEDERATION_NAME: usize = 43;
+
+/// The closest allowed word (same letters in another case, or a small edit distance).
+pub fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    if let Some(same) = allowed.iter().find(|a| a.to_lowercase() == lower) {
+        return Some(same);
+    }
+    allowed
+        .iter()
+        .map(|a| (edit_distance(&lower, &a.to_lowercase()), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+        .min()
+        .map(|(_, a)| a)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Whether `s` is a valid environment variable name.
+pub fn is_env_var(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether `s` is an RFC 1123 label (Kubernetes namespace and most names).
+pub fn is_dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Reports a value that is not a DNS-1123 label.
+pub(crate) fn check_label(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    if !is_dns1123_label(&v.value) {
+        let hint = if v.value.len() > 63 {
+            "at most 63 characters".to_owned()
+        } else if v.value.chars().any(|c| c.is_ascii_uppercase()) {
+            format!("Kubernetes names are lowercase: `{}`", v.value.to_lowercase())
+        } else {
+            "lowercase letters, digits and `-`, starting and ending with a letter or digit".to_owned()
+        };
+        d.error(
+            v.at.clone(),
+            "invalid-name",
+            format!("`{path}`: `{}` is not a valid Kubernetes name (RFC 1123 label)", v.value),
+            Some(hint),
+        );
+    }
+}
+
+/// Federation names are Git directory names that lower to a DNS-1123 label.
+pub(crate) fn check_federation_name(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    let lowered = v.value.to_lowercase();
+    if !v.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !is_dns1123_label(&lowered) {
+        d.error(
+            v.at.clone(),
+            "invalid-name",
+            format!("`{path}`: `{}` does not lower to a valid Kubernetes name", v.value),
+            Some("letters, digits and `-`, e.g. `federation-A` (Kubernetes objects use `federation-a`)".to_owned()),
+        );
+    } else if lowered.len() > MAX_FEDERATION_NAME {
+        d.error(
+            v.at.clone(),
+            "invalid-name",
+            format!("`{path}`: `{}` is {} characters, at most {MAX_FEDERATION_NAME} are allowed", v.value, lowered.len()),
+            Some("Argo CD label values derived from it (`argo-project-<name>-hybrid`) must fit in 63 characters".to_owned()),
+        );
+    }
+}
+
+fn has_host(rest: &str) -> bool {
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !host.is_empty() && !host.starts_with(':')
+}
+
+/// API server URLs: `https://host[:port][/path]`.
+pub(crate) fn check_https_url(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    let ok = v.value.strip_prefix("https://").is_some_and(has_host) && !v.value.contains(char::is_whitespace);
+    if !ok {
+        d.error(
+            v.at.clone(),
+            "invalid-url",
+            format!("`{path}`: `{}` is not an `https://` URL", v.value),
+            Some("e.g. `https://api.example.org:6443`".to_owned()),
+        );
+    }
+}
+
+/// Git URLs: `https://…`, `ssh://…` or scp-like `git@host:org/repo.git`.
+pub(crate) fn check_repo_url(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    let s = &v.value;
+    let ok = !s.contains(char::is_whitespace)
+        && (s.strip_prefix("https://").is_some_and(has_host)
+            || s.strip_prefix("ssh://").is_some_and(has_host)
+            || s.strip_prefix("git@").is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
+    if !ok {
+        d.error(
+            v.at.clone(),
+            "invalid-url",
+            format!("`{path}`: `{s}` is not a Git URL"),
+            Some("use `https://host/org/repo.git` or `git@host:org/repo.git`".to_owned()),
+        );
+    }
+}
+
+/// Git revision names (a practical subset of `git check-ref-format`).
+pub(crate) fn check_revision(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    let s = &v.value;
+    let bad_char = s.chars().find(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(*c));
+    let bad = bad_char.is_some()
+        || s.contains("..")
+        || s.contains("@{")
+        || s.starts_with('-')
+        || s.starts_with('/')
+        || s.ends_with('/')
+        || s.ends_with('.')
+        || s.ends_with(".lock");
+    if bad {
+        d.error(
+            v.at.clone(),
+            "invalid-revision",
+            format!("`{path}`: `{s}` is not a valid Git branch, tag or commit"),
+            Some("no spaces, `..`, `~^:?*[\\`, and no leading `-` or trailing `/`".to_owned()),
+        );
+    }
+}
+
+/// Paths inside the GitOps repository must be relative.
+pub(crate) fn check_relative_path(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    if v.value.starts_with('/') {
+        d.error(
+            v.at.clone(),
+            "invalid-path",
+            format!("`{path}`: `{}` is absolute; paths are relative to the federation directory in Git", v.value),
+            None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("federation", &["federations", "clusters"]), Some("federations"));
+        assert_eq!(closest("ArgoCD", &["argocd", "revision"]), Some("argocd"));
+        assert_eq!(closest("zzzzzz", &["argocd", "revision"]), None);
+    }
+
+    #[test]
+    fn labels() {
+        assert!(is_dns1123_label("federation-a"));
+        for bad in ["Federation-a", "-a", "a-", "a_b", "", &"a".repeat(64)] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+    }
+}
