@@ -23,7 +23,7 @@ module_version() {
 k8s_version=$(module_version "$here/go.mod" k8s.io/kubernetes)
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 # Everything that changes the binaries for the same go.mod/go.sum goes into the key, too.
-recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-ldflags v1"
+recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-ldflags v2"
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 
@@ -46,12 +46,14 @@ version_ldflags() {
   local pkg build_date
   # buildDate = the release time of the pinned module, so that builds are reproducible.
   build_date=$(cd / && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "k8s.io/kubernetes@$k8s_version")
+  # gitCommit: the module proxy does not say which commit a tag is; "" beats "$Format:%H$".
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     printf -- "-X %s.%s=%s " \
       "$pkg" gitVersion "$k8s_version" \
       "$pkg" gitMajor 1 \
       "$pkg" gitMinor "$k8s_minor" \
       "$pkg" gitTreeState clean \
+      "$pkg" gitCommit "" \
       "$pkg" buildDate "$build_date"
   done
 }
@@ -92,6 +94,7 @@ cmd_bin_dir() {
   start=$(date +%s)
   tmp=$(mktemp -d "$cache_root/$key/bin.tmp.XXXXXX")
   build_into "$tmp"
+  chmod 755 "$tmp"
   rm -rf "$dir"
   mv "$tmp" "$dir"
   log "built in $(($(date +%s) - start))s: $dir"

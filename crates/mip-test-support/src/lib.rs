@@ -1,0 +1,624 @@
+//! Test support for `mip`: a real Kubernetes control plane for integration tests.
+//!
+//! [`TestCluster`] runs **etcd**, **kube-apiserver** and **kube-controller-manager** (only the
+//! namespace and garbage-collector controllers) as local processes on free 127.0.0.1 ports,
+//! installs Argo CD's three CRDs (`Application`, `AppProject`, `ApplicationSet`) and creates the
+//! Argo CD namespace (`argocd-mip-team` by default). It does not run Argo CD, a scheduler or a
+//! kubelet: pods never start, but everything `mip` talks to (CRDs, validation, server-side
+//! apply, namespace deletion, foreground deletion / ownerReferences) behaves like a real
+//! cluster, because it is one. There are no mocks.
+//!
+//! # Where the binaries come from
+//!
+//! `tools/testcluster/build.sh` builds them from Go modules pinned in `tools/testcluster/`
+//! (Kubernetes v1.34, etcd v3.6) into a cache outside the work tree, keyed by the sha256 of
+//! the go.mod/go.sum files and `go version`. The harness calls it on first use, so a plain
+//! `cargo test` works on a fresh machine (the first build takes 10-25 minutes; afterwards it is
+//! a cache hit costing milliseconds). The CRDs come from the pinned `github.com/argoproj/argo-cd/v3`
+//! module in the Go module cache. Nothing upstream is committed. See `docs/testcluster.md`.
+//!
+//! # Sharing model
+//!
+//! [`TestCluster::shared`] starts one cluster per test binary, lazily, the first time a test
+//! asks for it (about 5-10 s); every later test in that binary reuses it. Tests isolate
+//! themselves with [`TestCluster::fresh_namespace`], which creates a namespace with a unique
+//! name. Cluster-scoped objects (the CRDs, the Argo CD namespace) are shared: tests must not
+//! delete them. [`TestCluster::start`] gives a dedicated cluster, stopped when dropped, for
+//! tests that need one to themselves.
+//!
+//! # Lifetime and cleanup
+//!
+//! Rust never drops statics, and `PR_SET_PDEATHSIG` fires when the spawning *thread* exits
+//! (test threads exit all the time) and would need `unsafe` `pre_exec`, which this workspace
+//! forbids. So each cluster has a **watchdog**: a tiny `sh` loop, in its own process group,
+//! that polls the test process every 0.2 s and, once it is gone (normal exit, panic, or
+//! `kill -9`), SIGKILLs the components' process group and removes the data dir. Dropping a
+//! [`TestCluster`] does the same at once. The components run in a process group of their own,
+//! so a Ctrl-C in a terminal hits only the test process; the watchdog cleans up after it.
+//!
+//! # Failures
+//!
+//! A cluster that fails to start panics (never skips) with the reason and the tail of each
+//! component's log. [`TestCluster::try_start`] returns the same as a [`StartError`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use kube::api::{Api, PostParams};
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//!
+//! # async fn example() -> Result<(), kube::Error> {
+//! let cluster = mip_test_support::TestCluster::shared();
+//! let namespace = cluster.fresh_namespace("my-test").await;
+//! let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client().await, &namespace);
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("demo".into());
+//! configmaps.create(&PostParams::default(), &cm).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod binaries;
+pub mod dev;
+mod pki;
+mod process;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use process::pid_alive;
+
+use crate::pki::Pki;
+use crate::process::{Component, free_port, spawn_watchdog, tail};
+
+/// Field manager for everything the harness applies.
+pub const FIELD_MANAGER: &str = "mip-test-support";
+/// The Argo CD namespace created by default (the one `mip` examples use).
+pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd-mip-team";
+/// Name of the cluster, user and context in the generated kubeconfig.
+pub const CONTEXT: &str = "mip-test";
+/// The Argo CD CRD files installed, in `build.sh crds-dir`.
+pub const CRD_FILES: [&str; 3] = ["appproject-crd.yaml", "application-crd.yaml", "applicationset-crd.yaml"];
+
+/// How long the apiserver may take to report `/readyz` ok; generous for 2 loaded cores.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the CRDs may take to become Established and served.
+const CRD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lines of each component log quoted when startup fails.
+const LOG_TAIL_LINES: usize = 25;
+
+/// Options for [`TestCluster::start`]. `Default` is what [`TestCluster::shared`] uses.
+#[derive(Debug, Clone)]
+pub struct TestClusterOptions {
+    /// The Argo CD namespace to create.
+    pub argocd_namespace: String,
+    /// Where to keep etcd data, certificates, the kubeconfig and logs. `None`: a fresh temp
+    /// dir. Either way the directory is **removed** when the cluster stops.
+    pub data_dir: Option<PathBuf>,
+    /// The bin dir with the four binaries. `None`: [`binaries::bin_dir`] (build if needed).
+    pub bin_dir: Option<PathBuf>,
+    /// The dir with the Argo CD CRD files. `None`: [`binaries::crds_dir`].
+    pub crds_dir: Option<PathBuf>,
+    /// The process whose death stops the cluster. `None`: this process.
+    pub watch_pid: Option<u32>,
+}
+
+impl Default for TestClusterOptions {
+    fn default() -> Self {
+        TestClusterOptions {
+            argocd_namespace: DEFAULT_ARGOCD_NAMESPACE.to_owned(),
+            data_dir: None,
+            bin_dir: None,
+            crds_dir: None,
+            watch_pid: None,
+        }
+    }
+}
+
+/// Why a cluster did not start, with the tail of every component log.
+#[derive(Debug, thiserror::Error)]
+#[error("test cluster failed to start: {reason}\n{logs}")]
+pub struct StartError {
+    /// The first thing that went wrong, with its causes.
+    pub reason: String,
+    /// The last lines of each component's log.
+    pub logs: String,
+}
+
+/// A running control plane. See the [crate docs](crate) for the design.
+pub struct TestCluster {
+    server_url: String,
+    kubeconfig_path: PathBuf,
+    bin_dir: PathBuf,
+    data_dir: PathBuf,
+    argocd_namespace: String,
+    startup: Duration,
+    components: Vec<Component>,
+    watchdog: Option<Child>,
+}
+
+static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+
+impl TestCluster {
+    /// The cluster shared by every test in this test binary, started on first use.
+    ///
+    /// # Panics
+    ///
+    /// If the cluster cannot start (every caller panics with the same reason and log tails).
+    pub fn shared() -> &'static TestCluster {
+        let shared = SHARED.get_or_init(|| {
+            TestCluster::try_start(TestClusterOptions::default()).map_err(|error| error.to_string())
+        });
+        match shared {
+            Ok(cluster) => cluster,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Starts a dedicated cluster, stopped (processes killed, data dir removed) on drop.
+    ///
+    /// # Panics
+    ///
+    /// If the cluster cannot start, with the reason and the tail of each component log.
+    pub fn start(options: TestClusterOptions) -> TestCluster {
+        match TestCluster::try_start(options) {
+            Ok(cluster) => cluster,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Like [`TestCluster::start`], returning the failure instead of panicking.
+    ///
+    /// Blocking: call it from a plain thread or from inside a test's runtime (it runs its own
+    /// async work on a private thread).
+    pub fn try_start(options: TestClusterOptions) -> Result<TestCluster, StartError> {
+        let started = Instant::now();
+        let (bin_dir, crds_dir, data_dir) = prepare(&options).map_err(|error| StartError {
+            reason: format!("{error:#}"),
+            logs: String::new(),
+        })?;
+        let mut cluster = TestCluster {
+            server_url: String::new(),
+            kubeconfig_path: data_dir.join("kubeconfig"),
+            bin_dir,
+            data_dir,
+            argocd_namespace: options.argocd_namespace.clone(),
+            startup: Duration::ZERO,
+            components: Vec::new(),
+            watchdog: None,
+        };
+        // On error `cluster` is dropped after the logs are read: processes die, the dir goes.
+        if let Err(error) = cluster.boot(&options, &crds_dir) {
+            return Err(StartError {
+                reason: format!("{error:#}"),
+                logs: cluster.log_tails(),
+            });
+        }
+        cluster.startup = started.elapsed();
+        let _ = writeln_stderr(&format!(
+            "mip-test-support: test cluster ready at {} in {:.1}s (data dir `{}`)",
+            cluster.server_url,
+            cluster.startup.as_secs_f64(),
+            cluster.data_dir.display()
+        ));
+        Ok(cluster)
+    }
+
+    fn boot(&mut self, options: &TestClusterOptions, crds_dir: &Path) -> Result<()> {
+        let pki = Pki::generate().context("failed to generate certificates")?;
+        let dir = self.data_dir.clone();
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).with_context(|| format!("failed to create `{}`", logs.display()))?;
+        for (file, content) in [
+            ("ca.crt", &pki.ca_cert),
+            ("apiserver.crt", &pki.serving_cert),
+            ("apiserver.key", &pki.serving_key),
+            ("admin.crt", &pki.admin_cert),
+            ("admin.key", &pki.admin_key),
+            ("service-account.key", &pki.service_account_key),
+            ("service-account.pub", &pki.service_account_public_key),
+        ] {
+            write(&dir.join(file), content)?;
+        }
+
+        let etcd_port = free_port()?;
+        let etcd_peer_port = free_port()?;
+        let apiserver_port = free_port()?;
+        self.server_url = format!("https://127.0.0.1:{apiserver_port}");
+        write(&self.kubeconfig_path, &kubeconfig_yaml(&self.server_url, &pki))?;
+
+        let etcd = Component::spawn("etcd", &self.bin_dir.join("etcd"), &etcd_args(&dir, etcd_port, etcd_peer_port), &logs, None)?;
+        let group = etcd.child.id();
+        self.components.push(etcd);
+        let watched = options.watch_pid.unwrap_or_else(std::process::id);
+        self.watchdog = Some(spawn_watchdog(watched, group, &dir)?);
+
+        self.wait_for_port("etcd", etcd_port)?;
+        let apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port);
+        let apiserver = Component::spawn("kube-apiserver", &self.bin_dir.join("kube-apiserver"), &apiserver_args, &logs, Some(group))?;
+        self.components.push(apiserver);
+        // It waits for the apiserver by itself; starting it now overlaps the two startups.
+        let controller_manager_args = controller_manager_args(&self.kubeconfig_path);
+        let controller_manager = Component::spawn(
+            "kube-controller-manager",
+            &self.bin_dir.join("kube-controller-manager"),
+            &controller_manager_args,
+            &logs,
+            Some(group),
+        )?;
+        self.components.push(controller_manager);
+
+        let kubeconfig = self.kubeconfig_path.clone();
+        let namespace = options.argocd_namespace.clone();
+        let components = &mut self.components;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .context("failed to build a tokio runtime")?;
+                    runtime.block_on(settle(&kubeconfig, components, crds_dir, &namespace))
+                })
+                .join()
+                .unwrap_or_else(|_| bail!("the startup thread panicked"))
+        })
+    }
+
+    fn wait_for_port(&mut self, name: &str, port: u16) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            for component in &mut self.components {
+                component.check_running()?;
+            }
+            if Instant::now() > deadline {
+                bail!("{name} does not listen on 127.0.0.1:{port} after 30s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// The apiserver URL, `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// The admin kubeconfig (context [`CONTEXT`], client certificate in `system:masters`,
+    /// certificates embedded). Usable by kube-rs, kubectl and Go clients.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// The dir with `etcd`, `kube-apiserver`, `kube-controller-manager` and `kubectl`.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// The data dir (etcd data, certificates, kubeconfig, `logs/<component>.log`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The Argo CD namespace created at startup.
+    pub fn argocd_namespace(&self) -> &str {
+        &self.argocd_namespace
+    }
+
+    /// How long [`TestCluster::start`] took, build check included.
+    pub fn startup_duration(&self) -> Duration {
+        self.startup
+    }
+
+    /// `(component name, pid)` of every control-plane process.
+    pub fn component_pids(&self) -> Vec<(&'static str, u32)> {
+        self.components.iter().map(|component| (component.name, component.child.id())).collect()
+    }
+
+    /// The watchdog's pid.
+    pub fn watchdog_pid(&self) -> Option<u32> {
+        self.watchdog.as_ref().map(Child::id)
+    }
+
+    /// A kube client for this cluster, TLS verified against the cluster's CA. Create it inside
+    /// the runtime that uses it (each `#[tokio::test]` has its own).
+    ///
+    /// # Panics
+    ///
+    /// If the kubeconfig cannot be loaded (a harness bug).
+    pub async fn client(&self) -> kube::Client {
+        match client_from(&self.kubeconfig_path).await {
+            Ok(client) => client,
+            Err(error) => panic!("failed to build a kube client for {}: {error:#}", self.server_url),
+        }
+    }
+
+    /// Creates a namespace named `<prefix>-<random>-<n>`, unique in this cluster, and returns
+    /// its name. `prefix` is cut to keep the name a valid DNS label.
+    ///
+    /// # Panics
+    ///
+    /// If the namespace cannot be created.
+    pub async fn fresh_namespace(&self, prefix: &str) -> String {
+        let name = unique_name(prefix);
+        let client = self.client().await;
+        if let Err(error) = apply_namespace(&client, &name).await {
+            panic!("failed to create namespace `{name}`: {error:#}");
+        }
+        name
+    }
+
+    /// A `kubectl` command (the one built with the cluster) with `KUBECONFIG` set.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(self.bin_dir.join("kubectl"));
+        command.env("KUBECONFIG", &self.kubeconfig_path);
+        command
+    }
+
+    /// The last lines of each component's log.
+    pub fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for component in &self.components {
+            out.push_str(&format!(
+                "--- {} (`{}`) ---\n{}\n",
+                component.name,
+                component.log.display(),
+                tail(&component.log, LOG_TAIL_LINES)
+            ));
+        }
+        out
+    }
+
+    /// Stops the cluster now (the same as dropping it).
+    pub fn stop(self) {}
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for component in self.components.iter_mut().rev() {
+            component.stop();
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Resolves the bin dir, CRD dir and a fresh data dir.
+fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let bin_dir = match &options.bin_dir {
+        Some(dir) => dir.clone(),
+        None => binaries::bin_dir()?,
+    };
+    let crds_dir = match &options.crds_dir {
+        Some(dir) => dir.clone(),
+        None => binaries::crds_dir()?,
+    };
+    let data_dir = match &options.data_dir {
+        Some(dir) => {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).with_context(|| format!("failed to clear `{}`", dir.display()))?;
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+            dir.clone()
+        }
+        None => tempfile::Builder::new()
+            .prefix("mip-testcluster-")
+            .tempdir()
+            .context("failed to create a temp dir")?
+            .keep(),
+    };
+    Ok((bin_dir, crds_dir, data_dir))
+}
+
+/// Waits for `/readyz`, installs the CRDs and creates the Argo CD namespace.
+async fn settle(kubeconfig: &Path, components: &mut [Component], crds_dir: &Path, namespace: &str) -> Result<()> {
+    let client = client_from(kubeconfig).await?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        for component in components.iter_mut() {
+            component.check_running()?;
+        }
+        let request = http::Request::get("/readyz").body(Vec::new()).context("failed to build a request")?;
+        let answer = client.request_text(request).await;
+        if matches!(&answer, Ok(body) if body.trim() == "ok") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    install_crds(&client, crds_dir).await?;
+    apply_namespace(&client, namespace).await
+}
+
+/// Server-side applies the Argo CD CRDs and waits until each is Established and its resource
+/// is served by discovery (a CRD can be Established a moment before discovery lists it).
+async fn install_crds(client: &kube::Client, crds_dir: &Path) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut crds = Vec::new();
+    for file in CRD_FILES {
+        let path = crds_dir.join(file);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let crd: serde_json::Value =
+            serde_saphyr::from_str(&text).with_context(|| format!("failed to parse `{}`", path.display()))?;
+        let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
+        let group = crd["spec"]["group"].as_str().unwrap_or_default().to_owned();
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .with_context(|| format!("failed to apply CRD `{name}` from `{}`", path.display()))?;
+        crds.push((name, group, plural));
+    }
+    let deadline = Instant::now() + CRD_TIMEOUT;
+    for (name, group, plural) in &crds {
+        loop {
+            let crd = api.get(name).await.with_context(|| format!("failed to get CRD `{name}`"))?;
+            let established = crd.status.and_then(|status| status.conditions).is_some_and(|conditions| {
+                conditions.iter().any(|condition| condition.type_ == "Established" && condition.status == "True")
+            });
+            let version = crd.spec.versions.iter().find(|version| version.served).map(|version| &version.name);
+            let served = match (established, version) {
+                (true, Some(version)) => client
+                    .list_api_group_resources(&format!("{group}/{version}"))
+                    .await
+                    .is_ok_and(|list| list.resources.iter().any(|resource| &resource.name == plural)),
+                _ => false,
+            };
+            if served {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("CRD `{name}` is not Established and served after {CRD_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_namespace(client: &kube::Client, name: &str) -> Result<()> {
+    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    Api::<Namespace>::all(client.clone())
+        .patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&namespace))
+        .await
+        .with_context(|| format!("failed to apply namespace `{name}`"))?;
+    Ok(())
+}
+
+async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("failed to read kubeconfig `{}`", kubeconfig.display()))?;
+    let options = KubeConfigOptions { context: Some(CONTEXT.to_owned()), ..KubeConfigOptions::default() };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .context("failed to load the kubeconfig")?;
+    kube::Client::try_from(config).context("failed to build a kube client")
+}
+
+fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let random = hasher.finish() & 0xff_ffff;
+    let prefix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(45)
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    let prefix = if prefix.is_empty() { "test" } else { prefix };
+    format!("{prefix}-{random:06x}-{n}")
+}
+
+fn kubeconfig_yaml(server_url: &str, pki: &Pki) -> String {
+    let b64 = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {CONTEXT}
+  cluster:
+    server: {server_url}
+    certificate-authority-data: {ca}
+users:
+- name: {CONTEXT}-admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+contexts:
+- name: {CONTEXT}
+  context:
+    cluster: {CONTEXT}
+    user: {CONTEXT}-admin
+current-context: {CONTEXT}
+",
+        ca = b64(&pki.ca_cert),
+        cert = b64(&pki.admin_cert),
+        key = b64(&pki.admin_key),
+    )
+}
+
+fn etcd_args(dir: &Path, port: u16, peer_port: u16) -> Vec<String> {
+    let client_url = format!("http://127.0.0.1:{port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    vec![
+        "--name=mip-test".into(),
+        format!("--data-dir={}", dir.join("etcd").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer_url}"),
+        format!("--initial-advertise-peer-urls={peer_url}"),
+        format!("--initial-cluster=mip-test={peer_url}"),
+        // Test data is thrown away: skip fsync (much faster on slow disks).
+        "--unsafe-no-fsync=true".into(),
+        // The ApplicationSet CRD is ~1 MB; the 1.5 MiB default is too tight with managedFields.
+        "--max-request-bytes=8388608".into(),
+        "--log-level=warn".into(),
+    ]
+}
+
+fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+        "--bind-address=127.0.0.1".into(),
+        // Loopback has no usable endpoints for the `kubernetes` Service: don't reconcile them.
+        "--advertise-address=127.0.0.1".into(),
+        "--endpoint-reconciler-type=none".into(),
+        format!("--secure-port={port}"),
+        format!("--cert-dir={}", file("pki")),
+        format!("--tls-cert-file={}", file("apiserver.crt")),
+        format!("--tls-private-key-file={}", file("apiserver.key")),
+        format!("--client-ca-file={}", file("ca.crt")),
+        "--authorization-mode=RBAC".into(),
+        format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        format!("--service-account-key-file={}", file("service-account.pub")),
+        format!("--service-account-signing-key-file={}", file("service-account.key")),
+        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        // No controller creates `default` ServiceAccounts here.
+        "--disable-admission-plugins=ServiceAccount".into(),
+        // Fewer bootstrap post-start hooks, faster /readyz.
+        "--enable-priority-and-fairness=false".into(),
+        "--profiling=false".into(),
+    ]
+}
+
+fn controller_manager_args(kubeconfig: &Path) -> Vec<String> {
+    vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "--controllers=namespace-controller,garbage-collector-controller".into(),
+        "--leader-elect=false".into(),
+        // No serving endpoint needed (and none to authenticate).
+        "--secure-port=0".into(),
+        "--use-service-account-credentials=false".into(),
+    ]
+}
+
+fn write(path: &Path, content: &str) -> Result<()> {
+    std::fs::write(path, content).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// Progress goes straight to fd 2: the test harness captures only the print macros.
+fn writeln_stderr(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "{line}")
+}

@@ -1,0 +1,119 @@
+//! Child processes: spawning components into one process group, the watchdog that kills that
+//! group when the owning process dies, free ports and log tails.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The watchdog, run by `sh` (POSIX, no bashisms). Arguments: the PID to watch, the process
+/// group of the components, the data dir. It polls every 0.2 s; once the watched process is
+/// gone (or a zombie) it SIGKILLs the whole group and removes the data dir. It also exits when
+/// the group is already gone (normal shutdown through `Drop`).
+const WATCHDOG_SCRIPT: &str = r#"
+watched=$1 group=$2 dir=$3
+alive() {
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "${state%% *}" != Z ]
+}
+while alive "$watched" && kill -0 "-$group" 2>/dev/null; do sleep 0.2; done
+kill -KILL "-$group" 2>/dev/null
+i=0
+while kill -0 "-$group" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+rm -rf -- "$dir"
+"#;
+
+/// One running component (etcd, kube-apiserver, kube-controller-manager).
+pub(crate) struct Component {
+    pub name: &'static str,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Component {
+    /// Spawns `program` with its output in `<logs>/<name>.log`. With `group == None` the
+    /// child leads a new process group (and its PID is the group id); otherwise it joins
+    /// `group`. Either way it leaves the caller's group, so a terminal's Ctrl-C reaches only
+    /// the test process and the watchdog does the cleanup.
+    pub(crate) fn spawn(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        logs: &Path,
+        group: Option<u32>,
+    ) -> Result<Component> {
+        let log = logs.join(format!("{name}.log"));
+        let out = File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
+        let err = out.try_clone().context("failed to duplicate a log file handle")?;
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(group.map_or(0, |pgid| pgid as i32))
+            .spawn()
+            .with_context(|| format!("failed to start `{}`", program.display()))?;
+        Ok(Component { name, child, log })
+    }
+
+    /// Fails if the component has exited.
+    pub(crate) fn check_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait().context("failed to poll a child process")? {
+            bail!("{} exited early ({status})", self.name);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn stop(&mut self) {
+        // Already-exited children make kill fail; wait reaps either way.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the watchdog for `group`: it outlives a `kill -9` of this process (it is in its own
+/// process group and does not depend on us), notices within 0.2 s and cleans up.
+pub(crate) fn spawn_watchdog(watched_pid: u32, group: u32, data_dir: &Path) -> Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG_SCRIPT)
+        .arg("mip-testcluster-watchdog")
+        .arg(watched_pid.to_string())
+        .arg(group.to_string())
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("failed to start the watchdog (`sh`)")
+}
+
+/// A port that was free on 127.0.0.1 a moment ago (bind to port 0, read, release).
+pub(crate) fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0")?;
+    Ok(listener.local_addr().context("failed to read a bound address")?.port())
+}
+
+/// The last `lines` lines of a log file, or a note why there are none.
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(error) => format!("(cannot read `{}`: {error})", path.display()),
+    }
+}
+
+/// True if `pid` names a live process (neither gone nor a zombie waiting to be reaped).
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+    })
+}
