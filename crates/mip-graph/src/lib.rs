@@ -1,0 +1,36 @@
+//! From inventory to desired state and its order.
+//!
+//! [`resolve`] turns a parsed [`Inventory`](mip_inventory::Inventory) (plus the documents of its
+//! prerequisite files) into a [`Desired`] state of two layers:
+//! - objects **mip owns** and applies with server-side apply: the locked-down `default`
+//!   project, the bootstrap project, repository and cluster credentials, prerequisites,
+//!   namespaces and secrets, and the two root Applications;
+//! - objects **Argo CD generates** from Git (AppProjects, ApplicationSets, Applications),
+//!   which mip expects and waits for but never writes (one owner per object).
+//!
+//! Names match what the reference ApplicationSet templates produce ([`catalogue`]).
+//! [`Dag::build`] orders everything with named [`Rule`]s (an edge `a → b` means `b` after
+//! `a`), [`validate()`] runs the checks Argo CD's API would make but server-side apply skips,
+//! and [`render`] draws the graph. Everything here is pure and deterministic.
+//!
+//! # Example
+//! ```
+//! # let text = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra: {url: 'https://example.org/infra.git'}\n  deployments: {url: 'https://example.org/infra.git'}\n";
+//! let inv = mip_inventory::parse("mip.yaml", text).expect("valid").inventory;
+//! let desired = mip_graph::resolve(&inv, &[], &Default::default()).expect("resolves");
+//! let dag = mip_graph::Dag::build(&desired.objects).expect("acyclic");
+//! assert_eq!(dag.order()[0].name, "default"); // the lock-down comes first
+//! ```
+#![deny(missing_docs)]
+
+pub mod catalogue;
+mod dag;
+mod model;
+pub mod render;
+mod resolve;
+mod validate;
+
+pub use dag::{rule_edges, CycleError, Dag, Edge, Rule};
+pub use model::{Desired, DesiredObject, Manifest, ResolveOptions, Step};
+pub use resolve::resolve;
+pub use validate::{glob_match, validate};

@@ -1,0 +1,534 @@
+//! Inventory → desired objects. Pure: no IO, deterministic.
+
+use crate::catalogue as cat;
+use crate::model::*;
+use mip_core::{Diagnostic, Diagnostics, Location, ObjectRef, Owner, SensitiveSource, MANAGED_BY_LABEL};
+use mip_inventory::{
+    CommonAppKind, DefaultProjectPolicy, Federation, FederationAppKind, Inventory, KeycloakCredentials, Repository,
+};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+const ARGO: &str = "argoproj.io/v1alpha1";
+
+/// Kinds that are cluster-scoped, for prerequisite manifests (which carry no discovery).
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
+    "StorageClass", "PriorityClass", "IngressClass", "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "APIService", "ClusterIssuer", "RuntimeClass", "CSIDriver",
+];
+
+struct Builder<'a> {
+    inv: &'a Inventory,
+    argocd_ns: String,
+    in_cluster: String,
+    objects: BTreeMap<ObjectRef, DesiredObject>,
+    diags: Diagnostics,
+}
+
+fn labels() -> Value {
+    json!({ MANAGED_BY_LABEL: "mip" })
+}
+
+impl Builder<'_> {
+    fn add(&mut self, obj: DesiredObject) {
+        if let Some(prev) = self.objects.get(&obj.addr) {
+            let first = prev.origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
+            self.diags.push(
+                Diagnostic::error(obj.origin.clone(), "duplicate-object", format!("object `{}` is declared twice (first at {first})", obj.addr))
+                    .with_hint("each object may be declared once; remove one of them"),
+            );
+            return;
+        }
+        self.objects.insert(obj.addr.clone(), obj);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mip(&mut self, addr: ObjectRef, step: Step, manifest: Value, reason: String, origin: Option<Location>) {
+        self.add(DesiredObject {
+            addr,
+            owner: Owner::Mip,
+            step,
+            manifest,
+            sensitive: BTreeMap::new(),
+            reason,
+            origin,
+            generated_by: None,
+        });
+    }
+
+    fn argo(&mut self, addr: ObjectRef, step: Step, model: Value, reason: String, by: &ObjectRef, origin: Option<Location>) {
+        self.add(DesiredObject {
+            addr,
+            owner: Owner::ArgoCd,
+            step,
+            manifest: model,
+            sensitive: BTreeMap::new(),
+            reason,
+            origin,
+            generated_by: Some(by.clone()),
+        });
+    }
+
+    fn argo_addr(&self, kind: &str, name: &str) -> ObjectRef {
+        ObjectRef::new(ARGO, kind, Some(&self.argocd_ns), name)
+    }
+
+    fn server_of(&self, cluster: &str) -> String {
+        self.inv.cluster(cluster).map_or_else(|| self.in_cluster.clone(), |c| c.server.value.clone())
+    }
+
+    fn cluster_ref(&self, cluster: &str) -> Option<String> {
+        (cluster != mip_inventory::IN_CLUSTER).then(|| cluster.to_owned())
+    }
+
+    /// Every repository a project may source: mip's own two plus the upstream charts.
+    fn source_repos(&self) -> Vec<String> {
+        let mut v = vec![self.inv.repositories.infra.url.value.clone(), self.inv.repositories.deployments.url.value.clone()];
+        for u in &self.inv.upstream_repos {
+            if !v.contains(&u.value) {
+                v.push(u.value.clone());
+            }
+        }
+        v.dedup();
+        v
+    }
+
+    fn app_model(&self, project: &str, repos: &[&str], server: &str, namespace: &str, extra: Value) -> Value {
+        let sources: Vec<Value> = repos.iter().map(|r| json!({ "repoURL": r })).collect();
+        let mut spec = json!({
+            "project": project,
+            "sources": sources,
+            "destination": { "server": server, "namespace": namespace },
+        });
+        if let (Some(s), Value::Object(extra)) = (spec.as_object_mut(), extra) {
+            s.extend(extra);
+        }
+        json!({ "spec": spec })
+    }
+}
+
+/// Resolves an inventory (and the documents of its prerequisite files, in inventory order)
+/// into the desired state.
+///
+/// # Errors
+/// Diagnostics (with inventory or manifest locations) for objects declared twice, invalid
+/// prerequisite manifests, and names that the branch prefix makes too long.
+pub fn resolve(inv: &Inventory, prerequisites: &[Manifest], opts: &ResolveOptions) -> Result<Desired, Diagnostics> {
+    let revision = opts.revision.clone().unwrap_or_else(|| inv.revision.value.clone());
+    let prefix = cat::branch_prefix(&revision);
+    let mut b = Builder {
+        inv,
+        argocd_ns: inv.argocd.namespace.value.clone(),
+        in_cluster: mip_core::IN_CLUSTER_SERVER.to_owned(),
+        objects: BTreeMap::new(),
+        diags: Diagnostics::new(),
+    };
+    let rev_of = |r: &Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
+
+    // Root names carry the branch prefix and become tracking-label values (63 characters).
+    let root_projects = format!("{prefix}argo-projects");
+    let root_infra = format!("{prefix}infra-clusterset");
+    if root_infra.len() > 63 {
+        b.diags.push(
+            Diagnostic::error(
+                Some(inv.revision.at.clone()),
+                "name-too-long",
+                format!("root Application name `{root_infra}` is longer than 63 characters"),
+            )
+            .with_hint("use a shorter branch name"),
+        );
+    }
+
+    default_project(&mut b);
+    bootstrap_project(&mut b);
+    credentials(&mut b);
+    prerequisite_objects(&mut b, prerequisites);
+    namespaces_and_secrets(&mut b);
+
+    // Root Applications. Automated sync (self-heal, no prune) so that Argo CD syncs them by
+    // itself and mip never has to set `operation`; mip waits on what they generate.
+    let infra_repo = &inv.repositories.infra;
+    let argocd_ns = b.argocd_ns.clone();
+    let root = |name: &str, path: &str| {
+        json!({
+            "apiVersion": ARGO,
+            "kind": "Application",
+            "metadata": { "name": name, "namespace": argocd_ns, "labels": labels() },
+            "spec": {
+                "project": cat::INFRA_PROJECT,
+                "source": { "repoURL": infra_repo.url.value, "targetRevision": rev_of(infra_repo), "path": path },
+                "destination": { "server": mip_core::IN_CLUSTER_SERVER, "namespace": argocd_ns },
+                "syncPolicy": { "automated": { "selfHeal": true }, "syncOptions": ["CreateNamespace=true"] },
+            },
+        })
+    };
+    let projects_root = b.argo_addr("Application", &root_projects);
+    let m = root(&root_projects, "base");
+    b.mip(projects_root.clone(), Step::ArgoProjects, m, "root Application: renders `base/` (the project ApplicationSets)".into(), Some(inv.revision.at.clone()));
+    let infra_root = b.argo_addr("Application", &root_infra);
+    let m = root(&root_infra, "base/mip-infrastructure");
+    b.mip(infra_root.clone(), Step::Infra, m, "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)".into(), Some(inv.revision.at.clone()));
+
+    expected_projects(&mut b, &projects_root);
+    expected_apps(&mut b, &infra_root);
+
+    if b.diags.has_errors() {
+        return Err(b.diags.sorted());
+    }
+    Ok(Desired { objects: b.objects, revision, prefix })
+}
+
+fn default_project(b: &mut Builder<'_>) {
+    if b.inv.argocd.default_project != DefaultProjectPolicy::LockDown {
+        return;
+    }
+    // Deny by blacklist, never by an empty whitelist: Argo CD's API drops empty lists
+    // (omitempty) and an absent namespace whitelist means "allow all".
+    let m = json!({
+        "apiVersion": ARGO,
+        "kind": "AppProject",
+        "metadata": { "name": cat::DEFAULT_PROJECT, "namespace": b.argocd_ns, "labels": labels() },
+        "spec": {
+            "description": "Locked down by mip: every Application must use a dedicated project",
+            "sourceRepos": [],
+            "sourceNamespaces": [],
+            "destinations": [],
+            "namespaceResourceBlacklist": [{ "group": "*", "kind": "*" }],
+            "clusterResourceBlacklist": [{ "group": "*", "kind": "*" }],
+        },
+    });
+    let addr = b.argo_addr("AppProject", cat::DEFAULT_PROJECT);
+    let at = Some(b.inv.argocd.namespace.at.clone());
+    b.mip(addr, Step::DefaultProject, m, "lock down the `default` project (it cannot be deleted)".into(), at);
+}
+
+fn bootstrap_project(b: &mut Builder<'_>) {
+    let name = cat::INFRA_PROJECT;
+    let actions = ["get", "create", "update", "delete", "sync"];
+    let policies: Vec<String> = actions
+        .iter()
+        .map(|a| format!("p, proj:{name}:infrastructure-admin, applications, {a}, {name}/*, allow"))
+        .collect();
+    let gk = |g: &str, k: &str| json!({ "group": g, "kind": k });
+    let m = json!({
+        "apiVersion": ARGO,
+        "kind": "AppProject",
+        "metadata": { "name": name, "namespace": b.argocd_ns, "labels": labels() },
+        "spec": {
+            "description": "Bootstrap project of mip: the root Applications and the ApplicationSets",
+            "sourceRepos": [b.inv.repositories.infra.url.value, b.inv.repositories.deployments.url.value],
+            "destinations": [{ "namespace": b.argocd_ns, "server": mip_core::IN_CLUSTER_SERVER }],
+            "clusterResourceWhitelist": [gk("", "Namespace")],
+            "namespaceResourceWhitelist": [gk("argoproj.io", "Application"), gk("argoproj.io", "ApplicationSet"), gk("argoproj.io", "AppProject")],
+            "clusterResourceBlacklist": [
+                gk("rbac.authorization.k8s.io", "ClusterRole"),
+                gk("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+                gk("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+                gk("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+                gk("apiextensions.k8s.io", "CustomResourceDefinition"),
+            ],
+            "roles": [{
+                "name": "infrastructure-admin",
+                "description": "Full access to infrastructure Applications",
+                "policies": policies,
+                "groups": ["argocd-admins"],
+            }],
+        },
+    });
+    let addr = b.argo_addr("AppProject", name);
+    let at = Some(b.inv.argocd.namespace.at.clone());
+    b.mip(addr, Step::Bootstrap, m, "bootstrap project of the root Applications".into(), at);
+}
+
+fn credentials(b: &mut Builder<'_>) {
+    let inv = b.inv;
+    for repo in [&inv.repositories.infra, &inv.repositories.deployments] {
+        if !repo.has_credentials() {
+            continue;
+        }
+        // Unscoped (no `project` key): the infrastructure AppSet templates its project, and
+        // Argo CD then only accepts unscoped repository credentials.
+        let name = format!("mip-repo-{}", repo.role);
+        let mut data = Map::new();
+        data.insert("type".into(), json!("git"));
+        data.insert("url".into(), json!(repo.url.value));
+        data.insert("name".into(), json!(format!("mip-{}", repo.role)));
+        let mut sensitive = BTreeMap::new();
+        for (key, r) in [("sshPrivateKey", &repo.ssh_private_key), ("username", &repo.username), ("password", &repo.password)] {
+            if let Some(r) = r {
+                data.insert(key.into(), json!(""));
+                sensitive.insert(key.to_owned(), r.source.clone());
+            }
+        }
+        let m = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": b.argocd_ns,
+                "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": "repository" },
+            },
+            "type": "Opaque",
+            "stringData": data,
+        });
+        let addr = ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), &name);
+        b.add(DesiredObject {
+            addr,
+            owner: Owner::Mip,
+            step: Step::Bootstrap,
+            manifest: m,
+            sensitive,
+            reason: format!("repository credentials for `{}` (declarative `argocd repo add`)", repo.url.value),
+            origin: Some(repo.url.at.clone()),
+            generated_by: None,
+        });
+    }
+    for c in &inv.clusters {
+        if c.name.value == mip_inventory::IN_CLUSTER {
+            continue;
+        }
+        let name = format!("mip-cluster-{}", c.name.value);
+        let mut sensitive = BTreeMap::new();
+        if let Some(t) = &c.bearer_token {
+            sensitive.insert("config".to_owned(), t.source.clone());
+        }
+        let m = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": b.argocd_ns,
+                "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": "cluster" },
+            },
+            "type": "Opaque",
+            "stringData": { "name": c.name.value, "server": c.server.value, "config": "" },
+        });
+        let addr = ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), &name);
+        b.add(DesiredObject {
+            addr,
+            owner: Owner::Mip,
+            step: Step::Bootstrap,
+            manifest: m,
+            sensitive,
+            reason: format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value),
+            origin: Some(c.name.at.clone()),
+            generated_by: None,
+        });
+    }
+}
+
+fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
+    for doc in docs {
+        let at = Some(doc.at.clone());
+        let field = |p: &str| doc.value.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let (Some(api), Some(kind), Some(name)) = (field("/apiVersion"), field("/kind"), field("/metadata/name")) else {
+            b.diags.push(
+                Diagnostic::error(at, "invalid-manifest", "manifest lacks `apiVersion`, `kind` or `metadata.name`")
+                    .with_hint("every document of a prerequisite file must be a complete Kubernetes object"),
+            );
+            continue;
+        };
+        let ns = field("/metadata/namespace");
+        let cluster_scoped = CLUSTER_SCOPED.contains(&kind);
+        if cluster_scoped && ns.is_some() {
+            b.diags.push(Diagnostic::error(at, "invalid-manifest", format!("`{kind}` `{name}` is cluster-scoped but sets `metadata.namespace`")).with_hint("remove `metadata.namespace`"));
+            continue;
+        }
+        if !cluster_scoped && ns.is_none() {
+            b.diags.push(
+                Diagnostic::error(at, "invalid-manifest", format!("`{kind}` `{name}` has no `metadata.namespace`"))
+                    .with_hint("set it explicitly; mip does not guess a default namespace"),
+            );
+            continue;
+        }
+        if kind == "Secret" {
+            b.diags.push(
+                Diagnostic::error(at, "invalid-manifest", format!("Secret `{name}` in a prerequisite file"))
+                    .with_hint("secret values do not belong in Git; declare credentials in the inventory"),
+            );
+            continue;
+        }
+        let mut manifest = doc.value.clone();
+        if let Some(meta) = manifest.pointer_mut("/metadata").and_then(Value::as_object_mut) {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                l.insert(MANAGED_BY_LABEL.into(), json!("mip"));
+            }
+        }
+        let addr = ObjectRef::new(api, kind, ns, name);
+        b.mip(addr, Step::Bootstrap, manifest, format!("prerequisite from `{}`", doc.at.file), at);
+    }
+}
+
+fn keycloak_sensitive(k: &KeycloakCredentials, id_key: &str, secret_key: &str) -> BTreeMap<String, SensitiveSource> {
+    BTreeMap::from([(id_key.to_owned(), k.client_id.source.clone()), (secret_key.to_owned(), k.client_secret.source.clone())])
+}
+
+fn secret(b: &mut Builder<'_>, cluster: Option<&str>, ns: &str, name: &str, sensitive: BTreeMap<String, SensitiveSource>, reason: String, origin: Location) {
+    let data: Map<String, Value> = sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
+    let m = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name, "namespace": ns, "labels": labels() },
+        "type": "Opaque",
+        "stringData": data,
+    });
+    b.add(DesiredObject {
+        addr: ObjectRef::new("v1", "Secret", Some(ns), name).on_cluster(cluster),
+        owner: Owner::Mip,
+        step: Step::Bootstrap,
+        manifest: m,
+        sensitive,
+        reason,
+        origin: Some(origin),
+        generated_by: None,
+    });
+}
+
+fn namespace(b: &mut Builder<'_>, cluster: Option<&str>, name: &str, reason: String, origin: Location) {
+    let m = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": labels() } });
+    b.mip(ObjectRef::new("v1", "Namespace", None, name).on_cluster(cluster), Step::Bootstrap, m, reason, Some(origin));
+}
+
+fn namespaces_and_secrets(b: &mut Builder<'_>) {
+    let inv = b.inv;
+    for fed in &inv.federations {
+        let ns = fed.k8s_name();
+        let cluster = b.cluster_ref(&fed.cluster.value);
+        let cl = cluster.as_deref();
+        namespace(b, cl, &ns, format!("namespace of federation `{}`, created before its secrets", fed.name.value), fed.name.at.clone());
+        if fed.has_app(FederationAppKind::MipStack) {
+            let k = fed.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
+            if let Some(k) = k {
+                let s = keycloak_sensitive(k, "client-id", "client-secret");
+                secret(b, cl, &ns, "keycloak-credentials", s, format!("Keycloak client of federation `{}` (mip-stack)", fed.name.value), k.at.clone());
+            }
+            let generated: BTreeMap<String, SensitiveSource> =
+                cat::MIP_SECRET_KEYS.iter().map(|k| ((*k).to_owned(), SensitiveSource::Generated)).collect();
+            secret(b, cl, &ns, "mip-secret", generated, format!("database credentials of federation `{}` (mip-stack)", fed.name.value), fed.name.at.clone());
+        }
+    }
+    if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {
+        let ns = dc.namespace().unwrap_or_default();
+        namespace(b, None, &ns, "namespace of `datacatalog`, created before its secret".into(), dc.kind.at.clone());
+        let k = dc.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
+        if let Some(k) = k {
+            let mut s = keycloak_sensitive(k, "keycloak.client-id", "keycloak.client-secret");
+            s.insert("db.user".into(), SensitiveSource::Generated);
+            s.insert("db.password".into(), SensitiveSource::Generated);
+            secret(b, None, &ns, "datacatalog-secrets", s, "Keycloak client and database credentials of `datacatalog`".into(), dc.kind.at.clone());
+        }
+    }
+}
+
+fn project_model(b: &Builder<'_>, destinations: &[(String, String)]) -> Value {
+    let dests: Vec<Value> = destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
+    json!({ "spec": { "sourceRepos": b.source_repos(), "destinations": dests } })
+}
+
+fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
+    let inv = b.inv;
+    let infra_url = inv.repositories.infra.url.value.clone();
+    let deploy_url = inv.repositories.deployments.url.value.clone();
+    let origin = Some(inv.revision.at.clone());
+    let static_set = b.argo_addr("ApplicationSet", cat::STATIC_PROJECTS_APPSET);
+    let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_PROJECTS_APPSET);
+    let appset_model = |project: &str| json!({ "spec": { "template": { "spec": { "project": project } } } });
+    b.argo(static_set.clone(), Step::AwaitProjects, appset_model(cat::INFRA_PROJECT), "renders one Application per static project".into(), root, origin.clone());
+    b.argo(fed_set.clone(), Step::AwaitProjects, appset_model(cat::INFRA_PROJECT), "renders one project Application per federation".into(), root, origin.clone());
+    let argocd_ns = b.argocd_ns.clone();
+    let in_cluster = b.in_cluster.clone();
+    for (suffix, dir) in cat::STATIC_PROJECTS {
+        let project = cat::project_name(suffix);
+        let app = b.argo_addr("Application", &format!("{project}-app"));
+        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": format!("projects/static/{dir}") }));
+        b.argo(app.clone(), Step::AwaitProjects, model, format!("renders static project `{project}`"), &static_set, origin.clone());
+        let dests: Vec<(String, String)> =
+            cat::static_project_namespaces(suffix, &argocd_ns).into_iter().map(|n| (in_cluster.clone(), n)).collect();
+        let model = project_model(b, &dests);
+        b.argo(b.argo_addr("AppProject", &project), Step::AwaitProjects, model, "static AppProject".into(), &app, origin.clone());
+    }
+    for fed in &inv.federations {
+        let app = b.argo_addr("Application", &cat::federation_project_app(fed));
+        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": "projects/templates/federation" }));
+        let at = Some(fed.name.at.clone());
+        b.argo(app.clone(), Step::AwaitProjects, model, format!("renders the project of federation `{}`", fed.name.value), &fed_set, at.clone());
+        let server = b.server_of(&fed.cluster.value);
+        let dests = vec![(server, fed.k8s_name()), (in_cluster.clone(), argocd_ns.clone())];
+        let model = project_model(b, &dests);
+        let project = b.argo_addr("AppProject", &cat::federation_project(fed));
+        b.argo(project, Step::AwaitProjects, model, format!("project of federation `{}`", fed.name.value), &app, at);
+    }
+    let _ = deploy_url;
+}
+
+fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
+    let inv = b.inv;
+    let infra_url = inv.repositories.infra.url.value.clone();
+    let deploy_url = inv.repositories.deployments.url.value.clone();
+    let argocd_ns = b.argocd_ns.clone();
+    let in_cluster = b.in_cluster.clone();
+    let infra_set = b.argo_addr("ApplicationSet", cat::INFRA_APPSET);
+    let model = json!({ "spec": { "template": { "spec": { "project": "{{ templated }}" } } } });
+    b.argo(infra_set.clone(), Step::AwaitApps, model, "renders federation and common Applications".into(), root, Some(inv.revision.at.clone()));
+
+    for fed in &inv.federations {
+        federation_apps(b, fed, &infra_set, &deploy_url, &argocd_ns, &in_cluster);
+    }
+    let security = inv.common_app(CommonAppKind::Security);
+    for app in &inv.common_apps {
+        let kind = app.kind.value;
+        let at = Some(app.kind.at.clone());
+        let wrapper = b.argo_addr("Application", &cat::infra_app_name(&format!("common/{kind}")));
+        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": format!("common/{kind}") }));
+        b.argo(wrapper.clone(), Step::AwaitApps, model, format!("wrapper of common app `{kind}`"), &infra_set, at.clone());
+        for child in cat::common_children(kind) {
+            let ns = child.namespace.map(str::to_owned).or_else(|| app.namespace()).unwrap_or_default();
+            let mut repos = vec![infra_url.as_str()];
+            repos.extend(child.upstream);
+            let model = b.app_model(&cat::project_name(child.project), &repos, &in_cluster, &ns, json!({}));
+            b.argo(b.argo_addr("Application", child.name), Step::AwaitApps, model, format!("common app `{kind}`"), &wrapper, at.clone());
+        }
+        if kind == CommonAppKind::Security {
+            let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
+            let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
+            let model = json!({ "spec": { "template": { "spec": { "project": cat::project_name("security") } } } });
+            b.argo(fed_set.clone(), Step::AwaitApps, model.clone(), "network policies of every federation".into(), &wrapper, at.clone());
+            b.argo(common_set.clone(), Step::AwaitApps, model, "network policies of the common namespaces".into(), &wrapper, at.clone());
+            for ns in cat::COMMON_NETPOL_NAMESPACES {
+                let m = b.app_model(&cat::project_name("security"), &[&infra_url], &in_cluster, ns, json!({}));
+                b.argo(b.argo_addr("Application", &format!("netpol-{ns}")), Step::AwaitApps, m, format!("network policies of `{ns}`"), &common_set, at.clone());
+            }
+        }
+    }
+    if inv.common_app(CommonAppKind::Security).is_some() {
+        let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
+        for fed in &inv.federations {
+            let server = b.server_of(&fed.cluster.value);
+            let m = b.app_model(&cat::project_name("security"), &[&infra_url], &server, &fed.k8s_name(), json!({}));
+            let name = cat::federation_netpol_app(fed);
+            b.argo(b.argo_addr("Application", &name), Step::AwaitApps, m, format!("network policies of federation `{}`", fed.name.value), &fed_set, Some(fed.name.at.clone()));
+        }
+    }
+    let _ = security;
+}
+
+fn federation_apps(b: &mut Builder<'_>, fed: &Federation, infra_set: &ObjectRef, deploy_url: &str, argocd_ns: &str, in_cluster: &str) {
+    let at = Some(fed.name.at.clone());
+    let project = cat::federation_project(fed);
+    let wrapper = b.argo_addr("Application", &cat::federation_wrapper_app(fed));
+    let model = b.app_model(&project, &[deploy_url], in_cluster, argocd_ns, json!({ "path": fed.git_path() }));
+    b.argo(wrapper.clone(), Step::AwaitApps, model, format!("wrapper of federation `{}`", fed.name.value), infra_set, at);
+    let server = b.server_of(&fed.cluster.value);
+    for app in &fed.apps {
+        let mut repos = Vec::new();
+        repos.extend(cat::federation_app_upstream(app.kind.value));
+        repos.push(deploy_url);
+        let wave = cat::federation_app_wave(app.kind.value).to_string();
+        let extra = json!({ "syncWave": wave });
+        let model = b.app_model(&project, &repos, &server, &fed.k8s_name(), extra);
+        let name = cat::federation_child_app(fed, app.kind.value);
+        b.argo(b.argo_addr("Application", &name), Step::AwaitApps, model, format!("`{}` of federation `{}`", app.kind.value, fed.name.value), &wrapper, Some(app.kind.at.clone()));
+    }
+}
