@@ -13,7 +13,12 @@ pub const BIN_DIR_ENV: &str = "MIP_TESTCLUSTER_BIN_DIR";
 pub const CRDS_DIR_ENV: &str = "MIP_TESTCLUSTER_CRDS_DIR";
 
 /// The binaries every cluster needs, all in one bin dir.
-pub const BINARIES: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl"];
+pub const BINARIES: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kubectl",
+];
 
 /// What one run of `build.sh` reported.
 #[derive(Debug, Clone)]
@@ -37,7 +42,9 @@ pub fn build() -> Result<BuildReport> {
     let (stdout, log) = run_build_script("bin-dir")?;
     Ok(BuildReport {
         bin_dir: PathBuf::from(stdout),
-        cache_hit: log.lines().any(|line| line.starts_with("build.sh: cache hit")),
+        cache_hit: log
+            .lines()
+            .any(|line| line.starts_with("build.sh: cache hit")),
         log,
     })
 }
@@ -88,13 +95,22 @@ fn run_build_script(arg: &str) -> Result<(String, String)> {
             log.push('\n');
         }
     }
-    let output = child.wait_with_output().context("failed to wait for build.sh")?;
+    let output = child
+        .wait_with_output()
+        .context("failed to wait for build.sh")?;
     if !output.status.success() {
-        bail!("`bash {} {arg}` failed ({}):\n{log}", script.display(), output.status);
+        bail!(
+            "`bash {} {arg}` failed ({}):\n{log}",
+            script.display(),
+            output.status
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if stdout.is_empty() {
-        bail!("`bash {} {arg}` printed no directory:\n{log}", script.display());
+        bail!(
+            "`bash {} {arg}` printed no directory:\n{log}",
+            script.display()
+        );
     }
     Ok((stdout, log))
 }

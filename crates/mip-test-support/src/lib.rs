@@ -91,7 +91,11 @@ pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd-mip-team";
 /// Name of the cluster, user and context in the generated kubeconfig.
 pub const CONTEXT: &str = "mip-test";
 /// The Argo CD CRD files installed, in `build.sh crds-dir`.
-pub const CRD_FILES: [&str; 3] = ["appproject-crd.yaml", "application-crd.yaml", "applicationset-crd.yaml"];
+pub const CRD_FILES: [&str; 3] = [
+    "appproject-crd.yaml",
+    "application-crd.yaml",
+    "applicationset-crd.yaml",
+];
 
 /// How long the apiserver may take to report `/readyz` ok; generous for 2 loaded cores.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -221,7 +225,8 @@ impl TestCluster {
         let pki = Pki::generate().context("failed to generate certificates")?;
         let dir = self.data_dir.clone();
         let logs = dir.join("logs");
-        std::fs::create_dir_all(&logs).with_context(|| format!("failed to create `{}`", logs.display()))?;
+        std::fs::create_dir_all(&logs)
+            .with_context(|| format!("failed to create `{}`", logs.display()))?;
         for (file, content) in [
             ("ca.crt", &pki.ca_cert),
             ("apiserver.crt", &pki.serving_cert),
@@ -238,9 +243,18 @@ impl TestCluster {
         let etcd_peer_port = free_port()?;
         let apiserver_port = free_port()?;
         self.server_url = format!("https://127.0.0.1:{apiserver_port}");
-        write(&self.kubeconfig_path, &kubeconfig_yaml(&self.server_url, &pki))?;
+        write(
+            &self.kubeconfig_path,
+            &kubeconfig_yaml(&self.server_url, &pki),
+        )?;
 
-        let etcd = Component::spawn("etcd", &self.bin_dir.join("etcd"), &etcd_args(&dir, etcd_port, etcd_peer_port), &logs, None)?;
+        let etcd = Component::spawn(
+            "etcd",
+            &self.bin_dir.join("etcd"),
+            &etcd_args(&dir, etcd_port, etcd_peer_port),
+            &logs,
+            None,
+        )?;
         let group = etcd.child.id();
         self.components.push(etcd);
         let watched = options.watch_pid.unwrap_or_else(std::process::id);
@@ -248,7 +262,13 @@ impl TestCluster {
 
         self.wait_for_port("etcd", etcd_port)?;
         let apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port);
-        let apiserver = Component::spawn("kube-apiserver", &self.bin_dir.join("kube-apiserver"), &apiserver_args, &logs, Some(group))?;
+        let apiserver = Component::spawn(
+            "kube-apiserver",
+            &self.bin_dir.join("kube-apiserver"),
+            &apiserver_args,
+            &logs,
+            Some(group),
+        )?;
         self.components.push(apiserver);
         // It waits for the apiserver by itself; starting it now overlaps the two startups.
         let controller_manager_args = controller_manager_args(&self.kubeconfig_path);
@@ -325,7 +345,10 @@ impl TestCluster {
 
     /// `(component name, pid)` of every control-plane process.
     pub fn component_pids(&self) -> Vec<(&'static str, u32)> {
-        self.components.iter().map(|component| (component.name, component.child.id())).collect()
+        self.components
+            .iter()
+            .map(|component| (component.name, component.child.id()))
+            .collect()
     }
 
     /// The watchdog's pid.
@@ -342,7 +365,10 @@ impl TestCluster {
     pub async fn client(&self) -> kube::Client {
         match client_from(&self.kubeconfig_path).await {
             Ok(client) => client,
-            Err(error) => panic!("failed to build a kube client for {}: {error:#}", self.server_url),
+            Err(error) => panic!(
+                "failed to build a kube client for {}: {error:#}",
+                self.server_url
+            ),
         }
     }
 
@@ -412,9 +438,11 @@ fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> 
     let data_dir = match &options.data_dir {
         Some(dir) => {
             if dir.exists() {
-                std::fs::remove_dir_all(dir).with_context(|| format!("failed to clear `{}`", dir.display()))?;
+                std::fs::remove_dir_all(dir)
+                    .with_context(|| format!("failed to clear `{}`", dir.display()))?;
             }
-            std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create `{}`", dir.display()))?;
             dir.clone()
         }
         None => tempfile::Builder::new()
@@ -427,20 +455,29 @@ fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> 
 }
 
 /// Waits for `/readyz`, installs the CRDs and creates the Argo CD namespace.
-async fn settle(kubeconfig: &Path, components: &mut [Component], crds_dir: &Path, namespace: &str) -> Result<()> {
+async fn settle(
+    kubeconfig: &Path,
+    components: &mut [Component],
+    crds_dir: &Path,
+    namespace: &str,
+) -> Result<()> {
     let client = client_from(kubeconfig).await?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         for component in components.iter_mut() {
             component.check_running()?;
         }
-        let request = http::Request::get("/readyz").body(Vec::new()).context("failed to build a request")?;
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .context("failed to build a request")?;
         let answer = client.request_text(request).await;
         if matches!(&answer, Ok(body) if body.trim() == "ok") {
             break;
         }
         if Instant::now() > deadline {
-            bail!("kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}");
+            bail!(
+                "kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -455,30 +492,58 @@ async fn install_crds(client: &kube::Client, crds_dir: &Path) -> Result<()> {
     let mut crds = Vec::new();
     for file in CRD_FILES {
         let path = crds_dir.join(file);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        let crd: serde_json::Value =
-            serde_saphyr::from_str(&text).with_context(|| format!("failed to parse `{}`", path.display()))?;
-        let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_owned();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let crd: serde_json::Value = serde_saphyr::from_str(&text)
+            .with_context(|| format!("failed to parse `{}`", path.display()))?;
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let plural = crd["spec"]["names"]["plural"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let group = crd["spec"]["group"].as_str().unwrap_or_default().to_owned();
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .with_context(|| format!("failed to apply CRD `{name}` from `{}`", path.display()))?;
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("failed to apply CRD `{name}` from `{}`", path.display()))?;
         crds.push((name, group, plural));
     }
     let deadline = Instant::now() + CRD_TIMEOUT;
     for (name, group, plural) in &crds {
         loop {
-            let crd = api.get(name).await.with_context(|| format!("failed to get CRD `{name}`"))?;
-            let established = crd.status.and_then(|status| status.conditions).is_some_and(|conditions| {
-                conditions.iter().any(|condition| condition.type_ == "Established" && condition.status == "True")
-            });
-            let version = crd.spec.versions.iter().find(|version| version.served).map(|version| &version.name);
+            let crd = api
+                .get(name)
+                .await
+                .with_context(|| format!("failed to get CRD `{name}`"))?;
+            let established =
+                crd.status
+                    .and_then(|status| status.conditions)
+                    .is_some_and(|conditions| {
+                        conditions.iter().any(|condition| {
+                            condition.type_ == "Established" && condition.status == "True"
+                        })
+                    });
+            let version = crd
+                .spec
+                .versions
+                .iter()
+                .find(|version| version.served)
+                .map(|version| &version.name);
             let served = match (established, version) {
                 (true, Some(version)) => client
                     .list_api_group_resources(&format!("{group}/{version}"))
                     .await
-                    .is_ok_and(|list| list.resources.iter().any(|resource| &resource.name == plural)),
+                    .is_ok_and(|list| {
+                        list.resources
+                            .iter()
+                            .any(|resource| &resource.name == plural)
+                    }),
                 _ => false,
             };
             if served {
@@ -494,9 +559,14 @@ async fn install_crds(client: &kube::Client, crds_dir: &Path) -> Result<()> {
 }
 
 async fn apply_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let namespace =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     Api::<Namespace>::all(client.clone())
-        .patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&namespace))
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&namespace),
+        )
         .await
         .with_context(|| format!("failed to apply namespace `{name}`"))?;
     Ok(())
@@ -505,7 +575,10 @@ async fn apply_namespace(client: &kube::Client, name: &str) -> Result<()> {
 async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("failed to read kubeconfig `{}`", kubeconfig.display()))?;
-    let options = KubeConfigOptions { context: Some(CONTEXT.to_owned()), ..KubeConfigOptions::default() };
+    let options = KubeConfigOptions {
+        context: Some(CONTEXT.to_owned()),
+        ..KubeConfigOptions::default()
+    };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .context("failed to load the kubeconfig")?;
@@ -592,7 +665,10 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         "--authorization-mode=RBAC".into(),
         format!("--service-account-issuer=https://127.0.0.1:{port}"),
         format!("--service-account-key-file={}", file("service-account.pub")),
-        format!("--service-account-signing-key-file={}", file("service-account.key")),
+        format!(
+            "--service-account-signing-key-file={}",
+            file("service-account.key")
+        ),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
         // No controller creates `default` ServiceAccounts here.
         "--disable-admission-plugins=ServiceAccount".into(),

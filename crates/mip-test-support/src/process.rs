@@ -46,8 +46,11 @@ impl Component {
         group: Option<u32>,
     ) -> Result<Component> {
         let log = logs.join(format!("{name}.log"));
-        let out = File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
-        let err = out.try_clone().context("failed to duplicate a log file handle")?;
+        let out =
+            File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
+        let err = out
+            .try_clone()
+            .context("failed to duplicate a log file handle")?;
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
@@ -61,7 +64,11 @@ impl Component {
 
     /// Fails if the component has exited.
     pub(crate) fn check_running(&mut self) -> Result<()> {
-        if let Some(status) = self.child.try_wait().context("failed to poll a child process")? {
+        if let Some(status) = self
+            .child
+            .try_wait()
+            .context("failed to poll a child process")?
+        {
             bail!("{} exited early ({status})", self.name);
         }
         Ok(())
@@ -95,7 +102,10 @@ pub(crate) fn spawn_watchdog(watched_pid: u32, group: u32, data_dir: &Path) -> R
 /// A port that was free on 127.0.0.1 a moment ago (bind to port 0, read, release).
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0")?;
-    Ok(listener.local_addr().context("failed to read a bound address")?.port())
+    Ok(listener
+        .local_addr()
+        .context("failed to read a bound address")?
+        .port())
 }
 
 /// The last `lines` lines of a log file, or a note why there are none.
