@@ -1,7 +1,7 @@
 //! The desired state: objects, their owner and their step.
 
 use mip_core::{Location, ObjectRef, Owner, SensitiveSource};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,7 +10,7 @@ use std::fmt;
 ///
 /// The DAG orders objects inside and across steps by its rules; the step is what a reviewer
 /// reads ("this happens while bootstrapping") and what `--target` can select.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// Lock the `default` AppProject down before anything else exists.

@@ -1,0 +1,112 @@
+//! `mip`: the command-line front end. Thin: each command parses its flags, calls one
+//! function of `mip_engine::ops`, and hands the result to a view (`views`). Data goes to
+//! stdout, diagnostics and logs to stderr, and every exit code comes from [`exit::ExitStatus`].
+
+mod cli;
+mod exit;
+mod views;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command, GraphFormat, OutputFormat};
+use exit::ExitStatus;
+use mip_engine::ops::{self, LoadOptions};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { ExitStatus::Error } else { ExitStatus::Success };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            if views::is_broken_pipe(&e) {
+                return ExitStatus::Success.into();
+            }
+            views::error(&e);
+            ExitStatus::Error.into()
+        }
+    }
+}
+
+fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loaded, ExitStatus>> {
+    let opts = LoadOptions { inventory: inv.inventory.clone(), revision: inv.revision.clone() };
+    match ops::load(&opts) {
+        Ok(loaded) => {
+            views::diagnostics(&loaded.warnings);
+            Ok(Ok(loaded))
+        }
+        Err(ops::Error::Invalid(diags)) => {
+            views::diagnostics(&diags);
+            views::note(&format!("{} error(s) in `{}`; nothing was written", diags.error_count(), opts.inventory.display()));
+            Ok(Err(ExitStatus::Error))
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Validate { inv, output } => {
+            let loaded = match load(&inv)? {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            views::stdout(&views::validate(&loaded, output))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Graph { inv, format } => {
+            let loaded = match load(&inv)? {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let text = match format {
+                GraphFormat::Dot => mip_graph::render::dot(&loaded.desired, &loaded.dag),
+                GraphFormat::Mermaid => mip_graph::render::mermaid(&loaded.desired, &loaded.dag),
+                GraphFormat::Json => mip_graph::render::json(&loaded.desired, &loaded.dag),
+            };
+            views::stdout(&text)?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Plan { inv, offline, output, out, detailed_exitcode, markdown_budget } => {
+            if !offline {
+                views::note("error: live planning needs the live engine, which this build does not have yet (hint: run `mip plan --offline`)");
+                return Ok(ExitStatus::Error);
+            }
+            let loaded = match load(&inv)? {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let plan = ops::plan_offline(&loaded);
+            if let Some(path) = &out {
+                let bytes = mip_plan::planfile::to_bytes(&plan).context("failed to serialise the plan")?;
+                views::write_private_file(path, &bytes).with_context(|| format!("failed to write plan file `{}`", path.display()))?;
+                views::note(&format!("saved the plan to `{}`", path.display()));
+            }
+            let text = match output {
+                OutputFormat::Text => mip_plan::render::text(&plan),
+                OutputFormat::Json => mip_plan::render::json(&plan),
+                OutputFormat::Markdown => mip_plan::render::markdown(&plan, markdown_budget),
+            };
+            views::stdout(&text)?;
+            Ok(if detailed_exitcode && plan.summary.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mip", &mut buf);
+            views::stdout(&String::from_utf8_lossy(&buf))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf).context("failed to render the man page")?;
+            views::stdout(&String::from_utf8_lossy(&buf))?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The only module that writes to the terminal: data on stdout, diagnostics on stderr.
+#![expect(clippy::print_stderr, reason = "this module is the CLI's one writer to stderr")]
+
+use crate::cli::OutputFormat;
+use mip_core::Diagnostics;
+use mip_engine::ops::Loaded;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+/// Writes data to stdout (a closed pipe is reported as `BrokenPipe` and exits 0).
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether an error is a closed stdout pipe (`mip plan | head`).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+/// One line per diagnostic on stderr.
+pub fn diagnostics(d: &Diagnostics) {
+    for x in d {
+        eprintln!("{x}");
+    }
+}
+
+/// A note on stderr.
+pub fn note(s: &str) {
+    eprintln!("{s}");
+}
+
+/// An error with its causes, on one line, on stderr.
+pub fn error(e: &anyhow::Error) {
+    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+    eprintln!("error: {}", chain.join(": "));
+}
+
+/// Writes a file readable by its owner only (plan files may name sensitive sources).
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// The `validate` report.
+pub fn validate(loaded: &Loaded, format: OutputFormat) -> String {
+    let mip = loaded.desired.mip_owned().count();
+    let argo = loaded.desired.argo_owned().count();
+    match format {
+        OutputFormat::Json => {
+            let doc = serde_json_doc(loaded, mip, argo);
+            format!("{doc}\n")
+        }
+        OutputFormat::Text | OutputFormat::Markdown => {
+            let mut s = String::new();
+            let _ = writeln!(
+                s,
+                "`{}` is valid: {} federation(s), {} cluster(s), {mip} object(s) owned by mip, {argo} expected from Argo CD, {} warning(s).",
+                loaded.path,
+                loaded.inventory.federations.len(),
+                loaded.inventory.clusters.len(),
+                loaded.warnings.iter().count()
+            );
+            s
+        }
+    }
+}
+
+fn serde_json_doc(loaded: &Loaded, mip: usize, argo: usize) -> String {
+    let objects: Vec<serde_json::Value> = loaded
+        .dag
+        .order()
+        .iter()
+        .map(|a| {
+            let o = &loaded.desired.objects[a];
+            serde_json::json!({ "address": a, "owner": o.owner, "step": o.step })
+        })
+        .collect();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let doc = serde_json::json!({
+        "format_version": "1",
+        "valid": true,
+        "inventory": loaded.path,
+        "inventory_digest": loaded.digest,
+        "mip_owned": mip,
+        "argo_owned": argo,
+        "warnings": warnings,
+        "objects": objects,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}

@@ -1,0 +1,133 @@
+//! Operations: `load` (validate), `graph` and `plan_offline`.
+
+use mip_core::{canonical, Diagnostic, Diagnostics, Location};
+use mip_graph::{Dag, Desired, Manifest, ResolveOptions};
+use mip_inventory::Inventory;
+use mip_plan::{Mode, Plan, PlanInput, PriorState};
+use std::path::{Path, PathBuf};
+
+/// Why loading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The inventory file could not be read.
+    #[error("cannot read inventory `{path}`")]
+    ReadInventory {
+        /// The path.
+        path: String,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The inventory, a prerequisite file or the resolved graph has problems.
+    #[error("{} problem(s) found", .0.error_count())]
+    Invalid(Diagnostics),
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Path of the inventory file.
+    pub inventory: PathBuf,
+    /// `--revision BRANCH` override.
+    pub revision: Option<String>,
+}
+
+/// A valid inventory resolved into an ordered desired state.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Path as given.
+    pub path: String,
+    /// `sha256:` of the inventory bytes.
+    pub digest: String,
+    /// The inventory.
+    pub inventory: Inventory,
+    /// The desired state.
+    pub desired: Desired,
+    /// Its DAG.
+    pub dag: Dag,
+    /// Warnings (no errors).
+    pub warnings: Diagnostics,
+}
+
+fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> Vec<Manifest> {
+    let mut out = Vec::new();
+    for p in &inv.prerequisites {
+        let path = base.join(&p.file.value);
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => diags.push(
+                Diagnostic::error(Some(p.file.at.clone()), "missing-file", format!("cannot read prerequisite `{shown}`: {e}"))
+                    .with_hint("paths are relative to the inventory file"),
+            ),
+            Ok(text) => match mip_inventory::yaml::parse_stream(&shown, &text) {
+                Err(d) => diags.push(d),
+                Ok(docs) => {
+                    for doc in docs {
+                        let at = Location { file: shown.clone(), line: doc.line, column: doc.column };
+                        out.push(Manifest { at, value: doc.to_json() });
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+/// Reads, parses, resolves, orders and validates an inventory.
+///
+/// # Errors
+/// [`Error::ReadInventory`], or [`Error::Invalid`] with every problem found.
+pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
+    let path = opts.inventory.display().to_string();
+    let bytes = std::fs::read(&opts.inventory).map_err(|source| Error::ReadInventory { path: path.clone(), source })?;
+    let digest = format!("sha256:{}", canonical::sha256_hex(&bytes));
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let d = Diagnostic::error(Some(Location { file: path.clone(), line: 1, column: 1 }), "encoding", format!("the inventory is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+                .with_hint("save the file as UTF-8");
+            return Err(Error::Invalid(std::iter::once(d).collect()));
+        }
+    };
+    let parsed = mip_inventory::parse(&path, &text).map_err(Error::Invalid)?;
+    let inventory = parsed.inventory;
+    let mut diags = Diagnostics::new();
+    if let Some(rev) = &opts.revision {
+        if rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains("..") {
+            diags.push(Diagnostic::error(None, "invalid-revision", format!("`--revision {rev}` is not a valid Git branch")));
+        }
+    }
+    let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
+    let prereqs = read_prerequisites(&inventory, &base, &mut diags);
+    if diags.has_errors() {
+        return Err(Error::Invalid(diags.sorted()));
+    }
+    let desired = mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: opts.revision.clone() }).map_err(Error::Invalid)?;
+    let checks = mip_graph::validate(&desired);
+    if checks.has_errors() {
+        return Err(Error::Invalid(checks));
+    }
+    let dag = Dag::build(&desired.objects).map_err(|e| {
+        let d = Diagnostic::error(None, "cycle", e.to_string()).with_hint("an ordering rule and a prerequisite contradict each other");
+        Error::Invalid(std::iter::once(d).collect())
+    })?;
+    let mut warnings = parsed.warnings;
+    warnings.extend(checks);
+    Ok(Loaded { path, digest, inventory, desired, dag, warnings })
+}
+
+/// The offline plan: against the local state only (empty until mip has applied).
+pub fn plan_offline(loaded: &Loaded) -> Plan {
+    plan_against(loaded, &PriorState::default())
+}
+
+/// Plans against a given prior state.
+pub fn plan_against(loaded: &Loaded, prior: &PriorState) -> Plan {
+    let input = PlanInput {
+        inventory: &loaded.path,
+        inventory_digest: loaded.digest.clone(),
+        mode: Mode::Offline,
+        mip_version: env!("CARGO_PKG_VERSION"),
+    };
+    mip_plan::plan(&loaded.desired, &loaded.dag, prior, &input)
+}

@@ -1,0 +1,118 @@
+//! Desired state + prior state → plan. Pure.
+
+use crate::model::*;
+use mip_core::{canonical, Action, ObjectRef, Owner};
+use mip_graph::{Dag, Desired, DesiredObject};
+
+/// The fingerprint of a desired object: sha256 over its manifest and the *sources* of its
+/// sensitive keys (never values), so a changed source is a change and a value is never hashed
+/// unsalted.
+pub fn fingerprint(o: &DesiredObject) -> String {
+    let doc = serde_json::json!({ "manifest": o.manifest, "sensitive": o.sensitive });
+    canonical::digest(&doc).unwrap_or_default()
+}
+
+/// Inputs of [`plan`] besides the desired state.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    /// Inventory path as given.
+    pub inventory: &'a str,
+    /// sha256 of its bytes.
+    pub inventory_digest: String,
+    /// Offline or live.
+    pub mode: Mode,
+    /// mip's version.
+    pub mip_version: &'a str,
+}
+
+/// Plans against the prior state only (the offline plan): an object absent from state is
+/// created, a changed fingerprint is an update, a managed object no longer desired is
+/// deleted, and every Argo-owned object is awaited.
+pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<'_>) -> Plan {
+    let mut changes = Vec::new();
+    let mut expected = Vec::new();
+    let mut summary = Summary::default();
+    for addr in dag.order() {
+        let o = &desired.objects[addr];
+        if o.owner == Owner::ArgoCd {
+            summary.await_argo += 1;
+            expected.push(Expectation {
+                address: addr.clone(),
+                action: Action::Await,
+                step: o.step,
+                reason: o.reason.clone(),
+                generated_by: o.generated_by.clone(),
+            });
+            continue;
+        }
+        let fp = fingerprint(o);
+        let (action, reason) = match prior.managed.get(addr) {
+            None => (Action::Create, "not in state".to_owned()),
+            Some(old) if *old == fp => (Action::NoOp, "unchanged since last apply".to_owned()),
+            Some(_) => (Action::Update, "configuration changed since last apply".to_owned()),
+        };
+        match action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            _ => summary.no_op += 1,
+        }
+        changes.push(Change {
+            address: addr.clone(),
+            action,
+            step: o.step,
+            reason,
+            purpose: o.reason.clone(),
+            depends_on: dag
+                .dependencies(addr)
+                .into_iter()
+                .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
+                .collect(),
+            sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
+            fingerprint: fp,
+            manifest: Some(o.manifest.clone()),
+        });
+    }
+    // Deletions walk the order in reverse: dependents go before what they depend on.
+    let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
+    gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
+    for addr in gone {
+        summary.delete += 1;
+        changes.push(Change {
+            address: addr.clone(),
+            action: Action::Delete,
+            step: mip_graph::Step::Bootstrap,
+            reason: "no longer in the inventory".to_owned(),
+            purpose: "previously managed by mip".to_owned(),
+            depends_on: Vec::new(),
+            sensitive: Vec::new(),
+            fingerprint: prior.managed[addr].clone(),
+            manifest: None,
+        });
+    }
+    Plan {
+        format_version: FORMAT_VERSION.to_owned(),
+        mip_version: input.mip_version.to_owned(),
+        mode: input.mode,
+        inventory: input.inventory.to_owned(),
+        inventory_digest: input.inventory_digest.clone(),
+        revision: desired.revision.clone(),
+        prefix: desired.prefix.clone(),
+        state: prior.state.clone(),
+        changes,
+        expected,
+        summary,
+    }
+}
+
+/// Creation rank of a kind for objects that are only known from state: namespaces and CRDs
+/// are created first, so they are deleted last.
+fn delete_rank(a: &ObjectRef) -> u8 {
+    match a.kind.as_str() {
+        "Namespace" => 0,
+        "CustomResourceDefinition" => 1,
+        "AppProject" => 2,
+        "ClusterRole" | "Role" | "ServiceAccount" => 3,
+        "Secret" => 4,
+        _ => 5,
+    }
+}

@@ -1,0 +1,149 @@
+//! The plan: what mip will do, in order, and why.
+
+use mip_core::{Action, ObjectRef, SensitiveSource};
+use mip_graph::Step;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the plan JSON document and plan file. Fields are added, never renamed.
+pub const FORMAT_VERSION: &str = "1";
+
+/// How the plan was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Against the local state store only; no cluster was contacted.
+    Offline,
+    /// Against the live cluster.
+    Live,
+}
+
+/// The state a plan was based on (Terraform's lineage and serial).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRef {
+    /// Fixed when the state is created; `None` for no state yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
+    /// Incremented on every state write.
+    pub serial: u64,
+}
+
+/// What the state store remembers of the objects mip manages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriorState {
+    /// Lineage and serial.
+    pub state: StateRef,
+    /// Managed objects and the fingerprint of what was last applied.
+    pub managed: BTreeMap<ObjectRef, String>,
+}
+
+/// Where a sensitive key's value comes from, for the plan (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensitiveKey {
+    /// The Secret key.
+    pub key: String,
+    /// Its source.
+    pub source: SensitiveSource,
+}
+
+/// One planned change to a mip-owned object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The object.
+    pub address: ObjectRef,
+    /// What mip does.
+    pub action: Action,
+    /// Its bootstrap step.
+    pub step: Step,
+    /// Why (config change, drift, ordering, not in state …).
+    pub reason: String,
+    /// What the object is for.
+    pub purpose: String,
+    /// Objects that must be done first, with the rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+    /// Sensitive keys (values never appear anywhere).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<SensitiveKey>,
+    /// Fingerprint of the desired owned fields (sha256 of canonical JSON, no secret values).
+    pub fingerprint: String,
+    /// The manifest to apply (secret values empty); absent for deletions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<serde_json::Value>,
+}
+
+/// An ordering dependency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The object that comes first.
+    pub address: ObjectRef,
+    /// The rule that says so.
+    pub rule: String,
+}
+
+/// An object Argo CD will generate and mip will wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// The object.
+    pub address: ObjectRef,
+    /// Always [`Action::Await`] in a plan.
+    pub action: Action,
+    /// Its step.
+    pub step: Step,
+    /// What it is.
+    pub reason: String,
+    /// The Application or ApplicationSet that generates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_by: Option<ObjectRef>,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to update.
+    pub update: usize,
+    /// Objects to replace.
+    pub replace: usize,
+    /// Objects to delete.
+    pub delete: usize,
+    /// Objects unchanged.
+    pub no_op: usize,
+    /// Argo-owned objects to wait for.
+    pub await_argo: usize,
+}
+
+impl Summary {
+    /// Whether the plan writes anything.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.replace + self.delete > 0
+    }
+}
+
+/// A whole plan. Its JSON form is the `mip plan --output json` contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`FORMAT_VERSION`].
+    pub format_version: String,
+    /// Version of mip that made it.
+    pub mip_version: String,
+    /// Offline or live.
+    pub mode: Mode,
+    /// The inventory file as given.
+    pub inventory: String,
+    /// sha256 of the inventory bytes.
+    pub inventory_digest: String,
+    /// Revision in effect.
+    pub revision: String,
+    /// Root Application prefix.
+    pub prefix: String,
+    /// The state it was based on.
+    pub state: StateRef,
+    /// Changes to mip-owned objects, in apply order (deletions last, in reverse order).
+    pub changes: Vec<Change>,
+    /// Argo-owned objects to expect, in order.
+    pub expected: Vec<Expectation>,
+    /// Counts.
+    pub summary: Summary,
+}
