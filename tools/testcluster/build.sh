@@ -27,10 +27,15 @@ recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-l
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 
+if ! command -v go >/dev/null; then
+  log "go is not on PATH (Go >= 1.26 is needed for etcd 3.6.16; or point MIP_TESTCLUSTER_BIN_DIR at prebuilt binaries)"
+  exit 1
+fi
+
 cache_key() {
   {
     cat "$here/go.mod" "$here/go.sum" "$here/etcd/go.mod" "$here/etcd/go.sum"
-    go version
+    (cd "$here" && go version)
     echo "$recipe"
   } | sha256sum | cut -c1-16
 }

@@ -211,13 +211,15 @@ fn bootstrap_project(b: &mut Builder<'_>) {
         .map(|a| format!("p, proj:{name}:infrastructure-admin, applications, {a}, {name}/*, allow"))
         .collect();
     let gk = |g: &str, k: &str| json!({ "group": g, "kind": k });
+    let mut own_repos = vec![b.inv.repositories.infra.url.value.clone(), b.inv.repositories.deployments.url.value.clone()];
+    own_repos.dedup();
     let m = json!({
         "apiVersion": ARGO,
         "kind": "AppProject",
         "metadata": { "name": name, "namespace": b.argocd_ns, "labels": labels() },
         "spec": {
             "description": "Bootstrap project of mip: the root Applications and the ApplicationSets",
-            "sourceRepos": [b.inv.repositories.infra.url.value, b.inv.repositories.deployments.url.value],
+            "sourceRepos": own_repos,
             "destinations": [{ "namespace": b.argocd_ns, "server": mip_core::IN_CLUSTER_SERVER }],
             "clusterResourceWhitelist": [gk("", "Namespace")],
             "namespaceResourceWhitelist": [gk("argoproj.io", "Application"), gk("argoproj.io", "ApplicationSet"), gk("argoproj.io", "AppProject")],

@@ -1,0 +1,204 @@
+//! Resolution of the shipped examples, checked against the names the reference mip-infra
+//! setup really produces (research/argocd-facts.md §7), and the ordering invariants.
+
+use mip_core::{ObjectRef, Owner};
+use mip_graph::{resolve, Dag, Desired, Manifest, ResolveOptions, Step};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(Path::parent).expect("workspace root")
+}
+
+fn load(example: &str, revision: Option<&str>) -> Desired {
+    let path = root().join("examples").join(example).join("mip.yaml");
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    let inv = mip_inventory::parse("mip.yaml", &text).expect("example is valid").inventory;
+    let mut docs = Vec::new();
+    for p in &inv.prerequisites {
+        let f = path.parent().expect("dir").join(&p.file.value);
+        let t = std::fs::read_to_string(&f).expect("prerequisite exists");
+        for d in mip_inventory::yaml::parse_stream("p.yaml", &t).expect("valid yaml") {
+            docs.push(Manifest { at: d.location("p.yaml"), value: d.to_json() });
+        }
+    }
+    resolve(&inv, &docs, &ResolveOptions { revision: revision.map(str::to_owned) }).expect("resolves")
+}
+
+fn names(d: &Desired, owner: Owner, kind: &str) -> BTreeSet<String> {
+    d.objects.values().filter(|o| o.owner == owner && o.addr.kind == kind).map(|o| o.addr.name.clone()).collect()
+}
+
+fn set(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn mip_infra_objects_match_the_reference_names() {
+    let d = load("mip-infra", None);
+    assert_eq!(names(&d, Owner::Mip, "AppProject"), set(&["default", "mip-argo-project-infrastructure"]));
+    assert_eq!(names(&d, Owner::Mip, "Application"), set(&["main-argo-projects", "main-infra-clusterset"]));
+    assert_eq!(
+        names(&d, Owner::Mip, "Secret"),
+        set(&["mip-repo-deployments", "keycloak-credentials", "mip-secret", "datacatalog-secrets"])
+    );
+    assert_eq!(
+        names(&d, Owner::Mip, "Namespace"),
+        set(&["federation-a", "federation-z", "mip-common-datacatalog", "ingress-nginx"])
+    );
+    assert_eq!(
+        names(&d, Owner::ArgoCd, "AppProject"),
+        set(&[
+            "mip-argo-project-federations",
+            "mip-argo-project-shared-apps",
+            "mip-argo-project-common",
+            "mip-argo-project-security",
+            "mip-argo-project-submariner",
+            "mip-argo-project-federation-a",
+            "mip-argo-project-federation-z",
+        ])
+    );
+    assert_eq!(
+        names(&d, Owner::ArgoCd, "ApplicationSet"),
+        set(&[
+            "mip-argo-projects",
+            "mip-argo-projects-of-federations",
+            "mip-infrastructure",
+            "federation-network-policies",
+            "common-network-policies",
+        ])
+    );
+    let apps = names(&d, Owner::ArgoCd, "Application");
+    for expected in [
+        "argo-project-federation-a-local-app",
+        "argo-project-federation-z-hybrid-app",
+        "mip-argo-project-federations-app",
+        "deployments-local-a",
+        "deployments-hybrid-z-mip-infrastructure",
+        "federation-a-exareme2",
+        "federation-a-mip-stack",
+        "federation-a-exareme2-overlay",
+        "common-datacatalog",
+        "datacatalog",
+        "common-nginx-ingress",
+        "nginx-public-ingress",
+        "common-submariner",
+        "submariner-broker",
+        "submariner-operator",
+        "common-security",
+        "netpol-federation-a-local",
+        "netpol-federation-z-hybrid",
+        "netpol-mip-common-datacatalog",
+        "netpol-mip-common-security",
+    ] {
+        assert!(apps.contains(expected), "missing expected Application `{expected}`; have {apps:?}");
+    }
+}
+
+#[test]
+fn projects_namespaces_and_destinations_match_the_reference() {
+    let d = load("mip-infra", None);
+    let app = |n: &str| {
+        let a = ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd-mip-team"), n);
+        d.objects.get(&a).unwrap_or_else(|| panic!("no app {n}")).clone()
+    };
+    let dl = app("deployments-local-a");
+    assert_eq!(dl.str_at("/spec/project"), Some("mip-argo-project-federation-a"));
+    assert_eq!(dl.str_at("/spec/destination/namespace"), Some("argocd-mip-team"));
+    let ex = app("federation-a-exareme2");
+    assert_eq!(ex.str_at("/spec/project"), Some("mip-argo-project-federation-a"));
+    assert_eq!(ex.str_at("/spec/destination/namespace"), Some("federation-a"));
+    assert_eq!(ex.generated_by.as_ref().map(|g| g.name.as_str()), Some("deployments-local-a"));
+    assert_eq!(app("common-datacatalog").str_at("/spec/project"), Some("mip-argo-project-infrastructure"));
+    let dc = app("datacatalog");
+    assert_eq!(dc.str_at("/spec/project"), Some("mip-argo-project-common"));
+    assert_eq!(dc.str_at("/spec/destination/namespace"), Some("mip-common-datacatalog"));
+    let np = app("netpol-federation-a-local");
+    assert_eq!(np.str_at("/spec/project"), Some("mip-argo-project-security"));
+    assert_eq!(np.str_at("/spec/destination/namespace"), Some("federation-a"));
+    // Root applications point at the infra repo paths of the seed's bootstrap.
+    let root = d.objects.values().find(|o| o.addr.name == "main-argo-projects").expect("root");
+    assert_eq!(root.str_at("/spec/source/path"), Some("base"));
+    assert_eq!(root.str_at("/spec/project"), Some("mip-argo-project-infrastructure"));
+    let infra = d.objects.values().find(|o| o.addr.name == "main-infra-clusterset").expect("root");
+    assert_eq!(infra.str_at("/spec/source/path"), Some("base/mip-infrastructure"));
+    // Secrets are in the namespaces the charts read them from, with every key and no value.
+    let mip_secret = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret").expect("secret");
+    assert_eq!(mip_secret.sensitive.len(), 10);
+    assert!(mip_secret.manifest["stringData"].as_object().expect("map").values().all(|v| v == ""));
+    let dcs = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/mip-common-datacatalog/datacatalog-secrets").expect("secret");
+    let keys: Vec<&String> = dcs.sensitive.keys().collect();
+    assert_eq!(keys, ["db.password", "db.user", "keycloak.client-id", "keycloak.client-secret"]);
+}
+
+#[test]
+fn the_default_project_is_locked_down_by_blacklist() {
+    let d = load("mip-infra", None);
+    let p = d.objects.values().find(|o| o.addr.name == "default").expect("default project");
+    assert_eq!(p.owner, Owner::Mip);
+    assert_eq!(p.step, Step::DefaultProject);
+    assert_eq!(p.manifest["spec"]["namespaceResourceBlacklist"][0]["kind"], "*");
+    assert_eq!(p.manifest["spec"]["clusterResourceBlacklist"][0]["group"], "*");
+    assert!(p.manifest["spec"].get("namespaceResourceWhitelist").is_none(), "never deny with an empty whitelist");
+}
+
+#[test]
+fn minimal_example_is_small_and_complete() {
+    let d = load("minimal", None);
+    assert_eq!(names(&d, Owner::Mip, "Namespace"), set(&["federation-a"]));
+    assert!(names(&d, Owner::Mip, "Secret").is_empty(), "exareme2 alone needs no secrets");
+    let apps = names(&d, Owner::ArgoCd, "Application");
+    assert!(apps.contains("federation-a-exareme2"));
+    assert!(!apps.contains("federation-a-mip-stack"));
+    assert!(mip_graph::validate(&d).is_empty(), "{:?}", mip_graph::validate(&d));
+}
+
+#[test]
+fn branch_revision_prefixes_roots_and_repoints_every_revision() {
+    let d = load("mip-infra", Some("feature/New_thing"));
+    assert_eq!(d.prefix, "feature-new-thing-");
+    let roots = names(&d, Owner::Mip, "Application");
+    assert_eq!(roots, set(&["feature-new-thing-argo-projects", "feature-new-thing-infra-clusterset"]));
+    for o in d.mip_owned() {
+        if let Some(rev) = o.str_at("/spec/source/targetRevision") {
+            assert_eq!(rev, "feature/New_thing", "{}", o.addr);
+        }
+    }
+}
+
+#[test]
+fn examples_pass_static_checks() {
+    let d = load("mip-infra", None);
+    let diags = mip_graph::validate(&d);
+    assert!(!diags.has_errors(), "{:#?}", diags);
+}
+
+#[test]
+fn ordering_invariants_hold_for_the_examples() {
+    for ex in ["mip-infra", "minimal"] {
+        let d = load(ex, None);
+        let dag = Dag::build(&d.objects).expect("acyclic");
+        let pos = |a: &ObjectRef| dag.order().iter().position(|x| x == a).expect("in order");
+        for e in dag.edges() {
+            assert!(pos(&e.from) < pos(&e.to), "{ex}: edge {} -> {} ({}) violated", e.from, e.to, e.rule);
+        }
+        let by_name = |n: &str| d.objects.values().find(|o| o.addr.name == n).map(|o| pos(&o.addr)).expect(n);
+        // default lock-down -> bootstrap project -> argo-projects -> federation project -> infra
+        assert!(by_name("default") < by_name("mip-argo-project-infrastructure"));
+        assert!(by_name("mip-argo-project-infrastructure") < by_name("main-argo-projects"));
+        assert!(by_name("main-argo-projects") < by_name("mip-argo-project-federation-a"));
+        assert!(by_name("mip-argo-project-federation-a") < by_name("main-infra-clusterset"));
+        assert!(by_name("main-infra-clusterset") < by_name("federation-a-exareme2"));
+        // Namespaces before namespaced objects; every secret before the infrastructure root.
+        for o in d.mip_owned() {
+            if let Some(ns) = &o.addr.namespace {
+                if let Some(n) = d.objects.values().find(|x| x.addr.kind == "Namespace" && &x.addr.name == ns) {
+                    assert!(pos(&n.addr) < pos(&o.addr), "{} before its namespace", o.addr);
+                }
+            }
+            if o.addr.kind == "Secret" {
+                assert!(pos(&o.addr) < by_name("main-infra-clusterset"), "{} after infra", o.addr);
+            }
+        }
+    }
+}
