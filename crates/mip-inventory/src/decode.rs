@@ -489,16 +489,17 @@ impl<'f> Decoder<'f> {
         self.finish(f, &["name", "kind", "cluster", "remoteClusters", "apps", "keycloak"]);
         let name = name?;
         names::check_federation_name(self, &name, &format!("{path}.name"));
-        Some(Federation { name, kind: kind?, cluster: cluster?, remote_clusters, apps, keycloak })
+        // An invalid `kind` was reported above; a placeholder keeps the federation in the
+        // cross-reference checks (duplicates, clusters) so every problem shows in one run.
+        let kind = kind.unwrap_or_else(|| Located { value: FederationKind::Local, at: name.at.clone() });
+        Some(Federation { name, kind, cluster: cluster?, remote_clusters, apps, keycloak })
     }
 
     fn prerequisite(&mut self, node: &Node, path: &str) -> Option<Prerequisite> {
         let mut f = self.fields(node, path)?;
         let file = self.req_string(&mut f, "file", Some("a manifest path relative to the inventory".to_owned()).as_deref());
         self.finish(f, &["file"]);
-        let file = file?;
-        names::check_relative_path(self, &file, path);
-        Some(Prerequisite { file })
+        Some(Prerequisite { file: file? })
     }
 
     fn list<T>(&mut self, f: &mut Fields<'_>, key: &str, mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>) -> Vec<T> {

@@ -1,0 +1,56 @@
+//! End-to-end tests of the `mip` binary: exit codes, streams, formats, determinism, files.
+//! Each test runs the real binary on the shipped examples or on a temporary inventory.
+
+mod graph;
+mod plan;
+mod secrets;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root")
+}
+
+/// Runs `mip` with arguments, from the workspace root, with a clean environment.
+pub fn mip(args: &[&str]) -> Output {
+    mip_env(args, &[])
+}
+
+/// Runs `mip` with extra environment variables.
+pub fn mip_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
+    cmd.args(args).current_dir(root()).env_remove("MIP_INVENTORY").env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("mip runs")
+}
+
+/// Exit code.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+/// Stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8")
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8")
+}
+
+/// Writes an inventory into a temp dir and returns (dir, path).
+pub fn temp_inventory(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mip.yaml");
+    std::fs::write(&path, text).expect("write");
+    (dir, path)
+}
+
+/// A valid minimal inventory text.
+pub const MINIMAL: &str = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra: {url: 'https://example.org/infra.git'}\n  deployments: {url: 'https://example.org/deploy.git'}\nupstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:\n  - {name: federation-A, kind: local, apps: [{name: exareme2}]}\n";

@@ -1,0 +1,149 @@
+use crate::*;
+
+const INFRA: &str = "examples/mip-infra/mip.yaml";
+
+#[test]
+fn offline_plan_of_the_reference_setup() {
+    let o = mip(&["plan", "--offline", "-i", INFRA]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Plan: 19 to create, 0 to update, 0 to replace, 0 to delete; 38 to await from Argo CD."), "{out}");
+    assert!(out.contains("+ argoproj.io/v1alpha1/AppProject/argocd-mip-team/default"));
+    assert!(out.contains("<= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-a-exareme2"));
+    assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn plans_are_byte_identical_across_runs() {
+    for fmt in ["text", "json", "markdown"] {
+        let a = mip(&["plan", "--offline", "-i", INFRA, "--output", fmt]);
+        let b = mip(&["plan", "--offline", "-i", INFRA, "--output", fmt]);
+        assert_eq!(code(&a), 0);
+        assert_eq!(a.stdout, b.stdout, "{fmt} output differs between runs");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let (p1, p2) = (dir.path().join("a.mip"), dir.path().join("b.mip"));
+    for p in [&p1, &p2] {
+        let o = mip(&["plan", "--offline", "-i", INFRA, "-o", p.to_str().expect("utf8")]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&p1).expect("a"), std::fs::read(&p2).expect("b"), "plan files differ");
+}
+
+#[test]
+fn detailed_exitcode_reports_changes() {
+    assert_eq!(code(&mip(&["plan", "--offline", "-i", INFRA, "--detailed-exitcode"])), 2);
+    assert_eq!(code(&mip(&["plan", "--offline", "-i", INFRA])), 0);
+}
+
+#[test]
+fn json_is_a_versioned_contract() {
+    let o = mip(&["plan", "--offline", "-i", INFRA, "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["format_version"], "1");
+    assert_eq!(v["mode"], "offline");
+    assert!(v["inventory_digest"].as_str().expect("digest").starts_with("sha256:"));
+    let changes = v["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 19);
+    for c in changes {
+        for key in ["address", "action", "step", "reason"] {
+            assert!(c.get(key).is_some(), "change lacks `{key}`: {c}");
+        }
+    }
+    assert_eq!(changes[0]["address"], "argoproj.io/v1alpha1/AppProject/argocd-mip-team/default");
+    assert_eq!(changes[0]["step"], "default-project");
+    let expected = v["expected"].as_array().expect("expected");
+    assert_eq!(expected.len(), 38);
+    assert!(expected.iter().all(|e| e["action"] == "await"));
+    assert_eq!(v["summary"]["create"], 19);
+}
+
+#[test]
+fn markdown_fits_a_pr_comment_and_says_when_cut() {
+    let full = stdout(&mip(&["plan", "--offline", "-i", INFRA, "--output", "markdown"]));
+    assert!(full.starts_with("### mip plan"));
+    assert!(full.contains("<details>"));
+    assert!(full.find("| create |").expect("table") < full.find("<details>").expect("details"), "summary first");
+    assert!(!full.contains("Plan truncated"));
+    let cut = stdout(&mip(&["plan", "--offline", "-i", INFRA, "--output", "markdown", "--markdown-budget", "1500"]));
+    assert!(cut.len() <= 1500, "{} chars", cut.len());
+    assert!(cut.contains("**Plan truncated:**"), "{cut}");
+}
+
+#[test]
+fn plan_file_is_private_and_verifiable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("plan.mip");
+    let o = mip(&["plan", "--offline", "-i", INFRA, "-o", p.to_str().expect("utf8")]);
+    assert_eq!(code(&o), 0);
+    assert!(stderr(&o).contains("saved the plan"));
+    let mode = std::fs::metadata(&p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let bytes = std::fs::read(&p).expect("read");
+    let plan = mip_plan::planfile::from_bytes("plan.mip", &bytes).expect("verifies");
+    assert_eq!(plan.summary.create, 19);
+    let tampered = String::from_utf8(bytes).expect("utf8").replacen("main-argo-projects", "evil-argo-projects", 1);
+    assert!(matches!(mip_plan::planfile::from_bytes("plan.mip", tampered.as_bytes()), Err(mip_plan::planfile::Error::Tampered { .. })));
+}
+
+#[test]
+fn branch_revision_renames_the_roots() {
+    let o = mip(&["plan", "--offline", "-i", INFRA, "--revision", "feat/x", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["prefix"], "feat-x-");
+    let addrs: Vec<&str> = v["changes"].as_array().expect("a").iter().filter_map(|c| c["address"].as_str()).collect();
+    assert!(addrs.contains(&"argoproj.io/v1alpha1/Application/argocd-mip-team/feat-x-argo-projects"));
+}
+
+#[test]
+fn live_plan_is_refused_clearly_for_now() {
+    let o = mip(&["plan", "-i", INFRA]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("--offline"));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn bad_inventory_writes_nothing() {
+    let (dir, path) = temp_inventory("apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: Argo}\nrevision: main\n");
+    let out = dir.path().join("plan.mip");
+    let o = mip(&["plan", "--offline", "-i", path.to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
+    assert_eq!(code(&o), 1);
+    assert!(o.stdout.is_empty());
+    assert!(!out.exists(), "a plan file was written for an invalid inventory");
+    let err = stderr(&o);
+    assert!(err.contains("mip.yaml:3:21: error[invalid-name]"), "{err}");
+    assert!(err.contains("mip.yaml:1:1: error[missing-key]: missing required key `repositories`"), "{err}");
+    assert!(err.lines().all(|l| !l.is_empty()), "{err}");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let o = mip(&["plan", "--offline", "-i", "does/not/exist.yaml"]);
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: cannot read inventory `does/not/exist.yaml`: "), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    assert_eq!(code(&mip(&["plan", "--bogus"])), 1);
+    assert_eq!(code(&mip(&["frobnicate"])), 1);
+    let help = mip(&["--help"]);
+    assert_eq!(code(&help), 0);
+    assert!(stdout(&help).contains("Exit codes (every command):"));
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = mip(&["completions", shell]);
+        assert_eq!(code(&o), 0);
+        assert!(stdout(&o).contains("plan"), "{shell}");
+    }
+    let man = mip(&["man"]);
+    assert_eq!(code(&man), 0);
+    assert!(stdout(&man).contains(".TH mip"));
+}
