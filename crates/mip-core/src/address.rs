@@ -198,10 +198,10 @@ mod tests {
             "hybrid-east:v1/Namespace/federation-z",
             "apps/v1/Deployment/ns/web",
         ] {
-            let a: ObjectRef = s.parse().unwrap();
+            let a: ObjectRef = s.parse().expect("test value");
             assert_eq!(a.to_string(), s);
         }
-        let a: ObjectRef = "hybrid-east:v1/Secret/ns/x".parse().unwrap();
+        let a: ObjectRef = "hybrid-east:v1/Secret/ns/x".parse().expect("test value");
         assert_eq!(a.cluster.as_deref(), Some("hybrid-east"));
         assert_eq!(a.api_version(), "v1");
     }
@@ -224,7 +224,7 @@ mod tests {
             name in "[a-z0-9][a-z0-9.-]{0,30}",
         ) {
             let a = ObjectRef { cluster, group, version, kind, namespace, name };
-            let back: ObjectRef = a.to_string().parse().unwrap();
+            let back: ObjectRef = a.to_string().parse().expect("test value");
             prop_assert_eq!(back, a);
         }
     }

@@ -79,12 +79,12 @@ mod tests {
     fn key_order_does_not_change_bytes() {
         let a = json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
         let b = json!({"a": {"x": null, "y": [1, {"c": 3, "d": 2}]}, "b": 1});
-        assert_eq!(to_canonical_bytes(&a).unwrap(), to_canonical_bytes(&b).unwrap());
+        assert_eq!(to_canonical_bytes(&a).expect("test value"), to_canonical_bytes(&b).expect("test value"));
         assert_eq!(
-            String::from_utf8(to_canonical_bytes(&a).unwrap()).unwrap(),
+            String::from_utf8(to_canonical_bytes(&a).expect("test value")).expect("test value"),
             r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
         );
-        assert_eq!(digest(&a).unwrap(), digest(&b).unwrap());
+        assert_eq!(digest(&a).expect("test value"), digest(&b).expect("test value"));
         assert_eq!(canonicalize(&b), a);
     }
 }

@@ -92,11 +92,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
     let parsed = mip_inventory::parse(&path, &text).map_err(Error::Invalid)?;
     let inventory = parsed.inventory;
     let mut diags = Diagnostics::new();
-    if let Some(rev) = &opts.revision {
-        if rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains("..") {
+    if let Some(rev) = &opts.revision
+        && (rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains("..")) {
             diags.push(Diagnostic::error(None, "invalid-revision", format!("`--revision {rev}` is not a valid Git branch")));
         }
-    }
     let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
     let prereqs = read_prerequisites(&inventory, &base, &mut diags);
     if diags.has_errors() {

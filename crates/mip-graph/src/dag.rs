@@ -139,26 +139,23 @@ pub fn rule_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<Edge> {
             }
         }
         // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
-        if o.owner == Owner::Mip {
-            if let Some(ns) = &o.addr.namespace {
-                if let Some(n) = namespaces.get(&(&o.addr.cluster, ns.as_str())) {
+        if o.owner == Owner::Mip
+            && let Some(ns) = &o.addr.namespace
+                && let Some(n) = namespaces.get(&(&o.addr.cluster, ns.as_str())) {
                     add(&n.addr, &o.addr, Rule::NamespaceFirst);
                 }
-            }
-        }
         // crd-first
         if let Some(crd) = crds.get(&(o.addr.group.clone(), o.addr.kind.clone())) {
             add(&crd.addr, &o.addr, Rule::CrdFirst);
         }
         // project-first
-        if let Some(p) = project_of(o) {
-            if let Some(proj) = projects.get(&(&o.addr.cluster, &o.addr.namespace, p)) {
+        if let Some(p) = project_of(o)
+            && let Some(proj) = projects.get(&(&o.addr.cluster, &o.addr.namespace, p)) {
                 add(&proj.addr, &o.addr, Rule::ProjectFirst);
             }
-        }
         // role-first
-        if o.addr.group == "rbac.authorization.k8s.io" && o.addr.kind.ends_with("Binding") {
-            if let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name")) {
+        if o.addr.group == "rbac.authorization.k8s.io" && o.addr.kind.ends_with("Binding")
+            && let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name")) {
                 let ns = if kind == "Role" { o.addr.namespace.clone() } else { None };
                 let role = mip_core::ObjectRef {
                     cluster: o.addr.cluster.clone(),
@@ -172,13 +169,11 @@ pub fn rule_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<Edge> {
                     add(&role, &o.addr, Rule::RoleFirst);
                 }
             }
-        }
         // generated-by
-        if let Some(parent) = &o.generated_by {
-            if objects.contains_key(parent) {
+        if let Some(parent) = &o.generated_by
+            && objects.contains_key(parent) {
                 add(parent, &o.addr, Rule::GeneratedBy);
             }
-        }
         if o.owner == Owner::Mip && o.step == Step::Bootstrap {
             let secret_type = o.str_at("/metadata/labels/argocd.argoproj.io~1secret-type");
             match secret_type {

@@ -191,11 +191,10 @@ fn ordering_invariants_hold_for_the_examples() {
         assert!(by_name("main-infra-clusterset") < by_name("federation-a-exareme2"));
         // Namespaces before namespaced objects; every secret before the infrastructure root.
         for o in d.mip_owned() {
-            if let Some(ns) = &o.addr.namespace {
-                if let Some(n) = d.objects.values().find(|x| x.addr.kind == "Namespace" && &x.addr.name == ns) {
+            if let Some(ns) = &o.addr.namespace
+                && let Some(n) = d.objects.values().find(|x| x.addr.kind == "Namespace" && &x.addr.name == ns) {
                     assert!(pos(&n.addr) < pos(&o.addr), "{} before its namespace", o.addr);
                 }
-            }
             if o.addr.kind == "Secret" {
                 assert!(pos(&o.addr) < by_name("main-infra-clusterset"), "{} after infra", o.addr);
             }

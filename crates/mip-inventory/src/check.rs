@@ -129,8 +129,8 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                 ));
             }
         }
-        if fed.kind.value == FederationKind::Local {
-            if let Some(rc) = fed.remote_clusters.first() {
+        if fed.kind.value == FederationKind::Local
+            && let Some(rc) = fed.remote_clusters.first() {
                 d.push(
                     Diagnostic::error(
                         Some(rc.at.clone()),
@@ -140,7 +140,6 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                     .with_hint("use `kind: hybrid`".to_owned()),
                 );
             }
-        }
         check_unique(
             &mut d,
             fed.apps.iter().map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),

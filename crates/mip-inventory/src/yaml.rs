@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn keeps_positions_and_order() {
-        let n = parse_document("f.yaml", "b: 1\na:\n  - x\n").unwrap();
+        let n = parse_document("f.yaml", "b: 1\na:\n  - x\n").expect("test value");
         let Value::Map(entries) = &n.value else { panic!("map") };
         assert_eq!(entries[0].0.value, Value::Str("b".into()));
         assert_eq!(entries[1].0.line, 2);
@@ -219,17 +219,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_one_line_with_location() {
-        let d = parse_document("inv.yaml", "a: [1\n").unwrap_err();
+        let d = parse_document("inv.yaml", "a: [1\n").expect_err("must fail");
         let s = d.to_string();
         assert!(s.starts_with("inv.yaml:1:4: error[yaml-syntax]: "), "{s}");
         assert!(!s.contains('\n'));
-        let d = parse_document("inv.yaml", "a: 1\na: 2\n").unwrap_err();
+        let d = parse_document("inv.yaml", "a: 1\na: 2\n").expect_err("must fail");
         assert!(d.to_string().contains("duplicate mapping key"), "{d}");
     }
 
     #[test]
     fn multi_document_stream() {
-        let docs = parse_stream("m.yaml", "---\na: 1\n---\n---\nb: 2\n").unwrap();
+        let docs = parse_stream("m.yaml", "---\na: 1\n---\n---\nb: 2\n").expect("test value");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].to_json(), serde_json::json!({"b": 2}));
     }

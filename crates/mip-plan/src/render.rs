@@ -44,11 +44,10 @@ fn fields(c: &Change) -> Vec<(String, String)> {
     }
     let sensitive: BTreeMap<&str, &SensitiveSource> = c.sensitive.iter().map(|s| (s.key.as_str(), &s.source)).collect();
     for (path, value) in &mut out {
-        if let Some(key) = path.strip_prefix("stringData.") {
-            if let Some(src) = sensitive.get(key) {
+        if let Some(key) = path.strip_prefix("stringData.")
+            && let Some(src) = sensitive.get(key) {
                 *value = format!("(sensitive, {})", source_text(src));
             }
-        }
     }
     out
 }
