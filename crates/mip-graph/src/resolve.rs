@@ -263,28 +263,8 @@ fn credentials(b: &mut Builder<'_>) {
                 sensitive.insert(key.to_owned(), r.source.clone());
             }
         }
-        let m = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": name,
-                "namespace": b.argocd_ns,
-                "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": "repository" },
-            },
-            "type": "Opaque",
-            "stringData": data,
-        });
-        let addr = ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), &name);
-        b.add(DesiredObject {
-            addr,
-            owner: Owner::Mip,
-            step: Step::Bootstrap,
-            manifest: m,
-            sensitive,
-            reason: format!("repository credentials for `{}` (declarative `argocd repo add`)", repo.url.value),
-            origin: Some(repo.url.at.clone()),
-            generated_by: None,
-        });
+        let reason = format!("repository credentials for `{}` (declarative `argocd repo add`)", repo.url.value);
+        credential_secret(b, &name, "repository", Value::Object(data), sensitive, reason, repo.url.at.clone());
     }
     for c in &inv.clusters {
         if c.name.value == mip_inventory::IN_CLUSTER {
@@ -295,29 +275,44 @@ fn credentials(b: &mut Builder<'_>) {
         if let Some(t) = &c.bearer_token {
             sensitive.insert("config".to_owned(), t.source.clone());
         }
-        let m = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": name,
-                "namespace": b.argocd_ns,
-                "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": "cluster" },
-            },
-            "type": "Opaque",
-            "stringData": { "name": c.name.value, "server": c.server.value, "config": "" },
-        });
-        let addr = ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), &name);
-        b.add(DesiredObject {
-            addr,
-            owner: Owner::Mip,
-            step: Step::Bootstrap,
-            manifest: m,
-            sensitive,
-            reason: format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value),
-            origin: Some(c.name.at.clone()),
-            generated_by: None,
-        });
+        let data = json!({ "name": c.name.value, "server": c.server.value, "config": "" });
+        let reason = format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value);
+        credential_secret(b, &name, "cluster", data, sensitive, reason, c.name.at.clone());
     }
+}
+
+/// An Argo CD credential Secret (`argocd.argoproj.io/secret-type: repository|cluster`) in the
+/// Argo CD namespace.
+fn credential_secret(
+    b: &mut Builder<'_>,
+    name: &str,
+    secret_type: &str,
+    string_data: Value,
+    sensitive: BTreeMap<String, SensitiveSource>,
+    reason: String,
+    origin: Location,
+) {
+    let m = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": b.argocd_ns,
+            "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": secret_type },
+        },
+        "type": "Opaque",
+        "stringData": string_data,
+    });
+    b.add(DesiredObject {
+        addr: ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), name),
+        owner: Owner::Mip,
+        step: Step::Bootstrap,
+        manifest: m,
+        sensitive,
+        reason,
+        origin: Some(origin),
+        generated_by: None,
+    });
 }
 
 fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
