@@ -94,7 +94,7 @@ cmd_bin_dir() {
     echo "$dir"
     return
   fi
-  log "cache miss: building into $dir (10-25 min cold on 2 cores)"
+  log "cache miss: building into $dir (5-10 min cold on 2 cores)"
   local start tmp
   start=$(date +%s)
   tmp=$(mktemp -d "$cache_root/$key/bin.tmp.XXXXXX")

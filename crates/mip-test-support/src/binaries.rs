@@ -37,7 +37,7 @@ pub fn build_script() -> PathBuf {
 }
 
 /// Runs `build.sh bin-dir`: a no-op cache hit when the binaries exist, else a Go build
-/// (10-25 minutes cold on 2 cores). Build logs stream to stderr as they come.
+/// (5-10 minutes cold on 2 cores). Build logs stream to stderr as they come.
 pub fn build() -> Result<BuildReport> {
     let (stdout, log) = run_build_script("bin-dir")?;
     Ok(BuildReport {
