@@ -11,18 +11,31 @@ use anyhow::{Context, Result, bail};
 
 /// The watchdog, run by `sh` (POSIX, no bashisms). Arguments: the PID to watch, the process
 /// group of the components, the data dir. It polls every 0.2 s; once the watched process is
-/// gone (or a zombie) it SIGKILLs the whole group and removes the data dir. It also exits when
-/// the group is already gone (normal shutdown through `Drop`).
+/// gone (or a zombie) it SIGKILLs the whole group, waits until no member is left alive
+/// (zombies don't count: an init that never reaps must not stall the cleanup) and removes the
+/// data dir. It also exits when the group is already gone (normal shutdown through `Drop`).
+/// Only shell builtins run in the loops, apart from `sleep`.
 const WATCHDOG_SCRIPT: &str = r#"
+set -f
 watched=$1 group=$2 dir=$3
+# alive PID: is it running (not gone, not a zombie)? The state follows "(comm) ".
 alive() {
-  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "${state%% *}" != Z ]
+  { read -r stat < "/proc/$1/stat"; } 2>/dev/null || return 1
+  set -- ${stat##*") "}
+  [ "$1" != Z ] && [ "$1" != X ]
+}
+group_alive() {
+  for f in /proc/[0-9]*/stat; do
+    { read -r stat < "$f"; } 2>/dev/null || continue
+    set -- ${stat##*") "}
+    [ "$3" = "$group" ] && [ "$1" != Z ] && [ "$1" != X ] && return 0
+  done
+  return 1
 }
 while alive "$watched" && kill -0 "-$group" 2>/dev/null; do sleep 0.2; done
 kill -KILL "-$group" 2>/dev/null
 i=0
-while kill -0 "-$group" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while group_alive && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 rm -rf -- "$dir"
 "#;
 
