@@ -39,7 +39,9 @@ pub fn check(inv: &Inventory) -> Diagnostics {
     );
     check_unique(
         &mut d,
-        inv.clusters.iter().map(|c| (c.server.value.trim_end_matches('/').to_owned(), &c.server.at, c.server.value.clone())),
+        // The implicit in-cluster entry has no place in the file; a clash with it is reported
+        // below as "uses the in-cluster server" instead.
+        inv.clusters.iter().filter(|c| !c.implicit).map(|c| (c.server.value.trim_end_matches('/').to_owned(), &c.server.at, c.server.value.clone())),
         "cluster server",
         "Argo CD identifies clusters by server URL: declare each cluster once",
     );
@@ -107,17 +109,23 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                 Some(fed.name.at.clone()),
                 "namespace-clash",
                 format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
-            ));
+            ).with_hint("rename the federation or the Argo CD namespace"));
         } else if let Some((_, owner)) = namespaces.get(&ns) {
             d.push(Diagnostic::error(
                 Some(fed.name.at.clone()),
                 "namespace-clash",
                 format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
-            ));
+            ).with_hint("every federation needs a namespace of its own"));
         }
         if inv.cluster(&fed.cluster.value).is_none() {
             d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
         }
+        check_unique(
+            &mut d,
+            fed.remote_clusters.iter().map(|r| (r.value.clone(), &r.at, r.value.clone())),
+            &format!("remote cluster of federation `{}`:", fed.name.value),
+            "list each remote cluster once",
+        );
         for rc in &fed.remote_clusters {
             if inv.cluster(&rc.value).is_none() {
                 d.push(dangling(rc, inv, &format!("federation `{}`", fed.name.value)));
@@ -126,7 +134,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                     Some(rc.at.clone()),
                     "invalid-value",
                     format!("federation `{}` lists its own cluster `{}` as remote", fed.name.value, rc.value),
-                ));
+                ).with_hint("remote clusters are the other clusters whose nodes join the federation"));
             }
         }
         if fed.kind.value == FederationKind::Local
@@ -180,7 +188,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                 Some(dc.kind.at.clone()),
                 "namespace-clash",
                 format!("common app `datacatalog` would use the Argo CD namespace `{argocd_ns}`"),
-            ));
+            ).with_hint("keep the default `mip-common-datacatalog`"));
         }
     }
     if inv.federations.iter().any(|f| f.kind.value == FederationKind::Hybrid) && inv.common_app(CommonAppKind::Submariner).is_none() {

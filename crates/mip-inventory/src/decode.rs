@@ -66,6 +66,9 @@ impl<'f> Decoder<'f> {
                 Some("quote the value, e.g. `\"yes\"` or `\"1.0\"`".to_owned())
             }
             (Value::Null, _) => Some(format!("give `{path}` a value or remove the key")),
+            (_, "a mapping") => Some("write `key: value` pairs indented under it".to_owned()),
+            (_, "a list") => Some("write one `- item` per line, or `[a, b]`".to_owned()),
+            (Value::Seq(_) | Value::Map(_), "a string") => Some("write a single value on the same line".to_owned()),
             _ => None,
         };
         self.error(
@@ -79,7 +82,16 @@ impl<'f> Decoder<'f> {
     /// Opens a mapping; reports non-mappings and non-string keys.
     pub(crate) fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
-            self.type_error(node, if path.is_empty() { "the inventory" } else { path }, "a mapping");
+            if path.is_empty() {
+                self.error(
+                    self.loc(node),
+                    "wrong-type",
+                    format!("the inventory must be a mapping, found {}", node.value.type_name()),
+                    Some(format!("start with `apiVersion: {API_VERSION}`")),
+                );
+            } else {
+                self.type_error(node, path, "a mapping");
+            }
             return None;
         };
         let mut out = Vec::with_capacity(entries.len());
@@ -89,7 +101,11 @@ impl<'f> Decoder<'f> {
                 other => self.error(
                     self.loc(k),
                     "wrong-type",
-                    format!("keys of `{path}` must be strings, found {}", other.type_name()),
+                    if path.is_empty() {
+                        format!("top-level keys must be strings, found {}", other.type_name())
+                    } else {
+                        format!("keys of `{path}` must be strings, found {}", other.type_name())
+                    },
                     Some("quote the key".to_owned()),
                 ),
             }
@@ -116,6 +132,7 @@ impl<'f> Decoder<'f> {
 
     fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
         let path = fields.child(key);
+        let hint = hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference in the README)")));
         let within = if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
         self.error(fields.at.clone(), "missing-key", format!("missing required key `{path}` in {within}"), hint);
     }
@@ -123,7 +140,7 @@ impl<'f> Decoder<'f> {
     pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<Located<String>> {
         match &node.value {
             Value::Str(s) if s.trim().is_empty() => {
-                self.error(self.loc(node), "empty-value", format!("`{path}` must not be empty"), None);
+                self.error(self.loc(node), "empty-value", format!("`{path}` must not be empty"), Some(format!("give `{path}` a value or remove it")));
                 None
             }
             Value::Str(s) => Some(Located { value: s.clone(), at: self.loc(node) }),
@@ -170,7 +187,7 @@ impl<'f> Decoder<'f> {
     /// `{env: NAME}` | `{file: PATH}` | `{prompt: TEXT}`; never a literal value.
     fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
         let at = self.loc(node);
-        if let Value::Str(_) = node.value {
+        if matches!(node.value, Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
             self.error(
                 at,
                 "literal-secret",
@@ -321,8 +338,10 @@ impl<'f> Decoder<'f> {
         let url = self.req_string(&mut f, "url", None);
         let revision = self.opt_string(&mut f, "revision");
         let ssh_private_key = f.get("sshPrivateKey").and_then(|n| self.secret_ref(n, &format!("{path}.sshPrivateKey"), false));
-        let username = f.get("username").and_then(|n| self.secret_ref(n, &format!("{path}.username"), false));
-        let password = f.get("password").and_then(|n| self.secret_ref(n, &format!("{path}.password"), false));
+        let user_node = f.get("username");
+        let pass_node = f.get("password");
+        let username = user_node.and_then(|n| self.secret_ref(n, &format!("{path}.username"), false));
+        let password = pass_node.and_then(|n| self.secret_ref(n, &format!("{path}.password"), false));
         self.finish(f, &["url", "revision", "sshPrivateKey", "username", "password"]);
         let url = url?;
         names::check_repo_url(self, &url, &format!("{path}.url"));
@@ -346,13 +365,23 @@ impl<'f> Decoder<'f> {
                 Some("use a `git@host:org/repo.git` URL or HTTPS credentials".to_owned()),
             );
         }
-        if username.is_some() != password.is_some() {
+        if let (Some(n), None) | (None, Some(n)) = (user_node, pass_node) {
             self.error(
-                url.at.clone(),
+                self.loc(n),
                 "missing-credential",
                 format!("`{path}` needs both `username` and `password`, or neither"),
-                None,
+                Some("HTTPS credentials are a pair".to_owned()),
             );
+        }
+        if let Some(rest) = url.value.strip_prefix("https://") {
+            if rest.split('/').next().is_some_and(|host| host.contains('@')) {
+                self.error(
+                    url.at.clone(),
+                    "literal-secret",
+                    format!("`{path}.url` contains credentials (`user@` or `user:token@`)"),
+                    Some("remove them from the URL and use `username` and `password` sources".to_owned()),
+                );
+            }
         }
         Some(Repository { role, url, revision, ssh_private_key, username, password })
     }
@@ -413,18 +442,18 @@ impl<'f> Decoder<'f> {
                     ns.at.clone(),
                     "invalid-value",
                     format!("`{path}.namespace`: `{kind}` deploys to several namespaces and takes no override"),
-                    None,
+                    Some("remove `namespace`".to_owned()),
                 );
             } else {
                 names::check_label(self, ns, &format!("{path}.namespace"));
             }
         }
-        if keycloak.is_some() && kind != CommonAppKind::Datacatalog {
+        if let (Some(k), true) = (&keycloak, kind != CommonAppKind::Datacatalog) {
             self.error(
-                name.at.clone(),
+                k.at.clone(),
                 "invalid-value",
                 format!("`{path}.keycloak`: only `datacatalog` uses Keycloak credentials"),
-                None,
+                Some("remove it, or set `credentials.keycloak` for every app".to_owned()),
             );
         }
         Some(CommonApp { kind: Located { value: kind, at: name.at }, namespace, keycloak })
@@ -436,8 +465,11 @@ impl<'f> Decoder<'f> {
         let values = self.string_list(&mut f, "values");
         let patches = self.string_list(&mut f, "patches");
         self.finish(f, &["name", "values", "patches"]);
-        for p in values.iter().chain(&patches) {
-            names::check_relative_path(self, p, path);
+        for (i, p) in values.iter().enumerate() {
+            names::check_relative_path(self, p, &format!("{path}.values[{i}]"));
+        }
+        for (i, p) in patches.iter().enumerate() {
+            names::check_relative_path(self, p, &format!("{path}.patches[{i}]"));
         }
         let name = name?;
         let Some(kind) = FederationAppKind::parse(&name.value) else {
@@ -467,7 +499,7 @@ impl<'f> Decoder<'f> {
                         at,
                         "invalid-value",
                         format!("`{path}.kind` must be `local` or `hybrid`, found {}", describe(other)),
-                        None,
+                        Some("`local`: all nodes in one cluster; `hybrid`: remote workers joined with Submariner (lowercase)".to_owned()),
                     );
                     None
                 }
@@ -491,7 +523,8 @@ impl<'f> Decoder<'f> {
         names::check_federation_name(self, &name, &format!("{path}.name"));
         // An invalid `kind` was reported above; a placeholder keeps the federation in the
         // cross-reference checks (duplicates, clusters) so every problem shows in one run.
-        let kind = kind.unwrap_or_else(|| Located { value: FederationKind::Local, at: name.at.clone() });
+        let guess = if remote_clusters.is_empty() { FederationKind::Local } else { FederationKind::Hybrid };
+        let kind = kind.unwrap_or_else(|| Located { value: guess, at: name.at.clone() });
         Some(Federation { name, kind, cluster: cluster?, remote_clusters, apps, keycloak })
     }
 
@@ -632,7 +665,7 @@ impl<'f> Decoder<'f> {
             Some(v) if v.value == KIND => {}
             Some(v) => {
                 ok = false;
-                self.error(v.at, "invalid-value", format!("`kind` must be `{KIND}`, found `{}`", v.value), None);
+                self.error(v.at, "invalid-value", format!("`kind` must be `{KIND}`, found `{}`", v.value), Some(format!("write `kind: {KIND}`")));
             }
             None => ok = false,
         }

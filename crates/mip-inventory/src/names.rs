@@ -73,7 +73,15 @@ pub(crate) fn check_label(d: &mut Decoder<'_>, v: &Located<String>, path: &str) 
 /// Federation names are Git directory names that lower to a DNS-1123 label.
 pub(crate) fn check_federation_name(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
     let lowered = v.value.to_lowercase();
-    if !v.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !is_dns1123_label(&lowered) {
+    let charset_ok = v.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if charset_ok && lowered.len() > MAX_FEDERATION_NAME && !lowered.starts_with('-') && !lowered.ends_with('-') {
+        d.error(
+            v.at.clone(),
+            "invalid-name",
+            format!("`{path}`: `{}` is {} characters, at most {MAX_FEDERATION_NAME} are allowed", v.value, lowered.len()),
+            Some("Argo CD label values derived from it (`argo-project-<name>-hybrid`) must fit in 63 characters".to_owned()),
+        );
+    } else if !charset_ok || !is_dns1123_label(&lowered) {
         d.error(
             v.at.clone(),
             "invalid-name",
@@ -154,7 +162,7 @@ pub(crate) fn check_relative_path(d: &mut Decoder<'_>, v: &Located<String>, path
             v.at.clone(),
             "invalid-path",
             format!("`{path}`: `{}` is absolute; paths are relative to the federation directory in Git", v.value),
-            None,
+            Some("e.g. `customizations/values.yaml`".to_owned()),
         );
     }
 }

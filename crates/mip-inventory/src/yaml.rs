@@ -166,9 +166,20 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
+/// Deepest nesting accepted. An inventory nests about 6 levels and Kubernetes manifests
+/// rarely more than 15; the parser recurses per level, and serde-saphyr's default (64) needs
+/// more than the 2 MiB stack of a test thread or a tokio worker in a debug build.
+pub const MAX_DEPTH: usize = 24;
+
 fn options() -> serde_saphyr::Options {
-    // Defaults already reject duplicate keys and bound anchors/aliases (billion laughs).
-    serde_saphyr::Options::default()
+    // Defaults already reject duplicate keys and bound anchors/aliases (billion laughs) by a
+    // node budget; depth is bounded here so that no input can overflow the stack.
+    let mut o = serde_saphyr::Options::default();
+    let mut budget = o.budget.take().unwrap_or_default();
+    budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
+    o.budget = Some(budget);
+    o
 }
 
 fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
@@ -181,11 +192,25 @@ fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
         Some((_, msg)) => msg,
         None => first,
     };
-    let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
-    let hint = if message.contains("duplicate mapping key") {
-        "each key may appear once per mapping"
+    let mut message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    // saphyr also appends the position, which is printed in front already.
+    if let Some(i) = message.rfind(" at line ") {
+        if message[i..].contains(", column ") {
+            message.truncate(i);
+        }
+    }
+    let (message, hint) = if message.contains("budget breached") || message.contains("nesting") {
+        if message.contains("Depth") || message.contains("nesting") {
+            (format!("nested deeper than {MAX_DEPTH} levels"), "an inventory nests about 6 levels; check for runaway brackets")
+        } else {
+            ("the document expands beyond mip's size limits (too many nodes or aliases)".to_owned(), "remove the anchors and aliases that multiply the document")
+        }
+    } else if message.contains("from_str_multiple") || message.contains("multiple documents") {
+        ("the inventory must be a single YAML document (found `---` separating several)".to_owned(), "keep one document")
+    } else if message.contains("duplicate mapping key") {
+        (message, "each key may appear once per mapping")
     } else {
-        "check indentation, quoting and brackets"
+        (message, "check indentation, quoting and brackets")
     };
     Diagnostic::error(Some(Location { file: file.to_owned(), line, column }), "yaml-syntax", message)
         .with_hint(hint)

@@ -24,24 +24,8 @@ const MIN_CASES: usize = 45;
 /// Errors that may come without a hint, as `(code, summary fragment)`; an empty fragment
 /// allows every diagnostic with that code.
 ///
-/// - `wrong-type`, `empty-value`, `missing-key`: the summary already says what to write
-///   ("must be a list, found a mapping", "must not be empty", "missing required key `x`").
-/// - `kind must be ...`: the summary lists the accepted values.
-/// - The rest are messages that would gain from a hint; they are listed here one by one so
-///   that any *new* hint-less error fails this test.
-const NO_HINT_ALLOWED: &[(&str, &str)] = &[
-    ("wrong-type", ""),
-    ("empty-value", ""),
-    ("missing-key", ""),
-    ("invalid-value", "kind` must be `"),
-    // Weak: no hint on how to fix (reported to the lead).
-    ("invalid-path", "is absolute"),
-    ("invalid-value", "only `datacatalog` uses Keycloak credentials"),
-    ("invalid-value", "deploys to several namespaces and takes no override"),
-    ("invalid-value", "as remote"),
-    ("missing-credential", "needs both `username` and `password`, or neither"),
-    ("namespace-clash", ""),
-];
+/// Empty: every error of the parser carries a hint. A new hint-less error fails this test.
+const NO_HINT_ALLOWED: &[(&str, &str)] = &[];
 
 struct Expect {
     line: u64,
@@ -123,6 +107,11 @@ fn check_file(path: &Path) -> Vec<String> {
         if !hit {
             problems.push(format!("unmatched `{}`", e.text));
         }
+    }
+    // A file that says "exactly these diagnostics" must produce no others (guards against
+    // spurious follow-up errors, e.g. a rejected password reported again as missing).
+    if text.contains("# (exactly these diagnostics") && diags.iter().count() != expects.len() {
+        problems.push(format!("expected exactly {} diagnostic(s), got {}", expects.len(), diags.iter().count()));
     }
     for d in &diags {
         let rendered = d.to_string();
