@@ -10,6 +10,7 @@
 //! - [`canonical`]: canonical JSON bytes and sha256 digests, the basis of plan hashes and
 //!   fingerprints; everything hashed is deterministic by construction.
 //! - [`Sensitive`]: the marker for values that must never be shown.
+//! - [`cluster::Cluster`]: the seam to a Kubernetes API server (implemented by `mip-kube`).
 //!
 //! What this crate does *not* do: talk to a cluster, read files, print.
 //!
@@ -26,6 +27,7 @@
 mod action;
 mod address;
 pub mod canonical;
+pub mod cluster;
 mod diagnostic;
 mod sensitive;
 
