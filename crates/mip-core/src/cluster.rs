@@ -106,15 +106,26 @@ pub trait Cluster: Send + Sync {
     /// One object, `None` when absent.
     fn get(&self, addr: &ObjectRef) -> impl Future<Output = Result<Option<Value>, ClusterError>> + Send;
 
-    /// Server-side apply with field manager `mip`, without force; `dry_run` asks the server to
-    /// compute the result without persisting it. Returns the resulting object.
-    fn apply(&self, addr: &ObjectRef, manifest: &Value, dry_run: bool) -> impl Future<Output = Result<Value, ClusterError>> + Send;
+    /// Server-side apply with field manager `mip`. Without `force`, a field owned by another
+    /// manager with a different value is a [`ClusterError::Conflict`]; `dry_run` asks the server
+    /// to compute the result without persisting it. Returns the resulting object.
+    fn apply(&self, addr: &ObjectRef, manifest: &Value, opts: ApplyOptions) -> impl Future<Output = Result<Value, ClusterError>> + Send;
 
     /// Deletes an object (foreground propagation). `false` when it was already gone.
     fn delete(&self, addr: &ObjectRef) -> impl Future<Output = Result<bool, ClusterError>> + Send;
 
     /// Number of API requests made so far (for benchmarks and the zero-write guarantee).
     fn requests(&self) -> RequestCounts;
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// `dryRun=All`: the server computes the result and persists nothing.
+    pub dry_run: bool,
+    /// `force=true`: take ownership of conflicting fields. Only for objects mip adopts from a
+    /// known creator (the `default` AppProject, created by argocd-server), never by default.
+    pub force: bool,
 }
 
 /// API request counters.
