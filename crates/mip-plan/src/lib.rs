@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod build;
+pub mod diff;
 mod model;
 pub mod planfile;
 pub mod render;
