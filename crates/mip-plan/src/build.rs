@@ -42,6 +42,7 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
                 step: o.step,
                 reason: o.reason.clone(),
                 generated_by: o.generated_by.clone(),
+                present: false,
             });
             continue;
         }
@@ -70,6 +71,9 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
             fingerprint: fp,
             manifest: Some(o.manifest.clone()),
+            diff: None,
+            live_fingerprint: None,
+            force: false,
         });
     }
     // Deletions walk the order in reverse: dependents go before what they depend on.
@@ -87,6 +91,9 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             sensitive: Vec::new(),
             fingerprint: prior.managed[addr].clone(),
             manifest: None,
+            diff: None,
+            live_fingerprint: None,
+            force: false,
         });
     }
     Plan {
@@ -114,5 +121,128 @@ fn delete_rank(a: &ObjectRef) -> u8 {
         "ClusterRole" | "Role" | "ServiceAccount" => 3,
         "Secret" => 4,
         _ => 5,
+    }
+}
+
+/// What the engine read from the cluster for a live plan.
+#[derive(Debug, Clone, Default)]
+pub struct LiveView {
+    /// Live objects by address (absent = does not exist).
+    pub objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
+    /// Objects whose owned fields differ but whose server-side dry run equals the live object
+    /// (e.g. the server normalised a value): no change.
+    pub confirmed_unchanged: std::collections::BTreeSet<ObjectRef>,
+}
+
+/// Whether mip adopts this object from another creator, taking ownership of the fields it
+/// sets: only the `default` AppProject, which argocd-server creates on every start.
+pub fn adopts(addr: &ObjectRef) -> bool {
+    addr.group == "argoproj.io" && addr.kind == "AppProject" && addr.name == mip_graph::catalogue::DEFAULT_PROJECT
+}
+
+/// Plans against the live cluster (and the state, for reasons): absent → create, owned fields
+/// differ → update (drift when the inventory did not change since the last apply), equal →
+/// no-op; a managed object no longer desired → delete if it still exists; Argo-owned objects
+/// → await when missing.
+pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveView, input: &PlanInput<'_>) -> Plan {
+    let mut changes = Vec::new();
+    let mut expected = Vec::new();
+    let mut summary = Summary::default();
+    for addr in dag.order() {
+        let o = &desired.objects[addr];
+        let live_obj = live.objects.get(addr);
+        if o.owner == Owner::ArgoCd {
+            let present = live_obj.is_some();
+            if !present {
+                summary.await_argo += 1;
+            }
+            expected.push(Expectation {
+                address: addr.clone(),
+                action: if present { Action::NoOp } else { Action::Await },
+                step: o.step,
+                reason: o.reason.clone(),
+                generated_by: o.generated_by.clone(),
+                present,
+            });
+            continue;
+        }
+        let fp = fingerprint(o);
+        let is_secret = addr.group.is_empty() && addr.kind == "Secret";
+        let in_state = prior.managed.get(addr);
+        let (action, reason, diff) = match live_obj {
+            None => {
+                let why = if in_state.is_some() { "deleted in the cluster behind mip's back (drift)" } else { "not in the cluster" };
+                (Action::Create, why.to_owned(), None)
+            }
+            Some(l) => {
+                let d = crate::diff::diff(&o.manifest, l, is_secret);
+                if !d.changed || live.confirmed_unchanged.contains(addr) {
+                    (Action::NoOp, "matches the cluster".to_owned(), None)
+                } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
+                    (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
+                } else if in_state.is_some_and(|s| *s == fp) {
+                    (Action::Update, "changed in the cluster behind mip's back (drift)".to_owned(), Some(d.text))
+                } else {
+                    (Action::Update, "configuration changed".to_owned(), Some(d.text))
+                }
+            }
+        };
+        match action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            _ => summary.no_op += 1,
+        }
+        changes.push(Change {
+            address: addr.clone(),
+            action,
+            step: o.step,
+            reason,
+            purpose: o.reason.clone(),
+            depends_on: dag
+                .dependencies(addr)
+                .into_iter()
+                .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
+                .collect(),
+            sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
+            fingerprint: fp,
+            manifest: Some(o.manifest.clone()),
+            diff,
+            live_fingerprint: live_obj.map(|l| crate::diff::live_fingerprint(l, is_secret)),
+            force: adopts(addr),
+        });
+    }
+    let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
+    gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
+    for addr in gone {
+        let Some(l) = live.objects.get(addr) else { continue };
+        let is_secret = addr.group.is_empty() && addr.kind == "Secret";
+        summary.delete += 1;
+        changes.push(Change {
+            address: addr.clone(),
+            action: Action::Delete,
+            step: mip_graph::Step::Bootstrap,
+            reason: "no longer in the inventory".to_owned(),
+            purpose: "previously managed by mip".to_owned(),
+            depends_on: Vec::new(),
+            sensitive: Vec::new(),
+            fingerprint: prior.managed[addr].clone(),
+            manifest: None,
+            diff: None,
+            live_fingerprint: Some(crate::diff::live_fingerprint(l, is_secret)),
+            force: false,
+        });
+    }
+    Plan {
+        format_version: FORMAT_VERSION.to_owned(),
+        mip_version: input.mip_version.to_owned(),
+        mode: input.mode,
+        inventory: input.inventory.to_owned(),
+        inventory_digest: input.inventory_digest.clone(),
+        revision: desired.revision.clone(),
+        prefix: desired.prefix.clone(),
+        state: prior.state.clone(),
+        changes,
+        expected,
+        summary,
     }
 }

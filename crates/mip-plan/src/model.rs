@@ -70,6 +70,16 @@ pub struct Change {
     /// The manifest to apply (secret values empty); absent for deletions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<serde_json::Value>,
+    /// Unified diff of mip's fields, live → desired (live plans; secrets show keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Live state the plan was based on: `None` when the object did not exist. Apply refuses a
+    /// plan whose objects' uid or owned fields changed since (status changes do not count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_fingerprint: Option<String>,
+    /// Take ownership of conflicting fields (only for objects adopted from a known creator).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// An ordering dependency.
@@ -95,6 +105,9 @@ pub struct Expectation {
     /// The Application or ApplicationSet that generates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_by: Option<ObjectRef>,
+    /// Live plans: whether it already exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub present: bool,
 }
 
 /// Counts per action.

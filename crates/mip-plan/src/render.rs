@@ -88,7 +88,7 @@ pub fn summary_line(s: &Summary) -> String {
 /// The human plan.
 pub fn text(plan: &Plan) -> String {
     let mut s = header(plan);
-    s.push_str("\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits).\n");
+    s.push_str("\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits), = exists.\n");
     let mut step: Option<Step> = None;
     let visible: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !visible.is_empty() {
@@ -101,7 +101,11 @@ pub fn text(plan: &Plan) -> String {
         }
         let _ = writeln!(s, "  {:>3} {}", c.action.symbol(), c.address);
         let _ = writeln!(s, "        {} ({})", c.purpose, c.reason);
-        if c.action == Action::Create || c.action == Action::Update {
+        if let (Action::Update, Some(diff)) = (c.action, &c.diff) {
+            for line in diff.lines() {
+                let _ = writeln!(s, "          {line}");
+            }
+        } else if c.action == Action::Create || c.action == Action::Update {
             for (path, value) in fields(c) {
                 if path.starts_with("apiVersion") || path.starts_with("kind") || path == "metadata.name" || path == "metadata.namespace" {
                     continue;
@@ -118,7 +122,8 @@ pub fn text(plan: &Plan) -> String {
                 let _ = writeln!(s, "\n  # step {}", e.step);
                 step = Some(e.step);
             }
-            let _ = writeln!(s, "  {:>3} {}", e.action.symbol(), e.address);
+            let symbol = if e.present { "=" } else { e.action.symbol() };
+            let _ = writeln!(s, "  {symbol:>3} {}", e.address);
             match &e.generated_by {
                 Some(by) => {
                     let _ = writeln!(s, "        {} (from {} {})", e.reason, by.kind, by.name);
@@ -168,8 +173,14 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
                 let _ = writeln!(sec, "  - sensitive keys (values never shown): {}", keys.join(", "));
             }
         }
+        for c in plan.changes.iter().filter(|c| c.step == step) {
+            if let Some(d) = &c.diff {
+                let _ = writeln!(sec, "\n<details><summary><code>{}</code> diff</summary>\n\n```diff\n{}```\n</details>\n", c.address, d);
+            }
+        }
         for e in expected {
-            let _ = writeln!(sec, "- `<=` `{}` — {}", e.address, e.reason);
+            let symbol = if e.present { "=" } else { "<=" };
+            let _ = writeln!(sec, "- `{symbol}` `{}` — {}", e.address, e.reason);
         }
         sec.push_str("\n</details>\n\n");
         sections.push(sec);
