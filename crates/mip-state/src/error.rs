@@ -1,0 +1,85 @@
+//! The one error type of the crate. Causes go in `#[source]`, never into the message, so an
+//! `anyhow` chain prints each of them once; every variant has a [`Error::hint`] saying what to do.
+
+use crate::LockInfo;
+use std::path::PathBuf;
+
+/// What can go wrong opening, reading or writing the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another process holds the store's lock (an `apply` in progress, or a reader).
+    #[error("the state store is locked: {0}")]
+    LockHeld(LockInfo),
+    /// The store's files exist but cannot be understood: damaged, truncated, half-written by
+    /// something other than mip, or missing keys every mip store has.
+    #[error("the state store at `{}` is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file or directory that is damaged.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The file system refused a read or a write (permissions, full disk, not a directory).
+    #[error("cannot read or write the state store at `{}`", path.display())]
+    Io {
+        /// The file or directory mip was working on.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store was written by a mip with another state format.
+    #[error(
+        "the state store has format version `{found_version}`, this mip reads version `{}`",
+        crate::FORMAT_VERSION
+    )]
+    Incompatible {
+        /// The `format_version` the store records.
+        found_version: String,
+    },
+    /// A broken invariant of this crate (a bug, not a problem with the store or the machine).
+    #[error("internal error in the state store: {reason}")]
+    Internal {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// What the user can do about it, one line without a trailing period.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::LockHeld(_) => {
+                "wait for it to finish; a killed holder releases the lock automatically".to_owned()
+            }
+            Error::Corrupt { path, .. } => format!(
+                "restore the state store directory that holds `{}` from a backup, or move that directory aside (keep it to inspect) to start a new store; mip never repairs a store on its own",
+                path.display()
+            ),
+            Error::Io { path, .. } => format!(
+                "check that `{}` exists, is yours and is writable, and that the disk is not full",
+                path.display()
+            ),
+            Error::Incompatible { .. } => {
+                "use the mip release that wrote this store, or a newer one".to_owned()
+            }
+            Error::Internal { .. } => {
+                "this is a bug in mip; please report it with the command you ran".to_owned()
+            }
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    /// An [`Error::Corrupt`] for `path`.
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! mip's state: what mip last applied, so a plan can tell create, update, no-op and delete
+//! without asking the cluster what it owns, and so a saved plan applies only to the state it
+//! was made for.
+//!
+//! The model is Terraform's `statemgr`: a [`StateStore`] trait with two implementations,
+//! [`SledStore`] on disk (the real one, `state/store/` by default) and [`MemoryStore`] (a fake for
+//! the tests of other crates). A store is a [`Snapshot`]: a **lineage** fixed when the store is
+//! created (a plan from another store is refused), a **serial** that every [`StateStore::record`]
+//! bumps (a plan from an older serial is stale), and one [`ManagedEntry`] per address mip
+//! applied. A [`HistoryEntry`] list is the audit trail.
+//!
+//! # Guarantees
+//!
+//! - **No secrets.** An entry holds a fingerprint (a digest over the owned fields and the
+//!   *sources* of secret keys), never a value; nothing in this crate can take a secret.
+//! - **One writer.** [`SledStore::open`] takes an OS advisory lock (`flock`), which the kernel
+//!   releases when the holder dies, even by `kill -9`; a second opener gets
+//!   [`Error::LockHeld`] naming `user@host`, pid, operation and start time from `lock.json`.
+//! - **Durable records.** [`StateStore::record`] returns only after sled has flushed to disk; a
+//!   crash loses at most the record in flight, so the next run converges.
+//! - **Owner-only files.** The store directory is `0700` and its files `0600`, whatever the
+//!   umask.
+//! - **Corruption is an error, not a panic.** Damaged files give [`Error::Corrupt`] with the
+//!   path and a hint; mip never repairs a store on its own.
+//!
+//! What this crate does *not* do: decide what to apply, compute fingerprints, talk to a
+//! cluster, print.
+//!
+//! # Layout on disk (format version 1)
+//!
+//! ```text
+//! <dir>/            0700
+//!   db/             sled: format_version, lineage, serial, managed/<address>, history/<n>
+//!   lock            the flock target (empty)
+//!   lock.json       the holder, while a lock is held
+//!   snapshot.json   the last committed Snapshot, written atomically after each record, so a
+//!                   reader (plan) can read the state while an apply holds the lock
+//! ```
+//!
+//! # Example
+//! ```
+//! use mip_state::{ManagedEntry, SledStore, StateStore};
+//! let tmp = tempfile::tempdir()?;
+//! let dir = tmp.path().join("store");
+//! assert!(SledStore::open_read_only(&dir)?.is_none()); // nothing there, nothing created
+//!
+//! let store = SledStore::open(&dir, "apply")?;
+//! let addr = "v1/Namespace/federation-a".parse()?;
+//! let entry = ManagedEntry { fingerprint: "sha256:00".into(), uid: None, serial: 0 };
+//! assert_eq!(store.record(&addr, Some(entry))?, 1);
+//! assert_eq!(store.snapshot()?.managed[&addr].serial, 1);
+//! drop(store); // releases the lock
+//!
+//! let snapshot = SledStore::open_read_only(&dir)?.expect("the store exists");
+//! assert_eq!(snapshot.serial, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod fsutil;
+mod lock;
+mod memory;
+mod sled_store;
+
+pub use error::Error;
+pub use lock::{LockInfo, READ_OPERATION, rfc3339_utc};
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+use mip_core::ObjectRef;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The state format this crate reads and writes; a store with another one is
+/// [`Error::Incompatible`].
+pub const FORMAT_VERSION: &str = "1";
+
+/// What mip last applied to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedEntry {
+    /// The fingerprint of what was applied (`sha256:` over the owned fields and secret
+    /// *sources*). Never a secret value.
+    pub fingerprint: String,
+    /// The object's `metadata.uid` after the apply, if known: a different uid later means the
+    /// object was deleted and recreated behind mip's back.
+    pub uid: Option<String>,
+    /// The store serial at which this entry was written. [`StateStore::record`] sets it to the
+    /// new serial; the value passed in is ignored.
+    pub serial: u64,
+}
+
+/// The whole managed state at one serial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The random id fixed when the store was created.
+    pub lineage: String,
+    /// The number of records since the store was created (0 for a new store).
+    pub serial: u64,
+    /// What mip applied, by address.
+    pub managed: BTreeMap<ObjectRef, ManagedEntry>,
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The store serial when the operation finished.
+    pub serial: u64,
+    /// The operation (`apply`, `destroy`, …).
+    pub operation: String,
+    /// A one-line summary (`3 created, 1 updated`).
+    pub summary: String,
+    /// When it finished, seconds since the Unix epoch.
+    pub at_unix: u64,
+}
+
+/// Where mip keeps what it applied. Synchronous (sled is); both implementations are `Send +
+/// Sync`, and `record` may be called from several threads at once.
+pub trait StateStore {
+    /// The current state.
+    fn snapshot(&self) -> Result<Snapshot, Error>;
+
+    /// Remembers what was applied to `addr` (`Some`), or forgets `addr` (`None`, after a
+    /// delete), and bumps the serial in the same atomic write. Returns the new serial, only
+    /// once the write is on disk. The entry's `serial` is set to the new serial.
+    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error>;
+
+    /// Appends to the audit trail (durably, like `record`). Does not change the serial.
+    fn append_history(&self, entry: HistoryEntry) -> Result<(), Error>;
+
+    /// The audit trail, oldest first.
+    fn history(&self) -> Result<Vec<HistoryEntry>, Error>;
+}

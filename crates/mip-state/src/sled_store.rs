@@ -1,0 +1,475 @@
+//! The on-disk [`StateStore`]: sled in `<dir>/db`, guarded by the lock of [`crate::lock`].
+//!
+//! All keys live in sled's default tree, so a record (entry + serial) is one atomic batch:
+//! `format_version`, `lineage` and `serial` (JSON values), `managed/<address>` (a JSON
+//! [`ManagedEntry`]) and `history/<n>` (a JSON [`HistoryEntry`], `n` big-endian so keys sort in
+//! order).
+//!
+//! A new store is built in `<dir>/db.new` and renamed to `<dir>/db` only once its keys are on
+//! disk, so `<dir>/db` existing means "a store was created": a `db` without `format_version` is
+//! corrupt, never mistaken for a fresh store.
+//!
+//! sled 0.34 also takes its own `flock` on `db/db`; since every opener goes through our lock
+//! first, that one never refuses a mip process.
+
+use crate::lock::{self, LockGuard, READ_OPERATION};
+use crate::{Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Snapshot, StateStore, fsutil};
+use mip_core::ObjectRef;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The sled directory inside the store directory.
+pub(crate) const DB_DIR: &str = "db";
+/// Where a new store is built before it is renamed to [`DB_DIR`].
+const DB_NEW_DIR: &str = "db.new";
+/// The copy of the last committed snapshot for readers while a writer holds the lock.
+const MIRROR_FILE: &str = "snapshot.json";
+
+/// Key of the format version.
+const KEY_FORMAT_VERSION: &str = "format_version";
+/// Key of the lineage.
+const KEY_LINEAGE: &str = "lineage";
+/// Key of the serial.
+const KEY_SERIAL: &str = "serial";
+/// Prefix of managed entries.
+const PREFIX_MANAGED: &str = "managed/";
+/// Prefix of history entries.
+const PREFIX_HISTORY: &str = "history/";
+
+/// sled's page cache limit; the state of a federation is kilobytes.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The sled-backed store. Holds the lock for as long as it lives; dropping it releases the lock
+/// (and removes `lock.json`).
+#[derive(Debug)]
+pub struct SledStore {
+    /// The database (dropped before the lock: fields drop in declaration order).
+    db: sled::Db,
+    /// The store directory.
+    dir: PathBuf,
+    /// Fixed at creation.
+    lineage: String,
+    /// Serialises read-modify-write of the serial within this process.
+    write: Mutex<()>,
+    /// The OS lock, released last.
+    _lock: LockGuard,
+}
+
+/// `snapshot.json`: a snapshot with its format version.
+#[derive(Serialize, Deserialize)]
+struct Mirror {
+    /// [`FORMAT_VERSION`] of the writer.
+    format_version: String,
+    /// The snapshot.
+    #[serde(flatten)]
+    snapshot: Snapshot,
+}
+
+impl SledStore {
+    /// Opens the store in `dir` for writing, creating `dir` (`0700`) and an empty store (new
+    /// lineage, serial 0) if missing, and takes the lock for `operation` (`apply`, `destroy`,
+    /// …). The lock is held until the store is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LockHeld`] naming the holder if another process (or another `SledStore` in this
+    /// one) holds the lock; a read-only holder is waited for a few seconds first.
+    /// [`Error::Corrupt`], [`Error::Incompatible`], [`Error::Io`] as their docs say.
+    pub fn open(dir: &Path, operation: &str) -> Result<Self, Error> {
+        fsutil::create_private_dir(dir)?;
+        let guard = lock::acquire(dir, operation, true)?;
+        let db_path = dir.join(DB_DIR);
+        if !db_path.exists() {
+            create(dir)?;
+        }
+        let db = open_db(&db_path)?;
+        let (lineage, _) = read_header(&db, &db_path)?;
+        let store = SledStore {
+            db,
+            dir: dir.to_owned(),
+            lineage,
+            write: Mutex::new(()),
+            _lock: guard,
+        };
+        fsutil::restrict_tree(dir)?;
+        let snapshot = store.read_snapshot()?;
+        check_against_mirror(dir, &snapshot)?;
+        // After a crash between a record and its mirror write, the mirror lags by one.
+        store.write_mirror(&snapshot)?;
+        Ok(store)
+    }
+
+    /// Reads the state for `plan`, without taking part in an apply.
+    ///
+    /// - No store in `dir`: `Ok(None)`, and nothing is created (not even `dir`).
+    /// - Lock free: takes it for a moment (as [`READ_OPERATION`]), reads the database, releases.
+    /// - Lock held (an apply is running): returns `snapshot.json`, the state as of the holder's
+    ///   last completed record (written atomically, so never torn). A plan made from it is
+    ///   checked against the serial at apply time like any other.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LockHeld`] if the lock is held and `snapshot.json` is missing or unreadable;
+    /// [`Error::Corrupt`], [`Error::Incompatible`], [`Error::Io`] as their docs say.
+    pub fn open_read_only(dir: &Path) -> Result<Option<Snapshot>, Error> {
+        let db_path = dir.join(DB_DIR);
+        if !db_path.is_dir() {
+            return Ok(None);
+        }
+        match lock::acquire(dir, READ_OPERATION, false) {
+            Ok(guard) => {
+                let db = open_db(&db_path)?;
+                let snapshot = snapshot_of(&db, &db_path);
+                drop(db);
+                drop(guard);
+                let snapshot = snapshot?;
+                check_against_mirror(dir, &snapshot)?;
+                Ok(Some(snapshot))
+            }
+            Err(Error::LockHeld(holder)) => match read_mirror(dir) {
+                Ok(Some(snapshot)) => Ok(Some(snapshot)),
+                Err(e @ Error::Incompatible { .. }) => Err(e),
+                Ok(None) | Err(_) => Err(Error::LockHeld(holder)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The store's lineage.
+    pub fn lineage(&self) -> String {
+        self.lineage.clone()
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The in-process write lock; it guards no data of its own, so poisoning is harmless.
+    fn writer(&self) -> MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sled directory.
+    fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_DIR)
+    }
+
+    /// The snapshot, read from sled.
+    fn read_snapshot(&self) -> Result<Snapshot, Error> {
+        snapshot_of(&self.db, &self.db_path())
+    }
+
+    /// Writes `snapshot.json` atomically.
+    fn write_mirror(&self, snapshot: &Snapshot) -> Result<(), Error> {
+        let mirror = Mirror {
+            format_version: FORMAT_VERSION.to_owned(),
+            snapshot: snapshot.clone(),
+        };
+        fsutil::write_atomic(&self.dir.join(MIRROR_FILE), &to_json(&mirror)?)
+    }
+
+    /// Applies `batch` and waits for it to be on disk.
+    fn commit(&self, batch: sled::Batch) -> Result<(), Error> {
+        let path = self.db_path();
+        sled_call(&path, || self.db.apply_batch(batch))?;
+        sled_call(&path, || self.db.flush()).map(|_| ())
+    }
+}
+
+impl StateStore for SledStore {
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        let _w = self.writer();
+        self.read_snapshot()
+    }
+
+    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error> {
+        let _w = self.writer();
+        let path = self.db_path();
+        let serial = read_serial(&self.db, &path)? + 1;
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_SERIAL, to_json(&serial)?);
+        let key = format!("{PREFIX_MANAGED}{addr}");
+        match entry {
+            Some(entry) => {
+                batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry })?)
+            }
+            None => batch.remove(key.as_bytes()),
+        }
+        self.commit(batch)?;
+        self.write_mirror(&self.read_snapshot()?)?;
+        Ok(serial)
+    }
+
+    fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {
+        let _w = self.writer();
+        let path = self.db_path();
+        let last = sled_call(&path, || {
+            self.db.scan_prefix(PREFIX_HISTORY).next_back().transpose()
+        })?;
+        let next = match last {
+            Some((key, _)) => history_index(&key, &path)? + 1,
+            None => 0,
+        };
+        let mut key = PREFIX_HISTORY.as_bytes().to_vec();
+        key.extend_from_slice(&next.to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(key, to_json(&entry)?);
+        self.commit(batch)
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, Error> {
+        let _w = self.writer();
+        let path = self.db_path();
+        let pairs: Vec<_> = sled_call(&path, || self.db.scan_prefix(PREFIX_HISTORY).collect())?;
+        pairs
+            .iter()
+            .map(|(_, v)| from_json(v, &path, "a history entry"))
+            .collect()
+    }
+}
+
+/// Creates an empty store in `<dir>/db.new`, then renames it to `<dir>/db`.
+fn create(dir: &Path) -> Result<(), Error> {
+    let new = dir.join(DB_NEW_DIR);
+    if new.exists() {
+        // A creation that crashed before its rename: nothing in it was ever used.
+        std::fs::remove_dir_all(&new).map_err(Error::io(&new))?;
+    }
+    fsutil::create_private_dir(&new)?;
+    let db = open_db(&new)?;
+    let mut batch = sled::Batch::default();
+    batch.insert(KEY_FORMAT_VERSION, to_json(&FORMAT_VERSION)?);
+    batch.insert(KEY_LINEAGE, to_json(&fsutil::random_id()?)?);
+    batch.insert(KEY_SERIAL, to_json(&0u64)?);
+    sled_call(&new, || db.apply_batch(batch))?;
+    sled_call(&new, || db.flush())?;
+    drop(db);
+    wait_sled_closed(&new);
+    fsutil::restrict_tree(&new)?;
+    let db_path = dir.join(DB_DIR);
+    std::fs::rename(&new, &db_path).map_err(Error::io(&db_path))?;
+    fsutil::sync_dir(dir)
+}
+
+/// Opens sled in `path`. No background flusher: every write flushes itself.
+///
+/// The caller holds the store lock, so if sled's own `flock` on `db/db` is taken, the taker is
+/// a sled instance that was just dropped (sled's IO threads let go of the file a moment after
+/// the last handle): retried for a while rather than reported.
+fn open_db(path: &Path) -> Result<sled::Db, Error> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_BYTES)
+        .mode(sled::Mode::LowSpace)
+        .flush_every_ms(None);
+    let deadline = Instant::now() + SLED_RELEASE_WAIT;
+    loop {
+        match sled_call(path, || config.open()) {
+            Err(Error::Io { source, .. })
+                if is_sled_lock_error(&source) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a dropped sled instance may keep its file locked.
+const SLED_RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether sled failed to open because its `flock` was taken (sled 0.34 reports it as an
+/// `Other` IO error with this message; see `Config::try_lock` in sled).
+fn is_sled_lock_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock on")
+}
+
+/// Waits until no sled instance has the database in `db_path` open (its `flock` is free), so
+/// that dropping a store really closes it before the store lock is released.
+pub(crate) fn wait_sled_closed(db_path: &Path) {
+    let deadline = Instant::now() + SLED_RELEASE_WAIT;
+    let Ok(file) = std::fs::File::open(db_path.join("db")) else {
+        return;
+    };
+    while Instant::now() < deadline {
+        match file.try_lock() {
+            Ok(()) => return, // released when `file` drops
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(5)),
+            Err(std::fs::TryLockError::Error(_)) => return,
+        }
+    }
+}
+
+/// Checks `format_version` and returns `(lineage, serial)`.
+fn read_header(db: &sled::Db, path: &Path) -> Result<(String, u64), Error> {
+    let version: String = match sled_call(path, || db.get(KEY_FORMAT_VERSION))? {
+        Some(v) => from_json(&v, path, "`format_version`")?,
+        None => {
+            return Err(Error::corrupt(
+                path,
+                "the database has no `format_version` key: it lost its data or was not written by mip",
+            ));
+        }
+    };
+    if version != FORMAT_VERSION {
+        return Err(Error::Incompatible {
+            found_version: version,
+        });
+    }
+    let lineage: String = match sled_call(path, || db.get(KEY_LINEAGE))? {
+        Some(v) => from_json(&v, path, "`lineage`")?,
+        None => return Err(Error::corrupt(path, "the database has no `lineage` key")),
+    };
+    Ok((lineage, read_serial(db, path)?))
+}
+
+/// The current serial.
+fn read_serial(db: &sled::Db, path: &Path) -> Result<u64, Error> {
+    match sled_call(path, || db.get(KEY_SERIAL))? {
+        Some(v) => from_json(&v, path, "`serial`"),
+        None => Err(Error::corrupt(path, "the database has no `serial` key")),
+    }
+}
+
+/// The snapshot in `db`.
+fn snapshot_of(db: &sled::Db, path: &Path) -> Result<Snapshot, Error> {
+    let (lineage, serial) = read_header(db, path)?;
+    let pairs: Vec<_> = sled_call(path, || db.scan_prefix(PREFIX_MANAGED).collect())?;
+    let mut managed = BTreeMap::new();
+    for (key, value) in pairs {
+        let text = std::str::from_utf8(&key[PREFIX_MANAGED.len()..])
+            .map_err(|_| Error::corrupt(path, "a managed key is not UTF-8"))?;
+        let addr: ObjectRef = text.parse().map_err(|e| {
+            Error::corrupt(path, format!("managed key `{text}` is not an address: {e}"))
+        })?;
+        let entry: ManagedEntry = from_json(&value, path, &format!("the entry of `{text}`"))?;
+        managed.insert(addr, entry);
+    }
+    Ok(Snapshot {
+        lineage,
+        serial,
+        managed,
+    })
+}
+
+/// Reads `snapshot.json`: `None` if missing.
+fn read_mirror(dir: &Path) -> Result<Option<Snapshot>, Error> {
+    let path = dir.join(MIRROR_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let mirror: Mirror = from_json(&bytes, &path, "the snapshot")?;
+    if mirror.format_version != FORMAT_VERSION {
+        return Err(Error::Incompatible {
+            found_version: mirror.format_version,
+        });
+    }
+    Ok(Some(mirror.snapshot))
+}
+
+/// Cross-checks the database with `snapshot.json`, which is written only after a record is on
+/// disk: a database *behind* it lost committed records (sled takes a truncated log for the tail
+/// of a crash and silently recovers the prefix), and one with another lineage is another store.
+fn check_against_mirror(dir: &Path, snapshot: &Snapshot) -> Result<(), Error> {
+    let Some(mirror) = read_mirror(dir)? else {
+        return Ok(());
+    };
+    let db_path = dir.join(DB_DIR);
+    if mirror.lineage != snapshot.lineage {
+        return Err(Error::corrupt(
+            db_path,
+            format!(
+                "the database has lineage `{}` but `{MIRROR_FILE}` has `{}`: files of two stores were mixed",
+                snapshot.lineage, mirror.lineage
+            ),
+        ));
+    }
+    if mirror.serial > snapshot.serial {
+        return Err(Error::corrupt(
+            db_path,
+            format!(
+                "the database is at serial `{}` but `{MIRROR_FILE}` saw serial `{}` committed: records were lost (a truncated or replaced file)",
+                snapshot.serial, mirror.serial
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The index of a `history/<n>` key.
+fn history_index(key: &[u8], path: &Path) -> Result<u64, Error> {
+    key.get(PREFIX_HISTORY.len()..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Error::corrupt(path, "a history key is malformed"))
+}
+
+/// JSON bytes of a value this crate defines (cannot fail in practice).
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal {
+        reason: format!("cannot serialise: {e}"),
+    })
+}
+
+/// Parses a stored JSON value; `what` names it in the error.
+fn from_json<T: DeserializeOwned>(bytes: &[u8], path: &Path, what: &str) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::corrupt(path, format!("{what} is not valid: {e}")))
+}
+
+/// Runs a sled call, turning its errors and its panics (sled 0.34 panics on some damaged
+/// files) into [`Error`].
+fn sled_call<T>(path: &Path, f: impl FnOnce() -> sled::Result<T>) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(from_sled(path, e)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(Error::corrupt(
+                path,
+                format!("the database failed while reading it: {message}"),
+            ))
+        }
+    }
+}
+
+/// Maps a sled error: damaged data is [`Error::Corrupt`], a failing file system [`Error::Io`].
+fn from_sled(path: &Path, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Io(source) => match source.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => Error::corrupt(
+                path,
+                format!("the database is truncated or damaged: {source}"),
+            ),
+            _ => Error::Io {
+                path: path.to_owned(),
+                source,
+            },
+        },
+        sled::Error::Corruption { at, .. } => Error::corrupt(
+            path,
+            match at {
+                Some(at) => format!("sled found damaged data at `{at:?}`"),
+                None => "sled found damaged data".to_owned(),
+            },
+        ),
+        sled::Error::Unsupported(reason) | sled::Error::ReportableBug(reason) => {
+            Error::corrupt(path, reason)
+        }
+        sled::Error::CollectionNotFound(name) => Error::Internal {
+            reason: format!("sled tree `{}` not found", String::from_utf8_lossy(&name)),
+        },
+    }
+}
