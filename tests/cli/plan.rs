@@ -97,11 +97,18 @@ fn branch_revision_renames_the_roots() {
 }
 
 #[test]
-fn live_plan_is_refused_clearly_for_now() {
-    let o = mip(&["plan", "-i", INFRA]);
-    assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("--offline"));
+fn an_unreachable_cluster_is_a_clear_error_in_bounded_time() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let kc = dir.path().join("kubeconfig");
+    // Port 9 (discard) on loopback: nothing listens there.
+    std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").expect("w");
+    let start = std::time::Instant::now();
+    let o = mip_env(&["plan", "-i", INFRA, "--request-timeout", "2", "--state-dir", dir.path().join("s").to_str().expect("utf8")], &[("KUBECONFIG", kc.to_str().expect("utf8"))]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
     assert!(o.stdout.is_empty());
+    assert!(!dir.path().join("s").exists(), "a plan must not create the state store");
 }
 
 #[test]

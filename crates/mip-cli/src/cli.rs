@@ -24,6 +24,23 @@ pub struct InventoryArgs {
     pub revision: Option<String>,
 }
 
+/// How to reach the cluster and the state.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE", hide_env_values = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Timeout of one API request, in seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub request_timeout: u64,
+    /// Directory of the local state store.
+    #[arg(long, env = "MIP_STATE_DIR", default_value = "state/store", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}
+
 /// Output format of data commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -72,6 +89,9 @@ pub enum Command {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Plan against the local state only, without contacting a cluster.
         #[arg(long)]
         offline: bool,
@@ -88,6 +108,66 @@ pub enum Command {
         #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
         markdown_budget: usize,
     },
+    /// Apply a saved plan, or plan and apply (asking for confirmation on a terminal).
+    Apply {
+        /// A plan file from `mip plan -o FILE`; without it, mip plans first.
+        plan: Option<PathBuf>,
+        /// Inventory location (also used to resolve relative secret files).
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Concurrent writes at most.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        parallelism: usize,
+        /// Seconds to wait for the objects Argo CD generates (0: don't wait).
+        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+        wait_timeout: u64,
+        /// Regenerate the generated values of these Secrets (addresses).
+        #[arg(long, value_name = "ADDRESS")]
+        rotate: Vec<String>,
+        /// Take ownership of fields another field manager owns (server-side apply `force`).
+        #[arg(long)]
+        force_conflicts: bool,
+    },
+    /// Compare the cluster with the inventory; exit 2 when something drifted.
+    Drift {
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Delete every object mip manages (never what Argo CD owns; `default` is only forgotten).
+    Destroy {
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Also delete namespaces, AppProjects and CRDs (their deletion takes workloads,
+        /// Applications or custom resources with them).
+        #[arg(long)]
+        include_protected: bool,
+    },
+    /// Inspect the local state.
+    State {
+        /// What to show.
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -95,4 +175,50 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// `mip state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Lineage, serial and every managed address.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+        /// Where the state is.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// The apply history.
+    History {
+        /// Where the state is.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// What the state records for one object.
+    Show {
+        /// The object's address.
+        address: String,
+        /// Where the state is.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Forget an object (it stays in the cluster; mip no longer manages it).
+    Rm {
+        /// The object's address.
+        address: String,
+        /// Where the state is.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Rebuild the state from the cluster after the store was lost: every object of the
+    /// inventory that exists and carries mip's field ownership is recorded again.
+    Rebuild {
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod exit;
+mod live;
 mod views;
 
 use anyhow::Context;
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loaded, ExitStatus>> {
+pub(crate) fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loaded, ExitStatus>> {
     let opts = LoadOptions { inventory: inv.inventory.clone(), revision: inv.revision.clone() };
     match ops::load(&opts) {
         Ok(loaded) => {
@@ -73,16 +74,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             views::stdout(&text)?;
             Ok(ExitStatus::Success)
         }
-        Command::Plan { inv, offline, output, out, detailed_exitcode, markdown_budget } => {
-            if !offline {
-                views::note("error: live planning needs the live engine, which this build does not have yet (hint: run `mip plan --offline`)");
-                return Ok(ExitStatus::Error);
-            }
+        Command::Plan { inv, cluster, offline, output, out, detailed_exitcode, markdown_budget } => {
             let loaded = match load(&inv)? {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
-            let plan = ops::plan_offline(&loaded);
+            let plan = if offline {
+                let snapshot = match mip_state::SledStore::open_read_only(&cluster.state_dir) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(live::fail(&mip_engine::live::LiveError::State(e))),
+                };
+                match snapshot {
+                    Some(s) => ops::plan_against(&loaded, &ops::prior_from(&s)),
+                    None => ops::plan_offline(&loaded),
+                }
+            } else {
+                match live::plan(&inv, &cluster, &loaded)? {
+                    Ok(p) => p,
+                    Err(code) => return Ok(code),
+                }
+            };
             if let Some(path) = &out {
                 let bytes = mip_plan::planfile::to_bytes(&plan).context("failed to serialise the plan")?;
                 views::write_private_file(path, &bytes).with_context(|| format!("failed to write plan file `{}`", path.display()))?;
@@ -96,6 +107,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             views::stdout(&text)?;
             Ok(if detailed_exitcode && plan.summary.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
         }
+        Command::Apply { plan, inv, cluster, auto_approve, parallelism, wait_timeout, rotate, force_conflicts } => live::apply(&live::ApplyArgs {
+            force_conflicts,
+            plan_file: plan.as_deref(),
+            inv: &inv,
+            cluster: &cluster,
+            auto_approve,
+            parallelism,
+            wait_timeout,
+            rotate: &rotate,
+        }),
+        Command::Drift { inv, cluster, output } => live::drift(&inv, &cluster, output),
+        Command::Destroy { inv, cluster, auto_approve, include_protected } => live::destroy(&inv, &cluster, auto_approve, include_protected),
+        Command::State { command } => live::state(&command),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "mip", &mut buf);

@@ -13,4 +13,5 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod live;
 pub mod ops;

@@ -130,3 +130,11 @@ pub fn plan_against(loaded: &Loaded, prior: &PriorState) -> Plan {
     };
     mip_plan::plan(&loaded.desired, &loaded.dag, prior, &input)
 }
+
+/// The prior state of a snapshot, for the offline plan.
+pub fn prior_from(s: &mip_state::Snapshot) -> PriorState {
+    PriorState {
+        state: mip_plan::StateRef { lineage: Some(s.lineage.clone()), serial: s.serial },
+        managed: s.managed.iter().map(|(a, e)| (a.clone(), e.fingerprint.clone())).collect(),
+    }
+}

@@ -1,0 +1,469 @@
+//! The live commands: plan (against the cluster), apply, drift, destroy, state. Each parses
+//! its flags, calls `mip_engine`, and renders; exit codes come from [`ExitStatus`].
+#![expect(clippy::print_stderr, reason = "progress and prompts go to stderr")]
+
+use crate::cli::{ClusterArgs, InventoryArgs, OutputFormat, StateCommand};
+use crate::exit::ExitStatus;
+use crate::views;
+use anyhow::Context;
+use mip_core::{ObjectRef, Sensitive, SensitiveSource};
+use mip_engine::live::{self, ApplyEvent, ApplyOpts, Hook, LiveError, SecretResolver};
+use mip_engine::ops::Loaded;
+use mip_kube::{ConnectOptions, KubeCluster};
+use mip_plan::Plan;
+use mip_state::{SledStore, StateStore};
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Renders a live error with its hint and maps it to an exit code.
+pub fn fail(e: &LiveError) -> ExitStatus {
+    let hint = e.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+    views::note(&format!("error: {e}{hint}"));
+    match e {
+        LiveError::WrongCluster { .. } => ExitStatus::SafetyRefusal,
+        LiveError::OtherState { .. } | LiveError::Stale { .. } => ExitStatus::StalePlan,
+        LiveError::State(mip_state::Error::LockHeld(_)) => ExitStatus::LockHeld,
+        _ => ExitStatus::Error,
+    }
+}
+
+fn connect(rt: &tokio::runtime::Runtime, args: &ClusterArgs) -> Result<KubeCluster, ExitStatus> {
+    let opts = ConnectOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        timeout: Duration::from_secs(args.request_timeout.max(1)),
+    };
+    rt.block_on(KubeCluster::connect(opts)).map_err(|e| fail(&LiveError::Cluster(e)))
+}
+
+fn guard(loaded: &Loaded, cluster: &KubeCluster) -> Result<(), ExitStatus> {
+    use mip_core::cluster::Cluster;
+    live::check_guard(loaded, &cluster.server_url(), Some(cluster.context_name())).map_err(|e| fail(&e))
+}
+
+/// Reads secret values: env, file (relative to the inventory), or a hidden prompt.
+struct Resolver {
+    base: PathBuf,
+}
+
+impl SecretResolver for Resolver {
+    fn resolve(&self, source: &SensitiveSource) -> Result<Sensitive, String> {
+        match source {
+            SensitiveSource::Env(name) => std::env::var(name).map(Sensitive::new).map_err(|_| format!("environment variable `{name}` is not set")),
+            SensitiveSource::File(path) => {
+                let p = self.base.join(path);
+                std::fs::read_to_string(&p).map(Sensitive::new).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+            }
+            SensitiveSource::Prompt(text) => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(format!("prompt `{text}` needs a terminal; use `env` or `file` in unattended runs"));
+                }
+                rpassword::prompt_password(format!("{text}: ")).map(Sensitive::new).map_err(|e| format!("prompt failed: {e}"))
+            }
+            SensitiveSource::Generated => Err("generated values are made by the engine".into()),
+        }
+    }
+}
+
+struct Progress;
+
+impl Hook for Progress {
+    fn event(&self, e: ApplyEvent) {
+        match e {
+            ApplyEvent::Start(a, action) => eprintln!("{:>3} {a}: {action}…", action.symbol()),
+            ApplyEvent::Done(a, action) => eprintln!("{:>3} {a}: {action} done", action.symbol()),
+            ApplyEvent::Failed(a, err) => eprintln!("  ! {a}: failed: {err}"),
+            ApplyEvent::Skipped(a, because) => eprintln!("  - {a}: skipped (depends on failed `{because}`)"),
+            ApplyEvent::Waiting(n) if n > 0 => eprintln!("  … waiting for {n} object(s) from Argo CD"),
+            ApplyEvent::Waiting(_) => eprintln!("  ✓ every expected Argo CD object exists"),
+        }
+    }
+}
+
+/// With `MIP_STATS=1`, the API request counts go to stderr (benchmarks, zero-write checks).
+fn stats(cluster: &KubeCluster) {
+    use mip_core::cluster::Cluster;
+    if std::env::var_os("MIP_STATS").is_some() {
+        let r = cluster.requests();
+        eprintln!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs);
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
+}
+
+fn read_snapshot(dir: &Path) -> Result<Option<mip_state::Snapshot>, ExitStatus> {
+    SledStore::open_read_only(dir).map_err(|e| fail(&LiveError::State(e)))
+}
+
+/// `mip plan` against the cluster.
+pub fn plan(inv: &InventoryArgs, args: &ClusterArgs, loaded: &Loaded) -> anyhow::Result<Result<Plan, ExitStatus>> {
+    let rt = runtime()?;
+    let cluster = match connect(&rt, args) {
+        Ok(c) => c,
+        Err(code) => return Ok(Err(code)),
+    };
+    if let Err(code) = guard(loaded, &cluster) {
+        return Ok(Err(code));
+    }
+    let snapshot = match read_snapshot(&args.state_dir) {
+        Ok(s) => s,
+        Err(code) => return Ok(Err(code)),
+    };
+    let _ = inv;
+    let plan = rt.block_on(live::plan_live(&cluster, loaded, snapshot.as_ref())).map_err(|e| fail(&e));
+    stats(&cluster);
+    Ok(plan)
+}
+
+fn confirm(question: &str) -> Result<bool, ExitStatus> {
+    if !std::io::stdin().is_terminal() {
+        views::note("error: refusing to change the cluster without confirmation: stdin is not a terminal (hint: review the plan, then pass `--auto-approve`)");
+        return Err(ExitStatus::SafetyRefusal);
+    }
+    eprint!("{question} Only `yes` is accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(line.trim() == "yes")
+}
+
+/// Everything `mip apply` needs.
+pub struct ApplyArgs<'a> {
+    /// Saved plan.
+    pub plan_file: Option<&'a Path>,
+    /// Inventory.
+    pub inv: &'a InventoryArgs,
+    /// Cluster.
+    pub cluster: &'a ClusterArgs,
+    /// Skip confirmation.
+    pub auto_approve: bool,
+    /// Parallelism.
+    pub parallelism: usize,
+    /// Wait timeout.
+    pub wait_timeout: u64,
+    /// Secrets to rotate.
+    pub rotate: &'a [String],
+    /// Force conflicts.
+    pub force_conflicts: bool,
+}
+
+/// `mip apply [PLAN]`.
+pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
+    let loaded = match crate::load(a.inv)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let rt = runtime()?;
+    let cluster = match connect(&rt, a.cluster) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(code) = guard(&loaded, &cluster) {
+        return Ok(code);
+    }
+    let mut rotate = BTreeSet::new();
+    for r in a.rotate {
+        match r.parse::<ObjectRef>() {
+            Ok(addr) => {
+                rotate.insert(addr);
+            }
+            Err(e) => {
+                views::note(&format!("error: `--rotate`: {e} (hint: e.g. `v1/Secret/federation-a/mip-secret`)"));
+                return Ok(ExitStatus::Error);
+            }
+        }
+    }
+    let store = match SledStore::open(&a.cluster.state_dir, "apply") {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    let mut plan = match a.plan_file {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
+            match mip_plan::planfile::from_bytes(&path.display().to_string(), &bytes) {
+                Ok(p) => p,
+                Err(e @ mip_plan::planfile::Error::Tampered { .. }) => {
+                    views::note(&format!("error: {e} (hint: make a new plan with `mip plan -o FILE`)"));
+                    return Ok(ExitStatus::StalePlan);
+                }
+                Err(e) => {
+                    views::note(&format!("error: {e}"));
+                    return Ok(ExitStatus::Error);
+                }
+            }
+        }
+        None => {
+            let snapshot = store.snapshot().ok().filter(|s| s.serial > 0 || !s.managed.is_empty());
+            match rt.block_on(live::plan_live(&cluster, &loaded, snapshot.as_ref())) {
+                Ok(p) => {
+                    views::stdout(&mip_plan::render::text(&p))?;
+                    p
+                }
+                Err(e) => return Ok(fail(&e)),
+            }
+        }
+    };
+    if a.force_conflicts {
+        for c in &mut plan.changes {
+            c.force = true;
+        }
+    }
+    if a.plan_file.is_some() && plan.inventory_digest != loaded.digest {
+        views::note(&format!("note: the inventory changed since the plan; applying the plan as saved (`{}`)", plan.inventory));
+    }
+    let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
+    let rotations = !rotate.is_empty();
+    if writes == 0 && !rotations && (a.wait_timeout == 0 || plan.expected.iter().all(|e| e.present)) {
+        views::note("No changes. Nothing to apply.");
+        stats(&cluster);
+        return Ok(ExitStatus::Success);
+    }
+    if !a.auto_approve {
+        match confirm(&format!("Apply {writes} change(s) to `{}`?", mip_core::cluster::Cluster::server_url(&cluster))) {
+            Ok(true) => {}
+            Ok(false) => {
+                views::note("Apply cancelled.");
+                return Ok(ExitStatus::SafetyRefusal);
+            }
+            Err(code) => return Ok(code),
+        }
+    }
+    let base = a.inv.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolver = Resolver { base };
+    let opts = ApplyOpts { parallelism: a.parallelism, wait_timeout: Duration::from_secs(a.wait_timeout), ..ApplyOpts::default() };
+    let cluster = Arc::new(cluster);
+    let outcome = rt.block_on(live::apply(Arc::clone(&cluster), Arc::clone(&store), &plan, &resolver, &rotate, &opts, Arc::new(Progress)));
+    stats(&cluster);
+    match outcome {
+        Err(e) => Ok(fail(&e)),
+        Ok(o) => {
+            views::note(&format!(
+                "Apply: {} done, {} failed, {} skipped, {} still expected from Argo CD; state serial {}.",
+                o.applied.len(),
+                o.failed.len(),
+                o.skipped.len(),
+                o.pending.len(),
+                o.serial
+            ));
+            for p in &o.pending {
+                views::note(&format!("  pending: {p} (Argo CD has not created it yet; check `mip doctor` or the Argo CD UI)"));
+            }
+            Ok(if o.complete() { ExitStatus::Success } else { ExitStatus::PartialApply })
+        }
+    }
+}
+
+/// `mip drift`.
+pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> anyhow::Result<ExitStatus> {
+    let loaded = match crate::load(inv)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plan = match plan(inv, args, &loaded)? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let d = live::drift_of(&plan);
+    let text = match output {
+        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&d).context("failed to serialise drift")?),
+        OutputFormat::Text | OutputFormat::Markdown => {
+            let mut s = String::new();
+            if d.is_empty() {
+                s.push_str("No drift: the cluster matches the inventory.\n");
+            } else {
+                for c in &d.changes {
+                    s.push_str(&format!("{:>3} {} ({})\n", c.action.symbol(), c.address, c.reason));
+                    if let Some(diff) = &c.diff {
+                        for l in diff.lines() {
+                            s.push_str(&format!("      {l}\n"));
+                        }
+                    }
+                }
+                for m in &d.missing {
+                    s.push_str(&format!(" <= {m} (expected from Argo CD, missing)\n"));
+                }
+                s.push_str(&format!("Drift: {} object(s) differ, {} missing; fingerprint {}\n", d.changes.len(), d.missing.len(), d.fingerprint));
+            }
+            s
+        }
+    };
+    views::stdout(&text)?;
+    Ok(if d.is_empty() { ExitStatus::Success } else { ExitStatus::Changes })
+}
+
+/// `mip destroy`.
+pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, include_protected: bool) -> anyhow::Result<ExitStatus> {
+    let loaded = match crate::load(inv)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let rt = runtime()?;
+    let cluster = match connect(&rt, args) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(code) = guard(&loaded, &cluster) {
+        return Ok(code);
+    }
+    let store = match SledStore::open(&args.state_dir, "destroy") {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    let snapshot = store.snapshot().context("failed to read the state")?;
+    let addrs: BTreeSet<ObjectRef> = snapshot.managed.keys().cloned().collect();
+    let live_objs = match rt.block_on(live::read_live(&cluster, &addrs)) {
+        Ok(l) => l,
+        Err(e) => return Ok(fail(&e)),
+    };
+    let plan = live::destroy_plan(&loaded, &snapshot, &live_objs, include_protected);
+    for a in snapshot.managed.keys().filter(|a| live::is_protected(a) && !include_protected && live_objs.contains_key(*a)) {
+        views::note(&format!("  kept {a} (pass `--include-protected` to delete namespaces, AppProjects and CRDs)"));
+    }
+    for c in &plan.changes {
+        views::note(&format!("  - {} ({})", c.address, c.purpose));
+    }
+    if plan.changes.is_empty() {
+        views::note("Nothing to destroy.");
+        return Ok(ExitStatus::Success);
+    }
+    if !auto_approve {
+        let q = format!("Destroy {} object(s)? Argo CD will then delete what the root Applications generated, workloads and volumes included.", plan.changes.len());
+        match confirm(&q) {
+            Ok(true) => {}
+            Ok(false) => return Ok(ExitStatus::SafetyRefusal),
+            Err(code) => return Ok(code),
+        }
+    }
+    let resolver = Resolver { base: PathBuf::new() };
+    let opts = ApplyOpts { wait_timeout: Duration::ZERO, ..ApplyOpts::default() };
+    match rt.block_on(live::apply(Arc::new(cluster), Arc::clone(&store), &plan, &resolver, &BTreeSet::new(), &opts, Arc::new(Progress))) {
+        Err(e) => Ok(fail(&e)),
+        Ok(o) => {
+            for a in snapshot.managed.keys().filter(|a| mip_plan::adopts(a)) {
+                let _ = store.record(a, None);
+            }
+            views::note(&format!("Destroy: {} deleted, {} failed.", o.applied.len(), o.failed.len()));
+            Ok(if o.complete() { ExitStatus::Success } else { ExitStatus::PartialApply })
+        }
+    }
+}
+
+/// `mip state …`.
+pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
+    let args = match command {
+        StateCommand::List { cluster, .. } | StateCommand::History { cluster } | StateCommand::Show { cluster, .. } => cluster,
+        StateCommand::Rm { address, cluster } => return state_rm(address, cluster),
+        StateCommand::Rebuild { inv, cluster } => return state_rebuild(inv, cluster),
+    };
+    let snapshot = match read_snapshot(&args.state_dir) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            views::note(&format!("no state at `{}` (nothing applied yet)", args.state_dir.display()));
+            return Ok(ExitStatus::Success);
+        }
+        Err(code) => return Ok(code),
+    };
+    match command {
+        StateCommand::List { output: OutputFormat::Json, .. } => {
+            let managed: Vec<serde_json::Value> = snapshot
+                .managed
+                .iter()
+                .map(|(a, e)| serde_json::json!({ "address": a, "fingerprint": e.fingerprint, "uid": e.uid, "serial": e.serial }))
+                .collect();
+            let doc = serde_json::json!({ "format_version": "1", "lineage": snapshot.lineage, "serial": snapshot.serial, "managed": managed });
+            views::stdout(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        }
+        StateCommand::List { .. } => {
+            let mut s = format!("lineage {}, serial {}\n", snapshot.lineage, snapshot.serial);
+            for a in snapshot.managed.keys() {
+                s.push_str(&format!("{a}\n"));
+            }
+            views::stdout(&s)?;
+        }
+        StateCommand::Show { address, .. } => {
+            let addr: ObjectRef = match address.parse() {
+                Ok(a) => a,
+                Err(e) => {
+                    views::note(&format!("error: {e}"));
+                    return Ok(ExitStatus::Error);
+                }
+            };
+            match snapshot.managed.get(&addr) {
+                Some(e) => {
+                    let doc = serde_json::json!({ "address": addr, "fingerprint": e.fingerprint, "uid": e.uid, "serial": e.serial });
+                    views::stdout(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+                }
+                None => {
+                    views::note(&format!("error: `{addr}` is not in the state (hint: `mip state list`)"));
+                    return Ok(ExitStatus::Error);
+                }
+            }
+        }
+        StateCommand::Rm { .. } | StateCommand::Rebuild { .. } => {}
+        StateCommand::History { .. } => {
+            let store = match SledStore::open(&args.state_dir, "state history") {
+                Ok(s) => s,
+                Err(e) => return Ok(fail(&LiveError::State(e))),
+            };
+            let mut s = String::new();
+            for h in store.history().context("failed to read the history")? {
+                s.push_str(&format!("{} serial {} {}: {}\n", mip_state::rfc3339_utc(h.at_unix), h.serial, h.operation, h.summary));
+            }
+            views::stdout(&s)?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn state_rm(address: &str, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
+    let addr: ObjectRef = match address.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            views::note(&format!("error: {e}"));
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let store = match SledStore::open(&args.state_dir, "state rm") {
+        Ok(s) => s,
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    if !store.snapshot().context("failed to read the state")?.managed.contains_key(&addr) {
+        views::note(&format!("error: `{addr}` is not in the state (hint: `mip state list`)"));
+        return Ok(ExitStatus::Error);
+    }
+    let serial = store.record(&addr, None).context("failed to write the state")?;
+    views::note(&format!("forgot `{addr}` (it stays in the cluster); state serial {serial}"));
+    Ok(ExitStatus::Success)
+}
+
+fn state_rebuild(inv: &InventoryArgs, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
+    let loaded = match crate::load(inv)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let rt = runtime()?;
+    let cluster = match connect(&rt, args) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    if let Err(code) = guard(&loaded, &cluster) {
+        return Ok(code);
+    }
+    let store = match SledStore::open(&args.state_dir, "state rebuild") {
+        Ok(s) => s,
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    match rt.block_on(live::rebuild_state(&cluster, &store, &loaded)) {
+        Ok(n) => {
+            views::note(&format!("rebuilt the state: {n} object(s) recorded from the cluster"));
+            stats(&cluster);
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => Ok(fail(&e)),
+    }
+}

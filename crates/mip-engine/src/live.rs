@@ -1,0 +1,697 @@
+//! Live operations: read the cluster, plan against it, apply a plan, detect drift, destroy.
+//!
+//! Generic over [`Cluster`] (implemented by `mip-kube`, and by the real test cluster in
+//! tests) and [`StateStore`]. Reports progress through [`Hook`]; never prints.
+
+use crate::ops::Loaded;
+use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
+use mip_core::{canonical, Action, ObjectRef, Owner, Sensitive, SensitiveSource};
+use mip_plan::{Change, LiveView, Mode, Plan, PlanInput, PriorState, StateRef};
+use mip_state::{HistoryEntry, ManagedEntry, Snapshot, StateStore};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a live operation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// Talking to the API server failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] mip_state::Error),
+    /// The cluster is not the one the inventory names.
+    #[error("refusing to touch API server `{actual}`: the inventory's guard expects {expected}")]
+    WrongCluster {
+        /// What the inventory says.
+        expected: String,
+        /// What the kubeconfig points at.
+        actual: String,
+    },
+    /// The plan was made against another state.
+    #[error("the plan was made for state lineage `{plan}`, but this state is `{state}`")]
+    OtherState {
+        /// Lineage in the plan.
+        plan: String,
+        /// Lineage of the store.
+        state: String,
+    },
+    /// The state or the cluster changed since the plan.
+    #[error("the plan is stale: {reason}")]
+    Stale {
+        /// What changed, naming the objects.
+        reason: String,
+    },
+    /// A secret value could not be read from its source.
+    #[error("cannot read the value of `{key}` of `{addr}` from {source_desc}: {reason}")]
+    SecretSource {
+        /// The Secret.
+        addr: ObjectRef,
+        /// The key.
+        key: String,
+        /// The source, e.g. env `X`.
+        source_desc: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl LiveError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LiveError::WrongCluster { .. } => Some("select the right context with `--context`, or fix `argocd.apiServer`/`argocd.context`".into()),
+            LiveError::OtherState { .. } | LiveError::Stale { .. } => Some("run `mip plan -o FILE` again and review the new plan".into()),
+            LiveError::SecretSource { .. } => Some("set the environment variable or create the file the inventory names".into()),
+            LiveError::State(e) => Some(e.hint()),
+            LiveError::Cluster(ClusterError::Unreachable { .. }) => Some("check the kubeconfig context, the VPN, or `HTTPS_PROXY=socks5://…`".into()),
+            LiveError::Cluster(ClusterError::Conflict { .. }) => Some("another tool owns these fields; remove them there, or let mip own the object alone".into()),
+            LiveError::Cluster(_) => None,
+        }
+    }
+}
+
+/// Progress events of an apply (the CLI renders them on stderr).
+#[derive(Debug, Clone)]
+pub enum ApplyEvent {
+    /// A change starts.
+    Start(ObjectRef, Action),
+    /// A change finished.
+    Done(ObjectRef, Action),
+    /// A change failed.
+    Failed(ObjectRef, String),
+    /// A change was skipped because something it depends on failed.
+    Skipped(ObjectRef, ObjectRef),
+    /// Waiting for Argo CD objects; how many are still missing.
+    Waiting(usize),
+}
+
+/// Receives progress. The engine never prints.
+pub trait Hook: Send + Sync {
+    /// One event.
+    fn event(&self, e: ApplyEvent);
+}
+
+/// Ignores every event.
+pub struct NoHook;
+impl Hook for NoHook {
+    fn event(&self, _: ApplyEvent) {}
+}
+
+/// Reads secret values from their sources (env, file, prompt); generated values are the
+/// engine's job. Implemented by the CLI (the prompt needs a terminal).
+pub trait SecretResolver: Send + Sync {
+    /// The value for a source, or why it cannot be had.
+    fn resolve(&self, source: &SensitiveSource) -> Result<Sensitive, String>;
+}
+
+/// Checks the inventory's guard against the API server in use.
+///
+/// # Errors
+/// [`LiveError::WrongCluster`].
+pub fn check_guard(loaded: &Loaded, server: &str, context: Option<&str>) -> Result<(), LiveError> {
+    let norm = |s: &str| s.trim_end_matches('/').to_owned();
+    if let Some(want) = &loaded.inventory.argocd.api_server {
+        if norm(&want.value) != norm(server) {
+            return Err(LiveError::WrongCluster { expected: format!("`{}` (argocd.apiServer)", want.value), actual: server.to_owned() });
+        }
+    }
+    if let Some(want) = &loaded.inventory.argocd.context {
+        if Some(want.value.as_str()) != context {
+            return Err(LiveError::WrongCluster {
+                expected: format!("context `{}` (argocd.context), not `{}`", want.value, context.unwrap_or("<none>")),
+                actual: server.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_secret(a: &ObjectRef) -> bool {
+    a.group.is_empty() && a.kind == "Secret"
+}
+
+/// Reads every object of interest with one LIST per kind (per namespace when all objects of
+/// the kind share one namespace; cluster-wide otherwise; Secrets only with mip's label).
+///
+/// # Errors
+/// Cluster errors other than an unknown kind (a missing CRD means no objects of it).
+pub async fn read_live<C: Cluster>(cluster: &C, addrs: &BTreeSet<ObjectRef>) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
+    let mut by_kind: BTreeMap<KindRef, BTreeSet<Option<String>>> = BTreeMap::new();
+    for a in addrs.iter().filter(|a| a.cluster.is_none()) {
+        by_kind.entry(KindRef::of(a)).or_default().insert(a.namespace.clone());
+    }
+    let mut out = BTreeMap::new();
+    for (kind, namespaces) in by_kind {
+        let selector = (kind.group.is_empty() && kind.kind == "Secret").then_some("app.kubernetes.io/managed-by=mip");
+        let ns = match namespaces.iter().collect::<Vec<_>>().as_slice() {
+            [Some(one)] => Some(one.as_str()),
+            _ => None,
+        };
+        let items = match cluster.list(&kind, ns, selector).await {
+            Ok(items) => items,
+            Err(ClusterError::UnknownKind { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let api_version = if kind.group.is_empty() { kind.version.clone() } else { format!("{}/{}", kind.group, kind.version) };
+        for item in items {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
+            let addr = ObjectRef::new(&api_version, &kind.kind, namespace, name);
+            if addrs.contains(&addr) {
+                out.insert(addr, item);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn volatile_stripped(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["managedFields", "resourceVersion", "generation", "creationTimestamp", "uid"] {
+            meta.remove(k);
+        }
+    }
+    canonical::canonicalize(&v)
+}
+
+fn prior_from(snapshot: Option<&Snapshot>) -> PriorState {
+    match snapshot {
+        None => PriorState::default(),
+        Some(s) => PriorState {
+            state: StateRef { lineage: Some(s.lineage.clone()), serial: s.serial },
+            managed: s.managed.iter().map(|(a, e)| (a.clone(), e.fingerprint.clone())).collect(),
+        },
+    }
+}
+
+/// Plans against the live cluster.
+///
+/// Reads with one LIST per kind; objects whose owned fields differ are confirmed with a
+/// server-side dry run (never for unchanged objects), so server normalisation is not a change.
+///
+/// # Errors
+/// Cluster errors.
+pub async fn plan_live<C: Cluster>(cluster: &C, loaded: &Loaded, snapshot: Option<&Snapshot>) -> Result<Plan, LiveError> {
+    let prior = prior_from(snapshot);
+    let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
+    addrs.extend(prior.managed.keys().cloned());
+    let objects = read_live(cluster, &addrs).await?;
+    let mut confirmed_unchanged = BTreeSet::new();
+    for o in loaded.desired.mip_owned() {
+        let Some(live) = objects.get(&o.addr) else { continue };
+        if is_secret(&o.addr) || mip_plan::diff::owned_fields(live, mip_core::FIELD_MANAGER).is_none() {
+            continue;
+        }
+        if !mip_plan::diff::diff(&o.manifest, live, false).changed {
+            continue;
+        }
+        let opts = ApplyOptions { dry_run: true, force: mip_plan::adopts(&o.addr) };
+        if let Ok(result) = cluster.apply(&o.addr, &o.manifest, opts).await {
+            if volatile_stripped(&result) == volatile_stripped(live) {
+                confirmed_unchanged.insert(o.addr.clone());
+            }
+        }
+    }
+    let input = PlanInput { inventory: &loaded.path, inventory_digest: loaded.digest.clone(), mode: Mode::Live, mip_version: env!("CARGO_PKG_VERSION") };
+    let view = LiveView { objects, confirmed_unchanged };
+    Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, &prior, &view, &input))
+}
+
+/// A drift report: what differs between the cluster and the inventory, with a stable
+/// fingerprint for alert deduplication.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Drift {
+    /// `format_version` of the drift JSON.
+    pub format_version: &'static str,
+    /// sha256 over the sorted (address, action, live fingerprint) of every drifted object.
+    pub fingerprint: String,
+    /// Drifted mip-owned objects.
+    pub changes: Vec<DriftItem>,
+    /// Expected Argo-owned objects that are missing.
+    pub missing: Vec<ObjectRef>,
+}
+
+/// One drifted object.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DriftItem {
+    /// The object.
+    pub address: ObjectRef,
+    /// What apply would do.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// Diff of mip's fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Drift {
+    /// Whether anything drifted.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.missing.is_empty()
+    }
+}
+
+/// Drift of a live plan.
+pub fn drift_of(plan: &Plan) -> Drift {
+    let changes: Vec<DriftItem> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| DriftItem { address: c.address.clone(), action: c.action, reason: c.reason.clone(), diff: c.diff.clone() })
+        .collect();
+    let missing: Vec<ObjectRef> = plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
+    let keyed: Vec<(String, &str, Option<&String>)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| (c.address.to_string(), c.action.as_str(), c.live_fingerprint.as_ref()))
+        .collect();
+    let fingerprint = canonical::digest(&serde_json::json!({ "changes": keyed, "missing": missing })).unwrap_or_default();
+    Drift { format_version: "1", fingerprint, changes, missing }
+}
+
+/// Options of [`apply`].
+#[derive(Debug, Clone)]
+pub struct ApplyOpts {
+    /// Concurrent writes at most.
+    pub parallelism: usize,
+    /// How long to wait for the Argo-owned objects (zero: don't wait).
+    pub wait_timeout: Duration,
+    /// Poll interval while waiting.
+    pub poll: Duration,
+    /// How long a deletion may take to finish (finalizers, foreground propagation).
+    pub deletion_timeout: Duration,
+}
+
+impl Default for ApplyOpts {
+    fn default() -> Self {
+        ApplyOpts { parallelism: 8, wait_timeout: Duration::from_secs(300), poll: Duration::from_secs(2), deletion_timeout: Duration::from_secs(120) }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ApplyOutcome {
+    /// Changes done.
+    pub applied: Vec<ObjectRef>,
+    /// Changes that failed, with the error.
+    pub failed: Vec<(ObjectRef, String)>,
+    /// Changes not attempted because a dependency failed: (change, failed dependency).
+    pub skipped: Vec<(ObjectRef, ObjectRef)>,
+    /// Argo-owned objects still missing when the wait ended.
+    pub pending: Vec<ObjectRef>,
+    /// State serial after the apply.
+    pub serial: u64,
+}
+
+impl ApplyOutcome {
+    /// Whether everything was done.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty()
+    }
+}
+
+/// A 24-character alphanumeric value from the OS CSPRNG (rejection sampling: no modulo bias).
+pub fn generate_secret() -> Result<Sensitive, String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(24);
+    let mut buf = [0u8; 64];
+    while out.len() < 24 {
+        getrandom::fill(&mut buf).map_err(|e| format!("the OS random source failed: {e}"))?;
+        for b in buf {
+            if b < 248 && out.len() < 24 {
+                out.push(char::from(ALPHABET[usize::from(b % 62)]));
+            }
+        }
+    }
+    Ok(Sensitive::new(out))
+}
+
+/// Fills a Secret manifest's `stringData` from sources; existing values of generated keys are
+/// kept (create-if-absent), `rotate` regenerates them.
+fn fill_secret(change: &Change, live: Option<&Value>, resolver: &dyn SecretResolver, rotate: bool) -> Result<Value, LiveError> {
+    let mut manifest = change.manifest.clone().unwrap_or(Value::Null);
+    for key in &change.sensitive {
+        let existing = live
+            .and_then(|l| l.pointer(&format!("/data/{}", key.key.replace('~', "~0").replace('/', "~1"))))
+            .and_then(Value::as_str)
+            .and_then(decode_base64);
+        let value = match (&key.source, existing) {
+            (SensitiveSource::Generated, Some(v)) if !rotate => v,
+            (SensitiveSource::Generated, _) => generate_secret().map_err(|reason| LiveError::SecretSource {
+                addr: change.address.clone(),
+                key: key.key.clone(),
+                source_desc: "the OS random source".into(),
+                reason,
+            })?,
+            (src, _) => resolver.resolve(src).map_err(|reason| LiveError::SecretSource {
+                addr: change.address.clone(),
+                key: key.key.clone(),
+                source_desc: src.to_string(),
+                reason,
+            })?,
+        };
+        if let Some(data) = manifest.get_mut("stringData").and_then(Value::as_object_mut) {
+            data.insert(key.key.clone(), Value::String(value.expose().to_owned()));
+        }
+    }
+    Ok(manifest)
+}
+
+fn decode_base64(s: &str) -> Option<Sensitive> {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits: u32 = 0;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+        let v = T.iter().position(|t| *t == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    String::from_utf8(out).ok().map(Sensitive::new)
+}
+
+/// Checks that a saved plan still applies: same state lineage and serial, and every planned
+/// object's uid, existence and mip-owned fields unchanged (status changes do not count).
+///
+/// # Errors
+/// [`LiveError::OtherState`] or [`LiveError::Stale`] naming the objects.
+pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: Option<&Snapshot>) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
+    match (&plan.state.lineage, snapshot) {
+        (Some(p), Some(s)) if *p != s.lineage => return Err(LiveError::OtherState { plan: p.clone(), state: s.lineage.clone() }),
+        (Some(p), None) => return Err(LiveError::OtherState { plan: p.clone(), state: "<none>".into() }),
+        (_, Some(s)) if s.serial != plan.state.serial => {
+            return Err(LiveError::Stale { reason: format!("the state moved from serial {} to {} (another apply ran)", plan.state.serial, s.serial) })
+        }
+        _ => {}
+    }
+    let addrs: BTreeSet<ObjectRef> = plan.changes.iter().map(|c| c.address.clone()).collect();
+    let live = read_live(cluster, &addrs).await?;
+    let mut changed = Vec::new();
+    for c in &plan.changes {
+        let now = live.get(&c.address).map(|l| mip_plan::diff::live_fingerprint(l, is_secret(&c.address)));
+        if now != c.live_fingerprint {
+            changed.push(format!("`{}`", c.address));
+        }
+    }
+    if !changed.is_empty() {
+        return Err(LiveError::Stale { reason: format!("changed in the cluster since the plan: {}", changed.join(", ")) });
+    }
+    Ok(live)
+}
+
+/// Applies a plan in dependency order, independent changes in parallel (bounded), recording
+/// each finished change in the state at once, then waits for the Argo-owned objects.
+///
+/// A failed change stops only what depends on it (reported as skipped). Re-running converges.
+///
+/// # Errors
+/// Staleness, state and secret-source errors before anything is written; per-change errors
+/// are in the outcome.
+pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
+    cluster: Arc<C>,
+    store: Arc<S>,
+    plan: &Plan,
+    resolver: &dyn SecretResolver,
+    rotate: &BTreeSet<ObjectRef>,
+    opts: &ApplyOpts,
+    hook: Arc<dyn Hook>,
+) -> Result<ApplyOutcome, LiveError> {
+    let snapshot = store.snapshot()?;
+    let snap = (snapshot.serial > 0 || !snapshot.managed.is_empty()).then_some(&snapshot);
+    let live = check_fresh(cluster.as_ref(), plan, snap).await?;
+    // Resolve every secret value before the first write: a missing source fails early.
+    let mut manifests: BTreeMap<ObjectRef, Value> = BTreeMap::new();
+    for c in plan.changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update)) {
+        let m = if c.sensitive.is_empty() {
+            c.manifest.clone().unwrap_or(Value::Null)
+        } else {
+            fill_secret(c, live.get(&c.address), resolver, rotate.contains(&c.address))?
+        };
+        manifests.insert(c.address.clone(), m);
+    }
+    let mut outcome = ApplyOutcome { serial: snapshot.serial, ..ApplyOutcome::default() };
+    let work: Vec<&Change> = plan.changes.iter().filter(|c| c.action.is_write()).collect();
+    let in_plan: BTreeSet<&ObjectRef> = work.iter().map(|c| &c.address).collect();
+    let mut done: BTreeSet<ObjectRef> = BTreeSet::new();
+    let mut failed: BTreeSet<ObjectRef> = BTreeSet::new();
+    let mut remaining: Vec<&Change> = work.clone();
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1)));
+    while !remaining.is_empty() {
+        // Ready: every in-plan dependency done. Blocked by a failure: skipped.
+        let mut ready = Vec::new();
+        let mut next = Vec::new();
+        for c in remaining {
+            let deps: Vec<&ObjectRef> = c.depends_on.iter().map(|d| &d.address).filter(|a| in_plan.contains(a)).collect();
+            if let Some(bad) = deps.iter().find(|a| failed.contains(**a) || outcome.skipped.iter().any(|(s, _)| s == **a)) {
+                hook.event(ApplyEvent::Skipped(c.address.clone(), (*bad).clone()));
+                outcome.skipped.push((c.address.clone(), (*bad).clone()));
+            } else if deps.iter().all(|a| done.contains(*a)) {
+                ready.push(c);
+            } else {
+                next.push(c);
+            }
+        }
+        if ready.is_empty() {
+            // Deletions carry no dependencies; anything left waits on skipped work.
+            for c in next {
+                outcome.skipped.push((c.address.clone(), c.address.clone()));
+            }
+            break;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in ready {
+            let (cluster, sem, hook) = (Arc::clone(&cluster), Arc::clone(&sem), Arc::clone(&hook));
+            let addr = c.address.clone();
+            let action = c.action;
+            let manifest = manifests.get(&addr).cloned();
+            let force = c.force;
+            let fingerprint = c.fingerprint.clone();
+            let deletion_timeout = opts.deletion_timeout;
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                hook.event(ApplyEvent::Start(addr.clone(), action));
+                let result = match action {
+                    Action::Delete => match cluster.delete(&addr).await {
+                        Ok(_) => wait_gone(cluster.as_ref(), &addr, deletion_timeout).await.map(|()| None),
+                        Err(e) => Err(e),
+                    },
+                    _ => {
+                        let m = manifest.unwrap_or(Value::Null);
+                        match cluster.apply(&addr, &m, ApplyOptions { dry_run: false, force }).await {
+                            // Gate: a CRD must be Established before its custom resources.
+                            Ok(obj) if addr.kind == "CustomResourceDefinition" => {
+                                wait_established(cluster.as_ref(), &addr, deletion_timeout).await.map(|()| Some(obj))
+                            }
+                            other => other.map(Some),
+                        }
+                    }
+                };
+                (addr, action, fingerprint, result)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((addr, action, fingerprint, result)) = joined else { continue };
+            match result {
+                Ok(obj) => {
+                    let entry = obj.map(|o| ManagedEntry {
+                        fingerprint,
+                        uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
+                        serial: 0,
+                    });
+                    outcome.serial = store.record(&addr, entry)?;
+                    hook.event(ApplyEvent::Done(addr.clone(), action));
+                    outcome.applied.push(addr.clone());
+                    done.insert(addr);
+                }
+                Err(e) => {
+                    hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
+                    outcome.failed.push((addr.clone(), e.to_string()));
+                    failed.insert(addr);
+                }
+            }
+        }
+        remaining = next;
+    }
+    // Unchanged objects that the state does not know yet (adopted earlier, or a lost state)
+    // are recorded too, so that state can be rebuilt by a plain re-apply.
+    for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
+        if !snapshot.managed.contains_key(&c.address) {
+            if let Some(l) = live.get(&c.address) {
+                let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+                outcome.serial = store.record(&c.address, Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0 }))?;
+            }
+        }
+    }
+    if outcome.failed.is_empty() && outcome.skipped.is_empty() {
+        outcome.pending = wait_for_argo(cluster.as_ref(), plan, opts, hook.as_ref()).await?;
+    }
+    let summary = format!(
+        "{} applied, {} failed, {} skipped, {} pending",
+        outcome.applied.len(),
+        outcome.failed.len(),
+        outcome.skipped.len(),
+        outcome.pending.len()
+    );
+    store.append_history(HistoryEntry { serial: outcome.serial, operation: "apply".into(), summary, at_unix: now_unix() })?;
+    Ok(outcome)
+}
+
+/// Waits until a CRD reports `Established=True`.
+async fn wait_established<C: Cluster>(cluster: &C, addr: &ObjectRef, timeout: Duration) -> Result<(), ClusterError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let established = cluster.get(addr).await?.is_some_and(|crd| {
+            crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
+                cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Established") && c.get("status").and_then(Value::as_str) == Some("True"))
+            })
+        });
+        if established {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ClusterError::Other { operation: format!("apply `{addr}`"), message: format!("not Established after {} s", timeout.as_secs()) });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until a deleted object is really gone (foreground deletion and finalizers take
+/// time); a deletion stuck on a finalizer is reported, naming the finalizers.
+async fn wait_gone<C: Cluster>(cluster: &C, addr: &ObjectRef, timeout: Duration) -> Result<(), ClusterError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match cluster.get(addr).await? {
+            None => return Ok(()),
+            Some(obj) if tokio::time::Instant::now() >= deadline => {
+                let finalizers = obj.pointer("/metadata/finalizers").map(ToString::to_string).unwrap_or_else(|| "none".into());
+                return Err(ClusterError::Other {
+                    operation: format!("delete `{addr}`"),
+                    message: format!("still present after {} s (finalizers: {finalizers}); a finalizer is blocking it", timeout.as_secs()),
+                });
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn wait_for_argo<C: Cluster>(cluster: &C, plan: &Plan, opts: &ApplyOpts, hook: &dyn Hook) -> Result<Vec<ObjectRef>, LiveError> {
+    if opts.wait_timeout.is_zero() {
+        // `--wait-timeout 0`: the caller chose not to wait; nothing is reported pending.
+        return Ok(Vec::new());
+    }
+    let mut missing: BTreeSet<ObjectRef> = plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
+    let deadline = tokio::time::Instant::now() + opts.wait_timeout;
+    loop {
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = read_live(cluster, &missing).await?;
+        missing.retain(|a| !found.contains_key(a));
+        hook.event(ApplyEvent::Waiting(missing.len()));
+        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(missing.into_iter().collect());
+        }
+        tokio::time::sleep(opts.poll).await;
+    }
+}
+
+/// Kinds whose deletion takes other things with it: a Namespace its workloads and volumes, an
+/// AppProject its Applications' ability to sync, a CRD every custom resource of its kind.
+pub fn is_protected(a: &ObjectRef) -> bool {
+    matches!(a.kind.as_str(), "Namespace" | "AppProject" | "CustomResourceDefinition")
+}
+
+fn labelled_mip(live: &Value) -> bool {
+    live.pointer("/metadata/labels/app.kubernetes.io~1managed-by").and_then(Value::as_str) == Some("mip")
+}
+
+/// A destroy plan: every object in the state that still carries mip's label, deleted in
+/// reverse dependency order. Never the `default` AppProject (argocd-server recreates it; mip
+/// only forgets it), and protected kinds only with `include_protected`.
+pub fn destroy_plan(loaded: &Loaded, snapshot: &Snapshot, live: &BTreeMap<ObjectRef, Value>, include_protected: bool) -> Plan {
+    let order: Vec<&ObjectRef> = loaded.dag.order().iter().rev().collect();
+    let rank = |a: &ObjectRef| order.iter().position(|x| *x == a).unwrap_or(0);
+    let mut addrs: Vec<&ObjectRef> = snapshot
+        .managed
+        .keys()
+        .filter(|a| !mip_plan::adopts(a) && (include_protected || !is_protected(a)))
+        .filter(|a| live.get(*a).is_some_and(labelled_mip))
+        .collect();
+    addrs.sort_by_key(|a| (rank(a), (*a).clone()));
+    let changes: Vec<Change> = addrs
+        .into_iter()
+        .filter_map(|a| {
+            let l = live.get(a)?;
+            Some(Change {
+                address: a.clone(),
+                action: Action::Delete,
+                step: loaded.desired.objects.get(a).map_or(mip_graph::Step::Bootstrap, |o| o.step),
+                reason: "destroy".into(),
+                purpose: loaded.desired.objects.get(a).map_or_else(|| "previously managed by mip".to_owned(), |o| o.reason.clone()),
+                depends_on: Vec::new(),
+                sensitive: Vec::new(),
+                fingerprint: snapshot.managed[a].fingerprint.clone(),
+                manifest: None,
+                diff: None,
+                live_fingerprint: Some(mip_plan::diff::live_fingerprint(l, is_secret(a))),
+                force: false,
+            })
+        })
+        .collect();
+    let summary = mip_plan::Summary { delete: changes.len(), ..Default::default() };
+    Plan {
+        format_version: mip_plan::FORMAT_VERSION.into(),
+        mip_version: env!("CARGO_PKG_VERSION").into(),
+        mode: Mode::Live,
+        inventory: loaded.path.clone(),
+        inventory_digest: loaded.digest.clone(),
+        revision: loaded.desired.revision.clone(),
+        prefix: loaded.desired.prefix.clone(),
+        state: StateRef { lineage: Some(snapshot.lineage.clone()), serial: snapshot.serial },
+        changes,
+        expected: Vec::new(),
+        summary,
+    }
+}
+
+/// Owner of an address in the loaded desired state.
+pub fn owner_of(loaded: &Loaded, a: &ObjectRef) -> Option<Owner> {
+    loaded.desired.objects.get(a).map(|o| o.owner)
+}
+
+/// Rebuilds the state from the cluster: every mip-owned object of the inventory that exists and
+/// whose fields are owned by field manager `mip` is recorded with the inventory's fingerprint.
+/// Returns how many objects were recorded.
+///
+/// # Errors
+/// Cluster and state errors.
+pub async fn rebuild_state<C: Cluster, S: StateStore>(cluster: &C, store: &S, loaded: &Loaded) -> Result<usize, LiveError> {
+    let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| o.addr.clone()).collect();
+    let live = read_live(cluster, &addrs).await?;
+    let mut n = 0;
+    for o in loaded.desired.mip_owned() {
+        let Some(l) = live.get(&o.addr) else { continue };
+        if mip_plan::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
+            continue;
+        }
+        let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+        store.record(&o.addr, Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0 }))?;
+        n += 1;
+    }
+    store.append_history(HistoryEntry { serial: store.snapshot()?.serial, operation: "state rebuild".into(), summary: format!("{n} recorded"), at_unix: now_unix() })?;
+    Ok(n)
+}

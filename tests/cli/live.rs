@@ -1,0 +1,325 @@
+//! The live engine end to end, against the real test cluster (etcd + kube-apiserver +
+//! kube-controller-manager with Argo CD's CRDs): plan, apply, idempotence, drift, adoption of
+//! the `default` project, conflicts, stale and tampered plans, the state lock, destroy, and a
+//! canary proving that no secret value reaches any output or artifact.
+
+use crate::*;
+use mip_test_support::TestCluster;
+use std::path::Path;
+use std::process::Command;
+
+struct Env {
+    dir: tempfile::TempDir,
+    inv: String,
+    state: String,
+    argocd: String,
+    fed: String,
+}
+
+const CLIENT_ID: &str = "CANARY-client-id-7d1c";
+const CLIENT_SECRET: &str = "CANARY-client-secret-93fe";
+
+fn setup(tag: &str) -> Env {
+    let cluster = TestCluster::shared();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let argocd = rt.block_on(cluster.fresh_namespace(&format!("argocd-{tag}")));
+    let fed = format!("fed-{tag}-{}", &argocd[argocd.len() - 4..]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let inv = format!(
+        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
+         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
+         upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/HBPMedical/mip-deployment']\n\
+         credentials:\n  keycloak:\n    clientId: {{env: MIP_TEST_KC_ID}}\n    clientSecret: {{file: kc-secret}}\n\
+         federations:\n  - name: {fed}\n    kind: local\n    apps: [{{name: exareme2}}, {{name: mip-stack}}]\n"
+    );
+    std::fs::write(dir.path().join("mip.yaml"), inv).expect("w");
+    std::fs::write(dir.path().join("kc-secret"), CLIENT_SECRET).expect("w");
+    let state = dir.path().join("state").display().to_string();
+    let inv = dir.path().join("mip.yaml").display().to_string();
+    Env { dir, inv, state, argocd, fed }
+}
+
+fn run(e: &Env, args: &[&str]) -> Output {
+    run_env(e, args, &[])
+}
+
+fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let cluster = TestCluster::shared();
+    let mut all: Vec<&str> = args.to_vec();
+    if args.first() != Some(&"state") {
+        all.extend(["-i", &e.inv]);
+    }
+    all.extend(["--state-dir", &e.state]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
+    cmd.args(&all)
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", cluster.kubeconfig_path())
+        .env("MIP_TEST_KC_ID", CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("mip runs")
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    TestCluster::shared().kubectl().args(args).output().expect("kubectl runs")
+}
+
+fn kubectl_apply(manifest: &str, manager: &str) {
+    let mut child = TestCluster::shared()
+        .kubectl()
+        .args(["apply", "--server-side", "--force-conflicts", &format!("--field-manager={manager}"), "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(manifest.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn secret_values(ns: &str, name: &str) -> Vec<String> {
+    let o = kubectl(&["get", "secret", "-n", ns, name, "-o", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    v["data"].as_object().expect("data").values().map(|b| decode(b.as_str().expect("str"))).collect()
+}
+
+fn decode(b64: &str) -> String {
+    let out = Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
+        use std::io::Write;
+        c.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
+        c.wait_with_output()
+    });
+    String::from_utf8(out.expect("base64").stdout).expect("utf8")
+}
+
+fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p.display().to_string(), b));
+        }
+    }
+}
+
+#[test]
+fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
+    let e = setup("boot");
+    let mut artifacts: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut keep = |what: &str, o: &Output| {
+        artifacts.push((format!("{what} stdout"), o.stdout.clone()));
+        artifacts.push((format!("{what} stderr"), o.stderr.clone()));
+    };
+
+    // The argocd-server-created `default` project exists, owned by another manager.
+    kubectl_apply(
+        &format!("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: default, namespace: {}}}\nspec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n  clusterResourceWhitelist: [{{group: '*', kind: '*'}}]\n", e.argocd),
+        "argocd-server",
+    );
+
+    let plan = run(&e, &["plan", "--detailed-exitcode", "--output", "json"]);
+    keep("plan", &plan);
+    assert_eq!(code(&plan), 2, "{}", stderr(&plan));
+    let p = json(&plan);
+    assert_eq!(p["mode"], "live");
+    let default = p["changes"].as_array().expect("changes").iter().find(|c| c["address"].as_str().is_some_and(|a| a.ends_with(&format!("/AppProject/{}/default", e.argocd)))).expect("default");
+    assert_eq!(default["action"], "update");
+    assert!(default["reason"].as_str().expect("r").contains("adopt"), "{default}");
+
+    let plan_file = e.dir.path().join("plan.mip").display().to_string();
+    let o = run(&e, &["plan", "-o", &plan_file]);
+    keep("plan -o", &o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
+    keep("apply", &o);
+    assert_eq!(code(&o), 0, "apply failed: {}", stderr(&o));
+
+    // Locked down by blacklist, the other manager's whitelist left alone.
+    let proj = json(&kubectl(&["get", "appproject", "-n", &e.argocd, "default", "-o", "json"]));
+    assert_eq!(proj["spec"]["sourceRepos"], serde_json::json!([]));
+    assert_eq!(proj["spec"]["namespaceResourceBlacklist"][0]["kind"], "*");
+    // Secrets: generated values are 24 alphanumerics; sourced ones come from env and file.
+    let generated = secret_values(&e.fed, "mip-secret");
+    assert_eq!(generated.len(), 10);
+    assert!(generated.iter().all(|v| v.len() == 24 && v.chars().all(|c| c.is_ascii_alphanumeric())), "{}", generated.len());
+    let kc = secret_values(&e.fed, "keycloak-credentials");
+    assert!(kc.contains(&CLIENT_ID.to_owned()) && kc.contains(&CLIENT_SECRET.to_owned()));
+    let root = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
+    assert!(root.status.success());
+
+    // A saved plan applies once: the state moved on.
+    let again = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
+    keep("apply again", &again);
+    assert_eq!(code(&again), 4, "{}", stderr(&again));
+    assert!(stderr(&again).contains("stale"), "{}", stderr(&again));
+
+    // Idempotent: nothing to do, and generated secrets keep their values.
+    let replan = run(&e, &["plan", "--detailed-exitcode"]);
+    keep("replan", &replan);
+    assert_eq!(code(&replan), 0, "re-plan is not empty:\n{}\n{}", stdout(&replan), stderr(&replan));
+    let noop = run_env(&e, &["apply", "--auto-approve", "--wait-timeout", "0"], &[("MIP_STATS", "1")]);
+    keep("no-op apply", &noop);
+    assert_eq!(code(&noop), 0, "{}", stderr(&noop));
+    assert!(stderr(&noop).contains("No changes"), "{}", stderr(&noop));
+    assert!(stderr(&noop).contains(", 0 writes (0 dry runs)"), "a no-op apply must not write: {}", stderr(&noop));
+    assert_eq!(secret_values(&e.fed, "mip-secret"), generated, "generated values must survive a re-apply");
+    // Without Argo CD's controllers the generated objects are missing: that is drift (exit 2)
+    // with no mip-owned change. Once "Argo CD" (here: the test, as manager argocd-controller)
+    // creates them, drift is clean and an apply's gate releases.
+    let drift = run(&e, &["drift", "--output", "json"]);
+    assert_eq!(code(&drift), 2, "{}", stderr(&drift));
+    let dj = json(&drift);
+    assert_eq!(dj["changes"], serde_json::json!([]), "{dj}");
+    let missing: Vec<String> = dj["missing"].as_array().expect("missing").iter().map(|m| m.as_str().expect("s").to_owned()).collect();
+    assert!(missing.len() > 10, "{missing:?}");
+    let creator = {
+        let missing = missing.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            for m in &missing {
+                fake_argo_object(m);
+            }
+        })
+    };
+    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60"]);
+    creator.join().expect("creator");
+    assert_eq!(code(&gated), 0, "the gate did not release: {}", stderr(&gated));
+    assert!(stderr(&gated).contains("every expected Argo CD object exists"), "{}", stderr(&gated));
+    let drift = run(&e, &["drift"]);
+    assert_eq!(code(&drift), 0, "{}", stdout(&drift));
+
+    // State lists what mip manages.
+    let st = run(&e, &["state", "list", "--output", "json"]);
+    keep("state", &st);
+    let s = json(&st);
+    assert!(s["serial"].as_u64().expect("serial") > 0);
+    assert!(s["managed"].as_array().expect("m").iter().any(|m| m["address"] == format!("v1/Secret/{}/mip-secret", e.fed)));
+
+    // Canary: no secret value in any output, the plan file, or the state store.
+    all_files(e.dir.path().join("state").as_path(), &mut artifacts);
+    artifacts.push(("plan file".into(), std::fs::read(&plan_file).expect("plan")));
+    let mut secrets: Vec<String> = generated.clone();
+    secrets.extend([CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()]);
+    for (what, bytes) in &artifacts {
+        let text = String::from_utf8_lossy(bytes);
+        for v in &secrets {
+            assert!(!text.contains(v.as_str()), "a secret value leaked into {what}");
+        }
+    }
+
+    // Destroy removes what mip made (the namespace goes, with its secrets) and forgets `default`.
+    let d = run(&e, &["destroy", "--auto-approve"]);
+    assert_eq!(code(&d), 0, "{}", stderr(&d));
+    let gone = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
+    assert!(!gone.status.success(), "root application still there");
+    assert!(kubectl(&["get", "appproject", "-n", &e.argocd, "default"]).status.success(), "`default` must not be deleted");
+}
+
+#[test]
+fn drift_conflicts_stale_plans_and_locks() {
+    let e = setup("drift");
+    let o = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    // Someone loosens the bootstrap project with another tool: drift, exit 2, stable fingerprint.
+    kubectl_apply(
+        &format!("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: mip-argo-project-infrastructure, namespace: {}}}\nspec:\n  description: edited by hand\n", e.argocd),
+        "kubectl-edit",
+    );
+    let d1 = run(&e, &["drift", "--output", "json"]);
+    assert_eq!(code(&d1), 2, "{}", stderr(&d1));
+    let j1 = json(&d1);
+    assert!(j1["changes"].as_array().expect("c").iter().any(|c| c["address"].as_str().is_some_and(|a| a.ends_with("mip-argo-project-infrastructure"))));
+    let d2 = run(&e, &["drift", "--output", "json"]);
+    assert_eq!(json(&d2)["fingerprint"], j1["fingerprint"], "drift fingerprint must be stable");
+
+    // mip never forces over another manager: the conflict names it, the apply is partial.
+    let a = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&a), 5, "{}", stderr(&a));
+    assert!(stderr(&a).contains("kubectl-edit"), "conflict must name the other manager: {}", stderr(&a));
+
+    // --force-conflicts is the opt-in that restores mip's value; then no drift.
+    let f = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--force-conflicts"]);
+    assert_eq!(code(&f), 0, "{}", stderr(&f));
+    let proj = json(&kubectl(&["get", "appproject", "-n", &e.argocd, "mip-argo-project-infrastructure", "-o", "json"]));
+    assert_ne!(proj["spec"]["description"], "edited by hand");
+    assert_eq!(json(&run(&e, &["drift", "--output", "json"]))["changes"], serde_json::json!([]));
+
+    // Another manager adding a field mip does not own is not drift.
+    let o = kubectl(&["annotate", "appproject", "-n", &e.argocd, "mip-argo-project-infrastructure", "team.example.org/owner=ops"]);
+    assert!(o.status.success());
+    let o = kubectl(&["label", "namespace", &e.fed, "team.example.org/tier=gold"]);
+    assert!(o.status.success());
+    assert_eq!(json(&run(&e, &["drift", "--output", "json"]))["changes"], serde_json::json!([]), "a foreign field showed as drift");
+
+    // The store is lost: rebuild it from the cluster; the plan is still empty.
+    std::fs::remove_dir_all(&e.state).expect("rm state");
+    let rb = run(&e, &["state", "rebuild", "-i", &e.inv]);
+    assert_eq!(code(&rb), 0, "{}", stderr(&rb));
+    assert!(stderr(&rb).contains("object(s) recorded"), "{}", stderr(&rb));
+    let after = json(&run(&e, &["state", "list", "--output", "json"]));
+    assert!(after["managed"].as_array().expect("m").len() >= 7, "{after}");
+    let p = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&p), 0, "{}", stdout(&p));
+
+    // A plan made, then the cluster changes: the plan is stale and names the object.
+    let plan_file = e.dir.path().join("p.mip").display().to_string();
+    assert!(kubectl(&["delete", "secret", "-n", &e.fed, "keycloak-credentials"]).status.success());
+    assert_eq!(code(&run(&e, &["plan", "-o", &plan_file])), 0);
+    kubectl(&["label", "namespace", &e.fed, "app.kubernetes.io/managed-by=someone-else", "--overwrite"]);
+    let stale = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&stale), 4, "{}", stderr(&stale));
+    assert!(stderr(&stale).contains(&format!("v1/Namespace/{}", e.fed)), "{}", stderr(&stale));
+
+    // A tampered plan is refused.
+    let text = std::fs::read_to_string(&plan_file).expect("plan").replacen("main-argo-projects", "evil-argo-projects", 1);
+    std::fs::write(&plan_file, text).expect("w");
+    let t = run(&e, &["apply", &plan_file, "--auto-approve"]);
+    assert_eq!(code(&t), 4, "{}", stderr(&t));
+    assert!(stderr(&t).contains("modified after it was written"), "{}", stderr(&t));
+
+    // The state lock: held by another run, named, exit 3; nothing written.
+    let held = mip_state::SledStore::open(Path::new(&e.state), "apply").expect("lock");
+    let l = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&l), 3, "{}", stderr(&l));
+    assert!(stderr(&l).contains("pid"), "holder not named: {}", stderr(&l));
+    drop(held);
+
+    // Without a terminal and without --auto-approve, apply refuses (safety).
+    let r = run(&e, &["apply"]);
+    assert_eq!(code(&r), 6, "{}", stderr(&r));
+}
+
+#[test]
+fn the_context_guard_refuses_another_cluster() {
+    let e = setup("guard");
+    let text = std::fs::read_to_string(&e.inv).expect("inv").replace(&format!("argocd: {{namespace: {}}}", e.argocd), &format!("argocd: {{namespace: {}, apiServer: 'https://prod.example.org:6443'}}", e.argocd));
+    std::fs::write(&e.inv, text).expect("w");
+    let o = run(&e, &["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 6, "{}", stderr(&o));
+    assert!(stderr(&o).contains("prod.example.org"), "{}", stderr(&o));
+}
+
+/// Creates an object as Argo CD would (manager `argocd-controller`), with a minimal valid spec.
+fn fake_argo_object(addr: &str) {
+    let parts: Vec<&str> = addr.split('/').collect();
+    let [_, _, kind, ns, name] = parts.as_slice() else { panic!("unexpected address {addr}") };
+    let spec = match *kind {
+        "AppProject" => "spec: {description: generated}".to_owned(),
+        "Application" => "spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}, source: {repoURL: 'https://example.org/r.git', path: p}}".to_owned(),
+        "ApplicationSet" => "spec: {generators: [], template: {metadata: {name: x}, spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}}}}".to_owned(),
+        other => panic!("unexpected kind {other}"),
+    };
+    kubectl_apply(&format!("apiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n{spec}\n"), "argocd-controller");
+}
