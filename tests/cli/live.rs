@@ -150,8 +150,10 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(proj["spec"]["sourceRepos"], serde_json::json!([]));
     assert_eq!(proj["spec"]["namespaceResourceBlacklist"][0]["kind"], "*");
     // Secrets: generated values are 24 alphanumerics; sourced ones come from env and file.
-    let generated = secret_values(&e.fed, "mip-secret");
-    assert_eq!(generated.len(), 10);
+    let all = secret_values(&e.fed, "mip-secret");
+    assert_eq!(all.len(), 10);
+    let generated: Vec<String> = all.iter().filter(|v| *v != "postgres" && *v != "portal").cloned().collect();
+    assert_eq!(generated.len(), 7, "the seed's fixed user names `postgres`/`portal` plus 7 generated values");
     assert!(generated.iter().all(|v| v.len() == 24 && v.chars().all(|c| c.is_ascii_alphanumeric())), "{}", generated.len());
     let kc = secret_values(&e.fed, "keycloak-credentials");
     assert!(kc.contains(&CLIENT_ID.to_owned()) && kc.contains(&CLIENT_SECRET.to_owned()));
@@ -173,7 +175,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(code(&noop), 0, "{}", stderr(&noop));
     assert!(stderr(&noop).contains("No changes"), "{}", stderr(&noop));
     assert!(stderr(&noop).contains(", 0 writes (0 dry runs)"), "a no-op apply must not write: {}", stderr(&noop));
-    assert_eq!(secret_values(&e.fed, "mip-secret"), generated, "generated values must survive a re-apply");
+    assert_eq!(secret_values(&e.fed, "mip-secret"), all, "generated values must survive a re-apply");
     // Without Argo CD's controllers the generated objects are missing: that is drift (exit 2)
     // with no mip-owned change. Once "Argo CD" (here: the test, as manager argocd-controller)
     // creates them, drift is clean and an apply's gate releases.

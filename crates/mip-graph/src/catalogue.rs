@@ -177,6 +177,14 @@ pub const MIP_SECRET_KEYS: [&str; 10] = [
     "keycloak.KEYCLOAK_PASSWORD",
 ];
 
+/// Keys of `mip-secret` with the fixed database user names the seed's `gen_secrets.sh` sets
+/// (the charts create these roles); every other key is generated.
+pub const MIP_SECRET_FIXED_USERS: [(&str, &str); 3] = [
+    ("gateway-db.DB_ADMIN_USER", "postgres"),
+    ("portalbackend-db.DB_ADMIN_USER", "postgres"),
+    ("portalbackend-db.PORTAL_DB_USER", "portal"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

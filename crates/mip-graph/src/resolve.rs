@@ -363,7 +363,26 @@ fn keycloak_sensitive(k: &KeycloakCredentials, id_key: &str, secret_key: &str) -
 }
 
 fn secret(b: &mut Builder<'_>, cluster: Option<&str>, ns: &str, name: &str, sensitive: BTreeMap<String, SensitiveSource>, reason: String, origin: Location) {
-    let data: Map<String, Value> = sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
+    secret_with(b, cluster, ns, name, &[], sensitive, reason, origin);
+}
+
+/// A Secret whose `plain` keys carry fixed, non-secret values (user names) and whose
+/// `sensitive` keys are filled at apply time from their sources.
+#[allow(clippy::too_many_arguments)]
+fn secret_with(
+    b: &mut Builder<'_>,
+    cluster: Option<&str>,
+    ns: &str,
+    name: &str,
+    plain: &[(&str, &str)],
+    sensitive: BTreeMap<String, SensitiveSource>,
+    reason: String,
+    origin: Location,
+) {
+    let mut data: Map<String, Value> = sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
+    for (k, v) in plain {
+        data.insert((*k).to_owned(), json!(v));
+    }
     let m = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -401,9 +420,13 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
                 let s = keycloak_sensitive(k, "client-id", "client-secret");
                 secret(b, cl, &ns, "keycloak-credentials", s, format!("Keycloak client of federation `{}` (mip-stack)", fed.name.value), k.at.clone());
             }
-            let generated: BTreeMap<String, SensitiveSource> =
-                cat::MIP_SECRET_KEYS.iter().map(|k| ((*k).to_owned(), SensitiveSource::Generated)).collect();
-            secret(b, cl, &ns, "mip-secret", generated, format!("database credentials of federation `{}` (mip-stack)", fed.name.value), fed.name.at.clone());
+            let generated: BTreeMap<String, SensitiveSource> = cat::MIP_SECRET_KEYS
+                .iter()
+                .filter(|k| !cat::MIP_SECRET_FIXED_USERS.iter().any(|(f, _)| f == *k))
+                .map(|k| ((*k).to_owned(), SensitiveSource::Generated))
+                .collect();
+            let reason = format!("database credentials of federation `{}` (mip-stack)", fed.name.value);
+            secret_with(b, cl, &ns, "mip-secret", &cat::MIP_SECRET_FIXED_USERS, generated, reason, fed.name.at.clone());
         }
     }
     if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {

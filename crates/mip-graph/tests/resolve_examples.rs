@@ -124,8 +124,14 @@ fn projects_namespaces_and_destinations_match_the_reference() {
     assert_eq!(infra.str_at("/spec/source/path"), Some("base/mip-infrastructure"));
     // Secrets are in the namespaces the charts read them from, with every key and no value.
     let mip_secret = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret").expect("secret");
-    assert_eq!(mip_secret.sensitive.len(), 10);
-    assert!(mip_secret.manifest["stringData"].as_object().expect("map").values().all(|v| v == ""));
+    // Every key the seed's script sets: the three user names are fixed as there, the seven
+    // passwords and deprecated keys are generated (no value in the desired state).
+    let data = mip_secret.manifest["stringData"].as_object().expect("map");
+    assert_eq!(data.len(), 10);
+    assert_eq!(mip_secret.sensitive.len(), 7);
+    assert_eq!(data["gateway-db.DB_ADMIN_USER"], "postgres");
+    assert_eq!(data["portalbackend-db.PORTAL_DB_USER"], "portal");
+    assert!(mip_secret.sensitive.keys().all(|k| data[k] == ""));
     let dcs = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/mip-common-datacatalog/datacatalog-secrets").expect("secret");
     let keys: Vec<&String> = dcs.sensitive.keys().collect();
     assert_eq!(keys, ["db.password", "db.user", "keycloak.client-id", "keycloak.client-secret"]);
