@@ -6,6 +6,7 @@ mod graph;
 mod live;
 mod plan;
 mod secrets;
+mod secrets_live;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "mip", version, about, after_help = crate::exit::TABLE, propagate_version = true)]
 pub struct Cli {
+    /// More detail on stderr (-v: API request counts and every step; -vv and -vvv: where each
+    /// secret value comes from, with its length and a salted hash — never the value).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

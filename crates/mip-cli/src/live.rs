@@ -51,6 +51,18 @@ struct Resolver {
 
 impl SecretResolver for Resolver {
     fn resolve(&self, source: &SensitiveSource) -> Result<Sensitive, String> {
+        let value = self.resolve_inner(source)?;
+        if views::verbosity() >= 2 {
+            // Proof of what was used without showing it: length and a salted hash.
+            let hash = mip_core::canonical::salted_hash("mip-verbose-log", &source.to_string(), value.expose());
+            eprintln!("  secret from {source}: {} bytes, {hash}", value.len());
+        }
+        Ok(value)
+    }
+}
+
+impl Resolver {
+    fn resolve_inner(&self, source: &SensitiveSource) -> Result<Sensitive, String> {
         match source {
             SensitiveSource::Env(name) => std::env::var(name).map(Sensitive::new).map_err(|_| format!("environment variable `{name}` is not set")),
             SensitiveSource::File(path) => {
@@ -64,8 +76,37 @@ impl SecretResolver for Resolver {
                 rpassword::prompt_password(format!("{text}: ")).map(Sensitive::new).map_err(|e| format!("prompt failed: {e}"))
             }
             SensitiveSource::Generated => Err("generated values are made by the engine".into()),
+            SensitiveSource::ClusterConfig { token, ca_file } => {
+                let token = self.resolve(token)?;
+                let mut tls = serde_json::json!({ "insecure": false });
+                if let Some(path) = ca_file {
+                    let p = self.base.join(path);
+                    let pem = std::fs::read(&p).map_err(|e| format!("cannot read CA file `{}`: {e}", p.display()))?;
+                    tls["caData"] = serde_json::Value::String(base64_encode(&pem));
+                }
+                let config = serde_json::json!({ "bearerToken": token.expose(), "tlsClientConfig": tls });
+                Ok(Sensitive::new(config.to_string()))
+            }
         }
     }
+}
+
+/// Standard base64 with padding (for the CA certificate in a cluster Secret's config).
+fn base64_encode(bytes: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 struct Progress;
@@ -73,7 +114,8 @@ struct Progress;
 impl Hook for Progress {
     fn event(&self, e: ApplyEvent) {
         match e {
-            ApplyEvent::Start(a, action) => eprintln!("{:>3} {a}: {action}…", action.symbol()),
+            ApplyEvent::Start(a, action) if views::verbosity() >= 1 => eprintln!("{:>3} {a}: {action}…", action.symbol()),
+            ApplyEvent::Start(..) => {}
             ApplyEvent::Done(a, action) => eprintln!("{:>3} {a}: {action} done", action.symbol()),
             ApplyEvent::Failed(a, err) => eprintln!("  ! {a}: failed: {err}"),
             ApplyEvent::Skipped(a, because) => eprintln!("  - {a}: skipped (depends on failed `{because}`)"),
@@ -86,7 +128,7 @@ impl Hook for Progress {
 /// With `MIP_STATS=1`, the API request counts go to stderr (benchmarks, zero-write checks).
 fn stats(cluster: &KubeCluster) {
     use mip_core::cluster::Cluster;
-    if std::env::var_os("MIP_STATS").is_some() {
+    if std::env::var_os("MIP_STATS").is_some() || views::verbosity() >= 1 {
         let r = cluster.requests();
         eprintln!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs);
     }

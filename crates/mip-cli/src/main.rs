@@ -15,6 +15,14 @@ use mip_engine::ops::{self, LoadOptions};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A panic message could quote data mip holds in memory, secret values included: print
+    // where it happened, never the payload.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+        views::note(&format!(
+            "internal error: mip panicked at {at}; the message is withheld because it could contain a secret value (hint: please report this with the command you ran)"
+        ));
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -52,6 +60,7 @@ pub(crate) fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loade
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    views::set_verbosity(cli.verbose);
     match cli.command {
         Command::Validate { inv, output } => {
             let loaded = match load(&inv)? {

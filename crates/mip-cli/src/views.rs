@@ -8,6 +8,18 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the `-v` level.
+pub fn set_verbosity(v: u8) {
+    VERBOSITY.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The `-v` level.
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes data to stdout (a closed pipe is reported as `BrokenPipe` and exits 0).
 pub fn stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

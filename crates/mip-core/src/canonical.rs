@@ -65,6 +65,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A salted, truncated hash of a secret value, safe to store and show: `sha256:` and 16 hex
+/// digits of sha256(salt ‖ 0 ‖ context ‖ 0 ‖ value). The salt (the state's lineage) makes the
+/// hash useless for guessing short values across stores; 64 bits are plenty to notice a change.
+pub fn salted_hash(salt: &str, context: &str, value: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(context.as_bytes());
+    h.update([0]);
+    h.update(value.as_bytes());
+    let full = hex::encode(h.finalize());
+    format!("sha256:{}", &full[..16])
+}
+
 /// `sha256:<hex>` of a value's canonical JSON.
 pub fn digest<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     Ok(format!("sha256:{}", sha256_hex(&to_canonical_bytes(value)?)))

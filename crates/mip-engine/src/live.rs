@@ -181,10 +181,7 @@ fn volatile_stripped(v: &Value) -> Value {
 fn prior_from(snapshot: Option<&Snapshot>) -> PriorState {
     match snapshot {
         None => PriorState::default(),
-        Some(s) => PriorState {
-            state: StateRef { lineage: Some(s.lineage.clone()), serial: s.serial },
-            managed: s.managed.iter().map(|(a, e)| (a.clone(), e.fingerprint.clone())).collect(),
-        },
+        Some(s) => crate::ops::prior_from(s),
     }
 }
 
@@ -218,7 +215,14 @@ pub async fn plan_live<C: Cluster>(cluster: &C, loaded: &Loaded, snapshot: Optio
     }
     let input = PlanInput { inventory: &loaded.path, inventory_digest: loaded.digest.clone(), mode: Mode::Live, mip_version: env!("CARGO_PKG_VERSION") };
     let view = LiveView { objects, confirmed_unchanged };
-    Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, &prior, &view, &input))
+    // Objects on other clusters (federations on remote clusters) are not reachable through this
+    // connection: they are left out of a live plan rather than applied to the wrong cluster.
+    let mut desired = loaded.desired.clone();
+    desired.objects.retain(|a, _| a.cluster.is_none());
+    let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
+    let edges = loaded.dag.edges().into_iter().filter(|e| e.from.cluster.is_none() && e.to.cluster.is_none()).collect();
+    let dag = mip_graph::Dag::from_edges(&steps, edges).map_err(|e| LiveError::Stale { reason: e.to_string() })?;
+    Ok(mip_plan::plan_live(&desired, &dag, &prior, &view, &input))
 }
 
 /// A drift report: what differs between the cluster and the inventory, with a stable
@@ -337,10 +341,7 @@ pub fn generate_secret() -> Result<Sensitive, String> {
 fn fill_secret(change: &Change, live: Option<&Value>, resolver: &dyn SecretResolver, rotate: bool) -> Result<Value, LiveError> {
     let mut manifest = change.manifest.clone().unwrap_or(Value::Null);
     for key in &change.sensitive {
-        let existing = live
-            .and_then(|l| l.pointer(&format!("/data/{}", key.key.replace('~', "~0").replace('/', "~1"))))
-            .and_then(Value::as_str)
-            .and_then(decode_base64);
+        let existing = live.and_then(|l| l.pointer(&format!("/data/{}", pointer_escape(&key.key)))).and_then(Value::as_str).and_then(decode_base64);
         let value = match (&key.source, existing) {
             (SensitiveSource::Generated, Some(v)) if !rotate => v,
             (SensitiveSource::Generated, _) => generate_secret().map_err(|reason| LiveError::SecretSource {
@@ -364,20 +365,24 @@ fn fill_secret(change: &Change, live: Option<&Value>, resolver: &dyn SecretResol
 }
 
 fn decode_base64(s: &str) -> Option<Sensitive> {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits: u32 = 0;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
-        let v = T.iter().position(|t| *t == c)? as u32;
-        bits = (bits << 6) | v;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push(((bits >> n) & 0xff) as u8);
-        }
-    }
-    String::from_utf8(out).ok().map(Sensitive::new)
+    mip_plan::base64_decode(s).map(Sensitive::new)
+}
+
+fn pointer_escape(k: &str) -> String {
+    k.replace('~', "~0").replace('/', "~1")
+}
+
+/// A live Secret's value for a key, decoded (in memory only, to hash it).
+fn live_value(live: &Value, key: &str) -> Option<String> {
+    live.pointer(&format!("/data/{}", pointer_escape(key))).and_then(Value::as_str).and_then(mip_plan::base64_decode)
+}
+
+/// Salted hashes of a change's sensitive values (salt: the state's lineage).
+fn value_hashes(lineage: &str, c: &Change, value: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    c.sensitive
+        .iter()
+        .filter_map(|k| value(&k.key).map(|v| (k.key.clone(), canonical::salted_hash(lineage, &format!("{}#{}", c.address, k.key), &v))))
+        .collect()
 }
 
 /// Checks that a saved plan still applies: same state lineage and serial, and every planned
@@ -385,14 +390,16 @@ fn decode_base64(s: &str) -> Option<Sensitive> {
 ///
 /// # Errors
 /// [`LiveError::OtherState`] or [`LiveError::Stale`] naming the objects.
-pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: Option<&Snapshot>) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
-    match (&plan.state.lineage, snapshot) {
-        (Some(p), Some(s)) if *p != s.lineage => return Err(LiveError::OtherState { plan: p.clone(), state: s.lineage.clone() }),
-        (Some(p), None) => return Err(LiveError::OtherState { plan: p.clone(), state: "<none>".into() }),
-        (_, Some(s)) if s.serial != plan.state.serial => {
-            return Err(LiveError::Stale { reason: format!("the state moved from serial {} to {} (another apply ran)", plan.state.serial, s.serial) })
+pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: &Snapshot) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
+    // A plan made before any store existed carries no lineage: it fits a store that has not
+    // recorded anything yet (serial 0), whatever its fresh lineage.
+    if let Some(p) = &plan.state.lineage {
+        if *p != snapshot.lineage {
+            return Err(LiveError::OtherState { plan: p.clone(), state: snapshot.lineage.clone() });
         }
-        _ => {}
+    }
+    if snapshot.serial != plan.state.serial {
+        return Err(LiveError::Stale { reason: format!("the state moved from serial {} to {} (another apply ran)", plan.state.serial, snapshot.serial) });
     }
     let addrs: BTreeSet<ObjectRef> = plan.changes.iter().map(|c| c.address.clone()).collect();
     let live = read_live(cluster, &addrs).await?;
@@ -427,20 +434,35 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
     hook: Arc<dyn Hook>,
 ) -> Result<ApplyOutcome, LiveError> {
     let snapshot = store.snapshot()?;
-    let snap = (snapshot.serial > 0 || !snapshot.managed.is_empty()).then_some(&snapshot);
-    let live = check_fresh(cluster.as_ref(), plan, snap).await?;
+    let live = check_fresh(cluster.as_ref(), plan, &snapshot).await?;
     // Resolve every secret value before the first write: a missing source fails early.
+    // `--rotate` turns an unchanged Secret into an update with fresh generated values.
+    let rotated: Vec<Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp && rotate.contains(&c.address))
+        .map(|c| Change { action: Action::Update, reason: "rotate generated values".into(), ..c.clone() })
+        .collect();
+    let changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| !(c.action == Action::NoOp && rotate.contains(&c.address)))
+        .chain(rotated.iter())
+        .collect();
     let mut manifests: BTreeMap<ObjectRef, Value> = BTreeMap::new();
-    for c in plan.changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update)) {
+    let mut hashes: BTreeMap<ObjectRef, BTreeMap<String, String>> = BTreeMap::new();
+    for c in changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update)) {
         let m = if c.sensitive.is_empty() {
             c.manifest.clone().unwrap_or(Value::Null)
         } else {
-            fill_secret(c, live.get(&c.address), resolver, rotate.contains(&c.address))?
+            let m = fill_secret(c, live.get(&c.address), resolver, rotate.contains(&c.address))?;
+            hashes.insert(c.address.clone(), value_hashes(&snapshot.lineage, c, |k| m.pointer(&format!("/stringData/{}", pointer_escape(k))).and_then(Value::as_str).map(str::to_owned)));
+            m
         };
         manifests.insert(c.address.clone(), m);
     }
     let mut outcome = ApplyOutcome { serial: snapshot.serial, ..ApplyOutcome::default() };
-    let work: Vec<&Change> = plan.changes.iter().filter(|c| c.action.is_write()).collect();
+    let work: Vec<&Change> = changes.iter().copied().filter(|c| c.action.is_write()).collect();
     let in_plan: BTreeSet<&ObjectRef> = work.iter().map(|c| &c.address).collect();
     let mut done: BTreeSet<ObjectRef> = BTreeSet::new();
     let mut failed: BTreeSet<ObjectRef> = BTreeSet::new();
@@ -507,6 +529,7 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                         fingerprint,
                         uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
                         serial: 0,
+                        secret_hashes: hashes.remove(&addr).unwrap_or_default(),
                     });
                     outcome.serial = store.record(&addr, entry)?;
                     hook.event(ApplyEvent::Done(addr.clone(), action));
@@ -528,7 +551,8 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
         if !snapshot.managed.contains_key(&c.address) {
             if let Some(l) = live.get(&c.address) {
                 let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
-                outcome.serial = store.record(&c.address, Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0 }))?;
+                let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
+                outcome.serial = store.record(&c.address, Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }))?;
             }
         }
     }
@@ -689,7 +713,13 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(cluster: &C, store: &S, lo
             continue;
         }
         let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
-        store.record(&o.addr, Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0 }))?;
+        let lineage = store.snapshot()?.lineage;
+        let secret_hashes: BTreeMap<String, String> = o
+            .sensitive
+            .keys()
+            .filter_map(|k| live_value(l, k).map(|v| (k.clone(), canonical::salted_hash(&lineage, &format!("{}#{k}", o.addr), &v))))
+            .collect();
+        store.record(&o.addr, Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes }))?;
         n += 1;
     }
     store.append_history(HistoryEntry { serial: store.snapshot()?.serial, operation: "state rebuild".into(), summary: format!("{n} recorded"), at_unix: now_unix() })?;

@@ -136,5 +136,11 @@ pub fn prior_from(s: &mip_state::Snapshot) -> PriorState {
     PriorState {
         state: mip_plan::StateRef { lineage: Some(s.lineage.clone()), serial: s.serial },
         managed: s.managed.iter().map(|(a, e)| (a.clone(), e.fingerprint.clone())).collect(),
+        secret_hashes: s
+            .managed
+            .iter()
+            .filter(|(_, e)| !e.secret_hashes.is_empty())
+            .map(|(a, e)| (a.clone(), e.secret_hashes.clone()))
+            .collect(),
     }
 }

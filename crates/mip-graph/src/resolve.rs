@@ -273,7 +273,8 @@ fn credentials(b: &mut Builder<'_>) {
         let name = format!("mip-cluster-{}", c.name.value);
         let mut sensitive = BTreeMap::new();
         if let Some(t) = &c.bearer_token {
-            sensitive.insert("config".to_owned(), t.source.clone());
+            let ca_file = c.ca_file.as_ref().map(|f| f.value.clone());
+            sensitive.insert("config".to_owned(), SensitiveSource::ClusterConfig { token: Box::new(t.source.clone()), ca_file });
         }
         let data = json!({ "name": c.name.value, "server": c.server.value, "config": "" });
         let reason = format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value);

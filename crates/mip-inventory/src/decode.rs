@@ -412,14 +412,15 @@ impl<'f> Decoder<'f> {
         let server = self.req_string(&mut f, "server", Some("the API server URL Argo CD uses for this cluster"));
         let context = self.opt_string(&mut f, "context");
         let bearer_token = f.get("bearerToken").and_then(|n| self.secret_ref(n, &format!("{path}.bearerToken"), false));
-        self.finish(f, &["name", "server", "context", "bearerToken"]);
+        let ca_file = self.opt_string(&mut f, "caFile");
+        self.finish(f, &["name", "server", "context", "bearerToken", "caFile"]);
         if let Some(n) = &name {
             names::check_label(self, n, &format!("{path}.name"));
         }
         if let Some(s) = &server {
             names::check_https_url(self, s, &format!("{path}.server"));
         }
-        Some(Cluster { name: name?, server: server?, context, bearer_token, implicit: false })
+        Some(Cluster { name: name?, server: server?, context, bearer_token, ca_file, implicit: false })
     }
 
     fn common_app(&mut self, node: &Node, path: &str) -> Option<CommonApp> {
@@ -600,6 +601,7 @@ impl<'f> Decoder<'f> {
                     server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
                     context: None,
                     bearer_token: None,
+                    ca_file: None,
                     implicit: true,
                 },
             );

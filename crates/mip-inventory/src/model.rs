@@ -125,6 +125,8 @@ pub struct Cluster {
     pub context: Option<Located<String>>,
     /// Bearer token Argo CD uses (remote clusters).
     pub bearer_token: Option<SecretRef>,
+    /// PEM file of the cluster's CA certificate (relative to the inventory).
+    pub ca_file: Option<Located<String>>,
     /// Whether the entry was added implicitly (`in-cluster` not written by the user).
     pub implicit: bool,
 }

@@ -124,6 +124,39 @@ fn delete_rank(a: &ObjectRef) -> u8 {
     }
 }
 
+/// Keys of a live Secret whose value no longer matches the salted hash recorded at the last
+/// apply. Values are decoded in memory only to be hashed.
+fn changed_secret_values(prior: &PriorState, addr: &ObjectRef, live: &serde_json::Value) -> Vec<String> {
+    let (Some(hashes), Some(salt)) = (prior.secret_hashes.get(addr), prior.state.lineage.as_deref()) else { return Vec::new() };
+    let data = live.get("data").and_then(serde_json::Value::as_object);
+    hashes
+        .iter()
+        .filter(|(key, want)| {
+            let now = data.and_then(|d| d.get(key.as_str())).and_then(serde_json::Value::as_str).and_then(base64_decode);
+            now.is_none_or(|v| mip_core::canonical::salted_hash(salt, &format!("{addr}#{key}"), &v) != **want)
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Standard base64 (Kubernetes `data` values), `None` if malformed.
+pub fn base64_decode(s: &str) -> Option<String> {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits: u32 = 0;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+        let v = u32::try_from(T.iter().position(|t| *t == c)?).ok()?;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// What the engine read from the cluster for a live plan.
 #[derive(Debug, Clone, Default)]
 pub struct LiveView {
@@ -176,7 +209,11 @@ pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveVi
             }
             Some(l) => {
                 let d = crate::diff::diff(&o.manifest, l, is_secret);
-                if !d.changed || live.confirmed_unchanged.contains(addr) {
+                let changed_values = if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
+                if !d.changed && !changed_values.is_empty() {
+                    let text = changed_values.iter().map(|k| format!("~ {k}: value changed in the cluster (sensitive)\n")).collect::<String>();
+                    (Action::Update, "a secret value was changed in the cluster (drift; values are never shown)".to_owned(), Some(text))
+                } else if !d.changed || live.confirmed_unchanged.contains(addr) {
                     (Action::NoOp, "matches the cluster".to_owned(), None)
                 } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
                     (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))

@@ -35,6 +35,8 @@ pub struct PriorState {
     pub state: StateRef,
     /// Managed objects and the fingerprint of what was last applied.
     pub managed: BTreeMap<ObjectRef, String>,
+    /// Secrets: key → salted hash of the value last applied (salt: the lineage).
+    pub secret_hashes: BTreeMap<ObjectRef, BTreeMap<String, String>>,
 }
 
 /// Where a sensitive key's value comes from, for the plan (never the value).

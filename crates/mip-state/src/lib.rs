@@ -46,7 +46,7 @@
 //!
 //! let store = SledStore::open(&dir, "apply")?;
 //! let addr = "v1/Namespace/federation-a".parse()?;
-//! let entry = ManagedEntry { fingerprint: "sha256:00".into(), uid: None, serial: 0 };
+//! let entry = ManagedEntry { fingerprint: "sha256:00".into(), uid: None, serial: 0, ..Default::default() };
 //! assert_eq!(store.record(&addr, Some(entry))?, 1);
 //! assert_eq!(store.snapshot()?.managed[&addr].serial, 1);
 //! drop(store); // releases the lock
@@ -77,7 +77,7 @@ use std::collections::BTreeMap;
 pub const FORMAT_VERSION: &str = "1";
 
 /// What mip last applied to one object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedEntry {
     /// The fingerprint of what was applied (`sha256:` over the owned fields and secret
     /// *sources*). Never a secret value.
@@ -88,6 +88,10 @@ pub struct ManagedEntry {
     /// The store serial at which this entry was written. [`StateStore::record`] sets it to the
     /// new serial; the value passed in is ignored.
     pub serial: u64,
+    /// For Secrets: key → salted hash of the value mip applied (`mip_core::canonical::salted_hash`
+    /// with the lineage as salt), to detect a value changed in the cluster without storing it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_hashes: BTreeMap<String, String>,
 }
 
 /// The whole managed state at one serial.

@@ -20,8 +20,7 @@ fn entry(fingerprint: &str) -> ManagedEntry {
     ManagedEntry {
         fingerprint: fingerprint.to_owned(),
         uid: None,
-        serial: 999,
-    }
+        serial: 999, ..Default::default() }
 }
 
 fn store_dir() -> (tempfile::TempDir, PathBuf) {
@@ -225,7 +224,7 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
             fingerprint: "sha256:b2".into(),
             uid: Some("uid-b".into()),
             serial: 3
-        },
+        , ..Default::default() },
         "the entry's serial is the serial it was written at"
     );
 
