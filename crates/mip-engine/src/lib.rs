@@ -13,5 +13,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod doctor;
 pub mod live;
 pub mod ops;

@@ -33,6 +33,7 @@
 
 mod check;
 mod decode;
+pub mod edit;
 pub mod model;
 pub mod names;
 pub mod yaml;
