@@ -56,8 +56,23 @@ pub struct SledStore {
     lineage: String,
     /// Serialises read-modify-write of the serial within this process.
     write: Mutex<()>,
+    /// The committed snapshot, kept in memory so that a record costs O(1) reads, and when
+    /// `snapshot.json` was last written (it is rewritten at most every [`MIRROR_EVERY`] and
+    /// on drop, so an apply of N objects does not rewrite an N-entry file N times).
+    mirror: Mutex<MirrorCache>,
     /// The OS lock, released last.
     _lock: LockGuard,
+}
+
+/// How often `snapshot.json` is rewritten at most while records stream in.
+const MIRROR_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// See [`SledStore::mirror`].
+#[derive(Debug)]
+struct MirrorCache {
+    snapshot: Snapshot,
+    written: std::time::Instant,
+    dirty: bool,
 }
 
 /// `snapshot.json`: a snapshot with its format version.
@@ -89,18 +104,25 @@ impl SledStore {
         }
         let db = open_db(&db_path)?;
         let (lineage, _) = read_header(&db, &db_path)?;
-        let store = SledStore {
+        let mut store = SledStore {
             db,
             dir: dir.to_owned(),
             lineage,
             write: Mutex::new(()),
+            mirror: Mutex::new(MirrorCache {
+                snapshot: Snapshot { lineage: String::new(), serial: 0, managed: Default::default() },
+                // The first record of a burst writes the mirror at once; the rest are coalesced.
+                written: std::time::Instant::now().checked_sub(MIRROR_EVERY).unwrap_or_else(std::time::Instant::now),
+                dirty: false,
+            }),
             _lock: guard,
         };
         fsutil::restrict_tree(dir)?;
         let snapshot = store.read_snapshot()?;
         check_against_mirror(dir, &snapshot)?;
-        // After a crash between a record and its mirror write, the mirror lags by one.
+        // After a crash the mirror may lag behind the database; bring it up to date.
         store.write_mirror(&snapshot)?;
+        store.mirror.get_mut().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?.snapshot = snapshot;
         Ok(store)
     }
 
@@ -195,14 +217,34 @@ impl StateStore for SledStore {
         let mut batch = sled::Batch::default();
         batch.insert(KEY_SERIAL, to_json(&serial)?);
         let key = format!("{PREFIX_MANAGED}{addr}");
-        match entry {
+        match &entry {
             Some(entry) => {
-                batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry })?)
+                batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry.clone() })?)
             }
             None => batch.remove(key.as_bytes()),
         }
+        let stored = match &entry {
+            Some(entry) => Some(ManagedEntry { serial, ..entry.clone() }),
+            None => None,
+        };
         self.commit(batch)?;
-        self.write_mirror(&self.read_snapshot()?)?;
+        let mut cache = self.mirror.lock().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?;
+        cache.snapshot.serial = serial;
+        match stored {
+            Some(e) => {
+                cache.snapshot.managed.insert(addr.clone(), e);
+            }
+            None => {
+                cache.snapshot.managed.remove(addr);
+            }
+        }
+        if cache.written.elapsed() >= MIRROR_EVERY {
+            self.write_mirror(&cache.snapshot)?;
+            cache.written = std::time::Instant::now();
+            cache.dirty = false;
+        } else {
+            cache.dirty = true;
+        }
         Ok(serial)
     }
 
@@ -471,5 +513,19 @@ fn from_sled(path: &Path, e: sled::Error) -> Error {
         sled::Error::CollectionNotFound(name) => Error::Internal {
             reason: format!("sled tree `{}` not found", String::from_utf8_lossy(&name)),
         },
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        // Best effort: the database is the truth; a lagging mirror is brought up to date by the
+        // next writable open.
+        let pending = match self.mirror.get_mut() {
+            Ok(cache) if cache.dirty => Some(cache.snapshot.clone()),
+            _ => None,
+        };
+        if let Some(snapshot) = pending {
+            let _ = self.write_mirror(&snapshot);
+        }
     }
 }
