@@ -5,6 +5,7 @@ mod examples_live;
 mod graph;
 mod live;
 mod plan;
+mod render;
 mod secrets;
 mod secrets_live;
 mod validate;

@@ -78,6 +78,28 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
+        /// Also check revisions against the Git branch: on a feature branch none may point
+        /// at `main`, on `main` all must.
+        #[arg(long)]
+        branch_check: bool,
+        /// The branch (default: read `.git/HEAD` above the inventory).
+        #[arg(long, value_name = "NAME", requires = "branch_check")]
+        branch: Option<String>,
+        /// A rendered GitOps tree whose revisions are checked too.
+        #[arg(long, value_name = "DIR", requires = "branch_check")]
+        tree: Option<PathBuf>,
+    },
+    /// Write the Argo CD GitOps tree of the inventory into DIR (files mip did not generate
+    /// are left alone and reported).
+    Render {
+        /// The tree's root (the checkout of the GitOps repository).
+        dir: PathBuf,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Write nothing; exit 1 with a unified diff on stdout when DIR is out of date.
+        #[arg(long)]
+        check: bool,
     },
     /// Draw the dependency graph (edges mean "after").
     Graph {

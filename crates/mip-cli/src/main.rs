@@ -5,6 +5,7 @@
 mod cli;
 mod exit;
 mod live;
+mod render;
 mod views;
 
 use anyhow::Context;
@@ -62,14 +63,21 @@ pub(crate) fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loade
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     views::set_verbosity(cli.verbose);
     match cli.command {
-        Command::Validate { inv, output } => {
+        Command::Validate { inv, output, branch_check, branch, tree } => {
             let loaded = match load(&inv)? {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
+            if branch_check {
+                let status = render::branch_check(&loaded, &inv, branch.as_deref(), tree.as_deref())?;
+                if status != ExitStatus::Success {
+                    return Ok(status);
+                }
+            }
             views::stdout(&views::validate(&loaded, output))?;
             Ok(ExitStatus::Success)
         }
+        Command::Render { dir, inv, check } => render::render(&inv, &dir, check),
         Command::Graph { inv, format } => {
             let loaded = match load(&inv)? {
                 Ok(l) => l,
