@@ -8,18 +8,18 @@ use mip_test_support::TestCluster;
 use std::path::Path;
 use std::process::Command;
 
-struct Env {
-    dir: tempfile::TempDir,
-    inv: String,
-    state: String,
-    argocd: String,
-    fed: String,
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) inv: String,
+    pub(crate) state: String,
+    pub(crate) argocd: String,
+    pub(crate) fed: String,
 }
 
-const CLIENT_ID: &str = "CANARY-client-id-7d1c";
-const CLIENT_SECRET: &str = "CANARY-client-secret-93fe";
+pub(crate) const CLIENT_ID: &str = "CANARY-client-id-7d1c";
+pub(crate) const CLIENT_SECRET: &str = "CANARY-client-secret-93fe";
 
-fn setup(tag: &str) -> Env {
+pub(crate) fn setup(tag: &str) -> Env {
     let cluster = TestCluster::shared();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let argocd = rt.block_on(cluster.fresh_namespace(&format!("argocd-{tag}")));
@@ -39,7 +39,7 @@ fn setup(tag: &str) -> Env {
     Env { dir, inv, state, argocd, fed }
 }
 
-fn run(e: &Env, args: &[&str]) -> Output {
+pub(crate) fn run(e: &Env, args: &[&str]) -> Output {
     run_env(e, args, &[])
 }
 
@@ -63,11 +63,11 @@ fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
     cmd.output().expect("mip runs")
 }
 
-fn kubectl(args: &[&str]) -> Output {
+pub(crate) fn kubectl(args: &[&str]) -> Output {
     TestCluster::shared().kubectl().args(args).output().expect("kubectl runs")
 }
 
-fn kubectl_apply(manifest: &str, manager: &str) {
+pub(crate) fn kubectl_apply(manifest: &str, manager: &str) {
     let mut child = TestCluster::shared()
         .kubectl()
         .args(["apply", "--server-side", "--force-conflicts", &format!("--field-manager={manager}"), "-f", "-"])

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `mip` binary: exit codes, streams, formats, determinism, files.
 //! Each test runs the real binary on the shipped examples or on a temporary inventory.
 
+mod doctor;
+mod edit;
 mod examples_live;
 mod graph;
 mod live;

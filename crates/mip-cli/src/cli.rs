@@ -194,6 +194,32 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Add or remove a federation: edits the inventory in place (comments kept).
+    Federation {
+        /// What to do.
+        #[command(subcommand)]
+        command: FederationCommand,
+    },
+    /// Add or remove a cluster: edits the inventory in place (comments kept).
+    Cluster {
+        /// What to do.
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Read the cluster and name each known Argo CD failure mode with its fix; exit 2 when
+    /// something is found.
+    #[command(visible_alias = "status")]
+    Doctor {
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Output format (`markdown` is the text report).
+        #[arg(long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -246,5 +272,92 @@ pub enum StateCommand {
         /// Cluster and state.
         #[command(flatten)]
         cluster: ClusterArgs,
+    },
+}
+
+/// A federation's kind, as `--kind` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FederationKindArg {
+    /// All nodes in one cluster.
+    Local,
+    /// Remote workers joined with Submariner.
+    Hybrid,
+}
+
+/// A federation app, as `--app` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FederationAppArg {
+    /// The Exareme2 analytics engine.
+    Exareme2,
+    /// Portal, gateway and databases.
+    MipStack,
+    /// The local kustomize overlay of Exareme2.
+    Exareme2Overlay,
+}
+
+/// `mip federation` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// Append a federation to the inventory and show what Argo CD will generate for it.
+    Add {
+        /// Name (the Git directory, e.g. `federation-B`; Kubernetes uses it lowercased).
+        name: String,
+        /// Local or hybrid.
+        #[arg(long, value_enum)]
+        kind: FederationKindArg,
+        /// Cluster it deploys to (default: `in-cluster`).
+        #[arg(long, value_name = "CLUSTER")]
+        cluster: Option<String>,
+        /// Remote cluster whose nodes join it (hybrid; repeat for several).
+        #[arg(long = "remote-cluster", value_name = "CLUSTER")]
+        remote_clusters: Vec<String>,
+        /// Application to run (repeat for several).
+        #[arg(long = "app", value_enum, value_name = "APP")]
+        apps: Vec<FederationAppArg>,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+    },
+    /// Remove a federation from the inventory; Argo CD then deletes its applications,
+    /// workloads and volumes, so this asks for confirmation.
+    Remove {
+        /// Name as in the inventory.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+    },
+}
+
+/// `mip cluster` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Declare a cluster Argo CD deploys to.
+    Add {
+        /// Name (DNS-1123 label).
+        name: String,
+        /// API server URL as Argo CD reaches it (https).
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Kubeconfig context mip uses to reach it.
+        #[arg(long = "context", value_name = "CTX")]
+        kube_context: Option<String>,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+    },
+    /// Remove a cluster no federation uses; asks for confirmation.
+    Remove {
+        /// Name as in the inventory.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
     },
 }

@@ -30,7 +30,7 @@ pub fn fail(e: &LiveError) -> ExitStatus {
     }
 }
 
-fn connect(rt: &tokio::runtime::Runtime, args: &ClusterArgs) -> Result<KubeCluster, ExitStatus> {
+pub(crate) fn connect(rt: &tokio::runtime::Runtime, args: &ClusterArgs) -> Result<KubeCluster, ExitStatus> {
     let opts = ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -39,7 +39,7 @@ fn connect(rt: &tokio::runtime::Runtime, args: &ClusterArgs) -> Result<KubeClust
     rt.block_on(KubeCluster::connect(opts)).map_err(|e| fail(&LiveError::Cluster(e)))
 }
 
-fn guard(loaded: &Loaded, cluster: &KubeCluster) -> Result<(), ExitStatus> {
+pub(crate) fn guard(loaded: &Loaded, cluster: &KubeCluster) -> Result<(), ExitStatus> {
     use mip_core::cluster::Cluster;
     live::check_guard(loaded, &cluster.server_url(), Some(cluster.context_name())).map_err(|e| fail(&e))
 }
@@ -126,7 +126,7 @@ impl Hook for Progress {
 }
 
 /// With `MIP_STATS=1`, the API request counts go to stderr (benchmarks, zero-write checks).
-fn stats(cluster: &KubeCluster) {
+pub(crate) fn stats(cluster: &KubeCluster) {
     use mip_core::cluster::Cluster;
     if std::env::var_os("MIP_STATS").is_some() || views::verbosity() >= 1 {
         let r = cluster.requests();
@@ -134,7 +134,7 @@ fn stats(cluster: &KubeCluster) {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
 }
 

@@ -3,6 +3,8 @@
 //! stdout, diagnostics and logs to stderr, and every exit code comes from [`exit::ExitStatus`].
 
 mod cli;
+mod doctor;
+mod edit;
 mod exit;
 mod live;
 mod render;
@@ -137,6 +139,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Drift { inv, cluster, output } => live::drift(&inv, &cluster, output),
         Command::Destroy { inv, cluster, auto_approve, include_protected } => live::destroy(&inv, &cluster, auto_approve, include_protected),
         Command::State { command } => live::state(&command),
+        Command::Federation { command } => edit::federation(command),
+        Command::Cluster { command } => edit::cluster(command),
+        Command::Doctor { inv, cluster, output } => doctor::doctor(&inv, &cluster, output),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "mip", &mut buf);

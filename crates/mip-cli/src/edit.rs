@@ -1,0 +1,174 @@
+//! `mip federation add|remove` and `mip cluster add|remove`: edit the inventory file in place
+//! (`mip_inventory::edit` keeps every other byte), show the plan consequences on stderr, ask
+//! before a removal, and write atomically. Nothing is written when the edit is refused.
+#![expect(clippy::print_stderr, reason = "the confirmation prompt goes to stderr")]
+
+use crate::cli::{ClusterCommand, FederationAppArg, FederationCommand, FederationKindArg};
+use crate::exit::ExitStatus;
+use crate::views;
+use anyhow::Context;
+use mip_core::{ObjectRef, Owner};
+use mip_graph::{Desired, ResolveOptions};
+use mip_inventory::edit::{self, Edit, EditError, NewCluster, NewFederation};
+use mip_inventory::{FederationAppKind, FederationKind, Inventory};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// `mip federation …`.
+pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        FederationCommand::Add { name, kind, cluster, remote_clusters, apps, inv } => {
+            let fed = NewFederation {
+                name: name.clone(),
+                kind: match kind {
+                    FederationKindArg::Local => FederationKind::Local,
+                    FederationKindArg::Hybrid => FederationKind::Hybrid,
+                },
+                cluster,
+                remote_clusters,
+                apps: apps
+                    .into_iter()
+                    .map(|a| match a {
+                        FederationAppArg::Exareme2 => FederationAppKind::Exareme2,
+                        FederationAppArg::MipStack => FederationAppKind::MipStack,
+                        FederationAppArg::Exareme2Overlay => FederationAppKind::Exareme2Overlay,
+                    })
+                    .collect(),
+            };
+            run(&inv.inventory, &format!("federation `{name}`"), None, |file, text| edit::add_federation(file, text, &fed))
+        }
+        FederationCommand::Remove { name, yes, inv } => {
+            run(&inv.inventory, &format!("federation `{name}`"), Some(yes), |file, text| edit::remove_federation(file, text, &name))
+        }
+    }
+}
+
+/// `mip cluster …`.
+pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        ClusterCommand::Add { name, server, kube_context, inv } => {
+            let c = NewCluster { name: name.clone(), server, context: kube_context };
+            run(&inv.inventory, &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
+        }
+        ClusterCommand::Remove { name, yes, inv } => {
+            run(&inv.inventory, &format!("cluster `{name}`"), Some(yes), |file, text| edit::remove_cluster(file, text, &name))
+        }
+    }
+}
+
+/// Runs one edit. `confirm` is `None` for an addition, `Some(--yes)` for a removal.
+fn run(path: &Path, what: &str, confirm: Option<bool>, edit: impl FnOnce(&str, &str) -> Result<Edit, EditError>) -> anyhow::Result<ExitStatus> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read inventory `{file}`"))?;
+    let e = match edit(&file, &text) {
+        Ok(e) => e,
+        Err(err) => {
+            if let Some(d) = err.diagnostics() {
+                views::diagnostics(d);
+            }
+            let hint = err.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+            views::note(&format!("error: {err}{hint}"));
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let (before, after) = match (resolve(&e.before.inventory), resolve(&e.after.inventory)) {
+        (Ok(b), Ok(a)) => (b, a),
+        (Err(d), _) | (_, Err(d)) => {
+            views::diagnostics(&d);
+            views::note(&format!("error: the edit would make `{file}` invalid; nothing was written (hint: the diagnostics above name the conflict)"));
+            return Ok(ExitStatus::Error);
+        }
+    };
+    let removal = confirm.is_some();
+    report_consequences(&before, &after, what, &file, removal);
+    match confirm {
+        Some(true) | None => {}
+        Some(false) => {
+            if !std::io::stdin().is_terminal() {
+                views::note(&format!("error: refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written (hint: review the deletions above, then pass `--yes`)"));
+                return Ok(ExitStatus::SafetyRefusal);
+            }
+            eprint!("Remove {what} from `{file}`? Only `yes` is accepted: ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+            if line.trim() != "yes" {
+                views::note("Cancelled; nothing was written.");
+                return Ok(ExitStatus::SafetyRefusal);
+            }
+        }
+    }
+    write_atomically(path, e.text.as_bytes()).with_context(|| format!("failed to write inventory `{file}`"))?;
+    views::note(&format!("{} {what} {} `{file}`.", if removal { "Removed" } else { "Added" }, if removal { "from" } else { "to" }));
+    views::note("Next: render the GitOps tree and push it (`mip render`), then `mip plan` and `mip apply`.");
+    Ok(ExitStatus::Success)
+}
+
+/// The desired state of an inventory (prerequisite files do not change what an edit adds or
+/// removes, so they are left out), with the static checks' errors.
+fn resolve(inv: &Inventory) -> Result<Desired, mip_core::Diagnostics> {
+    let desired = mip_graph::resolve(inv, &[], &ResolveOptions::default())?;
+    let checks = mip_graph::validate(&desired);
+    if checks.has_errors() {
+        return Err(checks);
+    }
+    Ok(desired)
+}
+
+fn only_in<'d>(a: &'d Desired, b: &Desired, owner: Owner) -> Vec<(&'d ObjectRef, &'d str)> {
+    a.objects.values().filter(|o| o.owner == owner && !b.objects.contains_key(&o.addr)).map(|o| (&o.addr, o.reason.as_str())).collect()
+}
+
+/// A titled list of addresses on stderr, nothing when empty.
+fn list(title: &str, symbol: &str, items: &[(&ObjectRef, &str)], note_for: impl Fn(&ObjectRef) -> &'static str) {
+    if items.is_empty() {
+        return;
+    }
+    views::note(title);
+    for (a, why) in items {
+        views::note(&format!("{symbol:>3} {a} ({why}{})", note_for(a)));
+    }
+}
+
+/// What the edit means for the next plan, on stderr.
+fn report_consequences(before: &Desired, after: &Desired, what: &str, file: &str, removal: bool) {
+    let none = |_: &ObjectRef| "";
+    if removal {
+        views::note(&format!("Removing {what} from `{file}`."));
+        let argo = only_in(before, after, Owner::ArgoCd);
+        let title = "Argo CD will DELETE, once the change reaches Git, these objects and every workload and persistent volume their Applications deployed:";
+        list(title, "-", &argo, none);
+        let namespaces = |a: &ObjectRef| if a.kind == "Namespace" { "; everything in the namespace goes with it" } else { "" };
+        list("The next `mip plan` deletes what mip created for it:", "-", &only_in(before, after, Owner::Mip), namespaces);
+    } else {
+        views::note(&format!("Adding {what} to `{file}`."));
+        list("The next `mip plan` creates:", "+", &only_in(after, before, Owner::Mip), none);
+        list("Argo CD will generate (the plan awaits them as `<=`):", "<=", &only_in(after, before, Owner::ArgoCd), none);
+    }
+}
+
+/// Writes a file by renaming a synced sibling over it, keeping its permissions; through a
+/// symbolic link, the link's target is replaced and the link kept.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let target: PathBuf = if path.is_symlink() { std::fs::canonicalize(path)? } else { path.to_path_buf() };
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "inventory".into());
+    let tmp = dir.join(format!(".{name}.mip-edit.tmp"));
+    let permissions = std::fs::metadata(&target)?.permissions();
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.set_permissions(permissions)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // Make the rename itself durable.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
