@@ -98,3 +98,18 @@ fn cluster_add_then_remove_round_trips_and_a_federation_can_use_it() {
     assert_eq!(std::fs::read_to_string(&inv).expect("read"), MINIMAL);
     drop(dir);
 }
+
+#[test]
+fn render_option_re_renders_the_gitops_tree_after_the_edit() {
+    let (dir, inv, _) = infra_copy();
+    let tree = dir.path().join("tree").display().to_string();
+    let add = mip(&["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", &inv, "--render", &tree]);
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let kustomization = dir.path().join("tree/deployments/local/federations/federation-B/kustomization.yaml");
+    assert!(kustomization.is_file(), "{}", stderr(&add));
+    let rm = mip(&["federation", "remove", "federation-B", "--yes", "-i", &inv, "--render", &tree]);
+    assert_eq!(code(&rm), 0, "{}", stderr(&rm));
+    assert!(!kustomization.exists(), "the removed federation's files stay: {}", stderr(&rm));
+    // The tree is up to date with the inventory.
+    assert_eq!(code(&mip(&["render", &tree, "--check", "-i", &inv])), 0);
+}

@@ -317,6 +317,9 @@ pub enum FederationCommand {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
+        #[arg(long = "render", value_name = "DIR")]
+        render: Option<PathBuf>,
     },
     /// Remove a federation from the inventory; Argo CD then deletes its applications,
     /// workloads and volumes, so this asks for confirmation.
@@ -329,6 +332,9 @@ pub enum FederationCommand {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
+        #[arg(long = "render", value_name = "DIR")]
+        render: Option<PathBuf>,
     },
 }
 
@@ -348,6 +354,9 @@ pub enum ClusterCommand {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
+        #[arg(long = "render", value_name = "DIR")]
+        render: Option<PathBuf>,
     },
     /// Remove a cluster no federation uses; asks for confirmation.
     Remove {
@@ -359,5 +368,8 @@ pub enum ClusterCommand {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
+        #[arg(long = "render", value_name = "DIR")]
+        render: Option<PathBuf>,
     },
 }

@@ -3,7 +3,7 @@
 //! before a removal, and write atomically. Nothing is written when the edit is refused.
 #![expect(clippy::print_stderr, reason = "the confirmation prompt goes to stderr")]
 
-use crate::cli::{ClusterCommand, FederationAppArg, FederationCommand, FederationKindArg};
+use crate::cli::{ClusterCommand, FederationAppArg, FederationCommand, FederationKindArg, InventoryArgs};
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::Context;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// `mip federation …`.
 pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
-        FederationCommand::Add { name, kind, cluster, remote_clusters, apps, inv } => {
+        FederationCommand::Add { name, kind, cluster, remote_clusters, apps, inv, render } => {
             let fed = NewFederation {
                 name: name.clone(),
                 kind: match kind {
@@ -35,10 +35,10 @@ pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
                     })
                     .collect(),
             };
-            run(&inv.inventory, &format!("federation `{name}`"), None, |file, text| edit::add_federation(file, text, &fed))
+            run(&inv, render.as_deref(), &format!("federation `{name}`"), None, |file, text| edit::add_federation(file, text, &fed))
         }
-        FederationCommand::Remove { name, yes, inv } => {
-            run(&inv.inventory, &format!("federation `{name}`"), Some(yes), |file, text| edit::remove_federation(file, text, &name))
+        FederationCommand::Remove { name, yes, inv, render } => {
+            run(&inv, render.as_deref(), &format!("federation `{name}`"), Some(yes), |file, text| edit::remove_federation(file, text, &name))
         }
     }
 }
@@ -46,18 +46,26 @@ pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
 /// `mip cluster …`.
 pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
-        ClusterCommand::Add { name, server, kube_context, inv } => {
+        ClusterCommand::Add { name, server, kube_context, inv, render } => {
             let c = NewCluster { name: name.clone(), server, context: kube_context };
-            run(&inv.inventory, &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
+            run(&inv, render.as_deref(), &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
         }
-        ClusterCommand::Remove { name, yes, inv } => {
-            run(&inv.inventory, &format!("cluster `{name}`"), Some(yes), |file, text| edit::remove_cluster(file, text, &name))
+        ClusterCommand::Remove { name, yes, inv, render } => {
+            run(&inv, render.as_deref(), &format!("cluster `{name}`"), Some(yes), |file, text| edit::remove_cluster(file, text, &name))
         }
     }
 }
 
-/// Runs one edit. `confirm` is `None` for an addition, `Some(--yes)` for a removal.
-fn run(path: &Path, what: &str, confirm: Option<bool>, edit: impl FnOnce(&str, &str) -> Result<Edit, EditError>) -> anyhow::Result<ExitStatus> {
+/// Runs one edit. `confirm` is `None` for an addition, `Some(--yes)` for a removal; `render`
+/// re-renders the GitOps tree there once the inventory is written.
+fn run(
+    inv: &InventoryArgs,
+    render: Option<&Path>,
+    what: &str,
+    confirm: Option<bool>,
+    edit: impl FnOnce(&str, &str) -> Result<Edit, EditError>,
+) -> anyhow::Result<ExitStatus> {
+    let path = inv.inventory.as_path();
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read inventory `{file}`"))?;
     let e = match edit(&file, &text) {
@@ -100,8 +108,13 @@ fn run(path: &Path, what: &str, confirm: Option<bool>, edit: impl FnOnce(&str, &
     }
     write_atomically(path, e.text.as_bytes()).with_context(|| format!("failed to write inventory `{file}`"))?;
     views::note(&format!("{} {what} {} `{file}`.", if removal { "Removed" } else { "Added" }, if removal { "from" } else { "to" }));
-    views::note("Next: render the GitOps tree and push it (`mip render`), then `mip plan` and `mip apply`.");
-    Ok(ExitStatus::Success)
+    match render {
+        Some(dir) => crate::render::render(inv, dir, false),
+        None => {
+            views::note("Next: render the GitOps tree and push it (`mip render DIR`, or `--render DIR` here), then `mip plan` and `mip apply`.");
+            Ok(ExitStatus::Success)
+        }
+    }
 }
 
 /// The desired state of an inventory (prerequisite files do not change what an edit adds or
