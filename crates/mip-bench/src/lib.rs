@@ -1,0 +1,35 @@
+//! Benchmarks of mip against kubectl, on the real test cluster (issue 8).
+//!
+//! Three parts, one per job:
+//!
+//! - [`generate`]: a synthetic inventory with N local federations, each running `exareme2` and
+//!   `mip-stack` (so each has a namespace, `keycloak-credentials` and `mip-secret`), plus the
+//!   four common apps and the reference RBAC prerequisite. It is written as real inventory YAML,
+//!   so the benchmark exercises the real parser.
+//! - [`emit`]: exactly the mip-owned objects of the offline plan of an inventory, in plan order,
+//!   as one multi-document YAML for `kubectl`, with deterministic dummy values in the Secrets.
+//!   kubectl is given the same objects as mip, in an order that works from an empty cluster
+//!   (namespaces before what lives in them).
+//! - [`run`]: the benchmark itself (`mip-bench run`): dedicated test clusters, pairwise
+//!   interleaved mip/kubectl measurements, and the report ([`report`]) written to
+//!   `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//!
+//! Benchmarks are not tests: nothing here asserts a timing. The one smoke test checks that the
+//! generator and the emitter produce what the parsers accept.
+//!
+//! # Example
+//! ```no_run
+//! let dir = tempfile::tempdir()?;
+//! let inventory = mip_bench::generate::write(dir.path(), 2)?;
+//! let yaml = mip_bench::emit::objects(&inventory)?;
+//! assert!(yaml.contains("kind: Namespace"));
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod emit;
+pub mod generate;
+pub mod measure;
+pub mod report;
+pub mod run;
+pub mod stats;

@@ -1,0 +1,129 @@
+//! `mip-bench`: benchmarks of mip against kubectl (issue 8). See `docs/benchmarks.md`.
+//!
+//! ```text
+//! mip-bench generate --federations N [--dir DIR]   write mip.yaml (+ its files) into DIR (default .)
+//! mip-bench emit --federations N                    the mip-owned objects as multi-document YAML
+//! mip-bench emit --inventory FILE                   the same, for an existing inventory
+//! mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size 10000] [--mip PATH] [--docs DIR]
+//! ```
+
+use anyhow::{Context, bail};
+use mip_bench::{emit, generate, run};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  mip-bench generate --federations N [--dir DIR]
+  mip-bench emit (--federations N | --inventory FILE)
+  mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR]";
+
+/// Flags as `--name value` pairs; every flag takes a value.
+fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(name) = flag.strip_prefix("--") else { bail!("unexpected argument `{flag}`\n{USAGE}") };
+        let value = it.next().with_context(|| format!("`--{name}` needs a value\n{USAGE}"))?;
+        out.push((name.to_owned(), value.clone()));
+    }
+    Ok(out)
+}
+
+fn number(name: &str, value: &str) -> anyhow::Result<usize> {
+    value.parse().with_context(|| format!("`--{name} {value}` is not a number"))
+}
+
+fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("failed to write to stdout"),
+        _ => Ok(()),
+    }
+}
+
+fn main_inner() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else { bail!("{USAGE}") };
+    let flags = flags(rest)?;
+    match command.as_str() {
+        "generate" => {
+            let (mut n, mut dir) = (None, PathBuf::from("."));
+            for (name, value) in &flags {
+                match name.as_str() {
+                    "federations" => n = Some(number(name, value)?),
+                    "dir" => dir = PathBuf::from(value),
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            let path = generate::write(&dir, n.context("`--federations N` is required")?)?;
+            stdout(&format!("{}\n", path.display()))
+        }
+        "emit" => {
+            let (mut n, mut inventory) = (None, None);
+            for (name, value) in &flags {
+                match name.as_str() {
+                    "federations" => n = Some(number(name, value)?),
+                    "inventory" => inventory = Some(PathBuf::from(value)),
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            let yaml = match (n, inventory) {
+                (Some(n), None) => {
+                    let dir = tempfile::tempdir().context("failed to create a temp dir")?;
+                    emit::objects(&generate::write(dir.path(), n)?)?
+                }
+                (None, Some(path)) => emit::objects(&path)?,
+                _ => bail!("give exactly one of `--federations N` and `--inventory FILE`\n{USAGE}"),
+            };
+            stdout(&yaml)
+        }
+        "run" => {
+            let exe = std::env::current_exe().context("failed to find this executable")?;
+            let mut options = run::RunOptions {
+                sizes: vec![10, 100, 1000],
+                repeat: 3,
+                offline_size: 10_000,
+                mip: exe.with_file_name("mip"),
+                docs: PathBuf::from("docs"),
+            };
+            for (name, value) in &flags {
+                match name.as_str() {
+                    "sizes" => options.sizes = value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<_>>()?,
+                    "repeat" => options.repeat = number(name, value)?.max(1),
+                    "offline-size" => options.offline_size = number(name, value)?,
+                    "mip" => options.mip = PathBuf::from(value),
+                    "docs" => options.docs = PathBuf::from(value),
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            options.sizes.sort_unstable();
+            options.sizes.dedup();
+            let results = run::run(&options)?;
+            let mut report = String::new();
+            for v in mip_bench::report::verdicts(&results) {
+                let mark = match v.met {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "not measured",
+                };
+                report.push_str(&format!("{mark:>12}  {}: {}\n", v.target, v.measured));
+            }
+            report.push_str(&format!("wrote {0}/benchmarks.md and {0}/benchmarks.svg\n", options.docs.display()));
+            let _ = std::io::stderr().write_all(report.as_bytes());
+            Ok(())
+        }
+        "-h" | "--help" | "help" => stdout(&format!("{USAGE}\n")),
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}
+
+fn main() -> ExitCode {
+    match main_inner() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
