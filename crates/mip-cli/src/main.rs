@@ -77,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 }
             }
             views::stdout(&views::validate(&loaded, output))?;
+            exit_without_freeing(loaded);
             Ok(ExitStatus::Success)
         }
         Command::Render { dir, inv, check } => render::render(&inv, &dir, check),
@@ -91,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 GraphFormat::Json => mip_graph::render::json(&loaded.desired, &loaded.dag),
             };
             views::stdout(&text)?;
+            exit_without_freeing((loaded, text));
             Ok(ExitStatus::Success)
         }
         Command::Plan { inv, cluster, offline, output, out, detailed_exitcode, markdown_budget } => {
@@ -124,7 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 OutputFormat::Markdown => mip_plan::render::markdown(&plan, markdown_budget),
             };
             views::stdout(&text)?;
-            Ok(if detailed_exitcode && plan.summary.has_changes() { ExitStatus::Changes } else { ExitStatus::Success })
+            let changes = plan.summary.has_changes();
+            exit_without_freeing((loaded, plan, text));
+            Ok(if detailed_exitcode && changes { ExitStatus::Changes } else { ExitStatus::Success })
         }
         Command::Apply { plan, inv, cluster, auto_approve, parallelism, wait_timeout, rotate, force_conflicts } => live::apply(&live::ApplyArgs {
             force_conflicts,
@@ -155,4 +159,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// The process is about to exit: the operating system reclaims the memory of a large desired
+/// state at once, while freeing its hundreds of thousands of allocations one by one took about
+/// a quarter of a 10 000-federation offline plan.
+fn exit_without_freeing<T>(value: T) {
+    std::mem::forget(value);
 }

@@ -76,7 +76,8 @@ pub struct Dag {
     graph: DiGraph<ObjectRef, Rule>,
     index: BTreeMap<ObjectRef, NodeIndex>,
     order: Vec<ObjectRef>,
-    level: BTreeMap<ObjectRef, usize>,
+    /// Depth of each node, by node index.
+    level: Vec<usize>,
 }
 
 /// One edge, for output.
@@ -106,93 +107,100 @@ fn project_of(o: &DesiredObject) -> Option<&str> {
 
 /// Computes the edges of every rule over a set of objects.
 pub fn rule_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<Edge> {
-    let mut edges = BTreeSet::new();
-    let mut add = |from: &ObjectRef, to: &ObjectRef, rule| {
+    let addrs: Vec<&ObjectRef> = objects.keys().collect();
+    index_edges(objects)
+        .into_iter()
+        .map(|(a, b, rule)| Edge { from: addrs[a].clone(), to: addrs[b].clone(), rule })
+        .collect()
+}
+
+/// The rule edges as `(from, to, rule)` over node indices (the objects' positions in address
+/// order), sorted and without duplicates. Working on indices keeps building the graph of
+/// tens of thousands of objects cheap: no address is copied or compared per edge.
+fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usize, Rule)> {
+    let mut edges: Vec<(usize, usize, Rule)> = Vec::new();
+    let mut add = |from: usize, to: usize, rule| {
         if from != to {
-            edges.insert(Edge { from: from.clone(), to: to.clone(), rule });
+            edges.push((from, to, rule));
         }
     };
-    let roots: Vec<&DesiredObject> =
-        objects.values().filter(|o| o.owner == Owner::Mip && is_argo(o, "Application")).collect();
-    let infra_roots: Vec<&DesiredObject> = roots.iter().copied().filter(|o| o.step == Step::Infra).collect();
-    let projects: BTreeMap<(&Option<String>, &Option<String>, &str), &DesiredObject> = objects
-        .values()
-        .filter(|o| is_argo(o, "AppProject"))
-        .map(|o| ((&o.addr.cluster, &o.addr.namespace, o.addr.name.as_str()), o))
+    let all: Vec<&DesiredObject> = objects.values().collect();
+    let position: BTreeMap<&ObjectRef, usize> = objects.keys().enumerate().map(|(i, a)| (a, i)).collect();
+    let roots: Vec<usize> = (0..all.len()).filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application")).collect();
+    let infra_roots: Vec<usize> = roots.iter().copied().filter(|&i| all[i].step == Step::Infra).collect();
+    let projects: BTreeMap<(&Option<String>, &Option<String>, &str), usize> = (0..all.len())
+        .filter(|&i| is_argo(all[i], "AppProject"))
+        .map(|i| ((&all[i].addr.cluster, &all[i].addr.namespace, all[i].addr.name.as_str()), i))
         .collect();
-    let namespaces: BTreeMap<(&Option<String>, &str), &DesiredObject> = objects
-        .values()
-        .filter(|o| o.addr.group.is_empty() && o.addr.kind == "Namespace")
-        .map(|o| ((&o.addr.cluster, o.addr.name.as_str()), o))
+    let mip_projects: Vec<usize> = projects.values().copied().filter(|&i| all[i].owner == Owner::Mip).collect();
+    let namespaces: BTreeMap<(&Option<String>, &str), usize> = (0..all.len())
+        .filter(|&i| all[i].addr.group.is_empty() && all[i].addr.kind == "Namespace")
+        .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
         .collect();
-    let crds: BTreeMap<(String, String), &DesiredObject> = objects
-        .values()
-        .filter(|o| o.addr.kind == "CustomResourceDefinition")
-        .filter_map(|o| Some(((o.str_at("/spec/group")?.to_owned(), o.str_at("/spec/names/kind")?.to_owned()), o)))
+    let crds: BTreeMap<(&str, &str), usize> = (0..all.len())
+        .filter(|&i| all[i].addr.kind == "CustomResourceDefinition")
+        .filter_map(|i| Some(((all[i].str_at("/spec/group")?, all[i].str_at("/spec/names/kind")?), i)))
         .collect();
 
-    for o in objects.values() {
+    for (i, o) in all.iter().enumerate() {
         // default-project-first
         if o.step == Step::DefaultProject {
-            for p in projects.values().filter(|p| p.addr != o.addr && p.owner == Owner::Mip) {
-                add(&o.addr, &p.addr, Rule::DefaultProjectFirst);
+            for &p in &mip_projects {
+                add(i, p, Rule::DefaultProjectFirst);
             }
         }
         // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
-        if o.owner == Owner::Mip
-            && let Some(ns) = &o.addr.namespace
-                && let Some(n) = namespaces.get(&(&o.addr.cluster, ns.as_str())) {
-                    add(&n.addr, &o.addr, Rule::NamespaceFirst);
-                }
+        if o.owner == Owner::Mip {
+            if let Some(&n) = o.addr.namespace.as_ref().and_then(|ns| namespaces.get(&(&o.addr.cluster, ns.as_str()))) {
+                add(n, i, Rule::NamespaceFirst);
+            }
+        }
         // crd-first
-        if let Some(crd) = crds.get(&(o.addr.group.clone(), o.addr.kind.clone())) {
-            add(&crd.addr, &o.addr, Rule::CrdFirst);
+        if let Some(&crd) = crds.get(&(o.addr.group.as_str(), o.addr.kind.as_str())) {
+            add(crd, i, Rule::CrdFirst);
         }
         // project-first
-        if let Some(p) = project_of(o)
-            && let Some(proj) = projects.get(&(&o.addr.cluster, &o.addr.namespace, p)) {
-                add(&proj.addr, &o.addr, Rule::ProjectFirst);
-            }
+        if let Some(&proj) = project_of(o).and_then(|p| projects.get(&(&o.addr.cluster, &o.addr.namespace, p))) {
+            add(proj, i, Rule::ProjectFirst);
+        }
         // role-first
-        if o.addr.group == "rbac.authorization.k8s.io" && o.addr.kind.ends_with("Binding")
-            && let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name")) {
-                let ns = if kind == "Role" { o.addr.namespace.clone() } else { None };
-                let role = mip_core::ObjectRef {
+        if o.addr.group == "rbac.authorization.k8s.io" && o.addr.kind.ends_with("Binding") {
+            if let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name")) {
+                let role = ObjectRef {
                     cluster: o.addr.cluster.clone(),
                     group: "rbac.authorization.k8s.io".into(),
                     version: "v1".into(),
                     kind: kind.to_owned(),
-                    namespace: ns,
+                    namespace: if kind == "Role" { o.addr.namespace.clone() } else { None },
                     name: name.to_owned(),
                 };
-                if objects.contains_key(&role) {
-                    add(&role, &o.addr, Rule::RoleFirst);
+                if let Some(&r) = position.get(&role) {
+                    add(r, i, Rule::RoleFirst);
                 }
             }
+        }
         // generated-by
-        if let Some(parent) = &o.generated_by
-            && objects.contains_key(parent) {
-                add(parent, &o.addr, Rule::GeneratedBy);
-            }
+        if let Some(&parent) = o.generated_by.as_ref().and_then(|p| position.get(p)) {
+            add(parent, i, Rule::GeneratedBy);
+        }
         if o.owner == Owner::Mip && o.step == Step::Bootstrap {
-            let secret_type = o.str_at("/metadata/labels/argocd.argoproj.io~1secret-type");
-            match secret_type {
+            match o.str_at("/metadata/labels/argocd.argoproj.io~1secret-type") {
                 // credentials-first
-                Some("repository") => roots.iter().for_each(|r| add(&o.addr, &r.addr, Rule::CredentialsFirst)),
-                Some("cluster") => infra_roots.iter().for_each(|r| add(&o.addr, &r.addr, Rule::CredentialsFirst)),
+                Some("repository") => roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
+                Some("cluster") => infra_roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
                 // bootstrap-before-infra
-                _ if !is_argo(o, "AppProject") => {
-                    infra_roots.iter().for_each(|r| add(&o.addr, &r.addr, Rule::BootstrapBeforeInfra));
-                }
+                _ if !is_argo(o, "AppProject") => infra_roots.iter().for_each(|&r| add(i, r, Rule::BootstrapBeforeInfra)),
                 _ => {}
             }
         }
         // projects-before-infra
         if o.owner == Owner::ArgoCd && o.step == Step::AwaitProjects && is_argo(o, "AppProject") {
-            infra_roots.iter().for_each(|r| add(&o.addr, &r.addr, Rule::ProjectsBeforeInfra));
+            infra_roots.iter().for_each(|&r| add(i, r, Rule::ProjectsBeforeInfra));
         }
     }
-    edges.into_iter().collect()
+    edges.sort_unstable();
+    edges.dedup();
+    edges
 }
 
 impl Dag {
@@ -201,8 +209,9 @@ impl Dag {
     /// # Errors
     /// [`CycleError`] naming the objects of a cycle.
     pub fn build(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Result<Self, CycleError> {
-        let steps: BTreeMap<ObjectRef, Step> = objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
-        Self::from_edges(&steps, rule_edges(objects))
+        let addrs: Vec<ObjectRef> = objects.keys().cloned().collect();
+        let steps: Vec<Step> = objects.values().map(|o| o.step).collect();
+        Self::from_indexed(addrs, steps, index_edges(objects))
     }
 
     /// Builds a DAG from nodes (with their step, used to break ties) and edges.
@@ -210,38 +219,51 @@ impl Dag {
     /// # Errors
     /// [`CycleError`] naming the objects of a cycle.
     pub fn from_edges(nodes: &BTreeMap<ObjectRef, Step>, edges: Vec<Edge>) -> Result<Self, CycleError> {
-        let mut graph = DiGraph::new();
-        let mut index = BTreeMap::new();
-        for addr in nodes.keys() {
-            index.insert(addr.clone(), graph.add_node(addr.clone()));
+        let addrs: Vec<ObjectRef> = nodes.keys().cloned().collect();
+        let steps: Vec<Step> = nodes.values().copied().collect();
+        let position: BTreeMap<&ObjectRef, usize> = addrs.iter().enumerate().map(|(i, a)| (a, i)).collect();
+        let mut indexed: Vec<(usize, usize, Rule)> = edges
+            .iter()
+            .filter_map(|e| Some((*position.get(&e.from)?, *position.get(&e.to)?, e.rule)))
+            .collect();
+        indexed.sort_unstable();
+        indexed.dedup();
+        Self::from_indexed(addrs, steps, indexed)
+    }
+
+    /// `addrs` sorted (so a node's index orders like its address), `steps` parallel to it.
+    fn from_indexed(addrs: Vec<ObjectRef>, steps: Vec<Step>, edges: Vec<(usize, usize, Rule)>) -> Result<Self, CycleError> {
+        let mut graph: DiGraph<ObjectRef, Rule> = DiGraph::with_capacity(addrs.len(), edges.len());
+        for a in &addrs {
+            graph.add_node(a.clone());
         }
-        for e in edges {
-            if let (Some(&a), Some(&b)) = (index.get(&e.from), index.get(&e.to)) {
-                graph.add_edge(a, b, e.rule);
-            }
+        for (a, b, rule) in edges {
+            graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), rule);
         }
-        // Kahn's algorithm with a sorted ready-set: the order is a pure function of the
-        // graph (step first, then address), never of insertion or hash order.
-        let mut indegree: Vec<usize> = graph.node_indices().map(|n| graph.neighbors_directed(n, petgraph::Incoming).count()).collect();
-        let key = |n: NodeIndex| (nodes[&graph[n]], graph[n].clone(), n);
-        let mut ready: BinaryHeap<Reverse<(Step, ObjectRef, NodeIndex)>> =
-            graph.node_indices().filter(|n| indegree[n.index()] == 0).map(|n| Reverse(key(n))).collect();
-        let mut order = Vec::with_capacity(graph.node_count());
-        let mut level: BTreeMap<ObjectRef, usize> = BTreeMap::new();
-        while let Some(Reverse((_, addr, n))) = ready.pop() {
-            let lvl = graph.neighbors_directed(n, petgraph::Incoming).map(|p| level[&graph[p]] + 1).max().unwrap_or(0);
-            level.insert(addr.clone(), lvl);
-            order.push(addr);
-            for m in graph.neighbors_directed(n, petgraph::Outgoing) {
+        // Kahn's algorithm with a sorted ready-set: the order is a pure function of the graph
+        // (step first, then address — node indices sort like addresses), never of insertion
+        // or hash order.
+        let n = graph.node_count();
+        let mut indegree: Vec<usize> = graph.node_indices().map(|v| graph.neighbors_directed(v, petgraph::Incoming).count()).collect();
+        let mut ready: BinaryHeap<Reverse<(Step, usize)>> = (0..n).filter(|&v| indegree[v] == 0).map(|v| Reverse((steps[v], v))).collect();
+        let mut order_idx: Vec<usize> = Vec::with_capacity(n);
+        let mut level: Vec<usize> = vec![0; n];
+        while let Some(Reverse((_, v))) = ready.pop() {
+            let node = NodeIndex::new(v);
+            level[v] = graph.neighbors_directed(node, petgraph::Incoming).map(|p| level[p.index()] + 1).max().unwrap_or(0);
+            order_idx.push(v);
+            for m in graph.neighbors_directed(node, petgraph::Outgoing) {
                 indegree[m.index()] -= 1;
                 if indegree[m.index()] == 0 {
-                    ready.push(Reverse(key(m)));
+                    ready.push(Reverse((steps[m.index()], m.index())));
                 }
             }
         }
-        if order.len() != graph.node_count() {
+        if order_idx.len() != n {
             return Err(CycleError(find_cycle(&graph, &indegree)));
         }
+        let order = order_idx.iter().map(|&v| addrs[v].clone()).collect();
+        let index = addrs.into_iter().enumerate().map(|(i, a)| (a, NodeIndex::new(i))).collect();
         Ok(Dag { graph, index, order, level })
     }
 
@@ -255,7 +277,7 @@ impl Dag {
     pub fn waves(&self) -> Vec<Vec<ObjectRef>> {
         let mut waves: Vec<Vec<ObjectRef>> = Vec::new();
         for a in &self.order {
-            let l = self.level[a];
+            let l = self.index.get(a).map_or(0, |n| self.level[n.index()]);
             if waves.len() <= l {
                 waves.resize_with(l + 1, Vec::new);
             }

@@ -32,15 +32,19 @@ fn labels() -> Value {
 
 impl Builder<'_> {
     fn add(&mut self, obj: DesiredObject) {
-        if let Some(prev) = self.objects.get(&obj.addr) {
-            let first = prev.origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
-            self.diags.push(
-                Diagnostic::error(obj.origin.clone(), "duplicate-object", format!("object `{}` is declared twice (first at {first})", obj.addr))
-                    .with_hint("each object may be declared once; remove one of them"),
-            );
-            return;
+        // One lookup per object: inventories of thousands of federations add ~10 objects each.
+        match self.objects.entry(obj.addr.clone()) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(obj);
+            }
+            std::collections::btree_map::Entry::Occupied(prev) => {
+                let first = prev.get().origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
+                self.diags.push(
+                    Diagnostic::error(obj.origin.clone(), "duplicate-object", format!("object `{}` is declared twice (first at {first})", obj.addr))
+                        .with_hint("each object may be declared once; remove one of them"),
+                );
+            }
         }
-        self.objects.insert(obj.addr.clone(), obj);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Glob match with `*` (any run of characters), as Argo CD matches repos and destinations.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == text;
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
