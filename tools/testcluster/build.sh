@@ -5,10 +5,16 @@
 #   build.sh [bin-dir]   build unless cached; print the bin dir on stdout
 #   build.sh crds-dir    download the pinned Argo CD module; print its manifests/crds dir
 #   build.sh key         print the cache key
+#   build.sh argocd-bin-dir   build the Argo CD tier's binaries unless cached (argocd with its
+#                        argocd-{application-controller,applicationset-controller,repo-server}
+#                        links, helm, kustomize); print their bin dir
+#   build.sh argocd-key  print that cache key
 #
 # Cache: ${MIP_TESTCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mip-testcluster}/<key>/bin, where
 # key = sha256(go.mod, go.sum, etcd/go.mod, etcd/go.sum, `go version`, build recipe). When every
 # binary is present nothing is built and stderr says "cache hit". Logs go to stderr only.
+# The Argo CD tier has its own key (argocd-bin/, helm/, kustomize/ go.mod+go.sum, main.go,
+# `go version`, recipe) and dir <cache>/argocd-<key>/bin, so neither set rebuilds the other.
 # Details: docs/testcluster.md.
 set -euo pipefail
 
@@ -25,6 +31,9 @@ k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 # Everything that changes the binaries for the same go.mod/go.sum goes into the key, too.
 recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-ldflags v2"
 
+argocd_binaries=(argocd argocd-application-controller argocd-applicationset-controller argocd-repo-server helm kustomize)
+argocd_recipe="CGO_ENABLED=0 -trimpath -s -w argocd-version-ldflags helm-version-ldflags v1"
+
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 
 if ! command -v go >/dev/null; then
@@ -40,9 +49,22 @@ cache_key() {
   } | sha256sum | cut -c1-16
 }
 
+argocd_cache_key() {
+  {
+    cat "$here/argocd-bin/go.mod" "$here/argocd-bin/go.sum" "$here/argocd-bin/main.go" \
+      "$here/helm/go.mod" "$here/helm/go.sum" "$here/kustomize/go.mod" "$here/kustomize/go.sum"
+    (cd "$here" && go version)
+    echo "$argocd_recipe"
+  } | sha256sum | cut -c1-16
+}
+
+# all_present <dir> [binary...]: every binary (default: the control plane's) is executable in dir.
 all_present() {
   local dir=$1 b
-  for b in "${binaries[@]}"; do
+  shift
+  local -a want=("$@")
+  ((${#want[@]})) || want=("${binaries[@]}")
+  for b in "${want[@]}"; do
     [[ -x "$dir/$b" ]] || return 1
   done
 }
@@ -76,34 +98,66 @@ build_into() {
   go build -C "$here/etcd" "${common[@]}" -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 }
 
-cmd_bin_dir() {
-  local key dir
-  key=$(cache_key)
-  dir="$cache_root/$key/bin"
-  if all_present "$dir"; then
+# Argo CD (one binary, dispatching on argv[0] like upstream's cmd/main.go), helm, kustomize.
+argocd_build_into() {
+  local out=$1 argo_version helm_version build_date
+  export CGO_ENABLED=0
+  argo_version=$(module_version "$here/argocd-bin/go.mod" github.com/argoproj/argo-cd/v3)
+  helm_version=$(module_version "$here/helm/go.mod" helm.sh/helm/v3)
+  build_date=$(cd / && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "github.com/argoproj/argo-cd/v3@$argo_version")
+  log "go build argocd ($argo_version) -> $out"
+  local pkg=github.com/argoproj/argo-cd/v3/common
+  go build -C "$here/argocd-bin" -trimpath -o "$out/argocd" -ldflags "-s -w \
+    -X $pkg.version=${argo_version#v} -X $pkg.buildDate=$build_date -X $pkg.gitTreeState=clean" .
+  local b
+  for b in argocd-application-controller argocd-applicationset-controller argocd-repo-server; do
+    ln -s argocd "$out/$b"
+  done
+  log "go build helm ($helm_version), kustomize -> $out"
+  go build -C "$here/helm" -trimpath -o "$out/helm" -ldflags "-s -w \
+    -X helm.sh/helm/v3/internal/version.version=$helm_version \
+    -X helm.sh/helm/v3/internal/version.gitTreeState=clean" helm.sh/helm/v3/cmd/helm
+  go build -C "$here/kustomize" -trimpath -o "$out/kustomize" -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5
+}
+
+# cached_build <dir> <build function> <note> <binary...>: dir, built by the function unless all
+# binaries are present in it.
+cached_build() {
+  local dir=$1 build=$2 note=$3
+  shift 3
+  if all_present "$dir" "$@"; then
     log "cache hit: $dir"
     echo "$dir"
     return
   fi
-  mkdir -p "$cache_root/$key"
+  mkdir -p "$(dirname "$dir")"
   # One builder per key; others wait and then find the binaries present.
-  exec 9>"$cache_root/$key/lock"
+  exec 9>"$(dirname "$dir")/lock"
   flock 9
-  if all_present "$dir"; then
+  if all_present "$dir" "$@"; then
     log "cache hit (built by a concurrent run): $dir"
     echo "$dir"
     return
   fi
-  log "cache miss: building into $dir (5-10 min cold on 2 cores)"
+  log "cache miss: building into $dir ($note)"
   local start tmp
   start=$(date +%s)
-  tmp=$(mktemp -d "$cache_root/$key/bin.tmp.XXXXXX")
-  build_into "$tmp"
+  tmp=$(mktemp -d "$(dirname "$dir")/bin.tmp.XXXXXX")
+  "$build" "$tmp"
   chmod 755 "$tmp"
   rm -rf "$dir"
   mv "$tmp" "$dir"
   log "built in $(($(date +%s) - start))s: $dir"
   echo "$dir"
+}
+
+cmd_argocd_bin_dir() {
+  cached_build "$cache_root/argocd-$(argocd_cache_key)/bin" argocd_build_into \
+    "8-15 min cold on 2 cores" "${argocd_binaries[@]}"
+}
+
+cmd_bin_dir() {
+  cached_build "$cache_root/$(cache_key)/bin" build_into "5-10 min cold on 2 cores" "${binaries[@]}"
 }
 
 cmd_crds_dir() {
@@ -129,8 +183,10 @@ case "${1:-bin-dir}" in
   bin-dir) cmd_bin_dir ;;
   crds-dir) cmd_crds_dir ;;
   key) cache_key ;;
+  argocd-bin-dir) cmd_argocd_bin_dir ;;
+  argocd-key) argocd_cache_key ;;
   *)
-    log "usage: build.sh [bin-dir|crds-dir|key]"
+    log "usage: build.sh [bin-dir|crds-dir|key|argocd-bin-dir|argocd-key]"
     exit 2
     ;;
 esac
