@@ -12,6 +12,21 @@ pub const BIN_DIR_ENV: &str = "MIP_TESTCLUSTER_BIN_DIR";
 /// Overrides the directory holding the Argo CD `*-crd.yaml` files (skips `build.sh crds-dir`).
 pub const CRDS_DIR_ENV: &str = "MIP_TESTCLUSTER_CRDS_DIR";
 
+/// Overrides the Argo CD tier's bin dir (skips `build.sh argocd-bin-dir`); it must hold
+/// [`ARGOCD_BINARIES`].
+pub const ARGOCD_BIN_DIR_ENV: &str = "MIP_TESTCLUSTER_ARGOCD_BIN_DIR";
+
+/// The Argo CD tier's binaries: one `argocd` binary (dispatching on its name, with a link per
+/// component) and the tools the repo-server runs.
+pub const ARGOCD_BINARIES: [&str; 6] = [
+    "argocd",
+    "argocd-application-controller",
+    "argocd-applicationset-controller",
+    "argocd-repo-server",
+    "helm",
+    "kustomize",
+];
+
 /// The binaries every cluster needs, all in one bin dir.
 pub const BINARIES: [&str; 4] = [
     "etcd",
@@ -62,6 +77,38 @@ pub fn bin_dir() -> Result<PathBuf> {
         }
     }
     Ok(dir)
+}
+
+/// The Argo CD tier's bin dir: `$MIP_TESTCLUSTER_ARGOCD_BIN_DIR` if set, else
+/// `build.sh argocd-bin-dir` (a Go build of Argo CD, helm and kustomize when not cached).
+pub fn argocd_bin_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os(ARGOCD_BIN_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(run_build_script("argocd-bin-dir")?.0),
+    };
+    for binary in ARGOCD_BINARIES {
+        let path = dir.join(binary);
+        if !path.is_file() {
+            bail!("`{}` is missing", path.display());
+        }
+    }
+    Ok(dir)
+}
+
+/// `redis-server` from `PATH` (Argo CD's cache). The test command installs Debian's package
+/// when it is missing (`tools/testcluster/ensure-redis.sh`); the harness only looks.
+pub fn redis_server() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| {
+            format!(
+                "`redis-server` is not on PATH; install it with `bash {}` \
+                 (Debian's redis-server package; `bash scripts/test` does this itself)",
+                build_script().with_file_name("ensure-redis.sh").display()
+            )
+        })
 }
 
 /// The Argo CD CRD dir: `$MIP_TESTCLUSTER_CRDS_DIR` if set, else `build.sh crds-dir`.

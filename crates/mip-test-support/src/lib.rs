@@ -36,6 +36,13 @@
 //! [`TestCluster`] does the same at once. The components run in a process group of their own,
 //! so a Ctrl-C in a terminal hits only the test process; the watchdog cleans up after it.
 //!
+//! # The Argo CD tier (opt-in)
+//!
+//! [`ArgoCd::start`] adds the real Argo CD application-controller, applicationset-controller
+//! and repo-server (plus Redis) to a cluster, with a local Git repository (served as `file://`
+//! and over loopback HTTPS) as their source; see the [`argocd`] module. Its binaries are built by `build.sh argocd-bin-dir` on
+//! first use (cached like the control plane's).
+//!
 //! # Failures
 //!
 //! A cluster that fails to start panics (never skips) with the reason and the tail of each
@@ -58,6 +65,7 @@
 //! # }
 //! ```
 
+pub mod argocd;
 pub mod binaries;
 pub mod dev;
 mod pki;
@@ -65,7 +73,6 @@ mod process;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::OnceLock;
@@ -79,10 +86,13 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use process::pid_alive;
 
 use crate::pki::Pki;
-use crate::process::{Component, free_port, spawn_watchdog, tail};
+use crate::process::{
+    Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port,
+};
 
 /// Field manager for everything the harness applies.
 pub const FIELD_MANAGER: &str = "mip-test-support";
@@ -333,17 +343,7 @@ impl TestCluster {
     }
 
     fn wait_for_port(&mut self, name: &str, port: u16) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            for component in &mut self.components {
-                component.check_running()?;
-            }
-            if Instant::now() > deadline {
-                bail!("{name} does not listen on 127.0.0.1:{port} after 30s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        wait_for_port(&mut self.components, name, port, Duration::from_secs(30))
     }
 
     /// The apiserver URL, `https://127.0.0.1:<port>`.
@@ -379,10 +379,7 @@ impl TestCluster {
 
     /// `(component name, pid)` of every control-plane process.
     pub fn component_pids(&self) -> Vec<(&'static str, u32)> {
-        self.components
-            .iter()
-            .map(|component| (component.name, component.child.id()))
-            .collect()
+        pids(&self.components)
     }
 
     /// The watchdog's pid.
@@ -430,16 +427,7 @@ impl TestCluster {
 
     /// The last lines of each component's log.
     pub fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for component in &self.components {
-            out.push_str(&format!(
-                "--- {} (`{}`) ---\n{}\n",
-                component.name,
-                component.log.display(),
-                tail(&component.log, LOG_TAIL_LINES)
-            ));
-        }
-        out
+        log_tails(&self.components, LOG_TAIL_LINES)
     }
 
     /// Stops the cluster now (the same as dropping it).
@@ -448,14 +436,7 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        for component in self.components.iter_mut().rev() {
-            component.stop();
-        }
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        stop_all(&mut self.components, self.watchdog.take(), &self.data_dir);
     }
 }
 

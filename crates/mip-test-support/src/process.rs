@@ -1,11 +1,13 @@
 //! Child processes: spawning components into one process group, the watchdog that kills that
 //! group when the owning process dies, free ports and log tails.
 
+use std::ffi::OsString;
 use std::fs::File;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -58,6 +60,18 @@ impl Component {
         logs: &Path,
         group: Option<u32>,
     ) -> Result<Component> {
+        Component::spawn_with_env(name, program, args, &[], logs, group)
+    }
+
+    /// [`Component::spawn`] with extra environment variables.
+    pub(crate) fn spawn_with_env(
+        name: &'static str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, OsString)],
+        logs: &Path,
+        group: Option<u32>,
+    ) -> Result<Component> {
         let log = logs.join(format!("{name}.log"));
         let out =
             File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
@@ -66,6 +80,7 @@ impl Component {
             .context("failed to duplicate a log file handle")?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -92,6 +107,40 @@ impl Component {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `(name, pid)` of each component.
+pub(crate) fn pids(components: &[Component]) -> Vec<(&'static str, u32)> {
+    components
+        .iter()
+        .map(|component| (component.name, component.child.id()))
+        .collect()
+}
+
+/// The last `lines` lines of each component's log, one titled block per component.
+pub(crate) fn log_tails(components: &[Component], lines: usize) -> String {
+    let mut out = String::new();
+    for component in components {
+        out.push_str(&format!(
+            "--- {} (`{}`) ---\n{}\n",
+            component.name,
+            component.log.display(),
+            tail(&component.log, lines)
+        ));
+    }
+    out
+}
+
+/// Kills the components (last started first) and the watchdog, then removes the data dir.
+pub(crate) fn stop_all(components: &mut [Component], watchdog: Option<Child>, data_dir: &Path) {
+    for component in components.iter_mut().rev() {
+        component.stop();
+    }
+    if let Some(mut watchdog) = watchdog {
+        let _ = watchdog.kill();
+        let _ = watchdog.wait();
+    }
+    let _ = std::fs::remove_dir_all(data_dir);
 }
 
 /// Starts the watchdog for `group`: it outlives a `kill -9` of this process (it is in its own
@@ -121,8 +170,28 @@ pub(crate) fn free_port() -> Result<u16> {
         .port())
 }
 
+/// Waits until something listens on 127.0.0.1:`port`; fails early if a component exits.
+pub(crate) fn wait_for_port(
+    components: &mut [Component],
+    name: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        for component in components.iter_mut() {
+            component.check_running()?;
+        }
+        if Instant::now() > deadline {
+            bail!("{name} does not listen on 127.0.0.1:{port} after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// The last `lines` lines of a log file, or a note why there are none.
-pub(crate) fn tail(path: &Path, lines: usize) -> String {
+fn tail(path: &Path, lines: usize) -> String {
     match std::fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
