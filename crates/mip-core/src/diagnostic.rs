@@ -79,12 +79,28 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{sev}[{}]: {}", self.code, self.summary)?;
+        write!(f, "{sev}[{}]: ", self.code)?;
+        one_line(f, &self.summary)?;
         if let Some(h) = &self.hint {
-            write!(f, " (hint: {h})")?;
+            f.write_str(" (hint: ")?;
+            one_line(f, h)?;
+            f.write_str(")")?;
         }
         Ok(())
     }
+}
+
+/// Writes text with its control characters escaped (`\n`, `\r`, `\u{1b}`), so that a user
+/// value quoted in a diagnostic (a YAML scalar may span lines) keeps it on one line.
+fn one_line(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_debug())?;
+        } else {
+            write!(f, "{c}")?;
+        }
+    }
+    Ok(())
 }
 
 /// An ordered collection of diagnostics: stages append and keep going, so the user sees
@@ -165,5 +181,19 @@ impl<'a> IntoIterator for &'a Diagnostics {
 impl FromIterator<Diagnostic> for Diagnostics {
     fn from_iter<T: IntoIterator<Item = Diagnostic>>(iter: T) -> Self {
         Diagnostics(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `inventory` fuzz target: a plain YAML scalar spanning lines, quoted in an
+    /// `invalid-url` diagnostic, broke the one-line rendering.
+    #[test]
+    fn control_characters_in_values_stay_on_one_line() {
+        let at = Location { file: "mip.yaml".into(), line: 9, column: 10 };
+        let d = Diagnostic::error(Some(at), "invalid-url", "`url`: `https://a\r\n b` is not a Git URL").with_hint("not `x\ty`");
+        assert_eq!(d.to_string(), "mip.yaml:9:10: error[invalid-url]: `url`: `https://a\\r\\n b` is not a Git URL (hint: not `x\\ty`)");
     }
 }

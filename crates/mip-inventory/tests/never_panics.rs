@@ -271,3 +271,13 @@ fn many_small_aliases_are_fine() {
     );
     parse("mip.yaml", &text).expect("anchors and aliases are allowed");
 }
+
+/// Regression, found by the `inventory` fuzz target: a plain scalar folded over several lines
+/// keeps a line break when one of them ends in `\r`, and the `invalid-url` diagnostic that
+/// quotes it rendered on two lines.
+#[test]
+fn a_value_with_a_line_break_is_quoted_on_one_line() {
+    let text = EXAMPLE.replacen("url: https://", "url: https://ge` x\r\r\n        y-https://", 1);
+    assert!(parse("fuzz.yaml", &text).is_err(), "the broken URL must be refused");
+    parse_checked(&text);
+}
