@@ -1,0 +1,189 @@
+//! The whole GitOps loop with the real Argo CD controllers (the harness's Argo CD tier): `mip
+//! render` of a small inventory is committed to the local Git repository, `mip apply`
+//! bootstraps, Argo CD generates the projects and Applications from Git and mip's gates release
+//! on exactly those (no test code creates an Argo-owned object); then plan/drift/doctor and a
+//! federation added and removed through Git.
+//!
+//! No network: the federation's leaf Application (exareme2) reads its chart from GitHub, which
+//! is unreachable here, so Argo CD reports a ComparisonError for it; every Application whose
+//! sources are in the local repository must reach Synced.
+
+use crate::*;
+use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(args)
+        .current_dir(dir)
+        .env("KUBECONFIG", cluster.kubeconfig_path())
+        .env("NO_COLOR", "1")
+        .env_remove("MIP_INVENTORY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("mip runs")
+}
+
+fn inventory(repo: &str, ns: &str) -> String {
+    format!(
+        "apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd:
+  namespace: {ns}
+revision: main
+repositories:
+  infra:
+    url: {repo}
+  deployments:
+    url: {repo}
+upstreamRepos:
+  - https://github.com/madgik/exareme2
+federations:
+  - name: federation-A
+    kind: local
+    apps:
+      - name: exareme2
+"
+    )
+}
+
+/// Renders the inventory into `tree` and commits it; returns the commit.
+fn render_and_commit(cluster: &TestCluster, argocd: &ArgoCd, dir: &Path, message: &str) -> String {
+    let o = mip_on(cluster, dir, &["render", "tree", "-i", "mip.yaml"]);
+    assert_eq!(code(&o), 0, "mip render: {}", stderr(&o));
+    argocd.commit_tree(&dir.join("tree"), message)
+}
+
+/// `kubectl get <kind> -n <ns> -o json` items (kubectl: this test binary has no kube client).
+fn items(cluster: &TestCluster, kind: &str, ns: &str) -> Vec<Value> {
+    let o = cluster.kubectl().args(["get", kind, "-n", ns, "-o", "json"]).output().expect("kubectl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list: Value = serde_json::from_slice(&o.stdout).expect("json");
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn exists(cluster: &TestCluster, kind: &str, ns: &str, name: &str) -> bool {
+    items(cluster, kind, ns).iter().any(|i| i["metadata"]["name"] == name)
+}
+
+/// True when every source of the Application is the local repository.
+fn local_sources(app: &Value, repo: &str) -> bool {
+    let spec = &app["spec"];
+    let mut urls: Vec<&str> = spec["sources"].as_array().map(|s| s.iter().filter_map(|x| x["repoURL"].as_str()).collect()).unwrap_or_default();
+    urls.extend(spec["source"]["repoURL"].as_str());
+    !urls.is_empty() && urls.iter().all(|url| *url == repo)
+}
+
+/// Waits until every Application with local sources is Synced; returns (name, sync, health,
+/// first condition) of all Applications.
+fn wait_local_synced(cluster: &TestCluster, repo: &str, argocd: &ArgoCd, want: &[&str]) -> Vec<(String, String, String, String)> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut all = Vec::new();
+        let mut pending = Vec::new();
+        for app in &items(cluster, "applications.argoproj.io", cluster.argocd_namespace()) {
+            let text = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let name = text("/metadata/name");
+            let (sync, health) = (text("/status/sync/status"), text("/status/health/status"));
+            let condition = text("/status/conditions/0/message");
+            if local_sources(app, repo) && sync != "Synced" {
+                pending.push(format!("{name}: {sync}/{health} {condition}"));
+            }
+            all.push((name, sync, health, condition));
+        }
+        let missing: Vec<&&str> = want.iter().filter(|w| !all.iter().any(|(n, ..)| n == **w)).collect();
+        if pending.is_empty() && missing.is_empty() {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "after {TIMEOUT:?}: not synced {pending:?}, missing {missing:?}\n{}", argocd.log_tails());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn mip_bootstraps_and_argo_cd_generates_the_rest() {
+    let tier = Instant::now();
+    let cluster = TestCluster::start(TestClusterOptions::default());
+    let argocd = ArgoCd::start(&cluster, ArgoCdOptions::default());
+    let ns = cluster.argocd_namespace().to_owned();
+    let repo = argocd.repo_url();
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns)).expect("inventory");
+    render_and_commit(&cluster, &argocd, d, "render federation-A");
+
+    // 1. Bootstrap: the gates release on what Argo CD generates from the rendered tree.
+    let t = Instant::now();
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    assert_eq!(code(&o), 0, "mip apply: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
+    let apply_time = t.elapsed();
+    const APPS: &str = "applications.argoproj.io";
+    const PROJECTS: &str = "appprojects.argoproj.io";
+    let want = ["main-argo-projects", "main-infra-clusterset", "argo-project-federation-a-local-app", "deployments-local-a", "federation-a-exareme2"];
+    let all = wait_local_synced(&cluster, &repo, &argocd, &want);
+    let synced_time = t.elapsed();
+    assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-a"));
+    // The leaf app's chart is on GitHub: unreachable here, Argo CD says so.
+    let leaf = all.iter().find(|(n, ..)| n == "federation-a-exareme2").expect("leaf app");
+    eprintln!("argocd e2e: applications {all:#?}");
+    assert_ne!(leaf.1, "Synced", "the upstream chart cannot be fetched without network: {leaf:?}");
+
+    // 5. Right after: no changes, while Argo CD keeps rewriting Application status.
+    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    assert_eq!(code(&o), 0, "plan after apply: {}\n{}", stdout(&o), stderr(&o));
+
+    // 3. Loosen the locked-down default project behind mip's back: drift.
+    let loosen = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": ns}, "spec": {"sourceRepos": ["*"]}});
+    let mut child = cluster.kubectl().args(["apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", "-"])
+        .stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("kubectl");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(loosen.to_string().as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(out.status.success(), "loosen default: {}", String::from_utf8_lossy(&out.stderr));
+    let o = mip_on(&cluster, d, &["drift", "-i", "mip.yaml"]);
+    assert_eq!(code(&o), 2, "drift after loosening default: {}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("AppProject/") && stdout(&o).contains("default"), "{}", stdout(&o));
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300"]);
+    assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
+
+    // 2. A new federation through Git: its AppProject and Applications appear and sync.
+    let o = mip_on(&cluster, d, &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"]);
+    assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
+    render_and_commit(&cluster, &argocd, d, "render federation-B");
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    assert_eq!(code(&o), 0, "apply federation-B: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
+    wait_local_synced(&cluster, &repo, &argocd, &["argo-project-federation-b-local-app", "deployments-local-b", "federation-b-exareme2"]);
+    assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-b"));
+
+    // ... and removed: Argo CD deletes them once the tree no longer has them.
+    let o = mip_on(&cluster, d, &["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]);
+    assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
+    render_and_commit(&cluster, &argocd, d, "remove federation-B");
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    assert_eq!(code(&o), 0, "apply without federation-B: {}\n{}", stdout(&o), stderr(&o));
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let project = exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-b");
+        let app = exists(&cluster, APPS, &ns, "federation-b-exareme2");
+        let infra = exists(&cluster, APPS, &ns, "deployments-local-b");
+        if !project && !app && !infra {
+            break;
+        }
+        assert!(Instant::now() < deadline, "federation-B still there: project {project}, app {app}, infra app {infra}\n{}", argocd.log_tails());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!(
+        "argocd e2e: cluster {:.1}s, Argo CD {:.1}s, bootstrap apply {:.1}s, all local apps Synced after {:.1}s, whole tier {:.1}s",
+        cluster.startup_duration().as_secs_f64(),
+        argocd.startup_duration().as_secs_f64(),
+        apply_time.as_secs_f64(),
+        synced_time.as_secs_f64(),
+        tier.elapsed().as_secs_f64()
+    );
+}
