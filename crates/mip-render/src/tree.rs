@@ -456,6 +456,11 @@ fn federation_chart(c: &mut Ctx<'_>) {
             "name": project,
             "namespace": c.ns,
             "labels": labels_argocd(&[("app.kubernetes.io/name", &format!("{CHART_FEDERATION}-project")), ("federation", CHART_FEDERATION)]),
+            // Removing a federation prunes its project and its Applications at the same time;
+            // an Application whose project is already gone cannot be deleted ("error getting
+            // app project … not found", argo-cd#4369). With this finalizer the application
+            // controller keeps the project until no Application references it.
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
         },
         "spec": {
             "description": format!("Federation-specific project for {CHART_FEDERATION}"),
