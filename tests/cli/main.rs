@@ -8,6 +8,7 @@ mod examples_live;
 mod graph;
 mod live;
 mod plan;
+mod rbac;
 mod render;
 mod secrets;
 mod secrets_live;

@@ -295,7 +295,26 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
             for p in &o.pending {
                 views::note(&format!("  pending: {p} (Argo CD has not created it yet; check `mip doctor` or the Argo CD UI)"));
             }
-            Ok(if o.complete() { ExitStatus::Success } else { ExitStatus::PartialApply })
+            // One line per missing permission, however many objects it refused.
+            let mut shown = BTreeSet::new();
+            for (_, f) in &o.forbidden {
+                if let mip_core::cluster::ClusterError::Forbidden { verb, resource, namespace, .. } = f
+                    && shown.insert((verb, resource, namespace))
+                {
+                    let hint = live::forbidden_hint(f).map(|h| format!(" (hint: {h})")).unwrap_or_default();
+                    views::note(&format!("error: {f}{hint}"));
+                }
+            }
+            // Every write refused for want of permissions changed nothing: an error, not a
+            // partial apply.
+            let refused = !o.forbidden.is_empty() && o.applied.is_empty() && o.forbidden.len() == o.failed.len();
+            Ok(if o.complete() {
+                ExitStatus::Success
+            } else if refused {
+                ExitStatus::Error
+            } else {
+                ExitStatus::PartialApply
+            })
         }
     }
 }

@@ -68,9 +68,21 @@ impl LiveError {
             LiveError::State(e) => Some(e.hint()),
             LiveError::Cluster(ClusterError::Unreachable { .. }) => Some("check the kubeconfig context, the VPN, or `HTTPS_PROXY=socks5://…`".into()),
             LiveError::Cluster(ClusterError::Conflict { .. }) => Some("another tool owns these fields; remove them there, or let mip own the object alone".into()),
+            LiveError::Cluster(e @ ClusterError::Forbidden { .. }) => forbidden_hint(e),
             LiveError::Cluster(_) => None,
         }
     }
+}
+
+/// The fix for a [`ClusterError::Forbidden`]: which permission is missing and where the roles
+/// that grant exactly what mip needs are. `None` for any other error.
+pub fn forbidden_hint(e: &ClusterError) -> Option<String> {
+    let ClusterError::Forbidden { verb, resource, namespace, .. } = e else { return None };
+    let scope = namespace.as_ref().map(|n| format!(" in namespace `{n}`")).unwrap_or_default();
+    let apply = if verb == "patch" { " (server-side apply is `patch`, plus `create` for a new object)" } else { "" };
+    Some(format!(
+        "the credentials in use lack `{verb}` on `{resource}`{scope}{apply}; bind the roles in `examples/rbac/`: `mip-readonly.yaml` for plan, drift and doctor, `mip-apply.yaml` for apply (README, \"Least privilege\")"
+    ))
 }
 
 /// Progress events of an apply (the CLI renders them on stderr).
@@ -311,6 +323,10 @@ pub struct ApplyOutcome {
     pub pending: Vec<ObjectRef>,
     /// State serial after the apply.
     pub serial: u64,
+    /// The failures that were the API server's refusals (missing RBAC permissions), with the
+    /// typed error, so the caller can name the permission to grant.
+    #[serde(skip)]
+    pub forbidden: Vec<(ObjectRef, ClusterError)>,
 }
 
 impl ApplyOutcome {
@@ -539,6 +555,9 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                 Err(e) => {
                     hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
                     outcome.failed.push((addr.clone(), e.to_string()));
+                    if matches!(e, ClusterError::Forbidden { .. }) {
+                        outcome.forbidden.push((addr.clone(), e));
+                    }
                     failed.insert(addr);
                 }
             }
