@@ -357,24 +357,36 @@ pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> a
     Ok(if d.is_empty() { ExitStatus::Success } else { ExitStatus::Changes })
 }
 
-/// `mip destroy`.
-pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, include_protected: bool) -> anyhow::Result<ExitStatus> {
+/// What a writing command needs: the loaded inventory, a runtime, a guarded connection and the
+/// locked state store.
+type Session = (Loaded, tokio::runtime::Runtime, KubeCluster, SledStore);
+
+fn session(inv: &InventoryArgs, args: &ClusterArgs, operation: &str) -> anyhow::Result<Result<Session, ExitStatus>> {
     let loaded = match crate::load(inv)? {
         Ok(l) => l,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     let rt = runtime()?;
     let cluster = match connect(&rt, args) {
         Ok(c) => c,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok(Err(code)),
     };
     if let Err(code) = guard(&loaded, &cluster) {
-        return Ok(code);
+        return Ok(Err(code));
     }
-    let store = match SledStore::open(&args.state_dir, "destroy") {
-        Ok(s) => Arc::new(s),
-        Err(e) => return Ok(fail(&LiveError::State(e))),
+    match SledStore::open(&args.state_dir, operation) {
+        Ok(store) => Ok(Ok((loaded, rt, cluster, store))),
+        Err(e) => Ok(Err(fail(&LiveError::State(e)))),
+    }
+}
+
+/// `mip destroy`.
+pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, include_protected: bool) -> anyhow::Result<ExitStatus> {
+    let (loaded, rt, cluster, store) = match session(inv, args, "destroy")? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
     };
+    let store = Arc::new(store);
     let snapshot = store.snapshot().context("failed to read the state")?;
     let addrs: BTreeSet<ObjectRef> = snapshot.managed.keys().cloned().collect();
     let live_objs = match rt.block_on(live::read_live(&cluster, &addrs)) {
@@ -503,21 +515,9 @@ fn state_rm(address: &str, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn state_rebuild(inv: &InventoryArgs, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
-    let loaded = match crate::load(inv)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let rt = runtime()?;
-    let cluster = match connect(&rt, args) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    if let Err(code) = guard(&loaded, &cluster) {
-        return Ok(code);
-    }
-    let store = match SledStore::open(&args.state_dir, "state rebuild") {
+    let (loaded, rt, cluster, store) = match session(inv, args, "state rebuild")? {
         Ok(s) => s,
-        Err(e) => return Ok(fail(&LiveError::State(e))),
+        Err(code) => return Ok(code),
     };
     match rt.block_on(live::rebuild_state(&cluster, &store, &loaded)) {
         Ok(n) => {

@@ -347,6 +347,7 @@ pub fn diagnose(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Vec<Fi
 
     for app in &live.applications {
         check_application(app, &projects, ns, &mut out);
+        check_application_conditions(app, &mut out);
     }
     for set in &live.application_sets {
         check_application_set(set, &projects, ns, &mut out);
@@ -370,6 +371,30 @@ pub fn diagnose(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Vec<Fi
     }
     out.sort_by(|a, b| (a.severity, &a.address, a.code).cmp(&(b.severity, &b.address, b.code)));
     out
+}
+
+/// The error conditions Argo CD itself reports on an Application, in its own words
+/// (`status.conditions[]`: InvalidSpecError, ComparisonError, SyncError, …), with the fix for each.
+fn check_application_conditions(app: &Value, out: &mut Vec<Finding>) {
+    for c in app.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
+        let kind = c.get("type").and_then(Value::as_str).unwrap_or_default();
+        let fix = match kind {
+            "InvalidSpecError" => "fix the Application or its project as the message says (projects come from Git: `mip render`, then commit); Argo CD does not sync an invalid spec",
+            "ComparisonError" => "Argo CD cannot render the sources: check the repository URL, the revision, credentials (`mip-repo-*` Secrets) and that the chart or path exists",
+            "SyncError" => "read the sync result in `status.operationState`; after fixing the cause, trigger a sync (a failed auto-sync is not retried on the same revision)",
+            "UnknownError" => "see the application controller's log for this Application",
+            "DeletionError" => "the deletion is blocked: often its project is already gone (recreate it) or a resource cannot be deleted",
+            _ => continue,
+        };
+        let message = c.get("message").and_then(Value::as_str).unwrap_or_default();
+        out.push(Finding {
+            severity: Severity::Error,
+            code: "argo-condition",
+            address: addr_of("Application", app),
+            what: format!("Argo CD reports `{kind}`: {message}"),
+            fix: fix.to_owned(),
+        });
+    }
 }
 
 fn missing_project_fix(project: &str, ns: &str) -> String {
@@ -745,5 +770,18 @@ mod tests {
         assert!(repo_permitted(&["*"], "git@github.com:x/y.git"));
         assert!(!repo_permitted(&[], "https://x"));
         assert!(!repo_permitted(&["*", "!https://bad/*"], "https://bad/repo"));
+    }
+
+    #[test]
+    fn argo_cd_conditions_are_named_in_its_own_words() {
+        let mut live = healthy();
+        live.applications[0]["status"]["conditions"] = json!([
+            { "type": "InvalidSpecError", "message": "application repo https://evil.example is not permitted in project 'p'" },
+            { "type": "SharedResourceWarning", "message": "not an error" },
+        ]);
+        let found = diagnose(&exp(), &live, NOW);
+        let f: Vec<&Finding> = found.iter().filter(|f| f.code == "argo-condition").collect();
+        assert_eq!(f.len(), 1, "{found:?}");
+        assert!(f[0].what.contains("`InvalidSpecError`: application repo https://evil.example is not permitted"), "{}", f[0].what);
     }
 }

@@ -52,29 +52,8 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             Some(old) if *old == fp => (Action::NoOp, "unchanged since last apply".to_owned()),
             Some(_) => (Action::Update, "configuration changed since last apply".to_owned()),
         };
-        match action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            _ => summary.no_op += 1,
-        }
-        changes.push(Change {
-            address: addr.clone(),
-            action,
-            step: o.step,
-            reason,
-            purpose: o.reason.clone(),
-            depends_on: dag
-                .dependencies(addr)
-                .into_iter()
-                .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
-                .collect(),
-            sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
-            fingerprint: fp,
-            manifest: Some(o.manifest.clone()),
-            diff: None,
-            live_fingerprint: None,
-            force: false,
-        });
+        count(&mut summary, action);
+        changes.push(change_of(o, dag, action, reason, fp));
     }
     // Deletions walk the order in reverse: dependents go before what they depend on.
     let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
@@ -108,6 +87,36 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
         changes,
         expected,
         summary,
+    }
+}
+
+fn count(summary: &mut Summary, action: Action) {
+    match action {
+        Action::Create => summary.create += 1,
+        Action::Update => summary.update += 1,
+        _ => summary.no_op += 1,
+    }
+}
+
+/// The change for one mip-owned object, with its dependencies from the DAG.
+fn change_of(o: &DesiredObject, dag: &Dag, action: Action, reason: String, fingerprint: String) -> Change {
+    Change {
+        address: o.addr.clone(),
+        action,
+        step: o.step,
+        reason,
+        purpose: o.reason.clone(),
+        depends_on: dag
+            .dependencies(&o.addr)
+            .into_iter()
+            .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
+            .collect(),
+        sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
+        fingerprint,
+        manifest: Some(o.manifest.clone()),
+        diff: None,
+        live_fingerprint: None,
+        force: false,
     }
 }
 
@@ -224,28 +233,12 @@ pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveVi
                 }
             }
         };
-        match action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            _ => summary.no_op += 1,
-        }
+        count(&mut summary, action);
         changes.push(Change {
-            address: addr.clone(),
-            action,
-            step: o.step,
-            reason,
-            purpose: o.reason.clone(),
-            depends_on: dag
-                .dependencies(addr)
-                .into_iter()
-                .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
-                .collect(),
-            sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
-            fingerprint: fp,
-            manifest: Some(o.manifest.clone()),
             diff,
             live_fingerprint: live_obj.map(|l| crate::diff::live_fingerprint(l, is_secret)),
             force: adopts(addr),
+            ..change_of(o, dag, action, reason, fp)
         });
     }
     let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();

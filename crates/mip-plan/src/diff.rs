@@ -106,17 +106,7 @@ fn extract(live: &Value, fields: &Map<String, Value>) -> Option<Value> {
 /// implicit in an address and never appear in `managedFields`.
 pub fn comparable(desired: &Value) -> Value {
     let mut v = desired.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("apiVersion");
-        m.remove("kind");
-        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("name");
-            meta.remove("namespace");
-            if meta.is_empty() {
-                m.remove("metadata");
-            }
-        }
-    }
+    strip_identity(&mut v);
     v
 }
 
