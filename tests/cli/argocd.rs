@@ -152,6 +152,35 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300"]);
     assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
 
+    // 4. A repository its project does not permit: Argo CD marks the Application
+    //    InvalidSpecError, and `mip doctor` names that condition in Argo CD's own words.
+    let bad = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "not-permitted", "namespace": ns},
+        "spec": {"project": "mip-argo-project-federation-a",
+                 "source": {"repoURL": "https://example.invalid/not-permitted.git", "path": "x", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "federation-a"}}});
+    let mut child = cluster.kubectl().args(["apply", "--server-side", "--field-manager=someone-else", "-f", "-"])
+        .stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("kubectl");
+    child.stdin.take().expect("stdin").write_all(bad.to_string().as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(out.status.success(), "create app: {}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + TIMEOUT;
+    let condition = loop {
+        let app = items(&cluster, APPS, &ns).into_iter().find(|a| a["metadata"]["name"] == "not-permitted").expect("app");
+        let c = app["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "InvalidSpecError").cloned());
+        if let Some(c) = c {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "Argo CD never marked the app InvalidSpecError: {}\n{}", app["status"], argocd.log_tails());
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let o = mip_on(&cluster, d, &["doctor", "-i", "mip.yaml"]);
+    assert_eq!(code(&o), 2, "doctor: {}\n{}", stdout(&o), stderr(&o));
+    let argo_message = condition["message"].as_str().expect("message");
+    assert!(stdout(&o).contains(&format!("Argo CD reports `InvalidSpecError`: {argo_message}")), "doctor did not name Argo CD's condition `{argo_message}`:\n{}", stdout(&o));
+    assert!(argo_message.contains("not permitted in project"), "{argo_message}");
+    assert!(cluster.kubectl().args(["delete", "application", "-n", &ns, "not-permitted", "--wait=false"]).status().expect("kubectl").success());
+
     // 2. A new federation through Git: its AppProject and Applications appear and sync.
     let o = mip_on(&cluster, d, &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
