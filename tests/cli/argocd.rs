@@ -74,14 +74,22 @@ fn exists(cluster: &TestCluster, kind: &str, ns: &str, name: &str) -> bool {
 /// True when every source of the Application is the local repository.
 fn local_sources(app: &Value, repo: &str) -> bool {
     let spec = &app["spec"];
-    let mut urls: Vec<&str> = spec["sources"].as_array().map(|s| s.iter().filter_map(|x| x["repoURL"].as_str()).collect()).unwrap_or_default();
+    let mut urls: Vec<&str> = spec["sources"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|x| x["repoURL"].as_str()).collect())
+        .unwrap_or_default();
     urls.extend(spec["source"]["repoURL"].as_str());
     !urls.is_empty() && urls.iter().all(|url| *url == repo)
 }
 
 /// Waits until every Application with local sources is Synced; returns (name, sync, health,
 /// first condition) of all Applications.
-fn wait_local_synced(cluster: &TestCluster, repo: &str, argocd: &ArgoCd, want: &[&str]) -> Vec<(String, String, String, String)> {
+fn wait_local_synced(
+    cluster: &TestCluster,
+    repo: &str,
+    argocd: &ArgoCd,
+    want: &[&str],
+) -> Vec<(String, String, String, String)> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let mut all = Vec::new();
@@ -100,7 +108,11 @@ fn wait_local_synced(cluster: &TestCluster, repo: &str, argocd: &ArgoCd, want: &
         if pending.is_empty() && missing.is_empty() {
             return all;
         }
-        assert!(Instant::now() < deadline, "after {TIMEOUT:?}: not synced {pending:?}, missing {missing:?}\n{}", argocd.log_tails());
+        assert!(
+            Instant::now() < deadline,
+            "after {TIMEOUT:?}: not synced {pending:?}, missing {missing:?}\n{}",
+            argocd.log_tails()
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
 }
@@ -124,7 +136,13 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let apply_time = t.elapsed();
     const APPS: &str = "applications.argoproj.io";
     const PROJECTS: &str = "appprojects.argoproj.io";
-    let want = ["main-argo-projects", "main-infra-clusterset", "argo-project-federation-a-local-app", "deployments-local-a", "federation-a-exareme2"];
+    let want = [
+        "main-argo-projects",
+        "main-infra-clusterset",
+        "argo-project-federation-a-local-app",
+        "deployments-local-a",
+        "federation-a-exareme2",
+    ];
     let all = wait_local_synced(&cluster, &repo, &argocd, &want);
     let synced_time = t.elapsed();
     assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-a"));
@@ -140,8 +158,14 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     // 3. Loosen the locked-down default project behind mip's back: drift.
     let loosen = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
         "metadata": {"name": "default", "namespace": ns}, "spec": {"sourceRepos": ["*"]}});
-    let mut child = cluster.kubectl().args(["apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", "-"])
-        .stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("kubectl");
+    let mut child = cluster
+        .kubectl()
+        .args(["apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
     use std::io::Write;
     child.stdin.take().expect("stdin").write_all(loosen.to_string().as_bytes()).expect("write");
     let out = child.wait_with_output().expect("kubectl");
@@ -149,7 +173,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(&cluster, d, &["drift", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 2, "drift after loosening default: {}\n{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("AppProject/") && stdout(&o).contains("default"), "{}", stdout(&o));
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300"]);
+    let o = mip_on(
+        &cluster,
+        d,
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300"],
+    );
     assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
 
     // 4. A repository its project does not permit: Argo CD marks the Application
@@ -159,35 +187,71 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         "spec": {"project": "mip-argo-project-federation-a",
                  "source": {"repoURL": "https://example.invalid/not-permitted.git", "path": "x", "targetRevision": "main"},
                  "destination": {"server": "https://kubernetes.default.svc", "namespace": "federation-a"}}});
-    let mut child = cluster.kubectl().args(["apply", "--server-side", "--field-manager=someone-else", "-f", "-"])
-        .stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("kubectl");
+    let mut child = cluster
+        .kubectl()
+        .args(["apply", "--server-side", "--field-manager=someone-else", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
     child.stdin.take().expect("stdin").write_all(bad.to_string().as_bytes()).expect("write");
     let out = child.wait_with_output().expect("kubectl");
     assert!(out.status.success(), "create app: {}", String::from_utf8_lossy(&out.stderr));
     let deadline = Instant::now() + TIMEOUT;
     let condition = loop {
-        let app = items(&cluster, APPS, &ns).into_iter().find(|a| a["metadata"]["name"] == "not-permitted").expect("app");
-        let c = app["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "InvalidSpecError").cloned());
+        let app = items(&cluster, APPS, &ns)
+            .into_iter()
+            .find(|a| a["metadata"]["name"] == "not-permitted")
+            .expect("app");
+        let c = app["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "InvalidSpecError").cloned());
         if let Some(c) = c {
             break c;
         }
-        assert!(Instant::now() < deadline, "Argo CD never marked the app InvalidSpecError: {}\n{}", app["status"], argocd.log_tails());
+        assert!(
+            Instant::now() < deadline,
+            "Argo CD never marked the app InvalidSpecError: {}\n{}",
+            app["status"],
+            argocd.log_tails()
+        );
         std::thread::sleep(Duration::from_secs(1));
     };
     let o = mip_on(&cluster, d, &["doctor", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 2, "doctor: {}\n{}", stdout(&o), stderr(&o));
     let argo_message = condition["message"].as_str().expect("message");
-    assert!(stdout(&o).contains(&format!("Argo CD reports `InvalidSpecError`: {argo_message}")), "doctor did not name Argo CD's condition `{argo_message}`:\n{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("Argo CD reports `InvalidSpecError`: {argo_message}")),
+        "doctor did not name Argo CD's condition `{argo_message}`:\n{}",
+        stdout(&o)
+    );
     assert!(argo_message.contains("not permitted in project"), "{argo_message}");
-    assert!(cluster.kubectl().args(["delete", "application", "-n", &ns, "not-permitted", "--wait=false"]).status().expect("kubectl").success());
+    assert!(
+        cluster
+            .kubectl()
+            .args(["delete", "application", "-n", &ns, "not-permitted", "--wait=false"])
+            .status()
+            .expect("kubectl")
+            .success()
+    );
 
     // 2. A new federation through Git: its AppProject and Applications appear and sync.
-    let o = mip_on(&cluster, d, &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"]);
+    let o = mip_on(
+        &cluster,
+        d,
+        &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"],
+    );
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "render federation-B");
     let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
     assert_eq!(code(&o), 0, "apply federation-B: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
-    wait_local_synced(&cluster, &repo, &argocd, &["argo-project-federation-b-local-app", "deployments-local-b", "federation-b-exareme2"]);
+    wait_local_synced(
+        &cluster,
+        &repo,
+        &argocd,
+        &["argo-project-federation-b-local-app", "deployments-local-b", "federation-b-exareme2"],
+    );
     assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-b"));
 
     // ... and removed: Argo CD deletes them once the tree no longer has them.
@@ -204,7 +268,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         if !project && !app && !infra {
             break;
         }
-        assert!(Instant::now() < deadline, "federation-B still there: project {project}, app {app}, infra app {infra}\n{}", argocd.log_tails());
+        assert!(
+            Instant::now() < deadline,
+            "federation-B still there: project {project}, app {app}, infra app {infra}\n{}",
+            argocd.log_tails()
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
     eprintln!(

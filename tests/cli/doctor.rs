@@ -4,11 +4,12 @@
 //! by a finalizer, an ApplicationSet error condition, a loosened `default` project, a missing
 //! Secret) and every one is named with its fix.
 
-use crate::live::{kubectl, kubectl_apply, run, setup, CLIENT_ID, CLIENT_SECRET};
+use crate::live::{CLIENT_ID, CLIENT_SECRET, kubectl, kubectl_apply, run, setup};
 use crate::*;
 
 fn findings(o: &Output) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)));
     assert_eq!(v["format_version"], "1", "{v}");
     v["findings"].as_array().expect("findings").clone()
 }
@@ -49,7 +50,10 @@ fn doctor_names_each_failure_mode_with_its_fix() {
     );
     // A deletion held by a finalizer nobody removes.
     kubectl_apply(
-        &app("going", infra, "https://example.org/mip-infra.git").replace(&format!("namespace: {ns}}}\nspec"), &format!("namespace: {ns}, finalizers: [example.org/hold]}}\nspec")),
+        &app("going", infra, "https://example.org/mip-infra.git").replace(
+            &format!("namespace: {ns}}}\nspec"),
+            &format!("namespace: {ns}, finalizers: [example.org/hold]}}\nspec"),
+        ),
         "argocd-server",
     );
     let del = kubectl(&["delete", "application", "-n", ns, "going", "--wait=false"]);
@@ -61,11 +65,24 @@ fn doctor_names_each_failure_mode_with_its_fix() {
     );
     kubectl_apply(&set, "argocd-applicationset-controller");
     let status = r#"{"status":{"conditions":[{"type":"ErrorOccurred","status":"True","reason":"ApplicationValidationError","message":"application references project mip-x which does not exist","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#;
-    let o = kubectl(&["patch", "applicationset", "-n", ns, "broken-set", "--subresource=status", "--type", "merge", "-p", status]);
+    let o = kubectl(&[
+        "patch",
+        "applicationset",
+        "-n",
+        ns,
+        "broken-set",
+        "--subresource=status",
+        "--type",
+        "merge",
+        "-p",
+        status,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The `default` project loosened by hand.
     kubectl_apply(
-        &format!("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: default, namespace: {ns}}}\nspec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n"),
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: default, namespace: {ns}}}\nspec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n"
+        ),
         "kubectl-edit",
     );
     // A Secret the apps need, deleted.
@@ -76,7 +93,9 @@ fn doctor_names_each_failure_mode_with_its_fix() {
     let found = findings(&o);
     let has = |code: &str, name: &str, fix: &str| {
         found.iter().any(|f| {
-            f["code"] == code && f["address"].as_str().is_some_and(|a| a.ends_with(&format!("/{name}"))) && f["fix"].as_str().is_some_and(|x| x.contains(fix))
+            f["code"] == code
+                && f["address"].as_str().is_some_and(|a| a.ends_with(&format!("/{name}")))
+                && f["fix"].as_str().is_some_and(|x| x.contains(fix))
         })
     };
     let found_text = serde_json::to_string_pretty(&found).expect("json");
@@ -97,9 +116,24 @@ fn doctor_names_each_failure_mode_with_its_fix() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 8, "{out}");
     assert!(lines.iter().any(|l| l.starts_with(&format!("error[missing-project] argoproj.io/v1alpha1/Application/{ns}/orphan: references project `no-such-project`"))), "{out}");
-    assert!(lines.iter().any(|l| l.starts_with("warning[stuck-deletion]") && l.contains("`example.org/hold`") && l.contains("(fix: ")), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("warning[stuck-deletion]")
+            && l.contains("`example.org/hold`")
+            && l.contains("(fix: ")),
+        "{out}"
+    );
     assert!(lines[7].starts_with("7 problem(s)"), "{out}");
 
     // Clean up the finalizer so the namespace can go.
-    let _ = kubectl(&["patch", "application", "-n", ns, "going", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    let _ = kubectl(&[
+        "patch",
+        "application",
+        "-n",
+        ns,
+        "going",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
 }

@@ -20,7 +20,19 @@ fn infra_copy() -> (tempfile::TempDir, String, Vec<u8>) {
 #[test]
 fn federation_add_then_remove_round_trips_the_file_and_names_the_consequences() {
     let (_dir, inv, original) = infra_copy();
-    let add = mip(&["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "--app", "mip-stack", "-i", &inv]);
+    let add = mip(&[
+        "federation",
+        "add",
+        "federation-B",
+        "--kind",
+        "local",
+        "--app",
+        "exareme2",
+        "--app",
+        "mip-stack",
+        "-i",
+        &inv,
+    ]);
     assert_eq!(code(&add), 0, "{}", stderr(&add));
     let edited = std::fs::read_to_string(&inv).expect("read");
     let expected = String::from_utf8(original.clone()).expect("utf-8").replace(
@@ -30,14 +42,22 @@ fn federation_add_then_remove_round_trips_the_file_and_names_the_consequences() 
     assert_eq!(edited, expected, "only the new federation is added; comments and layout are kept");
     let err = stderr(&add);
     assert!(err.contains("Argo CD will generate"), "{err}");
-    assert!(err.contains(" <= argoproj.io/v1alpha1/AppProject/argocd-mip-team/mip-argo-project-federation-b"), "{err}");
-    assert!(err.contains(" <= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-b-mip-stack"), "{err}");
+    assert!(
+        err.contains(" <= argoproj.io/v1alpha1/AppProject/argocd-mip-team/mip-argo-project-federation-b"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" <= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-b-mip-stack"),
+        "{err}"
+    );
     assert!(err.contains("  + v1/Secret/federation-b/mip-secret"), "{err}");
     assert!(stdout(&add).is_empty());
     // The edited inventory is valid and plans the new federation.
     let plan = mip(&["plan", "--offline", "-i", &inv]);
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
-    assert!(stdout(&plan).contains("<= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-b-exareme2"));
+    assert!(
+        stdout(&plan).contains("<= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-b-exareme2")
+    );
 
     let rm = mip(&["federation", "remove", "federation-B", "--yes", "-i", &inv]);
     assert_eq!(code(&rm), 0, "{}", stderr(&rm));
@@ -52,9 +72,19 @@ fn removal_without_confirmation_is_a_safety_refusal_that_writes_nothing() {
     assert_eq!(code(&o), 6, "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("Argo CD will DELETE"), "{err}");
-    assert!(err.contains("  - argoproj.io/v1alpha1/Application/argocd-mip-team/federation-a-mip-stack"), "{err}");
-    assert!(err.contains("  - argoproj.io/v1alpha1/AppProject/argocd-mip-team/mip-argo-project-federation-a"), "{err}");
-    assert!(err.contains("  - v1/Namespace/federation-a") && err.contains("everything in the namespace goes with it"), "{err}");
+    assert!(
+        err.contains("  - argoproj.io/v1alpha1/Application/argocd-mip-team/federation-a-mip-stack"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  - argoproj.io/v1alpha1/AppProject/argocd-mip-team/mip-argo-project-federation-a"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  - v1/Namespace/federation-a")
+            && err.contains("everything in the namespace goes with it"),
+        "{err}"
+    );
     assert!(err.contains("pass `--yes`") && err.contains("nothing was written"), "{err}");
     assert_eq!(std::fs::read(&inv).expect("read"), original);
     // With `--yes` it goes, with its lines only.
@@ -70,10 +100,19 @@ fn invalid_edits_are_refused_with_diagnostics_and_write_nothing() {
     let (_dir, inv, original) = infra_copy();
     let cases: [(&[&str], &str); 5] = [
         (&["federation", "add", "FEDERATION-a", "--kind", "local"], "duplicate federation `FEDERATION-a`"),
-        (&["federation", "add", "federation-B", "--kind", "local", "--cluster", "nowhere"], "undeclared cluster `nowhere`"),
+        (
+            &["federation", "add", "federation-B", "--kind", "local", "--cluster", "nowhere"],
+            "undeclared cluster `nowhere`",
+        ),
         (&["federation", "remove", "federation-Q", "--yes"], "no federation named `federation-Q`"),
-        (&["cluster", "remove", "in-cluster", "--yes"], "cluster `in-cluster` is still used by federation(s) `federation-A`, `federation-Z`"),
-        (&["cluster", "add", "again", "--server", "https://kubernetes.default.svc"], "uses the in-cluster server"),
+        (
+            &["cluster", "remove", "in-cluster", "--yes"],
+            "cluster `in-cluster` is still used by federation(s) `federation-A`, `federation-Z`",
+        ),
+        (
+            &["cluster", "add", "again", "--server", "https://kubernetes.default.svc"],
+            "uses the in-cluster server",
+        ),
     ];
     for (args, message) in cases {
         let mut all = args.to_vec();
@@ -88,7 +127,17 @@ fn invalid_edits_are_refused_with_diagnostics_and_write_nothing() {
 #[test]
 fn cluster_add_then_remove_round_trips_and_a_federation_can_use_it() {
     let (dir, inv) = temp_inventory(MINIMAL);
-    let add = mip(&["cluster", "add", "east", "--server", "https://east.example.org:6443", "--context", "east-ctx", "-i", inv.to_str().expect("utf-8")]);
+    let add = mip(&[
+        "cluster",
+        "add",
+        "east",
+        "--server",
+        "https://east.example.org:6443",
+        "--context",
+        "east-ctx",
+        "-i",
+        inv.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code(&add), 0, "{}", stderr(&add));
     let text = std::fs::read_to_string(&inv).expect("read");
     assert!(text.ends_with("federations:\n  - {name: federation-A, kind: local, apps: [{name: exareme2}]}\n\nclusters:\n  - name: east\n    server: https://east.example.org:6443\n    context: east-ctx\n"), "{text}");
@@ -103,7 +152,19 @@ fn cluster_add_then_remove_round_trips_and_a_federation_can_use_it() {
 fn render_option_re_renders_the_gitops_tree_after_the_edit() {
     let (dir, inv, _) = infra_copy();
     let tree = dir.path().join("tree").display().to_string();
-    let add = mip(&["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", &inv, "--render", &tree]);
+    let add = mip(&[
+        "federation",
+        "add",
+        "federation-B",
+        "--kind",
+        "local",
+        "--app",
+        "exareme2",
+        "-i",
+        &inv,
+        "--render",
+        &tree,
+    ]);
     assert_eq!(code(&add), 0, "{}", stderr(&add));
     let kustomization = dir.path().join("tree/deployments/local/federations/federation-B/kustomization.yaml");
     assert!(kustomization.is_file(), "{}", stderr(&add));

@@ -29,8 +29,12 @@ fn play_argo(cluster: &TestCluster, expected: &[String]) {
         let [_, _, kind, ns, name] = parts.as_slice() else { panic!("unexpected address {addr}") };
         let spec = match *kind {
             "AppProject" => "spec: {description: generated}",
-            "Application" => "spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}, source: {repoURL: 'https://example.org/r.git', path: p}}",
-            "ApplicationSet" => "spec: {generators: [], template: {metadata: {name: x}, spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}}}}",
+            "Application" => {
+                "spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}, source: {repoURL: 'https://example.org/r.git', path: p}}"
+            }
+            "ApplicationSet" => {
+                "spec: {generators: [], template: {metadata: {name: x}, spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}}}}"
+            }
             other => panic!("unexpected kind {other}"),
         };
         docs.push_str(&format!("---\napiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n{spec}\n"));
@@ -50,7 +54,8 @@ fn play_argo(cluster: &TestCluster, expected: &[String]) {
 }
 
 fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(String, String)>) {
-    let cluster = TestCluster::start(TestClusterOptions { argocd_namespace: argocd_ns.into(), ..Default::default() });
+    let cluster =
+        TestCluster::start(TestClusterOptions { argocd_namespace: argocd_ns.into(), ..Default::default() });
     let dir = tempfile::tempdir().expect("tmp");
     let src = root().join("examples").join(example);
     for entry in walk(&src) {
@@ -61,13 +66,27 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
     }
     let env_owned = prepare(dir.path());
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--output", "json"], &env).output().expect("mip");
+    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--output", "json"], &env)
+        .output()
+        .expect("mip");
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let p: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
-    let expected: Vec<String> = p["expected"].as_array().expect("e").iter().map(|e| e["address"].as_str().expect("a").to_owned()).collect();
+    let expected: Vec<String> = p["expected"]
+        .as_array()
+        .expect("e")
+        .iter()
+        .map(|e| e["address"].as_str().expect("a").to_owned())
+        .collect();
 
     // A gate that never releases fails, naming what is missing.
-    let short = mip_on(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "2"], &env).output().expect("mip");
+    let short = mip_on(
+        &cluster,
+        dir.path(),
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "2"],
+        &env,
+    )
+    .output()
+    .expect("mip");
     assert_eq!(code(&short), 5, "{}", stderr(&short));
     assert!(stderr(&short).contains("pending: argoproj.io/v1alpha1/"), "{}", stderr(&short));
 
@@ -78,13 +97,22 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
             std::thread::sleep(Duration::from_secs(2));
             play_argo(&cluster, &expected);
         });
-        let out = mip_on(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"], &env).output().expect("mip");
+        let out = mip_on(
+            &cluster,
+            dir.path(),
+            &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"],
+            &env,
+        )
+        .output()
+        .expect("mip");
         h.join().expect("argo thread");
         out
     });
     assert_eq!(code(&argo), 0, "{}", stderr(&argo));
     assert!(started.elapsed() < Duration::from_secs(60));
-    let again = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &env).output().expect("mip");
+    let again = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &env)
+        .output()
+        .expect("mip");
     assert_eq!(code(&again), 0, "re-plan after bootstrap is not empty:\n{}", stdout(&again));
     let drift = mip_on(&cluster, dir.path(), &["drift", "-i", "mip.yaml"], &env).output().expect("mip");
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
@@ -112,40 +140,75 @@ fn examples_minimal_bootstraps_from_scratch() {
 fn examples_mip_infra_bootstraps_from_scratch() {
     bootstrap("mip-infra", "argocd-mip-team", |dir| {
         // The SSH key file exists; the prompt becomes an env source for an unattended run.
-        std::fs::write(dir.join("argocd-remote-key"), "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-key\n-----END OPENSSH PRIVATE KEY-----\n").expect("key");
-        let inv = std::fs::read_to_string(dir.join("mip.yaml")).expect("inv").replace("{prompt: \"Keycloak client secret\"}", "{env: MIP_KEYCLOAK_CLIENT_SECRET}");
+        std::fs::write(
+            dir.join("argocd-remote-key"),
+            "-----BEGIN OPENSSH PRIVATE KEY-----\ntest-key\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .expect("key");
+        let inv = std::fs::read_to_string(dir.join("mip.yaml"))
+            .expect("inv")
+            .replace("{prompt: \"Keycloak client secret\"}", "{env: MIP_KEYCLOAK_CLIENT_SECRET}");
         std::fs::write(dir.join("mip.yaml"), inv).expect("inv");
-        vec![("MIP_KEYCLOAK_CLIENT_ID".into(), "id".into()), ("MIP_KEYCLOAK_CLIENT_SECRET".into(), "secret".into())]
+        vec![
+            ("MIP_KEYCLOAK_CLIENT_ID".into(), "id".into()),
+            ("MIP_KEYCLOAK_CLIENT_SECRET".into(), "secret".into()),
+        ]
     });
 }
 
 #[test]
 fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
-    let cluster = TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
+    let cluster =
+        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::copy(root().join("examples/minimal/mip.yaml"), dir.path().join("mip.yaml")).expect("copy");
     for delay_ms in [50u64, 150, 400] {
-        let mut child = mip_on(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--parallelism", "1"], &[])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = mip_on(
+            &cluster,
+            dir.path(),
+            &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--parallelism", "1"],
+            &[],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
         let _ = child.wait();
         // The lock died with the process; the state is readable and consistent.
-        let st = mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[]).output().expect("mip");
+        let st =
+            mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[]).output().expect("mip");
         assert_eq!(code(&st), 0, "after kill at {delay_ms} ms: {}", stderr(&st));
     }
-    let done = mip_on(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"], &[]).output().expect("mip");
+    let done = mip_on(
+        &cluster,
+        dir.path(),
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"],
+        &[],
+    )
+    .output()
+    .expect("mip");
     assert_eq!(code(&done), 0, "{}", stderr(&done));
-    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &[]).output().expect("mip");
+    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &[])
+        .output()
+        .expect("mip");
     assert_eq!(code(&plan), 0, "not converged:\n{}", stdout(&plan));
     // No duplicates: exactly one root of each kind.
-    let apps = cluster.kubectl().args(["get", "applications", "-n", "argocd", "-o", "name"]).output().expect("kubectl");
+    let apps = cluster
+        .kubectl()
+        .args(["get", "applications", "-n", "argocd", "-o", "name"])
+        .output()
+        .expect("kubectl");
     let names = String::from_utf8_lossy(&apps.stdout);
     assert_eq!(names.lines().filter(|l| l.ends_with("main-argo-projects")).count(), 1, "{names}");
-    let st: serde_json::Value = serde_json::from_slice(&mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[]).output().expect("mip").stdout).expect("json");
+    let st: serde_json::Value = serde_json::from_slice(
+        &mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[])
+            .output()
+            .expect("mip")
+            .stdout,
+    )
+    .expect("json");
     let managed = st["managed"].as_array().expect("m");
     assert_eq!(managed.len(), 5, "{st}");
 }

@@ -11,7 +11,10 @@ fn graph_formats() {
     let mm = stdout(&mip(&["graph", "-i", "examples/mip-infra/mip.yaml", "--format", "mermaid"]));
     assert!(mm.starts_with("flowchart LR\n"));
     assert!(mm.contains("-->|namespace-first|"));
-    let js: serde_json::Value = serde_json::from_slice(&mip(&["graph", "-i", "examples/mip-infra/mip.yaml", "--format", "json"]).stdout).expect("json");
+    let js: serde_json::Value = serde_json::from_slice(
+        &mip(&["graph", "-i", "examples/mip-infra/mip.yaml", "--format", "json"]).stdout,
+    )
+    .expect("json");
     assert_eq!(js["format_version"], "1");
     let nodes = js["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 19 + 38);

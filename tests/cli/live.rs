@@ -70,7 +70,14 @@ pub(crate) fn kubectl(args: &[&str]) -> Output {
 pub(crate) fn kubectl_apply(manifest: &str, manager: &str) {
     let mut child = TestCluster::shared()
         .kubectl()
-        .args(["apply", "--server-side", "--force-conflicts", &format!("--field-manager={manager}"), "-f", "-"])
+        .args([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            &format!("--field-manager={manager}"),
+            "-f",
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -94,11 +101,16 @@ fn secret_values(ns: &str, name: &str) -> Vec<String> {
 }
 
 fn decode(b64: &str) -> String {
-    let out = Command::new("base64").arg("-d").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
-        use std::io::Write;
-        c.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
-        c.wait_with_output()
-    });
+    let out = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
+            c.wait_with_output()
+        });
     String::from_utf8(out.expect("base64").stdout).expect("utf8")
 }
 
@@ -124,7 +136,10 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
 
     // The argocd-server-created `default` project exists, owned by another manager.
     kubectl_apply(
-        &format!("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: default, namespace: {}}}\nspec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n  clusterResourceWhitelist: [{{group: '*', kind: '*'}}]\n", e.argocd),
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: default, namespace: {}}}\nspec:\n  sourceRepos: ['*']\n  destinations: [{{server: '*', namespace: '*'}}]\n  clusterResourceWhitelist: [{{group: '*', kind: '*'}}]\n",
+            e.argocd
+        ),
         "argocd-server",
     );
 
@@ -133,7 +148,14 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(code(&plan), 2, "{}", stderr(&plan));
     let p = json(&plan);
     assert_eq!(p["mode"], "live");
-    let default = p["changes"].as_array().expect("changes").iter().find(|c| c["address"].as_str().is_some_and(|a| a.ends_with(&format!("/AppProject/{}/default", e.argocd)))).expect("default");
+    let default = p["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| {
+            c["address"].as_str().is_some_and(|a| a.ends_with(&format!("/AppProject/{}/default", e.argocd)))
+        })
+        .expect("default");
     assert_eq!(default["action"], "update");
     assert!(default["reason"].as_str().expect("r").contains("adopt"), "{default}");
 
@@ -154,7 +176,11 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(all.len(), 10);
     let generated: Vec<String> = all.iter().filter(|v| *v != "postgres" && *v != "portal").cloned().collect();
     assert_eq!(generated.len(), 7, "the seed's fixed user names `postgres`/`portal` plus 7 generated values");
-    assert!(generated.iter().all(|v| v.len() == 24 && v.chars().all(|c| c.is_ascii_alphanumeric())), "{}", generated.len());
+    assert!(
+        generated.iter().all(|v| v.len() == 24 && v.chars().all(|c| c.is_ascii_alphanumeric())),
+        "{}",
+        generated.len()
+    );
     let kc = secret_values(&e.fed, "keycloak-credentials");
     assert!(kc.contains(&CLIENT_ID.to_owned()) && kc.contains(&CLIENT_SECRET.to_owned()));
     let root = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
@@ -174,7 +200,11 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     keep("no-op apply", &noop);
     assert_eq!(code(&noop), 0, "{}", stderr(&noop));
     assert!(stderr(&noop).contains("No changes"), "{}", stderr(&noop));
-    assert!(stderr(&noop).contains(", 0 writes (0 dry runs)"), "a no-op apply must not write: {}", stderr(&noop));
+    assert!(
+        stderr(&noop).contains(", 0 writes (0 dry runs)"),
+        "a no-op apply must not write: {}",
+        stderr(&noop)
+    );
     assert_eq!(secret_values(&e.fed, "mip-secret"), all, "generated values must survive a re-apply");
     // Without Argo CD's controllers the generated objects are missing: that is drift (exit 2)
     // with no mip-owned change. Once "Argo CD" (here: the test, as manager argocd-controller)
@@ -183,7 +213,12 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(code(&drift), 2, "{}", stderr(&drift));
     let dj = json(&drift);
     assert_eq!(dj["changes"], serde_json::json!([]), "{dj}");
-    let missing: Vec<String> = dj["missing"].as_array().expect("missing").iter().map(|m| m.as_str().expect("s").to_owned()).collect();
+    let missing: Vec<String> = dj["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m.as_str().expect("s").to_owned())
+        .collect();
     assert!(missing.len() > 10, "{missing:?}");
     let creator = {
         let missing = missing.clone();
@@ -206,7 +241,13 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     keep("state", &st);
     let s = json(&st);
     assert!(s["serial"].as_u64().expect("serial") > 0);
-    assert!(s["managed"].as_array().expect("m").iter().any(|m| m["address"] == format!("v1/Secret/{}/mip-secret", e.fed)));
+    assert!(
+        s["managed"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .any(|m| m["address"] == format!("v1/Secret/{}/mip-secret", e.fed))
+    );
 
     // Canary: no secret value in any output, the plan file, or the state store.
     all_files(e.dir.path().join("state").as_path(), &mut artifacts);
@@ -225,7 +266,10 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(code(&d), 0, "{}", stderr(&d));
     let gone = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
     assert!(!gone.status.success(), "root application still there");
-    assert!(kubectl(&["get", "appproject", "-n", &e.argocd, "default"]).status.success(), "`default` must not be deleted");
+    assert!(
+        kubectl(&["get", "appproject", "-n", &e.argocd, "default"]).status.success(),
+        "`default` must not be deleted"
+    );
 }
 
 #[test]
@@ -236,13 +280,22 @@ fn drift_conflicts_stale_plans_and_locks() {
 
     // Someone loosens the bootstrap project with another tool: drift, exit 2, stable fingerprint.
     kubectl_apply(
-        &format!("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: mip-argo-project-infrastructure, namespace: {}}}\nspec:\n  description: edited by hand\n", e.argocd),
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {{name: mip-argo-project-infrastructure, namespace: {}}}\nspec:\n  description: edited by hand\n",
+            e.argocd
+        ),
         "kubectl-edit",
     );
     let d1 = run(&e, &["drift", "--output", "json"]);
     assert_eq!(code(&d1), 2, "{}", stderr(&d1));
     let j1 = json(&d1);
-    assert!(j1["changes"].as_array().expect("c").iter().any(|c| c["address"].as_str().is_some_and(|a| a.ends_with("mip-argo-project-infrastructure"))));
+    assert!(
+        j1["changes"]
+            .as_array()
+            .expect("c")
+            .iter()
+            .any(|c| c["address"].as_str().is_some_and(|a| a.ends_with("mip-argo-project-infrastructure")))
+    );
     let d2 = run(&e, &["drift", "--output", "json"]);
     assert_eq!(json(&d2)["fingerprint"], j1["fingerprint"], "drift fingerprint must be stable");
 
@@ -254,16 +307,35 @@ fn drift_conflicts_stale_plans_and_locks() {
     // --force-conflicts is the opt-in that restores mip's value; then no drift.
     let f = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--force-conflicts"]);
     assert_eq!(code(&f), 0, "{}", stderr(&f));
-    let proj = json(&kubectl(&["get", "appproject", "-n", &e.argocd, "mip-argo-project-infrastructure", "-o", "json"]));
+    let proj = json(&kubectl(&[
+        "get",
+        "appproject",
+        "-n",
+        &e.argocd,
+        "mip-argo-project-infrastructure",
+        "-o",
+        "json",
+    ]));
     assert_ne!(proj["spec"]["description"], "edited by hand");
     assert_eq!(json(&run(&e, &["drift", "--output", "json"]))["changes"], serde_json::json!([]));
 
     // Another manager adding a field mip does not own is not drift.
-    let o = kubectl(&["annotate", "appproject", "-n", &e.argocd, "mip-argo-project-infrastructure", "team.example.org/owner=ops"]);
+    let o = kubectl(&[
+        "annotate",
+        "appproject",
+        "-n",
+        &e.argocd,
+        "mip-argo-project-infrastructure",
+        "team.example.org/owner=ops",
+    ]);
     assert!(o.status.success());
     let o = kubectl(&["label", "namespace", &e.fed, "team.example.org/tier=gold"]);
     assert!(o.status.success());
-    assert_eq!(json(&run(&e, &["drift", "--output", "json"]))["changes"], serde_json::json!([]), "a foreign field showed as drift");
+    assert_eq!(
+        json(&run(&e, &["drift", "--output", "json"]))["changes"],
+        serde_json::json!([]),
+        "a foreign field showed as drift"
+    );
 
     // The store is lost: rebuild it from the cluster; the plan is still empty.
     std::fs::remove_dir_all(&e.state).expect("rm state");
@@ -285,7 +357,11 @@ fn drift_conflicts_stale_plans_and_locks() {
     assert!(stderr(&stale).contains(&format!("v1/Namespace/{}", e.fed)), "{}", stderr(&stale));
 
     // A tampered plan is refused.
-    let text = std::fs::read_to_string(&plan_file).expect("plan").replacen("main-argo-projects", "evil-argo-projects", 1);
+    let text = std::fs::read_to_string(&plan_file).expect("plan").replacen(
+        "main-argo-projects",
+        "evil-argo-projects",
+        1,
+    );
     std::fs::write(&plan_file, text).expect("w");
     let t = run(&e, &["apply", &plan_file, "--auto-approve"]);
     assert_eq!(code(&t), 4, "{}", stderr(&t));
@@ -306,7 +382,10 @@ fn drift_conflicts_stale_plans_and_locks() {
 #[test]
 fn the_context_guard_refuses_another_cluster() {
     let e = setup("guard");
-    let text = std::fs::read_to_string(&e.inv).expect("inv").replace(&format!("argocd: {{namespace: {}}}", e.argocd), &format!("argocd: {{namespace: {}, apiServer: 'https://prod.example.org:6443'}}", e.argocd));
+    let text = std::fs::read_to_string(&e.inv).expect("inv").replace(
+        &format!("argocd: {{namespace: {}}}", e.argocd),
+        &format!("argocd: {{namespace: {}, apiServer: 'https://prod.example.org:6443'}}", e.argocd),
+    );
     std::fs::write(&e.inv, text).expect("w");
     let o = run(&e, &["apply", "--auto-approve"]);
     assert_eq!(code(&o), 6, "{}", stderr(&o));
@@ -323,5 +402,10 @@ fn fake_argo_object(addr: &str) {
         "ApplicationSet" => "spec: {generators: [], template: {metadata: {name: x}, spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}}}}".to_owned(),
         other => panic!("unexpected kind {other}"),
     };
-    kubectl_apply(&format!("apiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n{spec}\n"), "argocd-controller");
+    kubectl_apply(
+        &format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n{spec}\n"
+        ),
+        "argocd-controller",
+    );
 }

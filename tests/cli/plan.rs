@@ -7,7 +7,10 @@ fn offline_plan_of_the_reference_setup() {
     let o = mip(&["plan", "--offline", "-i", INFRA]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("Plan: 19 to create, 0 to update, 0 to replace, 0 to delete; 38 to await from Argo CD."), "{out}");
+    assert!(
+        out.contains("Plan: 19 to create, 0 to update, 0 to replace, 0 to delete; 38 to await from Argo CD."),
+        "{out}"
+    );
     assert!(out.contains("+ argoproj.io/v1alpha1/AppProject/argocd-mip-team/default"));
     assert!(out.contains("<= argoproj.io/v1alpha1/Application/argocd-mip-team/federation-a-exareme2"));
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
@@ -63,9 +66,21 @@ fn markdown_fits_a_pr_comment_and_says_when_cut() {
     let full = stdout(&mip(&["plan", "--offline", "-i", INFRA, "--output", "markdown"]));
     assert!(full.starts_with("### mip plan"));
     assert!(full.contains("<details>"));
-    assert!(full.find("| create |").expect("table") < full.find("<details>").expect("details"), "summary first");
+    assert!(
+        full.find("| create |").expect("table") < full.find("<details>").expect("details"),
+        "summary first"
+    );
     assert!(!full.contains("Plan truncated"));
-    let cut = stdout(&mip(&["plan", "--offline", "-i", INFRA, "--output", "markdown", "--markdown-budget", "1500"]));
+    let cut = stdout(&mip(&[
+        "plan",
+        "--offline",
+        "-i",
+        INFRA,
+        "--output",
+        "markdown",
+        "--markdown-budget",
+        "1500",
+    ]));
     assert!(cut.len() <= 1500, "{} chars", cut.len());
     assert!(cut.contains("**Plan truncated:**"), "{cut}");
 }
@@ -83,8 +98,12 @@ fn plan_file_is_private_and_verifiable() {
     let bytes = std::fs::read(&p).expect("read");
     let plan = mip_plan::planfile::from_bytes("plan.mip", &bytes).expect("verifies");
     assert_eq!(plan.summary.create, 19);
-    let tampered = String::from_utf8(bytes).expect("utf8").replacen("main-argo-projects", "evil-argo-projects", 1);
-    assert!(matches!(mip_plan::planfile::from_bytes("plan.mip", tampered.as_bytes()), Err(mip_plan::planfile::Error::Tampered { .. })));
+    let tampered =
+        String::from_utf8(bytes).expect("utf8").replacen("main-argo-projects", "evil-argo-projects", 1);
+    assert!(matches!(
+        mip_plan::planfile::from_bytes("plan.mip", tampered.as_bytes()),
+        Err(mip_plan::planfile::Error::Tampered { .. })
+    ));
 }
 
 #[test]
@@ -92,7 +111,8 @@ fn branch_revision_renames_the_roots() {
     let o = mip(&["plan", "--offline", "-i", INFRA, "--revision", "feat/x", "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["prefix"], "feat-x-");
-    let addrs: Vec<&str> = v["changes"].as_array().expect("a").iter().filter_map(|c| c["address"].as_str()).collect();
+    let addrs: Vec<&str> =
+        v["changes"].as_array().expect("a").iter().filter_map(|c| c["address"].as_str()).collect();
     assert!(addrs.contains(&"argoproj.io/v1alpha1/Application/argocd-mip-team/feat-x-argo-projects"));
 }
 
@@ -103,7 +123,18 @@ fn an_unreachable_cluster_is_a_clear_error_in_bounded_time() {
     // Port 9 (discard) on loopback: nothing listens there.
     std::fs::write(&kc, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").expect("w");
     let start = std::time::Instant::now();
-    let o = mip_env(&["plan", "-i", INFRA, "--request-timeout", "2", "--state-dir", dir.path().join("s").to_str().expect("utf8")], &[("KUBECONFIG", kc.to_str().expect("utf8"))]);
+    let o = mip_env(
+        &[
+            "plan",
+            "-i",
+            INFRA,
+            "--request-timeout",
+            "2",
+            "--state-dir",
+            dir.path().join("s").to_str().expect("utf8"),
+        ],
+        &[("KUBECONFIG", kc.to_str().expect("utf8"))],
+    );
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
     assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
@@ -113,9 +144,12 @@ fn an_unreachable_cluster_is_a_clear_error_in_bounded_time() {
 
 #[test]
 fn bad_inventory_writes_nothing() {
-    let (dir, path) = temp_inventory("apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: Argo}\nrevision: main\n");
+    let (dir, path) = temp_inventory(
+        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: Argo}\nrevision: main\n",
+    );
     let out = dir.path().join("plan.mip");
-    let o = mip(&["plan", "--offline", "-i", path.to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
+    let o =
+        mip(&["plan", "--offline", "-i", path.to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
     assert_eq!(code(&o), 1);
     assert!(o.stdout.is_empty());
     assert!(!out.exists(), "a plan file was written for an invalid inventory");

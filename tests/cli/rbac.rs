@@ -49,7 +49,10 @@ fn service_account_kubeconfig(e: &Env, ns: &str, sa: &str) -> String {
     let token_file = e.dir.path().join(format!("{sa}.token"));
     std::fs::write(&token_file, stdout(&o).trim()).expect("write token");
     let admin = std::fs::read_to_string(cluster.kubeconfig_path()).expect("admin kubeconfig");
-    let ca = admin.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).expect("CA in the admin kubeconfig");
+    let ca = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .expect("CA in the admin kubeconfig");
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
          users:\n- name: {sa}\n  user:\n    tokenFile: {}\ncontexts:\n- name: sa\n  context: {{cluster: test, user: {sa}}}\n",
@@ -92,7 +95,11 @@ fn the_drift_cronjob_account_can_drift_but_not_apply() {
     let sa_ns = fresh_namespace("mip-sys");
     let cron = example("cron/drift-cronjob.yaml", &e.argocd, &sa_ns);
     kubectl_apply(&e, &cron, &["--dry-run=server"]);
-    kubectl_apply(&e, &cron.replace("  concurrencyPolicy: Forbid", "  suspend: true\n  concurrencyPolicy: Forbid"), &[]);
+    kubectl_apply(
+        &e,
+        &cron.replace("  concurrencyPolicy: Forbid", "  suspend: true\n  concurrencyPolicy: Forbid"),
+        &[],
+    );
     kubectl_apply(&e, &example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
     let ro = service_account_kubeconfig(&e, &sa_ns, "mip-drift");
 
@@ -105,7 +112,12 @@ fn the_drift_cronjob_account_can_drift_but_not_apply() {
     let plan = run_as(&e, &ro, &e.state, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "plan as mip-drift: {}{}", stdout(&plan), stderr(&plan));
     let doctor = run_as(&e, &ro, &e.state, &["doctor"]);
-    assert!(matches!(code(&doctor), 0 | 2), "doctor as mip-drift: exit {}: {}", code(&doctor), stderr(&doctor));
+    assert!(
+        matches!(code(&doctor), 0 | 2),
+        "doctor as mip-drift: exit {}: {}",
+        code(&doctor),
+        stderr(&doctor)
+    );
 
     // An apply with something to write is refused by the API server: exit 1, the verb and the
     // resource named, the roles pointed at, nothing created.

@@ -7,18 +7,37 @@ fn secret_values_never_reach_outputs() {
     let canary = "CANARY-5f3a9c1e-do-not-print";
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("key");
-    std::fs::write(&key, format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{canary}\n-----END OPENSSH PRIVATE KEY-----\n")).expect("w");
+    std::fs::write(
+        &key,
+        format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{canary}\n-----END OPENSSH PRIVATE KEY-----\n"),
+    )
+    .expect("w");
     let text = std::fs::read_to_string(root().join("examples/mip-infra/mip.yaml"))
         .expect("example")
         .replace("./argocd-remote-key", key.to_str().expect("utf8"))
-        .replace("rbac/nginx-public-rbac.yaml", root().join("examples/mip-infra/rbac/nginx-public-rbac.yaml").to_str().expect("utf8"));
+        .replace(
+            "rbac/nginx-public-rbac.yaml",
+            root().join("examples/mip-infra/rbac/nginx-public-rbac.yaml").to_str().expect("utf8"),
+        );
     let inv = dir.path().join("mip.yaml");
     std::fs::write(&inv, text).expect("w");
     let plan_file = dir.path().join("plan.mip");
     let env = [("MIP_KEYCLOAK_CLIENT_ID", canary)];
     let mut artifacts: Vec<(String, Vec<u8>)> = Vec::new();
     for fmt in ["text", "json", "markdown"] {
-        let o = mip_env(&["plan", "--offline", "-i", inv.to_str().expect("utf8"), "--output", fmt, "-o", plan_file.to_str().expect("utf8")], &env);
+        let o = mip_env(
+            &[
+                "plan",
+                "--offline",
+                "-i",
+                inv.to_str().expect("utf8"),
+                "--output",
+                fmt,
+                "-o",
+                plan_file.to_str().expect("utf8"),
+            ],
+            &env,
+        );
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         artifacts.push((format!("plan {fmt} stdout"), o.stdout));
         artifacts.push((format!("plan {fmt} stderr"), o.stderr));

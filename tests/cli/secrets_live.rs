@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 
 const KC_ID: &str = "CANARY-kc-id-51f0";
 const KC_SECRET: &str = "CANARY-kc-secret-e2a7";
-const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nCANARY-ssh-key-body-0b9d\n-----END OPENSSH PRIVATE KEY-----\n";
+const SSH_KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nCANARY-ssh-key-body-0b9d\n-----END OPENSSH PRIVATE KEY-----\n";
 const TOKEN: &str = "CANARY-bearer-token-77c3";
 
 struct Env {
@@ -27,7 +28,11 @@ fn setup(tag: &str) -> Env {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("deploy-key"), SSH_KEY).expect("w");
     std::fs::write(dir.path().join("kc-secret"), KC_SECRET).expect("w");
-    std::fs::write(dir.path().join("remote-ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").expect("w");
+    std::fs::write(
+        dir.path().join("remote-ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .expect("w");
     let inv = format!(
         "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
          repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments:\n    url: 'git@example.org:mip/mip-deployments.git'\n    sshPrivateKey: {{file: deploy-key}}\n\
@@ -70,7 +75,12 @@ fn decoded(secret: &serde_json::Value) -> std::collections::BTreeMap<String, Str
 }
 
 fn b64(s: &str) -> String {
-    let mut child = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("base64");
+    let mut child = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("base64");
     use std::io::Write;
     child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("w");
     String::from_utf8(child.wait_with_output().expect("wait").stdout).expect("utf8")
@@ -117,7 +127,11 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
     let o = mip_in(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv"]);
     keep("apply", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("secret from env `MIP_TEST_KC_ID`: 17 bytes, sha256:"), "-vv shows length and hash: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("secret from env `MIP_TEST_KC_ID`: 17 bytes, sha256:"),
+        "-vv shows length and hash: {}",
+        stderr(&o)
+    );
 
     // The Secrets Argo CD reads, with exactly its labels and keys.
     let repo = kubectl_json(&["get", "secret", "-n", &e.argocd, "mip-repo-deployments"]);
@@ -163,21 +177,40 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
             assert_eq!(after[k].len(), 24);
         }
     }
-    assert_eq!(decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "keycloak-credentials"])), kc_before, "another Secret changed");
+    assert_eq!(
+        decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "keycloak-credentials"])),
+        kc_before,
+        "another Secret changed"
+    );
     let o = mip_in(&e, &["drift"]);
     assert_eq!(code(&o), 2, "only the Argo-owned objects are missing: {}", stdout(&o));
 
     // A value edited in the cluster is drift, named by key, never shown.
     let edited = "CANARY-edited-by-hand-33aa";
     let patch = format!("{{\"data\":{{\"client-secret\":\"{}\"}}}}", b64(edited));
-    let p = TestCluster::shared().kubectl().args(["patch", "secret", "-n", &e.fed, "keycloak-credentials", "--type", "merge", "-p", &patch]).output().expect("kubectl");
+    let p = TestCluster::shared()
+        .kubectl()
+        .args(["patch", "secret", "-n", &e.fed, "keycloak-credentials", "--type", "merge", "-p", &patch])
+        .output()
+        .expect("kubectl");
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     let d = mip_in(&e, &["drift", "--output", "json", "-vvv"]);
     keep("drift", &d);
     assert_eq!(code(&d), 2);
     let dj: serde_json::Value = serde_json::from_slice(&d.stdout).expect("json");
-    let item = dj["changes"].as_array().expect("c").iter().find(|c| c["address"] == format!("v1/Secret/{}/keycloak-credentials", e.fed)).expect("secret drift");
-    assert!(item["diff"].as_str().expect("diff").contains("client-secret: value changed in the cluster (sensitive)"), "{item}");
+    let item = dj["changes"]
+        .as_array()
+        .expect("c")
+        .iter()
+        .find(|c| c["address"] == format!("v1/Secret/{}/keycloak-credentials", e.fed))
+        .expect("secret drift");
+    assert!(
+        item["diff"]
+            .as_str()
+            .expect("diff")
+            .contains("client-secret: value changed in the cluster (sensitive)"),
+        "{item}"
+    );
 
     // A failing apply (the value source is gone) leaks nothing either.
     let o = Command::new(env!("CARGO_BIN_EXE_mip"))
@@ -195,8 +228,11 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
 
     // The canary: no value, raw or base64, in any output, the plan file or the state.
     collect(e.dir.path(), &mut outputs);
-    let mut values: Vec<String> = vec![KC_ID.into(), KC_SECRET.into(), TOKEN.into(), "CANARY-ssh-key-body-0b9d".into(), edited.into()];
-    values.extend(before.values().chain(after.values()).filter(|v| *v != "postgres" && *v != "portal").cloned());
+    let mut values: Vec<String> =
+        vec![KC_ID.into(), KC_SECRET.into(), TOKEN.into(), "CANARY-ssh-key-body-0b9d".into(), edited.into()];
+    values.extend(
+        before.values().chain(after.values()).filter(|v| *v != "postgres" && *v != "portal").cloned(),
+    );
     for (what, bytes) in &outputs {
         let text = String::from_utf8_lossy(bytes);
         for v in &values {

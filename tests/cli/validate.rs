@@ -15,13 +15,20 @@ fn examples_are_valid() {
 
 #[test]
 fn every_problem_is_reported_in_one_run() {
-    let text = MINIMAL.replace("kind: local", "kind: lokal").replace("argocd: {namespace: argocd}", "argocd: {namespace: argocd, colour: blue}")
+    let text = MINIMAL
+        .replace("kind: local", "kind: lokal")
+        .replace("argocd: {namespace: argocd}", "argocd: {namespace: argocd, colour: blue}")
         + "  - {name: Federation-a, kind: local, cluster: nowhere}\n";
     let (_d, p) = temp_inventory(&text);
     let o = mip(&["validate", "-i", p.to_str().expect("utf8")]);
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
-    assert!(err.contains("error[invalid-value]: `federations[0].kind` must be `local` or `hybrid`, found `lokal`"), "{err}");
+    assert!(
+        err.contains(
+            "error[invalid-value]: `federations[0].kind` must be `local` or `hybrid`, found `lokal`"
+        ),
+        "{err}"
+    );
     assert!(err.contains("error[unknown-key]: unknown key `argocd.colour`"), "{err}");
     assert!(err.contains("error[unknown-cluster]"), "{err}");
     assert!(err.contains("error[duplicate]: duplicate federation `Federation-a`"), "{err}");
@@ -49,8 +56,14 @@ fn prerequisite_problems_point_into_the_manifest() {
     let o = mip(&["validate", "-i", p.to_str().expect("utf8")]);
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
-    assert!(err.contains("rbac.yaml:1:1: error[invalid-manifest]: `Role` `r` has no `metadata.namespace`"), "{err}");
-    assert!(err.contains("rbac.yaml:6:1: error[invalid-manifest]: Secret `s` in a prerequisite file"), "{err}");
+    assert!(
+        err.contains("rbac.yaml:1:1: error[invalid-manifest]: `Role` `r` has no `metadata.namespace`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rbac.yaml:6:1: error[invalid-manifest]: Secret `s` in a prerequisite file"),
+        "{err}"
+    );
     let (_d2, p2) = temp_inventory(&(MINIMAL.to_owned() + "prerequisites:\n  - file: missing.yaml\n"));
     let o = mip(&["validate", "-i", p2.to_str().expect("utf8")]);
     assert!(stderr(&o).contains("error[missing-file]: cannot read prerequisite"), "{}", stderr(&o));

@@ -21,13 +21,15 @@ pub fn dummy_value(address: &str, key: &str) -> String {
 /// # Errors
 /// The inventory cannot be read or is invalid (every problem is listed).
 pub fn manifests(inventory: &Path) -> anyhow::Result<Vec<Value>> {
-    let loaded = ops::load(&LoadOptions { inventory: inventory.to_path_buf(), revision: None }).map_err(|e| match e {
-        ops::Error::Invalid(diags) => {
-            let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("invalid inventory `{}`:\n{}", inventory.display(), lines.join("\n"))
-        }
-        other => anyhow::Error::new(other),
-    })?;
+    let loaded = ops::load(&LoadOptions { inventory: inventory.to_path_buf(), revision: None }).map_err(
+        |e| match e {
+            ops::Error::Invalid(diags) => {
+                let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("invalid inventory `{}`:\n{}", inventory.display(), lines.join("\n"))
+            }
+            other => anyhow::Error::new(other),
+        },
+    )?;
     let plan = ops::plan_offline(&loaded);
     let mut out = Vec::with_capacity(plan.changes.len());
     for change in &plan.changes {

@@ -5,13 +5,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The environment the generated inventory's secret sources read (`{env: …}`).
-pub const ENV: [(&str, &str); 2] = [("MIP_KEYCLOAK_CLIENT_ID", "bench-client"), ("MIP_KEYCLOAK_CLIENT_SECRET", "bench-client-secret")];
+pub const ENV: [(&str, &str); 2] =
+    [("MIP_KEYCLOAK_CLIENT_ID", "bench-client"), ("MIP_KEYCLOAK_CLIENT_SECRET", "bench-client-secret")];
 
 /// The reference RBAC prerequisite of `examples/mip-infra`, written next to the inventory.
 const RBAC: &str = include_str!("../../../examples/mip-infra/rbac/nginx-public-rbac.yaml");
 
 /// A dummy SSH key for the private deployments repository (the file source must exist).
-const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nbench-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n";
+const SSH_KEY: &str =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nbench-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n";
 
 /// The name of federation `i` (0-based): `federation-00001` …, sorted like the numbers.
 pub fn federation_name(i: usize) -> String {

@@ -89,7 +89,10 @@ fn main_inner() -> anyhow::Result<()> {
             };
             for (name, value) in &flags {
                 match name.as_str() {
-                    "sizes" => options.sizes = value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<_>>()?,
+                    "sizes" => {
+                        options.sizes =
+                            value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<_>>()?
+                    }
                     "repeat" => options.repeat = number(name, value)?.max(1),
                     "offline-size" => options.offline_size = number(name, value)?,
                     "mip" => options.mip = PathBuf::from(value),
@@ -109,7 +112,10 @@ fn main_inner() -> anyhow::Result<()> {
                 };
                 report.push_str(&format!("{mark:>12}  {}: {}\n", v.target, v.measured));
             }
-            report.push_str(&format!("wrote {0}/benchmarks.md and {0}/benchmarks.svg\n", options.docs.display()));
+            report.push_str(&format!(
+                "wrote {0}/benchmarks.md and {0}/benchmarks.svg\n",
+                options.docs.display()
+            ));
             let _ = std::io::stderr().write_all(report.as_bytes());
             Ok(())
         }

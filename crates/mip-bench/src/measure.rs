@@ -24,9 +24,15 @@ impl Requests {
     /// mip's `MIP_STATS=1` line on stderr: `api requests: R reads, W writes (D dry runs)`.
     pub fn from_mip_stats(stderr: &str) -> Option<Requests> {
         let line = stderr.lines().rev().find_map(|l| l.strip_prefix("api requests: "))?;
-        let numbers: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect();
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+            .collect();
         match numbers.as_slice() {
-            [reads, writes, dry_runs] => Some(Requests { reads: *reads, writes: *writes, dry_runs: *dry_runs }),
+            [reads, writes, dry_runs] => {
+                Some(Requests { reads: *reads, writes: *writes, dry_runs: *dry_runs })
+            }
             _ => None,
         }
     }
@@ -80,9 +86,16 @@ pub struct Sample {
 /// # Errors
 /// The command or `/usr/bin/time` cannot be started, or `time` reports nothing.
 pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
-    let rss_file = tempfile::NamedTempFile::new().context("failed to create a temp file for /usr/bin/time")?;
+    let rss_file =
+        tempfile::NamedTempFile::new().context("failed to create a temp file for /usr/bin/time")?;
     let mut wrapped = Command::new("/usr/bin/time");
-    wrapped.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(command.get_program()).args(command.get_args());
+    wrapped
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss_file.path())
+        .arg(command.get_program())
+        .args(command.get_args());
     for (key, value) in command.get_envs() {
         match value {
             Some(v) => wrapped.env(key, v),
@@ -94,13 +107,17 @@ pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
     }
     wrapped.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let output = wrapped
-        .output()
-        .with_context(|| format!("failed to run `{}` under /usr/bin/time (hint: `apt-get install time`)", command.get_program().to_string_lossy()))?;
+    let output = wrapped.output().with_context(|| {
+        format!(
+            "failed to run `{}` under /usr/bin/time (hint: `apt-get install time`)",
+            command.get_program().to_string_lossy()
+        )
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let time_report = std::fs::read_to_string(rss_file.path()).context("failed to read /usr/bin/time's report")?;
+    let time_report =
+        std::fs::read_to_string(rss_file.path()).context("failed to read /usr/bin/time's report")?;
     // On a non-zero exit `time` writes "Command exited with non-zero status N" first.
     let peak_rss_kb = time_report
         .lines()
@@ -114,7 +131,14 @@ pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
     let plan_line = stdout.lines().rev().find(|l| l.starts_with("Plan:")).map(str::to_owned);
     let tail: Vec<&str> = stderr.lines().filter(|l| !l.contains("\"Response\" verb=")).collect();
     let stderr_tail = tail[tail.len().saturating_sub(8)..].join("\n");
-    Ok(Sample { seconds, peak_rss_kb, requests, exit: output.status.code().unwrap_or(-1), plan_line, stderr_tail })
+    Ok(Sample {
+        seconds,
+        peak_rss_kb,
+        requests,
+        exit: output.status.code().unwrap_or(-1),
+        plan_line,
+        stderr_tail,
+    })
 }
 
 #[cfg(test)]

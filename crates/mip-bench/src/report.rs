@@ -66,7 +66,11 @@ fn size(results: &Results, n: usize) -> Option<&SizeResult> {
 
 /// The live no-op plan medians, as (N, seconds).
 fn plan_points(results: &Results) -> Vec<(f64, f64)> {
-    results.sizes.iter().filter_map(|s| Some((s.federations as f64, median_of(s, true, Op::PlanNoop)?))).collect()
+    results
+        .sizes
+        .iter()
+        .filter_map(|s| Some((s.federations as f64, median_of(s, true, Op::PlanNoop)?)))
+        .collect()
 }
 
 /// The issue's targets, judged on this run (the largest live size stands in for N=1000).
@@ -83,7 +87,11 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
             measured: r.map_or("–".into(), |r| format!("{r:.1}×")),
             met: r.map(|r| r >= 20.0),
         });
-        let reads = |s: &SizeResult| s.mip.get(&Op::PlanNoop).and_then(|v| v.iter().filter_map(|x| x.requests).map(|r| r.total()).max());
+        let reads = |s: &SizeResult| {
+            s.mip
+                .get(&Op::PlanNoop)
+                .and_then(|v| v.iter().filter_map(|x| x.requests).map(|r| r.total()).max())
+        };
         if let (Some(lo), Some(hi), Some(s)) = (small.and_then(reads), reads(b), small) {
             out.push(Verdict {
                 target: "no-op plan requests bounded by kinds (+ discovery), not objects".into(),
@@ -100,13 +108,34 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
             measured: r.map_or("–".into(), |r| format!("{r:.1}×")),
             met: r.map(|r| r >= 3.0),
         });
-        let rss = [Op::PlanEmpty, Op::PlanNoop].iter().filter_map(|op| b.mip.get(op)).map(|v| max_rss_mb(v)).fold(0.0, f64::max);
-        out.push(Verdict { target: format!("peak memory of `mip plan` at N={n} < 150 MB"), measured: format!("{rss:.0} MB"), met: Some(rss < 150.0) });
+        let rss = [Op::PlanEmpty, Op::PlanNoop]
+            .iter()
+            .filter_map(|op| b.mip.get(op))
+            .map(|v| max_rss_mb(v))
+            .fold(0.0, f64::max);
+        out.push(Verdict {
+            target: format!("peak memory of `mip plan` at N={n} < 150 MB"),
+            measured: format!("{rss:.0} MB"),
+            met: Some(rss < 150.0),
+        });
     }
-    let writes: Vec<u64> = results.sizes.iter().flat_map(|s| s.mip.get(&Op::ApplyNoop).into_iter().flatten()).map(|x| x.requests.map_or(u64::MAX, |r| r.writes)).collect();
+    let writes: Vec<u64> = results
+        .sizes
+        .iter()
+        .flat_map(|s| s.mip.get(&Op::ApplyNoop).into_iter().flatten())
+        .map(|x| x.requests.map_or(u64::MAX, |r| r.writes))
+        .collect();
     out.push(Verdict {
         target: "no-op apply issues zero writes".into(),
-        measured: format!("{} runs, max {} writes", writes.len(), writes.iter().max().map_or("–".into(), |w| if *w == u64::MAX { "unknown".into() } else { w.to_string() })),
+        measured: format!(
+            "{} runs, max {} writes",
+            writes.len(),
+            writes.iter().max().map_or("–".into(), |w| if *w == u64::MAX {
+                "unknown".into()
+            } else {
+                w.to_string()
+            })
+        ),
         met: (!writes.is_empty()).then(|| writes.iter().all(|w| *w == 0)),
     });
     if let Some(o) = results.offline.iter().find(|o| o.federations == results.options.offline_size) {
@@ -121,7 +150,8 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
     let k = stats::growth_exponent(&plan_points(results));
     out.push(Verdict {
         target: "plan time grows linearly in N (exponent ≤ 1.1)".into(),
-        measured: k.map_or("–".into(), |k| format!("{k:.2} (live no-op plan, least squares over all sizes)")),
+        measured: k
+            .map_or("–".into(), |k| format!("{k:.2} (live no-op plan, least squares over all sizes)")),
         met: k.map(|k| k <= 1.1),
     });
     out
@@ -138,7 +168,16 @@ pub fn markdown(results: &Results) -> String {
         s,
         "Run of {}: {} CPUs ({}), {:.0} GiB RAM; load average {} at the start, {} at the end; \
          commit `{}`; {}; {} repetitions; {:.0} s in all.\n",
-        m.date, m.cpus, m.cpu_model, m.memory_gib, m.load_start, m.load_end, m.commit, m.kubectl_version, o.repeat, m.total_seconds
+        m.date,
+        m.cpus,
+        m.cpu_model,
+        m.memory_gib,
+        m.load_start,
+        m.load_end,
+        m.commit,
+        m.kubectl_version,
+        o.repeat,
+        m.total_seconds
     );
     let _ = writeln!(
         s,
@@ -148,12 +187,21 @@ pub fn markdown(results: &Results) -> String {
         o.offline_size
     );
     let _ = writeln!(s, "### Live: mip against kubectl, same objects, same empty start\n");
-    let _ = writeln!(s, "Times are medians (min–max) of wall time per process. Requests are reads / writes / dry runs.\n");
-    let _ = writeln!(s, "| N | objects | operation | mip | kubectl | kubectl ÷ mip | mip requests | kubectl requests | mip peak RSS | kubectl peak RSS |");
+    let _ = writeln!(
+        s,
+        "Times are medians (min–max) of wall time per process. Requests are reads / writes / dry runs.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| N | objects | operation | mip | kubectl | kubectl ÷ mip | mip requests | kubectl requests | mip peak RSS | kubectl peak RSS |"
+    );
     let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for size in &results.sizes {
         for op in Op::ALL {
-            let (mip, kubectl) = (size.mip.get(&op).cloned().unwrap_or_default(), size.kubectl.get(&op).cloned().unwrap_or_default());
+            let (mip, kubectl) = (
+                size.mip.get(&op).cloned().unwrap_or_default(),
+                size.kubectl.get(&op).cloned().unwrap_or_default(),
+            );
             let ratio = match (seconds(&kubectl), seconds(&mip)) {
                 (Some(k), Some(m)) if m.median > 0.0 => format!("{:.1}×", k.median / m.median),
                 _ => "–".into(),
@@ -174,7 +222,12 @@ pub fn markdown(results: &Results) -> String {
             );
         }
     }
-    let failed_diffs = results.sizes.iter().flat_map(|z| z.kubectl.get(&Op::PlanEmpty).into_iter().flatten()).filter(|x| x.exit == 2).count();
+    let failed_diffs = results
+        .sizes
+        .iter()
+        .flat_map(|z| z.kubectl.get(&Op::PlanEmpty).into_iter().flatten())
+        .filter(|x| x.exit == 2)
+        .count();
     if failed_diffs > 0 {
         let _ = writeln!(
             s,
@@ -187,17 +240,30 @@ pub fn markdown(results: &Results) -> String {
     let _ = writeln!(s, "| N | objects | time | peak RSS |");
     let _ = writeln!(s, "|---:|---:|---:|---:|");
     for off in &results.offline {
-        let _ = writeln!(s, "| {} | {} | {} | {:.0} MB |", off.federations, off.objects, time_cell(seconds(&off.samples)), max_rss_mb(&off.samples));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} MB |",
+            off.federations,
+            off.objects,
+            time_cell(seconds(&off.samples)),
+            max_rss_mb(&off.samples)
+        );
     }
     let live = plan_points(results);
-    let offline: Vec<(f64, f64)> = results.offline.iter().filter_map(|o| Some((o.federations as f64, seconds(&o.samples)?.median))).collect();
+    let offline: Vec<(f64, f64)> = results
+        .offline
+        .iter()
+        .filter_map(|o| Some((o.federations as f64, seconds(&o.samples)?.median)))
+        .collect();
     let tail = |p: &[(f64, f64)]| if p.len() >= 2 { stats::growth_exponent(&p[p.len() - 2..]) } else { None };
     let fmt_k = |k: Option<f64>| k.map_or("–".into(), |k| format!("{k:.2}"));
     let _ = writeln!(s, "\n### Growth of plan time in N (least-squares slope of log t against log N)\n");
     let _ = writeln!(s, "| plan | all sizes | last two sizes |");
     let _ = writeln!(s, "|---|---:|---:|");
-    let _ = writeln!(s, "| live, no-op | {} | {} |", fmt_k(stats::growth_exponent(&live)), fmt_k(tail(&live)));
-    let _ = writeln!(s, "| offline | {} | {} |", fmt_k(stats::growth_exponent(&offline)), fmt_k(tail(&offline)));
+    let _ =
+        writeln!(s, "| live, no-op | {} | {} |", fmt_k(stats::growth_exponent(&live)), fmt_k(tail(&live)));
+    let _ =
+        writeln!(s, "| offline | {} | {} |", fmt_k(stats::growth_exponent(&offline)), fmt_k(tail(&offline)));
     let _ = writeln!(s, "\n### Targets of issue 8\n");
     let _ = writeln!(s, "| target | measured | |");
     let _ = writeln!(s, "|---|---|---|");
@@ -245,33 +311,86 @@ pub fn svg(results: &Results) -> String {
     let px = |n: f64| left + (n.log10() - x_lo) / (x_hi - x_lo) * (w - left - right);
     let py = |t: f64| h - bottom - (t.max(1e-6).log10() - y_lo) / (y_hi - y_lo) * (h - top - bottom);
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#);
-    let _ = writeln!(s, r#"<title>mip and kubectl: plan and apply time against N (log-log), {}</title>"#, results.machine.date);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<title>mip and kubectl: plan and apply time against N (log-log), {}</title>"#,
+        results.machine.date
+    );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
     for e in (x_lo as i32)..=(x_hi as i32) {
         let x = px(10f64.powi(e));
-        let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##, h - bottom, h - bottom + 16.0, 10u64.pow(e.max(0) as u32));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            h - bottom,
+            h - bottom + 16.0,
+            10u64.pow(e.max(0) as u32)
+        );
     }
     for e in (y_lo as i32)..=(y_hi as i32) {
         let y = py(10f64.powi(e));
-        let label = if e >= 0 { format!("{} s", 10u64.pow(e as u32)) } else { format!("{} s", 10f64.powi(e)) };
-        let _ = writeln!(s, r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"##, w - right, left - 6.0, y + 4.0);
+        let label =
+            if e >= 0 { format!("{} s", 10u64.pow(e as u32)) } else { format!("{} s", 10f64.powi(e)) };
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{label}</text>"##,
+            w - right,
+            left - 6.0,
+            y + 4.0
+        );
     }
-    let _ = writeln!(s, r##"<rect x="{left}" y="{top}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##, w - left - right, h - top - bottom);
-    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">federations N</text>"#, left + (w - left - right) / 2.0, h - 12.0);
-    let _ = writeln!(s, r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">wall time (median, min–max)</text>"#, top + (h - top - bottom) / 2.0, top + (h - top - bottom) / 2.0);
+    let _ = writeln!(
+        s,
+        r##"<rect x="{left}" y="{top}" width="{:.1}" height="{:.1}" fill="none" stroke="#444"/>"##,
+        w - left - right,
+        h - top - bottom
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">federations N</text>"#,
+        left + (w - left - right) / 2.0,
+        h - 12.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">wall time (median, min–max)</text>"#,
+        top + (h - top - bottom) / 2.0,
+        top + (h - top - bottom) / 2.0
+    );
     for ((label, _, _, colour, dash), points) in series.iter().zip(&data) {
-        let path: Vec<String> = points.iter().map(|(n, t)| format!("{:.1},{:.1}", px(*n), py(t.median))).collect();
-        let _ = writeln!(s, r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{label}</title></polyline>"#, path.join(" "));
+        let path: Vec<String> =
+            points.iter().map(|(n, t)| format!("{:.1},{:.1}", px(*n), py(t.median))).collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{label}</title></polyline>"#,
+            path.join(" ")
+        );
         for (n, t) in points {
             let x = px(*n);
-            let _ = writeln!(s, r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}"/><circle cx="{x:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{label}, N={n}: {:.3} s</title></circle>"#, py(t.min), py(t.max), py(t.median), t.median);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}"/><circle cx="{x:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{label}, N={n}: {:.3} s</title></circle>"#,
+                py(t.min),
+                py(t.max),
+                py(t.median),
+                t.median
+            );
         }
     }
     for (i, (label, _, _, colour, dash)) in series.iter().enumerate() {
         let y = top + 14.0 + 20.0 * i as f64;
         let x = w - right + 12.0;
-        let _ = writeln!(s, r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{:.1}" y="{:.1}">{label}</text>"#, x + 24.0, x + 30.0, y + 4.0);
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/><text x="{:.1}" y="{:.1}">{label}</text>"#,
+            x + 24.0,
+            x + 30.0,
+            y + 4.0
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -284,12 +403,15 @@ pub fn svg(results: &Results) -> String {
 /// IO errors, with the path.
 pub fn write(results: &Results, docs: &Path) -> anyhow::Result<()> {
     let svg_path = docs.join("benchmarks.svg");
-    std::fs::write(&svg_path, svg(results)).with_context(|| format!("failed to write `{}`", svg_path.display()))?;
+    std::fs::write(&svg_path, svg(results))
+        .with_context(|| format!("failed to write `{}`", svg_path.display()))?;
     let md_path = docs.join("benchmarks.md");
     let section = markdown(results);
     let old = std::fs::read_to_string(&md_path).unwrap_or_default();
     let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{}{}", &old[..b], section.trim_end(), &old[e + END.len()..]),
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{}{}", &old[..b], section.trim_end(), &old[e + END.len()..])
+        }
         _ => format!("{}{}{section}", old, if old.is_empty() || old.ends_with("\n\n") { "" } else { "\n" }),
     };
     std::fs::write(&md_path, new).with_context(|| format!("failed to write `{}`", md_path.display()))?;

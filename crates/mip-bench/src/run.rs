@@ -143,7 +143,10 @@ fn progress(message: &str) {
 }
 
 fn first_line(mut command: Command) -> String {
-    command.output().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_owned()).unwrap_or_default()
+    command
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn machine_now() -> Machine {
@@ -161,7 +164,11 @@ fn machine_now() -> Machine {
     git.args(["describe", "--always", "--dirty"]);
     Machine {
         cpus: std::thread::available_parallelism().map_or(0, usize::from),
-        cpu_model: cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned()).unwrap_or_default(),
+        cpu_model: cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            .unwrap_or_default(),
         memory_gib: mem_kb / 1024.0 / 1024.0,
         load_start: load_average(),
         date: first_line(date),
@@ -172,10 +179,18 @@ fn machine_now() -> Machine {
 
 /// `/proc/loadavg`'s 1, 5 and 15 minute averages.
 pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
-fn mip_command(options: &RunOptions, cluster: &TestCluster, inventory: &Path, state: &Path, op: Op) -> Command {
+fn mip_command(
+    options: &RunOptions,
+    cluster: &TestCluster,
+    inventory: &Path,
+    state: &Path,
+    op: Op,
+) -> Command {
     let mut command = Command::new(&options.mip);
     match op {
         Op::PlanEmpty | Op::PlanNoop => command.arg("plan"),
@@ -224,9 +239,15 @@ fn live_size(options: &RunOptions, federations: usize) -> anyhow::Result<SizeRes
     let manifests = emit::manifests(&inventory)?;
     let objects_path = work.path().join("objects.yaml");
     std::fs::write(&objects_path, emit::objects(&inventory)?).context("failed to write objects.yaml")?;
-    let mut result = SizeResult { federations, objects: manifests.len(), mip: BTreeMap::new(), kubectl: BTreeMap::new() };
+    let mut result =
+        SizeResult { federations, objects: manifests.len(), mip: BTreeMap::new(), kubectl: BTreeMap::new() };
     for rep in 0..options.repeat {
-        progress(&format!("N={federations} ({} objects), repetition {}/{}: starting two clusters", manifests.len(), rep + 1, options.repeat));
+        progress(&format!(
+            "N={federations} ({} objects), repetition {}/{}: starting two clusters",
+            manifests.len(),
+            rep + 1,
+            options.repeat
+        ));
         let mip_cluster = start_cluster()?;
         let kubectl_cluster = start_cluster()?;
         let state = work.path().join(format!("state-{rep}"));
@@ -234,7 +255,11 @@ fn live_size(options: &RunOptions, federations: usize) -> anyhow::Result<SizeRes
         for op in Op::ALL {
             let mip = mip_command(options, &mip_cluster, &inventory, &state, op);
             let kubectl = kubectl_command(&kubectl_cluster, &objects_path, &cache, op);
-            let order = if rep % 2 == 0 { [(Tool::Mip, &mip), (Tool::Kubectl, &kubectl)] } else { [(Tool::Kubectl, &kubectl), (Tool::Mip, &mip)] };
+            let order = if rep % 2 == 0 {
+                [(Tool::Mip, &mip), (Tool::Kubectl, &kubectl)]
+            } else {
+                [(Tool::Kubectl, &kubectl), (Tool::Mip, &mip)]
+            };
             let mut line = format!("N={federations} rep {} {}:", rep + 1, op.label());
             for (tool, command) in order {
                 let sample = measure::run(command, tool)?;
@@ -256,14 +281,25 @@ fn offline_size(options: &RunOptions, federations: usize) -> anyhow::Result<Offl
     let mut samples = Vec::new();
     for _ in 0..options.repeat {
         let mut command = Command::new(&options.mip);
-        command.args(["plan", "--offline", "-i"]).arg(&inventory).arg("--state-dir").arg(work.path().join("no-state"));
+        command
+            .args(["plan", "--offline", "-i"])
+            .arg(&inventory)
+            .arg("--state-dir")
+            .arg(work.path().join("no-state"));
         let sample = measure::run(&command, Tool::Mip)?;
         if sample.exit != 0 {
-            bail!("`mip plan --offline` at N={federations} exited with {}:\n{}", sample.exit, sample.stderr_tail);
+            bail!(
+                "`mip plan --offline` at N={federations} exited with {}:\n{}",
+                sample.exit,
+                sample.stderr_tail
+            );
         }
         samples.push(sample);
     }
-    progress(&format!("offline N={federations}: {}", samples.iter().map(|s| format!("{:.3} s", s.seconds)).collect::<Vec<_>>().join(", ")));
+    progress(&format!(
+        "offline N={federations}: {}",
+        samples.iter().map(|s| format!("{:.3} s", s.seconds)).collect::<Vec<_>>().join(", ")
+    ));
     Ok(OfflineResult { federations, objects, samples })
 }
 
@@ -275,7 +311,10 @@ fn offline_size(options: &RunOptions, federations: usize) -> anyhow::Result<Offl
 /// written. A no-op apply that writes is reported, and then an error.
 pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
     if !options.mip.is_file() {
-        bail!("no mip binary at `{}` (hint: `cargo build --release -p mip-cli`, or `--mip PATH`)", options.mip.display());
+        bail!(
+            "no mip binary at `{}` (hint: `cargo build --release -p mip-cli`, or `--mip PATH`)",
+            options.mip.display()
+        );
     }
     let started = Instant::now();
     let mut machine = machine_now();

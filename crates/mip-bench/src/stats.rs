@@ -24,7 +24,8 @@ pub fn summarize(samples: &[f64]) -> Option<Summary> {
 /// The least-squares slope of `log y` against `log x`: the exponent `k` of `y ∝ x^k`.
 /// `None` with fewer than two distinct positive `x`.
 pub fn growth_exponent(points: &[(f64, f64)]) -> Option<f64> {
-    let logs: Vec<(f64, f64)> = points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
+    let logs: Vec<(f64, f64)> =
+        points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
     let n = logs.len() as f64;
     let mean_x = logs.iter().map(|p| p.0).sum::<f64>() / n;
     let mean_y = logs.iter().map(|p| p.1).sum::<f64>() / n;
@@ -46,7 +47,8 @@ mod tests {
 
     #[test]
     fn exponent_of_a_power_law() {
-        let points: Vec<(f64, f64)> = [10.0, 100.0, 1000.0].iter().map(|x: &f64| (*x, 0.5 * x.powf(1.5))).collect();
+        let points: Vec<(f64, f64)> =
+            [10.0, 100.0, 1000.0].iter().map(|x: &f64| (*x, 0.5 * x.powf(1.5))).collect();
         let k = growth_exponent(&points).unwrap_or(f64::NAN);
         assert!((k - 1.5).abs() < 1e-9, "{k}");
         assert_eq!(growth_exponent(&[(10.0, 1.0)]), None);

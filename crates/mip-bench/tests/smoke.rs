@@ -11,7 +11,9 @@ fn generated_inventory_and_emitted_objects_parse() {
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).expect("the emitted YAML parses");
     let named = |kind: &str, namespace: Option<&str>, name: &str| {
         docs.iter().any(|d| {
-            d["kind"] == kind && d["metadata"]["name"] == name && d["metadata"]["namespace"].as_str() == namespace
+            d["kind"] == kind
+                && d["metadata"]["name"] == name
+                && d["metadata"]["namespace"].as_str() == namespace
         })
     };
     for fed in ["federation-00001", "federation-00002"] {

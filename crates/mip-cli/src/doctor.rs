@@ -17,10 +17,17 @@ fn text(r: &Report) -> String {
     }
     let checked = r.checked.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", ");
     if r.healthy {
-        let _ = writeln!(s, "Healthy: no known failure mode in `{}` ({checked} checked).", r.argocd_namespace);
+        let _ =
+            writeln!(s, "Healthy: no known failure mode in `{}` ({checked} checked).", r.argocd_namespace);
     } else {
         let errors = r.findings.iter().filter(|f| f.severity == mip_engine::doctor::Severity::Error).count();
-        let _ = writeln!(s, "{} problem(s) in `{}`: {errors} error(s), {} warning(s) ({checked} checked).", r.findings.len(), r.argocd_namespace, r.findings.len() - errors);
+        let _ = writeln!(
+            s,
+            "{} problem(s) in `{}`: {errors} error(s), {} warning(s) ({checked} checked).",
+            r.findings.len(),
+            r.argocd_namespace,
+            r.findings.len() - errors
+        );
     }
     s
 }
@@ -45,7 +52,9 @@ pub fn doctor(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> 
     };
     live::stats(&cluster);
     let out = match output {
-        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report).context("failed to serialise the report")?),
+        OutputFormat::Json => {
+            format!("{}\n", serde_json::to_string_pretty(&report).context("failed to serialise the report")?)
+        }
         OutputFormat::Text | OutputFormat::Markdown => text(&report),
     };
     views::stdout(&out)?;

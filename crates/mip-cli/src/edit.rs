@@ -35,10 +35,14 @@ pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
                     })
                     .collect(),
             };
-            run(&inv, render.as_deref(), &format!("federation `{name}`"), None, |file, text| edit::add_federation(file, text, &fed))
+            run(&inv, render.as_deref(), &format!("federation `{name}`"), None, |file, text| {
+                edit::add_federation(file, text, &fed)
+            })
         }
         FederationCommand::Remove { name, yes, inv, render } => {
-            run(&inv, render.as_deref(), &format!("federation `{name}`"), Some(yes), |file, text| edit::remove_federation(file, text, &name))
+            run(&inv, render.as_deref(), &format!("federation `{name}`"), Some(yes), |file, text| {
+                edit::remove_federation(file, text, &name)
+            })
         }
     }
 }
@@ -48,10 +52,14 @@ pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
         ClusterCommand::Add { name, server, kube_context, inv, render } => {
             let c = NewCluster { name: name.clone(), server, context: kube_context };
-            run(&inv, render.as_deref(), &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
+            run(&inv, render.as_deref(), &format!("cluster `{name}`"), None, |file, text| {
+                edit::add_cluster(file, text, &c)
+            })
         }
         ClusterCommand::Remove { name, yes, inv, render } => {
-            run(&inv, render.as_deref(), &format!("cluster `{name}`"), Some(yes), |file, text| edit::remove_cluster(file, text, &name))
+            run(&inv, render.as_deref(), &format!("cluster `{name}`"), Some(yes), |file, text| {
+                edit::remove_cluster(file, text, &name)
+            })
         }
     }
 }
@@ -83,7 +91,9 @@ fn run(
         (Ok(b), Ok(a)) => (b, a),
         (Err(d), _) | (_, Err(d)) => {
             views::diagnostics(&d);
-            views::note(&format!("error: the edit would make `{file}` invalid; nothing was written (hint: the diagnostics above name the conflict)"));
+            views::note(&format!(
+                "error: the edit would make `{file}` invalid; nothing was written (hint: the diagnostics above name the conflict)"
+            ));
             return Ok(ExitStatus::Error);
         }
     };
@@ -93,7 +103,9 @@ fn run(
         Some(true) | None => {}
         Some(false) => {
             if !std::io::stdin().is_terminal() {
-                views::note(&format!("error: refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written (hint: review the deletions above, then pass `--yes`)"));
+                views::note(&format!(
+                    "error: refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written (hint: review the deletions above, then pass `--yes`)"
+                ));
                 return Ok(ExitStatus::SafetyRefusal);
             }
             eprint!("Remove {what} from `{file}`? Only `yes` is accepted: ");
@@ -106,12 +118,19 @@ fn run(
             }
         }
     }
-    write_atomically(path, e.text.as_bytes()).with_context(|| format!("failed to write inventory `{file}`"))?;
-    views::note(&format!("{} {what} {} `{file}`.", if removal { "Removed" } else { "Added" }, if removal { "from" } else { "to" }));
+    write_atomically(path, e.text.as_bytes())
+        .with_context(|| format!("failed to write inventory `{file}`"))?;
+    views::note(&format!(
+        "{} {what} {} `{file}`.",
+        if removal { "Removed" } else { "Added" },
+        if removal { "from" } else { "to" }
+    ));
     match render {
         Some(dir) => crate::render::render(inv, dir, false),
         None => {
-            views::note("Next: render the GitOps tree and push it (`mip render DIR`, or `--render DIR` here), then `mip plan` and `mip apply`.");
+            views::note(
+                "Next: render the GitOps tree and push it (`mip render DIR`, or `--render DIR` here), then `mip plan` and `mip apply`.",
+            );
             Ok(ExitStatus::Success)
         }
     }
@@ -129,11 +148,20 @@ fn resolve(inv: &Inventory) -> Result<Desired, mip_core::Diagnostics> {
 }
 
 fn only_in<'d>(a: &'d Desired, b: &Desired, owner: Owner) -> Vec<(&'d ObjectRef, &'d str)> {
-    a.objects.values().filter(|o| o.owner == owner && !b.objects.contains_key(&o.addr)).map(|o| (&o.addr, o.reason.as_str())).collect()
+    a.objects
+        .values()
+        .filter(|o| o.owner == owner && !b.objects.contains_key(&o.addr))
+        .map(|o| (&o.addr, o.reason.as_str()))
+        .collect()
 }
 
 /// A titled list of addresses on stderr, nothing when empty.
-fn list(title: &str, symbol: &str, items: &[(&ObjectRef, &str)], note_for: impl Fn(&ObjectRef) -> &'static str) {
+fn list(
+    title: &str,
+    symbol: &str,
+    items: &[(&ObjectRef, &str)],
+    note_for: impl Fn(&ObjectRef) -> &'static str,
+) {
     if items.is_empty() {
         return;
     }
@@ -151,12 +179,24 @@ fn report_consequences(before: &Desired, after: &Desired, what: &str, file: &str
         let argo = only_in(before, after, Owner::ArgoCd);
         let title = "Argo CD will DELETE, once the change reaches Git, these objects and every workload and persistent volume their Applications deployed:";
         list(title, "-", &argo, none);
-        let namespaces = |a: &ObjectRef| if a.kind == "Namespace" { "; everything in the namespace goes with it" } else { "" };
-        list("The next `mip plan` deletes what mip created for it:", "-", &only_in(before, after, Owner::Mip), namespaces);
+        let namespaces = |a: &ObjectRef| {
+            if a.kind == "Namespace" { "; everything in the namespace goes with it" } else { "" }
+        };
+        list(
+            "The next `mip plan` deletes what mip created for it:",
+            "-",
+            &only_in(before, after, Owner::Mip),
+            namespaces,
+        );
     } else {
         views::note(&format!("Adding {what} to `{file}`."));
         list("The next `mip plan` creates:", "+", &only_in(after, before, Owner::Mip), none);
-        list("Argo CD will generate (the plan awaits them as `<=`):", "<=", &only_in(after, before, Owner::ArgoCd), none);
+        list(
+            "Argo CD will generate (the plan awaits them as `<=`):",
+            "<=",
+            &only_in(after, before, Owner::ArgoCd),
+            none,
+        );
     }
 }
 
@@ -164,8 +204,12 @@ fn report_consequences(before: &Desired, after: &Desired, what: &str, file: &str
 /// symbolic link, the link's target is replaced and the link kept.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let target: PathBuf = if path.is_symlink() { std::fs::canonicalize(path)? } else { path.to_path_buf() };
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "inventory".into());
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name =
+        target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "inventory".into());
     let tmp = dir.join(format!(".{name}.mip-edit.tmp"));
     let permissions = std::fs::metadata(&target)?.permissions();
     let written = (|| {

@@ -54,7 +54,8 @@ impl SecretResolver for Resolver {
         let value = self.resolve_inner(source)?;
         if views::verbosity() >= 2 {
             // Proof of what was used without showing it: length and a salted hash.
-            let hash = mip_core::canonical::salted_hash("mip-verbose-log", &source.to_string(), value.expose());
+            let hash =
+                mip_core::canonical::salted_hash("mip-verbose-log", &source.to_string(), value.expose());
             eprintln!("  secret from {source}: {} bytes, {hash}", value.len());
         }
         Ok(value)
@@ -64,16 +65,24 @@ impl SecretResolver for Resolver {
 impl Resolver {
     fn resolve_inner(&self, source: &SensitiveSource) -> Result<Sensitive, String> {
         match source {
-            SensitiveSource::Env(name) => std::env::var(name).map(Sensitive::new).map_err(|_| format!("environment variable `{name}` is not set")),
+            SensitiveSource::Env(name) => std::env::var(name)
+                .map(Sensitive::new)
+                .map_err(|_| format!("environment variable `{name}` is not set")),
             SensitiveSource::File(path) => {
                 let p = self.base.join(path);
-                std::fs::read_to_string(&p).map(Sensitive::new).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+                std::fs::read_to_string(&p)
+                    .map(Sensitive::new)
+                    .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
             }
             SensitiveSource::Prompt(text) => {
                 if !std::io::stdin().is_terminal() {
-                    return Err(format!("prompt `{text}` needs a terminal; use `env` or `file` in unattended runs"));
+                    return Err(format!(
+                        "prompt `{text}` needs a terminal; use `env` or `file` in unattended runs"
+                    ));
                 }
-                rpassword::prompt_password(format!("{text}: ")).map(Sensitive::new).map_err(|e| format!("prompt failed: {e}"))
+                rpassword::prompt_password(format!("{text}: "))
+                    .map(Sensitive::new)
+                    .map_err(|e| format!("prompt failed: {e}"))
             }
             SensitiveSource::Generated => Err("generated values are made by the engine".into()),
             SensitiveSource::ClusterConfig { token, ca_file } => {
@@ -81,7 +90,8 @@ impl Resolver {
                 let mut tls = serde_json::json!({ "insecure": false });
                 if let Some(path) = ca_file {
                     let p = self.base.join(path);
-                    let pem = std::fs::read(&p).map_err(|e| format!("cannot read CA file `{}`: {e}", p.display()))?;
+                    let pem = std::fs::read(&p)
+                        .map_err(|e| format!("cannot read CA file `{}`: {e}", p.display()))?;
                     tls["caData"] = serde_json::Value::String(base64_encode(&pem));
                 }
                 let config = serde_json::json!({ "bearerToken": token.expose(), "tlsClientConfig": tls });
@@ -114,7 +124,9 @@ struct Progress;
 impl Hook for Progress {
     fn event(&self, e: ApplyEvent) {
         match e {
-            ApplyEvent::Start(a, action) if views::verbosity() >= 1 => eprintln!("{:>3} {a}: {action}…", action.symbol()),
+            ApplyEvent::Start(a, action) if views::verbosity() >= 1 => {
+                eprintln!("{:>3} {a}: {action}…", action.symbol())
+            }
             ApplyEvent::Start(..) => {}
             ApplyEvent::Done(a, action) => eprintln!("{:>3} {a}: {action} done", action.symbol()),
             ApplyEvent::Failed(a, err) => eprintln!("  ! {a}: failed: {err}"),
@@ -135,7 +147,11 @@ pub(crate) fn stats(cluster: &KubeCluster) {
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("failed to start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
 }
 
 fn read_snapshot(dir: &Path) -> Result<Option<mip_state::Snapshot>, ExitStatus> {
@@ -143,7 +159,11 @@ fn read_snapshot(dir: &Path) -> Result<Option<mip_state::Snapshot>, ExitStatus> 
 }
 
 /// `mip plan` against the cluster.
-pub fn plan(inv: &InventoryArgs, args: &ClusterArgs, loaded: &Loaded) -> anyhow::Result<Result<Plan, ExitStatus>> {
+pub fn plan(
+    inv: &InventoryArgs,
+    args: &ClusterArgs,
+    loaded: &Loaded,
+) -> anyhow::Result<Result<Plan, ExitStatus>> {
     let rt = runtime()?;
     let cluster = match connect(&rt, args) {
         Ok(c) => c,
@@ -164,7 +184,9 @@ pub fn plan(inv: &InventoryArgs, args: &ClusterArgs, loaded: &Loaded) -> anyhow:
 
 fn confirm(question: &str) -> Result<bool, ExitStatus> {
     if !std::io::stdin().is_terminal() {
-        views::note("error: refusing to change the cluster without confirmation: stdin is not a terminal (hint: review the plan, then pass `--auto-approve`)");
+        views::note(
+            "error: refusing to change the cluster without confirmation: stdin is not a terminal (hint: review the plan, then pass `--auto-approve`)",
+        );
         return Err(ExitStatus::SafetyRefusal);
     }
     eprint!("{question} Only `yes` is accepted: ");
@@ -215,7 +237,9 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
                 rotate.insert(addr);
             }
             Err(e) => {
-                views::note(&format!("error: `--rotate`: {e} (hint: e.g. `v1/Secret/federation-a/mip-secret`)"));
+                views::note(&format!(
+                    "error: `--rotate`: {e} (hint: e.g. `v1/Secret/federation-a/mip-secret`)"
+                ));
                 return Ok(ExitStatus::Error);
             }
         }
@@ -226,7 +250,8 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
     };
     let mut plan = match a.plan_file {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("failed to read plan file `{}`", path.display()))?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("failed to read plan file `{}`", path.display()))?;
             match mip_plan::planfile::from_bytes(&path.display().to_string(), &bytes) {
                 Ok(p) => p,
                 Err(e @ mip_plan::planfile::Error::Tampered { .. }) => {
@@ -256,7 +281,10 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
         }
     }
     if a.plan_file.is_some() && plan.inventory_digest != loaded.digest {
-        views::note(&format!("note: the inventory changed since the plan; applying the plan as saved (`{}`)", plan.inventory));
+        views::note(&format!(
+            "note: the inventory changed since the plan; applying the plan as saved (`{}`)",
+            plan.inventory
+        ));
     }
     let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
     let rotations = !rotate.is_empty();
@@ -266,7 +294,10 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     if !a.auto_approve {
-        match confirm(&format!("Apply {writes} change(s) to `{}`?", mip_core::cluster::Cluster::server_url(&cluster))) {
+        match confirm(&format!(
+            "Apply {writes} change(s) to `{}`?",
+            mip_core::cluster::Cluster::server_url(&cluster)
+        )) {
             Ok(true) => {}
             Ok(false) => {
                 views::note("Apply cancelled.");
@@ -277,9 +308,21 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
     }
     let base = a.inv.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
     let resolver = Resolver { base };
-    let opts = ApplyOpts { parallelism: a.parallelism, wait_timeout: Duration::from_secs(a.wait_timeout), ..ApplyOpts::default() };
+    let opts = ApplyOpts {
+        parallelism: a.parallelism,
+        wait_timeout: Duration::from_secs(a.wait_timeout),
+        ..ApplyOpts::default()
+    };
     let cluster = Arc::new(cluster);
-    let outcome = rt.block_on(live::apply(Arc::clone(&cluster), Arc::clone(&store), &plan, &resolver, &rotate, &opts, Arc::new(Progress)));
+    let outcome = rt.block_on(live::apply(
+        Arc::clone(&cluster),
+        Arc::clone(&store),
+        &plan,
+        &resolver,
+        &rotate,
+        &opts,
+        Arc::new(Progress),
+    ));
     stats(&cluster);
     match outcome {
         Err(e) => Ok(fail(&e)),
@@ -293,7 +336,9 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
                 o.serial
             ));
             for p in &o.pending {
-                views::note(&format!("  pending: {p} (Argo CD has not created it yet; check `mip doctor` or the Argo CD UI)"));
+                views::note(&format!(
+                    "  pending: {p} (Argo CD has not created it yet; check `mip doctor` or the Argo CD UI)"
+                ));
             }
             // One line per missing permission, however many objects it refused.
             let mut shown = BTreeSet::new();
@@ -307,7 +352,8 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
             }
             // Every write refused for want of permissions changed nothing: an error, not a
             // partial apply.
-            let refused = !o.forbidden.is_empty() && o.applied.is_empty() && o.forbidden.len() == o.failed.len();
+            let refused =
+                !o.forbidden.is_empty() && o.applied.is_empty() && o.forbidden.len() == o.failed.len();
             Ok(if o.complete() {
                 ExitStatus::Success
             } else if refused {
@@ -331,7 +377,9 @@ pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> a
     };
     let d = live::drift_of(&plan);
     let text = match output {
-        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&d).context("failed to serialise drift")?),
+        OutputFormat::Json => {
+            format!("{}\n", serde_json::to_string_pretty(&d).context("failed to serialise drift")?)
+        }
         OutputFormat::Text | OutputFormat::Markdown => {
             let mut s = String::new();
             if d.is_empty() {
@@ -348,7 +396,12 @@ pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> a
                 for m in &d.missing {
                     s.push_str(&format!(" <= {m} (expected from Argo CD, missing)\n"));
                 }
-                s.push_str(&format!("Drift: {} object(s) differ, {} missing; fingerprint {}\n", d.changes.len(), d.missing.len(), d.fingerprint));
+                s.push_str(&format!(
+                    "Drift: {} object(s) differ, {} missing; fingerprint {}\n",
+                    d.changes.len(),
+                    d.missing.len(),
+                    d.fingerprint
+                ));
             }
             s
         }
@@ -361,7 +414,11 @@ pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> a
 /// locked state store.
 type Session = (Loaded, tokio::runtime::Runtime, KubeCluster, SledStore);
 
-fn session(inv: &InventoryArgs, args: &ClusterArgs, operation: &str) -> anyhow::Result<Result<Session, ExitStatus>> {
+fn session(
+    inv: &InventoryArgs,
+    args: &ClusterArgs,
+    operation: &str,
+) -> anyhow::Result<Result<Session, ExitStatus>> {
     let loaded = match crate::load(inv)? {
         Ok(l) => l,
         Err(code) => return Ok(Err(code)),
@@ -381,7 +438,12 @@ fn session(inv: &InventoryArgs, args: &ClusterArgs, operation: &str) -> anyhow::
 }
 
 /// `mip destroy`.
-pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, include_protected: bool) -> anyhow::Result<ExitStatus> {
+pub fn destroy(
+    inv: &InventoryArgs,
+    args: &ClusterArgs,
+    auto_approve: bool,
+    include_protected: bool,
+) -> anyhow::Result<ExitStatus> {
     let (loaded, rt, cluster, store) = match session(inv, args, "destroy")? {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -394,8 +456,14 @@ pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, incl
         Err(e) => return Ok(fail(&e)),
     };
     let plan = live::destroy_plan(&loaded, &snapshot, &live_objs, include_protected);
-    for a in snapshot.managed.keys().filter(|a| live::is_protected(a) && !include_protected && live_objs.contains_key(*a)) {
-        views::note(&format!("  kept {a} (pass `--include-protected` to delete namespaces, AppProjects and CRDs)"));
+    for a in snapshot
+        .managed
+        .keys()
+        .filter(|a| live::is_protected(a) && !include_protected && live_objs.contains_key(*a))
+    {
+        views::note(&format!(
+            "  kept {a} (pass `--include-protected` to delete namespaces, AppProjects and CRDs)"
+        ));
     }
     for c in &plan.changes {
         views::note(&format!("  - {} ({})", c.address, c.purpose));
@@ -405,7 +473,10 @@ pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, incl
         return Ok(ExitStatus::Success);
     }
     if !auto_approve {
-        let q = format!("Destroy {} object(s)? Argo CD will then delete what the root Applications generated, workloads and volumes included.", plan.changes.len());
+        let q = format!(
+            "Destroy {} object(s)? Argo CD will then delete what the root Applications generated, workloads and volumes included.",
+            plan.changes.len()
+        );
         match confirm(&q) {
             Ok(true) => {}
             Ok(false) => return Ok(ExitStatus::SafetyRefusal),
@@ -414,7 +485,15 @@ pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, incl
     }
     let resolver = Resolver { base: PathBuf::new() };
     let opts = ApplyOpts { wait_timeout: Duration::ZERO, ..ApplyOpts::default() };
-    match rt.block_on(live::apply(Arc::new(cluster), Arc::clone(&store), &plan, &resolver, &BTreeSet::new(), &opts, Arc::new(Progress))) {
+    match rt.block_on(live::apply(
+        Arc::new(cluster),
+        Arc::clone(&store),
+        &plan,
+        &resolver,
+        &BTreeSet::new(),
+        &opts,
+        Arc::new(Progress),
+    )) {
         Err(e) => Ok(fail(&e)),
         Ok(o) => {
             for a in snapshot.managed.keys().filter(|a| mip_plan::adopts(a)) {
@@ -429,7 +508,9 @@ pub fn destroy(inv: &InventoryArgs, args: &ClusterArgs, auto_approve: bool, incl
 /// `mip state …`.
 pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
     let args = match command {
-        StateCommand::List { cluster, .. } | StateCommand::History { cluster } | StateCommand::Show { cluster, .. } => cluster,
+        StateCommand::List { cluster, .. }
+        | StateCommand::History { cluster }
+        | StateCommand::Show { cluster, .. } => cluster,
         StateCommand::Rm { address, cluster } => return state_rm(address, cluster),
         StateCommand::Rebuild { inv, cluster } => return state_rebuild(inv, cluster),
     };
@@ -485,7 +566,13 @@ pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
             };
             let mut s = String::new();
             for h in store.history().context("failed to read the history")? {
-                s.push_str(&format!("{} serial {} {}: {}\n", mip_state::rfc3339_utc(h.at_unix), h.serial, h.operation, h.summary));
+                s.push_str(&format!(
+                    "{} serial {} {}: {}\n",
+                    mip_state::rfc3339_utc(h.at_unix),
+                    h.serial,
+                    h.operation,
+                    h.summary
+                ));
             }
             views::stdout(&s)?;
         }

@@ -55,7 +55,11 @@ pub(crate) fn load(inv: &cli::InventoryArgs) -> anyhow::Result<Result<ops::Loade
         }
         Err(ops::Error::Invalid(diags)) => {
             views::diagnostics(&diags);
-            views::note(&format!("{} error(s) in `{}`; nothing was written", diags.error_count(), opts.inventory.display()));
+            views::note(&format!(
+                "{} error(s) in `{}`; nothing was written",
+                diags.error_count(),
+                opts.inventory.display()
+            ));
             Ok(Err(ExitStatus::Error))
         }
         Err(e) => Err(anyhow::Error::new(e)),
@@ -117,7 +121,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             };
             if let Some(path) = &out {
                 let bytes = mip_plan::planfile::to_bytes(&plan).context("failed to serialise the plan")?;
-                views::write_private_file(path, &bytes).with_context(|| format!("failed to write plan file `{}`", path.display()))?;
+                views::write_private_file(path, &bytes)
+                    .with_context(|| format!("failed to write plan file `{}`", path.display()))?;
                 views::note(&format!("saved the plan to `{}`", path.display()));
             }
             let text = match output {
@@ -130,7 +135,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             exit_without_freeing((loaded, plan, text));
             Ok(if detailed_exitcode && changes { ExitStatus::Changes } else { ExitStatus::Success })
         }
-        Command::Apply { plan, inv, cluster, auto_approve, parallelism, wait_timeout, rotate, force_conflicts } => live::apply(&live::ApplyArgs {
+        Command::Apply {
+            plan,
+            inv,
+            cluster,
+            auto_approve,
+            parallelism,
+            wait_timeout,
+            rotate,
+            force_conflicts,
+        } => live::apply(&live::ApplyArgs {
             force_conflicts,
             plan_file: plan.as_deref(),
             inv: &inv,
@@ -141,7 +155,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             rotate: &rotate,
         }),
         Command::Drift { inv, cluster, output } => live::drift(&inv, &cluster, output),
-        Command::Destroy { inv, cluster, auto_approve, include_protected } => live::destroy(&inv, &cluster, auto_approve, include_protected),
+        Command::Destroy { inv, cluster, auto_approve, include_protected } => {
+            live::destroy(&inv, &cluster, auto_approve, include_protected)
+        }
         Command::State { command } => live::state(&command),
         Command::Federation { command } => edit::federation(command),
         Command::Cluster { command } => edit::cluster(command),
@@ -154,7 +170,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Man => {
             let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut buf).context("failed to render the man page")?;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .context("failed to render the man page")?;
             views::stdout(&String::from_utf8_lossy(&buf))?;
             Ok(ExitStatus::Success)
         }

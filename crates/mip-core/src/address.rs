@@ -59,11 +59,7 @@ impl ObjectRef {
 
     /// `apiVersion` as written in a manifest (`v1`, `argoproj.io/v1alpha1`).
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
     /// Whether the object is namespaced.

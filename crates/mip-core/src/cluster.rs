@@ -109,7 +109,12 @@ pub trait Cluster: Send + Sync {
     /// Server-side apply with field manager `mip`. Without `force`, a field owned by another
     /// manager with a different value is a [`ClusterError::Conflict`]; `dry_run` asks the server
     /// to compute the result without persisting it. Returns the resulting object.
-    fn apply(&self, addr: &ObjectRef, manifest: &Value, opts: ApplyOptions) -> impl Future<Output = Result<Value, ClusterError>> + Send;
+    fn apply(
+        &self,
+        addr: &ObjectRef,
+        manifest: &Value,
+        opts: ApplyOptions,
+    ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
 
     /// Deletes an object (foreground propagation). `false` when it was already gone.
     fn delete(&self, addr: &ObjectRef) -> impl Future<Output = Result<bool, ClusterError>> + Send;

@@ -193,7 +193,11 @@ mod tests {
     #[test]
     fn control_characters_in_values_stay_on_one_line() {
         let at = Location { file: "mip.yaml".into(), line: 9, column: 10 };
-        let d = Diagnostic::error(Some(at), "invalid-url", "`url`: `https://a\r\n b` is not a Git URL").with_hint("not `x\ty`");
-        assert_eq!(d.to_string(), "mip.yaml:9:10: error[invalid-url]: `url`: `https://a\\r\\n b` is not a Git URL (hint: not `x\\ty`)");
+        let d = Diagnostic::error(Some(at), "invalid-url", "`url`: `https://a\r\n b` is not a Git URL")
+            .with_hint("not `x\ty`");
+        assert_eq!(
+            d.to_string(),
+            "mip.yaml:9:10: error[invalid-url]: `url`: `https://a\\r\\n b` is not a Git URL (hint: not `x\\ty`)"
+        );
     }
 }

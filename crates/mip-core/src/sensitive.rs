@@ -34,7 +34,9 @@ impl fmt::Display for SensitiveSource {
             SensitiveSource::File(p) => write!(f, "file `{p}`"),
             SensitiveSource::Prompt(p) => write!(f, "prompt `{p}`"),
             SensitiveSource::Generated => f.write_str("generated"),
-            SensitiveSource::ClusterConfig { token, .. } => write!(f, "cluster config with a bearer token from {token}"),
+            SensitiveSource::ClusterConfig { token, .. } => {
+                write!(f, "cluster config with a bearer token from {token}")
+            }
         }
     }
 }

@@ -19,10 +19,10 @@
 //! - `appset-error`: an ApplicationSet reports `ErrorOccurred=True`.
 //! - `default-project-loosened`: the `default` project permits sources or destinations again.
 
-use crate::live::{read_live, LiveError};
+use crate::live::{LiveError, read_live};
 use crate::ops::Loaded;
-use mip_core::cluster::{Cluster, ClusterError, KindRef};
 use mip_core::ObjectRef;
+use mip_core::cluster::{Cluster, ClusterError, KindRef};
 use mip_graph::glob_match;
 use serde::Serialize;
 use serde_json::Value;
@@ -149,7 +149,8 @@ pub fn expectations(loaded: &Loaded) -> Expectations {
         .collect();
     Expectations {
         argocd_namespace: loaded.inventory.argocd.namespace.value.clone(),
-        lock_down_default: loaded.inventory.argocd.default_project == mip_inventory::DefaultProjectPolicy::LockDown,
+        lock_down_default: loaded.inventory.argocd.default_project
+            == mip_inventory::DefaultProjectPolicy::LockDown,
         secrets,
         namespaces,
     }
@@ -217,7 +218,13 @@ pub fn report(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Report {
         ("Secret".to_owned(), exp.secrets.len()),
         ("Namespace".to_owned(), live.namespaces.len()),
     ]);
-    Report { format_version: FORMAT_VERSION, argocd_namespace: exp.argocd_namespace.clone(), healthy: findings.is_empty(), checked, findings }
+    Report {
+        format_version: FORMAT_VERSION,
+        argocd_namespace: exp.argocd_namespace.clone(),
+        healthy: findings.is_empty(),
+        checked,
+        findings,
+    }
 }
 
 fn now_unix() -> u64 {
@@ -288,7 +295,8 @@ fn destination_permitted(allowed: &[Value], dest: &Value) -> bool {
         let pn = d.get("name").and_then(Value::as_str).unwrap_or("");
         let pns = d.get("namespace").and_then(Value::as_str).unwrap_or("");
         let deny = ps.starts_with('!') || pn.starts_with('!') || pns.starts_with('!');
-        let target = ((!ps.is_empty() && glob(ps, &server)) || (!pn.is_empty() && glob(pn, &name))) && glob(pns, &namespace);
+        let target = ((!ps.is_empty() && glob(ps, &server)) || (!pn.is_empty() && glob(pn, &name)))
+            && glob(pns, &namespace);
         if deny && target {
             return false;
         }
@@ -360,7 +368,11 @@ pub fn diagnose(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Vec<Fi
     {
         check_default_project(default, &mut out);
     }
-    let deletable = [("AppProject", &live.projects), ("Application", &live.applications), ("ApplicationSet", &live.application_sets)];
+    let deletable = [
+        ("AppProject", &live.projects),
+        ("Application", &live.applications),
+        ("ApplicationSet", &live.application_sets),
+    ];
     for (kind, objects) in deletable {
         for o in objects.iter() {
             check_deletion(addr_of(kind, o), o, now_unix, &mut out);
@@ -379,11 +391,19 @@ fn check_application_conditions(app: &Value, out: &mut Vec<Finding>) {
     for c in app.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
         let kind = c.get("type").and_then(Value::as_str).unwrap_or_default();
         let fix = match kind {
-            "InvalidSpecError" => "fix the Application or its project as the message says (projects come from Git: `mip render`, then commit); Argo CD does not sync an invalid spec",
-            "ComparisonError" => "Argo CD cannot render the sources: check the repository URL, the revision, credentials (`mip-repo-*` Secrets) and that the chart or path exists",
-            "SyncError" => "read the sync result in `status.operationState`; after fixing the cause, trigger a sync (a failed auto-sync is not retried on the same revision)",
+            "InvalidSpecError" => {
+                "fix the Application or its project as the message says (projects come from Git: `mip render`, then commit); Argo CD does not sync an invalid spec"
+            }
+            "ComparisonError" => {
+                "Argo CD cannot render the sources: check the repository URL, the revision, credentials (`mip-repo-*` Secrets) and that the chart or path exists"
+            }
+            "SyncError" => {
+                "read the sync result in `status.operationState`; after fixing the cause, trigger a sync (a failed auto-sync is not retried on the same revision)"
+            }
             "UnknownError" => "see the application controller's log for this Application",
-            "DeletionError" => "the deletion is blocked: often its project is already gone (recreate it) or a resource cannot be deleted",
+            "DeletionError" => {
+                "the deletion is blocked: often its project is already gone (recreate it) or a resource cannot be deleted"
+            }
             _ => continue,
         };
         let message = c.get("message").and_then(Value::as_str).unwrap_or_default();
@@ -454,7 +474,8 @@ fn check_operation(addr: &ObjectRef, name: &str, app: &Value, out: &mut Vec<Find
     if !matches!(phase, "Failed" | "Error") || app.get("operation").is_some_and(|o| !o.is_null()) {
         return;
     }
-    let tried = s(app, "/status/operationState/syncResult/revision").or_else(|| s(app, "/status/operationState/operation/sync/revision"));
+    let tried = s(app, "/status/operationState/syncResult/revision")
+        .or_else(|| s(app, "/status/operationState/operation/sync/revision"));
     let current = s(app, "/status/sync/revision");
     if let (Some(t), Some(c)) = (tried, current)
         && !t.is_empty()
@@ -482,14 +503,20 @@ fn check_application_set(set: &Value, projects: &BTreeMap<&str, &Value>, ns: &st
     let addr = addr_of("ApplicationSet", set);
     let name = name_of(set);
     for c in set.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
-        if c.get("type").and_then(Value::as_str) != Some("ErrorOccurred") || c.get("status").and_then(Value::as_str) != Some("True") {
+        if c.get("type").and_then(Value::as_str) != Some("ErrorOccurred")
+            || c.get("status").and_then(Value::as_str) != Some("True")
+        {
             continue;
         }
         let reason = c.get("reason").and_then(Value::as_str).unwrap_or("unknown");
         let message = c.get("message").and_then(Value::as_str).unwrap_or("no message");
         let cause = match reason {
-            "ApplicationValidationError" => "a generated Application is invalid (often: its project does not exist yet); create the project or fix the template's `spec.project`",
-            "RenderTemplateParamsError" | "ApplicationGenerationFromParamsError" => "the template does not render with the generators' parameters; fix the template in Git",
+            "ApplicationValidationError" => {
+                "a generated Application is invalid (often: its project does not exist yet); create the project or fix the template's `spec.project`"
+            }
+            "RenderTemplateParamsError" | "ApplicationGenerationFromParamsError" => {
+                "the template does not render with the generators' parameters; fix the template in Git"
+            }
             _ => "fix the generators or the template in Git",
         };
         out.push(Finding {
@@ -546,9 +573,13 @@ fn check_default_project(p: &Value, out: &mut Vec<Finding>) {
     if p.pointer("/spec/destinations").and_then(Value::as_array).is_some_and(|d| !d.is_empty()) {
         loose.push("`destinations` is not empty".to_owned());
     }
-    let denies_all = p.pointer("/spec/namespaceResourceBlacklist").and_then(Value::as_array).is_some_and(|l| {
-        l.iter().any(|e| e.get("group").and_then(Value::as_str) == Some("*") && e.get("kind").and_then(Value::as_str) == Some("*"))
-    });
+    let denies_all =
+        p.pointer("/spec/namespaceResourceBlacklist").and_then(Value::as_array).is_some_and(|l| {
+            l.iter().any(|e| {
+                e.get("group").and_then(Value::as_str) == Some("*")
+                    && e.get("kind").and_then(Value::as_str) == Some("*")
+            })
+        });
     if !denies_all {
         loose.push("`namespaceResourceBlacklist` does not deny `*/*`".to_owned());
     }
@@ -570,7 +601,8 @@ fn check_deletion(addr: ObjectRef, o: &Value, now_unix: u64, out: &mut Vec<Findi
         return;
     }
     let age = parse_time(since).map(|t| now_unix.saturating_sub(t));
-    let severity = if age.is_some_and(|a| a < STUCK_AFTER_SECS) { Severity::Warning } else { Severity::Error };
+    let severity =
+        if age.is_some_and(|a| a < STUCK_AFTER_SECS) { Severity::Warning } else { Severity::Error };
     let listed = finalizers.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
     let held = age.map_or_else(|| format!("since {since}"), |a| format!("for {a} s"));
     let kind = addr.kind.to_lowercase();
@@ -631,11 +663,25 @@ mod tests {
         LiveObjects {
             projects: vec![
                 locked_default(),
-                project("mip-federation-a", &["https://github.com/madgik/*", "!https://github.com/madgik/forbidden"], json!([{"server": "https://kubernetes.default.svc", "namespace": "federation-a"}])),
+                project(
+                    "mip-federation-a",
+                    &["https://github.com/madgik/*", "!https://github.com/madgik/forbidden"],
+                    json!([{"server": "https://kubernetes.default.svc", "namespace": "federation-a"}]),
+                ),
             ],
-            applications: vec![app("federation-a-exareme2", "mip-federation-a", "https://github.com/madgik/exareme2.git", "federation-a")],
-            application_sets: vec![json!({"metadata": {"name": "deployments-local", "namespace": NS}, "spec": {"template": {"spec": {"project": "{{.project}}"}}}, "status": {"conditions": [{"type": "ErrorOccurred", "status": "False", "reason": "ApplicationSetUpToDate"}]}})],
-            secret_keys: BTreeMap::from([(exp().secrets[0].addr.clone(), BTreeSet::from(["client-id".to_owned(), "client-secret".to_owned()]))]),
+            applications: vec![app(
+                "federation-a-exareme2",
+                "mip-federation-a",
+                "https://github.com/madgik/exareme2.git",
+                "federation-a",
+            )],
+            application_sets: vec![
+                json!({"metadata": {"name": "deployments-local", "namespace": NS}, "spec": {"template": {"spec": {"project": "{{.project}}"}}}, "status": {"conditions": [{"type": "ErrorOccurred", "status": "False", "reason": "ApplicationSetUpToDate"}]}}),
+            ],
+            secret_keys: BTreeMap::from([(
+                exp().secrets[0].addr.clone(),
+                BTreeSet::from(["client-id".to_owned(), "client-secret".to_owned()]),
+            )]),
             namespaces: vec![json!({"metadata": {"name": "federation-a"}})],
         }
     }
@@ -656,7 +702,10 @@ mod tests {
         live.applications.push(app("orphan", "nope", "https://github.com/madgik/exareme2", "federation-a"));
         live.application_sets.push(json!({"metadata": {"name": "fixed", "namespace": NS}, "spec": {"template": {"spec": {"project": "gone"}}}}));
         let f = diagnose(&exp(), &live, NOW);
-        assert_eq!(codes(&live), vec![("missing-project", "orphan".to_owned()), ("missing-project", "fixed".to_owned())]);
+        assert_eq!(
+            codes(&live),
+            vec![("missing-project", "orphan".to_owned()), ("missing-project", "fixed".to_owned())]
+        );
         assert!(f[0].what.contains("`nope`") && f[0].fix.contains("argo-projects"), "{f:?}");
     }
 
@@ -680,7 +729,11 @@ mod tests {
             ]
         );
         let f = diagnose(&exp(), &live, NOW);
-        assert!(f.iter().any(|x| x.what.contains("namespace `kube-system`") && x.fix.contains("spec.destinations")), "{f:?}");
+        assert!(
+            f.iter()
+                .any(|x| x.what.contains("namespace `kube-system`") && x.fix.contains("spec.destinations")),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -694,7 +747,11 @@ mod tests {
         let mut live = healthy();
         live.secret_keys.insert(exp().secrets[0].addr.clone(), BTreeSet::from(["client-id".to_owned()]));
         let f = diagnose(&exp(), &live, NOW);
-        assert_eq!((f[0].code, f[0].what.contains("`client-secret`")), ("missing-secret-keys", true), "{f:?}");
+        assert_eq!(
+            (f[0].code, f[0].what.contains("`client-secret`")),
+            ("missing-secret-keys", true),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -715,7 +772,10 @@ mod tests {
         let f = diagnose(&exp(), &live, NOW);
         assert_eq!(codes(&live), vec![("sync-failed", "stuck".to_owned())]);
         assert!(f[0].what.contains("`Failed`") && f[0].what.contains("one or more objects failed"), "{f:?}");
-        assert!(f[0].fix.contains("argocd app sync") && f[0].fix.contains("\"revision\":\"abc123\""), "{f:?}");
+        assert!(
+            f[0].fix.contains("argocd app sync") && f[0].fix.contains("\"revision\":\"abc123\""),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -729,10 +789,22 @@ mod tests {
         live.namespaces[0]["metadata"]["finalizers"] = json!(["example.org/hold"]);
         let f = diagnose(&exp(), &live, NOW);
         assert_eq!(f.len(), 2, "{f:?}");
-        assert_eq!((f[0].code, f[0].severity, f[0].address.name.as_str()), ("stuck-deletion", Severity::Error, "going"));
-        assert!(f[0].what.contains("for 3600 s") && f[0].what.contains("`resources-finalizer.argocd.argoproj.io`"), "{}", f[0].what);
+        assert_eq!(
+            (f[0].code, f[0].severity, f[0].address.name.as_str()),
+            ("stuck-deletion", Severity::Error, "going")
+        );
+        assert!(
+            f[0].what.contains("for 3600 s")
+                && f[0].what.contains("`resources-finalizer.argocd.argoproj.io`"),
+            "{}",
+            f[0].what
+        );
         assert!(f[0].fix.contains("kubectl -n argocd-mip-team patch application going"), "{}", f[0].fix);
-        assert_eq!((f[1].severity, f[1].address.kind.as_str()), (Severity::Warning, "Namespace"), "recent: a warning");
+        assert_eq!(
+            (f[1].severity, f[1].address.kind.as_str()),
+            (Severity::Warning, "Namespace"),
+            "recent: a warning"
+        );
     }
 
     #[test]
@@ -756,7 +828,12 @@ mod tests {
         let f = diagnose(&exp(), &live, NOW);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].code, "default-project-loosened");
-        assert!(f[0].what.contains("`sourceRepos`") && f[0].what.contains("`destinations`") && f[0].what.contains("Blacklist"), "{f:?}");
+        assert!(
+            f[0].what.contains("`sourceRepos`")
+                && f[0].what.contains("`destinations`")
+                && f[0].what.contains("Blacklist"),
+            "{f:?}"
+        );
         let unmanaged = Expectations { lock_down_default: false, ..exp() };
         assert!(diagnose(&unmanaged, &live, NOW).is_empty());
     }
@@ -766,7 +843,10 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_time("2026-01-01T00:00:00Z"), Some(NOW));
         assert_eq!(parse_time("garbage"), None);
-        assert!(repo_permitted(&["https://github.com/madgik/exareme2"], "https://github.com/madgik/exareme2.git"));
+        assert!(repo_permitted(
+            &["https://github.com/madgik/exareme2"],
+            "https://github.com/madgik/exareme2.git"
+        ));
         assert!(repo_permitted(&["*"], "git@github.com:x/y.git"));
         assert!(!repo_permitted(&[], "https://x"));
         assert!(!repo_permitted(&["*", "!https://bad/*"], "https://bad/repo"));
@@ -782,6 +862,10 @@ mod tests {
         let found = diagnose(&exp(), &live, NOW);
         let f: Vec<&Finding> = found.iter().filter(|f| f.code == "argo-condition").collect();
         assert_eq!(f.len(), 1, "{found:?}");
-        assert!(f[0].what.contains("`InvalidSpecError`: application repo https://evil.example is not permitted"), "{}", f[0].what);
+        assert!(
+            f[0].what.contains("`InvalidSpecError`: application repo https://evil.example is not permitted"),
+            "{}",
+            f[0].what
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::ops::Loaded;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
-use mip_core::{canonical, Action, ObjectRef, Owner, Sensitive, SensitiveSource};
+use mip_core::{Action, ObjectRef, Owner, Sensitive, SensitiveSource, canonical};
 use mip_plan::{Change, LiveView, Mode, Plan, PlanInput, PriorState, StateRef};
 use mip_state::{HistoryEntry, ManagedEntry, Snapshot, StateStore};
 use serde_json::Value;
@@ -62,12 +62,23 @@ impl LiveError {
     /// How to fix it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            LiveError::WrongCluster { .. } => Some("select the right context with `--context`, or fix `argocd.apiServer`/`argocd.context`".into()),
-            LiveError::OtherState { .. } | LiveError::Stale { .. } => Some("run `mip plan -o FILE` again and review the new plan".into()),
-            LiveError::SecretSource { .. } => Some("set the environment variable or create the file the inventory names".into()),
+            LiveError::WrongCluster { .. } => Some(
+                "select the right context with `--context`, or fix `argocd.apiServer`/`argocd.context`"
+                    .into(),
+            ),
+            LiveError::OtherState { .. } | LiveError::Stale { .. } => {
+                Some("run `mip plan -o FILE` again and review the new plan".into())
+            }
+            LiveError::SecretSource { .. } => {
+                Some("set the environment variable or create the file the inventory names".into())
+            }
             LiveError::State(e) => Some(e.hint()),
-            LiveError::Cluster(ClusterError::Unreachable { .. }) => Some("check the kubeconfig context, the VPN, or `HTTPS_PROXY=socks5://…`".into()),
-            LiveError::Cluster(ClusterError::Conflict { .. }) => Some("another tool owns these fields; remove them there, or let mip own the object alone".into()),
+            LiveError::Cluster(ClusterError::Unreachable { .. }) => {
+                Some("check the kubeconfig context, the VPN, or `HTTPS_PROXY=socks5://…`".into())
+            }
+            LiveError::Cluster(ClusterError::Conflict { .. }) => Some(
+                "another tool owns these fields; remove them there, or let mip own the object alone".into(),
+            ),
             LiveError::Cluster(e @ ClusterError::Forbidden { .. }) => forbidden_hint(e),
             LiveError::Cluster(_) => None,
         }
@@ -79,7 +90,8 @@ impl LiveError {
 pub fn forbidden_hint(e: &ClusterError) -> Option<String> {
     let ClusterError::Forbidden { verb, resource, namespace, .. } = e else { return None };
     let scope = namespace.as_ref().map(|n| format!(" in namespace `{n}`")).unwrap_or_default();
-    let apply = if verb == "patch" { " (server-side apply is `patch`, plus `create` for a new object)" } else { "" };
+    let apply =
+        if verb == "patch" { " (server-side apply is `patch`, plus `create` for a new object)" } else { "" };
     Some(format!(
         "the credentials in use lack `{verb}` on `{resource}`{scope}{apply}; bind the roles in `examples/rbac/`: `mip-readonly.yaml` for plan, drift and doctor, `mip-apply.yaml` for apply (README, \"Least privilege\")"
     ))
@@ -127,13 +139,20 @@ pub fn check_guard(loaded: &Loaded, server: &str, context: Option<&str>) -> Resu
     let norm = |s: &str| s.trim_end_matches('/').to_owned();
     if let Some(want) = &loaded.inventory.argocd.api_server {
         if norm(&want.value) != norm(server) {
-            return Err(LiveError::WrongCluster { expected: format!("`{}` (argocd.apiServer)", want.value), actual: server.to_owned() });
+            return Err(LiveError::WrongCluster {
+                expected: format!("`{}` (argocd.apiServer)", want.value),
+                actual: server.to_owned(),
+            });
         }
     }
     if let Some(want) = &loaded.inventory.argocd.context {
         if Some(want.value.as_str()) != context {
             return Err(LiveError::WrongCluster {
-                expected: format!("context `{}` (argocd.context), not `{}`", want.value, context.unwrap_or("<none>")),
+                expected: format!(
+                    "context `{}` (argocd.context), not `{}`",
+                    want.value,
+                    context.unwrap_or("<none>")
+                ),
                 actual: server.to_owned(),
             });
         }
@@ -150,14 +169,18 @@ fn is_secret(a: &ObjectRef) -> bool {
 ///
 /// # Errors
 /// Cluster errors other than an unknown kind (a missing CRD means no objects of it).
-pub async fn read_live<C: Cluster>(cluster: &C, addrs: &BTreeSet<ObjectRef>) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
+pub async fn read_live<C: Cluster>(
+    cluster: &C,
+    addrs: &BTreeSet<ObjectRef>,
+) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
     let mut by_kind: BTreeMap<KindRef, BTreeSet<Option<String>>> = BTreeMap::new();
     for a in addrs.iter().filter(|a| a.cluster.is_none()) {
         by_kind.entry(KindRef::of(a)).or_default().insert(a.namespace.clone());
     }
     let mut out = BTreeMap::new();
     for (kind, namespaces) in by_kind {
-        let selector = (kind.group.is_empty() && kind.kind == "Secret").then_some("app.kubernetes.io/managed-by=mip");
+        let selector =
+            (kind.group.is_empty() && kind.kind == "Secret").then_some("app.kubernetes.io/managed-by=mip");
         let ns = match namespaces.iter().collect::<Vec<_>>().as_slice() {
             [Some(one)] => Some(one.as_str()),
             _ => None,
@@ -167,7 +190,11 @@ pub async fn read_live<C: Cluster>(cluster: &C, addrs: &BTreeSet<ObjectRef>) -> 
             Err(ClusterError::UnknownKind { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let api_version = if kind.group.is_empty() { kind.version.clone() } else { format!("{}/{}", kind.group, kind.version) };
+        let api_version = if kind.group.is_empty() {
+            kind.version.clone()
+        } else {
+            format!("{}/{}", kind.group, kind.version)
+        };
         for item in items {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             let namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
@@ -204,7 +231,11 @@ fn prior_from(snapshot: Option<&Snapshot>) -> PriorState {
 ///
 /// # Errors
 /// Cluster errors.
-pub async fn plan_live<C: Cluster>(cluster: &C, loaded: &Loaded, snapshot: Option<&Snapshot>) -> Result<Plan, LiveError> {
+pub async fn plan_live<C: Cluster>(
+    cluster: &C,
+    loaded: &Loaded,
+    snapshot: Option<&Snapshot>,
+) -> Result<Plan, LiveError> {
     let prior = prior_from(snapshot);
     let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
     addrs.extend(prior.managed.keys().cloned());
@@ -225,15 +256,26 @@ pub async fn plan_live<C: Cluster>(cluster: &C, loaded: &Loaded, snapshot: Optio
             }
         }
     }
-    let input = PlanInput { inventory: &loaded.path, inventory_digest: loaded.digest.clone(), mode: Mode::Live, mip_version: env!("CARGO_PKG_VERSION") };
+    let input = PlanInput {
+        inventory: &loaded.path,
+        inventory_digest: loaded.digest.clone(),
+        mode: Mode::Live,
+        mip_version: env!("CARGO_PKG_VERSION"),
+    };
     let view = LiveView { objects, confirmed_unchanged };
     // Objects on other clusters (federations on remote clusters) are not reachable through this
     // connection: they are left out of a live plan rather than applied to the wrong cluster.
     let mut desired = loaded.desired.clone();
     desired.objects.retain(|a, _| a.cluster.is_none());
     let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
-    let edges = loaded.dag.edges().into_iter().filter(|e| e.from.cluster.is_none() && e.to.cluster.is_none()).collect();
-    let dag = mip_graph::Dag::from_edges(&steps, edges).map_err(|e| LiveError::Stale { reason: e.to_string() })?;
+    let edges = loaded
+        .dag
+        .edges()
+        .into_iter()
+        .filter(|e| e.from.cluster.is_none() && e.to.cluster.is_none())
+        .collect();
+    let dag =
+        mip_graph::Dag::from_edges(&steps, edges).map_err(|e| LiveError::Stale { reason: e.to_string() })?;
     Ok(mip_plan::plan_live(&desired, &dag, &prior, &view, &input))
 }
 
@@ -278,16 +320,23 @@ pub fn drift_of(plan: &Plan) -> Drift {
         .changes
         .iter()
         .filter(|c| c.action != Action::NoOp)
-        .map(|c| DriftItem { address: c.address.clone(), action: c.action, reason: c.reason.clone(), diff: c.diff.clone() })
+        .map(|c| DriftItem {
+            address: c.address.clone(),
+            action: c.action,
+            reason: c.reason.clone(),
+            diff: c.diff.clone(),
+        })
         .collect();
-    let missing: Vec<ObjectRef> = plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
+    let missing: Vec<ObjectRef> =
+        plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
     let keyed: Vec<(String, &str, Option<&String>)> = plan
         .changes
         .iter()
         .filter(|c| c.action != Action::NoOp)
         .map(|c| (c.address.to_string(), c.action.as_str(), c.live_fingerprint.as_ref()))
         .collect();
-    let fingerprint = canonical::digest(&serde_json::json!({ "changes": keyed, "missing": missing })).unwrap_or_default();
+    let fingerprint =
+        canonical::digest(&serde_json::json!({ "changes": keyed, "missing": missing })).unwrap_or_default();
     Drift { format_version: "1", fingerprint, changes, missing }
 }
 
@@ -306,7 +355,12 @@ pub struct ApplyOpts {
 
 impl Default for ApplyOpts {
     fn default() -> Self {
-        ApplyOpts { parallelism: 8, wait_timeout: Duration::from_secs(300), poll: Duration::from_secs(2), deletion_timeout: Duration::from_secs(120) }
+        ApplyOpts {
+            parallelism: 8,
+            wait_timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+            deletion_timeout: Duration::from_secs(120),
+        }
     }
 }
 
@@ -354,18 +408,28 @@ pub fn generate_secret() -> Result<Sensitive, String> {
 
 /// Fills a Secret manifest's `stringData` from sources; existing values of generated keys are
 /// kept (create-if-absent), `rotate` regenerates them.
-fn fill_secret(change: &Change, live: Option<&Value>, resolver: &dyn SecretResolver, rotate: bool) -> Result<Value, LiveError> {
+fn fill_secret(
+    change: &Change,
+    live: Option<&Value>,
+    resolver: &dyn SecretResolver,
+    rotate: bool,
+) -> Result<Value, LiveError> {
     let mut manifest = change.manifest.clone().unwrap_or(Value::Null);
     for key in &change.sensitive {
-        let existing = live.and_then(|l| l.pointer(&format!("/data/{}", pointer_escape(&key.key)))).and_then(Value::as_str).and_then(decode_base64);
+        let existing = live
+            .and_then(|l| l.pointer(&format!("/data/{}", pointer_escape(&key.key))))
+            .and_then(Value::as_str)
+            .and_then(decode_base64);
         let value = match (&key.source, existing) {
             (SensitiveSource::Generated, Some(v)) if !rotate => v,
-            (SensitiveSource::Generated, _) => generate_secret().map_err(|reason| LiveError::SecretSource {
-                addr: change.address.clone(),
-                key: key.key.clone(),
-                source_desc: "the OS random source".into(),
-                reason,
-            })?,
+            (SensitiveSource::Generated, _) => {
+                generate_secret().map_err(|reason| LiveError::SecretSource {
+                    addr: change.address.clone(),
+                    key: key.key.clone(),
+                    source_desc: "the OS random source".into(),
+                    reason,
+                })?
+            }
             (src, _) => resolver.resolve(src).map_err(|reason| LiveError::SecretSource {
                 addr: change.address.clone(),
                 key: key.key.clone(),
@@ -390,14 +454,24 @@ fn pointer_escape(k: &str) -> String {
 
 /// A live Secret's value for a key, decoded (in memory only, to hash it).
 fn live_value(live: &Value, key: &str) -> Option<String> {
-    live.pointer(&format!("/data/{}", pointer_escape(key))).and_then(Value::as_str).and_then(mip_plan::base64_decode)
+    live.pointer(&format!("/data/{}", pointer_escape(key)))
+        .and_then(Value::as_str)
+        .and_then(mip_plan::base64_decode)
 }
 
 /// Salted hashes of a change's sensitive values (salt: the state's lineage).
-fn value_hashes(lineage: &str, c: &Change, value: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+fn value_hashes(
+    lineage: &str,
+    c: &Change,
+    value: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
     c.sensitive
         .iter()
-        .filter_map(|k| value(&k.key).map(|v| (k.key.clone(), canonical::salted_hash(lineage, &format!("{}#{}", c.address, k.key), &v))))
+        .filter_map(|k| {
+            value(&k.key).map(|v| {
+                (k.key.clone(), canonical::salted_hash(lineage, &format!("{}#{}", c.address, k.key), &v))
+            })
+        })
         .collect()
 }
 
@@ -406,7 +480,11 @@ fn value_hashes(lineage: &str, c: &Change, value: impl Fn(&str) -> Option<String
 ///
 /// # Errors
 /// [`LiveError::OtherState`] or [`LiveError::Stale`] naming the objects.
-pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: &Snapshot) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
+pub async fn check_fresh<C: Cluster>(
+    cluster: &C,
+    plan: &Plan,
+    snapshot: &Snapshot,
+) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
     // A plan made before any store existed carries no lineage: it fits a store that has not
     // recorded anything yet (serial 0), whatever its fresh lineage.
     if let Some(p) = &plan.state.lineage {
@@ -415,7 +493,12 @@ pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: &Snapsh
         }
     }
     if snapshot.serial != plan.state.serial {
-        return Err(LiveError::Stale { reason: format!("the state moved from serial {} to {} (another apply ran)", plan.state.serial, snapshot.serial) });
+        return Err(LiveError::Stale {
+            reason: format!(
+                "the state moved from serial {} to {} (another apply ran)",
+                plan.state.serial, snapshot.serial
+            ),
+        });
     }
     let addrs: BTreeSet<ObjectRef> = plan.changes.iter().map(|c| c.address.clone()).collect();
     let live = read_live(cluster, &addrs).await?;
@@ -427,7 +510,9 @@ pub async fn check_fresh<C: Cluster>(cluster: &C, plan: &Plan, snapshot: &Snapsh
         }
     }
     if !changed.is_empty() {
-        return Err(LiveError::Stale { reason: format!("changed in the cluster since the plan: {}", changed.join(", ")) });
+        return Err(LiveError::Stale {
+            reason: format!("changed in the cluster since the plan: {}", changed.join(", ")),
+        });
     }
     Ok(live)
 }
@@ -472,7 +557,14 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
             c.manifest.clone().unwrap_or(Value::Null)
         } else {
             let m = fill_secret(c, live.get(&c.address), resolver, rotate.contains(&c.address))?;
-            hashes.insert(c.address.clone(), value_hashes(&snapshot.lineage, c, |k| m.pointer(&format!("/stringData/{}", pointer_escape(k))).and_then(Value::as_str).map(str::to_owned)));
+            hashes.insert(
+                c.address.clone(),
+                value_hashes(&snapshot.lineage, c, |k| {
+                    m.pointer(&format!("/stringData/{}", pointer_escape(k)))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }),
+            );
             m
         };
         manifests.insert(c.address.clone(), m);
@@ -489,8 +581,11 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
         let mut ready = Vec::new();
         let mut next = Vec::new();
         for c in remaining {
-            let deps: Vec<&ObjectRef> = c.depends_on.iter().map(|d| &d.address).filter(|a| in_plan.contains(a)).collect();
-            if let Some(bad) = deps.iter().find(|a| failed.contains(**a) || outcome.skipped.iter().any(|(s, _)| s == **a)) {
+            let deps: Vec<&ObjectRef> =
+                c.depends_on.iter().map(|d| &d.address).filter(|a| in_plan.contains(a)).collect();
+            if let Some(bad) =
+                deps.iter().find(|a| failed.contains(**a) || outcome.skipped.iter().any(|(s, _)| s == **a))
+            {
                 hook.event(ApplyEvent::Skipped(c.address.clone(), (*bad).clone()));
                 outcome.skipped.push((c.address.clone(), (*bad).clone()));
             } else if deps.iter().all(|a| done.contains(*a)) {
@@ -528,7 +623,9 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                         match cluster.apply(&addr, &m, ApplyOptions { dry_run: false, force }).await {
                             // Gate: a CRD must be Established before its custom resources.
                             Ok(obj) if addr.kind == "CustomResourceDefinition" => {
-                                wait_established(cluster.as_ref(), &addr, deletion_timeout).await.map(|()| Some(obj))
+                                wait_established(cluster.as_ref(), &addr, deletion_timeout)
+                                    .await
+                                    .map(|()| Some(obj))
                             }
                             other => other.map(Some),
                         }
@@ -571,7 +668,10 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
             if let Some(l) = live.get(&c.address) {
                 let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
                 let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
-                outcome.serial = store.record(&c.address, Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }))?;
+                outcome.serial = store.record(
+                    &c.address,
+                    Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }),
+                )?;
             }
         }
     }
@@ -585,24 +685,39 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
         outcome.skipped.len(),
         outcome.pending.len()
     );
-    store.append_history(HistoryEntry { serial: outcome.serial, operation: "apply".into(), summary, at_unix: now_unix() })?;
+    store.append_history(HistoryEntry {
+        serial: outcome.serial,
+        operation: "apply".into(),
+        summary,
+        at_unix: now_unix(),
+    })?;
     Ok(outcome)
 }
 
 /// Waits until a CRD reports `Established=True`.
-async fn wait_established<C: Cluster>(cluster: &C, addr: &ObjectRef, timeout: Duration) -> Result<(), ClusterError> {
+async fn wait_established<C: Cluster>(
+    cluster: &C,
+    addr: &ObjectRef,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let established = cluster.get(addr).await?.is_some_and(|crd| {
             crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-                cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Established") && c.get("status").and_then(Value::as_str) == Some("True"))
+                cs.iter().any(|c| {
+                    c.get("type").and_then(Value::as_str) == Some("Established")
+                        && c.get("status").and_then(Value::as_str) == Some("True")
+                })
             })
         });
         if established {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ClusterError::Other { operation: format!("apply `{addr}`"), message: format!("not Established after {} s", timeout.as_secs()) });
+            return Err(ClusterError::Other {
+                operation: format!("apply `{addr}`"),
+                message: format!("not Established after {} s", timeout.as_secs()),
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -616,10 +731,16 @@ async fn wait_gone<C: Cluster>(cluster: &C, addr: &ObjectRef, timeout: Duration)
         match cluster.get(addr).await? {
             None => return Ok(()),
             Some(obj) if tokio::time::Instant::now() >= deadline => {
-                let finalizers = obj.pointer("/metadata/finalizers").map(ToString::to_string).unwrap_or_else(|| "none".into());
+                let finalizers = obj
+                    .pointer("/metadata/finalizers")
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "none".into());
                 return Err(ClusterError::Other {
                     operation: format!("delete `{addr}`"),
-                    message: format!("still present after {} s (finalizers: {finalizers}); a finalizer is blocking it", timeout.as_secs()),
+                    message: format!(
+                        "still present after {} s (finalizers: {finalizers}); a finalizer is blocking it",
+                        timeout.as_secs()
+                    ),
                 });
             }
             Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -631,12 +752,18 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-async fn wait_for_argo<C: Cluster>(cluster: &C, plan: &Plan, opts: &ApplyOpts, hook: &dyn Hook) -> Result<Vec<ObjectRef>, LiveError> {
+async fn wait_for_argo<C: Cluster>(
+    cluster: &C,
+    plan: &Plan,
+    opts: &ApplyOpts,
+    hook: &dyn Hook,
+) -> Result<Vec<ObjectRef>, LiveError> {
     if opts.wait_timeout.is_zero() {
         // `--wait-timeout 0`: the caller chose not to wait; nothing is reported pending.
         return Ok(Vec::new());
     }
-    let mut missing: BTreeSet<ObjectRef> = plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
+    let mut missing: BTreeSet<ObjectRef> =
+        plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
     let deadline = tokio::time::Instant::now() + opts.wait_timeout;
     loop {
         if missing.is_empty() {
@@ -665,7 +792,12 @@ fn labelled_mip(live: &Value) -> bool {
 /// A destroy plan: every object in the state that still carries mip's label, deleted in
 /// reverse dependency order. Never the `default` AppProject (argocd-server recreates it; mip
 /// only forgets it), and protected kinds only with `include_protected`.
-pub fn destroy_plan(loaded: &Loaded, snapshot: &Snapshot, live: &BTreeMap<ObjectRef, Value>, include_protected: bool) -> Plan {
+pub fn destroy_plan(
+    loaded: &Loaded,
+    snapshot: &Snapshot,
+    live: &BTreeMap<ObjectRef, Value>,
+    include_protected: bool,
+) -> Plan {
     let order: Vec<&ObjectRef> = loaded.dag.order().iter().rev().collect();
     let rank = |a: &ObjectRef| order.iter().position(|x| *x == a).unwrap_or(0);
     let mut addrs: Vec<&ObjectRef> = snapshot
@@ -684,7 +816,11 @@ pub fn destroy_plan(loaded: &Loaded, snapshot: &Snapshot, live: &BTreeMap<Object
                 action: Action::Delete,
                 step: loaded.desired.objects.get(a).map_or(mip_graph::Step::Bootstrap, |o| o.step),
                 reason: "destroy".into(),
-                purpose: loaded.desired.objects.get(a).map_or_else(|| "previously managed by mip".to_owned(), |o| o.reason.clone()),
+                purpose: loaded
+                    .desired
+                    .objects
+                    .get(a)
+                    .map_or_else(|| "previously managed by mip".to_owned(), |o| o.reason.clone()),
                 depends_on: Vec::new(),
                 sensitive: Vec::new(),
                 fingerprint: snapshot.managed[a].fingerprint.clone(),
@@ -722,7 +858,11 @@ pub fn owner_of(loaded: &Loaded, a: &ObjectRef) -> Option<Owner> {
 ///
 /// # Errors
 /// Cluster and state errors.
-pub async fn rebuild_state<C: Cluster, S: StateStore>(cluster: &C, store: &S, loaded: &Loaded) -> Result<usize, LiveError> {
+pub async fn rebuild_state<C: Cluster, S: StateStore>(
+    cluster: &C,
+    store: &S,
+    loaded: &Loaded,
+) -> Result<usize, LiveError> {
     let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| o.addr.clone()).collect();
     let live = read_live(cluster, &addrs).await?;
     let mut n = 0;
@@ -736,11 +876,22 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(cluster: &C, store: &S, lo
         let secret_hashes: BTreeMap<String, String> = o
             .sensitive
             .keys()
-            .filter_map(|k| live_value(l, k).map(|v| (k.clone(), canonical::salted_hash(&lineage, &format!("{}#{k}", o.addr), &v))))
+            .filter_map(|k| {
+                live_value(l, k)
+                    .map(|v| (k.clone(), canonical::salted_hash(&lineage, &format!("{}#{k}", o.addr), &v)))
+            })
             .collect();
-        store.record(&o.addr, Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes }))?;
+        store.record(
+            &o.addr,
+            Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes }),
+        )?;
         n += 1;
     }
-    store.append_history(HistoryEntry { serial: store.snapshot()?.serial, operation: "state rebuild".into(), summary: format!("{n} recorded"), at_unix: now_unix() })?;
+    store.append_history(HistoryEntry {
+        serial: store.snapshot()?.serial,
+        operation: "state rebuild".into(),
+        summary: format!("{n} recorded"),
+        at_unix: now_unix(),
+    })?;
     Ok(n)
 }

@@ -1,6 +1,6 @@
 //! Operations: `load` (validate), `graph` and `plan_offline`.
 
-use mip_core::{canonical, Diagnostic, Diagnostics, Location};
+use mip_core::{Diagnostic, Diagnostics, Location, canonical};
 use mip_graph::{Dag, Desired, Manifest, ResolveOptions};
 use mip_inventory::Inventory;
 use mip_plan::{Mode, Plan, PlanInput, PriorState};
@@ -56,8 +56,12 @@ fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> 
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Err(e) => diags.push(
-                Diagnostic::error(Some(p.file.at.clone()), "missing-file", format!("cannot read prerequisite `{shown}`: {e}"))
-                    .with_hint("paths are relative to the inventory file"),
+                Diagnostic::error(
+                    Some(p.file.at.clone()),
+                    "missing-file",
+                    format!("cannot read prerequisite `{shown}`: {e}"),
+                )
+                .with_hint("paths are relative to the inventory file"),
             ),
             Ok(text) => match mip_inventory::yaml::parse_stream(&shown, &text) {
                 Err(d) => diags.push(d),
@@ -79,13 +83,18 @@ fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> 
 /// [`Error::ReadInventory`], or [`Error::Invalid`] with every problem found.
 pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
     let path = opts.inventory.display().to_string();
-    let bytes = std::fs::read(&opts.inventory).map_err(|source| Error::ReadInventory { path: path.clone(), source })?;
+    let bytes = std::fs::read(&opts.inventory)
+        .map_err(|source| Error::ReadInventory { path: path.clone(), source })?;
     let digest = format!("sha256:{}", canonical::sha256_hex(&bytes));
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
-            let d = Diagnostic::error(Some(Location { file: path.clone(), line: 1, column: 1 }), "encoding", format!("the inventory is not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
-                .with_hint("save the file as UTF-8");
+            let d = Diagnostic::error(
+                Some(Location { file: path.clone(), line: 1, column: 1 }),
+                "encoding",
+                format!("the inventory is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            )
+            .with_hint("save the file as UTF-8");
             return Err(Error::Invalid(std::iter::once(d).collect()));
         }
     };
@@ -93,21 +102,29 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
     let inventory = parsed.inventory;
     let mut diags = Diagnostics::new();
     if let Some(rev) = &opts.revision
-        && (rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains("..")) {
-            diags.push(Diagnostic::error(None, "invalid-revision", format!("`--revision {rev}` is not a valid Git branch")));
-        }
+        && (rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains(".."))
+    {
+        diags.push(Diagnostic::error(
+            None,
+            "invalid-revision",
+            format!("`--revision {rev}` is not a valid Git branch"),
+        ));
+    }
     let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
     let prereqs = read_prerequisites(&inventory, &base, &mut diags);
     if diags.has_errors() {
         return Err(Error::Invalid(diags.sorted()));
     }
-    let desired = mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: opts.revision.clone() }).map_err(Error::Invalid)?;
+    let desired =
+        mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: opts.revision.clone() })
+            .map_err(Error::Invalid)?;
     let checks = mip_graph::validate(&desired);
     if checks.has_errors() {
         return Err(Error::Invalid(checks));
     }
     let dag = Dag::build(&desired.objects).map_err(|e| {
-        let d = Diagnostic::error(None, "cycle", e.to_string()).with_hint("an ordering rule and a prerequisite contradict each other");
+        let d = Diagnostic::error(None, "cycle", e.to_string())
+            .with_hint("an ordering rule and a prerequisite contradict each other");
         Error::Invalid(std::iter::once(d).collect())
     })?;
     let mut warnings = parsed.warnings;

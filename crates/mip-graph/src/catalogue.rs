@@ -46,7 +46,10 @@ pub fn project_name(suffix: &str) -> String {
 /// Sanitised branch prefix: the seed's `sed 's/[^a-zA-Z0-9]/-/g'`, lowered because
 /// Kubernetes names are lowercase (`Feature/X` would otherwise give an invalid name).
 pub fn branch_prefix(revision: &str) -> String {
-    let s: String = revision.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let s: String = revision
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     format!("{s}-")
 }
 
@@ -121,10 +124,20 @@ pub struct CommonChild {
 pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
     match kind {
         CommonAppKind::Datacatalog => {
-            vec![CommonChild { name: "datacatalog", project: "common", namespace: None, upstream: Some(DATACATALOG_REPO) }]
+            vec![CommonChild {
+                name: "datacatalog",
+                project: "common",
+                namespace: None,
+                upstream: Some(DATACATALOG_REPO),
+            }]
         }
         CommonAppKind::NginxIngress => {
-            vec![CommonChild { name: "nginx-public-ingress", project: "common", namespace: None, upstream: None }]
+            vec![CommonChild {
+                name: "nginx-public-ingress",
+                project: "common",
+                namespace: None,
+                upstream: None,
+            }]
         }
         CommonAppKind::Submariner => vec![
             CommonChild {
@@ -197,7 +210,10 @@ mod tests {
             "deployments-hybrid-z-mip-infrastructure"
         );
         assert_eq!(infra_app_name("common/datacatalog"), "common-datacatalog");
-        assert_eq!(infra_app_name("deployments/local/federations/Lyon"), "deployments-local-federations-lyon");
+        assert_eq!(
+            infra_app_name("deployments/local/federations/Lyon"),
+            "deployments-local-federations-lyon"
+        );
     }
 
     #[test]

@@ -126,13 +126,15 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
     };
     let all: Vec<&DesiredObject> = objects.values().collect();
     let position: BTreeMap<&ObjectRef, usize> = objects.keys().enumerate().map(|(i, a)| (a, i)).collect();
-    let roots: Vec<usize> = (0..all.len()).filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application")).collect();
+    let roots: Vec<usize> =
+        (0..all.len()).filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application")).collect();
     let infra_roots: Vec<usize> = roots.iter().copied().filter(|&i| all[i].step == Step::Infra).collect();
     let projects: BTreeMap<(&Option<String>, &Option<String>, &str), usize> = (0..all.len())
         .filter(|&i| is_argo(all[i], "AppProject"))
         .map(|i| ((&all[i].addr.cluster, &all[i].addr.namespace, all[i].addr.name.as_str()), i))
         .collect();
-    let mip_projects: Vec<usize> = projects.values().copied().filter(|&i| all[i].owner == Owner::Mip).collect();
+    let mip_projects: Vec<usize> =
+        projects.values().copied().filter(|&i| all[i].owner == Owner::Mip).collect();
     let namespaces: BTreeMap<(&Option<String>, &str), usize> = (0..all.len())
         .filter(|&i| all[i].addr.group.is_empty() && all[i].addr.kind == "Namespace")
         .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
@@ -151,7 +153,9 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
         }
         // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
         if o.owner == Owner::Mip {
-            if let Some(&n) = o.addr.namespace.as_ref().and_then(|ns| namespaces.get(&(&o.addr.cluster, ns.as_str()))) {
+            if let Some(&n) =
+                o.addr.namespace.as_ref().and_then(|ns| namespaces.get(&(&o.addr.cluster, ns.as_str())))
+            {
                 add(n, i, Rule::NamespaceFirst);
             }
         }
@@ -160,7 +164,9 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
             add(crd, i, Rule::CrdFirst);
         }
         // project-first
-        if let Some(&proj) = project_of(o).and_then(|p| projects.get(&(&o.addr.cluster, &o.addr.namespace, p))) {
+        if let Some(&proj) =
+            project_of(o).and_then(|p| projects.get(&(&o.addr.cluster, &o.addr.namespace, p)))
+        {
             add(proj, i, Rule::ProjectFirst);
         }
         // role-first
@@ -189,7 +195,9 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
                 Some("repository") => roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
                 Some("cluster") => infra_roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
                 // bootstrap-before-infra
-                _ if !is_argo(o, "AppProject") => infra_roots.iter().for_each(|&r| add(i, r, Rule::BootstrapBeforeInfra)),
+                _ if !is_argo(o, "AppProject") => {
+                    infra_roots.iter().for_each(|&r| add(i, r, Rule::BootstrapBeforeInfra))
+                }
                 _ => {}
             }
         }
@@ -232,7 +240,11 @@ impl Dag {
     }
 
     /// `addrs` sorted (so a node's index orders like its address), `steps` parallel to it.
-    fn from_indexed(addrs: Vec<ObjectRef>, steps: Vec<Step>, edges: Vec<(usize, usize, Rule)>) -> Result<Self, CycleError> {
+    fn from_indexed(
+        addrs: Vec<ObjectRef>,
+        steps: Vec<Step>,
+        edges: Vec<(usize, usize, Rule)>,
+    ) -> Result<Self, CycleError> {
         let mut graph: DiGraph<ObjectRef, Rule> = DiGraph::with_capacity(addrs.len(), edges.len());
         for a in &addrs {
             graph.add_node(a.clone());
@@ -244,13 +256,19 @@ impl Dag {
         // (step first, then address — node indices sort like addresses), never of insertion
         // or hash order.
         let n = graph.node_count();
-        let mut indegree: Vec<usize> = graph.node_indices().map(|v| graph.neighbors_directed(v, petgraph::Incoming).count()).collect();
-        let mut ready: BinaryHeap<Reverse<(Step, usize)>> = (0..n).filter(|&v| indegree[v] == 0).map(|v| Reverse((steps[v], v))).collect();
+        let mut indegree: Vec<usize> =
+            graph.node_indices().map(|v| graph.neighbors_directed(v, petgraph::Incoming).count()).collect();
+        let mut ready: BinaryHeap<Reverse<(Step, usize)>> =
+            (0..n).filter(|&v| indegree[v] == 0).map(|v| Reverse((steps[v], v))).collect();
         let mut order_idx: Vec<usize> = Vec::with_capacity(n);
         let mut level: Vec<usize> = vec![0; n];
         while let Some(Reverse((_, v))) = ready.pop() {
             let node = NodeIndex::new(v);
-            level[v] = graph.neighbors_directed(node, petgraph::Incoming).map(|p| level[p.index()] + 1).max().unwrap_or(0);
+            level[v] = graph
+                .neighbors_directed(node, petgraph::Incoming)
+                .map(|p| level[p.index()] + 1)
+                .max()
+                .unwrap_or(0);
             order_idx.push(v);
             for m in graph.neighbors_directed(node, petgraph::Outgoing) {
                 indegree[m.index()] -= 1;
@@ -323,7 +341,10 @@ fn find_cycle(graph: &DiGraph<ObjectRef, Rule>, indegree: &[usize]) -> Vec<Objec
     let mut cur = start;
     loop {
         seen.insert(cur, path.len() - 1);
-        let Some(prev) = graph.neighbors_directed(cur, petgraph::Incoming).filter(|p| stuck.contains(p)).min_by_key(|p| &graph[*p])
+        let Some(prev) = graph
+            .neighbors_directed(cur, petgraph::Incoming)
+            .filter(|p| stuck.contains(p))
+            .min_by_key(|p| &graph[*p])
         else {
             break;
         };

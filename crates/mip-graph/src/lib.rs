@@ -30,7 +30,7 @@ pub mod render;
 mod resolve;
 mod validate;
 
-pub use dag::{rule_edges, CycleError, Dag, Edge, Rule};
+pub use dag::{CycleError, Dag, Edge, Rule, rule_edges};
 pub use model::{Desired, DesiredObject, Manifest, ResolveOptions, Step};
 pub use resolve::resolve;
 pub use validate::{glob_match, validate};

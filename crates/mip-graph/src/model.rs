@@ -29,8 +29,14 @@ pub enum Step {
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 6] =
-        [Step::DefaultProject, Step::Bootstrap, Step::ArgoProjects, Step::AwaitProjects, Step::Infra, Step::AwaitApps];
+    pub const ALL: [Step; 6] = [
+        Step::DefaultProject,
+        Step::Bootstrap,
+        Step::ArgoProjects,
+        Step::AwaitProjects,
+        Step::Infra,
+        Step::AwaitApps,
+    ];
 
     /// Kebab-case name, as in JSON.
     pub fn as_str(self) -> &'static str {

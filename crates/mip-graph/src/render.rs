@@ -23,7 +23,8 @@ pub fn dot(desired: &Desired, dag: &Dag) -> String {
     let ids = ids(dag);
     let mut out = String::from("digraph mip {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
     for step in Step::ALL {
-        let members: Vec<&ObjectRef> = dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
+        let members: Vec<&ObjectRef> =
+            dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
         if members.is_empty() {
             continue;
         }
@@ -47,7 +48,8 @@ pub fn mermaid(desired: &Desired, dag: &Dag) -> String {
     let ids = ids(dag);
     let mut out = String::from("flowchart LR\n");
     for step in Step::ALL {
-        let members: Vec<&ObjectRef> = dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
+        let members: Vec<&ObjectRef> =
+            dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
         if members.is_empty() {
             continue;
         }
@@ -96,7 +98,14 @@ pub fn json(desired: &Desired, dag: &Dag) -> String {
         .iter()
         .map(|a| {
             let o = &desired.objects[a];
-            JsonNode { address: a, owner: o.owner, step: o.step, wave: waves[a], reason: &o.reason, generated_by: o.generated_by.as_ref() }
+            JsonNode {
+                address: a,
+                owner: o.owner,
+                step: o.step,
+                wave: waves[a],
+                reason: &o.reason,
+                generated_by: o.generated_by.as_ref(),
+            }
         })
         .collect();
     let doc = JsonGraph { format_version: GRAPH_FORMAT_VERSION, nodes, edges: dag.edges() };

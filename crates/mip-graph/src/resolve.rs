@@ -2,20 +2,32 @@
 
 use crate::catalogue as cat;
 use crate::model::*;
-use mip_core::{Diagnostic, Diagnostics, Location, ObjectRef, Owner, SensitiveSource, MANAGED_BY_LABEL};
+use mip_core::{Diagnostic, Diagnostics, Location, MANAGED_BY_LABEL, ObjectRef, Owner, SensitiveSource};
 use mip_inventory::{
-    CommonAppKind, DefaultProjectPolicy, Federation, FederationAppKind, Inventory, KeycloakCredentials, Repository,
+    CommonAppKind, DefaultProjectPolicy, Federation, FederationAppKind, Inventory, KeycloakCredentials,
+    Repository,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 const ARGO: &str = "argoproj.io/v1alpha1";
 
 /// Kinds that are cluster-scoped, for prerequisite manifests (which carry no discovery).
 const CLUSTER_SCOPED: &[&str] = &[
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
-    "StorageClass", "PriorityClass", "IngressClass", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "APIService", "ClusterIssuer", "RuntimeClass", "CSIDriver",
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+    "IngressClass",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "APIService",
+    "ClusterIssuer",
+    "RuntimeClass",
+    "CSIDriver",
 ];
 
 struct Builder<'a> {
@@ -38,17 +50,29 @@ impl Builder<'_> {
                 slot.insert(obj);
             }
             std::collections::btree_map::Entry::Occupied(prev) => {
-                let first = prev.get().origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
+                let first =
+                    prev.get().origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
                 self.diags.push(
-                    Diagnostic::error(obj.origin.clone(), "duplicate-object", format!("object `{}` is declared twice (first at {first})", obj.addr))
-                        .with_hint("each object may be declared once; remove one of them"),
+                    Diagnostic::error(
+                        obj.origin.clone(),
+                        "duplicate-object",
+                        format!("object `{}` is declared twice (first at {first})", obj.addr),
+                    )
+                    .with_hint("each object may be declared once; remove one of them"),
                 );
             }
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn mip(&mut self, addr: ObjectRef, step: Step, manifest: Value, reason: String, origin: Option<Location>) {
+    fn mip(
+        &mut self,
+        addr: ObjectRef,
+        step: Step,
+        manifest: Value,
+        reason: String,
+        origin: Option<Location>,
+    ) {
         self.add(DesiredObject {
             addr,
             owner: Owner::Mip,
@@ -61,7 +85,15 @@ impl Builder<'_> {
         });
     }
 
-    fn argo(&mut self, addr: ObjectRef, step: Step, model: Value, reason: String, by: &ObjectRef, origin: Option<Location>) {
+    fn argo(
+        &mut self,
+        addr: ObjectRef,
+        step: Step,
+        model: Value,
+        reason: String,
+        by: &ObjectRef,
+        origin: Option<Location>,
+    ) {
         self.add(DesiredObject {
             addr,
             owner: Owner::ArgoCd,
@@ -88,7 +120,10 @@ impl Builder<'_> {
 
     /// Every repository a project may source: mip's own two plus the upstream charts.
     fn source_repos(&self) -> Vec<String> {
-        let mut v = vec![self.inv.repositories.infra.url.value.clone(), self.inv.repositories.deployments.url.value.clone()];
+        let mut v = vec![
+            self.inv.repositories.infra.url.value.clone(),
+            self.inv.repositories.deployments.url.value.clone(),
+        ];
         for u in &self.inv.upstream_repos {
             if !v.contains(&u.value) {
                 v.push(u.value.clone());
@@ -118,7 +153,11 @@ impl Builder<'_> {
 /// # Errors
 /// Diagnostics (with inventory or manifest locations) for objects declared twice, invalid
 /// prerequisite manifests, and names that the branch prefix makes too long.
-pub fn resolve(inv: &Inventory, prerequisites: &[Manifest], opts: &ResolveOptions) -> Result<Desired, Diagnostics> {
+pub fn resolve(
+    inv: &Inventory,
+    prerequisites: &[Manifest],
+    opts: &ResolveOptions,
+) -> Result<Desired, Diagnostics> {
     let revision = opts.revision.clone().unwrap_or_else(|| inv.revision.value.clone());
     let prefix = cat::branch_prefix(&revision);
     let mut b = Builder {
@@ -169,10 +208,22 @@ pub fn resolve(inv: &Inventory, prerequisites: &[Manifest], opts: &ResolveOption
     };
     let projects_root = b.argo_addr("Application", &root_projects);
     let m = root(&root_projects, "base");
-    b.mip(projects_root.clone(), Step::ArgoProjects, m, "root Application: renders `base/` (the project ApplicationSets)".into(), Some(inv.revision.at.clone()));
+    b.mip(
+        projects_root.clone(),
+        Step::ArgoProjects,
+        m,
+        "root Application: renders `base/` (the project ApplicationSets)".into(),
+        Some(inv.revision.at.clone()),
+    );
     let infra_root = b.argo_addr("Application", &root_infra);
     let m = root(&root_infra, "base/mip-infrastructure");
-    b.mip(infra_root.clone(), Step::Infra, m, "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)".into(), Some(inv.revision.at.clone()));
+    b.mip(
+        infra_root.clone(),
+        Step::Infra,
+        m,
+        "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)".into(),
+        Some(inv.revision.at.clone()),
+    );
 
     expected_projects(&mut b, &projects_root);
     expected_apps(&mut b, &infra_root);
@@ -215,7 +266,8 @@ fn bootstrap_project(b: &mut Builder<'_>) {
         .map(|a| format!("p, proj:{name}:infrastructure-admin, applications, {a}, {name}/*, allow"))
         .collect();
     let gk = |g: &str, k: &str| json!({ "group": g, "kind": k });
-    let mut own_repos = vec![b.inv.repositories.infra.url.value.clone(), b.inv.repositories.deployments.url.value.clone()];
+    let mut own_repos =
+        vec![b.inv.repositories.infra.url.value.clone(), b.inv.repositories.deployments.url.value.clone()];
     own_repos.dedup();
     let m = json!({
         "apiVersion": ARGO,
@@ -261,14 +313,27 @@ fn credentials(b: &mut Builder<'_>) {
         data.insert("url".into(), json!(repo.url.value));
         data.insert("name".into(), json!(format!("mip-{}", repo.role)));
         let mut sensitive = BTreeMap::new();
-        for (key, r) in [("sshPrivateKey", &repo.ssh_private_key), ("username", &repo.username), ("password", &repo.password)] {
+        for (key, r) in [
+            ("sshPrivateKey", &repo.ssh_private_key),
+            ("username", &repo.username),
+            ("password", &repo.password),
+        ] {
             if let Some(r) = r {
                 data.insert(key.into(), json!(""));
                 sensitive.insert(key.to_owned(), r.source.clone());
             }
         }
-        let reason = format!("repository credentials for `{}` (declarative `argocd repo add`)", repo.url.value);
-        credential_secret(b, &name, "repository", Value::Object(data), sensitive, reason, repo.url.at.clone());
+        let reason =
+            format!("repository credentials for `{}` (declarative `argocd repo add`)", repo.url.value);
+        credential_secret(
+            b,
+            &name,
+            "repository",
+            Value::Object(data),
+            sensitive,
+            reason,
+            repo.url.at.clone(),
+        );
     }
     for c in &inv.clusters {
         if c.name.value == mip_inventory::IN_CLUSTER {
@@ -278,7 +343,10 @@ fn credentials(b: &mut Builder<'_>) {
         let mut sensitive = BTreeMap::new();
         if let Some(t) = &c.bearer_token {
             let ca_file = c.ca_file.as_ref().map(|f| f.value.clone());
-            sensitive.insert("config".to_owned(), SensitiveSource::ClusterConfig { token: Box::new(t.source.clone()), ca_file });
+            sensitive.insert(
+                "config".to_owned(),
+                SensitiveSource::ClusterConfig { token: Box::new(t.source.clone()), ca_file },
+            );
         }
         let data = json!({ "name": c.name.value, "server": c.server.value, "config": "" });
         let reason = format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value);
@@ -324,23 +392,40 @@ fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
     for doc in docs {
         let at = Some(doc.at.clone());
         let field = |p: &str| doc.value.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let (Some(api), Some(kind), Some(name)) = (field("/apiVersion"), field("/kind"), field("/metadata/name")) else {
+        let (Some(api), Some(kind), Some(name)) =
+            (field("/apiVersion"), field("/kind"), field("/metadata/name"))
+        else {
             b.diags.push(
-                Diagnostic::error(at, "invalid-manifest", "manifest lacks `apiVersion`, `kind` or `metadata.name`")
-                    .with_hint("every document of a prerequisite file must be a complete Kubernetes object"),
+                Diagnostic::error(
+                    at,
+                    "invalid-manifest",
+                    "manifest lacks `apiVersion`, `kind` or `metadata.name`",
+                )
+                .with_hint("every document of a prerequisite file must be a complete Kubernetes object"),
             );
             continue;
         };
         let ns = field("/metadata/namespace");
         let cluster_scoped = CLUSTER_SCOPED.contains(&kind);
         if cluster_scoped && ns.is_some() {
-            b.diags.push(Diagnostic::error(at, "invalid-manifest", format!("`{kind}` `{name}` is cluster-scoped but sets `metadata.namespace`")).with_hint("remove `metadata.namespace`"));
+            b.diags.push(
+                Diagnostic::error(
+                    at,
+                    "invalid-manifest",
+                    format!("`{kind}` `{name}` is cluster-scoped but sets `metadata.namespace`"),
+                )
+                .with_hint("remove `metadata.namespace`"),
+            );
             continue;
         }
         if !cluster_scoped && ns.is_none() {
             b.diags.push(
-                Diagnostic::error(at, "invalid-manifest", format!("`{kind}` `{name}` has no `metadata.namespace`"))
-                    .with_hint("set it explicitly; mip does not guess a default namespace"),
+                Diagnostic::error(
+                    at,
+                    "invalid-manifest",
+                    format!("`{kind}` `{name}` has no `metadata.namespace`"),
+                )
+                .with_hint("set it explicitly; mip does not guess a default namespace"),
             );
             continue;
         }
@@ -363,11 +448,26 @@ fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
     }
 }
 
-fn keycloak_sensitive(k: &KeycloakCredentials, id_key: &str, secret_key: &str) -> BTreeMap<String, SensitiveSource> {
-    BTreeMap::from([(id_key.to_owned(), k.client_id.source.clone()), (secret_key.to_owned(), k.client_secret.source.clone())])
+fn keycloak_sensitive(
+    k: &KeycloakCredentials,
+    id_key: &str,
+    secret_key: &str,
+) -> BTreeMap<String, SensitiveSource> {
+    BTreeMap::from([
+        (id_key.to_owned(), k.client_id.source.clone()),
+        (secret_key.to_owned(), k.client_secret.source.clone()),
+    ])
 }
 
-fn secret(b: &mut Builder<'_>, cluster: Option<&str>, ns: &str, name: &str, sensitive: BTreeMap<String, SensitiveSource>, reason: String, origin: Location) {
+fn secret(
+    b: &mut Builder<'_>,
+    cluster: Option<&str>,
+    ns: &str,
+    name: &str,
+    sensitive: BTreeMap<String, SensitiveSource>,
+    reason: String,
+    origin: Location,
+) {
     secret_with(b, cluster, ns, name, &[], sensitive, reason, origin);
 }
 
@@ -408,8 +508,15 @@ fn secret_with(
 }
 
 fn namespace(b: &mut Builder<'_>, cluster: Option<&str>, name: &str, reason: String, origin: Location) {
-    let m = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": labels() } });
-    b.mip(ObjectRef::new("v1", "Namespace", None, name).on_cluster(cluster), Step::Bootstrap, m, reason, Some(origin));
+    let m =
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": labels() } });
+    b.mip(
+        ObjectRef::new("v1", "Namespace", None, name).on_cluster(cluster),
+        Step::Bootstrap,
+        m,
+        reason,
+        Some(origin),
+    );
 }
 
 fn namespaces_and_secrets(b: &mut Builder<'_>) {
@@ -418,12 +525,26 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
         let ns = fed.k8s_name();
         let cluster = b.cluster_ref(&fed.cluster.value);
         let cl = cluster.as_deref();
-        namespace(b, cl, &ns, format!("namespace of federation `{}`, created before its secrets", fed.name.value), fed.name.at.clone());
+        namespace(
+            b,
+            cl,
+            &ns,
+            format!("namespace of federation `{}`, created before its secrets", fed.name.value),
+            fed.name.at.clone(),
+        );
         if fed.has_app(FederationAppKind::MipStack) {
             let k = fed.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
             if let Some(k) = k {
                 let s = keycloak_sensitive(k, "client-id", "client-secret");
-                secret(b, cl, &ns, "keycloak-credentials", s, format!("Keycloak client of federation `{}` (mip-stack)", fed.name.value), k.at.clone());
+                secret(
+                    b,
+                    cl,
+                    &ns,
+                    "keycloak-credentials",
+                    s,
+                    format!("Keycloak client of federation `{}` (mip-stack)", fed.name.value),
+                    k.at.clone(),
+                );
             }
             let generated: BTreeMap<String, SensitiveSource> = cat::MIP_SECRET_KEYS
                 .iter()
@@ -431,24 +552,48 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
                 .map(|k| ((*k).to_owned(), SensitiveSource::Generated))
                 .collect();
             let reason = format!("database credentials of federation `{}` (mip-stack)", fed.name.value);
-            secret_with(b, cl, &ns, "mip-secret", &cat::MIP_SECRET_FIXED_USERS, generated, reason, fed.name.at.clone());
+            secret_with(
+                b,
+                cl,
+                &ns,
+                "mip-secret",
+                &cat::MIP_SECRET_FIXED_USERS,
+                generated,
+                reason,
+                fed.name.at.clone(),
+            );
         }
     }
     if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {
         let ns = dc.namespace().unwrap_or_default();
-        namespace(b, None, &ns, "namespace of `datacatalog`, created before its secret".into(), dc.kind.at.clone());
+        namespace(
+            b,
+            None,
+            &ns,
+            "namespace of `datacatalog`, created before its secret".into(),
+            dc.kind.at.clone(),
+        );
         let k = dc.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
         if let Some(k) = k {
             let mut s = keycloak_sensitive(k, "keycloak.client-id", "keycloak.client-secret");
             s.insert("db.user".into(), SensitiveSource::Generated);
             s.insert("db.password".into(), SensitiveSource::Generated);
-            secret(b, None, &ns, "datacatalog-secrets", s, "Keycloak client and database credentials of `datacatalog`".into(), dc.kind.at.clone());
+            secret(
+                b,
+                None,
+                &ns,
+                "datacatalog-secrets",
+                s,
+                "Keycloak client and database credentials of `datacatalog`".into(),
+                dc.kind.at.clone(),
+            );
         }
     }
 }
 
 fn project_model(b: &Builder<'_>, destinations: &[(String, String)]) -> Value {
-    let dests: Vec<Value> = destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
+    let dests: Vec<Value> =
+        destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
     json!({ "spec": { "sourceRepos": b.source_repos(), "destinations": dests } })
 }
 
@@ -460,30 +605,86 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     let static_set = b.argo_addr("ApplicationSet", cat::STATIC_PROJECTS_APPSET);
     let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_PROJECTS_APPSET);
     let appset_model = |project: &str| json!({ "spec": { "template": { "spec": { "project": project } } } });
-    b.argo(static_set.clone(), Step::AwaitProjects, appset_model(cat::INFRA_PROJECT), "renders one Application per static project".into(), root, origin.clone());
-    b.argo(fed_set.clone(), Step::AwaitProjects, appset_model(cat::INFRA_PROJECT), "renders one project Application per federation".into(), root, origin.clone());
+    b.argo(
+        static_set.clone(),
+        Step::AwaitProjects,
+        appset_model(cat::INFRA_PROJECT),
+        "renders one Application per static project".into(),
+        root,
+        origin.clone(),
+    );
+    b.argo(
+        fed_set.clone(),
+        Step::AwaitProjects,
+        appset_model(cat::INFRA_PROJECT),
+        "renders one project Application per federation".into(),
+        root,
+        origin.clone(),
+    );
     let argocd_ns = b.argocd_ns.clone();
     let in_cluster = b.in_cluster.clone();
     for (suffix, dir) in cat::STATIC_PROJECTS {
         let project = cat::project_name(suffix);
         let app = b.argo_addr("Application", &format!("{project}-app"));
-        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": format!("projects/static/{dir}") }));
-        b.argo(app.clone(), Step::AwaitProjects, model, format!("renders static project `{project}`"), &static_set, origin.clone());
-        let dests: Vec<(String, String)> =
-            cat::static_project_namespaces(suffix, &argocd_ns).into_iter().map(|n| (in_cluster.clone(), n)).collect();
+        let model = b.app_model(
+            cat::INFRA_PROJECT,
+            &[&infra_url],
+            &in_cluster,
+            &argocd_ns,
+            json!({ "path": format!("projects/static/{dir}") }),
+        );
+        b.argo(
+            app.clone(),
+            Step::AwaitProjects,
+            model,
+            format!("renders static project `{project}`"),
+            &static_set,
+            origin.clone(),
+        );
+        let dests: Vec<(String, String)> = cat::static_project_namespaces(suffix, &argocd_ns)
+            .into_iter()
+            .map(|n| (in_cluster.clone(), n))
+            .collect();
         let model = project_model(b, &dests);
-        b.argo(b.argo_addr("AppProject", &project), Step::AwaitProjects, model, "static AppProject".into(), &app, origin.clone());
+        b.argo(
+            b.argo_addr("AppProject", &project),
+            Step::AwaitProjects,
+            model,
+            "static AppProject".into(),
+            &app,
+            origin.clone(),
+        );
     }
     for fed in &inv.federations {
         let app = b.argo_addr("Application", &cat::federation_project_app(fed));
-        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": "projects/templates/federation" }));
+        let model = b.app_model(
+            cat::INFRA_PROJECT,
+            &[&infra_url],
+            &in_cluster,
+            &argocd_ns,
+            json!({ "path": "projects/templates/federation" }),
+        );
         let at = Some(fed.name.at.clone());
-        b.argo(app.clone(), Step::AwaitProjects, model, format!("renders the project of federation `{}`", fed.name.value), &fed_set, at.clone());
+        b.argo(
+            app.clone(),
+            Step::AwaitProjects,
+            model,
+            format!("renders the project of federation `{}`", fed.name.value),
+            &fed_set,
+            at.clone(),
+        );
         let server = b.server_of(&fed.cluster.value);
         let dests = vec![(server, fed.k8s_name()), (in_cluster.clone(), argocd_ns.clone())];
         let model = project_model(b, &dests);
         let project = b.argo_addr("AppProject", &cat::federation_project(fed));
-        b.argo(project, Step::AwaitProjects, model, format!("project of federation `{}`", fed.name.value), &app, at);
+        b.argo(
+            project,
+            Step::AwaitProjects,
+            model,
+            format!("project of federation `{}`", fed.name.value),
+            &app,
+            at,
+        );
     }
     let _ = deploy_url;
 }
@@ -496,7 +697,14 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
     let in_cluster = b.in_cluster.clone();
     let infra_set = b.argo_addr("ApplicationSet", cat::INFRA_APPSET);
     let model = json!({ "spec": { "template": { "spec": { "project": "{{ templated }}" } } } });
-    b.argo(infra_set.clone(), Step::AwaitApps, model, "renders federation and common Applications".into(), root, Some(inv.revision.at.clone()));
+    b.argo(
+        infra_set.clone(),
+        Step::AwaitApps,
+        model,
+        "renders federation and common Applications".into(),
+        root,
+        Some(inv.revision.at.clone()),
+    );
 
     for fed in &inv.federations {
         federation_apps(b, fed, &infra_set, &deploy_url, &argocd_ns, &in_cluster);
@@ -506,24 +714,67 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
         let kind = app.kind.value;
         let at = Some(app.kind.at.clone());
         let wrapper = b.argo_addr("Application", &cat::infra_app_name(&format!("common/{kind}")));
-        let model = b.app_model(cat::INFRA_PROJECT, &[&infra_url], &in_cluster, &argocd_ns, json!({ "path": format!("common/{kind}") }));
-        b.argo(wrapper.clone(), Step::AwaitApps, model, format!("wrapper of common app `{kind}`"), &infra_set, at.clone());
+        let model = b.app_model(
+            cat::INFRA_PROJECT,
+            &[&infra_url],
+            &in_cluster,
+            &argocd_ns,
+            json!({ "path": format!("common/{kind}") }),
+        );
+        b.argo(
+            wrapper.clone(),
+            Step::AwaitApps,
+            model,
+            format!("wrapper of common app `{kind}`"),
+            &infra_set,
+            at.clone(),
+        );
         for child in cat::common_children(kind) {
             let ns = child.namespace.map(str::to_owned).or_else(|| app.namespace()).unwrap_or_default();
             let mut repos = vec![infra_url.as_str()];
             repos.extend(child.upstream);
             let model = b.app_model(&cat::project_name(child.project), &repos, &in_cluster, &ns, json!({}));
-            b.argo(b.argo_addr("Application", child.name), Step::AwaitApps, model, format!("common app `{kind}`"), &wrapper, at.clone());
+            b.argo(
+                b.argo_addr("Application", child.name),
+                Step::AwaitApps,
+                model,
+                format!("common app `{kind}`"),
+                &wrapper,
+                at.clone(),
+            );
         }
         if kind == CommonAppKind::Security {
             let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
             let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
-            let model = json!({ "spec": { "template": { "spec": { "project": cat::project_name("security") } } } });
-            b.argo(fed_set.clone(), Step::AwaitApps, model.clone(), "network policies of every federation".into(), &wrapper, at.clone());
-            b.argo(common_set.clone(), Step::AwaitApps, model, "network policies of the common namespaces".into(), &wrapper, at.clone());
+            let model =
+                json!({ "spec": { "template": { "spec": { "project": cat::project_name("security") } } } });
+            b.argo(
+                fed_set.clone(),
+                Step::AwaitApps,
+                model.clone(),
+                "network policies of every federation".into(),
+                &wrapper,
+                at.clone(),
+            );
+            b.argo(
+                common_set.clone(),
+                Step::AwaitApps,
+                model,
+                "network policies of the common namespaces".into(),
+                &wrapper,
+                at.clone(),
+            );
             for ns in cat::COMMON_NETPOL_NAMESPACES {
-                let m = b.app_model(&cat::project_name("security"), &[&infra_url], &in_cluster, ns, json!({}));
-                b.argo(b.argo_addr("Application", &format!("netpol-{ns}")), Step::AwaitApps, m, format!("network policies of `{ns}`"), &common_set, at.clone());
+                let m =
+                    b.app_model(&cat::project_name("security"), &[&infra_url], &in_cluster, ns, json!({}));
+                b.argo(
+                    b.argo_addr("Application", &format!("netpol-{ns}")),
+                    Step::AwaitApps,
+                    m,
+                    format!("network policies of `{ns}`"),
+                    &common_set,
+                    at.clone(),
+                );
             }
         }
     }
@@ -531,20 +782,48 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
         let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
         for fed in &inv.federations {
             let server = b.server_of(&fed.cluster.value);
-            let m = b.app_model(&cat::project_name("security"), &[&infra_url], &server, &fed.k8s_name(), json!({}));
+            let m = b.app_model(
+                &cat::project_name("security"),
+                &[&infra_url],
+                &server,
+                &fed.k8s_name(),
+                json!({}),
+            );
             let name = cat::federation_netpol_app(fed);
-            b.argo(b.argo_addr("Application", &name), Step::AwaitApps, m, format!("network policies of federation `{}`", fed.name.value), &fed_set, Some(fed.name.at.clone()));
+            b.argo(
+                b.argo_addr("Application", &name),
+                Step::AwaitApps,
+                m,
+                format!("network policies of federation `{}`", fed.name.value),
+                &fed_set,
+                Some(fed.name.at.clone()),
+            );
         }
     }
     let _ = security;
 }
 
-fn federation_apps(b: &mut Builder<'_>, fed: &Federation, infra_set: &ObjectRef, deploy_url: &str, argocd_ns: &str, in_cluster: &str) {
+fn federation_apps(
+    b: &mut Builder<'_>,
+    fed: &Federation,
+    infra_set: &ObjectRef,
+    deploy_url: &str,
+    argocd_ns: &str,
+    in_cluster: &str,
+) {
     let at = Some(fed.name.at.clone());
     let project = cat::federation_project(fed);
     let wrapper = b.argo_addr("Application", &cat::federation_wrapper_app(fed));
-    let model = b.app_model(&project, &[deploy_url], in_cluster, argocd_ns, json!({ "path": fed.git_path() }));
-    b.argo(wrapper.clone(), Step::AwaitApps, model, format!("wrapper of federation `{}`", fed.name.value), infra_set, at);
+    let model =
+        b.app_model(&project, &[deploy_url], in_cluster, argocd_ns, json!({ "path": fed.git_path() }));
+    b.argo(
+        wrapper.clone(),
+        Step::AwaitApps,
+        model,
+        format!("wrapper of federation `{}`", fed.name.value),
+        infra_set,
+        at,
+    );
     let server = b.server_of(&fed.cluster.value);
     for app in &fed.apps {
         let mut repos = Vec::new();
@@ -554,6 +833,13 @@ fn federation_apps(b: &mut Builder<'_>, fed: &Federation, infra_set: &ObjectRef,
         let extra = json!({ "syncWave": wave });
         let model = b.app_model(&project, &repos, &server, &fed.k8s_name(), extra);
         let name = cat::federation_child_app(fed, app.kind.value);
-        b.argo(b.argo_addr("Application", &name), Step::AwaitApps, model, format!("`{}` of federation `{}`", app.kind.value, fed.name.value), &wrapper, Some(app.kind.at.clone()));
+        b.argo(
+            b.argo_addr("Application", &name),
+            Step::AwaitApps,
+            model,
+            format!("`{}` of federation `{}`", app.kind.value, fed.name.value),
+            &wrapper,
+            Some(app.kind.at.clone()),
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! format), the "deny by blacklist, never by an empty whitelist" rule, and permission checks:
 //! every Application's repositories and destination must be permitted by its project.
 
-use crate::model::Desired;
 use crate::DesiredObject;
+use crate::model::Desired;
 use mip_core::{Diagnostic, Diagnostics};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,13 +36,16 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 fn strs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
     let name = &p.addr.name;
     let at = p.origin.clone();
-    let err = |code: &str, msg: String| Diagnostic::error(at.clone(), code, format!("project `{name}`: {msg}"));
+    let err =
+        |code: &str, msg: String| Diagnostic::error(at.clone(), code, format!("project `{name}`: {msg}"));
     let spec = p.manifest.get("spec").cloned().unwrap_or(Value::Null);
     for key in ["namespaceResourceWhitelist", "clusterResourceWhitelist"] {
         if spec.get(key).and_then(Value::as_array).is_some_and(Vec::is_empty) {
@@ -58,7 +61,10 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
     }
     let mut seen = BTreeSet::new();
     for dest in spec.get("destinations").and_then(Value::as_array).into_iter().flatten() {
-        let key = (dest.get("server").and_then(Value::as_str).unwrap_or(""), dest.get("namespace").and_then(Value::as_str).unwrap_or(""));
+        let key = (
+            dest.get("server").and_then(Value::as_str).unwrap_or(""),
+            dest.get("namespace").and_then(Value::as_str).unwrap_or(""),
+        );
         if !seen.insert(key) {
             d.push(err("duplicate", format!("destination `{}` / `{}` listed twice", key.0, key.1)));
         }
@@ -115,18 +121,34 @@ pub fn validate(desired: &Desired) -> Diagnostics {
     for p in projects.values() {
         project_checks(p, &mut d);
     }
-    for app in desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application") {
+    for app in
+        desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
+    {
         let Some(project) = app.str_at("/spec/project") else { continue };
         let at = app.origin.clone();
         let name = &app.addr.name;
         if project == crate::catalogue::DEFAULT_PROJECT {
-            d.push(Diagnostic::error(at, "default-project", format!("application `{name}` uses the `default` project"))
-                .with_hint("the `default` project is locked down; use a dedicated project"));
+            d.push(
+                Diagnostic::error(
+                    at,
+                    "default-project",
+                    format!("application `{name}` uses the `default` project"),
+                )
+                .with_hint("the `default` project is locked down; use a dedicated project"),
+            );
             continue;
         }
         let Some(proj) = projects.get(&(&app.addr.cluster, &app.addr.namespace, project)) else {
-            d.push(Diagnostic::error(at, "missing-project", format!("application `{name}` references project `{project}`, which nothing creates"))
-                .with_hint("Argo CD would mark it `InvalidSpecError`; check the federation and project names"));
+            d.push(
+                Diagnostic::error(
+                    at,
+                    "missing-project",
+                    format!("application `{name}` references project `{project}`, which nothing creates"),
+                )
+                .with_hint(
+                    "Argo CD would mark it `InvalidSpecError`; check the federation and project names",
+                ),
+            );
             continue;
         };
         let repos = strs(proj.manifest.pointer("/spec/sourceRepos"));
@@ -140,11 +162,14 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         }
         let server = app.str_at("/spec/destination/server").unwrap_or("");
         let ns = app.str_at("/spec/destination/namespace").unwrap_or("");
-        let permitted = proj.manifest.pointer("/spec/destinations").and_then(Value::as_array).into_iter().flatten().any(|dest| {
-            let s = dest.get("server").and_then(Value::as_str).unwrap_or("");
-            let n = dest.get("namespace").and_then(Value::as_str).unwrap_or("");
-            glob_match(s, server) && glob_match(n, ns)
-        });
+        let permitted =
+            proj.manifest.pointer("/spec/destinations").and_then(Value::as_array).into_iter().flatten().any(
+                |dest| {
+                    let s = dest.get("server").and_then(Value::as_str).unwrap_or("");
+                    let n = dest.get("namespace").and_then(Value::as_str).unwrap_or("");
+                    glob_match(s, server) && glob_match(n, ns)
+                },
+            );
         if !permitted {
             d.push(
                 Diagnostic::error(at, "not-permitted", format!("application `{name}`: destination server `{server}` and namespace `{ns}` do not match any destination of project `{project}`"))

@@ -2,7 +2,7 @@
 //! setup really produces (research/argocd-facts.md §7), and the ordering invariants.
 
 use mip_core::{ObjectRef, Owner};
-use mip_graph::{resolve, Dag, Desired, Manifest, ResolveOptions, Step};
+use mip_graph::{Dag, Desired, Manifest, ResolveOptions, Step, resolve};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -26,7 +26,11 @@ fn load(example: &str, revision: Option<&str>) -> Desired {
 }
 
 fn names(d: &Desired, owner: Owner, kind: &str) -> BTreeSet<String> {
-    d.objects.values().filter(|o| o.owner == owner && o.addr.kind == kind).map(|o| o.addr.name.clone()).collect()
+    d.objects
+        .values()
+        .filter(|o| o.owner == owner && o.addr.kind == kind)
+        .map(|o| o.addr.name.clone())
+        .collect()
 }
 
 fn set(v: &[&str]) -> BTreeSet<String> {
@@ -123,7 +127,11 @@ fn projects_namespaces_and_destinations_match_the_reference() {
     let infra = d.objects.values().find(|o| o.addr.name == "main-infra-clusterset").expect("root");
     assert_eq!(infra.str_at("/spec/source/path"), Some("base/mip-infrastructure"));
     // Secrets are in the namespaces the charts read them from, with every key and no value.
-    let mip_secret = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret").expect("secret");
+    let mip_secret = d
+        .objects
+        .values()
+        .find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret")
+        .expect("secret");
     // Every key the seed's script sets: the three user names are fixed as there, the seven
     // passwords and deprecated keys are generated (no value in the desired state).
     let data = mip_secret.manifest["stringData"].as_object().expect("map");
@@ -132,7 +140,11 @@ fn projects_namespaces_and_destinations_match_the_reference() {
     assert_eq!(data["gateway-db.DB_ADMIN_USER"], "postgres");
     assert_eq!(data["portalbackend-db.PORTAL_DB_USER"], "portal");
     assert!(mip_secret.sensitive.keys().all(|k| data[k] == ""));
-    let dcs = d.objects.values().find(|o| o.addr.to_string() == "v1/Secret/mip-common-datacatalog/datacatalog-secrets").expect("secret");
+    let dcs = d
+        .objects
+        .values()
+        .find(|o| o.addr.to_string() == "v1/Secret/mip-common-datacatalog/datacatalog-secrets")
+        .expect("secret");
     let keys: Vec<&String> = dcs.sensitive.keys().collect();
     assert_eq!(keys, ["db.password", "db.user", "keycloak.client-id", "keycloak.client-secret"]);
 }
@@ -145,7 +157,10 @@ fn the_default_project_is_locked_down_by_blacklist() {
     assert_eq!(p.step, Step::DefaultProject);
     assert_eq!(p.manifest["spec"]["namespaceResourceBlacklist"][0]["kind"], "*");
     assert_eq!(p.manifest["spec"]["clusterResourceBlacklist"][0]["group"], "*");
-    assert!(p.manifest["spec"].get("namespaceResourceWhitelist").is_none(), "never deny with an empty whitelist");
+    assert!(
+        p.manifest["spec"].get("namespaceResourceWhitelist").is_none(),
+        "never deny with an empty whitelist"
+    );
 }
 
 #[test]
@@ -198,9 +213,10 @@ fn ordering_invariants_hold_for_the_examples() {
         // Namespaces before namespaced objects; every secret before the infrastructure root.
         for o in d.mip_owned() {
             if let Some(ns) = &o.addr.namespace
-                && let Some(n) = d.objects.values().find(|x| x.addr.kind == "Namespace" && &x.addr.name == ns) {
-                    assert!(pos(&n.addr) < pos(&o.addr), "{} before its namespace", o.addr);
-                }
+                && let Some(n) = d.objects.values().find(|x| x.addr.kind == "Namespace" && &x.addr.name == ns)
+            {
+                assert!(pos(&n.addr) < pos(&o.addr), "{} before its namespace", o.addr);
+            }
             if o.addr.kind == "Secret" {
                 assert!(pos(&o.addr) < by_name("main-infra-clusterset"), "{} after infra", o.addr);
             }

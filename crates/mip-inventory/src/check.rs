@@ -6,8 +6,12 @@ use mip_core::{Diagnostic, Diagnostics, Location};
 use std::collections::BTreeMap;
 
 fn duplicate(at: &Location, first: &Location, what: &str, name: &str, hint: &str) -> Diagnostic {
-    Diagnostic::error(Some(at.clone()), "duplicate", format!("duplicate {what} `{name}` (first declared at {first})"))
-        .with_hint(hint.to_owned())
+    Diagnostic::error(
+        Some(at.clone()),
+        "duplicate",
+        format!("duplicate {what} `{name}` (first declared at {first})"),
+    )
+    .with_hint(hint.to_owned())
 }
 
 /// Reports values that repeat under a key function, naming the first occurrence.
@@ -33,7 +37,10 @@ pub fn check(inv: &Inventory) -> Diagnostics {
     let mut d = Diagnostics::new();
     check_unique(
         &mut d,
-        inv.clusters.iter().filter(|c| !c.implicit).map(|c| (c.name.value.clone(), &c.name.at, c.name.value.clone())),
+        inv.clusters
+            .iter()
+            .filter(|c| !c.implicit)
+            .map(|c| (c.name.value.clone(), &c.name.at, c.name.value.clone())),
         "cluster",
         "cluster names must be unique",
     );
@@ -41,7 +48,10 @@ pub fn check(inv: &Inventory) -> Diagnostics {
         &mut d,
         // The implicit in-cluster entry has no place in the file; a clash with it is reported
         // below as "uses the in-cluster server" instead.
-        inv.clusters.iter().filter(|c| !c.implicit).map(|c| (c.server.value.trim_end_matches('/').to_owned(), &c.server.at, c.server.value.clone())),
+        inv.clusters
+            .iter()
+            .filter(|c| !c.implicit)
+            .map(|c| (c.server.value.trim_end_matches('/').to_owned(), &c.server.at, c.server.value.clone())),
         "cluster server",
         "Argo CD identifies clusters by server URL: declare each cluster once",
     );
@@ -51,8 +61,12 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                 Diagnostic::error(
                     Some(c.server.at.clone()),
                     "invalid-value",
-                    format!("cluster `{}` uses the in-cluster server `{}`", c.name.value, mip_core::IN_CLUSTER_SERVER),
-                    )
+                    format!(
+                        "cluster `{}` uses the in-cluster server `{}`",
+                        c.name.value,
+                        mip_core::IN_CLUSTER_SERVER
+                    ),
+                )
                 .with_hint(format!("name it `{IN_CLUSTER}`")),
             );
         }
@@ -75,7 +89,9 @@ pub fn check(inv: &Inventory) -> Diagnostics {
     );
     check_unique(
         &mut d,
-        inv.common_apps.iter().map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
+        inv.common_apps
+            .iter()
+            .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
         "common app",
         "list each common app once",
     );
@@ -100,22 +116,29 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             namespaces.insert(ns, (at, format!("common app `{}`", app.kind.value)));
         }
     }
-    let needs_keycloak = |own: &Option<KeycloakCredentials>| own.is_none() && inv.credentials.keycloak.is_none();
+    let needs_keycloak =
+        |own: &Option<KeycloakCredentials>| own.is_none() && inv.credentials.keycloak.is_none();
 
     for fed in &inv.federations {
         let ns = fed.k8s_name();
         if &ns == argocd_ns {
-            d.push(Diagnostic::error(
-                Some(fed.name.at.clone()),
-                "namespace-clash",
-                format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
-            ).with_hint("rename the federation or the Argo CD namespace"));
+            d.push(
+                Diagnostic::error(
+                    Some(fed.name.at.clone()),
+                    "namespace-clash",
+                    format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
+                )
+                .with_hint("rename the federation or the Argo CD namespace"),
+            );
         } else if let Some((_, owner)) = namespaces.get(&ns) {
-            d.push(Diagnostic::error(
-                Some(fed.name.at.clone()),
-                "namespace-clash",
-                format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
-            ).with_hint("every federation needs a namespace of its own"));
+            d.push(
+                Diagnostic::error(
+                    Some(fed.name.at.clone()),
+                    "namespace-clash",
+                    format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
+                )
+                .with_hint("every federation needs a namespace of its own"),
+            );
         }
         if inv.cluster(&fed.cluster.value).is_none() {
             d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
@@ -130,35 +153,52 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             if inv.cluster(&rc.value).is_none() {
                 d.push(dangling(rc, inv, &format!("federation `{}`", fed.name.value)));
             } else if rc.value == fed.cluster.value {
-                d.push(Diagnostic::error(
-                    Some(rc.at.clone()),
-                    "invalid-value",
-                    format!("federation `{}` lists its own cluster `{}` as remote", fed.name.value, rc.value),
-                ).with_hint("remote clusters are the other clusters whose nodes join the federation"));
-            }
-        }
-        if fed.kind.value == FederationKind::Local
-            && let Some(rc) = fed.remote_clusters.first() {
                 d.push(
                     Diagnostic::error(
                         Some(rc.at.clone()),
                         "invalid-value",
-                        format!("local federation `{}` cannot have remote clusters", fed.name.value),
+                        format!(
+                            "federation `{}` lists its own cluster `{}` as remote",
+                            fed.name.value, rc.value
+                        ),
                     )
-                    .with_hint("use `kind: hybrid`".to_owned()),
+                    .with_hint("remote clusters are the other clusters whose nodes join the federation"),
                 );
             }
+        }
+        if fed.kind.value == FederationKind::Local
+            && let Some(rc) = fed.remote_clusters.first()
+        {
+            d.push(
+                Diagnostic::error(
+                    Some(rc.at.clone()),
+                    "invalid-value",
+                    format!("local federation `{}` cannot have remote clusters", fed.name.value),
+                )
+                .with_hint("use `kind: hybrid`".to_owned()),
+            );
+        }
         check_unique(
             &mut d,
-            fed.apps.iter().map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
+            fed.apps
+                .iter()
+                .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
             &format!("app in federation `{}`:", fed.name.value),
             "list each app once",
         );
         if fed.has_app(FederationAppKind::Exareme2Overlay) && !fed.has_app(FederationAppKind::Exareme2) {
-            let at = fed.apps.iter().find(|a| a.kind.value == FederationAppKind::Exareme2Overlay).map(|a| a.kind.at.clone());
+            let at = fed
+                .apps
+                .iter()
+                .find(|a| a.kind.value == FederationAppKind::Exareme2Overlay)
+                .map(|a| a.kind.at.clone());
             d.push(
-                Diagnostic::error(at, "missing-app", format!("federation `{}` has `exareme2-overlay` without `exareme2`", fed.name.value))
-                    .with_hint("add `- name: exareme2`".to_owned()),
+                Diagnostic::error(
+                    at,
+                    "missing-app",
+                    format!("federation `{}` has `exareme2-overlay` without `exareme2`", fed.name.value),
+                )
+                .with_hint("add `- name: exareme2`".to_owned()),
             );
         }
         if fed.has_app(FederationAppKind::MipStack) && needs_keycloak(&fed.keycloak) {
@@ -166,7 +206,10 @@ pub fn check(inv: &Inventory) -> Diagnostics {
                 Diagnostic::error(
                     Some(fed.name.at.clone()),
                     "missing-credential",
-                    format!("federation `{}` runs `mip-stack`, which needs Keycloak credentials", fed.name.value),
+                    format!(
+                        "federation `{}` runs `mip-stack`, which needs Keycloak credentials",
+                        fed.name.value
+                    ),
                 )
                 .with_hint("add `credentials.keycloak` or `keycloak` to the federation".to_owned()),
             );
@@ -184,18 +227,31 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             );
         }
         if dc.namespace().as_deref() == Some(argocd_ns.as_str()) {
-            d.push(Diagnostic::error(
-                Some(dc.kind.at.clone()),
-                "namespace-clash",
-                format!("common app `datacatalog` would use the Argo CD namespace `{argocd_ns}`"),
-            ).with_hint("keep the default `mip-common-datacatalog`"));
+            d.push(
+                Diagnostic::error(
+                    Some(dc.kind.at.clone()),
+                    "namespace-clash",
+                    format!("common app `datacatalog` would use the Argo CD namespace `{argocd_ns}`"),
+                )
+                .with_hint("keep the default `mip-common-datacatalog`"),
+            );
         }
     }
-    if inv.federations.iter().any(|f| f.kind.value == FederationKind::Hybrid) && inv.common_app(CommonAppKind::Submariner).is_none() {
-        let first = inv.federations.iter().find(|f| f.kind.value == FederationKind::Hybrid).map(|f| f.kind.at.clone());
+    if inv.federations.iter().any(|f| f.kind.value == FederationKind::Hybrid)
+        && inv.common_app(CommonAppKind::Submariner).is_none()
+    {
+        let first = inv
+            .federations
+            .iter()
+            .find(|f| f.kind.value == FederationKind::Hybrid)
+            .map(|f| f.kind.at.clone());
         d.push(
-            Diagnostic::warning(first, "missing-app", "hybrid federations need the `submariner` common app to join remote nodes")
-                .with_hint("add `- name: submariner` to `commonApps`".to_owned()),
+            Diagnostic::warning(
+                first,
+                "missing-app",
+                "hybrid federations need the `submariner` common app to join remote nodes",
+            )
+            .with_hint("add `- name: submariner` to `commonApps`".to_owned()),
         );
     }
     d
@@ -203,8 +259,14 @@ pub fn check(inv: &Inventory) -> Diagnostics {
 
 fn dangling(name: &Located<String>, inv: &Inventory, who: &str) -> Diagnostic {
     let known: Vec<&str> = inv.clusters.iter().map(|c| c.name.value.as_str()).collect();
-    let hint = crate::names::closest(&name.value, &known)
-        .map_or_else(|| format!("declared clusters: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
-    Diagnostic::error(Some(name.at.clone()), "unknown-cluster", format!("{who} names undeclared cluster `{}`", name.value))
-        .with_hint(hint)
+    let hint = crate::names::closest(&name.value, &known).map_or_else(
+        || format!("declared clusters: {}", known.join(", ")),
+        |b| format!("did you mean `{b}`?"),
+    );
+    Diagnostic::error(
+        Some(name.at.clone()),
+        "unknown-cluster",
+        format!("{who} names undeclared cluster `{}`", name.value),
+    )
+    .with_hint(hint)
 }

@@ -68,7 +68,9 @@ impl<'f> Decoder<'f> {
             (Value::Null, _) => Some(format!("give `{path}` a value or remove the key")),
             (_, "a mapping") => Some("write `key: value` pairs indented under it".to_owned()),
             (_, "a list") => Some("write one `- item` per line, or `[a, b]`".to_owned()),
-            (Value::Seq(_) | Value::Map(_), "a string") => Some("write a single value on the same line".to_owned()),
+            (Value::Seq(_) | Value::Map(_), "a string") => {
+                Some("write a single value on the same line".to_owned())
+            }
             _ => None,
         };
         self.error(
@@ -123,7 +125,10 @@ impl<'f> Decoder<'f> {
             let hint = match names::closest(key, allowed) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None if allowed.is_empty() => "this mapping takes no keys".to_owned(),
-                None => format!("allowed keys: {}", allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                None => format!(
+                    "allowed keys: {}",
+                    allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                ),
             };
             let at = self.loc(knode);
             self.error(at, "unknown-key", format!("unknown key `{}`", fields.child(key)), Some(hint));
@@ -133,14 +138,25 @@ impl<'f> Decoder<'f> {
     fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
         let path = fields.child(key);
         let hint = hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference in the README)")));
-        let within = if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
-        self.error(fields.at.clone(), "missing-key", format!("missing required key `{path}` in {within}"), hint);
+        let within =
+            if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
+        self.error(
+            fields.at.clone(),
+            "missing-key",
+            format!("missing required key `{path}` in {within}"),
+            hint,
+        );
     }
 
     pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<Located<String>> {
         match &node.value {
             Value::Str(s) if s.trim().is_empty() => {
-                self.error(self.loc(node), "empty-value", format!("`{path}` must not be empty"), Some(format!("give `{path}` a value or remove it")));
+                self.error(
+                    self.loc(node),
+                    "empty-value",
+                    format!("`{path}` must not be empty"),
+                    Some(format!("give `{path}` a value or remove it")),
+                );
                 None
             }
             Value::Str(s) => Some(Located { value: s.clone(), at: self.loc(node) }),
@@ -151,7 +167,12 @@ impl<'f> Decoder<'f> {
         }
     }
 
-    pub(crate) fn req_string(&mut self, f: &mut Fields<'_>, key: &str, hint: Option<&str>) -> Option<Located<String>> {
+    pub(crate) fn req_string(
+        &mut self,
+        f: &mut Fields<'_>,
+        key: &str,
+        hint: Option<&str>,
+    ) -> Option<Located<String>> {
         let path = f.child(key);
         match f.get(key) {
             Some(n) => self.string(n, &path),
@@ -257,8 +278,12 @@ impl<'f> Decoder<'f> {
                         }
                         Some(SecretRef { source: SensitiveSource::Env(v.value), at })
                     }
-                    "file" => self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::File(v.value), at }),
-                    _ => self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::Prompt(v.value), at }),
+                    "file" => {
+                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::File(v.value), at })
+                    }
+                    _ => {
+                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::Prompt(v.value), at })
+                    }
                 }
             }
             many => {
@@ -302,7 +327,8 @@ impl<'f> Decoder<'f> {
 
     fn argocd(&mut self, node: &Node) -> Option<ArgoCd> {
         let mut f = self.fields(node, "argocd")?;
-        let namespace = self.req_string(&mut f, "namespace", Some("the namespace Argo CD runs in, e.g. `argocd`"));
+        let namespace =
+            self.req_string(&mut f, "namespace", Some("the namespace Argo CD runs in, e.g. `argocd`"));
         let default_project = match f.get("defaultProject") {
             None => Some(DefaultProjectPolicy::LockDown),
             Some(n) => match &n.value {
@@ -313,8 +339,14 @@ impl<'f> Decoder<'f> {
                     self.error(
                         at,
                         "invalid-value",
-                        format!("`argocd.defaultProject` must be `lock-down` or `unmanaged`, found {}", describe(other)),
-                        Some("`default` cannot be deleted (argocd-server recreates it); lock it down".to_owned()),
+                        format!(
+                            "`argocd.defaultProject` must be `lock-down` or `unmanaged`, found {}",
+                            describe(other)
+                        ),
+                        Some(
+                            "`default` cannot be deleted (argocd-server recreates it); lock it down"
+                                .to_owned(),
+                        ),
                     );
                     None
                 }
@@ -337,7 +369,8 @@ impl<'f> Decoder<'f> {
         let mut f = self.fields(node, &path)?;
         let url = self.req_string(&mut f, "url", None);
         let revision = self.opt_string(&mut f, "revision");
-        let ssh_private_key = f.get("sshPrivateKey").and_then(|n| self.secret_ref(n, &format!("{path}.sshPrivateKey"), false));
+        let ssh_private_key =
+            f.get("sshPrivateKey").and_then(|n| self.secret_ref(n, &format!("{path}.sshPrivateKey"), false));
         let user_node = f.get("username");
         let pass_node = f.get("password");
         let username = user_node.and_then(|n| self.secret_ref(n, &format!("{path}.username"), false));
@@ -391,7 +424,11 @@ impl<'f> Decoder<'f> {
         let infra = match f.get("infra") {
             Some(n) => self.repository(n, "infra"),
             None => {
-                self.missing(&f, "infra", Some("the repository holding `base/`, `projects/` and `common/`".to_owned()));
+                self.missing(
+                    &f,
+                    "infra",
+                    Some("the repository holding `base/`, `projects/` and `common/`".to_owned()),
+                );
                 None
             }
         };
@@ -409,9 +446,11 @@ impl<'f> Decoder<'f> {
     fn cluster(&mut self, node: &Node, path: &str) -> Option<Cluster> {
         let mut f = self.fields(node, path)?;
         let name = self.req_string(&mut f, "name", None);
-        let server = self.req_string(&mut f, "server", Some("the API server URL Argo CD uses for this cluster"));
+        let server =
+            self.req_string(&mut f, "server", Some("the API server URL Argo CD uses for this cluster"));
         let context = self.opt_string(&mut f, "context");
-        let bearer_token = f.get("bearerToken").and_then(|n| self.secret_ref(n, &format!("{path}.bearerToken"), false));
+        let bearer_token =
+            f.get("bearerToken").and_then(|n| self.secret_ref(n, &format!("{path}.bearerToken"), false));
         let ca_file = self.opt_string(&mut f, "caFile");
         self.finish(f, &["name", "server", "context", "bearerToken", "caFile"]);
         if let Some(n) = &name {
@@ -432,9 +471,16 @@ impl<'f> Decoder<'f> {
         let name = name?;
         let Some(kind) = CommonAppKind::parse(&name.value) else {
             let known: Vec<&str> = CommonAppKind::ALL.iter().map(|k| k.as_str()).collect();
-            let hint = names::closest(&name.value, &known)
-                .map_or_else(|| format!("known common apps: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
-            self.error(name.at, "unknown-app", format!("`{path}.name`: unknown common app `{}`", name.value), Some(hint));
+            let hint = names::closest(&name.value, &known).map_or_else(
+                || format!("known common apps: {}", known.join(", ")),
+                |b| format!("did you mean `{b}`?"),
+            );
+            self.error(
+                name.at,
+                "unknown-app",
+                format!("`{path}.name`: unknown common app `{}`", name.value),
+                Some(hint),
+            );
             return None;
         };
         if let Some(ns) = &namespace {
@@ -442,7 +488,9 @@ impl<'f> Decoder<'f> {
                 self.error(
                     ns.at.clone(),
                     "invalid-value",
-                    format!("`{path}.namespace`: `{kind}` deploys to several namespaces and takes no override"),
+                    format!(
+                        "`{path}.namespace`: `{kind}` deploys to several namespaces and takes no override"
+                    ),
                     Some("remove `namespace`".to_owned()),
                 );
             } else {
@@ -475,9 +523,16 @@ impl<'f> Decoder<'f> {
         let name = name?;
         let Some(kind) = FederationAppKind::parse(&name.value) else {
             let known: Vec<&str> = FederationAppKind::ALL.iter().map(|k| k.as_str()).collect();
-            let hint = names::closest(&name.value, &known)
-                .map_or_else(|| format!("known federation apps: {}", known.join(", ")), |b| format!("did you mean `{b}`?"));
-            self.error(name.at, "unknown-app", format!("`{path}.name`: unknown federation app `{}`", name.value), Some(hint));
+            let hint = names::closest(&name.value, &known).map_or_else(
+                || format!("known federation apps: {}", known.join(", ")),
+                |b| format!("did you mean `{b}`?"),
+            );
+            self.error(
+                name.at,
+                "unknown-app",
+                format!("`{path}.name`: unknown federation app `{}`", name.value),
+                Some(hint),
+            );
             return None;
         };
         Some(FederationApp { kind: Located { value: kind, at: name.at }, values, patches })
@@ -485,7 +540,8 @@ impl<'f> Decoder<'f> {
 
     fn federation(&mut self, node: &Node, path: &str) -> Option<Federation> {
         let mut f = self.fields(node, path)?;
-        let name = self.req_string(&mut f, "name", Some("the federation's directory name, e.g. `federation-A`"));
+        let name =
+            self.req_string(&mut f, "name", Some("the federation's directory name, e.g. `federation-A`"));
         let kind = match f.get("kind") {
             None => {
                 self.missing(&f, "kind", Some("`local` or `hybrid`".to_owned()));
@@ -515,7 +571,11 @@ impl<'f> Decoder<'f> {
         let apps = match f.get("apps") {
             None => Vec::new(),
             Some(n) => self.seq(n, &format!("{path}.apps")).map_or_else(Vec::new, |items| {
-                items.iter().enumerate().filter_map(|(i, a)| self.federation_app(a, &format!("{path}.apps[{i}]"))).collect()
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| self.federation_app(a, &format!("{path}.apps[{i}]")))
+                    .collect()
             }),
         };
         let keycloak = self.opt_keycloak(&mut f, "keycloak");
@@ -531,12 +591,21 @@ impl<'f> Decoder<'f> {
 
     fn prerequisite(&mut self, node: &Node, path: &str) -> Option<Prerequisite> {
         let mut f = self.fields(node, path)?;
-        let file = self.req_string(&mut f, "file", Some("a manifest path relative to the inventory".to_owned()).as_deref());
+        let file = self.req_string(
+            &mut f,
+            "file",
+            Some("a manifest path relative to the inventory".to_owned()).as_deref(),
+        );
         self.finish(f, &["file"]);
         Some(Prerequisite { file: file? })
     }
 
-    fn list<T>(&mut self, f: &mut Fields<'_>, key: &str, mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>) -> Vec<T> {
+    fn list<T>(
+        &mut self,
+        f: &mut Fields<'_>,
+        key: &str,
+        mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Vec<T> {
         let path = f.child(key);
         let Some(node) = f.get(key) else { return Vec::new() };
         if node.value == Value::Null {
@@ -589,8 +658,17 @@ impl<'f> Decoder<'f> {
         self.finish(
             f,
             &[
-                "apiVersion", "kind", "argocd", "revision", "repositories", "upstreamRepos", "clusters",
-                "credentials", "commonApps", "federations", "prerequisites",
+                "apiVersion",
+                "kind",
+                "argocd",
+                "revision",
+                "repositories",
+                "upstreamRepos",
+                "clusters",
+                "credentials",
+                "commonApps",
+                "federations",
+                "prerequisites",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -667,7 +745,12 @@ impl<'f> Decoder<'f> {
             Some(v) if v.value == KIND => {}
             Some(v) => {
                 ok = false;
-                self.error(v.at, "invalid-value", format!("`kind` must be `{KIND}`, found `{}`", v.value), Some(format!("write `kind: {KIND}`")));
+                self.error(
+                    v.at,
+                    "invalid-value",
+                    format!("`kind` must be `{KIND}`, found `{}`", v.value),
+                    Some(format!("write `kind: {KIND}`")),
+                );
             }
             None => ok = false,
         }

@@ -87,7 +87,9 @@ impl EditError {
     /// The diagnostics behind the error, if any.
     pub fn diagnostics(&self) -> Option<&Diagnostics> {
         match self {
-            EditError::Invalid { diagnostics, .. } | EditError::WouldBeInvalid { diagnostics, .. } => Some(diagnostics),
+            EditError::Invalid { diagnostics, .. } | EditError::WouldBeInvalid { diagnostics, .. } => {
+                Some(diagnostics)
+            }
             _ => None,
         }
     }
@@ -141,7 +143,9 @@ pub fn add_federation(file: &str, text: &str, fed: &NewFederation) -> Result<Edi
     let new_text = doc.append("federations", |style| federation_item(fed, style))?;
     let after = parse_after(file, &new_text)?;
     let expected = before.inventory.federations.len() + 1;
-    if after.inventory.federations.len() != expected || !after.inventory.federations.iter().any(|f| f.name.value == fed.name) {
+    if after.inventory.federations.len() != expected
+        || !after.inventory.federations.iter().any(|f| f.name.value == fed.name)
+    {
         return Err(not_as_intended(file, "federation", &fed.name));
     }
     Ok(Edit { text: new_text, before, after })
@@ -173,7 +177,9 @@ pub fn add_cluster(file: &str, text: &str, cluster: &NewCluster) -> Result<Edit,
     let new_text = doc.append("clusters", |style| cluster_item(cluster, style))?;
     let after = parse_after(file, &new_text)?;
     let declared = |p: &Parsed| p.inventory.clusters.iter().filter(|c| !c.implicit).count();
-    if declared(&after) != declared(&before) + 1 || after.inventory.cluster(&cluster.name).is_none_or(|c| c.implicit) {
+    if declared(&after) != declared(&before) + 1
+        || after.inventory.cluster(&cluster.name).is_none_or(|c| c.implicit)
+    {
         return Err(not_as_intended(file, "cluster", &cluster.name));
     }
     Ok(Edit { text: new_text, before, after })
@@ -193,7 +199,8 @@ pub fn remove_cluster(file: &str, text: &str, name: &str) -> Result<Edit, EditEr
         .filter(|f| f.cluster.value == name || f.remote_clusters.iter().any(|r| r.value == name))
         .map(|f| f.name.value.clone())
         .collect();
-    let names: Vec<String> = before.inventory.clusters.iter().filter(|c| !c.implicit).map(|c| c.name.value.clone()).collect();
+    let names: Vec<String> =
+        before.inventory.clusters.iter().filter(|c| !c.implicit).map(|c| c.name.value.clone()).collect();
     if !users.is_empty() && names.iter().any(|n| n == name) {
         return Err(EditError::ClusterInUse { cluster: name.to_owned(), federations: users });
     }
@@ -208,13 +215,18 @@ fn parse_before(file: &str, text: &str) -> Result<Parsed, EditError> {
 }
 
 fn parse_after(file: &str, text: &str) -> Result<Parsed, EditError> {
-    crate::parse(file, text).map_err(|diagnostics| EditError::WouldBeInvalid { file: file.to_owned(), diagnostics })
+    crate::parse(file, text)
+        .map_err(|diagnostics| EditError::WouldBeInvalid { file: file.to_owned(), diagnostics })
 }
 
 /// The edited text parses but does not say what was asked (a name YAML read differently).
 fn not_as_intended(file: &str, what: &str, name: &str) -> EditError {
-    let d = mip_core::Diagnostic::error(None, "edit", format!("the edited inventory does not contain exactly the {what} `{name}` asked for"))
-        .with_hint("use a plain name (letters, digits and `-`)");
+    let d = mip_core::Diagnostic::error(
+        None,
+        "edit",
+        format!("the edited inventory does not contain exactly the {what} `{name}` asked for"),
+    )
+    .with_hint("use a plain name (letters, digits and `-`)");
     EditError::WouldBeInvalid { file: file.to_owned(), diagnostics: std::iter::once(d).collect() }
 }
 
@@ -238,8 +250,10 @@ struct ItemStyle {
 /// (a JSON string is a valid YAML double-quoted scalar).
 fn scalar(s: &str) -> String {
     let plain_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':');
-    let ambiguous = matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n")
-        || s.parse::<f64>().is_ok()
+    let ambiguous = matches!(
+        s.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
+    ) || s.parse::<f64>().is_ok()
         || s.starts_with(['-', ':', '.'])
         || s.ends_with(':')
         || s.contains(": ");
@@ -261,7 +275,10 @@ fn item_text(fields: &[(&str, String)], nested: Option<(&str, Vec<String>)>, sty
     if style.flow {
         let mut parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
         if let Some((key, names)) = nested {
-            parts.push(format!("{key}: [{}]", names.iter().map(|n| format!("{{name: {}}}", scalar(n))).collect::<Vec<_>>().join(", ")));
+            parts.push(format!(
+                "{key}: [{}]",
+                names.iter().map(|n| format!("{{name: {}}}", scalar(n))).collect::<Vec<_>>().join(", ")
+            ));
         }
         return format!("{}- {{{}}}{nl}", " ".repeat(style.dash), parts.join(", "));
     }
@@ -279,7 +296,8 @@ fn item_text(fields: &[(&str, String)], nested: Option<(&str, Vec<String>)>, sty
                 }
             }
             None => {
-                let list = names.iter().map(|n| format!("{{name: {}}}", scalar(n))).collect::<Vec<_>>().join(", ");
+                let list =
+                    names.iter().map(|n| format!("{{name: {}}}", scalar(n))).collect::<Vec<_>>().join(", ");
                 out.push_str(&format!("{}{key}: [{list}]{nl}", " ".repeat(style.keys)));
             }
         }
@@ -339,8 +357,10 @@ fn is_comment(line: &str) -> bool {
 
 impl<'t> Doc<'t> {
     fn new(file: &str, text: &'t str) -> Result<Self, EditError> {
-        let root = yaml::parse_document(file, text)
-            .map_err(|d| EditError::Invalid { file: file.to_owned(), diagnostics: std::iter::once(d).collect() })?;
+        let root = yaml::parse_document(file, text).map_err(|d| EditError::Invalid {
+            file: file.to_owned(),
+            diagnostics: std::iter::once(d).collect(),
+        })?;
         let mut lines = Vec::new();
         let mut start = 0;
         for (i, b) in text.bytes().enumerate() {
@@ -363,7 +383,9 @@ impl<'t> Doc<'t> {
 
     /// Byte offset of a node's (1-based line, 1-based char column).
     fn offset(&self, line: u64, column: u64) -> usize {
-        let Some(&(s, e)) = usize::try_from(line).ok().and_then(|l| self.lines.get(l.wrapping_sub(1))) else { return self.text.len() };
+        let Some(&(s, e)) = usize::try_from(line).ok().and_then(|l| self.lines.get(l.wrapping_sub(1))) else {
+            return self.text.len();
+        };
         let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);
         self.text[s..e].char_indices().nth(col).map_or(e, |(i, _)| s + i)
     }
@@ -382,7 +404,9 @@ impl<'t> Doc<'t> {
     fn max_line(n: &Node) -> u64 {
         match &n.value {
             Value::Seq(items) => items.iter().map(Self::max_line).fold(n.line, u64::max),
-            Value::Map(entries) => entries.iter().map(|(k, v)| Self::max_line(k).max(Self::max_line(v))).fold(n.line, u64::max),
+            Value::Map(entries) => {
+                entries.iter().map(|(k, v)| Self::max_line(k).max(Self::max_line(v))).fold(n.line, u64::max)
+            }
             _ => n.line,
         }
     }
@@ -416,7 +440,10 @@ impl<'t> Doc<'t> {
             // Comment lines right above the dash, at its indentation, describe the item.
             let floor = out.last().map_or(0, |p| p.last);
             let mut first = dash_line;
-            while first > floor + 1 && is_comment(self.line(first - 1)) && indent_of(self.line(first - 1)) == dash {
+            while first > floor + 1
+                && is_comment(self.line(first - 1))
+                && indent_of(self.line(first - 1)) == dash
+            {
                 first -= 1;
             }
             out.push(ItemSpan { first, last });
@@ -438,7 +465,8 @@ impl<'t> Doc<'t> {
     /// Appends an item to the top-level list `key`, creating the list if needed.
     fn append(&self, key: &str, item: impl Fn(&ItemStyle) -> String) -> Result<String, EditError> {
         let nl = self.newline;
-        let default_style = |dash: usize| ItemStyle { dash, keys: dash + 2, flow: false, nested_block: Some(2), newline: nl };
+        let default_style =
+            |dash: usize| ItemStyle { dash, keys: dash + 2, flow: false, nested_block: Some(2), newline: nl };
         let Some((k, v)) = self.section(key) else {
             // No such key: a new section at the end of the document.
             let block = format!("{key}:{nl}{}", item(&default_style(2)));
@@ -479,8 +507,11 @@ impl<'t> Doc<'t> {
             }
             Value::Seq(_) | Value::Null => {
                 // `key: []` or `key:` with nothing: the new item goes right under the key.
-                let Some(colon) = self.after_colon(k) else { return Err(Self::unsupported(key, k.line, "no `:` after the key")) };
-                let line_end = self.lines.get(usize::try_from(k.line).unwrap_or(1) - 1).map_or(self.text.len(), |l| l.1);
+                let Some(colon) = self.after_colon(k) else {
+                    return Err(Self::unsupported(key, k.line, "no `:` after the key"));
+                };
+                let line_end =
+                    self.lines.get(usize::try_from(k.line).unwrap_or(1) - 1).map_or(self.text.len(), |l| l.1);
                 let rest = &self.text[colon..line_end];
                 let value_part = rest.split(" #").next().unwrap_or("").trim_end_matches(['\n', '\r']);
                 // `[]` goes with the one space before it, so that removing the last item again
@@ -488,7 +519,13 @@ impl<'t> Doc<'t> {
                 let (cut_from, cut_to) = match (value_part.trim(), rest.find("[]")) {
                     ("", _) => (colon, colon),
                     ("[]", Some(i)) => (colon + i - usize::from(rest[..i].ends_with(' ')), colon + i + 2),
-                    _ => return Err(Self::unsupported(key, k.line, "the value is neither a block list nor `[]`")),
+                    _ => {
+                        return Err(Self::unsupported(
+                            key,
+                            k.line,
+                            "the value is neither a block list nor `[]`",
+                        ));
+                    }
                 };
                 let mut out = String::with_capacity(self.text.len() + 256);
                 out.push_str(&self.text[..cut_from]);
@@ -501,7 +538,11 @@ impl<'t> Doc<'t> {
                 out.push_str(&self.text[line_end..]);
                 Ok(out)
             }
-            _ => Err(Self::unsupported(key, k.line, &format!("the value is {}, not a list", v.value.type_name()))),
+            _ => Err(Self::unsupported(
+                key,
+                k.line,
+                &format!("the value is {}, not a list", v.value.type_name()),
+            )),
         }
     }
 
@@ -515,7 +556,9 @@ impl<'t> Doc<'t> {
         let Value::Map(entries) = &item.value else {
             return ItemStyle { dash, keys: dash + 2, flow: false, nested_block: Some(2), newline: nl };
         };
-        let keys = entries.first().map_or(dash + 2, |(k, _)| usize::try_from(k.column).unwrap_or(1).saturating_sub(1));
+        let keys = entries
+            .first()
+            .map_or(dash + 2, |(k, _)| usize::try_from(k.column).unwrap_or(1).saturating_sub(1));
         let nested_block = match entries.iter().find(|(k, _)| k.value == Value::Str("apps".into())) {
             Some((_, apps)) => {
                 let aoff = self.offset(apps.line, apps.column);
@@ -531,12 +574,26 @@ impl<'t> Doc<'t> {
     }
 
     /// Removes the item named `name` from the top-level list `key`.
-    fn remove(&self, key: &str, what: &'static str, name: &str, known: &[String]) -> Result<String, EditError> {
-        let not_found = || EditError::NotFound { what, name: name.to_owned(), file: self.file.clone(), known: known.to_vec() };
+    fn remove(
+        &self,
+        key: &str,
+        what: &'static str,
+        name: &str,
+        known: &[String],
+    ) -> Result<String, EditError> {
+        let not_found = || EditError::NotFound {
+            what,
+            name: name.to_owned(),
+            file: self.file.clone(),
+            known: known.to_vec(),
+        };
         let Some((k, v)) = self.section(key) else { return Err(not_found()) };
         let Value::Seq(items) = &v.value else { return Err(not_found()) };
         let name_of = |n: &Node| match &n.value {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k.value == Value::Str("name".into())).and_then(|(_, v)| v.scalar_text()),
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.value == Value::Str("name".into()))
+                .and_then(|(_, v)| v.scalar_text()),
             _ => None,
         };
         let index = items
@@ -556,7 +613,9 @@ impl<'t> Doc<'t> {
         let gap_before = span.first > 1 && is_blank(self.line(span.first - 1));
         let gap_after = span.last >= self.lines.len() || is_blank(self.line(span.last + 1));
         let first = if gap_before && gap_after { span.first - 1 } else { span.first };
-        let (Some(&(mut from, _)), Some(&(_, to))) = (self.lines.get(first - 1), self.lines.get(span.last - 1)) else {
+        let (Some(&(mut from, _)), Some(&(_, to))) =
+            (self.lines.get(first - 1), self.lines.get(span.last - 1))
+        else {
             return Err(not_found());
         };
         if !self.text[..to].ends_with('\n') && from > 0 {
@@ -564,12 +623,20 @@ impl<'t> Doc<'t> {
             from -= if self.text[..from].ends_with("\r\n") { 2 } else { 1 };
         }
         let key_line = usize::try_from(k.line).unwrap_or(1);
-        let bare_key = self.after_colon(k).is_some_and(|c| self.text[c..].split('\n').next().is_some_and(|r| r.trim().is_empty()));
+        let bare_key = self
+            .after_colon(k)
+            .is_some_and(|c| self.text[c..].split('\n').next().is_some_and(|r| r.trim().is_empty()));
         if items.len() == 1 && bare_key {
             // The list becomes empty and its key carries nothing else: the section goes, with
             // the blank line that set it apart (the reverse of adding to a missing section).
-            let first = if key_line > 1 && is_blank(self.line(key_line - 1)) && gap_after { key_line - 1 } else { key_line };
-            let (Some(&(mut from, _)), Some(&(_, to))) = (self.lines.get(first - 1), self.lines.get(span.last - 1)) else {
+            let first = if key_line > 1 && is_blank(self.line(key_line - 1)) && gap_after {
+                key_line - 1
+            } else {
+                key_line
+            };
+            let (Some(&(mut from, _)), Some(&(_, to))) =
+                (self.lines.get(first - 1), self.lines.get(span.last - 1))
+            else {
                 return Err(not_found());
             };
             if !self.text[..to].ends_with('\n') && from > 0 {
@@ -580,7 +647,9 @@ impl<'t> Doc<'t> {
         let mut out = String::with_capacity(self.text.len());
         if items.len() == 1 {
             // The list becomes empty: `key: []`.
-            let Some(colon) = self.after_colon(k) else { return Err(Self::unsupported(key, k.line, "no `:` after the key")) };
+            let Some(colon) = self.after_colon(k) else {
+                return Err(Self::unsupported(key, k.line, "no `:` after the key"));
+            };
             out.push_str(&self.text[..colon]);
             out.push_str(" []");
             out.push_str(&self.text[colon..from]);
@@ -679,7 +748,8 @@ prerequisites: []
             let removed = remove_federation("mip.yaml", &added.text, name).expect("removed");
             assert_eq!(removed.text, BASE);
         }
-        let added = add_cluster("mip.yaml", BASE, &cluster("hybrid-east", "https://10.0.0.5:6443")).expect("added");
+        let added =
+            add_cluster("mip.yaml", BASE, &cluster("hybrid-east", "https://10.0.0.5:6443")).expect("added");
         assert!(added.text.contains("    server: https://kubernetes.default.svc\n  - name: hybrid-east\n    server: https://10.0.0.5:6443\n    context: hybrid-east\n\nfederations:"), "{}", added.text);
         assert_eq!(remove_cluster("mip.yaml", &added.text, "hybrid-east").expect("removed").text, BASE);
     }
@@ -705,14 +775,21 @@ prerequisites: []
         let mut f = fed("federation-B");
         f.apps = vec![FederationAppKind::Exareme2];
         let e = add_federation("mip.yaml", text, &f).expect("added");
-        assert!(e.text.ends_with("apps: [{name: exareme2}]}\n  - {name: federation-B, kind: local, apps: [{name: exareme2}]}"), "{}", e.text);
+        assert!(
+            e.text.ends_with(
+                "apps: [{name: exareme2}]}\n  - {name: federation-B, kind: local, apps: [{name: exareme2}]}"
+            ),
+            "{}",
+            e.text
+        );
         assert_eq!(remove_federation("mip.yaml", &e.text, "federation-B").expect("removed").text, text);
     }
 
     #[test]
     fn the_last_item_leaves_an_empty_list_and_an_empty_list_takes_a_new_item() {
         let text = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra: {url: 'https://example.org/infra.git'}\n  deployments: {url: 'https://example.org/deploy.git'}\nupstreamRepos: ['https://github.com/madgik/exareme2']\nclusters: []   # none yet\nfederations:\n  - {name: federation-A, kind: local, apps: [{name: exareme2}]}\n";
-        let e = add_cluster("mip.yaml", text, &cluster("east", "https://east.example.org:6443")).expect("added");
+        let e =
+            add_cluster("mip.yaml", text, &cluster("east", "https://east.example.org:6443")).expect("added");
         assert!(e.text.contains("clusters:   # none yet\n  - name: east\n    server: https://east.example.org:6443\n    context: east\nfederations:"), "{}", e.text);
         assert_eq!(remove_cluster("mip.yaml", &e.text, "east").expect("removed").text, text);
         // A bare `federations:` goes with its last item; one with a comment keeps `[]`.
@@ -730,7 +807,12 @@ prerequisites: []
         let mut f = fed("federation-A");
         f.apps = vec![FederationAppKind::Exareme2];
         let e = add_federation("mip.yaml", text, &f).expect("added");
-        assert_eq!(e.text, format!("{text}\nfederations:\n  - name: federation-A\n    kind: local\n    apps:\n      - name: exareme2\n"));
+        assert_eq!(
+            e.text,
+            format!(
+                "{text}\nfederations:\n  - name: federation-A\n    kind: local\n    apps:\n      - name: exareme2\n"
+            )
+        );
     }
 
     #[test]
@@ -753,14 +835,19 @@ prerequisites: []
         assert!(e.to_string().contains("no federation named `federation-Q`"), "{e}");
         assert!(e.hint().expect("hint").contains("`federation-A`"), "{e:?}");
         // A duplicate server.
-        let e = add_cluster("mip.yaml", BASE, &cluster("again", "https://kubernetes.default.svc")).expect_err("dup server");
+        let e = add_cluster("mip.yaml", BASE, &cluster("again", "https://kubernetes.default.svc"))
+            .expect_err("dup server");
         assert!(matches!(e, EditError::WouldBeInvalid { .. }), "{e:?}");
         // An invalid inventory is not edited.
         let e = add_federation("mip.yaml", "kind: Inventory\n", &fed("x")).expect_err("invalid");
         assert!(matches!(e, EditError::Invalid { .. }), "{e:?}");
         // A flow-style list is left alone.
-        let flow = BASE.replace("clusters:\n  - name: in-cluster\n    server: https://kubernetes.default.svc\n", "clusters: [{name: in-cluster, server: 'https://kubernetes.default.svc'}]\n");
-        let e = add_cluster("mip.yaml", &flow, &cluster("east", "https://east.example.org")).expect_err("flow");
+        let flow = BASE.replace(
+            "clusters:\n  - name: in-cluster\n    server: https://kubernetes.default.svc\n",
+            "clusters: [{name: in-cluster, server: 'https://kubernetes.default.svc'}]\n",
+        );
+        let e =
+            add_cluster("mip.yaml", &flow, &cluster("east", "https://east.example.org")).expect_err("flow");
         assert!(matches!(e, EditError::Unsupported { .. }), "{e:?}");
     }
 
@@ -777,12 +864,19 @@ prerequisites: []
 
     #[test]
     fn the_shipped_examples_round_trip() {
-        for text in [include_str!("../../../examples/mip-infra/mip.yaml"), include_str!("../../../examples/minimal/mip.yaml")] {
+        for text in [
+            include_str!("../../../examples/mip-infra/mip.yaml"),
+            include_str!("../../../examples/minimal/mip.yaml"),
+        ] {
             let mut f = fed("federation-new");
             f.apps = vec![FederationAppKind::Exareme2];
             let added = add_federation("mip.yaml", text, &f).expect("added");
-            assert_eq!(remove_federation("mip.yaml", &added.text, "federation-new").expect("removed").text, text);
-            let added = add_cluster("mip.yaml", text, &cluster("east", "https://east.example.org:6443")).expect("added");
+            assert_eq!(
+                remove_federation("mip.yaml", &added.text, "federation-new").expect("removed").text,
+                text
+            );
+            let added = add_cluster("mip.yaml", text, &cluster("east", "https://east.example.org:6443"))
+                .expect("added");
             assert_eq!(remove_cluster("mip.yaml", &added.text, "east").expect("removed").text, text);
         }
     }

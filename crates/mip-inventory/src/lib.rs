@@ -38,8 +38,8 @@ pub mod model;
 pub mod names;
 pub mod yaml;
 
-pub use model::*;
 use mip_core::Diagnostics;
+pub use model::*;
 
 /// A valid inventory with its warnings.
 #[derive(Debug, Clone)]

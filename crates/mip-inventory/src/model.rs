@@ -164,8 +164,12 @@ pub enum CommonAppKind {
 
 impl CommonAppKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [CommonAppKind; 4] =
-        [CommonAppKind::Datacatalog, CommonAppKind::NginxIngress, CommonAppKind::Security, CommonAppKind::Submariner];
+    pub const ALL: [CommonAppKind; 4] = [
+        CommonAppKind::Datacatalog,
+        CommonAppKind::NginxIngress,
+        CommonAppKind::Security,
+        CommonAppKind::Submariner,
+    ];
 
     /// Name as written in the inventory and as the `common/<name>` directory.
     pub fn as_str(self) -> &'static str {
@@ -212,7 +216,10 @@ pub struct CommonApp {
 impl CommonApp {
     /// The namespace the app deploys to, if it has exactly one.
     pub fn namespace(&self) -> Option<String> {
-        self.namespace.as_ref().map(|n| n.value.clone()).or_else(|| self.kind.value.default_namespace().map(str::to_owned))
+        self.namespace
+            .as_ref()
+            .map(|n| n.value.clone())
+            .or_else(|| self.kind.value.default_namespace().map(str::to_owned))
     }
 }
 

@@ -74,7 +74,11 @@ pub(crate) fn check_label(d: &mut Decoder<'_>, v: &Located<String>, path: &str) 
 pub(crate) fn check_federation_name(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
     let lowered = v.value.to_lowercase();
     let charset_ok = v.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if charset_ok && lowered.len() > MAX_FEDERATION_NAME && !lowered.starts_with('-') && !lowered.ends_with('-') {
+    if charset_ok
+        && lowered.len() > MAX_FEDERATION_NAME
+        && !lowered.starts_with('-')
+        && !lowered.ends_with('-')
+    {
         d.error(
             v.at.clone(),
             "invalid-name",
@@ -86,7 +90,10 @@ pub(crate) fn check_federation_name(d: &mut Decoder<'_>, v: &Located<String>, pa
             v.at.clone(),
             "invalid-name",
             format!("`{path}`: `{}` does not lower to a valid Kubernetes name", v.value),
-            Some("letters, digits and `-`, e.g. `federation-A` (Kubernetes objects use `federation-a`)".to_owned()),
+            Some(
+                "letters, digits and `-`, e.g. `federation-A` (Kubernetes objects use `federation-a`)"
+                    .to_owned(),
+            ),
         );
     } else if lowered.len() > MAX_FEDERATION_NAME {
         d.error(
@@ -122,7 +129,8 @@ pub(crate) fn check_repo_url(d: &mut Decoder<'_>, v: &Located<String>, path: &st
     let ok = !s.contains(char::is_whitespace)
         && (s.strip_prefix("https://").is_some_and(has_host)
             || s.strip_prefix("ssh://").is_some_and(has_host)
-            || s.strip_prefix("git@").is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
+            || s.strip_prefix("git@")
+                .is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
     if !ok {
         d.error(
             v.at.clone(),
@@ -161,7 +169,10 @@ pub(crate) fn check_relative_path(d: &mut Decoder<'_>, v: &Located<String>, path
         d.error(
             v.at.clone(),
             "invalid-path",
-            format!("`{path}`: `{}` is absolute; paths are relative to the federation directory in Git", v.value),
+            format!(
+                "`{path}`: `{}` is absolute; paths are relative to the federation directory in Git",
+                v.value
+            ),
             Some("e.g. `customizations/values.yaml`".to_owned()),
         );
     }

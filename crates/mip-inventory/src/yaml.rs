@@ -201,12 +201,21 @@ fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
     }
     let (message, hint) = if message.contains("budget breached") || message.contains("nesting") {
         if message.contains("Depth") || message.contains("nesting") {
-            (format!("nested deeper than {MAX_DEPTH} levels"), "an inventory nests about 6 levels; check for runaway brackets")
+            (
+                format!("nested deeper than {MAX_DEPTH} levels"),
+                "an inventory nests about 6 levels; check for runaway brackets",
+            )
         } else {
-            ("the document expands beyond mip's size limits (too many nodes or aliases)".to_owned(), "remove the anchors and aliases that multiply the document")
+            (
+                "the document expands beyond mip's size limits (too many nodes or aliases)".to_owned(),
+                "remove the anchors and aliases that multiply the document",
+            )
         }
     } else if message.contains("from_str_multiple") || message.contains("multiple documents") {
-        ("the inventory must be a single YAML document (found `---` separating several)".to_owned(), "keep one document")
+        (
+            "the inventory must be a single YAML document (found `---` separating several)".to_owned(),
+            "keep one document",
+        )
     } else if message.contains("duplicate mapping key") {
         (message, "each key may appear once per mapping")
     } else {

@@ -50,7 +50,8 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn parse_expect(line: &str) -> Result<Expect, String> {
-    let rest = line.trim_start_matches('#').trim().strip_prefix("expect:").ok_or("not an expect line")?.trim();
+    let rest =
+        line.trim_start_matches('#').trim().strip_prefix("expect:").ok_or("not an expect line")?.trim();
     let (pos, rest) = rest.split_once(' ').ok_or("expected `line:col code \"summary\"`")?;
     let (l, c) = pos.split_once(':').ok_or("position must be `line:col`")?;
     let line_no = l.parse().map_err(|_| format!("bad line number `{l}`"))?;
@@ -111,7 +112,11 @@ fn check_file(path: &Path) -> Vec<String> {
     // A file that says "exactly these diagnostics" must produce no others (guards against
     // spurious follow-up errors, e.g. a rejected password reported again as missing).
     if text.contains("# (exactly these diagnostics") && diags.iter().count() != expects.len() {
-        problems.push(format!("expected exactly {} diagnostic(s), got {}", expects.len(), diags.iter().count()));
+        problems.push(format!(
+            "expected exactly {} diagnostic(s), got {}",
+            expects.len(),
+            diags.iter().count()
+        ));
     }
     for d in &diags {
         let rendered = d.to_string();
@@ -134,8 +139,10 @@ fn check_file(path: &Path) -> Vec<String> {
                 }
             }
         }
-        if d.severity == mip_core::Severity::Error && d.hint.is_none() && !hint_optional(&d.code, &d.summary) {
-            problems.push(format!("error without a hint (add one, or allow it in NO_HINT_ALLOWED): {rendered}"));
+        if d.severity == mip_core::Severity::Error && d.hint.is_none() && !hint_optional(&d.code, &d.summary)
+        {
+            problems
+                .push(format!("error without a hint (add one, or allow it in NO_HINT_ALLOWED): {rendered}"));
         }
     }
     if !problems.is_empty() {
@@ -163,7 +170,11 @@ fn every_malformed_inventory_reports_its_problems() {
         let problems = check_file(path);
         if !problems.is_empty() {
             failed += 1;
-            let _ = writeln!(report, "\ntests/malformed/{}:", path.file_name().unwrap_or_default().to_string_lossy());
+            let _ = writeln!(
+                report,
+                "\ntests/malformed/{}:",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
             for p in problems {
                 let _ = writeln!(report, "  - {p}");
             }
@@ -181,8 +192,12 @@ fn expectation_lines_parse() {
     );
     let e = parse_expect(r#"# expect: 1:2 literal-secret "a "quoted" part""#).expect("valid");
     assert_eq!(e.summary, r#"a "quoted" part"#);
-    for bad in ["# expect: 7 code \"x\"", "# expect: 7:x code \"x\"", "# expect: 7:1 code x", "# expect: 7:1 code \"\""]
-    {
+    for bad in [
+        "# expect: 7 code \"x\"",
+        "# expect: 7:x code \"x\"",
+        "# expect: 7:1 code x",
+        "# expect: 7:1 code \"\"",
+    ] {
         assert!(parse_expect(bad).is_err(), "{bad}");
     }
 }

@@ -44,8 +44,9 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     // Characters that matter to YAML, plus anything.
     let yaml_chars = prop_oneof![
         prop::sample::select(vec![
-            ":", "-", " ", "  ", "\t", "\n", "[", "]", "{", "}", ",", "#", "&a", "*a", "!", "|", ">", "'", "\"", "?",
-            "%", "@", "`", "---", "...", "<<: *a", "~", "null", "true", "0x1", "1e9", "\u{feff}", "\r\n", "é",
+            ":", "-", " ", "  ", "\t", "\n", "[", "]", "{", "}", ",", "#", "&a", "*a", "!", "|", ">", "'",
+            "\"", "?", "%", "@", "`", "---", "...", "<<: *a", "~", "null", "true", "0x1", "1e9", "\u{feff}",
+            "\r\n", "é",
         ])
         .prop_map(str::to_owned),
         any::<String>(),
@@ -55,7 +56,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         any::<usize>().prop_map(Mutation::DuplicateLine),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
         (any::<usize>(), yaml_chars).prop_map(|(at, s)| Mutation::Insert(at, s)),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(at, b)| Mutation::InsertBytes(at, b)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(at, b)| Mutation::InsertBytes(at, b)),
         any::<usize>().prop_map(Mutation::Truncate),
         (any::<usize>(), any::<char>()).prop_map(|(at, c)| Mutation::Replace(at, c)),
     ]

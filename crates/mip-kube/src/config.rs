@@ -20,10 +20,7 @@ pub(crate) struct Loaded {
 }
 
 fn config_error(source: &str, message: String) -> ClusterError {
-    ClusterError::Other {
-        operation: format!("load kubeconfig {source}"),
-        message,
-    }
+    ClusterError::Other { operation: format!("load kubeconfig {source}"), message }
 }
 
 /// Reads the kubeconfig, picks the context and builds the client configuration.
@@ -37,11 +34,7 @@ pub(crate) async fn load(
     };
     let kubeconfig = kubeconfig.map_err(|e| config_error(&source, chain(&e)))?;
 
-    let context = match opts
-        .context
-        .clone()
-        .or_else(|| kubeconfig.current_context.clone())
-    {
+    let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
         Some(context) => context,
         None => {
             return Err(config_error(
@@ -51,28 +44,16 @@ pub(crate) async fn load(
         }
     };
     let Some(named) = kubeconfig.contexts.iter().find(|c| c.name == context) else {
-        let known: Vec<String> = kubeconfig
-            .contexts
-            .iter()
-            .map(|c| format!("`{}`", c.name))
-            .collect();
+        let known: Vec<String> = kubeconfig.contexts.iter().map(|c| format!("`{}`", c.name)).collect();
         return Err(config_error(
             &source,
             format!(
                 "context `{context}` not found (contexts: {})",
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
+                if known.is_empty() { "none".into() } else { known.join(", ") }
             ),
         ));
     };
-    let cluster_name = named
-        .context
-        .as_ref()
-        .map(|c| c.cluster.clone())
-        .unwrap_or_default();
+    let cluster_name = named.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
     let kubeconfig_proxy = kubeconfig
         .clusters
         .iter()
@@ -81,32 +62,19 @@ pub(crate) async fn load(
         .and_then(|c| c.proxy_url.clone())
         .filter(|p| !p.is_empty());
 
-    let options = KubeConfigOptions {
-        context: Some(context.clone()),
-        ..KubeConfigOptions::default()
-    };
+    let options = KubeConfigOptions { context: Some(context.clone()), ..KubeConfigOptions::default() };
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| config_error(&source, chain(&e)))?;
 
-    let server = config
-        .cluster_url
-        .to_string()
-        .trim_end_matches('/')
-        .to_owned();
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
     let host = config.cluster_url.host().unwrap_or_default().to_owned();
     let https = config.cluster_url.scheme_str() != Some("http");
-    let port = config
-        .cluster_url
-        .port_u16()
-        .unwrap_or(if https { 443 } else { 80 });
+    let port = config.cluster_url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let proxy = choose_proxy(kubeconfig_proxy.as_deref(), https, &host, port, env);
     config.proxy_url = match &proxy {
         Some(url) => Some(url.parse().map_err(|e| {
-            config_error(
-                &source,
-                format!("invalid proxy URL `{}`: {}", redact(url), chain(&e)),
-            )
+            config_error(&source, format!("invalid proxy URL `{}`: {}", redact(url), chain(&e)))
         })?),
         None => None,
     };
@@ -119,12 +87,7 @@ pub(crate) async fn load(
     // went idle.
     config.reset_reader_on_write = true;
 
-    Ok(Loaded {
-        config,
-        context,
-        server,
-        proxy: proxy.as_deref().map(redact),
-    })
+    Ok(Loaded { config, context, server, proxy: proxy.as_deref().map(redact) })
 }
 
 fn describe_default_source(env: &dyn Fn(&str) -> Option<String>) -> String {
@@ -148,17 +111,10 @@ pub(crate) fn choose_proxy(
     let proxy = match kubeconfig_proxy {
         Some(proxy) => proxy.to_owned(),
         None => {
-            let names = if https {
-                ["HTTPS_PROXY", "https_proxy"]
-            } else {
-                ["HTTP_PROXY", "http_proxy"]
-            };
-            let proxy = names
-                .iter()
-                .find_map(|n| env(n).filter(|v| !v.trim().is_empty()))?;
-            let no_proxy = ["NO_PROXY", "no_proxy"]
-                .iter()
-                .find_map(|n| env(n).filter(|v| !v.trim().is_empty()));
+            let names = if https { ["HTTPS_PROXY", "https_proxy"] } else { ["HTTP_PROXY", "http_proxy"] };
+            let proxy = names.iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty()))?;
+            let no_proxy =
+                ["NO_PROXY", "no_proxy"].iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty()));
             if no_proxy.is_some_and(|list| no_proxy_matches(&list, host, port)) {
                 return None;
             }
@@ -177,39 +133,30 @@ pub(crate) fn choose_proxy(
 /// optional leading `.` or `*.`, IP addresses, CIDR ranges, each with an optional `:port`)
 /// exempts `host:port`.
 pub(crate) fn no_proxy_matches(list: &str, host: &str, port: u16) -> bool {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     let host_ip: Option<IpAddr> = host.parse().ok();
-    list.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            let entry = entry.to_ascii_lowercase();
-            if let Some((net, bits)) = entry.split_once('/') {
-                return match (net.parse::<IpAddr>(), bits.parse::<u8>(), host_ip) {
-                    (Ok(net), Ok(bits), Some(ip)) => cidr_contains(net, bits, ip),
-                    _ => false,
-                };
-            }
-            let (name, entry_port) = split_port(&entry);
-            if entry_port.is_some_and(|p| p != port) {
-                return false;
-            }
-            if let (Ok(ip), Some(host_ip)) = (name.parse::<IpAddr>(), host_ip) {
-                return ip == host_ip;
-            }
-            let domain = name.trim_start_matches("*.").trim_start_matches('.');
-            !domain.is_empty()
-                && (host == domain
-                    || host
-                        .strip_suffix(domain)
-                        .is_some_and(|head| head.ends_with('.')))
-        })
+    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = entry.to_ascii_lowercase();
+        if let Some((net, bits)) = entry.split_once('/') {
+            return match (net.parse::<IpAddr>(), bits.parse::<u8>(), host_ip) {
+                (Ok(net), Ok(bits), Some(ip)) => cidr_contains(net, bits, ip),
+                _ => false,
+            };
+        }
+        let (name, entry_port) = split_port(&entry);
+        if entry_port.is_some_and(|p| p != port) {
+            return false;
+        }
+        if let (Ok(ip), Some(host_ip)) = (name.parse::<IpAddr>(), host_ip) {
+            return ip == host_ip;
+        }
+        let domain = name.trim_start_matches("*.").trim_start_matches('.');
+        !domain.is_empty()
+            && (host == domain || host.strip_suffix(domain).is_some_and(|head| head.ends_with('.')))
+    })
 }
 
 fn split_port(entry: &str) -> (&str, Option<u16>) {
@@ -249,14 +196,8 @@ pub(crate) fn redact(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
-    }
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if scheme.is_empty() { format!("{host}{path}") } else { format!("{scheme}://{host}{path}") }
 }
 
 #[cfg(test)]
@@ -264,49 +205,31 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
+        move |name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
     }
 
     #[test]
     fn kubeconfig_proxy_wins_and_ignores_no_proxy() {
         let vars = env(&[("HTTPS_PROXY", "http://env:3128"), ("NO_PROXY", "*")]);
-        let proxy = choose_proxy(
-            Some("socks5://127.0.0.1:1080"),
-            true,
-            "k8s.example",
-            6443,
-            &vars,
-        );
+        let proxy = choose_proxy(Some("socks5://127.0.0.1:1080"), true, "k8s.example", 6443, &vars);
         assert_eq!(proxy.as_deref(), Some("socks5://127.0.0.1:1080"));
     }
 
     #[test]
     fn env_proxy_by_scheme_and_no_proxy_checks_the_server() {
-        let vars = env(&[
-            ("https_proxy", "socks5h://127.0.0.1:1080"),
-            ("NO_PROXY", "localhost,127.0.0.1"),
-        ]);
+        let vars = env(&[("https_proxy", "socks5h://127.0.0.1:1080"), ("NO_PROXY", "localhost,127.0.0.1")]);
         // The proxy itself is on 127.0.0.1: that must not disable it (kube 5 does).
         assert_eq!(
             choose_proxy(None, true, "k8s.example", 6443, &vars).as_deref(),
             Some("socks5://127.0.0.1:1080")
         );
         assert_eq!(choose_proxy(None, true, "127.0.0.1", 6443, &vars), None);
-        assert_eq!(
-            choose_proxy(None, false, "k8s.example", 80, &vars),
-            None,
-            "http server uses HTTP_PROXY"
-        );
+        assert_eq!(choose_proxy(None, false, "k8s.example", 80, &vars), None, "http server uses HTTP_PROXY");
     }
 
     #[test]
     fn no_proxy_entries() {
-        let list =
-            ".corp.example, *.svc, 10.0.0.0/8, 192.168.1.1, k8s.example:6443, [::1], fd00::/8";
+        let list = ".corp.example, *.svc, 10.0.0.0/8, 192.168.1.1, k8s.example:6443, [::1], fd00::/8";
         assert!(no_proxy_matches(list, "api.corp.example", 443));
         assert!(no_proxy_matches(list, "corp.example", 443));
         assert!(!no_proxy_matches(list, "xcorp.example", 443));
@@ -324,10 +247,7 @@ mod tests {
 
     #[test]
     fn proxy_credentials_are_not_shown() {
-        assert_eq!(
-            redact("http://user:pa@ss@proxy:3128/x"),
-            "http://proxy:3128/x"
-        );
+        assert_eq!(redact("http://user:pa@ss@proxy:3128/x"), "http://proxy:3128/x");
         assert_eq!(redact("socks5://127.0.0.1:1080"), "socks5://127.0.0.1:1080");
     }
 }

@@ -60,11 +60,7 @@ pub(crate) fn kinds<'a>(
     version: &str,
     resources: impl IntoIterator<Item = (&'a str, &'a str, bool)>,
 ) -> Kinds {
-    let api_version = if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    };
+    let api_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     resources
         .into_iter()
         .filter(|(plural, _, _)| !plural.contains('/'))
@@ -90,10 +86,7 @@ mod tests {
         let k = kinds(
             "argoproj.io",
             "v1alpha1",
-            [
-                ("applications", "Application", true),
-                ("applications/status", "Application", true),
-            ],
+            [("applications", "Application", true), ("applications/status", "Application", true)],
         );
         assert_eq!(k.len(), 1);
         let app = &k["Application"];
@@ -101,9 +94,6 @@ mod tests {
         assert_eq!(app.api.api_version, "argoproj.io/v1alpha1");
         assert_eq!(app.name(), "argoproj.io/applications");
         assert!(app.namespaced);
-        assert_eq!(
-            kinds("", "v1", [("secrets", "Secret", true)])["Secret"].name(),
-            "secrets"
-        );
+        assert_eq!(kinds("", "v1", [("secrets", "Secret", true)])["Secret"].name(), "secrets");
     }
 }

@@ -30,12 +30,7 @@ pub(crate) struct Operation<'a> {
 
 impl<'a> Operation<'a> {
     /// A request about one object.
-    pub fn object(
-        verb: &'static str,
-        resource: &Resource,
-        addr: &'a ObjectRef,
-        apply: bool,
-    ) -> Self {
+    pub fn object(verb: &'static str, resource: &Resource, addr: &'a ObjectRef, apply: bool) -> Self {
         Operation {
             verb,
             resource: resource.name(),
@@ -78,37 +73,24 @@ pub(crate) fn map(error: kube::Error, op: &Operation<'_>, endpoint: &Endpoint<'_
             operation: op.describe(),
             message: format!("cannot decode the response: {}", chain(&source)),
         },
-        other => ClusterError::Other {
-            operation: op.describe(),
-            message: chain(&other),
-        },
+        other => ClusterError::Other { operation: op.describe(), message: chain(&other) },
     }
 }
 
 fn unreachable(endpoint: &Endpoint<'_>, reason: &str) -> ClusterError {
     // hyper's wrapper says nothing the variant does not; the timeout says which limit was hit.
-    let reason = reason
-        .strip_prefix("client error (Connect): ")
-        .unwrap_or(reason);
-    let reason = reason.replace(
-        "deadline has elapsed",
-        &format!("no answer within {:?}", endpoint.timeout),
-    );
+    let reason = reason.strip_prefix("client error (Connect): ").unwrap_or(reason);
+    let reason = reason.replace("deadline has elapsed", &format!("no answer within {:?}", endpoint.timeout));
     let reason = match endpoint.proxy {
         Some(proxy) => format!("{reason} (through proxy `{proxy}`)"),
         None => reason,
     };
-    ClusterError::Unreachable {
-        server: endpoint.server.to_owned(),
-        reason,
-    }
+    ClusterError::Unreachable { server: endpoint.server.to_owned(), reason }
 }
 
 fn map_status(status: &Status, op: &Operation<'_>) -> ClusterError {
     let message = match op.addr {
-        Some(addr) if addr.group.is_empty() && addr.kind == "Secret" => {
-            redact_values(&status.message)
-        }
+        Some(addr) if addr.group.is_empty() && addr.kind == "Secret" => redact_values(&status.message),
         _ => status.message.clone(),
     };
     match (status.code, op.addr) {
@@ -118,30 +100,17 @@ fn map_status(status: &Status, op: &Operation<'_>) -> ClusterError {
             namespace: op.namespace.map(str::to_owned),
             message,
         },
-        (409, Some(addr)) if op.apply => ClusterError::Conflict {
-            addr: addr.clone(),
-            managers: conflicting_managers(status),
-            message,
-        },
+        (409, Some(addr)) if op.apply => {
+            ClusterError::Conflict { addr: addr.clone(), managers: conflicting_managers(status), message }
+        }
         // 404 on apply: the namespace does not exist.
-        (400 | 404 | 422, Some(addr)) if op.apply => ClusterError::Invalid {
-            addr: addr.clone(),
-            message,
-        },
+        (400 | 404 | 422, Some(addr)) if op.apply => ClusterError::Invalid { addr: addr.clone(), message },
         // A field the schema does not declare fails server-side apply's typed conversion, which
         // the API server reports as an internal error.
-        (500, Some(addr))
-            if op.apply && message.contains("failed to create typed patch object") =>
-        {
-            ClusterError::Invalid {
-                addr: addr.clone(),
-                message,
-            }
+        (500, Some(addr)) if op.apply && message.contains("failed to create typed patch object") => {
+            ClusterError::Invalid { addr: addr.clone(), message }
         }
-        (400 | 422, Some(addr)) => ClusterError::Invalid {
-            addr: addr.clone(),
-            message,
-        },
+        (400 | 422, Some(addr)) => ClusterError::Invalid { addr: addr.clone(), message },
         (code, _) => ClusterError::Other {
             operation: op.describe(),
             message: if message.is_empty() {
@@ -161,10 +130,7 @@ fn map_status(status: &Status, op: &Operation<'_>) -> ClusterError {
 pub(crate) fn conflicting_managers(status: &Status) -> Vec<String> {
     let mut managers = BTreeSet::new();
     let causes = status.details.iter().flat_map(|d| d.causes.iter());
-    for text in causes
-        .map(|c| c.message.as_str())
-        .chain([status.message.as_str()])
-    {
+    for text in causes.map(|c| c.message.as_str()).chain([status.message.as_str()]) {
         managers.extend(quoted_after(text, "conflict with \""));
     }
     managers.into_iter().collect()
@@ -238,10 +204,11 @@ mod tests {
     fn status(code: u16, message: &str, causes: &[&str]) -> Status {
         let causes: Vec<_> = causes
             .iter()
-            .map(|m| serde_json::json!({"reason": "FieldManagerConflict", "message": m, "field": ".data.key"}))
+            .map(
+                |m| serde_json::json!({"reason": "FieldManagerConflict", "message": m, "field": ".data.key"}),
+            )
             .collect();
-        let value =
-            serde_json::json!({"code": code, "message": message, "details": {"causes": causes}});
+        let value = serde_json::json!({"code": code, "message": message, "details": {"causes": causes}});
         serde_json::from_value(value).expect("a Status")
     }
 
@@ -260,50 +227,29 @@ mod tests {
         let s = status(
             409,
             "Apply failed with 2 conflicts: conflicts with \"other\":\n- .data.a\nconflicts with \"argocd-controller\" using v1:\n- .data.b",
-            &[
-                "conflict with \"other\": .data.a",
-                "conflict with \"argocd-controller\" using v1",
-            ],
+            &["conflict with \"other\": .data.a", "conflict with \"argocd-controller\" using v1"],
         );
         assert_eq!(conflicting_managers(&s), ["argocd-controller", "other"]);
-        let only_message = status(
-            409,
-            "Apply failed with 1 conflict: conflict with \"x\": .spec.foo",
-            &[],
-        );
+        let only_message = status(409, "Apply failed with 1 conflict: conflict with \"x\": .spec.foo", &[]);
         assert_eq!(conflicting_managers(&only_message), ["x"]);
     }
 
     #[test]
     fn status_codes_pick_the_variant() {
         let addr = ObjectRef::new("v1", "ConfigMap", Some("ns"), "cm");
-        let conflict = map_status(
-            &status(409, "Apply failed", &["conflict with \"other\""]),
-            &op(&addr, true),
-        );
+        let conflict =
+            map_status(&status(409, "Apply failed", &["conflict with \"other\""]), &op(&addr, true));
         assert!(
             matches!(&conflict, ClusterError::Conflict { managers, .. } if managers == &["other"]),
             "{conflict:?}"
         );
-        let invalid = map_status(
-            &status(422, "spec.destination: Required value", &[]),
-            &op(&addr, true),
-        );
-        assert!(
-            matches!(invalid, ClusterError::Invalid { .. }),
-            "{invalid:?}"
-        );
+        let invalid = map_status(&status(422, "spec.destination: Required value", &[]), &op(&addr, true));
+        assert!(matches!(invalid, ClusterError::Invalid { .. }), "{invalid:?}");
         let forbidden = map_status(&status(403, "nope", &[]), &op(&addr, true));
-        assert_eq!(
-            forbidden.to_string(),
-            "forbidden: cannot `patch` `configmaps` in namespace `ns`: nope"
-        );
+        assert_eq!(forbidden.to_string(), "forbidden: cannot `patch` `configmaps` in namespace `ns`: nope");
         let undeclared = "failed to create typed patch object (ns/cm; /v1, Kind=ConfigMap): .spec: field not declared in schema";
         let invalid = map_status(&status(500, undeclared, &[]), &op(&addr, true));
-        assert!(
-            matches!(invalid, ClusterError::Invalid { .. }),
-            "{invalid:?}"
-        );
+        assert!(matches!(invalid, ClusterError::Invalid { .. }), "{invalid:?}");
         let other = map_status(&status(409, "already exists", &[]), &op(&addr, false));
         assert!(matches!(other, ClusterError::Other { .. }), "{other:?}");
     }
@@ -320,9 +266,7 @@ mod tests {
         let text = error.to_string();
         assert!(!text.contains("hunter"), "{text}");
         assert!(
-            text.contains(
-                "data[k]: Invalid value: (redacted): bad, type: Invalid value: (redacted): y]"
-            ),
+            text.contains("data[k]: Invalid value: (redacted): bad, type: Invalid value: (redacted): y]"),
             "{text}"
         );
     }
@@ -331,9 +275,6 @@ mod tests {
     fn chain_prints_each_cause_once() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
         let outer = kube::Error::ReadEvents(io);
-        assert_eq!(
-            chain(&outer),
-            "Error reading events stream: connection refused"
-        );
+        assert_eq!(chain(&outer), "Error reading events stream: connection refused");
     }
 }

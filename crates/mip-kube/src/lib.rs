@@ -113,11 +113,7 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions {
-            kubeconfig: None,
-            context: None,
-            timeout: DEFAULT_TIMEOUT,
-        }
+        ConnectOptions { kubeconfig: None, context: None, timeout: DEFAULT_TIMEOUT }
     }
 }
 
@@ -202,27 +198,14 @@ impl KubeCluster {
     /// As for any request: [`ClusterError::Unreachable`], [`ClusterError::Forbidden`], ….
     pub async fn server_version(&self) -> Result<String, ClusterError> {
         self.count_read();
-        let op = Operation {
-            verb: "get",
-            resource: "/version".into(),
-            namespace: None,
-            addr: None,
-            apply: false,
-        };
-        let info = self
-            .client
-            .apiserver_version()
-            .await
-            .map_err(|e| self.error(e, &op))?;
+        let op =
+            Operation { verb: "get", resource: "/version".into(), namespace: None, addr: None, apply: false };
+        let info = self.client.apiserver_version().await.map_err(|e| self.error(e, &op))?;
         Ok(info.git_version)
     }
 
     fn endpoint(&self) -> Endpoint<'_> {
-        Endpoint {
-            server: &self.server,
-            proxy: self.proxy.as_deref(),
-            timeout: self.timeout,
-        }
+        Endpoint { server: &self.server, proxy: self.proxy.as_deref(), timeout: self.timeout }
     }
 
     fn error(&self, error: kube::Error, op: &Operation<'_>) -> ClusterError {
@@ -255,30 +238,17 @@ impl KubeCluster {
         let kinds = self.discover(kind, &api_version).await?;
         let found = kinds.get(&kind.kind).cloned();
         *cached = Some(kinds);
-        found.ok_or_else(|| ClusterError::UnknownKind {
-            api_version,
-            kind: kind.kind.clone(),
-        })
+        found.ok_or_else(|| ClusterError::UnknownKind { api_version, kind: kind.kind.clone() })
     }
 
-    async fn discover(
-        &self,
-        kind: &KindRef,
-        api_version: &str,
-    ) -> Result<Arc<Kinds>, ClusterError> {
+    async fn discover(&self, kind: &KindRef, api_version: &str) -> Result<Arc<Kinds>, ClusterError> {
         self.count_read();
         let path = if kind.group.is_empty() {
             format!("/api/{api_version}")
         } else {
             format!("/apis/{api_version}")
         };
-        let op = Operation {
-            verb: "get",
-            resource: path,
-            namespace: None,
-            addr: None,
-            apply: false,
-        };
+        let op = Operation { verb: "get", resource: path, namespace: None, addr: None, apply: false };
         let list = if kind.group.is_empty() {
             self.client.list_core_api_resources(&kind.version).await
         } else {
@@ -290,15 +260,8 @@ impl KubeCluster {
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Arc::default()),
             Err(e) => return Err(self.error(e, &op)),
         };
-        let resources = list
-            .resources
-            .iter()
-            .map(|r| (r.name.as_str(), r.kind.as_str(), r.namespaced));
-        Ok(Arc::new(discovery::kinds(
-            &kind.group,
-            &kind.version,
-            resources,
-        )))
+        let resources = list.resources.iter().map(|r| (r.name.as_str(), r.kind.as_str(), r.namespaced));
+        Ok(Arc::new(discovery::kinds(&kind.group, &kind.version, resources)))
     }
 
     /// The resource of an address, checked against its scope: a namespaced kind needs a
@@ -307,20 +270,11 @@ impl KubeCluster {
         let resource = self.resource(&KindRef::of(addr)).await?;
         if resource.namespaced != addr.namespace.is_some() {
             let message = if resource.namespaced {
-                format!(
-                    "`{}` is namespaced but the address has no namespace",
-                    addr.kind
-                )
+                format!("`{}` is namespaced but the address has no namespace", addr.kind)
             } else {
-                format!(
-                    "`{}` is cluster-scoped but the address has a namespace",
-                    addr.kind
-                )
+                format!("`{}` is cluster-scoped but the address has a namespace", addr.kind)
             };
-            return Err(ClusterError::Invalid {
-                addr: addr.clone(),
-                message,
-            });
+            return Err(ClusterError::Invalid { addr: addr.clone(), message });
         }
         Ok(resource)
     }
@@ -331,76 +285,44 @@ impl KubeCluster {
 }
 
 /// A request that could not be built (an invalid name or parameter), before anything was sent.
-#[expect(
-    clippy::result_large_err,
-    reason = "`ClusterError` is mip-core's, returned by value by the trait"
-)]
-fn build<R>(
-    built: Result<R, kube::core::request::Error>,
-    op: &Operation<'_>,
-) -> Result<R, ClusterError> {
+#[expect(clippy::result_large_err, reason = "`ClusterError` is mip-core's, returned by value by the trait")]
+fn build<R>(built: Result<R, kube::core::request::Error>, op: &Operation<'_>) -> Result<R, ClusterError> {
     built.map_err(|e| {
         let message = error::chain(&e);
         match op.addr {
-            Some(addr) => ClusterError::Invalid {
-                addr: addr.clone(),
-                message,
-            },
-            None => ClusterError::Other {
-                operation: format!("build the `{}` request", op.verb),
-                message,
-            },
+            Some(addr) => ClusterError::Invalid { addr: addr.clone(), message },
+            None => ClusterError::Other { operation: format!("build the `{}` request", op.verb), message },
         }
     })
 }
 
 /// Checks that a manifest is the object its address names, so a mix-up in the engine cannot
 /// apply one object under another's name. Only identity fields are read and quoted.
-#[expect(
-    clippy::result_large_err,
-    reason = "`ClusterError` is mip-core's, returned by value by the trait"
-)]
+#[expect(clippy::result_large_err, reason = "`ClusterError` is mip-core's, returned by value by the trait")]
 fn check_identity(addr: &ObjectRef, manifest: &Value) -> Result<(), ClusterError> {
     let field = |pointer: &str| manifest.pointer(pointer).and_then(Value::as_str);
     let api_version = addr.api_version();
     let mut wrong = Vec::new();
     if field("/apiVersion") != Some(api_version.as_str()) {
-        wrong.push(format!(
-            "`apiVersion` is {:?}, expected `{api_version}`",
-            field("/apiVersion")
-        ));
+        wrong.push(format!("`apiVersion` is {:?}, expected `{api_version}`", field("/apiVersion")));
     }
     if field("/kind") != Some(addr.kind.as_str()) {
-        wrong.push(format!(
-            "`kind` is {:?}, expected `{}`",
-            field("/kind"),
-            addr.kind
-        ));
+        wrong.push(format!("`kind` is {:?}, expected `{}`", field("/kind"), addr.kind));
     }
     if field("/metadata/name") != Some(addr.name.as_str()) {
-        wrong.push(format!(
-            "`metadata.name` is {:?}, expected `{}`",
-            field("/metadata/name"),
-            addr.name
-        ));
+        wrong.push(format!("`metadata.name` is {:?}, expected `{}`", field("/metadata/name"), addr.name));
     }
     if let Some(namespace) = field("/metadata/namespace")
         && Some(namespace) != addr.namespace.as_deref()
     {
-        wrong.push(format!(
-            "`metadata.namespace` is `{namespace}`, expected {:?}",
-            addr.namespace
-        ));
+        wrong.push(format!("`metadata.namespace` is `{namespace}`, expected {:?}", addr.namespace));
     }
     if wrong.is_empty() {
         Ok(())
     } else {
         Err(ClusterError::Invalid {
             addr: addr.clone(),
-            message: format!(
-                "the manifest does not match its address: {}",
-                wrong.join(", ")
-            ),
+            message: format!("the manifest does not match its address: {}", wrong.join(", ")),
         })
     }
 }
@@ -424,13 +346,7 @@ impl Cluster for KubeCluster {
         // A namespace only narrows namespaced kinds.
         let namespace = namespace.filter(|_| resource.namespaced);
         let request = Self::request(&resource, namespace);
-        let op = Operation {
-            verb: "list",
-            resource: resource.name(),
-            namespace,
-            addr: None,
-            apply: false,
-        };
+        let op = Operation { verb: "list", resource: resource.name(), namespace, addr: None, apply: false };
         let mut params = ListParams::default().limit(PAGE_SIZE);
         if let Some(selector) = label_selector {
             params = params.labels(selector);
@@ -439,20 +355,12 @@ impl Cluster for KubeCluster {
         loop {
             let built = build(request.list(&params), &op)?;
             self.count_read();
-            let mut page: Value = self
-                .client
-                .request(built)
-                .await
-                .map_err(|e| self.error(e, &op))?;
+            let mut page: Value = self.client.request(built).await.map_err(|e| self.error(e, &op))?;
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 items.extend(page_items.into_iter().map(|mut item| {
                     if let Some(object) = item.as_object_mut() {
-                        object
-                            .entry("apiVersion")
-                            .or_insert_with(|| resource.api.api_version.clone().into());
-                        object
-                            .entry("kind")
-                            .or_insert_with(|| resource.api.kind.clone().into());
+                        object.entry("apiVersion").or_insert_with(|| resource.api.api_version.clone().into());
+                        object.entry("kind").or_insert_with(|| resource.api.kind.clone().into());
                     }
                     item
                 }));
@@ -468,10 +376,7 @@ impl Cluster for KubeCluster {
         let resource = self.resource_of(addr).await?;
         let namespace = addr.namespace.as_deref();
         let op = Operation::object("get", &resource, addr, false);
-        let built = build(
-            Self::request(&resource, namespace).get(&addr.name, &GetParams::default()),
-            &op,
-        )?;
+        let built = build(Self::request(&resource, namespace).get(&addr.name, &GetParams::default()), &op)?;
         self.count_read();
         match self.client.request::<Value>(built).await {
             Ok(object) => Ok(Some(object)),
@@ -498,20 +403,15 @@ impl Cluster for KubeCluster {
             &op,
         )?;
         self.count_write(opts.dry_run);
-        self.client
-            .request::<Value>(built)
-            .await
-            .map_err(|e| self.error(e, &op))
+        self.client.request::<Value>(built).await.map_err(|e| self.error(e, &op))
     }
 
     async fn delete(&self, addr: &ObjectRef) -> Result<bool, ClusterError> {
         let resource = self.resource_of(addr).await?;
         let namespace = addr.namespace.as_deref();
         let op = Operation::object("delete", &resource, addr, false);
-        let built = build(
-            Self::request(&resource, namespace).delete(&addr.name, &DeleteParams::foreground()),
-            &op,
-        )?;
+        let built =
+            build(Self::request(&resource, namespace).delete(&addr.name, &DeleteParams::foreground()), &op)?;
         self.count_write(false);
         match self.client.request::<Value>(built).await {
             Ok(_) => Ok(true),
@@ -540,14 +440,8 @@ mod tests {
         let ok = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "hunter2"}});
         assert!(check_identity(&addr, &ok).is_ok());
         let wrong = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t", "namespace": "other"}, "stringData": {"k": "hunter2"}});
-        let error = check_identity(&addr, &wrong)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            error.contains("`metadata.name` is Some(\"t\"), expected `s`"),
-            "{error}"
-        );
+        let error = check_identity(&addr, &wrong).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("`metadata.name` is Some(\"t\"), expected `s`"), "{error}");
         assert!(error.contains("`metadata.namespace` is `other`"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
     }

@@ -14,14 +14,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const APPLY: ApplyOptions = ApplyOptions {
-    dry_run: false,
-    force: false,
-};
-const DRY_RUN: ApplyOptions = ApplyOptions {
-    dry_run: true,
-    force: false,
-};
+const APPLY: ApplyOptions = ApplyOptions { dry_run: false, force: false };
+const DRY_RUN: ApplyOptions = ApplyOptions { dry_run: true, force: false };
 
 async fn connect(cluster: &TestCluster) -> KubeCluster {
     let opts = ConnectOptions {
@@ -29,9 +23,7 @@ async fn connect(cluster: &TestCluster) -> KubeCluster {
         context: Some("mip-test".into()),
         ..ConnectOptions::default()
     };
-    KubeCluster::connect(opts)
-        .await
-        .expect("connect to the test cluster")
+    KubeCluster::connect(opts).await.expect("connect to the test cluster")
 }
 
 /// The shared cluster, a new namespace in it, and a client.
@@ -59,10 +51,7 @@ fn kind(api_version: &str, kind: &str) -> KindRef {
 }
 
 fn names(objects: &[Value]) -> Vec<&str> {
-    objects
-        .iter()
-        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
-        .collect()
+    objects.iter().filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str)).collect()
 }
 
 #[tokio::test]
@@ -70,10 +59,7 @@ async fn connects_with_kubeconfig_and_context() {
     let cluster = TestCluster::shared();
     let kube = connect(cluster).await;
     assert_eq!(kube.context_name(), "mip-test");
-    assert_eq!(
-        kube.server_url(),
-        cluster.server_url().trim_end_matches('/')
-    );
+    assert_eq!(kube.server_url(), cluster.server_url().trim_end_matches('/'));
     assert_eq!(kube.proxy_url(), None);
     assert_eq!(kube.requests().reads, 0, "connect sends nothing");
     let version = kube.server_version().await.expect("version");
@@ -87,12 +73,7 @@ async fn connects_with_kubeconfig_and_context() {
     })
     .await
     .expect_err("unknown context");
-    assert!(
-        missing
-            .to_string()
-            .contains("context `nope` not found (contexts: `mip-test`)"),
-        "{missing}"
-    );
+    assert!(missing.to_string().contains("context `nope` not found (contexts: `mip-test`)"), "{missing}");
 }
 
 #[tokio::test]
@@ -100,19 +81,11 @@ async fn applies_gets_and_lists_a_config_map_and_an_app_project() {
     let (_, ns, kube) = in_fresh_namespace("kube-crud").await;
 
     let (cm, cm_manifest) = config_map(&ns, "settings", json!({"a": "1"}));
-    let applied = kube
-        .apply(&cm, &cm_manifest, APPLY)
-        .await
-        .expect("apply ConfigMap");
+    let applied = kube.apply(&cm, &cm_manifest, APPLY).await.expect("apply ConfigMap");
     assert_eq!(applied.pointer("/data/a"), Some(&json!("1")));
     let managers: Vec<&str> = applied["metadata"]["managedFields"]
         .as_array()
-        .map(|fields| {
-            fields
-                .iter()
-                .filter_map(|f| f["manager"].as_str())
-                .collect()
-        })
+        .map(|fields| fields.iter().filter_map(|f| f["manager"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(managers, ["mip"]);
 
@@ -127,9 +100,7 @@ async fn applies_gets_and_lists_a_config_map_and_an_app_project() {
             "destinations": [{"server": "https://kubernetes.default.svc", "namespace": ns}],
         },
     });
-    kube.apply(&project, &project_manifest, APPLY)
-        .await
-        .expect("apply AppProject");
+    kube.apply(&project, &project_manifest, APPLY).await.expect("apply AppProject");
 
     let got = kube.get(&cm).await.expect("get").expect("present");
     assert_eq!(got["data"], json!({"a": "1"}));
@@ -139,50 +110,24 @@ async fn applies_gets_and_lists_a_config_map_and_an_app_project() {
     assert_eq!(kube.get(&absent).await.expect("get"), None);
 
     // Discovery is warm for both group-versions: each list is exactly one request.
-    for (kind, name) in [
-        (KindRef::of(&cm), "settings"),
-        (KindRef::of(&project), "team"),
-    ] {
+    for (kind, name) in [(KindRef::of(&cm), "settings"), (KindRef::of(&project), "team")] {
         let before = kube.requests();
         let listed = kube.list(&kind, Some(&ns), None).await.expect("list");
         let after = kube.requests();
-        assert_eq!(
-            (after.reads - before.reads, after.writes - before.writes),
-            (1, 0),
-            "{kind:?}"
-        );
+        assert_eq!((after.reads - before.reads, after.writes - before.writes), (1, 0), "{kind:?}");
         assert!(names(&listed).contains(&name), "{:?}", names(&listed));
         // Built-in kinds come without apiVersion/kind in a LIST; they are filled in.
-        let item = listed
-            .iter()
-            .find(|o| o["metadata"]["name"] == name)
-            .expect("listed");
+        let item = listed.iter().find(|o| o["metadata"]["name"] == name).expect("listed");
         assert_eq!(item["kind"], kind.kind.as_str());
     }
-    let selected = kube
-        .list(&KindRef::of(&cm), Some(&ns), Some("app=none"))
-        .await
-        .expect("list");
+    let selected = kube.list(&KindRef::of(&cm), Some(&ns), Some("app=none")).await.expect("list");
     assert!(selected.is_empty(), "{:?}", names(&selected));
-    assert!(
-        kube.is_namespaced(&KindRef::of(&project))
-            .await
-            .expect("discovery")
-    );
-    assert!(
-        !kube
-            .is_namespaced(&kind("v1", "Namespace"))
-            .await
-            .expect("discovery")
-    );
+    assert!(kube.is_namespaced(&KindRef::of(&project)).await.expect("discovery"));
+    assert!(!kube.is_namespaced(&kind("v1", "Namespace")).await.expect("discovery"));
 
     // Two group-versions discovered once each, two applies, three gets, three lists.
     let counts = kube.requests();
-    assert_eq!(
-        (counts.reads, counts.writes, counts.dry_runs),
-        (2 + 3 + 3, 2, 0),
-        "{counts:?}"
-    );
+    assert_eq!((counts.reads, counts.writes, counts.dry_runs), (2 + 3 + 3, 2, 0), "{counts:?}");
 }
 
 #[tokio::test]
@@ -190,34 +135,18 @@ async fn dry_run_persists_nothing_and_reapply_is_idempotent() {
     let (_, ns, kube) = in_fresh_namespace("kube-dry").await;
 
     let (addr, manifest) = config_map(&ns, "dry", json!({"k": "v"}));
-    let dry = kube
-        .apply(&addr, &manifest, DRY_RUN)
-        .await
-        .expect("dry run");
+    let dry = kube.apply(&addr, &manifest, DRY_RUN).await.expect("dry run");
     assert_eq!(dry["data"]["k"], "v");
-    assert_eq!(
-        kube.get(&addr).await.expect("get"),
-        None,
-        "a dry run created the object"
-    );
+    assert_eq!(kube.get(&addr).await.expect("get"), None, "a dry run created the object");
     assert_eq!(kube.requests().dry_runs, 1);
 
     let first = kube.apply(&addr, &manifest, APPLY).await.expect("apply");
     let second = kube.apply(&addr, &manifest, APPLY).await.expect("re-apply");
-    assert_eq!(
-        first["metadata"]["resourceVersion"],
-        second["metadata"]["resourceVersion"]
-    );
-    assert_eq!(
-        first["metadata"]["managedFields"],
-        second["metadata"]["managedFields"]
-    );
+    assert_eq!(first["metadata"]["resourceVersion"], second["metadata"]["resourceVersion"]);
+    assert_eq!(first["metadata"]["managedFields"], second["metadata"]["managedFields"]);
 
     let (_, changed) = config_map(&ns, "dry", json!({"k": "w"}));
-    let dry = kube
-        .apply(&addr, &changed, DRY_RUN)
-        .await
-        .expect("dry run of a change");
+    let dry = kube.apply(&addr, &changed, DRY_RUN).await.expect("dry run of a change");
     assert_eq!(dry["data"]["k"], "w");
     let live = kube.get(&addr).await.expect("get").expect("present");
     assert_eq!(live["data"]["k"], "v", "a dry run changed the object");
@@ -236,55 +165,29 @@ async fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
         "data": {"key": "theirs"},
     });
     other
-        .patch(
-            "shared",
-            &PatchParams::apply("other"),
-            &Patch::Apply(&theirs),
-        )
+        .patch("shared", &PatchParams::apply("other"), &Patch::Apply(&theirs))
         .await
         .expect("apply as `other`");
 
     let (addr, ours) = config_map(&ns, "shared", json!({"key": "ours"}));
     let error = kube.apply(&addr, &ours, APPLY).await.expect_err("conflict");
     match &error {
-        ClusterError::Conflict {
-            addr: at,
-            managers,
-            message,
-        } => {
+        ClusterError::Conflict { addr: at, managers, message } => {
             assert_eq!(at, &addr);
             assert_eq!(managers, &["other"]);
             assert!(message.contains(".data.key"), "{message}");
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert!(
-        error.to_string().contains("field manager(s) `other`"),
-        "{error}"
-    );
-    assert!(
-        !error.to_string().contains("ours"),
-        "the manifest leaked into {error}"
-    );
+    assert!(error.to_string().contains("field manager(s) `other`"), "{error}");
+    assert!(!error.to_string().contains("ours"), "the manifest leaked into {error}");
 
     // The same value is no conflict: both managers own the field.
     let (_, same) = config_map(&ns, "shared", json!({"key": "theirs"}));
-    kube.apply(&addr, &same, APPLY)
-        .await
-        .expect("co-own an equal value");
+    kube.apply(&addr, &same, APPLY).await.expect("co-own an equal value");
 
     // Forcing takes the field over.
-    let forced = kube
-        .apply(
-            &addr,
-            &ours,
-            ApplyOptions {
-                dry_run: false,
-                force: true,
-            },
-        )
-        .await
-        .expect("force");
+    let forced = kube.apply(&addr, &ours, ApplyOptions { dry_run: false, force: true }).await.expect("force");
     assert_eq!(forced["data"]["key"], "ours");
 }
 
@@ -293,12 +196,7 @@ async fn an_application_without_destination_is_invalid() {
     let cluster = TestCluster::shared();
     let ns = cluster.argocd_namespace();
     let kube = connect(cluster).await;
-    let addr = ObjectRef::new(
-        "argoproj.io/v1alpha1",
-        "Application",
-        Some(ns),
-        "no-destination",
-    );
+    let addr = ObjectRef::new("argoproj.io/v1alpha1", "Application", Some(ns), "no-destination");
     let manifest = json!({
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Application",
@@ -308,37 +206,22 @@ async fn an_application_without_destination_is_invalid() {
             "source": {"repoURL": "https://example.invalid/repo.git", "path": "base", "targetRevision": "main"},
         },
     });
-    let error = kube
-        .apply(&addr, &manifest, APPLY)
-        .await
-        .expect_err("invalid");
-    assert!(
-        matches!(&error, ClusterError::Invalid { addr: at, .. } if at == &addr),
-        "{error:?}"
-    );
+    let error = kube.apply(&addr, &manifest, APPLY).await.expect_err("invalid");
+    assert!(matches!(&error, ClusterError::Invalid { addr: at, .. } if at == &addr), "{error:?}");
     assert!(error.to_string().contains("spec.destination"), "{error}");
 
     // Strict field validation: an unknown field is refused, not dropped.
     let (cm, mut unknown) = config_map(cluster.argocd_namespace(), "strict", json!({}));
     unknown["spec"] = json!({"nope": true});
-    let error = kube
-        .apply(&cm, &unknown, DRY_RUN)
-        .await
-        .expect_err("unknown field");
+    let error = kube.apply(&cm, &unknown, DRY_RUN).await.expect_err("unknown field");
     assert!(matches!(error, ClusterError::Invalid { .. }), "{error:?}");
     assert!(error.to_string().contains("spec"), "{error}");
 
     // A manifest that is not the object its address names is refused before sending.
     let before = kube.requests();
     let other = ObjectRef::new("v1", "ConfigMap", Some(ns), "other-name");
-    let error = kube
-        .apply(&other, &unknown, APPLY)
-        .await
-        .expect_err("identity");
-    assert!(
-        error.to_string().contains("does not match its address"),
-        "{error}"
-    );
+    let error = kube.apply(&other, &unknown, APPLY).await.expect_err("identity");
+    assert!(error.to_string().contains("does not match its address"), "{error}");
     assert_eq!(kube.requests().writes, before.writes);
 }
 
@@ -362,36 +245,23 @@ async fn delete_removes_the_object_and_reports_when_it_was_already_gone() {
 async fn unknown_kinds_are_reported() {
     let cluster = TestCluster::shared();
     let kube = connect(cluster).await;
-    for (api_version, name) in [
-        ("example.invalid/v1", "Widget"),
-        ("v1", "Widget"),
-        ("argoproj.io/v1alpha1", "Widget"),
-    ] {
-        let error = kube
-            .list(&kind(api_version, name), None, None)
-            .await
-            .expect_err("unknown kind");
+    for (api_version, name) in
+        [("example.invalid/v1", "Widget"), ("v1", "Widget"), ("argoproj.io/v1alpha1", "Widget")]
+    {
+        let error = kube.list(&kind(api_version, name), None, None).await.expect_err("unknown kind");
         assert_eq!(
             error,
-            ClusterError::UnknownKind {
-                api_version: api_version.into(),
-                kind: name.into()
-            },
+            ClusterError::UnknownKind { api_version: api_version.into(), kind: name.into() },
             "{api_version} {name}"
         );
         let addr = ObjectRef::new(api_version, name, Some("default"), "x");
-        assert!(matches!(
-            kube.get(&addr).await,
-            Err(ClusterError::UnknownKind { .. })
-        ));
+        assert!(matches!(kube.get(&addr).await, Err(ClusterError::UnknownKind { .. })));
     }
 }
 
 /// A kubeconfig for `server` with no credentials, optionally through `proxy`.
 fn write_kubeconfig(dir: &Path, server: &str, proxy: Option<&str>) -> std::path::PathBuf {
-    let proxy = proxy
-        .map(|p| format!("\n    proxy-url: {p}"))
-        .unwrap_or_default();
+    let proxy = proxy.map(|p| format!("\n    proxy-url: {p}")).unwrap_or_default();
     let text = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: local\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true{proxy}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: nobody\nusers:\n- name: nobody\n  user: {{}}\n"
     );
@@ -409,14 +279,8 @@ async fn closed_port() -> u16 {
 }
 
 async fn connect_to(kubeconfig: std::path::PathBuf, timeout: Duration) -> KubeCluster {
-    let opts = ConnectOptions {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        timeout,
-    };
-    KubeCluster::connect(opts)
-        .await
-        .expect("connect (sends nothing)")
+    let opts = ConnectOptions { kubeconfig: Some(kubeconfig), context: None, timeout };
+    KubeCluster::connect(opts).await.expect("connect (sends nothing)")
 }
 
 #[tokio::test]
@@ -428,44 +292,21 @@ async fn an_unreachable_server_fails_fast() {
     let server = format!("https://127.0.0.1:{}", closed_port().await);
     let kube = connect_to(write_kubeconfig(dir.path(), &server, None), timeout).await;
     let started = Instant::now();
-    let error = kube
-        .list(&kind("v1", "ConfigMap"), None, None)
-        .await
-        .expect_err("unreachable");
+    let error = kube.list(&kind("v1", "ConfigMap"), None, None).await.expect_err("unreachable");
     assert!(started.elapsed() < 2 * timeout, "{:?}", started.elapsed());
-    assert!(
-        matches!(&error, ClusterError::Unreachable { server: s, .. } if s == &server),
-        "{error:?}"
-    );
+    assert!(matches!(&error, ClusterError::Unreachable { server: s, .. } if s == &server), "{error:?}");
 
     // Accepts TCP but never answers the TLS handshake: the timeout ends the wait.
     let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = format!(
-        "https://127.0.0.1:{}",
-        silent.local_addr().expect("addr").port()
-    );
+    let server = format!("https://127.0.0.1:{}", silent.local_addr().expect("addr").port());
     let kube = connect_to(write_kubeconfig(dir.path(), &server, None), timeout).await;
     let started = Instant::now();
-    let error = kube
-        .get(&ObjectRef::new("v1", "ConfigMap", Some("default"), "x"))
-        .await
-        .expect_err("silent");
+    let error = kube.get(&ObjectRef::new("v1", "ConfigMap", Some("default"), "x")).await.expect_err("silent");
     let elapsed = started.elapsed();
     assert!(elapsed < 2 * timeout, "{elapsed:?}");
-    assert!(
-        elapsed >= timeout / 2,
-        "{elapsed:?}: failed before the timeout: {error}"
-    );
-    assert!(
-        matches!(error, ClusterError::Unreachable { .. }),
-        "{error:?}"
-    );
-    assert!(
-        error
-            .to_string()
-            .ends_with("is unreachable: no answer within 2s"),
-        "{error}"
-    );
+    assert!(elapsed >= timeout / 2, "{elapsed:?}: failed before the timeout: {error}");
+    assert!(matches!(error, ClusterError::Unreachable { .. }), "{error:?}");
+    assert!(error.to_string().ends_with("is unreachable: no answer within 2s"), "{error}");
     drop(silent);
 }
 
@@ -474,26 +315,11 @@ async fn a_closed_socks5_proxy_in_the_kubeconfig_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     let proxy = format!("socks5://127.0.0.1:{}", closed_port().await);
     let server = format!("https://127.0.0.1:{}", closed_port().await);
-    let kube = connect_to(
-        write_kubeconfig(dir.path(), &server, Some(&proxy)),
-        Duration::from_secs(2),
-    )
-    .await;
+    let kube = connect_to(write_kubeconfig(dir.path(), &server, Some(&proxy)), Duration::from_secs(2)).await;
     assert_eq!(kube.proxy_url(), Some(proxy.as_str()));
-    let error = kube
-        .list(&kind("v1", "ConfigMap"), None, None)
-        .await
-        .expect_err("unreachable");
-    assert!(
-        matches!(error, ClusterError::Unreachable { .. }),
-        "{error:?}"
-    );
-    assert!(
-        error
-            .to_string()
-            .contains(&format!("through proxy `{proxy}`")),
-        "{error}"
-    );
+    let error = kube.list(&kind("v1", "ConfigMap"), None, None).await.expect_err("unreachable");
+    assert!(matches!(error, ClusterError::Unreachable { .. }), "{error:?}");
+    assert!(error.to_string().contains(&format!("through proxy `{proxy}`")), "{error}");
 }
 
 /// `HTTPS_PROXY` is read from the environment, which a test cannot change in-process
@@ -505,51 +331,25 @@ async fn https_proxy_from_the_environment_is_used() {
         let dir = tempfile::tempdir().expect("temp dir");
         // 127.0.0.2 is loopback too, but not in NO_PROXY.
         let server = format!("https://127.0.0.2:{}", closed_port().await);
-        let kube = connect_to(
-            write_kubeconfig(dir.path(), &server, None),
-            Duration::from_secs(2),
-        )
-        .await;
+        let kube = connect_to(write_kubeconfig(dir.path(), &server, None), Duration::from_secs(2)).await;
         let proxy = std::env::var("HTTPS_PROXY").expect("HTTPS_PROXY");
-        assert_eq!(
-            kube.proxy_url(),
-            Some(proxy.replace("socks5h", "socks5").as_str())
-        );
-        let error = kube
-            .list(&kind("v1", "ConfigMap"), None, None)
-            .await
-            .expect_err("unreachable");
-        assert!(
-            error
-                .to_string()
-                .contains("through proxy `socks5://127.0.0.1:"),
-            "{error}"
-        );
+        assert_eq!(kube.proxy_url(), Some(proxy.replace("socks5h", "socks5").as_str()));
+        let error = kube.list(&kind("v1", "ConfigMap"), None, None).await.expect_err("unreachable");
+        assert!(error.to_string().contains("through proxy `socks5://127.0.0.1:"), "{error}");
         return;
     }
     let exe = std::env::current_exe().expect("test binary");
     let output = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "https_proxy_from_the_environment_is_used",
-            "--nocapture",
-        ])
+        .args(["--exact", "https_proxy_from_the_environment_is_used", "--nocapture"])
         .env("MIP_KUBE_PROXY_CHILD", "1")
-        .env(
-            "HTTPS_PROXY",
-            format!("socks5h://127.0.0.1:{}", closed_port().await),
-        )
+        .env("HTTPS_PROXY", format!("socks5h://127.0.0.1:{}", closed_port().await))
         .env("NO_PROXY", "localhost,127.0.0.1")
         .env_remove("https_proxy")
         .env_remove("no_proxy")
         .output()
         .expect("run the child");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
 
@@ -572,9 +372,7 @@ async fn socks5_proxy() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
     (port, targets)
 }
 
-async fn socks5_handshake(
-    mut client: TcpStream,
-) -> std::io::Result<(String, TcpStream, TcpStream)> {
+async fn socks5_handshake(mut client: TcpStream) -> std::io::Result<(String, TcpStream, TcpStream)> {
     let mut head = [0u8; 2];
     client.read_exact(&mut head).await?;
     let mut methods = vec![0u8; usize::from(head[1])];
@@ -599,10 +397,7 @@ async fn socks5_handshake(
     let port = client.read_u16().await?;
     let target = format!("{host}:{port}");
     // Loopback only: this proxy never reaches out.
-    assert!(
-        host == "127.0.0.1" || host == "localhost",
-        "proxy asked for `{target}`"
-    );
+    assert!(host == "127.0.0.1" || host == "localhost", "proxy asked for `{target}`");
     let upstream = TcpStream::connect(("127.0.0.1", port)).await?;
     client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
     Ok((target, upstream, client))
@@ -614,10 +409,7 @@ async fn requests_go_through_a_socks5_proxy() {
     let (port, mut targets) = socks5_proxy().await;
     // The test kubeconfig with a `proxy-url` added to its cluster.
     let text = std::fs::read_to_string(cluster.kubeconfig_path()).expect("read kubeconfig");
-    let server_line = text
-        .lines()
-        .find(|l| l.trim_start().starts_with("server:"))
-        .expect("server line");
+    let server_line = text.lines().find(|l| l.trim_start().starts_with("server:")).expect("server line");
     let indent = &server_line[..server_line.len() - server_line.trim_start().len()];
     let with_proxy = text.replacen(
         server_line,
@@ -635,21 +427,9 @@ async fn requests_go_through_a_socks5_proxy() {
     })
     .await
     .expect("connect");
-    let namespaces = kube
-        .list(&kind("v1", "Namespace"), None, None)
-        .await
-        .expect("list through the proxy");
-    assert!(
-        names(&namespaces).contains(&"default"),
-        "{:?}",
-        names(&namespaces)
-    );
+    let namespaces = kube.list(&kind("v1", "Namespace"), None, None).await.expect("list through the proxy");
+    assert!(names(&namespaces).contains(&"default"), "{:?}", names(&namespaces));
     let target = targets.try_recv().expect("the proxy saw the connection");
-    let api_port = cluster
-        .server_url()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('/');
+    let api_port = cluster.server_url().rsplit(':').next().unwrap_or_default().trim_end_matches('/');
     assert_eq!(target.rsplit(':').next(), Some(api_port), "{target}");
 }

@@ -1,7 +1,7 @@
 //! Desired state + prior state → plan. Pure.
 
 use crate::model::*;
-use mip_core::{canonical, Action, ObjectRef, Owner};
+use mip_core::{Action, ObjectRef, Owner, canonical};
 use mip_graph::{Dag, Desired, DesiredObject};
 
 /// The fingerprint of a desired object: sha256 over its manifest and the *sources* of its
@@ -56,7 +56,8 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
         changes.push(change_of(o, dag, action, reason, fp));
     }
     // Deletions walk the order in reverse: dependents go before what they depend on.
-    let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
+    let mut gone: Vec<&ObjectRef> =
+        prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
     gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
     for addr in gone {
         summary.delete += 1;
@@ -111,7 +112,11 @@ fn change_of(o: &DesiredObject, dag: &Dag, action: Action, reason: String, finge
             .into_iter()
             .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
             .collect(),
-        sensitive: o.sensitive.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect(),
+        sensitive: o
+            .sensitive
+            .iter()
+            .map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() })
+            .collect(),
         fingerprint,
         manifest: Some(o.manifest.clone()),
         diff: None,
@@ -136,12 +141,17 @@ fn delete_rank(a: &ObjectRef) -> u8 {
 /// Keys of a live Secret whose value no longer matches the salted hash recorded at the last
 /// apply. Values are decoded in memory only to be hashed.
 fn changed_secret_values(prior: &PriorState, addr: &ObjectRef, live: &serde_json::Value) -> Vec<String> {
-    let (Some(hashes), Some(salt)) = (prior.secret_hashes.get(addr), prior.state.lineage.as_deref()) else { return Vec::new() };
+    let (Some(hashes), Some(salt)) = (prior.secret_hashes.get(addr), prior.state.lineage.as_deref()) else {
+        return Vec::new();
+    };
     let data = live.get("data").and_then(serde_json::Value::as_object);
     hashes
         .iter()
         .filter(|(key, want)| {
-            let now = data.and_then(|d| d.get(key.as_str())).and_then(serde_json::Value::as_str).and_then(base64_decode);
+            let now = data
+                .and_then(|d| d.get(key.as_str()))
+                .and_then(serde_json::Value::as_str)
+                .and_then(base64_decode);
             now.is_none_or(|v| mip_core::canonical::salted_hash(salt, &format!("{addr}#{key}"), &v) != **want)
         })
         .map(|(k, _)| k.clone())
@@ -179,14 +189,22 @@ pub struct LiveView {
 /// Whether mip adopts this object from another creator, taking ownership of the fields it
 /// sets: only the `default` AppProject, which argocd-server creates on every start.
 pub fn adopts(addr: &ObjectRef) -> bool {
-    addr.group == "argoproj.io" && addr.kind == "AppProject" && addr.name == mip_graph::catalogue::DEFAULT_PROJECT
+    addr.group == "argoproj.io"
+        && addr.kind == "AppProject"
+        && addr.name == mip_graph::catalogue::DEFAULT_PROJECT
 }
 
 /// Plans against the live cluster (and the state, for reasons): absent → create, owned fields
 /// differ → update (drift when the inventory did not change since the last apply), equal →
 /// no-op; a managed object no longer desired → delete if it still exists; Argo-owned objects
 /// → await when missing.
-pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveView, input: &PlanInput<'_>) -> Plan {
+pub fn plan_live(
+    desired: &Desired,
+    dag: &Dag,
+    prior: &PriorState,
+    live: &LiveView,
+    input: &PlanInput<'_>,
+) -> Plan {
     let mut changes = Vec::new();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
@@ -213,21 +231,38 @@ pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveVi
         let in_state = prior.managed.get(addr);
         let (action, reason, diff) = match live_obj {
             None => {
-                let why = if in_state.is_some() { "deleted in the cluster behind mip's back (drift)" } else { "not in the cluster" };
+                let why = if in_state.is_some() {
+                    "deleted in the cluster behind mip's back (drift)"
+                } else {
+                    "not in the cluster"
+                };
                 (Action::Create, why.to_owned(), None)
             }
             Some(l) => {
                 let d = crate::diff::diff(&o.manifest, l, is_secret);
-                let changed_values = if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
+                let changed_values =
+                    if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
                 if !d.changed && !changed_values.is_empty() {
-                    let text = changed_values.iter().map(|k| format!("~ {k}: value changed in the cluster (sensitive)\n")).collect::<String>();
-                    (Action::Update, "a secret value was changed in the cluster (drift; values are never shown)".to_owned(), Some(text))
+                    let text = changed_values
+                        .iter()
+                        .map(|k| format!("~ {k}: value changed in the cluster (sensitive)\n"))
+                        .collect::<String>();
+                    (
+                        Action::Update,
+                        "a secret value was changed in the cluster (drift; values are never shown)"
+                            .to_owned(),
+                        Some(text),
+                    )
                 } else if !d.changed || live.confirmed_unchanged.contains(addr) {
                     (Action::NoOp, "matches the cluster".to_owned(), None)
                 } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
                     (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
                 } else if in_state.is_some_and(|s| *s == fp) {
-                    (Action::Update, "changed in the cluster behind mip's back (drift)".to_owned(), Some(d.text))
+                    (
+                        Action::Update,
+                        "changed in the cluster behind mip's back (drift)".to_owned(),
+                        Some(d.text),
+                    )
                 } else {
                     (Action::Update, "configuration changed".to_owned(), Some(d.text))
                 }
@@ -241,7 +276,8 @@ pub fn plan_live(desired: &Desired, dag: &Dag, prior: &PriorState, live: &LiveVi
             ..change_of(o, dag, action, reason, fp)
         });
     }
-    let mut gone: Vec<&ObjectRef> = prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
+    let mut gone: Vec<&ObjectRef> =
+        prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
     gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
     for addr in gone {
         let Some(l) = live.objects.get(addr) else { continue };

@@ -6,7 +6,7 @@
 //! sends. Equal ⇒ no-op without asking the server anything. Secrets compare only their key
 //! set, type and labels: values are never read into a plan.
 
-use mip_core::{canonical, FIELD_MANAGER};
+use mip_core::{FIELD_MANAGER, canonical};
 use serde_json::{Map, Value};
 
 /// The fields of `live` that field manager `manager` owns through server-side apply, as a
@@ -15,7 +15,9 @@ pub fn owned_fields(live: &Value, manager: &str) -> Option<Value> {
     let entries = live.pointer("/metadata/managedFields")?.as_array()?;
     let mut merged: Option<Value> = None;
     for e in entries {
-        if e.get("manager").and_then(Value::as_str) != Some(manager) || e.get("operation").and_then(Value::as_str) != Some("Apply") {
+        if e.get("manager").and_then(Value::as_str) != Some(manager)
+            || e.get("operation").and_then(Value::as_str) != Some("Apply")
+        {
             continue;
         }
         if e.get("subresource").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
@@ -262,7 +264,10 @@ mod tests {
             "f:containers": { "k:{\"name\":\"a\"}": { ".": {}, "f:name": {}, "f:image": {} } },
             "f:finalizers": { "v:\"two\"": {} } } });
         let owned = extract(&live, fields.as_object().expect("map")).expect("owned");
-        assert_eq!(owned, json!({ "spec": { "containers": [{ "name": "a", "image": "x:1" }], "finalizers": ["two"] } }));
+        assert_eq!(
+            owned,
+            json!({ "spec": { "containers": [{ "name": "a", "image": "x:1" }], "finalizers": ["two"] } })
+        );
     }
 
     #[test]

@@ -29,5 +29,5 @@ mod model;
 pub mod planfile;
 pub mod render;
 
-pub use build::{adopts, base64_decode, fingerprint, plan, plan_live, LiveView, PlanInput};
+pub use build::{LiveView, PlanInput, adopts, base64_decode, fingerprint, plan, plan_live};
 pub use model::*;

@@ -5,7 +5,7 @@
 //! detected on read ([`Error::Tampered`]). The file holds no secret values: sensitive keys
 //! carry only their source.
 
-use crate::model::{Plan, FORMAT_VERSION};
+use crate::model::{FORMAT_VERSION, Plan};
 use mip_core::canonical;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,8 @@ struct Envelope {
 pub fn to_bytes(plan: &Plan) -> Result<Vec<u8>, serde_json::Error> {
     let value = serde_json::to_value(plan)?;
     let digest = canonical::digest(&value)?;
-    let env = Envelope { format_version: FORMAT_VERSION.into(), kind: "mip-plan".into(), digest, plan: value };
+    let env =
+        Envelope { format_version: FORMAT_VERSION.into(), kind: "mip-plan".into(), digest, plan: value };
     let mut bytes = serde_json::to_vec_pretty(&env)?;
     bytes.push(b'\n');
     Ok(bytes)

@@ -42,12 +42,14 @@ fn fields(c: &Change) -> Vec<(String, String)> {
     if let Some(m) = &c.manifest {
         flatten("", m, &mut out);
     }
-    let sensitive: BTreeMap<&str, &SensitiveSource> = c.sensitive.iter().map(|s| (s.key.as_str(), &s.source)).collect();
+    let sensitive: BTreeMap<&str, &SensitiveSource> =
+        c.sensitive.iter().map(|s| (s.key.as_str(), &s.source)).collect();
     for (path, value) in &mut out {
         if let Some(key) = path.strip_prefix("stringData.")
-            && let Some(src) = sensitive.get(key) {
-                *value = format!("(sensitive, {})", source_text(src));
-            }
+            && let Some(src) = sensitive.get(key)
+        {
+            *value = format!("(sensitive, {})", source_text(src));
+        }
     }
     out
 }
@@ -55,7 +57,9 @@ fn fields(c: &Change) -> Vec<(String, String)> {
 fn header(plan: &Plan) -> String {
     let mut s = String::new();
     match plan.mode {
-        Mode::Offline => s.push_str("mip plan (offline: compared with the local state only; no cluster was contacted)\n\n"),
+        Mode::Offline => {
+            s.push_str("mip plan (offline: compared with the local state only; no cluster was contacted)\n\n")
+        }
         Mode::Live => s.push_str("mip plan\n\n"),
     }
     let _ = writeln!(s, "  inventory: {} ({})", plan.inventory, short_digest(&plan.inventory_digest));
@@ -107,7 +111,11 @@ pub fn text(plan: &Plan) -> String {
             }
         } else if c.action == Action::Create || c.action == Action::Update {
             for (path, value) in fields(c) {
-                if path.starts_with("apiVersion") || path.starts_with("kind") || path == "metadata.name" || path == "metadata.namespace" {
+                if path.starts_with("apiVersion")
+                    || path.starts_with("kind")
+                    || path == "metadata.name"
+                    || path == "metadata.namespace"
+                {
                     continue;
                 }
                 let _ = writeln!(s, "          {path} = {value}");
@@ -155,17 +163,29 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
     }
     let _ = writeln!(head, "**{}**\n", summary_line(s));
     head.push_str("| create | update | replace | delete | await (Argo CD) |\n|---:|---:|---:|---:|---:|\n");
-    let _ = writeln!(head, "| {} | {} | {} | {} | {} |\n", s.create, s.update, s.replace, s.delete, s.await_argo);
-    let _ = writeln!(head, "Revision `{}` · inventory `{}` (`{}`)\n", plan.revision, plan.inventory, short_digest(&plan.inventory_digest));
+    let _ =
+        writeln!(head, "| {} | {} | {} | {} | {} |\n", s.create, s.update, s.replace, s.delete, s.await_argo);
+    let _ = writeln!(
+        head,
+        "Revision `{}` · inventory `{}` (`{}`)\n",
+        plan.revision,
+        plan.inventory,
+        short_digest(&plan.inventory_digest)
+    );
 
     let mut sections: Vec<String> = Vec::new();
     for step in Step::ALL {
-        let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.step == step && c.action != Action::NoOp).collect();
+        let changes: Vec<&Change> =
+            plan.changes.iter().filter(|c| c.step == step && c.action != Action::NoOp).collect();
         let expected: Vec<&Expectation> = plan.expected.iter().filter(|e| e.step == step).collect();
         if changes.is_empty() && expected.is_empty() {
             continue;
         }
-        let mut sec = format!("<details><summary>step <code>{step}</code>: {} changes, {} awaited</summary>\n\n", changes.len(), expected.len());
+        let mut sec = format!(
+            "<details><summary>step <code>{step}</code>: {} changes, {} awaited</summary>\n\n",
+            changes.len(),
+            expected.len()
+        );
         for c in changes {
             let _ = writeln!(sec, "- `{}` `{}` — {} ({})", c.action.symbol(), c.address, c.purpose, c.reason);
             if !c.sensitive.is_empty() {
@@ -175,7 +195,11 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
         }
         for c in plan.changes.iter().filter(|c| c.step == step) {
             if let Some(d) = &c.diff {
-                let _ = writeln!(sec, "\n<details><summary><code>{}</code> diff</summary>\n\n```diff\n{}```\n</details>\n", c.address, d);
+                let _ = writeln!(
+                    sec,
+                    "\n<details><summary><code>{}</code> diff</summary>\n\n```diff\n{}```\n</details>\n",
+                    c.address, d
+                );
             }
         }
         for e in expected {

@@ -1,7 +1,7 @@
 //! Snapshots of the three plan views for the minimal example: a reviewer sees any change to
 //! what users read. (`cargo insta review` after an intended change.)
 
-use mip_plan::{render, Mode, PlanInput, PriorState};
+use mip_plan::{Mode, PlanInput, PriorState, render};
 use std::path::Path;
 
 fn plan() -> mip_plan::Plan {
@@ -44,10 +44,12 @@ fn a_second_plan_after_apply_is_a_no_op_and_a_removed_object_is_deleted() {
     let gone: mip_core::ObjectRef = "v1/Namespace/federation-old".parse().expect("addr");
     prior.managed.insert(gone.clone(), "sha256:old".into());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/minimal/mip.yaml");
-    let inv = mip_inventory::parse("m.yaml", &std::fs::read_to_string(path).expect("r")).expect("v").inventory;
+    let inv =
+        mip_inventory::parse("m.yaml", &std::fs::read_to_string(path).expect("r")).expect("v").inventory;
     let desired = mip_graph::resolve(&inv, &[], &Default::default()).expect("r");
     let dag = mip_graph::Dag::build(&desired.objects).expect("a");
-    let input = PlanInput { inventory: "m", inventory_digest: "d".into(), mode: Mode::Offline, mip_version: "0" };
+    let input =
+        PlanInput { inventory: "m", inventory_digest: "d".into(), mode: Mode::Offline, mip_version: "0" };
     let second = mip_plan::plan(&desired, &dag, &prior, &input);
     assert_eq!(second.summary.create, 0);
     assert_eq!(second.summary.delete, 1);

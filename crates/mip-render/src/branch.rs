@@ -9,8 +9,8 @@
 //! foreign `repoURL`) and go templates (`{{ .revision }}`) are not revisions of ours.
 
 use mip_core::{Diagnostic, Diagnostics, Location};
-use mip_inventory::yaml::{Node, Value};
 use mip_inventory::Inventory;
+use mip_inventory::yaml::{Node, Value};
 
 /// The branch that production deploys from.
 pub const MAIN: &str = "main";
@@ -18,8 +18,12 @@ pub const MAIN: &str = "main";
 fn offender(at: Location, what: &str, value: &str, branch: &str) -> Option<Diagnostic> {
     if branch == MAIN && value != MAIN {
         Some(
-            Diagnostic::error(Some(at), "branch-check", format!("{what} is `{value}` on branch `{MAIN}`, where every revision must be `{MAIN}`"))
-                .with_hint(format!("set it to `{MAIN}` before merging, then run `mip render` again")),
+            Diagnostic::error(
+                Some(at),
+                "branch-check",
+                format!("{what} is `{value}` on branch `{MAIN}`, where every revision must be `{MAIN}`"),
+            )
+            .with_hint(format!("set it to `{MAIN}` before merging, then run `mip render` again")),
         )
     } else if branch != MAIN && value == MAIN {
         Some(
@@ -74,7 +78,8 @@ fn walk(file: &str, node: &Node, branch: &str, own: &[&str], d: &mut Diagnostics
             let ours = repo.is_none_or(|r| r.contains("{{") || own.contains(&r));
             for (k, v) in entries {
                 let key = text(k).unwrap_or_default();
-                if ours && (key == "targetRevision" || key == "revision")
+                if ours
+                    && (key == "targetRevision" || key == "revision")
                     && let Some(value) = text(v).filter(|s| !s.contains("{{"))
                 {
                     push(d, offender(v.location(file), &format!("`{key}`"), value, branch));
@@ -114,7 +119,13 @@ mod tests {
         let d = check_documents("t.yaml", &docs, "feat", &["https://our.example/infra.git"]);
         let lines: Vec<String> = d.iter().map(ToString::to_string).collect();
         assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(lines[0].starts_with("t.yaml:5:21: error[branch-check]: `targetRevision` points at `main` on feature branch `feat`"), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with(
+                "t.yaml:5:21: error[branch-check]: `targetRevision` points at `main` on feature branch `feat`"
+            ),
+            "{}",
+            lines[0]
+        );
         let d = check_documents("t.yaml", &docs, MAIN, &["https://our.example/infra.git"]);
         assert!(d.is_empty(), "{d:?}");
     }

@@ -87,7 +87,8 @@ fn scalar(v: &Value, indent: usize) -> String {
 }
 
 /// Words that YAML 1.1 or 1.2 readers take for something other than a string.
-const RESERVED: [&str; 13] = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "", "<<", "="];
+const RESERVED: [&str; 13] =
+    ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "", "<<", "="];
 
 fn needs_quotes(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
@@ -95,11 +96,17 @@ fn needs_quotes(s: &str) -> bool {
         return true;
     }
     // Anything made of digits and number punctuation only (`0.28.0`, `1_000`, `12:30`).
-    if s.chars().all(|c| c.is_ascii_digit() || "._:+-eEoxX".contains(c)) && s.chars().any(|c| c.is_ascii_digit()) {
+    if s.chars().all(|c| c.is_ascii_digit() || "._:+-eEoxX".contains(c))
+        && s.chars().any(|c| c.is_ascii_digit())
+    {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && s != "-" || first == ' ' || s.ends_with(' ') || s.ends_with(':') {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && s != "-"
+        || first == ' '
+        || s.ends_with(' ')
+        || s.ends_with(':')
+    {
         return true;
     }
     s == "-"
@@ -114,7 +121,11 @@ fn needs_quotes(s: &str) -> bool {
 }
 
 fn string(s: &str, indent: usize) -> String {
-    if s.contains('\n') && !s.starts_with(' ') && !s.ends_with("\n\n") && !s.chars().any(|c| c.is_control() && c != '\n') {
+    if s.contains('\n')
+        && !s.starts_with(' ')
+        && !s.ends_with("\n\n")
+        && !s.chars().any(|c| c.is_control() && c != '\n')
+    {
         let (body, chomp) = match s.strip_suffix('\n') {
             Some(b) if !b.ends_with('\n') => (b, "|"),
             _ => (s, "|-"),
@@ -133,11 +144,7 @@ fn string(s: &str, indent: usize) -> String {
         // JSON string syntax is valid double-quoted YAML.
         return Value::String(s.to_owned()).to_string();
     }
-    if needs_quotes(s) {
-        format!("'{}'", s.replace('\'', "''"))
-    } else {
-        s.to_owned()
-    }
+    if needs_quotes(s) { format!("'{}'", s.replace('\'', "''")) } else { s.to_owned() }
 }
 
 #[cfg(test)]

@@ -61,8 +61,8 @@ mod emit;
 mod tree;
 
 pub use tree::{
-    render, user_files, CHART_FEDERATION, CHART_SERVER, DATACATALOG_CHART_REVISION, EXAREME2_CHART_REVISION,
-    INFRA_NAME_TEMPLATE, KIND_TEMPLATE, MIP_STACK_CHART_REVISION, SEGMENT_TEMPLATE,
+    CHART_FEDERATION, CHART_SERVER, DATACATALOG_CHART_REVISION, EXAREME2_CHART_REVISION, INFRA_NAME_TEMPLATE,
+    KIND_TEMPLATE, MIP_STACK_CHART_REVISION, SEGMENT_TEMPLATE, render, user_files,
 };
 
 use std::collections::BTreeMap;
@@ -102,13 +102,19 @@ pub struct TreeStatus {
 impl TreeStatus {
     /// Whether the checkout is up to date (nothing missing, changed, stale or conflicting).
     pub fn up_to_date(&self) -> bool {
-        self.missing.is_empty() && self.changed.is_empty() && self.stale.is_empty() && self.conflicts.is_empty()
+        self.missing.is_empty()
+            && self.changed.is_empty()
+            && self.stale.is_empty()
+            && self.conflicts.is_empty()
     }
 }
 
 /// Classifies the files of a checkout (`path → text`, `None` for unreadable or binary
 /// files) against the rendered tree.
-pub fn compare(rendered: &BTreeMap<PathBuf, String>, checkout: &BTreeMap<PathBuf, Option<String>>) -> TreeStatus {
+pub fn compare(
+    rendered: &BTreeMap<PathBuf, String>,
+    checkout: &BTreeMap<PathBuf, Option<String>>,
+) -> TreeStatus {
     let mut s = TreeStatus::default();
     for (path, text) in rendered {
         match checkout.get(path) {
@@ -136,5 +142,9 @@ pub fn diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> Str
     let p = path.display();
     let a = if old.is_some() { format!("a/{p}") } else { "/dev/null".to_owned() };
     let b = if new.is_some() { format!("b/{p}") } else { "/dev/null".to_owned() };
-    similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or("")).unified_diff().context_radius(3).header(&a, &b).to_string()
+    similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""))
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string()
 }

@@ -2,10 +2,10 @@
 
 use crate::emit;
 use mip_core::IN_CLUSTER_SERVER;
-use mip_graph::catalogue as cat;
 use mip_graph::ResolveOptions;
+use mip_graph::catalogue as cat;
 use mip_inventory::{CommonApp, CommonAppKind, Federation, FederationAppKind, Inventory};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -27,9 +27,11 @@ pub const DATACATALOG_CHART_REVISION: &str = "1ada3bb89efc651a53c16f57c0b210a78e
 /// hybrid federation whose name contains `local` is not taken for a local one.
 pub const SEGMENT_TEMPLATE: &str = r#"{{ if hasPrefix "deployments/local/" .path.path }}{{ .path.basename | lower }}{{ else }}{{ .path.path | dir | base | lower }}{{ end }}"#;
 /// Go template of a federation's kind (`local` or `hybrid`), given a generated path.
-pub const KIND_TEMPLATE: &str = r#"{{ if hasPrefix "deployments/local/" .path.path }}local{{ else }}hybrid{{ end }}"#;
+pub const KIND_TEMPLATE: &str =
+    r#"{{ if hasPrefix "deployments/local/" .path.path }}local{{ else }}hybrid{{ end }}"#;
 /// Name template of AppSet `mip-infrastructure`, as in the reference; mirrors [`cat::infra_app_name`].
-pub const INFRA_NAME_TEMPLATE: &str = r#"{{ .path.path | replace "/" "-" | lower | replace "federations-federation-" "" }}"#;
+pub const INFRA_NAME_TEMPLATE: &str =
+    r#"{{ .path.path | replace "/" "-" | lower | replace "federations-federation-" "" }}"#;
 /// The federation name inside the project chart's template.
 pub const CHART_FEDERATION: &str = "{{ .Values.federationName }}";
 /// The destination server inside the project chart's template (per-federation, from `values.yaml`).
@@ -109,7 +111,12 @@ fn static_project(suffix: &str) -> StaticProject {
             blacklist: true,
             roles: &[
                 ("federation-admin", "Full access to federation resources", ALL_ACTIONS, "argocd-admins"),
-                ("federation-developer", "Limited access to federation resources", READ_SYNC, "argocd-developers"),
+                (
+                    "federation-developer",
+                    "Limited access to federation resources",
+                    READ_SYNC,
+                    "argocd-developers",
+                ),
             ],
         },
         "shared-apps" => StaticProject {
@@ -120,12 +127,22 @@ fn static_project(suffix: &str) -> StaticProject {
             blacklist: true,
             roles: &[
                 ("shared-apps-admin", "Full access to shared applications", ALL_ACTIONS, "argocd-admins"),
-                ("shared-apps-developer", "Limited access to shared applications", READ_SYNC, "argocd-developers"),
+                (
+                    "shared-apps-developer",
+                    "Limited access to shared applications",
+                    READ_SYNC,
+                    "argocd-developers",
+                ),
             ],
         },
         "common" => StaticProject {
             description: "Common resources like monitoring, security, and datacatalog",
-            cluster: &[("", "Namespace"), ("", "PersistentVolume"), ("networking.k8s.io", "IngressClass"), ("cert-manager.io", "ClusterIssuer")],
+            cluster: &[
+                ("", "Namespace"),
+                ("", "PersistentVolume"),
+                ("networking.k8s.io", "IngressClass"),
+                ("cert-manager.io", "ClusterIssuer"),
+            ],
             namespaced: None,
             extra_namespaced: &[
                 ("monitoring.coreos.com", "ServiceMonitor"),
@@ -147,7 +164,12 @@ fn static_project(suffix: &str) -> StaticProject {
             blacklist: true,
             roles: &[
                 ("security-admin", "Full access to network security policies", ALL_ACTIONS, "argocd-admins"),
-                ("security-operator", "Limited access to network security policies", READ_SYNC, "argocd-operators"),
+                (
+                    "security-operator",
+                    "Limited access to network security policies",
+                    READ_SYNC,
+                    "argocd-operators",
+                ),
             ],
         },
         _ => StaticProject {
@@ -176,13 +198,21 @@ fn static_project(suffix: &str) -> StaticProject {
             ]),
             extra_namespaced: &[],
             blacklist: false,
-            roles: &[("submariner-admin", "Admin access to Submariner resources", ALL_ACTIONS, "argocd-admins")],
+            roles: &[(
+                "submariner-admin",
+                "Admin access to Submariner resources",
+                ALL_ACTIONS,
+                "argocd-admins",
+            )],
         },
     }
 }
 
 fn policies(project: &str, role: &str, actions: &[&str]) -> Vec<String> {
-    actions.iter().map(|a| format!("p, proj:{project}:{role}, applications, {a}, {project}/*, allow")).collect()
+    actions
+        .iter()
+        .map(|a| format!("p, proj:{project}:{role}, applications, {a}, {project}/*, allow"))
+        .collect()
 }
 
 fn labels_argocd(extra: &[(&str, &str)]) -> Value {
@@ -238,7 +268,8 @@ impl Ctx<'_> {
     fn federation_clusters(&self) -> Vec<(String, String, Vec<&Federation>)> {
         let mut out: Vec<(String, String, Vec<&Federation>)> = Vec::new();
         for c in &self.inv.clusters {
-            let feds: Vec<&Federation> = self.inv.federations.iter().filter(|f| f.cluster.value == c.name.value).collect();
+            let feds: Vec<&Federation> =
+                self.inv.federations.iter().filter(|f| f.cluster.value == c.name.value).collect();
             if !feds.is_empty() {
                 out.push((c.name.value.clone(), c.server.value.clone(), feds));
             }
@@ -260,7 +291,9 @@ impl Ctx<'_> {
 /// Renders the tree (see the crate docs).
 pub fn render(inv: &Inventory, opts: &ResolveOptions) -> BTreeMap<PathBuf, String> {
     let rev = |r: &mip_inventory::Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
-    let source = std::path::Path::new(&inv.file).file_name().map_or_else(|| inv.file.clone(), |f| f.to_string_lossy().into_owned());
+    let source = std::path::Path::new(&inv.file)
+        .file_name()
+        .map_or_else(|| inv.file.clone(), |f| f.to_string_lossy().into_owned());
     let mut c = Ctx {
         inv,
         ns: inv.argocd.namespace.value.clone(),
@@ -286,8 +319,10 @@ pub fn render(inv: &Inventory, opts: &ResolveOptions) -> BTreeMap<PathBuf, Strin
 }
 
 fn argo_projects(c: &mut Ctx<'_>) {
-    let elements: Vec<Value> =
-        cat::STATIC_PROJECTS.iter().map(|(suffix, dir)| json!({ "projectName": cat::project_name(suffix), "fileName": dir })).collect();
+    let elements: Vec<Value> = cat::STATIC_PROJECTS
+        .iter()
+        .map(|(suffix, dir)| json!({ "projectName": cat::project_name(suffix), "fileName": dir }))
+        .collect();
     let statics = json!({
         "apiVersion": ARGO,
         "kind": "ApplicationSet",
@@ -352,7 +387,8 @@ fn infrastructure(c: &mut Ctx<'_>) {
         ] } }));
     }
     if !c.inv.common_apps.is_empty() {
-        let dirs: Vec<Value> = c.inv.common_apps.iter().map(|a| json!({ "path": format!("common/{}", a.kind.value) })).collect();
+        let dirs: Vec<Value> =
+            c.inv.common_apps.iter().map(|a| json!({ "path": format!("common/{}", a.kind.value) })).collect();
         generators.push(json!({ "matrix": { "generators": [
             { "git": { "repoURL": c.infra, "revision": c.infra_rev, "directories": dirs } },
             { "list": { "elements": [{ "clusterName": mip_inventory::IN_CLUSTER, "server": IN_CLUSTER_SERVER, "repoURL": c.infra, "revision": c.infra_rev }] } },
@@ -400,7 +436,8 @@ fn static_projects(c: &mut Ctx<'_>) {
             .into_iter()
             .map(|ns| json!({ "namespace": ns, "server": IN_CLUSTER_SERVER }))
             .collect();
-        let mut namespaced: Vec<(&str, &str)> = p.namespaced.map_or_else(|| WORKLOADS.to_vec(), <[_]>::to_vec);
+        let mut namespaced: Vec<(&str, &str)> =
+            p.namespaced.map_or_else(|| WORKLOADS.to_vec(), <[_]>::to_vec);
         namespaced.extend_from_slice(p.extra_namespaced);
         let roles: Vec<Value> = p
             .roles
@@ -421,7 +458,8 @@ fn static_projects(c: &mut Ctx<'_>) {
             spec.insert("clusterResourceBlacklist".into(), gks(&SENSITIVE));
         }
         spec.insert("roles".into(), Value::Array(roles));
-        let project = json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": c.meta(&name), "spec": spec });
+        let project =
+            json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": c.meta(&name), "spec": spec });
         let base = format!("projects/static/{dir}");
         c.put(&format!("{base}/{dir}.yaml"), &[project]);
         c.kustomization(&base, &[format!("{dir}.yaml")]);
@@ -564,9 +602,11 @@ fn shared_apps(c: &mut Ctx<'_>) {
             _ => (cat::MIP_STACK_REPO, MIP_STACK_CHART_REVISION),
         };
         let mut annotations = serde_json::Map::new();
-        annotations.insert("argocd.argoproj.io/sync-wave".into(), json!(cat::federation_app_wave(kind).to_string()));
+        annotations
+            .insert("argocd.argoproj.io/sync-wave".into(), json!(cat::federation_app_wave(kind).to_string()));
         if kind == FederationAppKind::MipStack {
-            annotations.insert("argocd.argoproj.io/sync-options".into(), json!("SkipDryRunOnMissingResource=true"));
+            annotations
+                .insert("argocd.argoproj.io/sync-options".into(), json!("SkipDryRunOnMissingResource=true"));
         }
         let app = json!({
             "apiVersion": ARGO,
@@ -588,7 +628,15 @@ fn shared_apps(c: &mut Ctx<'_>) {
     }
 }
 
-fn common_application(c: &Ctx<'_>, name: &str, project: &str, wave: Option<&str>, sources: Value, namespace: &str, options: &[&str]) -> Value {
+fn common_application(
+    c: &Ctx<'_>,
+    name: &str,
+    project: &str,
+    wave: Option<&str>,
+    sources: Value,
+    namespace: &str,
+    options: &[&str],
+) -> Value {
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), json!(name));
     meta.insert("namespace".into(), json!(c.ns));
@@ -616,11 +664,33 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
                   "helm": { "valueFiles": ["values.yaml", "$values/common/datacatalog/values.yaml"] } },
                 { "repoURL": c.infra, "targetRevision": c.infra_rev, "ref": "values" },
             ]);
-            ("datacatalog.yaml", vec![common_application(c, "datacatalog", "common", None, sources, &ns, &["CreateNamespace=true", "ApplyOutOfSyncOnly=true"])])
+            (
+                "datacatalog.yaml",
+                vec![common_application(
+                    c,
+                    "datacatalog",
+                    "common",
+                    None,
+                    sources,
+                    &ns,
+                    &["CreateNamespace=true", "ApplyOutOfSyncOnly=true"],
+                )],
+            )
         }
         CommonAppKind::NginxIngress => {
             let source = json!({ "repoURL": c.infra, "targetRevision": c.infra_rev, "path": "common/nginx-ingress/manifests" });
-            ("nginx-ingress.yaml", vec![common_application(c, "nginx-public-ingress", "common", None, source, &ns, &["CreateNamespace=true", "Replace=true"])])
+            (
+                "nginx-ingress.yaml",
+                vec![common_application(
+                    c,
+                    "nginx-public-ingress",
+                    "common",
+                    None,
+                    source,
+                    &ns,
+                    &["CreateNamespace=true", "Replace=true"],
+                )],
+            )
         }
         CommonAppKind::Submariner => {
             let mut docs = Vec::new();
@@ -628,7 +698,15 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
                 let part = child.name.trim_start_matches("submariner-");
                 let sources = json!([{ "repoURL": c.infra, "targetRevision": c.infra_rev, "path": format!("common/submariner/{part}") }]);
                 let ns = child.namespace.map_or_else(|| ns.clone(), str::to_owned);
-                docs.push(common_application(c, child.name, child.project, Some(&i.to_string()), sources, &ns, &["CreateNamespace=true"]));
+                docs.push(common_application(
+                    c,
+                    child.name,
+                    child.project,
+                    Some(&i.to_string()),
+                    sources,
+                    &ns,
+                    &["CreateNamespace=true"],
+                ));
             }
             ("submariner.yaml", docs)
         }
@@ -684,7 +762,8 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
             },
         },
     });
-    let elements: Vec<Value> = cat::COMMON_NETPOL_NAMESPACES.iter().map(|ns| json!({ "commonNamespace": ns })).collect();
+    let elements: Vec<Value> =
+        cat::COMMON_NETPOL_NAMESPACES.iter().map(|ns| json!({ "commonNamespace": ns })).collect();
     let common = json!({
         "apiVersion": ARGO,
         "kind": "ApplicationSet",

@@ -37,7 +37,13 @@ fn desired(inv: &Inventory, opts: &ResolveOptions) -> mip_graph::Desired {
 
 fn sorted(v: &serde_json::Value) -> Vec<String> {
     let key = |x: &serde_json::Value| match x.as_object() {
-        Some(m) => m.iter().map(|(k, v)| format!("{k}={v}")).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(","),
+        Some(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(","),
         None => x.to_string(),
     };
     let mut out: Vec<String> = v.as_array().expect("list").iter().map(key).collect();
@@ -54,7 +60,10 @@ fn argo_generates_what_resolve_expects(example: &str, opts: &ResolveOptions) {
     let want = desired(&inv, opts);
     let tree = argo::Tree {
         files: &files,
-        own_repos: vec![inv.repositories.infra.url.value.clone(), inv.repositories.deployments.url.value.clone()],
+        own_repos: vec![
+            inv.repositories.infra.url.value.clone(),
+            inv.repositories.deployments.url.value.clone(),
+        ],
     };
     let roots: Vec<serde_json::Value> =
         want.mip_owned().filter(|o| o.addr.kind == "Application").map(|o| o.manifest.clone()).collect();
@@ -63,13 +72,21 @@ fn argo_generates_what_resolve_expects(example: &str, opts: &ResolveOptions) {
     let mut got = BTreeMap::new();
     for g in &generated {
         let m = &g.manifest;
-        let key = format!("{}/{}", m["kind"].as_str().expect("kind"), m["metadata"]["name"].as_str().expect("name"));
+        let key = format!(
+            "{}/{}",
+            m["kind"].as_str().expect("kind"),
+            m["metadata"]["name"].as_str().expect("name")
+        );
         assert_eq!(m["metadata"]["namespace"], inv.argocd.namespace.value.as_str(), "{key} namespace");
         assert!(got.insert(key.clone(), g.clone()).is_none(), "{key} generated twice");
     }
     let expected: BTreeMap<String, &mip_graph::DesiredObject> =
         want.argo_owned().map(|o| (format!("{}/{}", o.addr.kind, o.addr.name), o)).collect();
-    assert_eq!(got.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the set of Argo CD objects");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the set of Argo CD objects"
+    );
     for (key, o) in &expected {
         let g = &got[key];
         let by = o.generated_by.as_ref().expect("parent");
@@ -79,18 +96,34 @@ fn argo_generates_what_resolve_expects(example: &str, opts: &ResolveOptions) {
             "Application" => {
                 assert_eq!(have["project"], model["project"], "{key}: project");
                 assert_eq!(have["destination"], model["destination"], "{key}: destination");
-                let mut repos: Vec<String> = model["sources"].as_array().expect("sources").iter().map(|s| s["repoURL"].as_str().expect("url").to_owned()).collect();
+                let mut repos: Vec<String> = model["sources"]
+                    .as_array()
+                    .expect("sources")
+                    .iter()
+                    .map(|s| s["repoURL"].as_str().expect("url").to_owned())
+                    .collect();
                 repos.sort();
                 assert_eq!(argo::repos(&g.manifest), repos, "{key}: repositories");
                 if let Some(wave) = model.get("syncWave") {
-                    assert_eq!(g.manifest["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"], *wave, "{key}: sync wave");
+                    assert_eq!(
+                        g.manifest["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"], *wave,
+                        "{key}: sync wave"
+                    );
                 }
             }
             "AppProject" => {
                 assert_eq!(sorted(&have["sourceRepos"]), sorted(&model["sourceRepos"]), "{key}: sourceRepos");
-                assert_eq!(sorted(&have["destinations"]), sorted(&model["destinations"]), "{key}: destinations");
+                assert_eq!(
+                    sorted(&have["destinations"]),
+                    sorted(&model["destinations"]),
+                    "{key}: destinations"
+                );
             }
-            _ => assert_eq!(have["template"]["spec"]["project"].as_str().map(|p| p.contains("{{")), model["template"]["spec"]["project"].as_str().map(|p| p.contains("{{")), "{key}"),
+            _ => assert_eq!(
+                have["template"]["spec"]["project"].as_str().map(|p| p.contains("{{")),
+                model["template"]["spec"]["project"].as_str().map(|p| p.contains("{{")),
+                "{key}"
+            ),
         }
     }
 }
@@ -120,7 +153,10 @@ fn every_file_parses_and_carries_the_header() {
 #[test]
 fn rendering_is_byte_stable() {
     let inv = inventory("mip-infra");
-    assert_eq!(mip_render::render(&inv, &ResolveOptions::default()), mip_render::render(&inv, &ResolveOptions::default()));
+    assert_eq!(
+        mip_render::render(&inv, &ResolveOptions::default()),
+        mip_render::render(&inv, &ResolveOptions::default())
+    );
 }
 
 /// Every revision of our repositories is the inventory's, or the `--revision` branch.
@@ -128,13 +164,19 @@ fn rendering_is_byte_stable() {
 fn revisions_follow_the_inventory_or_the_branch() {
     let inv = inventory("mip-infra");
     let own = [inv.repositories.infra.url.value.as_str(), inv.repositories.deployments.url.value.as_str()];
-    for (opts, branch) in [(ResolveOptions::default(), "main"), (ResolveOptions { revision: Some("feature/x".into()) }, "feature/x")] {
+    for (opts, branch) in [
+        (ResolveOptions::default(), "main"),
+        (ResolveOptions { revision: Some("feature/x".into()) }, "feature/x"),
+    ] {
         let files = mip_render::render(&inv, &opts);
         let mut seen = 0;
         for (path, text) in &files {
             let file = path.display().to_string();
             let docs = mip_inventory::yaml::parse_stream(&file, text).expect("parses");
-            assert!(mip_render::branch::check_documents(&file, &docs, branch, &own).is_empty(), "{file} on {branch}");
+            assert!(
+                mip_render::branch::check_documents(&file, &docs, branch, &own).is_empty(),
+                "{file} on {branch}"
+            );
             let other = if branch == "main" { "feature/y" } else { "main" };
             seen += mip_render::branch::check_documents(&file, &docs, other, &own).iter().count();
         }
@@ -156,7 +198,10 @@ fn compare_finds_edits_deletions_stale_foreign_and_conflicts() {
     let conflict = PathBuf::from("common/datacatalog/kustomization.yaml");
     disk.insert(edited.clone(), Some(files[&edited].replace("selfHeal: true", "selfHeal: false")));
     disk.remove(&deleted);
-    disk.insert("deployments/local/federations/Old/kustomization.yaml".into(), Some(mip_render::header("mip.yaml") + "---\n{}\n"));
+    disk.insert(
+        "deployments/local/federations/Old/kustomization.yaml".into(),
+        Some(mip_render::header("mip.yaml") + "---\n{}\n"),
+    );
     disk.insert("common/datacatalog/values.yaml".into(), Some("namespace: x\n".into()));
     disk.insert("logo.png".into(), None);
     disk.insert(conflict.clone(), Some("resources: [datacatalog.yaml]\n".into()));
@@ -176,11 +221,19 @@ fn compare_finds_edits_deletions_stale_foreign_and_conflicts() {
 fn branch_check_of_the_inventory_points_at_each_offender() {
     let text = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra:\n    url: https://example.org/infra.git\n    revision: main\n  deployments:\n    url: https://example.org/deploy.git\n    revision: feat/x\n";
     let inv = mip_inventory::parse("mip.yaml", text).expect("valid").inventory;
-    let lines: Vec<String> = mip_render::branch::check_inventory(&inv, "feat/x").iter().map(ToString::to_string).collect();
+    let lines: Vec<String> =
+        mip_render::branch::check_inventory(&inv, "feat/x").iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with("mip.yaml:4:11: error[branch-check]: `revision` points at `main` on feature branch `feat/x` (hint: "), "{}", lines[0]);
-    assert!(lines[1].starts_with("mip.yaml:8:15: error[branch-check]: `repositories.infra.revision` points at `main`"), "{}", lines[1]);
-    let lines: Vec<String> = mip_render::branch::check_inventory(&inv, "main").iter().map(ToString::to_string).collect();
+    assert!(
+        lines[1].starts_with(
+            "mip.yaml:8:15: error[branch-check]: `repositories.infra.revision` points at `main`"
+        ),
+        "{}",
+        lines[1]
+    );
+    let lines: Vec<String> =
+        mip_render::branch::check_inventory(&inv, "main").iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("mip.yaml:11:15: error[branch-check]: `repositories.deployments.revision` is `feat/x` on branch `main`"), "{}", lines[0]);
 }

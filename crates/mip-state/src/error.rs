@@ -77,9 +77,6 @@ impl Error {
 
     /// An [`Error::Corrupt`] for `path`.
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
-        Error::Corrupt {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::Corrupt { path: path.into(), reason: reason.into() }
     }
 }

@@ -22,11 +22,7 @@ pub(crate) fn chmod(path: &Path, mode: u32) -> Result<(), Error> {
 
 /// Creates `dir` (and missing parents) and makes `dir` itself `0700`.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
-        .map_err(Error::io(dir))?;
+    fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(Error::io(dir))?;
     chmod(dir, DIR_MODE)
 }
 
@@ -50,10 +46,7 @@ pub(crate) fn restrict_tree(dir: &Path) -> Result<(), Error> {
 /// a temporary file in the same directory, `fsync`, rename, `fsync` of the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = OpenOptions::new()
         .write(true)
@@ -72,29 +65,18 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// `fsync` of a directory, so a rename in it survives a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(Error::io(dir))
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
 
 /// A random id shaped like a version-4 UUID, from the kernel's random source.
 pub(crate) fn random_id() -> Result<String, Error> {
     let path = Path::new("/dev/urandom");
     let mut b = [0u8; 16];
-    fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(Error::io(path))?;
+    fs::File::open(path).and_then(|mut f| f.read_exact(&mut b)).map_err(Error::io(path))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
 }
 
 #[cfg(test)]

@@ -45,12 +45,7 @@ impl LockInfo {
     /// The info used when the lock is held but `lock.json` cannot be read (the holder is not
     /// mip, or crashed between taking the lock and writing the file).
     fn unknown() -> LockInfo {
-        LockInfo {
-            holder: "unknown".to_owned(),
-            pid: 0,
-            operation: "unknown".to_owned(),
-            started_unix: 0,
-        }
+        LockInfo { holder: "unknown".to_owned(), pid: 0, operation: "unknown".to_owned(), started_unix: 0 }
     }
 }
 
@@ -103,11 +98,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(25);
 /// Takes the lock of the store in `dir` for `operation`, or says who holds it.
 ///
 /// `wait_for_readers`: if the holder is a reader, retry for a few seconds first.
-pub(crate) fn acquire(
-    dir: &Path,
-    operation: &str,
-    wait_for_readers: bool,
-) -> Result<LockGuard, Error> {
+pub(crate) fn acquire(dir: &Path, operation: &str, wait_for_readers: bool) -> Result<LockGuard, Error> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .read(true)
@@ -135,14 +126,9 @@ pub(crate) fn acquire(
         }
     }
     let info = LockInfo::current(operation);
-    let bytes = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal {
-        reason: e.to_string(),
-    })?;
+    let bytes = serde_json::to_vec_pretty(&info).map_err(|e| Error::Internal { reason: e.to_string() })?;
     fsutil::write_atomic(&dir.join(LOCK_INFO_FILE), &bytes)?;
-    Ok(LockGuard {
-        _file: file,
-        dir: dir.to_owned(),
-    })
+    Ok(LockGuard { _file: file, dir: dir.to_owned() })
 }
 
 /// Reads `lock.json` of a held lock. The holder writes it just after taking the lock, so a
@@ -162,10 +148,7 @@ fn read_holder(dir: &Path) -> LockInfo {
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The login name, from the environment (no libc call: `unsafe` is forbidden here).
@@ -180,12 +163,7 @@ fn user_name() -> String {
 fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
-        .find_map(|p| {
-            std::fs::read_to_string(p)
-                .ok()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        })
+        .find_map(|p| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
         .or_else(|| std::env::var("HOSTNAME").ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "localhost".to_owned())
 }
@@ -204,12 +182,7 @@ pub fn rfc3339_utc(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3_600,
-        secs % 3_600 / 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -226,15 +199,8 @@ mod tests {
 
     #[test]
     fn display_names_holder_pid_operation_and_time() {
-        let info = LockInfo {
-            holder: "ana@node1".into(),
-            pid: 42,
-            operation: "apply".into(),
-            started_unix: 0,
-        };
-        assert_eq!(
-            info.to_string(),
-            "held by `ana@node1` (pid 42) for `apply` since 1970-01-01T00:00:00Z"
-        );
+        let info =
+            LockInfo { holder: "ana@node1".into(), pid: 42, operation: "apply".into(), started_unix: 0 };
+        assert_eq!(info.to_string(), "held by `ana@node1` (pid 42) for `apply` since 1970-01-01T00:00:00Z");
     }
 }

@@ -31,21 +31,12 @@ impl MemoryStore {
 
     /// An empty store with a given lineage, for deterministic tests and snapshots.
     pub fn with_lineage(lineage: impl Into<String>) -> Self {
-        Self::from_snapshot(Snapshot {
-            lineage: lineage.into(),
-            serial: 0,
-            managed: BTreeMap::new(),
-        })
+        Self::from_snapshot(Snapshot { lineage: lineage.into(), serial: 0, managed: BTreeMap::new() })
     }
 
     /// A store that starts from `snapshot` (e.g. "mip applied these objects at serial 7").
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        MemoryStore {
-            inner: Mutex::new(Inner {
-                snapshot,
-                history: Vec::new(),
-            }),
-        }
+        MemoryStore { inner: Mutex::new(Inner { snapshot, history: Vec::new() }) }
     }
 
     /// The store's lineage.
@@ -70,10 +61,7 @@ impl StateStore for MemoryStore {
         let serial = inner.snapshot.serial + 1;
         match entry {
             Some(entry) => {
-                inner
-                    .snapshot
-                    .managed
-                    .insert(addr.clone(), ManagedEntry { serial, ..entry });
+                inner.snapshot.managed.insert(addr.clone(), ManagedEntry { serial, ..entry });
             }
             None => {
                 inner.snapshot.managed.remove(addr);

@@ -112,7 +112,9 @@ impl SledStore {
             mirror: Mutex::new(MirrorCache {
                 snapshot: Snapshot { lineage: String::new(), serial: 0, managed: Default::default() },
                 // The first record of a burst writes the mirror at once; the rest are coalesced.
-                written: std::time::Instant::now().checked_sub(MIRROR_EVERY).unwrap_or_else(std::time::Instant::now),
+                written: std::time::Instant::now()
+                    .checked_sub(MIRROR_EVERY)
+                    .unwrap_or_else(std::time::Instant::now),
                 dirty: false,
             }),
             _lock: guard,
@@ -122,7 +124,11 @@ impl SledStore {
         check_against_mirror(dir, &snapshot)?;
         // After a crash the mirror may lag behind the database; bring it up to date.
         store.write_mirror(&snapshot)?;
-        store.mirror.get_mut().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?.snapshot = snapshot;
+        store
+            .mirror
+            .get_mut()
+            .map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?
+            .snapshot = snapshot;
         Ok(store)
     }
 
@@ -189,10 +195,7 @@ impl SledStore {
 
     /// Writes `snapshot.json` atomically.
     fn write_mirror(&self, snapshot: &Snapshot) -> Result<(), Error> {
-        let mirror = Mirror {
-            format_version: FORMAT_VERSION.to_owned(),
-            snapshot: snapshot.clone(),
-        };
+        let mirror = Mirror { format_version: FORMAT_VERSION.to_owned(), snapshot: snapshot.clone() };
         fsutil::write_atomic(&self.dir.join(MIRROR_FILE), &to_json(&mirror)?)
     }
 
@@ -218,9 +221,7 @@ impl StateStore for SledStore {
         batch.insert(KEY_SERIAL, to_json(&serial)?);
         let key = format!("{PREFIX_MANAGED}{addr}");
         match &entry {
-            Some(entry) => {
-                batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry.clone() })?)
-            }
+            Some(entry) => batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry.clone() })?),
             None => batch.remove(key.as_bytes()),
         }
         let stored = match &entry {
@@ -228,7 +229,8 @@ impl StateStore for SledStore {
             None => None,
         };
         self.commit(batch)?;
-        let mut cache = self.mirror.lock().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?;
+        let mut cache =
+            self.mirror.lock().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?;
         cache.snapshot.serial = serial;
         match stored {
             Some(e) => {
@@ -251,9 +253,7 @@ impl StateStore for SledStore {
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {
         let _w = self.writer();
         let path = self.db_path();
-        let last = sled_call(&path, || {
-            self.db.scan_prefix(PREFIX_HISTORY).next_back().transpose()
-        })?;
+        let last = sled_call(&path, || self.db.scan_prefix(PREFIX_HISTORY).next_back().transpose())?;
         let next = match last {
             Some((key, _)) => history_index(&key, &path)? + 1,
             None => 0,
@@ -269,10 +269,7 @@ impl StateStore for SledStore {
         let _w = self.writer();
         let path = self.db_path();
         let pairs: Vec<_> = sled_call(&path, || self.db.scan_prefix(PREFIX_HISTORY).collect())?;
-        pairs
-            .iter()
-            .map(|(_, v)| from_json(v, &path, "a history entry"))
-            .collect()
+        pairs.iter().map(|(_, v)| from_json(v, &path, "a history entry")).collect()
     }
 }
 
@@ -313,9 +310,7 @@ fn open_db(path: &Path) -> Result<sled::Db, Error> {
     let deadline = Instant::now() + SLED_RELEASE_WAIT;
     loop {
         match sled_call(path, || config.open()) {
-            Err(Error::Io { source, .. })
-                if is_sled_lock_error(&source) && Instant::now() < deadline =>
-            {
+            Err(Error::Io { source, .. }) if is_sled_lock_error(&source) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             other => return other,
@@ -360,9 +355,7 @@ fn read_header(db: &sled::Db, path: &Path) -> Result<(String, u64), Error> {
         }
     };
     if version != FORMAT_VERSION {
-        return Err(Error::Incompatible {
-            found_version: version,
-        });
+        return Err(Error::Incompatible { found_version: version });
     }
     let lineage: String = match sled_call(path, || db.get(KEY_LINEAGE))? {
         Some(v) => from_json(&v, path, "`lineage`")?,
@@ -387,17 +380,13 @@ fn snapshot_of(db: &sled::Db, path: &Path) -> Result<Snapshot, Error> {
     for (key, value) in pairs {
         let text = std::str::from_utf8(&key[PREFIX_MANAGED.len()..])
             .map_err(|_| Error::corrupt(path, "a managed key is not UTF-8"))?;
-        let addr: ObjectRef = text.parse().map_err(|e| {
-            Error::corrupt(path, format!("managed key `{text}` is not an address: {e}"))
-        })?;
+        let addr: ObjectRef = text
+            .parse()
+            .map_err(|e| Error::corrupt(path, format!("managed key `{text}` is not an address: {e}")))?;
         let entry: ManagedEntry = from_json(&value, path, &format!("the entry of `{text}`"))?;
         managed.insert(addr, entry);
     }
-    Ok(Snapshot {
-        lineage,
-        serial,
-        managed,
-    })
+    Ok(Snapshot { lineage, serial, managed })
 }
 
 /// Reads `snapshot.json`: `None` if missing.
@@ -410,9 +399,7 @@ fn read_mirror(dir: &Path) -> Result<Option<Snapshot>, Error> {
     };
     let mirror: Mirror = from_json(&bytes, &path, "the snapshot")?;
     if mirror.format_version != FORMAT_VERSION {
-        return Err(Error::Incompatible {
-            found_version: mirror.format_version,
-        });
+        return Err(Error::Incompatible { found_version: mirror.format_version });
     }
     Ok(Some(mirror.snapshot))
 }
@@ -456,15 +443,12 @@ fn history_index(key: &[u8], path: &Path) -> Result<u64, Error> {
 
 /// JSON bytes of a value this crate defines (cannot fail in practice).
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value).map_err(|e| Error::Internal {
-        reason: format!("cannot serialise: {e}"),
-    })
+    serde_json::to_vec(value).map_err(|e| Error::Internal { reason: format!("cannot serialise: {e}") })
 }
 
 /// Parses a stored JSON value; `what` names it in the error.
 fn from_json<T: DeserializeOwned>(bytes: &[u8], path: &Path, what: &str) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::corrupt(path, format!("{what} is not valid: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("{what} is not valid: {e}")))
 }
 
 /// Runs a sled call, turning its errors and its panics (sled 0.34 panics on some damaged
@@ -479,10 +463,7 @@ fn sled_call<T>(path: &Path, f: impl FnOnce() -> sled::Result<T>) -> Result<T, E
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(Error::corrupt(
-                path,
-                format!("the database failed while reading it: {message}"),
-            ))
+            Err(Error::corrupt(path, format!("the database failed while reading it: {message}")))
         }
     }
 }
@@ -491,14 +472,10 @@ fn sled_call<T>(path: &Path, f: impl FnOnce() -> sled::Result<T>) -> Result<T, E
 fn from_sled(path: &Path, e: sled::Error) -> Error {
     match e {
         sled::Error::Io(source) => match source.kind() {
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => Error::corrupt(
-                path,
-                format!("the database is truncated or damaged: {source}"),
-            ),
-            _ => Error::Io {
-                path: path.to_owned(),
-                source,
-            },
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => {
+                Error::corrupt(path, format!("the database is truncated or damaged: {source}"))
+            }
+            _ => Error::Io { path: path.to_owned(), source },
         },
         sled::Error::Corruption { at, .. } => Error::corrupt(
             path,
@@ -507,12 +484,10 @@ fn from_sled(path: &Path, e: sled::Error) -> Error {
                 None => "sled found damaged data".to_owned(),
             },
         ),
-        sled::Error::Unsupported(reason) | sled::Error::ReportableBug(reason) => {
-            Error::corrupt(path, reason)
+        sled::Error::Unsupported(reason) | sled::Error::ReportableBug(reason) => Error::corrupt(path, reason),
+        sled::Error::CollectionNotFound(name) => {
+            Error::Internal { reason: format!("sled tree `{}` not found", String::from_utf8_lossy(&name)) }
         }
-        sled::Error::CollectionNotFound(name) => Error::Internal {
-            reason: format!("sled tree `{}` not found", String::from_utf8_lossy(&name)),
-        },
     }
 }
 

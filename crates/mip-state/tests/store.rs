@@ -11,16 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 fn addr(name: &str) -> ObjectRef {
-    format!("v1/Namespace/{name}")
-        .parse()
-        .expect("a valid address")
+    format!("v1/Namespace/{name}").parse().expect("a valid address")
 }
 
 fn entry(fingerprint: &str) -> ManagedEntry {
-    ManagedEntry {
-        fingerprint: fingerprint.to_owned(),
-        uid: None,
-        serial: 999, ..Default::default() }
+    ManagedEntry { fingerprint: fingerprint.to_owned(), uid: None, serial: 999, ..Default::default() }
 }
 
 fn store_dir() -> (tempfile::TempDir, PathBuf) {
@@ -54,12 +49,8 @@ fn child_entry() {
             let store = SledStore::open(&dir, "apply").unwrap();
             println!("child: ready");
             for i in 1u64.. {
-                let serial = store
-                    .record(
-                        &addr(&format!("ns-{i}")),
-                        Some(entry(&format!("sha256:{i}"))),
-                    )
-                    .unwrap();
+                let serial =
+                    store.record(&addr(&format!("ns-{i}")), Some(entry(&format!("sha256:{i}")))).unwrap();
                 println!("child: recorded {serial}");
             }
         }
@@ -110,10 +101,7 @@ fn spawn(mode: &str, dir: &Path, umask_zero: bool) -> (Killed, BufReader<ChildSt
     let args = ["child_entry", "--exact", "--nocapture", "--test-threads=1"];
     let mut cmd = if umask_zero {
         let mut c = Command::new("sh");
-        c.arg("-c")
-            .arg("umask 000; exec \"$0\" \"$@\"")
-            .arg(&exe)
-            .args(args);
+        c.arg("-c").arg("umask 000; exec \"$0\" \"$@\"").arg(&exe).args(args);
         c
     } else {
         let mut c = Command::new(&exe);
@@ -146,11 +134,7 @@ fn next_message(out: &mut BufReader<ChildStdout>) -> Option<String> {
 }
 
 fn wait_ready(out: &mut BufReader<ChildStdout>) {
-    assert_eq!(
-        next_message(out).as_deref(),
-        Some("ready"),
-        "the child did not start"
-    );
+    assert_eq!(next_message(out).as_deref(), Some("ready"), "the child did not start");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,45 +147,21 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
     assert!(start.managed.is_empty());
     assert!(store.history().expect("the store works").is_empty());
 
-    assert_eq!(
-        store
-            .record(&addr("b"), Some(entry("sha256:b1")))
-            .expect("the store works"),
-        1
-    );
-    assert_eq!(
-        store
-            .record(&addr("a"), Some(entry("sha256:a1")))
-            .expect("the store works"),
-        2
-    );
+    assert_eq!(store.record(&addr("b"), Some(entry("sha256:b1"))).expect("the store works"), 1);
+    assert_eq!(store.record(&addr("a"), Some(entry("sha256:a1"))).expect("the store works"), 2);
     // Upsert replaces.
     assert_eq!(
         store
-            .record(
-                &addr("b"),
-                Some(ManagedEntry {
-                    uid: Some("uid-b".into()),
-                    ..entry("sha256:b2")
-                })
-            )
+            .record(&addr("b"), Some(ManagedEntry { uid: Some("uid-b".into()), ..entry("sha256:b2") }))
             .expect("the store works"),
         3
     );
     // Forgetting bumps the serial too, also for an address that is not there.
     assert_eq!(store.record(&addr("a"), None).expect("the store works"), 4);
-    assert_eq!(
-        store.record(&addr("never"), None).expect("the store works"),
-        5
-    );
+    assert_eq!(store.record(&addr("never"), None).expect("the store works"), 5);
     assert_eq!(
         store
-            .record(
-                &"hybrid-east:v1/Secret/ns/s"
-                    .parse()
-                    .expect("the store works"),
-                Some(entry("sha256:s"))
-            )
+            .record(&"hybrid-east:v1/Secret/ns/s".parse().expect("the store works"), Some(entry("sha256:s")))
             .expect("the store works"),
         6
     );
@@ -210,12 +170,7 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
     assert_eq!(snap.lineage, start.lineage, "the lineage never changes");
     assert_eq!(snap.serial, 6);
     let keys: Vec<&ObjectRef> = snap.managed.keys().collect();
-    let mut expected = [
-        addr("b"),
-        "hybrid-east:v1/Secret/ns/s"
-            .parse()
-            .expect("the store works"),
-    ];
+    let mut expected = [addr("b"), "hybrid-east:v1/Secret/ns/s".parse().expect("the store works")];
     expected.sort();
     assert_eq!(keys, expected.iter().collect::<Vec<_>>());
     assert_eq!(
@@ -223,8 +178,9 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
         ManagedEntry {
             fingerprint: "sha256:b2".into(),
             uid: Some("uid-b".into()),
-            serial: 3
-        , ..Default::default() },
+            serial: 3,
+            ..Default::default()
+        },
         "the entry's serial is the serial it was written at"
     );
 
@@ -239,18 +195,8 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
             .expect("the store works");
     }
     let history = store.history().expect("the store works");
-    assert_eq!(
-        history
-            .iter()
-            .map(|h| h.summary.as_str())
-            .collect::<Vec<_>>(),
-        ["run 0", "run 1", "run 2"]
-    );
-    assert_eq!(
-        store.snapshot().expect("the store works").serial,
-        6,
-        "history does not bump the serial"
-    );
+    assert_eq!(history.iter().map(|h| h.summary.as_str()).collect::<Vec<_>>(), ["run 0", "run 1", "run 2"]);
+    assert_eq!(store.snapshot().expect("the store works").serial, 6, "history does not bump the serial");
     (snap, history)
 }
 
@@ -285,9 +231,7 @@ fn stores_are_send_and_sync_and_records_from_threads_all_count() {
             for t in 0..4 {
                 s.spawn(move || {
                     for i in 0..10 {
-                        store
-                            .record(&addr(&format!("t{t}-{i}")), Some(entry("sha256:x")))
-                            .unwrap();
+                        store.record(&addr(&format!("t{t}-{i}")), Some(entry("sha256:x"))).unwrap();
                     }
                 });
             }
@@ -324,11 +268,7 @@ fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
     assert_eq!(store.lineage(), lineage);
     assert_eq!(store.snapshot().unwrap(), before);
     assert_eq!(store.history().unwrap().len(), 1);
-    assert_eq!(
-        store.record(&addr("c"), None).unwrap(),
-        3,
-        "the serial goes on from where it was"
-    );
+    assert_eq!(store.record(&addr("c"), None).unwrap(), 3, "the serial goes on from where it was");
     drop(store);
 
     let read = SledStore::open_read_only(&dir).unwrap().unwrap();
@@ -354,9 +294,7 @@ fn every_store_gets_its_own_lineage() {
 fn second_open_in_the_same_process_is_refused_naming_this_process() {
     let (_tmp, dir) = store_dir();
     let first = SledStore::open(&dir, "apply").unwrap();
-    let Err(Error::LockHeld(info)) = SledStore::open(&dir, "destroy") else {
-        panic!("expected LockHeld")
-    };
+    let Err(Error::LockHeld(info)) = SledStore::open(&dir, "destroy") else { panic!("expected LockHeld") };
     assert_eq!(info.pid, std::process::id());
     assert_eq!(info.operation, "apply");
     // While held, a reader gets the last committed snapshot instead of an error.
@@ -364,10 +302,7 @@ fn second_open_in_the_same_process_is_refused_naming_this_process() {
     let read = SledStore::open_read_only(&dir).unwrap().unwrap();
     assert_eq!(read, first.snapshot().unwrap());
     drop(first);
-    assert!(
-        !dir.join("lock.json").exists(),
-        "dropping the store removes lock.json"
-    );
+    assert!(!dir.join("lock.json").exists(), "dropping the store removes lock.json");
     SledStore::open(&dir, "destroy").unwrap();
 }
 
@@ -378,16 +313,10 @@ fn lock_held_by_another_process_names_holder_and_pid_and_is_released_by_kill_9()
     wait_ready(&mut out);
 
     let err = SledStore::open(&dir, "apply").map(|_| ()).unwrap_err();
-    let Error::LockHeld(info) = &err else {
-        panic!("expected LockHeld, got {err:?}")
-    };
+    let Error::LockHeld(info) = &err else { panic!("expected LockHeld, got {err:?}") };
     assert_eq!(info.pid, child.id());
     assert_eq!(info.operation, "apply");
-    assert!(
-        info.holder.contains('@'),
-        "holder is user@host: {}",
-        info.holder
-    );
+    assert!(info.holder.contains('@'), "holder is user@host: {}", info.holder);
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
@@ -448,11 +377,7 @@ fn kill_9_in_the_middle_of_records_loses_at_most_the_record_in_flight() {
 // Modes and read-only
 
 fn assert_private_tree(dir: &Path) {
-    let mode = std::fs::metadata(dir)
-        .expect("read the store directory")
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(dir).expect("read the store directory").permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "`{}` has mode {mode:o}", dir.display());
     for e in std::fs::read_dir(dir).expect("read the store directory") {
         let e = e.expect("read the store directory");
@@ -460,12 +385,7 @@ fn assert_private_tree(dir: &Path) {
         if kind.is_dir() {
             assert_private_tree(&e.path());
         } else {
-            let mode = e
-                .metadata()
-                .expect("read the store directory")
-                .permissions()
-                .mode()
-                & 0o777;
+            let mode = e.metadata().expect("read the store directory").permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "`{}` has mode {mode:o}", e.path().display());
         }
     }
@@ -509,24 +429,17 @@ fn closed_store() -> (tempfile::TempDir, PathBuf) {
     let (tmp, dir) = store_dir();
     let store = SledStore::open(&dir, "apply").expect("a closed store");
     for i in 0..5 {
-        store
-            .record(&addr(&format!("n{i}")), Some(entry("sha256:x")))
-            .expect("a closed store");
+        store.record(&addr(&format!("n{i}")), Some(entry("sha256:x"))).expect("a closed store");
     }
     drop(store);
     (tmp, dir)
 }
 
 fn assert_corrupt(dir: &Path, case: &str) {
-    for result in [
-        SledStore::open(dir, "apply").map(|_| ()),
-        SledStore::open_read_only(dir).map(|_| ()),
-    ] {
+    for result in [SledStore::open(dir, "apply").map(|_| ()), SledStore::open_read_only(dir).map(|_| ())] {
         match result {
             Err(e @ Error::Corrupt { .. }) => {
-                let Error::Corrupt { path, .. } = &e else {
-                    unreachable!()
-                };
+                let Error::Corrupt { path, .. } = &e else { unreachable!() };
                 assert!(path.starts_with(dir), "{case}: {}", path.display());
                 assert!(e.to_string().contains("is corrupt"), "{case}: {e}");
                 assert!(e.hint().contains("from a backup"), "{case}");
@@ -538,30 +451,17 @@ fn assert_corrupt(dir: &Path, case: &str) {
 
 #[test]
 fn damaged_database_file_is_corrupt_not_a_panic() {
-    let garbage: Vec<u8> = (0..65_536u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let garbage: Vec<u8> = (0..65_536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     type Damage = fn(&Path, &[u8]);
     let cases: [(&str, Damage); 4] = [
         ("truncated to 0", |f, _| std::fs::write(f, b"").unwrap()),
-        ("overwritten with garbage", |f, g| {
-            std::fs::write(f, g).unwrap()
-        }),
+        ("overwritten with garbage", |f, g| std::fs::write(f, g).unwrap()),
         ("truncated in the middle of its records", |f, _| {
             // sled preallocates the segment: cut into the part that holds data. sled takes this
             // for the torn tail of a crash and recovers the prefix; the cross-check with
             // `snapshot.json` finds the records that were lost.
-            let used = std::fs::read(f)
-                .unwrap()
-                .iter()
-                .rposition(|b| *b != 0)
-                .unwrap() as u64;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(f)
-                .unwrap()
-                .set_len(used / 2)
-                .unwrap();
+            let used = std::fs::read(f).unwrap().iter().rposition(|b| *b != 0).unwrap() as u64;
+            std::fs::OpenOptions::new().write(true).open(f).unwrap().set_len(used / 2).unwrap();
         }),
         ("first 4 KiB overwritten", |f, g| {
             let mut bytes = std::fs::read(f).unwrap();
@@ -583,12 +483,7 @@ fn damaged_sled_snapshot_file_is_corrupt_or_recovered_never_a_panic() {
     let mut snaps = 0;
     for e in std::fs::read_dir(dir.join("db")).unwrap() {
         let path = e.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("snap.")
-        {
+        if path.file_name().unwrap().to_string_lossy().starts_with("snap.") {
             std::fs::write(&path, b"garbage garbage garbage garbage").unwrap();
             snaps += 1;
         }
@@ -605,11 +500,7 @@ fn damaged_sled_snapshot_file_is_corrupt_or_recovered_never_a_panic() {
 #[test]
 fn damaged_config_file_is_corrupt() {
     let (_tmp, dir) = closed_store();
-    std::fs::write(
-        dir.join("db").join("conf"),
-        b"not a sled config at all, not at all",
-    )
-    .unwrap();
+    std::fs::write(dir.join("db").join("conf"), b"not a sled config at all, not at all").unwrap();
     assert_corrupt(&dir, "conf overwritten");
 }
 
@@ -621,10 +512,7 @@ fn unknown_format_version_is_incompatible() {
         db.insert("format_version", b"\"99\"".to_vec()).unwrap();
         db.flush().unwrap();
     }
-    for result in [
-        SledStore::open(&dir, "apply").map(|_| ()),
-        SledStore::open_read_only(&dir).map(|_| ()),
-    ] {
+    for result in [SledStore::open(&dir, "apply").map(|_| ()), SledStore::open_read_only(&dir).map(|_| ())] {
         match result {
             Err(e @ Error::Incompatible { .. }) => {
                 assert_eq!(

@@ -40,9 +40,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 
-use crate::process::{
-    Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port,
-};
+use crate::process::{Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port};
 use crate::{FIELD_MANAGER, StartError, TestCluster, binaries, client_from, writeln_stderr};
 
 /// Lines of each component log quoted when something fails.
@@ -81,10 +79,7 @@ impl Default for ArgoCdOptions {
 pub fn default_argocd_cm() -> BTreeMap<String, String> {
     [
         ("application.resourceTrackingMethod", "label"),
-        (
-            "application.instanceLabelKey",
-            "argocd.argoproj.io/instanceTracking",
-        ),
+        ("application.instanceLabelKey", "argocd.argoproj.io/instanceTracking"),
         ("resource.respectRBAC", "normal"),
         ("kustomize.buildOptions", "--enable-helm"),
         ("installationID", "mip-team-argo-cd"),
@@ -122,10 +117,8 @@ impl ArgoCd {
 
     /// Like [`ArgoCd::start`], returning the failure instead of panicking. Blocking.
     pub fn try_start(cluster: &TestCluster, options: ArgoCdOptions) -> Result<ArgoCd, StartError> {
-        let no_logs = |error: anyhow::Error| StartError {
-            reason: format!("Argo CD: {error:#}"),
-            logs: String::new(),
-        };
+        let no_logs =
+            |error: anyhow::Error| StartError { reason: format!("Argo CD: {error:#}"), logs: String::new() };
         let started = Instant::now();
         let bin_dir = match &options.bin_dir {
             Some(dir) => dir.clone(),
@@ -150,10 +143,7 @@ impl ArgoCd {
         };
         // On error `argocd` is dropped after the logs are read: processes die, the dir goes.
         if let Err(error) = argocd.boot(cluster, &options, &redis) {
-            return Err(StartError {
-                reason: format!("Argo CD: {error:#}"),
-                logs: argocd.log_tails(),
-            });
+            return Err(StartError { reason: format!("Argo CD: {error:#}"), logs: argocd.log_tails() });
         }
         argocd.startup = started.elapsed();
         let _ = writeln_stderr(&format!(
@@ -167,9 +157,7 @@ impl ArgoCd {
     fn boot(&mut self, cluster: &TestCluster, options: &ArgoCdOptions, redis: &Path) -> Result<()> {
         let dir = self.data_dir.clone();
         let logs = dir.join("logs");
-        for sub in [
-            "logs", "tmp", "home", "tls", "ssh", "gnupg", "gpg", "plugins", "redis",
-        ] {
+        for sub in ["logs", "tmp", "home", "tls", "ssh", "gnupg", "gpg", "plugins", "redis"] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path)
                 .with_context(|| format!("failed to create `{}`", path.display()))?;
@@ -190,10 +178,7 @@ impl ArgoCd {
             ("redis.server", format!("127.0.0.1:{redis_port}")),
             ("repo.server", format!("127.0.0.1:{repo_port}")),
             ("controller.repo.server.plaintext", "true".to_owned()),
-            (
-                "applicationsetcontroller.repo.server.plaintext",
-                "true".to_owned(),
-            ),
+            ("applicationsetcontroller.repo.server.plaintext", "true".to_owned()),
             ("reposerver.disable.tls", "true".to_owned()),
             ("timeout.reconciliation", format!("{resync}s")),
         ];
@@ -250,10 +235,7 @@ impl ArgoCd {
                 dir.display().to_string(),
                 cluster_dir.join("apiserver.crt").display().to_string(),
                 cluster_dir.join("apiserver.key").display().to_string(),
-                Path::new(&exec_path)
-                    .join("git-http-backend")
-                    .display()
-                    .to_string(),
+                Path::new(&exec_path).join("git-http-backend").display().to_string(),
             ],
             &[
                 ("ARGOCD_BINARY_NAME".into(), "mip-git-https-server".into()),
@@ -267,9 +249,10 @@ impl ArgoCd {
         self.components.push(git_server);
 
         let env = |binary: &str| -> Vec<(String, OsString)> {
-            let path = std::env::join_paths(std::iter::once(self.bin_dir.clone()).chain(
-                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-            ))
+            let path = std::env::join_paths(
+                std::iter::once(self.bin_dir.clone())
+                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+            )
             .unwrap_or_default();
             let sub = |name: &str| dir.join(name).into_os_string();
             vec![
@@ -286,14 +269,8 @@ impl ArgoCd {
                 ("ARGOCD_GPG_DATA_PATH".into(), sub("gpg")),
                 ("ARGOCD_GPG_ENABLED".into(), "false".into()),
                 ("ARGOCD_PLUGINSOCKFILEPATH".into(), sub("plugins")),
-                (
-                    "ARGOCD_ASK_PASS_SOCK".into(),
-                    dir.join("tmp/ask-pass.sock").into_os_string(),
-                ),
-                (
-                    "ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER".into(),
-                    format!("{resync}s").into(),
-                ),
+                ("ARGOCD_ASK_PASS_SOCK".into(), dir.join("tmp/ask-pass.sock").into_os_string()),
+                ("ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER".into(), format!("{resync}s").into()),
             ]
         };
         let redis_address = format!("127.0.0.1:{redis_port}");
@@ -382,18 +359,8 @@ impl ArgoCd {
         )?;
         self.components.push(appset);
 
-        wait_for_port(
-            &mut self.components,
-            "git-https",
-            self.git_port,
-            LISTEN_TIMEOUT,
-        )?;
-        wait_for_port(
-            &mut self.components,
-            "argocd-repo-server",
-            repo_port,
-            LISTEN_TIMEOUT,
-        )?;
+        wait_for_port(&mut self.components, "git-https", self.git_port, LISTEN_TIMEOUT)?;
+        wait_for_port(&mut self.components, "argocd-repo-server", repo_port, LISTEN_TIMEOUT)?;
         wait_for_port(
             &mut self.components,
             "argocd-application-controller (metrics)",
@@ -502,11 +469,7 @@ pub fn argo_resource(kind: &str) -> ApiResource {
 /// `status.sync.status` and `status.health.status` of an Application (`""` when unset).
 pub fn application_status(app: &DynamicObject) -> (String, String) {
     let field = |pointer: &str| {
-        app.data
-            .pointer(pointer)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
+        app.data.pointer(pointer).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
     };
     (field("/status/sync/status"), field("/status/health/status"))
 }
@@ -554,8 +517,7 @@ async fn configure(
         .context("failed to apply Secret `argocd-secret`")?;
 
     // What argocd-server's initializeDefaultProject creates when `default` is missing.
-    let projects: Api<DynamicObject> =
-        Api::namespaced_with(client, namespace, &argo_resource("AppProject"));
+    let projects: Api<DynamicObject> = Api::namespaced_with(client, namespace, &argo_resource("AppProject"));
     let default: DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
         "metadata": {"name": "default", "namespace": namespace},
@@ -565,10 +527,7 @@ async fn configure(
             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
         },
     }))?;
-    let params = PostParams {
-        field_manager: Some("argocd-server".to_owned()),
-        ..PostParams::default()
-    };
+    let params = PostParams { field_manager: Some("argocd-server".to_owned()), ..PostParams::default() };
     match projects.create(&params, &default).await {
         Ok(_) => {}
         Err(kube::Error::Api(response)) if response.code == 409 => {}
@@ -623,49 +582,33 @@ fn run_git(repo: &Path, home: &Path, args: &[&str]) -> Result<String> {
 
 /// A repository with branch `main` and one commit (so that `HEAD` resolves).
 fn init_repo(repo: &Path, home: &Path) -> Result<()> {
-    std::fs::create_dir_all(repo)
-        .with_context(|| format!("failed to create `{}`", repo.display()))?;
+    std::fs::create_dir_all(repo).with_context(|| format!("failed to create `{}`", repo.display()))?;
     run_git(repo, home, &["init", "-q", "-b", "main"])?;
-    std::fs::write(
-        repo.join("README.md"),
-        "test repository of mip-test-support\n",
-    )
-    .context("failed to write README.md")?;
+    std::fs::write(repo.join("README.md"), "test repository of mip-test-support\n")
+        .context("failed to write README.md")?;
     run_git(repo, home, &["add", "-A"])?;
     run_git(repo, home, &["commit", "-q", "-m", "initial commit"])?;
     Ok(())
 }
 
 fn commit_tree(repo: &Path, home: &Path, tree: &Path, message: &str) -> Result<String> {
-    for entry in
-        std::fs::read_dir(repo).with_context(|| format!("failed to read `{}`", repo.display()))?
-    {
+    for entry in std::fs::read_dir(repo).with_context(|| format!("failed to read `{}`", repo.display()))? {
         let path = entry?.path();
         if path.file_name().is_some_and(|name| name == ".git") {
             continue;
         }
-        if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        }
-        .with_context(|| format!("failed to remove `{}`", path.display()))?;
+        if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) }
+            .with_context(|| format!("failed to remove `{}`", path.display()))?;
     }
     copy_dir(tree, repo)?;
     run_git(repo, home, &["add", "-A"])?;
-    run_git(
-        repo,
-        home,
-        &["commit", "-q", "--allow-empty", "-m", message],
-    )?;
+    run_git(repo, home, &["commit", "-q", "--allow-empty", "-m", message])?;
     run_git(repo, home, &["rev-parse", "HEAD"])
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("failed to create `{}`", to.display()))?;
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("failed to read `{}`", from.display()))?
-    {
+    for entry in std::fs::read_dir(from).with_context(|| format!("failed to read `{}`", from.display()))? {
         let entry = entry?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {

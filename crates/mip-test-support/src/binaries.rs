@@ -28,12 +28,7 @@ pub const ARGOCD_BINARIES: [&str; 6] = [
 ];
 
 /// The binaries every cluster needs, all in one bin dir.
-pub const BINARIES: [&str; 4] = [
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kubectl",
-];
+pub const BINARIES: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl"];
 
 /// What one run of `build.sh` reported.
 #[derive(Debug, Clone)]
@@ -57,9 +52,7 @@ pub fn build() -> Result<BuildReport> {
     let (stdout, log) = run_build_script("bin-dir")?;
     Ok(BuildReport {
         bin_dir: PathBuf::from(stdout),
-        cache_hit: log
-            .lines()
-            .any(|line| line.starts_with("build.sh: cache hit")),
+        cache_hit: log.lines().any(|line| line.starts_with("build.sh: cache hit")),
         log,
     })
 }
@@ -142,22 +135,13 @@ fn run_build_script(arg: &str) -> Result<(String, String)> {
             log.push('\n');
         }
     }
-    let output = child
-        .wait_with_output()
-        .context("failed to wait for build.sh")?;
+    let output = child.wait_with_output().context("failed to wait for build.sh")?;
     if !output.status.success() {
-        bail!(
-            "`bash {} {arg}` failed ({}):\n{log}",
-            script.display(),
-            output.status
-        );
+        bail!("`bash {} {arg}` failed ({}):\n{log}", script.display(), output.status);
     }
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if stdout.is_empty() {
-        bail!(
-            "`bash {} {arg}` printed no directory:\n{log}",
-            script.display()
-        );
+        bail!("`bash {} {arg}` printed no directory:\n{log}", script.display());
     }
     Ok((stdout, log))
 }

@@ -18,8 +18,7 @@ pub fn default_state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(STATE_DIR_ENV) {
         return PathBuf::from(dir);
     }
-    let runtime =
-        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     runtime.join("mip-dev-cluster")
 }
 
@@ -60,10 +59,8 @@ impl DevState {
             text.push_str(&format!("component.{name}={pid}\n"));
         }
         let partial = state_dir.join("state.partial");
-        std::fs::write(&partial, text)
-            .with_context(|| format!("failed to write `{}`", partial.display()))?;
-        std::fs::rename(&partial, DevState::path(state_dir))
-            .context("failed to publish the state file")
+        std::fs::write(&partial, text).with_context(|| format!("failed to write `{}`", partial.display()))?;
+        std::fs::rename(&partial, DevState::path(state_dir)).context("failed to publish the state file")
     }
 
     /// Reads the state file; `None` if there is none.
@@ -88,11 +85,8 @@ impl DevState {
             let Some((key, value)) = line.split_once('=') else {
                 bail!("malformed line `{line}` in `{}`", path.display());
             };
-            let pid = || {
-                value
-                    .parse::<u32>()
-                    .with_context(|| format!("bad pid `{value}` in `{}`", path.display()))
-            };
+            let pid =
+                || value.parse::<u32>().with_context(|| format!("bad pid `{value}` in `{}`", path.display()));
             match key {
                 "pid" => state.pid = pid()?,
                 "server" => state.server_url = value.to_owned(),

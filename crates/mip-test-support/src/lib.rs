@@ -90,9 +90,7 @@ pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use process::pid_alive;
 
 use crate::pki::Pki;
-use crate::process::{
-    Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port,
-};
+use crate::process::{Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port};
 
 /// Field manager for everything the harness applies.
 pub const FIELD_MANAGER: &str = "mip-test-support";
@@ -101,11 +99,7 @@ pub const DEFAULT_ARGOCD_NAMESPACE: &str = "argocd-mip-team";
 /// Name of the cluster, user and context in the generated kubeconfig.
 pub const CONTEXT: &str = "mip-test";
 /// The Argo CD CRD files installed, in `build.sh crds-dir`.
-pub const CRD_FILES: [&str; 3] = [
-    "appproject-crd.yaml",
-    "application-crd.yaml",
-    "applicationset-crd.yaml",
-];
+pub const CRD_FILES: [&str; 3] = ["appproject-crd.yaml", "application-crd.yaml", "applicationset-crd.yaml"];
 
 /// How long the apiserver may take to report `/readyz` ok; generous for 2 loaded cores.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -218,10 +212,8 @@ impl TestCluster {
 
     fn start_once(options: &TestClusterOptions) -> Result<TestCluster, StartError> {
         let started = Instant::now();
-        let (bin_dir, crds_dir, data_dir) = prepare(options).map_err(|error| StartError {
-            reason: format!("{error:#}"),
-            logs: String::new(),
-        })?;
+        let (bin_dir, crds_dir, data_dir) = prepare(options)
+            .map_err(|error| StartError { reason: format!("{error:#}"), logs: String::new() })?;
         let prepared = started.elapsed();
         let mut cluster = TestCluster {
             server_url: String::new(),
@@ -237,10 +229,7 @@ impl TestCluster {
         let (readyz, crds) = match cluster.boot(options, &crds_dir) {
             Ok(phases) => phases,
             Err(error) => {
-                return Err(StartError {
-                    reason: format!("{error:#}"),
-                    logs: cluster.log_tails(),
-                });
+                return Err(StartError { reason: format!("{error:#}"), logs: cluster.log_tails() });
             }
         };
         cluster.startup = started.elapsed();
@@ -258,19 +247,14 @@ impl TestCluster {
     }
 
     /// Starts the components; returns how long `/readyz` and then the CRDs + namespace took.
-    fn boot(
-        &mut self,
-        options: &TestClusterOptions,
-        crds_dir: &Path,
-    ) -> Result<(Duration, Duration)> {
+    fn boot(&mut self, options: &TestClusterOptions, crds_dir: &Path) -> Result<(Duration, Duration)> {
         let started = Instant::now();
         let crds_dir = crds_dir.to_owned();
         let crds = std::thread::spawn(move || read_crds(&crds_dir));
         let pki = Pki::generate().context("failed to generate certificates")?;
         let dir = self.data_dir.clone();
         let logs = dir.join("logs");
-        std::fs::create_dir_all(&logs)
-            .with_context(|| format!("failed to create `{}`", logs.display()))?;
+        std::fs::create_dir_all(&logs).with_context(|| format!("failed to create `{}`", logs.display()))?;
         for (file, content) in [
             ("ca.crt", &pki.ca_cert),
             ("apiserver.crt", &pki.serving_cert),
@@ -287,10 +271,7 @@ impl TestCluster {
         let etcd_peer_port = free_port()?;
         let apiserver_port = free_port()?;
         self.server_url = format!("https://127.0.0.1:{apiserver_port}");
-        write(
-            &self.kubeconfig_path,
-            &kubeconfig_yaml(&self.server_url, &pki),
-        )?;
+        write(&self.kubeconfig_path, &kubeconfig_yaml(&self.server_url, &pki))?;
 
         let etcd = Component::spawn(
             "etcd",
@@ -396,10 +377,7 @@ impl TestCluster {
     pub async fn client(&self) -> kube::Client {
         match client_from(&self.kubeconfig_path).await {
             Ok(client) => client,
-            Err(error) => panic!(
-                "failed to build a kube client for {}: {error:#}",
-                self.server_url
-            ),
+            Err(error) => panic!("failed to build a kube client for {}: {error:#}", self.server_url),
         }
     }
 
@@ -456,8 +434,7 @@ fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> 
                 std::fs::remove_dir_all(dir)
                     .with_context(|| format!("failed to clear `{}`", dir.display()))?;
             }
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("failed to create `{}`", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
             dir.clone()
         }
         None => tempfile::Builder::new()
@@ -484,24 +461,18 @@ async fn settle(
         for component in components.iter_mut() {
             component.check_running()?;
         }
-        let request = http::Request::get("/readyz")
-            .body(Vec::new())
-            .context("failed to build a request")?;
+        let request = http::Request::get("/readyz").body(Vec::new()).context("failed to build a request")?;
         let answer = client.request_text(request).await;
         if matches!(&answer, Ok(body) if body.trim() == "ok") {
             break;
         }
         if Instant::now() > deadline {
-            bail!(
-                "kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}"
-            );
+            bail!("kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ready = started.elapsed();
-    let crds = crds
-        .join()
-        .unwrap_or_else(|_| bail!("the CRD reader panicked"))?;
+    let crds = crds.join().unwrap_or_else(|_| bail!("the CRD reader panicked"))?;
     install_crds(&client, crds).await?;
     apply_namespace(&client, namespace).await?;
     Ok((ready, started.elapsed() - ready))
@@ -521,10 +492,10 @@ fn read_crds(crds_dir: &Path) -> Result<Vec<Crd>> {
     let mut crds = Vec::new();
     for file in CRD_FILES {
         let path = crds_dir.join(file);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        let document: serde_json::Value = serde_saphyr::from_str(&text)
-            .with_context(|| format!("failed to parse `{}`", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let document: serde_json::Value =
+            serde_saphyr::from_str(&text).with_context(|| format!("failed to parse `{}`", path.display()))?;
         let field = |pointer: &str| {
             document
                 .pointer(pointer)
@@ -560,11 +531,7 @@ async fn install_crd(client: kube::Client, crd: Crd) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = &crd.name;
     let applied = api
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&crd.document),
-        )
+        .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd.document))
         .await
         .with_context(|| format!("failed to apply CRD `{name}`"))?;
     let version = applied
@@ -576,27 +543,15 @@ async fn install_crd(client: kube::Client, crd: Crd) -> Result<()> {
         .with_context(|| format!("CRD `{name}` serves no version"))?;
     let deadline = Instant::now() + CRD_TIMEOUT;
     loop {
-        let current = api
-            .get(name)
-            .await
-            .with_context(|| format!("failed to get CRD `{name}`"))?;
-        let established = current
-            .status
-            .and_then(|status| status.conditions)
-            .is_some_and(|conditions| {
-                conditions
-                    .iter()
-                    .any(|condition| condition.type_ == "Established" && condition.status == "True")
-            });
+        let current = api.get(name).await.with_context(|| format!("failed to get CRD `{name}`"))?;
+        let established = current.status.and_then(|status| status.conditions).is_some_and(|conditions| {
+            conditions.iter().any(|condition| condition.type_ == "Established" && condition.status == "True")
+        });
         let served = established
             && client
                 .list_api_group_resources(&version)
                 .await
-                .is_ok_and(|list| {
-                    list.resources
-                        .iter()
-                        .any(|resource| resource.name == crd.plural)
-                });
+                .is_ok_and(|list| list.resources.iter().any(|resource| resource.name == crd.plural));
         if served {
             return Ok(());
         }
@@ -608,14 +563,9 @@ async fn install_crd(client: kube::Client, crd: Crd) -> Result<()> {
 }
 
 async fn apply_namespace(client: &kube::Client, name: &str) -> Result<()> {
-    let namespace =
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     Api::<Namespace>::all(client.clone())
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(&namespace),
-        )
+        .patch(name, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&namespace))
         .await
         .with_context(|| format!("failed to apply namespace `{name}`"))?;
     Ok(())
@@ -624,10 +574,7 @@ async fn apply_namespace(client: &kube::Client, name: &str) -> Result<()> {
 async fn client_from(kubeconfig: &Path) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("failed to read kubeconfig `{}`", kubeconfig.display()))?;
-    let options = KubeConfigOptions {
-        context: Some(CONTEXT.to_owned()),
-        ..KubeConfigOptions::default()
-    };
+    let options = KubeConfigOptions { context: Some(CONTEXT.to_owned()), ..KubeConfigOptions::default() };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .context("failed to load the kubeconfig")?;
@@ -714,10 +661,7 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         "--authorization-mode=RBAC".into(),
         format!("--service-account-issuer=https://127.0.0.1:{port}"),
         format!("--service-account-key-file={}", file("service-account.pub")),
-        format!(
-            "--service-account-signing-key-file={}",
-            file("service-account.key")
-        ),
+        format!("--service-account-signing-key-file={}", file("service-account.key")),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
         // No controller creates `default` ServiceAccounts here.
         "--disable-admission-plugins=ServiceAccount".into(),

@@ -73,11 +73,8 @@ impl Component {
         group: Option<u32>,
     ) -> Result<Component> {
         let log = logs.join(format!("{name}.log"));
-        let out =
-            File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
-        let err = out
-            .try_clone()
-            .context("failed to duplicate a log file handle")?;
+        let out = File::create(&log).with_context(|| format!("failed to create `{}`", log.display()))?;
+        let err = out.try_clone().context("failed to duplicate a log file handle")?;
         let child = Command::new(program)
             .args(args)
             .envs(env.iter().map(|(key, value)| (key, value)))
@@ -92,11 +89,7 @@ impl Component {
 
     /// Fails if the component has exited.
     pub(crate) fn check_running(&mut self) -> Result<()> {
-        if let Some(status) = self
-            .child
-            .try_wait()
-            .context("failed to poll a child process")?
-        {
+        if let Some(status) = self.child.try_wait().context("failed to poll a child process")? {
             bail!("{} exited early ({status})", self.name);
         }
         Ok(())
@@ -111,10 +104,7 @@ impl Component {
 
 /// `(name, pid)` of each component.
 pub(crate) fn pids(components: &[Component]) -> Vec<(&'static str, u32)> {
-    components
-        .iter()
-        .map(|component| (component.name, component.child.id()))
-        .collect()
+    components.iter().map(|component| (component.name, component.child.id())).collect()
 }
 
 /// The last `lines` lines of each component's log, one titled block per component.
@@ -164,10 +154,7 @@ pub(crate) fn spawn_watchdog(watched_pid: u32, group: u32, data_dir: &Path) -> R
 /// A port that was free on 127.0.0.1 a moment ago (bind to port 0, read, release).
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0")?;
-    Ok(listener
-        .local_addr()
-        .context("failed to read a bound address")?
-        .port())
+    Ok(listener.local_addr().context("failed to read a bound address")?.port())
 }
 
 /// Waits until something listens on 127.0.0.1:`port`; fails early if a component exits.
@@ -205,7 +192,6 @@ fn tail(path: &Path, lines: usize) -> String {
 /// True if `pid` names a live process (neither gone nor a zombie waiting to be reaped).
 pub fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
     })
 }

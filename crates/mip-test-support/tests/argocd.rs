@@ -64,10 +64,7 @@ async fn argo_cd_syncs_from_the_local_repository() {
 
     // The tree: one plain directory and two directories for an ApplicationSet's Git generator.
     let tree = tempfile::tempdir().expect("tmp");
-    write(
-        &tree.path().join("plain/cm.yaml"),
-        &configmap("plain", &namespace, "1"),
-    );
+    write(&tree.path().join("plain/cm.yaml"), &configmap("plain", &namespace, "1"));
     for app in ["one", "two"] {
         write(
             &tree.path().join(format!("generated/{app}/cm.yaml")),
@@ -79,8 +76,7 @@ async fn argo_cd_syncs_from_the_local_repository() {
     // The plain app reads the repository through file://, the ApplicationSet through HTTPS.
     let file_url = argocd.file_repo_url();
     let url = argocd.repo_url();
-    let destination =
-        serde_json::json!({"server": "https://kubernetes.default.svc", "namespace": namespace});
+    let destination = serde_json::json!({"server": "https://kubernetes.default.svc", "namespace": namespace});
     let sync_policy = serde_json::json!({"automated": {"prune": true, "selfHeal": true}});
     let application = serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
@@ -102,26 +98,17 @@ async fn argo_cd_syncs_from_the_local_repository() {
             },
         },
     });
-    let apps: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns, &argo_resource("Application"));
+    let apps: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &argo_resource("Application"));
     let appsets: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &argo_resource("ApplicationSet"));
     let apply = PatchParams::apply("argocd-tier-test");
-    apps.patch("plain", &apply, &Patch::Apply(&application))
-        .await
-        .expect("apply application");
-    appsets
-        .patch("generated", &apply, &Patch::Apply(&appset))
-        .await
-        .expect("apply appset");
+    apps.patch("plain", &apply, &Patch::Apply(&application)).await.expect("apply application");
+    appsets.patch("generated", &apply, &Patch::Apply(&appset)).await.expect("apply appset");
 
     wait_synced(&apps, &["plain", "gen-one", "gen-two"], &argocd).await;
     let first_sync = started.elapsed();
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-    let plain = configmaps
-        .get("plain")
-        .await
-        .expect("the synced ConfigMap exists");
+    let plain = configmaps.get("plain").await.expect("the synced ConfigMap exists");
     // mip-infra's tracking: the label named by argocd-cm's application.instanceLabelKey.
     assert_eq!(
         plain
@@ -135,22 +122,13 @@ async fn argo_cd_syncs_from_the_local_repository() {
     assert!(configmaps.get("generated-two").await.is_ok());
 
     // A new commit: the changed value arrives, a removed generator directory prunes its app.
-    write(
-        &tree.path().join("plain/cm.yaml"),
-        &configmap("plain", &namespace, "2"),
-    );
+    write(&tree.path().join("plain/cm.yaml"), &configmap("plain", &namespace, "2"));
     std::fs::remove_dir_all(tree.path().join("generated/two")).expect("rm");
     let sha = argocd.commit_tree(tree.path(), "second tree");
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let value = configmaps
-            .get("plain")
-            .await
-            .expect("get")
-            .data
-            .unwrap_or_default()
-            .get("value")
-            .cloned();
+        let value =
+            configmaps.get("plain").await.expect("get").data.unwrap_or_default().get("value").cloned();
         let gone = apps.get_opt("gen-two").await.expect("get").is_none();
         if value.as_deref() == Some("2") && gone {
             break;
@@ -163,10 +141,7 @@ async fn argo_cd_syncs_from_the_local_repository() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let app = apps.get("plain").await.expect("get");
-    assert_eq!(
-        app.data["status"]["sync"]["revision"].as_str(),
-        Some(sha.as_str())
-    );
+    assert_eq!(app.data["status"]["sync"]["revision"].as_str(), Some(sha.as_str()));
     eprintln!(
         "argocd tier: Argo CD startup {:.1}s, first sync of 3 apps {:.1}s, new commit applied after {:.1}s",
         argocd.startup_duration().as_secs_f64(),
@@ -180,28 +155,16 @@ fn argo_cd_dies_with_its_owner() {
     let cluster = TestCluster::start(TestClusterOptions::default());
     // Argo CD watches a `sleep` instead of this process: when it is killed, the watchdog must
     // kill every Argo CD process and remove the data dir.
-    let mut owner = std::process::Command::new("sleep")
-        .arg("600")
-        .spawn()
-        .expect("sleep");
-    let argocd = ArgoCd::start(
-        &cluster,
-        ArgoCdOptions {
-            watch_pid: Some(owner.id()),
-            ..ArgoCdOptions::default()
-        },
-    );
+    let mut owner = std::process::Command::new("sleep").arg("600").spawn().expect("sleep");
+    let argocd =
+        ArgoCd::start(&cluster, ArgoCdOptions { watch_pid: Some(owner.id()), ..ArgoCdOptions::default() });
     let pids = argocd.component_pids();
     assert_eq!(pids.len(), 5, "{pids:?}");
     let dir = argocd.data_dir().to_owned();
     owner.kill().expect("kill the owner");
     let _ = owner.wait();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while pids
-        .iter()
-        .any(|(_, pid)| mip_test_support::pid_alive(*pid))
-        || dir.exists()
-    {
+    while pids.iter().any(|(_, pid)| mip_test_support::pid_alive(*pid)) || dir.exists() {
         assert!(
             Instant::now() < deadline,
             "still alive after its owner died: {pids:?}, dir {}",

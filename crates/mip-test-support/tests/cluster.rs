@@ -25,10 +25,7 @@ where
 {
     let started = Instant::now();
     while !check().await {
-        assert!(
-            started.elapsed() < CONTROLLER_TIMEOUT,
-            "timed out after {CONTROLLER_TIMEOUT:?}: {what}"
-        );
+        assert!(started.elapsed() < CONTROLLER_TIMEOUT, "timed out after {CONTROLLER_TIMEOUT:?}: {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -39,15 +36,8 @@ async fn kube_client_connects_with_verified_tls() {
     let client = cluster.client().await;
     let version = client.apiserver_version().await.expect("GET /version");
     assert_eq!(version.git_version, "v1.34.4");
-    assert_eq!(
-        (version.major.as_str(), version.minor.as_str()),
-        ("1", "34")
-    );
-    assert!(
-        cluster.server_url().starts_with("https://127.0.0.1:"),
-        "{}",
-        cluster.server_url()
-    );
+    assert_eq!((version.major.as_str(), version.minor.as_str()), ("1", "34"));
+    assert!(cluster.server_url().starts_with("https://127.0.0.1:"), "{}", cluster.server_url());
 
     // Verification is on: without the cluster CA (system roots only) the handshake must fail.
     let kubeconfig = std::fs::read_to_string(cluster.kubeconfig_path()).expect("read kubeconfig");
@@ -64,15 +54,10 @@ async fn kube_client_connects_with_verified_tls() {
     .await
     .expect("load kubeconfig");
     let untrusting = kube::Client::try_from(config).expect("client");
-    let error = untrusting
-        .apiserver_version()
-        .await
-        .expect_err("a server cert from an unknown CA must be refused");
+    let error =
+        untrusting.apiserver_version().await.expect_err("a server cert from an unknown CA must be refused");
     let message = format!("{error:?}");
-    assert!(
-        message.contains("UnknownIssuer") || message.contains("certificate"),
-        "{message}"
-    );
+    assert!(message.contains("UnknownIssuer") || message.contains("certificate"), "{message}");
 }
 
 #[tokio::test]
@@ -118,11 +103,7 @@ async fn argo_crds_accept_valid_objects_and_reject_invalid_ones() {
         spec.remove("destination");
     }
     let error = applications
-        .patch(
-            "crd-test-app-no-destination",
-            &apply,
-            &Patch::Apply(&application),
-        )
+        .patch("crd-test-app-no-destination", &apply, &Patch::Apply(&application))
         .await
         .expect_err("an Application without spec.destination must be rejected");
     let kube::Error::Api(status) = error else {
@@ -144,23 +125,15 @@ async fn deleted_namespace_disappears() {
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &name);
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "content"}});
     configmaps
-        .patch(
-            "content",
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(&cm),
-        )
+        .patch("content", &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&cm))
         .await
         .expect("create a ConfigMap in the namespace");
 
     let namespaces: Api<Namespace> = Api::all(client);
-    namespaces
-        .delete(&name, &DeleteParams::default())
-        .await
-        .expect("delete namespace");
-    eventually(
-        &format!("namespace `{name}` is removed by the namespace controller"),
-        || async { matches!(namespaces.get_opt(&name).await, Ok(None)) },
-    )
+    namespaces.delete(&name, &DeleteParams::default()).await.expect("delete namespace");
+    eventually(&format!("namespace `{name}` is removed by the namespace controller"), || async {
+        matches!(namespaces.get_opt(&name).await, Ok(None))
+    })
     .await;
 }
 
@@ -172,10 +145,7 @@ async fn foreground_deletion_takes_dependents() {
     let apply = PatchParams::apply(FIELD_MANAGER);
 
     let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}});
-    let owner = configmaps
-        .patch("owner", &apply, &Patch::Apply(&owner))
-        .await
-        .expect("create owner");
+    let owner = configmaps.patch("owner", &apply, &Patch::Apply(&owner)).await.expect("create owner");
     let owner_uid = owner.metadata.uid.expect("owner uid");
     let dependent = json!({
         "apiVersion": "v1",
@@ -188,30 +158,16 @@ async fn foreground_deletion_takes_dependents() {
             }]
         }
     });
-    configmaps
-        .patch("dependent", &apply, &Patch::Apply(&dependent))
-        .await
-        .expect("create dependent");
+    configmaps.patch("dependent", &apply, &Patch::Apply(&dependent)).await.expect("create dependent");
 
-    let foreground = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Foreground),
-        ..DeleteParams::default()
-    };
-    configmaps
-        .delete("owner", &foreground)
-        .await
-        .expect("delete owner in the foreground");
-    eventually(
-        "the garbage collector removes the dependent and then the owner",
-        || async {
-            matches!(
-                (
-                    configmaps.get_opt("owner").await,
-                    configmaps.get_opt("dependent").await
-                ),
-                (Ok(None), Ok(None))
-            )
-        },
-    )
+    let foreground =
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Foreground), ..DeleteParams::default() };
+    configmaps.delete("owner", &foreground).await.expect("delete owner in the foreground");
+    eventually("the garbage collector removes the dependent and then the owner", || async {
+        matches!(
+            (configmaps.get_opt("owner").await, configmaps.get_opt("dependent").await),
+            (Ok(None), Ok(None))
+        )
+    })
     .await;
 }

@@ -38,10 +38,7 @@ fn assert_all_gone(pids: &[(String, u32)], timeout: Duration) {
         if alive.is_empty() {
             return;
         }
-        assert!(
-            started.elapsed() < timeout,
-            "still running after {timeout:?}: {alive:?}"
-        );
+        assert!(started.elapsed() < timeout, "still running after {timeout:?}: {alive:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -59,9 +56,7 @@ fn up_then_kubectl_then_down() {
     let state_dir = temp.path().join("dev");
 
     assert_success("up", &dev_cluster("up", &state_dir));
-    let state = DevState::read(&state_dir)
-        .expect("read state")
-        .expect("state file after `up`");
+    let state = DevState::read(&state_dir).expect("read state").expect("state file after `up`");
     assert_eq!(state.components.len(), 3, "{state:?}");
 
     let status = dev_cluster("status", &state_dir);
@@ -75,12 +70,7 @@ fn up_then_kubectl_then_down() {
 
     // Exactly what a person does: eval the env output, then use `kubectl` from PATH.
     let script = format!("{env}command -v kubectl\nkubectl get namespaces -o name\n");
-    let kubectl = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .expect("sh");
+    let kubectl = Command::new("sh").arg("-c").arg(&script).stdin(Stdio::null()).output().expect("sh");
     let stdout = String::from_utf8_lossy(&kubectl.stdout);
     assert!(
         kubectl.status.success(),
@@ -88,31 +78,16 @@ fn up_then_kubectl_then_down() {
         String::from_utf8_lossy(&kubectl.stderr)
     );
     let mut lines = stdout.lines();
-    assert_eq!(
-        lines.next().map(Path::new),
-        Some(state.bin_dir.join("kubectl").as_path()),
-        "{stdout}"
-    );
+    assert_eq!(lines.next().map(Path::new), Some(state.bin_dir.join("kubectl").as_path()), "{stdout}");
     let namespaces: Vec<&str> = lines.collect();
-    for expected in [
-        "namespace/default",
-        "namespace/kube-system",
-        "namespace/argocd-mip-team",
-    ] {
-        assert!(
-            namespaces.contains(&expected),
-            "{expected} missing in {namespaces:?}"
-        );
+    for expected in ["namespace/default", "namespace/kube-system", "namespace/argocd-mip-team"] {
+        assert!(namespaces.contains(&expected), "{expected} missing in {namespaces:?}");
     }
 
     assert_success("down", &dev_cluster("down", &state_dir));
     assert_all_gone(&all_pids(&state), Duration::from_secs(5));
     assert!(!state_dir.exists(), "`down` left `{}`", state_dir.display());
-    assert_eq!(
-        dev_cluster("status", &state_dir).status.code(),
-        Some(1),
-        "status after down"
-    );
+    assert_eq!(dev_cluster("status", &state_dir).status.code(), Some(1), "status after down");
 }
 
 #[test]
@@ -139,10 +114,7 @@ fn kill_9_of_the_owner_leaves_no_orphans() {
             let log = std::fs::read_to_string(temp.path().join("serve.log")).unwrap_or_default();
             panic!("`serve` exited before the cluster was ready ({status}):\n{log}");
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "cluster not ready after 180s"
-        );
+        assert!(started.elapsed() < Duration::from_secs(180), "cluster not ready after 180s");
         std::thread::sleep(Duration::from_millis(100));
     };
     for (name, pid) in &state.components {
@@ -157,11 +129,7 @@ fn kill_9_of_the_owner_leaves_no_orphans() {
     let data_dir = state_dir.join("cluster");
     let started = Instant::now();
     while data_dir.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the watchdog left `{}`",
-            data_dir.display()
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "the watchdog left `{}`", data_dir.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -4,7 +4,7 @@
 //! Helm charts (values + parameters) and directory sources. It starts from the root
 //! Applications mip applies and collects every Argo CD object that would appear.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,11 @@ fn call(f: &str, args: &[Value]) -> Value {
         ("hasPrefix", [p, x]) => json!(s(x).starts_with(&s(p))),
         ("index", [m, k]) => m.get(s(k)).cloned().unwrap_or(Value::Null),
         ("default", [d, x]) => {
-            if x.is_null() || x.as_str() == Some("") { d.clone() } else { x.clone() }
+            if x.is_null() || x.as_str() == Some("") {
+                d.clone()
+            } else {
+                x.clone()
+            }
         }
         _ => panic!("unsupported template call `{f}` with {args:?}"),
     }
@@ -127,7 +131,9 @@ fn eval_value(v: &Value, ctx: &Value) -> Value {
     match v {
         Value::String(t) => json!(eval(t, ctx)),
         Value::Array(a) => Value::Array(a.iter().map(|x| eval_value(x, ctx)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (eval(k, ctx), eval_value(x, ctx))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (eval(k, ctx), eval_value(x, ctx))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -186,7 +192,11 @@ fn norm(p: &Path) -> PathBuf {
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    mip_inventory::yaml::parse_stream("f.yaml", text).expect("rendered YAML parses").iter().map(|n| n.to_json()).collect()
+    mip_inventory::yaml::parse_stream("f.yaml", text)
+        .expect("rendered YAML parses")
+        .iter()
+        .map(|n| n.to_json())
+        .collect()
 }
 
 fn pointer_add(doc: &mut Value, path: &str, value: Value) {
@@ -214,7 +224,9 @@ impl Tree<'_> {
             if self.files.contains_key(&p.join("kustomization.yaml")) {
                 out.extend(self.kustomize(&p));
             } else {
-                out.extend(docs(self.read(&p).unwrap_or_else(|| panic!("resource `{}` not rendered", p.display()))));
+                out.extend(docs(
+                    self.read(&p).unwrap_or_else(|| panic!("resource `{}` not rendered", p.display())),
+                ));
             }
         }
         for patch in k["patches"].as_array().cloned().unwrap_or_default() {
@@ -260,7 +272,11 @@ impl Tree<'_> {
 
     /// What an Application's sources render, if they are in the tree.
     pub fn app_output(&self, app: &Value) -> Vec<Value> {
-        let sources = app["spec"].get("sources").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![app["spec"]["source"].clone()]);
+        let sources = app["spec"]
+            .get("sources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_else(|| vec![app["spec"]["source"].clone()]);
         let mut out = Vec::new();
         for src in sources {
             let (Some(repo), Some(path)) = (src["repoURL"].as_str(), src["path"].as_str()) else { continue };
@@ -289,7 +305,11 @@ impl Tree<'_> {
         let mut all = Vec::new();
         let mut queue: Vec<(Value, String)> = roots.iter().map(|r| (r.clone(), String::new())).collect();
         while let Some((obj, parent)) = queue.pop() {
-            let name = format!("{}/{}", obj["kind"].as_str().unwrap_or_default(), obj["metadata"]["name"].as_str().unwrap_or_default());
+            let name = format!(
+                "{}/{}",
+                obj["kind"].as_str().unwrap_or_default(),
+                obj["metadata"]["name"].as_str().unwrap_or_default()
+            );
             if !parent.is_empty() {
                 all.push(Generated { manifest: obj.clone(), parent });
             }
@@ -329,4 +349,3 @@ pub fn repos(app: &Value) -> Vec<String> {
     v.sort();
     v
 }
-

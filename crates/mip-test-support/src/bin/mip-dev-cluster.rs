@@ -60,21 +60,14 @@ fn parse(args: &[String]) -> Result<(String, PathBuf)> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--state-dir" => {
-                state_dir = Some(PathBuf::from(
-                    args.next().context("--state-dir needs a value")?,
-                ))
+                state_dir = Some(PathBuf::from(args.next().context("--state-dir needs a value")?))
             }
             "-h" | "--help" => bail!("help requested"),
-            "up" | "down" | "env" | "status" | "serve" if command.is_none() => {
-                command = Some(arg.clone())
-            }
+            "up" | "down" | "env" | "status" | "serve" if command.is_none() => command = Some(arg.clone()),
             _ => bail!("unexpected argument `{arg}`"),
         }
     }
-    Ok((
-        command.context("no command given")?,
-        state_dir.unwrap_or_else(default_state_dir),
-    ))
+    Ok((command.context("no command given")?, state_dir.unwrap_or_else(default_state_dir)))
 }
 
 /// The state of a running dev cluster, if there is one.
@@ -84,10 +77,7 @@ fn running(state_dir: &Path) -> Result<Option<DevState>> {
 
 fn up(state_dir: &Path) -> Result<ExitCode> {
     if let Some(state) = running(state_dir)? {
-        say(&format!(
-            "dev cluster already running at {} (pid {})",
-            state.server_url, state.pid
-        ));
+        say(&format!("dev cluster already running at {} (pid {})", state.server_url, state.pid));
         return Ok(ExitCode::SUCCESS);
     }
     if state_dir.exists() {
@@ -99,21 +89,17 @@ fn up(state_dir: &Path) -> Result<ExitCode> {
     let log_path = state_dir.join("serve.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("failed to create `{}`", log_path.display()))?;
-    let mut serve =
-        Command::new(std::env::current_exe().context("failed to find this executable")?)
-            .arg("serve")
-            .arg("--state-dir")
-            .arg(state_dir)
-            .stdin(Stdio::null())
-            .stdout(
-                log.try_clone()
-                    .context("failed to duplicate a file handle")?,
-            )
-            .stderr(log)
-            // Detached from the caller's process group: a Ctrl-C in this shell must not stop it.
-            .process_group(0)
-            .spawn()
-            .context("failed to start `mip-dev-cluster serve`")?;
+    let mut serve = Command::new(std::env::current_exe().context("failed to find this executable")?)
+        .arg("serve")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("failed to duplicate a file handle")?)
+        .stderr(log)
+        // Detached from the caller's process group: a Ctrl-C in this shell must not stop it.
+        .process_group(0)
+        .spawn()
+        .context("failed to start `mip-dev-cluster serve`")?;
     say(&format!(
         "starting the dev cluster (log: `{}`; the first run builds the binaries)",
         log_path.display()
@@ -132,20 +118,15 @@ fn up(state_dir: &Path) -> Result<ExitCode> {
             bail!("`mip-dev-cluster serve` exited ({status}):\n{log}");
         }
         if Instant::now() > deadline {
-            bail!(
-                "the dev cluster is not up after {UP_TIMEOUT:?}; see `{}`",
-                log_path.display()
-            );
+            bail!("the dev cluster is not up after {UP_TIMEOUT:?}; see `{}`", log_path.display());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn serve(state_dir: &Path) -> Result<ExitCode> {
-    let options = TestClusterOptions {
-        data_dir: Some(state_dir.join("cluster")),
-        ..TestClusterOptions::default()
-    };
+    let options =
+        TestClusterOptions { data_dir: Some(state_dir.join("cluster")), ..TestClusterOptions::default() };
     let cluster = TestCluster::try_start(options)?;
     let state = DevState {
         pid: std::process::id(),
@@ -153,19 +134,12 @@ fn serve(state_dir: &Path) -> Result<ExitCode> {
         kubeconfig: cluster.kubeconfig_path().to_owned(),
         bin_dir: cluster.bin_dir().to_owned(),
         watchdog_pid: cluster.watchdog_pid().unwrap_or_default(),
-        components: cluster
-            .component_pids()
-            .into_iter()
-            .map(|(name, pid)| (name.to_owned(), pid))
-            .collect(),
+        components: cluster.component_pids().into_iter().map(|(name, pid)| (name.to_owned(), pid)).collect(),
     };
     state.write(state_dir)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = terminate.recv() => {},
             _ = tokio::signal::ctrl_c() => {},
@@ -205,9 +179,7 @@ fn env(state_dir: &Path) -> Result<ExitCode> {
     let Some(state) = running(state_dir)? else {
         bail!("dev cluster not running (start it with `scripts/dev-cluster up`)");
     };
-    std::io::stdout()
-        .write_all(state.env_lines().as_bytes())
-        .context("failed to write to stdout")?;
+    std::io::stdout().write_all(state.env_lines().as_bytes()).context("failed to write to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -224,24 +196,16 @@ fn status(state_dir: &Path) -> Result<ExitCode> {
         state.pid
     );
     for (name, pid) in &state.components {
-        text.push_str(&format!(
-            "{name}: pid {pid}{}\n",
-            if pid_alive(*pid) { "" } else { " (gone!)" }
-        ));
+        text.push_str(&format!("{name}: pid {pid}{}\n", if pid_alive(*pid) { "" } else { " (gone!)" }));
     }
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .context("failed to write to stdout")?;
+    std::io::stdout().write_all(text.as_bytes()).context("failed to write to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn signal(signal: &str, pid: u32) -> Result<()> {
     // std can only SIGKILL its own children; `kill(1)` is the safe way to signal a pid.
-    let status = Command::new("kill")
-        .arg(signal)
-        .arg(pid.to_string())
-        .status()
-        .context("failed to run `kill`")?;
+    let status =
+        Command::new("kill").arg(signal).arg(pid.to_string()).status().context("failed to run `kill`")?;
     if !status.success() && pid_alive(pid) {
         bail!("`kill {signal} {pid}` failed ({status})");
     }
