@@ -5,8 +5,8 @@
 
 use crate::ops::Loaded;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
-use mip_core::{Action, ObjectRef, Owner, Sensitive, SensitiveSource, canonical};
-use mip_plan::{Change, LiveView, Mode, Plan, PlanInput, PriorState, StateRef};
+use mip_core::{Action, ObjectRef, Sensitive, SensitiveSource, canonical};
+use mip_plan::{Change, LiveView, Mode, Plan, PlanInput, PriorState};
 use mip_state::{HistoryEntry, ManagedEntry, Snapshot, StateStore};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -265,6 +265,10 @@ pub async fn plan_live<C: Cluster>(
     let view = LiveView { objects, confirmed_unchanged };
     // Objects on other clusters (federations on remote clusters) are not reachable through this
     // connection: they are left out of a live plan rather than applied to the wrong cluster.
+    // Only then is the desired state copied and its graph rebuilt.
+    if loaded.desired.objects.keys().all(|a| a.cluster.is_none()) {
+        return Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, &prior, &view, &input));
+    }
     let mut desired = loaded.desired.clone();
     desired.objects.retain(|a, _| a.cluster.is_none());
     let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
@@ -798,58 +802,43 @@ pub fn destroy_plan(
     live: &BTreeMap<ObjectRef, Value>,
     include_protected: bool,
 ) -> Plan {
-    let order: Vec<&ObjectRef> = loaded.dag.order().iter().rev().collect();
-    let rank = |a: &ObjectRef| order.iter().position(|x| *x == a).unwrap_or(0);
+    // Reverse creation order; objects the inventory no longer has go first (they were created
+    // by an older inventory, nothing in this one depends on them).
+    let rank: BTreeMap<&ObjectRef, usize> =
+        loaded.dag.order().iter().rev().enumerate().map(|(i, a)| (a, i + 1)).collect();
     let mut addrs: Vec<&ObjectRef> = snapshot
         .managed
         .keys()
         .filter(|a| !mip_plan::adopts(a) && (include_protected || !is_protected(a)))
         .filter(|a| live.get(*a).is_some_and(labelled_mip))
         .collect();
-    addrs.sort_by_key(|a| (rank(a), (*a).clone()));
+    addrs.sort_by_key(|a| (rank.get(a).copied().unwrap_or(0), *a));
     let changes: Vec<Change> = addrs
         .into_iter()
-        .filter_map(|a| {
-            let l = live.get(a)?;
-            Some(Change {
-                address: a.clone(),
-                action: Action::Delete,
-                step: loaded.desired.objects.get(a).map_or(mip_graph::Step::Bootstrap, |o| o.step),
-                reason: "destroy".into(),
-                purpose: loaded
-                    .desired
-                    .objects
-                    .get(a)
-                    .map_or_else(|| "previously managed by mip".to_owned(), |o| o.reason.clone()),
-                depends_on: Vec::new(),
-                sensitive: Vec::new(),
-                fingerprint: snapshot.managed[a].fingerprint.clone(),
-                manifest: None,
-                diff: None,
-                live_fingerprint: Some(mip_plan::diff::live_fingerprint(l, is_secret(a))),
-                force: false,
-            })
+        .map(|a| {
+            let live_fp = live.get(a).map(|l| mip_plan::diff::live_fingerprint(l, is_secret(a)));
+            let base = mip_plan::deletion(a, "destroy", snapshot.managed[a].fingerprint.clone(), live_fp);
+            match loaded.desired.objects.get(a) {
+                Some(o) => Change { step: o.step, purpose: o.reason.clone(), ..base },
+                None => base,
+            }
         })
         .collect();
     let summary = mip_plan::Summary { delete: changes.len(), ..Default::default() };
-    Plan {
-        format_version: mip_plan::FORMAT_VERSION.into(),
-        mip_version: env!("CARGO_PKG_VERSION").into(),
-        mode: Mode::Live,
-        inventory: loaded.path.clone(),
+    let input = PlanInput {
+        inventory: &loaded.path,
         inventory_digest: loaded.digest.clone(),
-        revision: loaded.desired.revision.clone(),
-        prefix: loaded.desired.prefix.clone(),
-        state: StateRef { lineage: Some(snapshot.lineage.clone()), serial: snapshot.serial },
+        mode: Mode::Live,
+        mip_version: env!("CARGO_PKG_VERSION"),
+    };
+    mip_plan::assemble(
+        &loaded.desired,
+        &crate::ops::prior_from(snapshot),
+        &input,
         changes,
-        expected: Vec::new(),
+        Vec::new(),
         summary,
-    }
-}
-
-/// Owner of an address in the loaded desired state.
-pub fn owner_of(loaded: &Loaded, a: &ObjectRef) -> Option<Owner> {
-    loaded.desired.objects.get(a).map(|o| o.owner)
+    )
 }
 
 /// Rebuilds the state from the cluster: every mip-owned object of the inventory that exists and
@@ -865,6 +854,7 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(
 ) -> Result<usize, LiveError> {
     let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| o.addr.clone()).collect();
     let live = read_live(cluster, &addrs).await?;
+    let lineage = store.snapshot()?.lineage;
     let mut n = 0;
     for o in loaded.desired.mip_owned() {
         let Some(l) = live.get(&o.addr) else { continue };
@@ -872,7 +862,6 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(
             continue;
         }
         let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
-        let lineage = store.snapshot()?.lineage;
         let secret_hashes: BTreeMap<String, String> = o
             .sensitive
             .keys()

@@ -206,24 +206,26 @@ pub fn resolve(
             },
         })
     };
+    let roots = [
+        (
+            &root_projects,
+            "base",
+            Step::ArgoProjects,
+            "root Application: renders `base/` (the project ApplicationSets)",
+        ),
+        (
+            &root_infra,
+            "base/mip-infrastructure",
+            Step::Infra,
+            "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)",
+        ),
+    ];
+    for (name, path, step, reason) in roots {
+        let m = root(name, path);
+        b.mip(b.argo_addr("Application", name), step, m, reason.into(), Some(inv.revision.at.clone()));
+    }
     let projects_root = b.argo_addr("Application", &root_projects);
-    let m = root(&root_projects, "base");
-    b.mip(
-        projects_root.clone(),
-        Step::ArgoProjects,
-        m,
-        "root Application: renders `base/` (the project ApplicationSets)".into(),
-        Some(inv.revision.at.clone()),
-    );
     let infra_root = b.argo_addr("Application", &root_infra);
-    let m = root(&root_infra, "base/mip-infrastructure");
-    b.mip(
-        infra_root.clone(),
-        Step::Infra,
-        m,
-        "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)".into(),
-        Some(inv.revision.at.clone()),
-    );
 
     expected_projects(&mut b, &projects_root);
     expected_apps(&mut b, &infra_root);

@@ -55,27 +55,54 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
         count(&mut summary, action);
         changes.push(change_of(o, dag, action, reason, fp));
     }
-    // Deletions walk the order in reverse: dependents go before what they depend on.
+    for addr in no_longer_desired(desired, prior) {
+        summary.delete += 1;
+        changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), None));
+    }
+    assemble(desired, prior, input, changes, expected, summary)
+}
+
+/// Objects the state manages that the desired state no longer has, in deletion order: the
+/// reverse of creation (dependents before what they depend on).
+fn no_longer_desired<'a>(desired: &Desired, prior: &'a PriorState) -> Vec<&'a ObjectRef> {
     let mut gone: Vec<&ObjectRef> =
         prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
     gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
-    for addr in gone {
-        summary.delete += 1;
-        changes.push(Change {
-            address: addr.clone(),
-            action: Action::Delete,
-            step: mip_graph::Step::Bootstrap,
-            reason: "no longer in the inventory".to_owned(),
-            purpose: "previously managed by mip".to_owned(),
-            depends_on: Vec::new(),
-            sensitive: Vec::new(),
-            fingerprint: prior.managed[addr].clone(),
-            manifest: None,
-            diff: None,
-            live_fingerprint: None,
-            force: false,
-        });
+    gone
+}
+
+/// The deletion of an object mip managed.
+pub fn deletion(
+    addr: &ObjectRef,
+    reason: &str,
+    fingerprint: String,
+    live_fingerprint: Option<String>,
+) -> Change {
+    Change {
+        address: addr.clone(),
+        action: Action::Delete,
+        step: mip_graph::Step::Bootstrap,
+        reason: reason.to_owned(),
+        purpose: "previously managed by mip".to_owned(),
+        depends_on: Vec::new(),
+        sensitive: Vec::new(),
+        fingerprint,
+        manifest: None,
+        diff: None,
+        live_fingerprint,
+        force: false,
     }
+}
+
+/// A plan from its parts, with the header every plan carries.
+pub fn assemble(
+    desired: &Desired,
+    prior: &PriorState,
+    input: &PlanInput<'_>,
+    changes: Vec<Change>,
+    expected: Vec<Expectation>,
+    summary: Summary,
+) -> Plan {
     Plan {
         format_version: FORMAT_VERSION.to_owned(),
         mip_version: input.mip_version.to_owned(),
@@ -276,39 +303,12 @@ pub fn plan_live(
             ..change_of(o, dag, action, reason, fp)
         });
     }
-    let mut gone: Vec<&ObjectRef> =
-        prior.managed.keys().filter(|a| !desired.objects.contains_key(*a)).collect();
-    gone.sort_by(|a, b| delete_rank(b).cmp(&delete_rank(a)).then_with(|| b.cmp(a)));
-    for addr in gone {
+    for addr in no_longer_desired(desired, prior) {
         let Some(l) = live.objects.get(addr) else { continue };
         let is_secret = addr.group.is_empty() && addr.kind == "Secret";
         summary.delete += 1;
-        changes.push(Change {
-            address: addr.clone(),
-            action: Action::Delete,
-            step: mip_graph::Step::Bootstrap,
-            reason: "no longer in the inventory".to_owned(),
-            purpose: "previously managed by mip".to_owned(),
-            depends_on: Vec::new(),
-            sensitive: Vec::new(),
-            fingerprint: prior.managed[addr].clone(),
-            manifest: None,
-            diff: None,
-            live_fingerprint: Some(crate::diff::live_fingerprint(l, is_secret)),
-            force: false,
-        });
+        let live_fp = Some(crate::diff::live_fingerprint(l, is_secret));
+        changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), live_fp));
     }
-    Plan {
-        format_version: FORMAT_VERSION.to_owned(),
-        mip_version: input.mip_version.to_owned(),
-        mode: input.mode,
-        inventory: input.inventory.to_owned(),
-        inventory_digest: input.inventory_digest.clone(),
-        revision: desired.revision.clone(),
-        prefix: desired.prefix.clone(),
-        state: prior.state.clone(),
-        changes,
-        expected,
-        summary,
-    }
+    assemble(desired, prior, input, changes, expected, summary)
 }

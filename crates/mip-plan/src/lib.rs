@@ -29,5 +29,7 @@ mod model;
 pub mod planfile;
 pub mod render;
 
-pub use build::{LiveView, PlanInput, adopts, base64_decode, fingerprint, plan, plan_live};
+pub use build::{
+    LiveView, PlanInput, adopts, assemble, base64_decode, deletion, fingerprint, plan, plan_live,
+};
 pub use model::*;
