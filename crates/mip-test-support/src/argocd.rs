@@ -117,6 +117,24 @@ impl ArgoCd {
 
     /// Like [`ArgoCd::start`], returning the failure instead of panicking. Blocking.
     pub fn try_start(cluster: &TestCluster, options: ArgoCdOptions) -> Result<ArgoCd, StartError> {
+        let mut attempt = 1;
+        loop {
+            match ArgoCd::start_once(cluster, &options) {
+                // Ports are picked free and released before the components bind them, so
+                // another process can take one in between: then try again, with new ports.
+                Err(error) if attempt < 3 && error.logs.contains("address already in use") => {
+                    let _ = writeln_stderr(&format!(
+                        "mip-test-support: Argo CD port clash on attempt {attempt}, retrying: {}",
+                        error.reason
+                    ));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn start_once(cluster: &TestCluster, options: &ArgoCdOptions) -> Result<ArgoCd, StartError> {
         let no_logs =
             |error: anyhow::Error| StartError { reason: format!("Argo CD: {error:#}"), logs: String::new() };
         let started = Instant::now();
@@ -142,7 +160,7 @@ impl ArgoCd {
             watchdog: None,
         };
         // On error `argocd` is dropped after the logs are read: processes die, the dir goes.
-        if let Err(error) = argocd.boot(cluster, &options, &redis) {
+        if let Err(error) = argocd.boot(cluster, options, &redis) {
             return Err(StartError { reason: format!("Argo CD: {error:#}"), logs: argocd.log_tails() });
         }
         argocd.startup = started.elapsed();

@@ -1,12 +1,16 @@
 //! Child processes: spawning components into one process group, the watchdog that kills that
 //! group when the owning process dies, free ports and log tails.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -152,7 +156,40 @@ pub(crate) fn spawn_watchdog(watched_pid: u32, group: u32, data_dir: &Path) -> R
 }
 
 /// A port that was free on 127.0.0.1 a moment ago (bind to port 0, read, release).
+/// A loopback port that is free now, for a component to bind shortly after.
+///
+/// Not from the kernel's ephemeral range (`ip_local_port_range`, usually 32768-60999): every
+/// outgoing connection of every process on the machine takes its local port from there, so a
+/// port picked there and released can be taken by some client socket before the component
+/// binds it (a CI run lost an Argo CD webhook port that way). Ports are drawn at random from
+/// the 12 000 ports just below that range, each at most once per process, and kept only if a
+/// bind succeeds. Falls back to a kernel-chosen port when the range starts too low.
 pub(crate) fn free_port() -> Result<u16> {
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next().and_then(|low| low.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    const SPAN: u32 = 12_000;
+    if ephemeral_low >= 1024 + SPAN {
+        let base = ephemeral_low - SPAN;
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..200 {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), Instant::now()).hash(&mut hasher);
+            let Ok(port) = u16::try_from(base + (hasher.finish() % u64::from(SPAN)) as u32) else {
+                continue;
+            };
+            if given.contains(&port) {
+                continue;
+            }
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return Ok(port);
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0")?;
     Ok(listener.local_addr().context("failed to read a bound address")?.port())
 }
