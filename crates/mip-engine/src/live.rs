@@ -639,45 +639,62 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let Ok((addr, action, fingerprint, result)) = joined else { continue };
-            match result {
-                Ok(obj) => {
-                    let entry = obj.map(|o| ManagedEntry {
-                        fingerprint,
-                        uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
-                        serial: 0,
-                        secret_hashes: hashes.remove(&addr).unwrap_or_default(),
-                    });
-                    outcome.serial = store.record(&addr, entry)?;
-                    hook.event(ApplyEvent::Done(addr.clone(), action));
-                    outcome.applied.push(addr.clone());
-                    done.insert(addr);
-                }
-                Err(e) => {
-                    hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
-                    outcome.failed.push((addr.clone(), e.to_string()));
-                    if matches!(e, ClusterError::Forbidden { .. }) {
-                        outcome.forbidden.push((addr.clone(), e));
+            // Group commit: whatever else has finished meanwhile is recorded in the same write.
+            let mut finished = vec![joined];
+            while let Some(more) = tasks.try_join_next() {
+                finished.push(more);
+            }
+            let mut records = Vec::new();
+            let mut succeeded = Vec::new();
+            for joined in finished {
+                let Ok((addr, action, fingerprint, result)) = joined else { continue };
+                match result {
+                    Ok(obj) => {
+                        let entry = obj.map(|o| ManagedEntry {
+                            fingerprint,
+                            uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
+                            serial: 0,
+                            secret_hashes: hashes.remove(&addr).unwrap_or_default(),
+                        });
+                        records.push((addr.clone(), entry));
+                        succeeded.push((addr, action));
                     }
-                    failed.insert(addr);
+                    Err(e) => {
+                        hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
+                        outcome.failed.push((addr.clone(), e.to_string()));
+                        if matches!(e, ClusterError::Forbidden { .. }) {
+                            outcome.forbidden.push((addr.clone(), e));
+                        }
+                        failed.insert(addr);
+                    }
                 }
+            }
+            if !records.is_empty() {
+                outcome.serial = store.record_many(records)?;
+            }
+            for (addr, action) in succeeded {
+                hook.event(ApplyEvent::Done(addr.clone(), action));
+                outcome.applied.push(addr.clone());
+                done.insert(addr);
             }
         }
         remaining = next;
     }
     // Unchanged objects that the state does not know yet (adopted earlier, or a lost state)
     // are recorded too, so that state can be rebuilt by a plain re-apply.
+    let mut adopted = Vec::new();
     for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
         if !snapshot.managed.contains_key(&c.address) {
             if let Some(l) = live.get(&c.address) {
                 let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
                 let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
-                outcome.serial = store.record(
-                    &c.address,
-                    Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }),
-                )?;
+                let entry = ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes };
+                adopted.push((c.address.clone(), Some(entry)));
             }
         }
+    }
+    if !adopted.is_empty() {
+        outcome.serial = store.record_many(adopted)?;
     }
     if outcome.failed.is_empty() && outcome.skipped.is_empty() {
         outcome.pending = wait_for_argo(cluster.as_ref(), plan, opts, hook.as_ref()).await?;
@@ -855,7 +872,7 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(
     let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| o.addr.clone()).collect();
     let live = read_live(cluster, &addrs).await?;
     let lineage = store.snapshot()?.lineage;
-    let mut n = 0;
+    let mut records = Vec::new();
     for o in loaded.desired.mip_owned() {
         let Some(l) = live.get(&o.addr) else { continue };
         if mip_plan::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
@@ -870,12 +887,13 @@ pub async fn rebuild_state<C: Cluster, S: StateStore>(
                     .map(|v| (k.clone(), canonical::salted_hash(&lineage, &format!("{}#{k}", o.addr), &v)))
             })
             .collect();
-        store.record(
-            &o.addr,
+        records.push((
+            o.addr.clone(),
             Some(ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes }),
-        )?;
-        n += 1;
+        ));
     }
+    let n = records.len();
+    store.record_many(records)?;
     store.append_history(HistoryEntry {
         serial: store.snapshot()?.serial,
         operation: "state rebuild".into(),

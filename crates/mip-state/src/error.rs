@@ -37,6 +37,45 @@ pub enum Error {
         /// The `format_version` the store records.
         found_version: String,
     },
+    /// A store kept elsewhere (the cluster store of `mip-kube`) could not be read or written:
+    /// the API server is unreachable, refused the request, or the namespace is missing.
+    #[error("cannot read or write the state in {location}: {reason}")]
+    Remote {
+        /// Where the state is (`Secret mip-system/mip-state on https://…`).
+        location: String,
+        /// What went wrong.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A store kept elsewhere is damaged: a chunk is missing or its checksum does not match.
+    #[error("the state in {location} is corrupt: {reason}")]
+    CorruptRemote {
+        /// Where the state is.
+        location: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The lock was lost while held: the holder could not renew its lease in time and another
+    /// process took it, or the state was written by someone else meanwhile. Nothing more is
+    /// written.
+    #[error("lost the state lock on {location}: {reason}")]
+    LockLost {
+        /// Where the state is.
+        location: String,
+        /// What happened.
+        reason: String,
+    },
+    /// [`crate::StateStore::import`] into a store that already holds state.
+    #[error("the destination state store {location} is not empty (serial {serial}, {entries} object(s))")]
+    NotEmpty {
+        /// The destination.
+        location: String,
+        /// Its serial.
+        serial: u64,
+        /// How many objects it manages.
+        entries: usize,
+    },
     /// A broken invariant of this crate (a bug, not a problem with the store or the machine).
     #[error("internal error in the state store: {reason}")]
     Internal {
@@ -63,6 +102,10 @@ impl Error {
             Error::Incompatible { .. } => {
                 "use the mip release that wrote this store, or a newer one".to_owned()
             }
+            Error::Remote { hint, .. } => hint.clone(),
+            Error::CorruptRemote { .. } => "restore the state from a backup (e.g. `mip state migrate --from local --to cluster` from a local copy), or delete the state Secrets to start a new store and run `mip state rebuild`; mip never repairs a store on its own".to_owned(),
+            Error::LockLost { .. } => "nothing more was written; check who holds the lock now, then re-run: the next plan shows what is left to do".to_owned(),
+            Error::NotEmpty { .. } => "migrate into a new, empty store (another `--state-dir` or `--state-name`), or remove the destination first".to_owned(),
             Error::Internal { .. } => {
                 "this is a bug in mip; please report it with the command you ran".to_owned()
             }

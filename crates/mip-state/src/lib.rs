@@ -64,7 +64,7 @@ mod memory;
 mod sled_store;
 
 pub use error::Error;
-pub use lock::{LockInfo, READ_OPERATION, rfc3339_utc};
+pub use lock::{LockInfo, READ_OPERATION, now_unix, rfc3339_utc};
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
@@ -92,6 +92,19 @@ pub struct ManagedEntry {
     /// with the lineage as salt), to detect a value changed in the cluster without storing it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_hashes: BTreeMap<String, String>,
+}
+
+/// One change of [`StateStore::record_many`]: an address and what was applied to it (`None`:
+/// forget it).
+pub type Record = (ObjectRef, Option<ManagedEntry>);
+
+/// A new random lineage (a UUID v4 from `/dev/urandom`), for stores created elsewhere (the
+/// cluster store of `mip-kube`).
+///
+/// # Errors
+/// [`Error::Io`] when `/dev/urandom` cannot be read.
+pub fn new_lineage() -> Result<String, Error> {
+    fsutil::random_id()
 }
 
 /// The whole managed state at one serial.
@@ -126,8 +139,22 @@ pub trait StateStore {
 
     /// Remembers what was applied to `addr` (`Some`), or forgets `addr` (`None`, after a
     /// delete), and bumps the serial in the same atomic write. Returns the new serial, only
-    /// once the write is on disk. The entry's `serial` is set to the new serial.
-    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error>;
+    /// once the write is durable. The entry's `serial` is set to the new serial.
+    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error> {
+        self.record_many(vec![(addr.clone(), entry)])
+    }
+
+    /// Group commit: several [`record`](StateStore::record)s in one atomic, durable write (one
+    /// flush on disk, one write to the cluster). Each record bumps the serial by one, in order;
+    /// returns the last serial. An empty batch writes nothing and returns the current serial.
+    fn record_many(&self, records: Vec<Record>) -> Result<u64, Error>;
+
+    /// Fills an **empty** store (serial 0, nothing managed, no history) with `snapshot` (its
+    /// lineage and serial included) and `history`, in one atomic write: `mip state migrate`.
+    ///
+    /// # Errors
+    /// [`Error::NotEmpty`] when the store holds anything; the store is then left as it was.
+    fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error>;
 
     /// Appends to the audit trail (durably, like `record`). Does not change the serial.
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error>;

@@ -29,6 +29,10 @@ pub struct LockInfo {
     pub operation: String,
     /// When the holder took the lock, seconds since the Unix epoch.
     pub started_unix: u64,
+    /// For a lock that expires unless renewed (the cluster store's Lease): until when the
+    /// holder last renewed it, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix: Option<u64>,
 }
 
 impl LockInfo {
@@ -39,13 +43,20 @@ impl LockInfo {
             pid: std::process::id(),
             operation: operation.to_owned(),
             started_unix: now_unix(),
+            expires_unix: None,
         }
     }
 
     /// The info used when the lock is held but `lock.json` cannot be read (the holder is not
     /// mip, or crashed between taking the lock and writing the file).
     fn unknown() -> LockInfo {
-        LockInfo { holder: "unknown".to_owned(), pid: 0, operation: "unknown".to_owned(), started_unix: 0 }
+        LockInfo {
+            holder: "unknown".to_owned(),
+            pid: 0,
+            operation: "unknown".to_owned(),
+            started_unix: 0,
+            expires_unix: None,
+        }
     }
 }
 
@@ -58,7 +69,11 @@ impl fmt::Display for LockInfo {
             self.pid,
             self.operation,
             rfc3339_utc(self.started_unix)
-        )
+        )?;
+        match self.expires_unix {
+            Some(expires) => write!(f, ", lease valid until {} unless renewed", rfc3339_utc(expires)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -147,7 +162,7 @@ fn read_holder(dir: &Path) -> LockInfo {
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -200,7 +215,15 @@ mod tests {
     #[test]
     fn display_names_holder_pid_operation_and_time() {
         let info =
-            LockInfo { holder: "ana@node1".into(), pid: 42, operation: "apply".into(), started_unix: 0 };
+            LockInfo {
+            holder: "ana@node1".into(),
+            pid: 42,
+            operation: "apply".into(),
+            started_unix: 0,
+            expires_unix: None,
+        };
         assert_eq!(info.to_string(), "held by `ana@node1` (pid 42) for `apply` since 1970-01-01T00:00:00Z");
+        let lease = LockInfo { expires_unix: Some(30), ..info };
+        assert!(lease.to_string().ends_with(", lease valid until 1970-01-01T00:00:30Z unless renewed"));
     }
 }

@@ -2,8 +2,7 @@
 //! the same semantics as [`crate::SledStore`] (serial, entry serials, history order), no disk
 //! and no lock.
 
-use crate::{Error, HistoryEntry, ManagedEntry, Snapshot, StateStore, fsutil};
-use mip_core::ObjectRef;
+use crate::{Error, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore, fsutil};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -56,19 +55,34 @@ impl StateStore for MemoryStore {
         Ok(self.inner().snapshot.clone())
     }
 
-    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error> {
+    fn record_many(&self, records: Vec<Record>) -> Result<u64, Error> {
         let mut inner = self.inner();
-        let serial = inner.snapshot.serial + 1;
-        match entry {
-            Some(entry) => {
-                inner.snapshot.managed.insert(addr.clone(), ManagedEntry { serial, ..entry });
+        for (addr, entry) in records {
+            let serial = inner.snapshot.serial + 1;
+            match entry {
+                Some(entry) => {
+                    inner.snapshot.managed.insert(addr, ManagedEntry { serial, ..entry });
+                }
+                None => {
+                    inner.snapshot.managed.remove(&addr);
+                }
             }
-            None => {
-                inner.snapshot.managed.remove(addr);
-            }
+            inner.snapshot.serial = serial;
         }
-        inner.snapshot.serial = serial;
-        Ok(serial)
+        Ok(inner.snapshot.serial)
+    }
+
+    fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error> {
+        let mut inner = self.inner();
+        if inner.snapshot.serial != 0 || !inner.snapshot.managed.is_empty() || !inner.history.is_empty() {
+            return Err(Error::NotEmpty {
+                location: "in memory".to_owned(),
+                serial: inner.snapshot.serial,
+                entries: inner.snapshot.managed.len(),
+            });
+        }
+        *inner = Inner { snapshot: snapshot.clone(), history: history.to_vec() };
+        Ok(())
     }
 
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {

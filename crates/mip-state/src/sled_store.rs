@@ -13,7 +13,7 @@
 //! first, that one never refuses a mip process.
 
 use crate::lock::{self, LockGuard, READ_OPERATION};
-use crate::{Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Snapshot, StateStore, fsutil};
+use crate::{Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore, fsutil};
 use mip_core::ObjectRef;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,8 +52,8 @@ pub struct SledStore {
     db: sled::Db,
     /// The store directory.
     dir: PathBuf,
-    /// Fixed at creation.
-    lineage: String,
+    /// Fixed at creation (or by [`StateStore::import`] into the empty store).
+    lineage: Mutex<String>,
     /// Serialises read-modify-write of the serial within this process.
     write: Mutex<()>,
     /// The committed snapshot, kept in memory so that a record costs O(1) reads, and when
@@ -107,7 +107,7 @@ impl SledStore {
         let mut store = SledStore {
             db,
             dir: dir.to_owned(),
-            lineage,
+            lineage: Mutex::new(lineage),
             write: Mutex::new(()),
             mirror: Mutex::new(MirrorCache {
                 snapshot: Snapshot { lineage: String::new(), serial: 0, managed: Default::default() },
@@ -170,7 +170,12 @@ impl SledStore {
 
     /// The store's lineage.
     pub fn lineage(&self) -> String {
-        self.lineage.clone()
+        self.lineage.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The in-memory copy of the committed snapshot.
+    fn cache(&self) -> Result<MutexGuard<'_, MirrorCache>, Error> {
+        self.mirror.lock().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })
     }
 
     /// The store directory.
@@ -213,31 +218,37 @@ impl StateStore for SledStore {
         self.read_snapshot()
     }
 
-    fn record(&self, addr: &ObjectRef, entry: Option<ManagedEntry>) -> Result<u64, Error> {
+    fn record_many(&self, records: Vec<Record>) -> Result<u64, Error> {
         let _w = self.writer();
         let path = self.db_path();
-        let serial = read_serial(&self.db, &path)? + 1;
-        let mut batch = sled::Batch::default();
-        batch.insert(KEY_SERIAL, to_json(&serial)?);
-        let key = format!("{PREFIX_MANAGED}{addr}");
-        match &entry {
-            Some(entry) => batch.insert(key.as_bytes(), to_json(&ManagedEntry { serial, ..entry.clone() })?),
-            None => batch.remove(key.as_bytes()),
+        let mut serial = read_serial(&self.db, &path)?;
+        if records.is_empty() {
+            return Ok(serial);
         }
-        let stored = match &entry {
-            Some(entry) => Some(ManagedEntry { serial, ..entry.clone() }),
-            None => None,
-        };
-        self.commit(batch)?;
-        let mut cache =
-            self.mirror.lock().map_err(|_| Error::Internal { reason: "mirror lock poisoned".into() })?;
-        cache.snapshot.serial = serial;
-        match stored {
-            Some(e) => {
-                cache.snapshot.managed.insert(addr.clone(), e);
+        let mut batch = sled::Batch::default();
+        let mut stored = Vec::with_capacity(records.len());
+        for (addr, entry) in records {
+            serial += 1;
+            let key = format!("{PREFIX_MANAGED}{addr}");
+            let entry = entry.map(|entry| ManagedEntry { serial, ..entry });
+            match &entry {
+                Some(entry) => batch.insert(key.as_bytes(), to_json(entry)?),
+                None => batch.remove(key.as_bytes()),
             }
-            None => {
-                cache.snapshot.managed.remove(addr);
+            stored.push((addr, entry));
+        }
+        batch.insert(KEY_SERIAL, to_json(&serial)?);
+        self.commit(batch)?;
+        let mut cache = self.cache()?;
+        cache.snapshot.serial = serial;
+        for (addr, entry) in stored {
+            match entry {
+                Some(e) => {
+                    cache.snapshot.managed.insert(addr, e);
+                }
+                None => {
+                    cache.snapshot.managed.remove(&addr);
+                }
             }
         }
         if cache.written.elapsed() >= MIRROR_EVERY {
@@ -248,6 +259,39 @@ impl StateStore for SledStore {
             cache.dirty = true;
         }
         Ok(serial)
+    }
+
+    fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error> {
+        let _w = self.writer();
+        let path = self.db_path();
+        let current = self.read_snapshot()?;
+        let old_history = sled_call(&path, || Ok(self.db.scan_prefix(PREFIX_HISTORY).count()))?;
+        if current.serial != 0 || !current.managed.is_empty() || old_history != 0 {
+            return Err(Error::NotEmpty {
+                location: format!("`{}`", self.dir.display()),
+                serial: current.serial,
+                entries: current.managed.len(),
+            });
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(KEY_LINEAGE, to_json(&snapshot.lineage)?);
+        batch.insert(KEY_SERIAL, to_json(&snapshot.serial)?);
+        for (addr, entry) in &snapshot.managed {
+            batch.insert(format!("{PREFIX_MANAGED}{addr}").as_bytes(), to_json(entry)?);
+        }
+        for (n, entry) in history.iter().enumerate() {
+            let mut key = PREFIX_HISTORY.as_bytes().to_vec();
+            key.extend_from_slice(&(n as u64).to_be_bytes());
+            batch.insert(key, to_json(entry)?);
+        }
+        self.commit(batch)?;
+        self.write_mirror(snapshot)?;
+        let mut cache = self.cache()?;
+        cache.snapshot = snapshot.clone();
+        cache.written = std::time::Instant::now();
+        cache.dirty = false;
+        *self.lineage.lock().unwrap_or_else(PoisonError::into_inner) = snapshot.lineage.clone();
+        Ok(())
     }
 
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {

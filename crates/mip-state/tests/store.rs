@@ -197,7 +197,46 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
     let history = store.history().expect("the store works");
     assert_eq!(history.iter().map(|h| h.summary.as_str()).collect::<Vec<_>>(), ["run 0", "run 1", "run 2"]);
     assert_eq!(store.snapshot().expect("the store works").serial, 6, "history does not bump the serial");
+
+    // Group commit: one serial per record, in order; an empty batch changes nothing.
+    assert_eq!(store.record_many(Vec::new()).expect("the store works"), 6);
+    let batch = vec![(addr("c"), Some(entry("sha256:c"))), (addr("d"), Some(entry("sha256:d"))), (addr("c"), None)];
+    assert_eq!(store.record_many(batch).expect("the store works"), 9);
+    let after = store.snapshot().expect("the store works");
+    assert!(!after.managed.contains_key(&addr("c")), "the later record of the batch wins");
+    assert_eq!(after.managed[&addr("d")].serial, 8);
+    store.record(&addr("d"), None).expect("the store works");
+
+    // Import is for empty stores only, and leaves a full one as it was.
+    let refused = store.import(&snap, &history).expect_err("the store is not empty");
+    assert!(matches!(refused, mip_state::Error::NotEmpty { serial: 10, entries: 2, .. }), "{refused:?}");
+    assert_eq!(store.snapshot().expect("the store works").serial, 10);
     (snap, history)
+}
+
+#[test]
+fn import_fills_an_empty_store_with_lineage_serial_entries_and_history() {
+    let source = MemoryStore::new().unwrap();
+    let (snap, history) = exercise(&source);
+    let imported = source.snapshot().unwrap();
+    assert_eq!(imported.serial, 10);
+
+    let memory = MemoryStore::new().unwrap();
+    memory.import(&imported, &history).unwrap();
+    assert_eq!(memory.snapshot().unwrap(), imported);
+    assert_eq!(memory.history().unwrap(), history);
+
+    let (_tmp, dir) = store_dir();
+    let sled = SledStore::open(&dir, "state migrate").unwrap();
+    sled.import(&imported, &history).unwrap();
+    assert_eq!(sled.lineage(), imported.lineage, "the lineage moves with the state");
+    drop(sled);
+    assert_eq!(SledStore::open_read_only(&dir).unwrap().unwrap(), imported);
+    let sled = SledStore::open(&dir, "apply").unwrap();
+    assert_eq!(sled.snapshot().unwrap(), imported);
+    assert_eq!(sled.history().unwrap(), history);
+    assert_eq!(sled.record(&addr("e"), None).unwrap(), 11, "the serial goes on from the imported one");
+    let _ = snap;
 }
 
 #[test]
@@ -239,6 +278,17 @@ fn stores_are_send_and_sync_and_records_from_threads_all_count() {
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.serial, 40);
         assert_eq!(snap.managed.len(), 40);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    let batch = (0..10).map(|i| (addr(&format!("m{t}-{i}")), Some(entry("sha256:y")))).collect();
+                    store.record_many(batch).unwrap();
+                });
+            }
+        });
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.serial, 80);
+        assert_eq!(snap.managed.len(), 80);
     }
 }
 
