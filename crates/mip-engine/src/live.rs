@@ -688,7 +688,8 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
             if let Some(l) = live.get(&c.address) {
                 let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
                 let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
-                let entry = ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes };
+                let entry =
+                    ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes };
                 adopted.push((c.address.clone(), Some(entry)));
             }
         }

@@ -26,7 +26,7 @@ fn config_error(source: &str, message: String) -> ClusterError {
 /// Reads the kubeconfig, picks the context and builds the client configuration.
 pub(crate) async fn load(
     opts: &ConnectOptions,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Loaded, ClusterError> {
     let (kubeconfig, source) = match &opts.kubeconfig {
         Some(path) => (Kubeconfig::read_from(path), format!("`{}`", path.display())),
@@ -90,7 +90,7 @@ pub(crate) async fn load(
     Ok(Loaded { config, context, server, proxy: proxy.as_deref().map(redact) })
 }
 
-fn describe_default_source(env: &dyn Fn(&str) -> Option<String>) -> String {
+fn describe_default_source(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> String {
     match env("KUBECONFIG").filter(|v| !v.is_empty()) {
         Some(paths) => format!("from `KUBECONFIG` (`{paths}`)"),
         None => match env("HOME") {
@@ -106,7 +106,7 @@ pub(crate) fn choose_proxy(
     https: bool,
     host: &str,
     port: u16,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Option<String> {
     let proxy = match kubeconfig_proxy {
         Some(proxy) => proxy.to_owned(),

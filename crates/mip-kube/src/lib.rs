@@ -73,6 +73,7 @@
 mod config;
 mod discovery;
 mod error;
+pub mod state;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -88,6 +89,7 @@ use serde_json::Value;
 
 use crate::discovery::{Kinds, Resource};
 use crate::error::{Endpoint, Operation};
+pub use crate::state::{ClusterStateConfig, ClusterStore, read_state};
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "mip";
@@ -135,7 +137,7 @@ pub struct KubeCluster {
     proxy: Option<String>,
     timeout: Duration,
     discovery: discovery::Cache,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 impl fmt::Debug for KubeCluster {
@@ -171,8 +173,21 @@ impl KubeCluster {
             proxy: loaded.proxy,
             timeout: opts.timeout,
             discovery: discovery::Cache::default(),
-            counters: Counters::default(),
+            counters: Arc::default(),
         })
+    }
+
+    /// Another handle on the same client and request counters (for the state store).
+    fn clone_for_state(&self) -> KubeCluster {
+        KubeCluster {
+            client: self.client.clone(),
+            context: self.context.clone(),
+            server: self.server.clone(),
+            proxy: self.proxy.clone(),
+            timeout: self.timeout,
+            discovery: discovery::Cache::default(),
+            counters: Arc::clone(&self.counters),
+        }
     }
 
     /// The kubeconfig context in use.

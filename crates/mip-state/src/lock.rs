@@ -214,8 +214,7 @@ mod tests {
 
     #[test]
     fn display_names_holder_pid_operation_and_time() {
-        let info =
-            LockInfo {
+        let info = LockInfo {
             holder: "ana@node1".into(),
             pid: 42,
             operation: "apply".into(),

@@ -200,7 +200,8 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
 
     // Group commit: one serial per record, in order; an empty batch changes nothing.
     assert_eq!(store.record_many(Vec::new()).expect("the store works"), 6);
-    let batch = vec![(addr("c"), Some(entry("sha256:c"))), (addr("d"), Some(entry("sha256:d"))), (addr("c"), None)];
+    let batch =
+        vec![(addr("c"), Some(entry("sha256:c"))), (addr("d"), Some(entry("sha256:d"))), (addr("c"), None)];
     assert_eq!(store.record_many(batch).expect("the store works"), 9);
     let after = store.snapshot().expect("the store works");
     assert!(!after.managed.contains_key(&addr("c")), "the later record of the batch wins");
@@ -281,7 +282,8 @@ fn stores_are_send_and_sync_and_records_from_threads_all_count() {
         std::thread::scope(|s| {
             for t in 0..4 {
                 s.spawn(move || {
-                    let batch = (0..10).map(|i| (addr(&format!("m{t}-{i}")), Some(entry("sha256:y")))).collect();
+                    let batch =
+                        (0..10).map(|i| (addr(&format!("m{t}-{i}")), Some(entry("sha256:y")))).collect();
                     store.record_many(batch).unwrap();
                 });
             }

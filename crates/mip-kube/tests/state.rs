@@ -1,0 +1,335 @@
+//! The in-cluster state store against the real test cluster: the same record/history/import
+//! behaviour as the local store, chunks with checksums, a Lease lock that names its holder,
+//! expires, is taken over, and fences a holder that lost it.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use mip_core::ObjectRef;
+use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
+use mip_state::{Error, HistoryEntry, ManagedEntry, StateStore};
+use mip_test_support::TestCluster;
+use serde_json::json;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+fn connect_options(cluster: &TestCluster) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: Some(cluster.kubeconfig_path().to_owned()),
+        context: Some("mip-test".into()),
+        ..ConnectOptions::default()
+    }
+}
+
+/// A fresh namespace and a state config in it with small chunks.
+fn setup(
+    prefix: &str,
+    chunk_bytes: usize,
+) -> (&'static TestCluster, ClusterStateConfig, tokio::runtime::Runtime) {
+    let cluster = TestCluster::shared();
+    let rt = runtime();
+    let namespace = rt.block_on(cluster.fresh_namespace(prefix));
+    let config = ClusterStateConfig {
+        namespace,
+        name: "mip-state".into(),
+        lock_ttl: Duration::from_secs(3),
+        chunk_bytes,
+    };
+    (cluster, config, rt)
+}
+
+fn client(rt: &tokio::runtime::Runtime, cluster: &TestCluster) -> kube::Client {
+    rt.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap();
+        kube::Client::try_from(config).unwrap()
+    })
+}
+
+fn read(
+    rt: &tokio::runtime::Runtime,
+    cluster: &TestCluster,
+    config: &ClusterStateConfig,
+) -> Result<Option<(mip_state::Snapshot, Vec<HistoryEntry>)>, Error> {
+    rt.block_on(async {
+        let kube = KubeCluster::connect(connect_options(cluster)).await.unwrap();
+        read_state(&kube, config).await
+    })
+}
+
+fn addr(i: usize) -> ObjectRef {
+    ObjectRef::new("v1", "Namespace", None, &format!("federation-{i:03}"))
+}
+
+fn entry(i: usize) -> ManagedEntry {
+    ManagedEntry {
+        fingerprint: format!("sha256:{i:064x}"),
+        uid: Some(format!("uid-{i}")),
+        serial: 0,
+        secret_hashes: BTreeMap::from([("password".to_owned(), format!("sha256:{i:064}"))]),
+    }
+}
+
+fn chunk_names(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>) -> Vec<String> {
+    let list = rt.block_on(secrets.list(&ListParams::default().labels("mip.ebrains.eu/generation"))).unwrap();
+    let mut names: Vec<String> = list.items.into_iter().filter_map(|s| s.metadata.name).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn records_history_and_reopen_round_trip_across_several_chunks() {
+    let (cluster, config, rt) = setup("state-roundtrip", 400);
+    assert!(read(&rt, cluster, &config).unwrap().is_none(), "no state before the first open");
+
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let lineage = store.lineage();
+    assert_eq!(lineage.len(), 36);
+    assert_eq!(store.snapshot().unwrap().serial, 0);
+    for i in 0..10 {
+        assert_eq!(store.record(&addr(i), Some(entry(i))).unwrap(), i as u64 + 1);
+    }
+    let batch = (10..20).map(|i| (addr(i), Some(entry(i)))).chain([(addr(3), None)]).collect();
+    assert_eq!(store.record_many(batch).unwrap(), 21);
+    store
+        .append_history(HistoryEntry {
+            serial: 21,
+            operation: "apply".into(),
+            summary: "19 applied".into(),
+            at_unix: 7,
+        })
+        .unwrap();
+    let written = store.snapshot().unwrap();
+    assert_eq!(written.managed.len(), 19);
+    assert_eq!(written.managed[&addr(15)].serial, 16);
+
+    // A reader without the lock sees exactly the committed state while the writer holds it.
+    let (seen, history) = read(&rt, cluster, &config).unwrap().unwrap();
+    assert_eq!(seen, written);
+    assert_eq!(history.len(), 1);
+
+    // The payload spans several chunk Secrets of one generation; older generations are gone.
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let chunks = chunk_names(&rt, &secrets);
+    assert!(chunks.len() >= 3, "expected several chunks, got {chunks:?}");
+    let generation = chunks[0].split('-').nth(2).unwrap().to_owned();
+    assert!(chunks.iter().all(|c| c.split('-').nth(2) == Some(generation.as_str())), "{chunks:?}");
+    drop(store);
+
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    assert_eq!(store.lineage(), lineage);
+    assert_eq!(store.snapshot().unwrap(), written);
+    assert_eq!(store.history().unwrap(), history);
+    assert_eq!(store.record(&addr(0), None).unwrap(), 22, "the serial goes on");
+
+    // Import is for empty stores only.
+    let refused = store.import(&written, &history).unwrap_err();
+    assert!(matches!(refused, Error::NotEmpty { serial: 22, .. }), "{refused:?}");
+    drop(store);
+
+    // Nothing in the state is a secret value: the Secrets hold fingerprints and hashes only.
+    let all = rt.block_on(secrets.list(&ListParams::default())).unwrap();
+    assert!(all.items.iter().all(|s| s.type_.as_deref() == Some("mip.ebrains.eu/state")));
+}
+
+#[test]
+fn import_into_an_empty_cluster_store_keeps_lineage_serial_entries_and_history() {
+    let (cluster, config, rt) = setup("state-import", 512 * 1024);
+    let source = mip_state::MemoryStore::new().unwrap();
+    for i in 0..5 {
+        source.record(&addr(i), Some(entry(i))).unwrap();
+    }
+    source
+        .append_history(HistoryEntry {
+            serial: 5,
+            operation: "apply".into(),
+            summary: "5 applied".into(),
+            at_unix: 1,
+        })
+        .unwrap();
+    let snapshot = source.snapshot().unwrap();
+    let history = source.history().unwrap();
+
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    store.import(&snapshot, &history).unwrap();
+    assert_eq!(store.lineage(), snapshot.lineage);
+    drop(store);
+    assert_eq!(read(&rt, cluster, &config).unwrap().unwrap(), (snapshot, history));
+}
+
+#[test]
+fn a_held_lock_names_its_holder_is_released_on_drop_and_taken_over_once_expired() {
+    let (cluster, config, rt) = setup("state-lock", 512 * 1024);
+    let first = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "destroy").unwrap_err();
+    let Error::LockHeld(info) = &refused else { panic!("expected LockHeld, got {refused:?}") };
+    assert_eq!(info.operation, "apply");
+    assert_eq!(info.pid, std::process::id());
+    assert!(info.holder.contains('@'), "{info:?}");
+    assert!(info.expires_unix.is_some());
+    assert!(refused.to_string().contains("for `apply`"), "{refused}");
+
+    // Held past its TTL by the heartbeat.
+    std::thread::sleep(config.lock_ttl + Duration::from_secs(1));
+    assert!(matches!(
+        ClusterStore::open(connect_options(cluster), config.clone(), "apply"),
+        Err(Error::LockHeld(_))
+    ));
+    drop(first);
+    let leases: Api<Lease> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    assert!(rt.block_on(leases.get_opt("mip-state-lock")).unwrap().is_none(), "released on drop");
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+
+    // A holder that died (its Lease not renewed for longer than its duration) is taken over;
+    // one that renewed recently is not.
+    let ghost = |renewed_secs_ago: i64| {
+        let renewed = k8s_openapi::jiff::Timestamp::from_second(
+            k8s_openapi::jiff::Timestamp::now().as_second() - renewed_secs_ago,
+        )
+        .unwrap();
+        serde_json::from_value::<Lease>(json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "mip-state-lock", "annotations": {
+                "mip.ebrains.eu/holder": "ghost@elsewhere", "mip.ebrains.eu/pid": "4242",
+                "mip.ebrains.eu/operation": "apply", "mip.ebrains.eu/started": "1700000000"}},
+            "spec": {"holderIdentity": "ghost@elsewhere/4242/x", "leaseDurationSeconds": 5,
+                     "acquireTime": renewed, "renewTime": renewed, "leaseTransitions": 3},
+        }))
+        .unwrap()
+    };
+    rt.block_on(leases.create(&PostParams::default(), &ghost(1))).unwrap();
+    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err();
+    assert!(refused.to_string().contains("held by `ghost@elsewhere` (pid 4242) for `apply`"), "{refused}");
+    rt.block_on(leases.delete("mip-state-lock", &Default::default())).unwrap();
+    rt.block_on(leases.create(&PostParams::default(), &ghost(60))).unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let taken = rt.block_on(leases.get("mip-state-lock")).unwrap();
+    let spec = taken.spec.unwrap();
+    assert_eq!(spec.lease_transitions, Some(4));
+    assert!(spec.holder_identity.unwrap().contains(&format!("/{}/", std::process::id())));
+    assert_eq!(spec.lease_duration_seconds, Some(3));
+    drop(store);
+}
+
+#[test]
+fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
+    let (cluster, config, rt) = setup("state-fence", 512 * 1024);
+    let kube = client(&rt, cluster);
+    let leases: Api<Lease> = Api::namespaced(kube.clone(), &config.namespace);
+    let secrets: Api<Secret> = Api::namespaced(kube, &config.namespace);
+
+    // Someone takes the Lease over (as if ours had expired): the heartbeat notices, and the
+    // next record is refused.
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    store.record(&addr(1), Some(entry(1))).unwrap();
+    let mut lease = rt.block_on(leases.get("mip-state-lock")).unwrap();
+    lease.spec.as_mut().unwrap().holder_identity = Some("thief@elsewhere/1/y".into());
+    rt.block_on(leases.replace("mip-state-lock", &PostParams::default(), &lease)).unwrap();
+    std::thread::sleep(config.lock_ttl / 3 + Duration::from_millis(1500));
+    let lost = store.record(&addr(2), Some(entry(2))).unwrap_err();
+    assert!(matches!(lost, Error::LockLost { .. }), "{lost:?}");
+    assert!(lost.to_string().contains("taken over"), "{lost}");
+    drop(store);
+    assert_eq!(read(&rt, cluster, &config).unwrap().unwrap().0.serial, 1, "nothing written after the loss");
+    assert_eq!(
+        rt.block_on(leases.get("mip-state-lock")).unwrap().spec.unwrap().holder_identity.as_deref(),
+        Some("thief@elsewhere/1/y"),
+        "a lost Lease is not deleted on drop"
+    );
+    rt.block_on(leases.delete("mip-state-lock", &Default::default())).unwrap();
+
+    // Fencing: the state changed under a holder that still believes it holds the lock.
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let patch = json!({"metadata": {"annotations": {"touched": "by another writer"}}});
+    rt.block_on(secrets.patch("mip-state", &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
+    let fenced = store.record(&addr(3), Some(entry(3))).unwrap_err();
+    assert!(matches!(fenced, Error::LockLost { .. }), "{fenced:?}");
+    assert!(fenced.to_string().contains("written by another process"), "{fenced}");
+    drop(store);
+    assert_eq!(read(&rt, cluster, &config).unwrap().unwrap().0.serial, 1);
+}
+
+#[test]
+fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
+    let (cluster, config, rt) = setup("state-corrupt", 300);
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    store.record_many((0..8).map(|i| (addr(i), Some(entry(i)))).collect()).unwrap();
+    drop(store);
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let chunks = chunk_names(&rt, &secrets);
+    assert!(chunks.len() >= 2, "{chunks:?}");
+
+    // One flipped byte in a chunk.
+    let mut chunk = rt.block_on(secrets.get(&chunks[0])).unwrap();
+    let data = chunk.data.as_mut().unwrap().get_mut("chunk").unwrap();
+    data.0[10] ^= 0x20;
+    rt.block_on(secrets.replace(&chunks[0], &PostParams::default(), &chunk)).unwrap();
+    let corrupt = read(&rt, cluster, &config).unwrap_err();
+    assert!(matches!(corrupt, Error::CorruptRemote { .. }), "{corrupt:?}");
+    assert!(corrupt.to_string().contains("checksum"), "{corrupt}");
+    assert!(corrupt.hint().contains("never repairs"), "{}", corrupt.hint());
+    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err();
+    assert!(matches!(refused, Error::CorruptRemote { .. }), "{refused:?}");
+    let leases: Api<Lease> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    assert!(
+        rt.block_on(leases.get_opt("mip-state-lock")).unwrap().is_none(),
+        "a refused open releases the lock"
+    );
+
+    // A missing chunk.
+    rt.block_on(secrets.delete(&chunks[0], &Default::default())).unwrap();
+    let missing = read(&rt, cluster, &config).unwrap_err();
+    assert!(missing.to_string().contains("is missing"), "{missing}");
+    assert_eq!(chunk_names(&rt, &secrets).len(), chunks.len() - 1, "mip deleted nothing");
+}
+
+#[test]
+fn chunks_left_by_a_writer_killed_before_its_commit_are_swept_by_the_next_one() {
+    let (cluster, config, rt) = setup("state-sweep", 512 * 1024);
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let orphan: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "mip.ebrains.eu/state",
+        "metadata": {"name": "mip-state-g9-1", "labels": {
+            "mip.ebrains.eu/state": "mip-state", "mip.ebrains.eu/generation": "9"}},
+        "data": {"chunk": "eHl6"},
+    }))
+    .unwrap();
+    rt.block_on(secrets.create(&PostParams::default(), &orphan)).unwrap();
+    // Readers do not write.
+    read(&rt, cluster, &config).unwrap().unwrap();
+    assert_eq!(chunk_names(&rt, &secrets), ["mip-state-g9-1"]);
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    assert!(chunk_names(&rt, &secrets).is_empty());
+}
+
+#[test]
+fn a_missing_namespace_or_a_foreign_secret_is_a_clear_error() {
+    let cluster = TestCluster::shared();
+    let config =
+        ClusterStateConfig { namespace: "no-such-namespace".into(), ..ClusterStateConfig::default() };
+    let e = ClusterStore::open(connect_options(cluster), config, "apply").unwrap_err();
+    assert!(matches!(e, Error::Remote { .. }), "{e:?}");
+    assert!(e.hint().contains("kubectl create namespace no-such-namespace"), "{}", e.hint());
+
+    let (cluster, config, rt) = setup("state-foreign", 512 * 1024);
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let foreign: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mip-state"}, "stringData": {"a": "b"},
+    }))
+    .unwrap();
+    rt.block_on(secrets.create(&PostParams::default(), &foreign)).unwrap();
+    let e = read(&rt, cluster, &config).unwrap_err();
+    assert!(e.to_string().contains("not a mip state"), "{e}");
+}
