@@ -12,6 +12,7 @@ mod rbac;
 mod render;
 mod secrets;
 mod secrets_live;
+mod state_cluster;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -147,3 +147,36 @@ fn the_apply_role_is_enough_to_apply_and_destroy() {
     assert_eq!(code(&destroy), 0, "destroy as mip: {}", stderr(&destroy));
     assert!(!kubectl(&["get", "namespace", &e.fed]).status.success(), "destroy left `{}`", e.fed);
 }
+
+#[test]
+fn with_the_cluster_state_the_drift_account_reads_it_and_only_the_apply_account_locks_it() {
+    let e = setup("rbac-cs");
+    let sa_ns = fresh_namespace("mip-sys");
+    kubectl_apply(&e, &example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
+    kubectl_apply(&e, &example("rbac/mip-apply.yaml", &e.argocd, &sa_ns), &[]);
+    let ro = service_account_kubeconfig(&e, &sa_ns, "mip-drift");
+    let rw = service_account_kubeconfig(&e, &sa_ns, "mip");
+    let state = ["--state-backend", "cluster", "--state-namespace", sa_ns.as_str()];
+    let with_state =
+        |args: &[&'static str]| args.iter().copied().chain(state.iter().copied()).collect::<Vec<&str>>();
+
+    // The apply account keeps the state in the cluster (Secrets and a Lease in its namespace).
+    let apply = run_as(&e, &rw, &e.state, &with_state(&["apply", "--auto-approve", "--wait-timeout", "0"]));
+    assert_eq!(code(&apply), 0, "apply as mip with the cluster state: {}", stderr(&apply));
+
+    // The drift account reads that state without a lock: the plan is empty, drift runs.
+    let plan = run_as(&e, &ro, &e.state, &with_state(&["plan", "--detailed-exitcode"]));
+    assert_eq!(code(&plan), 0, "plan as mip-drift: {}{}", stdout(&plan), stderr(&plan));
+    let drift = run_as(&e, &ro, &e.state, &with_state(&["drift", "--output", "json"]));
+    assert!(matches!(code(&drift), 0 | 2), "drift as mip-drift: exit {}: {}", code(&drift), stderr(&drift));
+
+    // Its apply is refused before anything is written: it may not take the state's Lease.
+    let fed2 = format!("{}-2", e.fed);
+    add_federation(&e, &fed2);
+    let refused = run_as(&e, &ro, &e.state, &with_state(&["apply", "--auto-approve", "--wait-timeout", "0"]));
+    let err = stderr(&refused);
+    assert_eq!(code(&refused), 1, "apply as mip-drift must be refused: {err}");
+    assert!(err.contains("forbidden: cannot `get` `coordination.k8s.io/leases`"), "{err}");
+    assert!(err.contains("examples/rbac/"), "{err}");
+    assert!(!kubectl(&["get", "namespace", &fed2]).status.success(), "the refused apply created `{fed2}`");
+}

@@ -43,6 +43,41 @@ pub struct ClusterArgs {
     /// Directory of the local state store.
     #[arg(long, env = "MIP_STATE_DIR", default_value = "state/store", value_name = "DIR")]
     pub state_dir: PathBuf,
+    /// Where the state lives (default: the inventory's `state.backend`, else `local`).
+    #[arg(long, env = "MIP_STATE_BACKEND", value_enum, value_name = "BACKEND")]
+    pub state_backend: Option<StateBackendArg>,
+    /// Namespace of the cluster state's Secrets and Lease (default: the inventory's
+    /// `state.namespace`, else `mip-system`).
+    #[arg(long, env = "MIP_STATE_NAMESPACE", value_name = "NAMESPACE")]
+    pub state_namespace: Option<String>,
+    /// Name of the cluster state (default: the inventory's `state.name`, else `mip-state`).
+    #[arg(long, env = "MIP_STATE_NAME", value_name = "NAME")]
+    pub state_name: Option<String>,
+    /// How long the cluster state's lock outlives a holder that stopped renewing it (killed,
+    /// cut off), in seconds.
+    #[arg(long, env = "MIP_LOCK_TTL", default_value_t = 30, value_name = "SECONDS")]
+    pub lock_ttl: u64,
+    /// Payload bytes per state Secret (tests use small values to exercise chunking).
+    #[arg(long, env = "MIP_STATE_CHUNK_BYTES", default_value_t = 512 * 1024, hide = true)]
+    pub state_chunk_bytes: usize,
+}
+
+/// A state backend, as `--state-backend`, `--from` and `--to` take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateBackendArg {
+    /// The sled store in `--state-dir` on this machine.
+    Local,
+    /// Secrets and a Lease in the cluster (`--state-namespace`, `--state-name`).
+    Cluster,
+}
+
+/// The inventory whose `state:` section says where the state is, for commands that need
+/// nothing else from it.
+#[derive(Debug, Args, Clone)]
+pub struct StateInventoryArgs {
+    /// Inventory file; only its `state:` section is used, and only if the file exists.
+    #[arg(short, long, env = "MIP_INVENTORY", default_value = "mip.yaml", value_name = "FILE")]
+    pub inventory: PathBuf,
 }
 
 /// Output format of data commands.
@@ -237,12 +272,18 @@ pub enum StateCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         output: OutputFormat,
+        /// Where the state is configured.
+        #[command(flatten)]
+        inv: StateInventoryArgs,
         /// Where the state is.
         #[command(flatten)]
         cluster: ClusterArgs,
     },
     /// The apply history.
     History {
+        /// Where the state is configured.
+        #[command(flatten)]
+        inv: StateInventoryArgs,
         /// Where the state is.
         #[command(flatten)]
         cluster: ClusterArgs,
@@ -251,6 +292,9 @@ pub enum StateCommand {
     Show {
         /// The object's address.
         address: String,
+        /// Where the state is configured.
+        #[command(flatten)]
+        inv: StateInventoryArgs,
         /// Where the state is.
         #[command(flatten)]
         cluster: ClusterArgs,
@@ -259,7 +303,27 @@ pub enum StateCommand {
     Rm {
         /// The object's address.
         address: String,
+        /// Where the state is configured.
+        #[command(flatten)]
+        inv: StateInventoryArgs,
         /// Where the state is.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Copy the state (lineage, serial, every entry and the history) from one backend into
+    /// an empty other one, e.g. from this machine into the cluster for a team. The source is
+    /// left as it was.
+    Migrate {
+        /// The backend to copy from.
+        #[arg(long, value_enum)]
+        from: StateBackendArg,
+        /// The backend to copy into (it must be empty).
+        #[arg(long, value_enum)]
+        to: StateBackendArg,
+        /// Where the state is configured.
+        #[command(flatten)]
+        inv: StateInventoryArgs,
+        /// Cluster and both stores.
         #[command(flatten)]
         cluster: ClusterArgs,
     },

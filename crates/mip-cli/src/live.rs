@@ -2,16 +2,19 @@
 //! its flags, calls `mip_engine`, and renders; exit codes come from [`ExitStatus`].
 #![expect(clippy::print_stderr, reason = "progress and prompts go to stderr")]
 
-use crate::cli::{ClusterArgs, InventoryArgs, OutputFormat, StateCommand};
+use crate::cli::{
+    ClusterArgs, InventoryArgs, OutputFormat, StateBackendArg, StateCommand, StateInventoryArgs,
+};
 use crate::exit::ExitStatus;
+use crate::store::{self, Backend, Store};
 use crate::views;
 use anyhow::Context;
 use mip_core::{ObjectRef, Sensitive, SensitiveSource};
 use mip_engine::live::{self, ApplyEvent, ApplyOpts, Hook, LiveError, SecretResolver};
 use mip_engine::ops::Loaded;
-use mip_kube::{ConnectOptions, KubeCluster};
+use mip_kube::KubeCluster;
 use mip_plan::Plan;
-use mip_state::{SledStore, StateStore};
+use mip_state::StateStore;
 use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -25,18 +28,15 @@ pub fn fail(e: &LiveError) -> ExitStatus {
     match e {
         LiveError::WrongCluster { .. } => ExitStatus::SafetyRefusal,
         LiveError::OtherState { .. } | LiveError::Stale { .. } => ExitStatus::StalePlan,
-        LiveError::State(mip_state::Error::LockHeld(_)) => ExitStatus::LockHeld,
+        LiveError::State(mip_state::Error::LockHeld(_) | mip_state::Error::LockLost { .. }) => {
+            ExitStatus::LockHeld
+        }
         _ => ExitStatus::Error,
     }
 }
 
 pub(crate) fn connect(rt: &tokio::runtime::Runtime, args: &ClusterArgs) -> Result<KubeCluster, ExitStatus> {
-    let opts = ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        timeout: Duration::from_secs(args.request_timeout.max(1)),
-    };
-    rt.block_on(KubeCluster::connect(opts)).map_err(|e| fail(&LiveError::Cluster(e)))
+    rt.block_on(KubeCluster::connect(store::connect_options(args))).map_err(|e| fail(&LiveError::Cluster(e)))
 }
 
 pub(crate) fn guard(loaded: &Loaded, cluster: &KubeCluster) -> Result<(), ExitStatus> {
@@ -154,10 +154,6 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("failed to start the async runtime")
 }
 
-fn read_snapshot(dir: &Path) -> Result<Option<mip_state::Snapshot>, ExitStatus> {
-    SledStore::open_read_only(dir).map_err(|e| fail(&LiveError::State(e)))
-}
-
 /// `mip plan` against the cluster.
 pub fn plan(
     inv: &InventoryArgs,
@@ -172,9 +168,10 @@ pub fn plan(
     if let Err(code) = guard(loaded, &cluster) {
         return Ok(Err(code));
     }
-    let snapshot = match read_snapshot(&args.state_dir) {
+    let backend = store::backend(args, loaded.inventory.state.as_ref());
+    let snapshot = match backend.read(&rt, &cluster) {
         Ok(s) => s,
-        Err(code) => return Ok(Err(code)),
+        Err(e) => return Ok(Err(fail(&LiveError::State(e)))),
     };
     let _ = inv;
     let plan = rt.block_on(live::plan_live(&cluster, loaded, snapshot.as_ref())).map_err(|e| fail(&e));
@@ -244,7 +241,7 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    let store = match SledStore::open(&a.cluster.state_dir, "apply") {
+    let store = match store::backend(a.cluster, loaded.inventory.state.as_ref()).open("apply") {
         Ok(s) => Arc::new(s),
         Err(e) => return Ok(fail(&LiveError::State(e))),
     };
@@ -412,7 +409,7 @@ pub fn drift(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> a
 
 /// What a writing command needs: the loaded inventory, a runtime, a guarded connection and the
 /// locked state store.
-type Session = (Loaded, tokio::runtime::Runtime, KubeCluster, SledStore);
+type Session = (Loaded, tokio::runtime::Runtime, KubeCluster, Store);
 
 fn session(
     inv: &InventoryArgs,
@@ -431,7 +428,7 @@ fn session(
     if let Err(code) = guard(&loaded, &cluster) {
         return Ok(Err(code));
     }
-    match SledStore::open(&args.state_dir, operation) {
+    match store::backend(args, loaded.inventory.state.as_ref()).open(operation) {
         Ok(store) => Ok(Ok((loaded, rt, cluster, store))),
         Err(e) => Ok(Err(fail(&LiveError::State(e)))),
     }
@@ -505,22 +502,51 @@ pub fn destroy(
     }
 }
 
+/// The inventory's `state:` section, when the file exists (state commands need nothing else
+/// from it).
+fn state_settings(
+    inv: &StateInventoryArgs,
+) -> anyhow::Result<Result<Option<mip_inventory::StateSettings>, ExitStatus>> {
+    if !inv.inventory.is_file() {
+        return Ok(Ok(None));
+    }
+    let full = InventoryArgs { inventory: inv.inventory.clone(), revision: None };
+    Ok(crate::load(&full)?.map(|loaded| loaded.inventory.state))
+}
+
+/// The backend of a state command: flags, else the inventory's `state:` section.
+fn state_backend(
+    inv: &StateInventoryArgs,
+    args: &ClusterArgs,
+) -> anyhow::Result<Result<Backend, ExitStatus>> {
+    if args.state_backend.is_some() {
+        return Ok(Ok(store::backend(args, None)));
+    }
+    Ok(state_settings(inv)?.map(|settings| store::backend(args, settings.as_ref())))
+}
+
 /// `mip state …`.
 pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
-    let args = match command {
-        StateCommand::List { cluster, .. }
-        | StateCommand::History { cluster }
-        | StateCommand::Show { cluster, .. } => cluster,
-        StateCommand::Rm { address, cluster } => return state_rm(address, cluster),
+    let (inv, args) = match command {
+        StateCommand::List { inv, cluster, .. }
+        | StateCommand::History { inv, cluster }
+        | StateCommand::Show { inv, cluster, .. } => (inv, cluster),
+        StateCommand::Rm { address, inv, cluster } => return state_rm(address, inv, cluster),
         StateCommand::Rebuild { inv, cluster } => return state_rebuild(inv, cluster),
+        StateCommand::Migrate { from, to, inv, cluster } => return state_migrate(*from, *to, inv, cluster),
     };
-    let snapshot = match read_snapshot(&args.state_dir) {
+    let backend = match state_backend(inv, args)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
+    let rt = runtime()?;
+    let (snapshot, history) = match backend.read_with_history(&rt) {
         Ok(Some(s)) => s,
         Ok(None) => {
-            views::note(&format!("no state at `{}` (nothing applied yet)", args.state_dir.display()));
+            views::note(&format!("no state in {} (nothing applied yet)", backend.describe()));
             return Ok(ExitStatus::Success);
         }
-        Err(code) => return Ok(code),
+        Err(e) => return Ok(fail(&LiveError::State(e))),
     };
     match command {
         StateCommand::List { output: OutputFormat::Json, .. } => {
@@ -558,14 +584,9 @@ pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
                 }
             }
         }
-        StateCommand::Rm { .. } | StateCommand::Rebuild { .. } => {}
         StateCommand::History { .. } => {
-            let store = match SledStore::open(&args.state_dir, "state history") {
-                Ok(s) => s,
-                Err(e) => return Ok(fail(&LiveError::State(e))),
-            };
             let mut s = String::new();
-            for h in store.history().context("failed to read the history")? {
+            for h in &history {
                 s.push_str(&format!(
                     "{} serial {} {}: {}\n",
                     mip_state::rfc3339_utc(h.at_unix),
@@ -576,11 +597,12 @@ pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
             }
             views::stdout(&s)?;
         }
+        StateCommand::Rm { .. } | StateCommand::Rebuild { .. } | StateCommand::Migrate { .. } => {}
     }
     Ok(ExitStatus::Success)
 }
 
-fn state_rm(address: &str, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
+fn state_rm(address: &str, inv: &StateInventoryArgs, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
     let addr: ObjectRef = match address.parse() {
         Ok(a) => a,
         Err(e) => {
@@ -588,7 +610,11 @@ fn state_rm(address: &str, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Error);
         }
     };
-    let store = match SledStore::open(&args.state_dir, "state rm") {
+    let backend = match state_backend(inv, args)? {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
+    let store = match backend.open("state rm") {
         Ok(s) => s,
         Err(e) => return Ok(fail(&LiveError::State(e))),
     };
@@ -596,8 +622,72 @@ fn state_rm(address: &str, args: &ClusterArgs) -> anyhow::Result<ExitStatus> {
         views::note(&format!("error: `{addr}` is not in the state (hint: `mip state list`)"));
         return Ok(ExitStatus::Error);
     }
-    let serial = store.record(&addr, None).context("failed to write the state")?;
+    let serial = match store.record(&addr, None) {
+        Ok(serial) => serial,
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
     views::note(&format!("forgot `{addr}` (it stays in the cluster); state serial {serial}"));
+    Ok(ExitStatus::Success)
+}
+
+/// `mip state migrate --from A --to B`: copies everything into the empty destination, reads
+/// it back and compares, and leaves the source as it was.
+fn state_migrate(
+    from: StateBackendArg,
+    to: StateBackendArg,
+    inv: &StateInventoryArgs,
+    args: &ClusterArgs,
+) -> anyhow::Result<ExitStatus> {
+    if from == to {
+        views::note(
+            "error: `--from` and `--to` name the same backend (hint: `mip state migrate --from local --to cluster`, or the reverse)",
+        );
+        return Ok(ExitStatus::Error);
+    }
+    let settings = match state_settings(inv)? {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
+    };
+    let source = store::backend_of(from, args, settings.as_ref());
+    let destination = store::backend_of(to, args, settings.as_ref());
+    let opened = source.open("state migrate").and_then(|src| {
+        let dst = destination.open("state migrate")?;
+        Ok((src, dst))
+    });
+    let (src, dst) = match opened {
+        Ok(stores) => stores,
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    let snapshot = src.snapshot().context("failed to read the source state")?;
+    let history = src.history().context("failed to read the source history")?;
+    if let Err(e) = dst.import(&snapshot, &history) {
+        return Ok(fail(&LiveError::State(e)));
+    }
+    // Read back what the destination holds now, through a fresh open after release.
+    drop(dst);
+    let rt = runtime()?;
+    let copied = match destination.read_with_history(&rt) {
+        Ok(copied) => copied,
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    };
+    if copied.as_ref() != Some(&(snapshot.clone(), history.clone())) {
+        views::note(&format!(
+            "error: the state read back from {} differs from the source (hint: this is a bug in mip; the source {} is unchanged)",
+            destination.describe(),
+            source.describe()
+        ));
+        return Ok(ExitStatus::Error);
+    }
+    views::note(&format!(
+        "migrated lineage {} serial {} ({} object(s), {} history entries) from {} to {}; the source is left as it was: remove it once you have checked",
+        snapshot.lineage,
+        snapshot.serial,
+        snapshot.managed.len(),
+        history.len(),
+        source.describe(),
+        destination.describe()
+    ));
+    drop(src);
     Ok(ExitStatus::Success)
 }
 

@@ -8,6 +8,7 @@ mod edit;
 mod exit;
 mod live;
 mod render;
+mod store;
 mod views;
 
 use anyhow::Context;
@@ -105,7 +106,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 Err(code) => return Ok(code),
             };
             let plan = if offline {
-                let snapshot = match mip_state::SledStore::open_read_only(&cluster.state_dir) {
+                let dir = match store::backend(&cluster, loaded.inventory.state.as_ref()) {
+                    store::Backend::Local(dir) => dir,
+                    store::Backend::Cluster(..) => {
+                        views::note(
+                            "error: `--offline` cannot read a state kept in the cluster (hint: drop `--offline`, or plan against a local copy with `--state-backend local --state-dir DIR` after `mip state migrate --from cluster --to local`)",
+                        );
+                        return Ok(ExitStatus::Error);
+                    }
+                };
+                let snapshot = match mip_state::SledStore::open_read_only(&dir) {
                     Ok(s) => s,
                     Err(e) => return Ok(live::fail(&mip_engine::live::LiveError::State(e))),
                 };

@@ -655,6 +655,7 @@ impl<'f> Decoder<'f> {
         let common_apps = self.list(&mut f, "commonApps", |d, n, p| d.common_app(n, p));
         let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p));
         let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
+        let state = f.get("state").and_then(|n| self.state(n));
         self.finish(
             f,
             &[
@@ -669,6 +670,7 @@ impl<'f> Decoder<'f> {
                 "commonApps",
                 "federations",
                 "prerequisites",
+                "state",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -716,7 +718,42 @@ impl<'f> Decoder<'f> {
             common_apps,
             federations,
             prerequisites,
+            state,
         })
+    }
+
+    fn state(&mut self, node: &Node) -> Option<StateSettings> {
+        let mut f = self.fields(node, "state")?;
+        let backend = match f.get("backend") {
+            None => Some(StateBackend::Local),
+            Some(n) => match &n.value {
+                Value::Str(s) if s == "local" => Some(StateBackend::Local),
+                Value::Str(s) if s == "cluster" => Some(StateBackend::Cluster),
+                other => {
+                    let at = self.loc(n);
+                    self.error(
+                        at,
+                        "invalid-value",
+                        format!("`state.backend` must be `local` or `cluster`, found {}", describe(other)),
+                        Some(
+                            "`cluster` keeps the state in Secrets of the target cluster, for teams"
+                                .to_owned(),
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let namespace = self.opt_string(&mut f, "namespace");
+        let name = self.opt_string(&mut f, "name");
+        self.finish(f, &["backend", "namespace", "name"]);
+        if let Some(ns) = &namespace {
+            names::check_label(self, ns, "state.namespace");
+        }
+        if let Some(n) = &name {
+            names::check_label(self, n, "state.name");
+        }
+        Some(StateSettings { backend: backend?, namespace, name })
     }
 
     fn credentials(&mut self, node: &Node) -> Option<KeycloakCredentials> {

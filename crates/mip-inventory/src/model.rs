@@ -48,6 +48,29 @@ pub struct Inventory {
     pub federations: Vec<Federation>,
     /// Manifests applied before the infrastructure (RBAC and the like).
     pub prerequisites: Vec<Prerequisite>,
+    /// Where mip keeps its state (`state:`); `None` is the local store. Command-line flags
+    /// override it.
+    pub state: Option<StateSettings>,
+}
+
+/// The `state:` section: where mip's state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// The backend.
+    pub backend: StateBackend,
+    /// For the cluster backend: the namespace of the state Secrets and the Lease.
+    pub namespace: Option<Located<String>>,
+    /// For the cluster backend: the name of the state (index Secret, chunk and Lease prefix).
+    pub name: Option<Located<String>>,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateBackend {
+    /// The sled store on this machine (`--state-dir`).
+    Local,
+    /// Secrets and a Lease in the target cluster, shared by a team and its CronJobs.
+    Cluster,
 }
 
 /// The Argo CD instance.

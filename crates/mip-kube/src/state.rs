@@ -510,8 +510,8 @@ fn is_free(lease: &Lease) -> bool {
         return true;
     }
     let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else { return true };
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-    renewed.0.as_second() + duration < now().as_second()
+    let duration_ms = i64::from(spec.lease_duration_seconds.unwrap_or(0)) * 1000;
+    renewed.0.as_millisecond() + duration_ms < now().as_millisecond()
 }
 
 /// The Lease this process writes to hold the lock.
@@ -560,8 +560,11 @@ async fn acquire(shared: &Shared, identity: &str, info: &LockInfo) -> Result<Lea
     let params = PostParams { field_manager: Some(STATE_MANAGER.to_owned()), ..PostParams::default() };
     for _ in 0..5 {
         shared.cluster.count_read();
-        let existing =
-            shared.leases.get_opt(&name).await.map_err(|e| shared.remote(e, "get", "leases", &name))?;
+        let existing = shared
+            .leases
+            .get_opt(&name)
+            .await
+            .map_err(|e| shared.remote(e, "get", "coordination.k8s.io/leases", &name))?;
         let result = match &existing {
             None => {
                 shared.cluster.count_write(false);
@@ -577,7 +580,7 @@ async fn acquire(shared: &Shared, identity: &str, info: &LockInfo) -> Result<Lea
             Ok(lease) => return Ok(lease),
             // Someone else took or changed it between our read and our write: look again.
             Err(e) if is_conflict(&e) => continue,
-            Err(e) => return Err(shared.remote(e, "create", "leases", &name)),
+            Err(e) => return Err(shared.remote(e, "create", "coordination.k8s.io/leases", &name)),
         }
     }
     shared.cluster.count_read();

@@ -1,0 +1,243 @@
+//! The in-cluster state backend end to end, against the real test cluster: selected by the
+//! inventory's `state:` section, shared by plan/drift (no lock) and apply (Lease), two applies
+//! at once (one refused naming the holder), `kill -9` of the holder (the next apply waits out
+//! the TTL, then proceeds), a corrupted chunk (refused with a hint), `mip state migrate`
+//! local → cluster → local, and the drift account that can read the state but not take its
+//! lock.
+
+use crate::live::{CLIENT_ID, CLIENT_SECRET, Env, kubectl, run, setup};
+use crate::*;
+use mip_test_support::TestCluster;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A namespace for the state.
+fn state_namespace(prefix: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(TestCluster::shared().fresh_namespace(prefix))
+}
+
+/// Adds `state: {backend: cluster, namespace: NS}` to the test inventory.
+fn use_cluster_state(e: &Env, ns: &str) {
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
+}
+
+/// `mip` as [`run`] does, started in the background.
+fn spawn(e: &Env, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(args)
+        .args(["-i", &e.inv, "--state-dir", &e.state])
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .env("MIP_TEST_KC_ID", CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mip starts")
+}
+
+/// Waits until the state's Lease names `pid` as its holder.
+fn wait_for_lease(ns: &str, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = kubectl(&["get", "lease", "-n", ns, "mip-state-lock", "-o", "json"]);
+        if o.status.success() {
+            let lease: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+            if lease["metadata"]["annotations"]["mip.ebrains.eu/pid"] == pid.to_string() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "mip (pid {pid}) never took the Lease");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
+}
+
+/// Every Secret of the state namespace, data decoded, concatenated.
+fn state_secrets_text(ns: &str) -> String {
+    let o = kubectl(&["get", "secrets", "-n", ns, "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let mut text = String::new();
+    for item in list["items"].as_array().expect("items") {
+        for value in item["data"].as_object().into_iter().flat_map(|d| d.values()) {
+            let out = Command::new("base64")
+                .arg("-d")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().expect("stdin").write_all(value.as_str().expect("str").as_bytes())?;
+                    c.wait_with_output()
+                })
+                .expect("base64");
+            text.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    text
+}
+
+#[test]
+fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
+    let e = setup("cstate");
+    let ns = state_namespace("mip-state");
+    use_cluster_state(&e, &ns);
+
+    let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-ttl", "4"]);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    assert!(!std::path::Path::new(&e.state).exists(), "the inventory chose the cluster: no local store");
+    assert!(kubectl(&["get", "secret", "-n", &ns, "mip-state"]).status.success());
+    assert!(!kubectl(&["get", "lease", "-n", &ns, "mip-state-lock"]).status.success(), "released");
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "the plan reads the cluster state: {}{}", stdout(&plan), stderr(&plan));
+    let listed = json(&run(&e, &["state", "list", "--output", "json", "-i", &e.inv]));
+    let serial = listed["serial"].as_u64().expect("serial");
+    assert!(listed["managed"].as_array().expect("managed").len() >= 7, "{listed}");
+    let text = state_secrets_text(&ns);
+    assert!(!text.contains(CLIENT_SECRET) && !text.contains(CLIENT_ID), "a secret value reached the state");
+
+    // An apply that holds the lock while it waits for Argo CD (not running here).
+    let mut holder = spawn(&e, &["apply", "--auto-approve", "--wait-timeout", "60", "--lock-ttl", "4"]);
+    wait_for_lease(&ns, holder.id());
+
+    // A second apply is refused at once, naming the holder; plan and drift take no lock.
+    let second = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-ttl", "4"]);
+    let err = stderr(&second);
+    assert_eq!(code(&second), 3, "{err}");
+    assert!(err.contains(&format!("(pid {}) for `apply`", holder.id())), "holder not named: {err}");
+    assert!(err.contains("lease valid until"), "{err}");
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "plan while an apply runs: {}", stderr(&plan));
+    let drift = run(&e, &["drift", "--output", "json"]);
+    assert!(matches!(code(&drift), 0 | 2), "drift while an apply runs: {}", stderr(&drift));
+
+    // kill -9: the Lease stays until its TTL runs out, then the next apply takes it over.
+    holder.kill().expect("kill -9");
+    let _ = holder.wait();
+    let killed_at = Instant::now();
+    let refused = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-ttl", "4"]);
+    assert_eq!(code(&refused), 3, "the dead holder's Lease has not expired yet: {}", stderr(&refused));
+    let taken = loop {
+        let o = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-ttl", "4"]);
+        if code(&o) != 3 {
+            break o;
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(20), "the Lease never expired: {}", stderr(&o));
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(code(&taken), 0, "{}", stderr(&taken));
+    assert!(killed_at.elapsed() >= Duration::from_secs(2), "taken over before the TTL");
+    let after = json(&run(&e, &["state", "list", "--output", "json", "-i", &e.inv]));
+    assert_eq!(after["lineage"], listed["lineage"]);
+    assert!(after["serial"].as_u64().expect("serial") >= serial, "state lost: {after}");
+    assert_eq!(after["managed"], listed["managed"], "the killed apply changed nothing");
+    let history = run(&e, &["state", "history", "-i", &e.inv]);
+    assert!(stdout(&history).contains(" apply: 7 applied"), "the first apply's record: {}", stdout(&history));
+}
+
+#[test]
+fn a_corrupted_state_chunk_is_refused_with_a_hint() {
+    let e = setup("ccorrupt");
+    let ns = state_namespace("mip-state");
+    use_cluster_state(&e, &ns);
+    let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--state-chunk-bytes", "256"]);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    let o = kubectl(&["get", "secrets", "-n", &ns, "-l", "mip.ebrains.eu/generation", "-o", "name"]);
+    let chunks: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert!(chunks.len() >= 2, "expected several chunks: {chunks:?}");
+
+    // Another valid-looking value of the same length: only the checksum can tell.
+    let o = kubectl(&["get", "-n", &ns, &chunks[0], "-o", "jsonpath={.data.chunk}"]);
+    let original = stdout(&o);
+    let mut flipped: Vec<u8> = original.clone().into_bytes();
+    flipped[4] = if flipped[4] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    let patch = format!("{{\"data\":{{\"chunk\":\"{flipped}\"}}}}");
+    assert!(kubectl(&["patch", "-n", &ns, &chunks[0], "--type=merge", "-p", &patch]).status.success());
+
+    for args in
+        [&["plan"][..], &["apply", "--auto-approve", "--wait-timeout", "0"][..], &["state", "list"][..]]
+    {
+        let o = run(&e, args);
+        let err = stderr(&o);
+        assert_eq!(code(&o), 1, "{args:?}: {err}");
+        assert!(err.contains("is corrupt") && err.contains("checksum"), "{args:?}: {err}");
+        assert!(err.contains("hint: restore the state from a backup"), "{args:?}: {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "one error line: {err}");
+    }
+    let o = kubectl(&["get", "-n", &ns, &chunks[0], "-o", "jsonpath={.data.chunk}"]);
+    assert_eq!(stdout(&o), flipped, "mip never repairs a store");
+    assert!(!kubectl(&["get", "lease", "-n", &ns, "mip-state-lock"]).status.success(), "lock released");
+}
+
+#[test]
+fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
+    let e = setup("cmigrate");
+    let ns = state_namespace("mip-state");
+    let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    let list = |extra: &[&str]| {
+        let o = run(&e, &[&["state", "list", "--output", "json"][..], extra].concat());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        stdout(&o)
+    };
+    let history = |extra: &[&str]| {
+        let o = run(&e, &[&["state", "history"][..], extra].concat());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        stdout(&o)
+    };
+    let cluster = ["--state-backend", "cluster", "--state-namespace", ns.as_str()];
+    let local_list = list(&[]);
+    let local_history = history(&[]);
+    assert!(local_history.contains(" apply: "), "{local_history}");
+
+    let up =
+        run(&e, &[&["state", "migrate", "--from", "local", "--to", "cluster"][..], &cluster[2..]].concat());
+    assert_eq!(code(&up), 0, "{}", stderr(&up));
+    assert!(stderr(&up).contains("the source is left as it was"), "{}", stderr(&up));
+    assert_eq!(list(&cluster), local_list, "the cluster holds the same state");
+    assert_eq!(history(&cluster), local_history);
+    let plan = run(&e, &[&["plan", "--detailed-exitcode"][..], &cluster].concat());
+    assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
+
+    // A second migration into the now full cluster state is refused; nothing changes.
+    let again =
+        run(&e, &[&["state", "migrate", "--from", "local", "--to", "cluster"][..], &cluster[2..]].concat());
+    assert_eq!(code(&again), 1, "{}", stderr(&again));
+    assert!(stderr(&again).contains("is not empty"), "{}", stderr(&again));
+
+    // Back into a new local directory: the same content again.
+    let back_dir = e.dir.path().join("state-back").display().to_string();
+    let down = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["state", "migrate", "--from", "cluster", "--to", "local", "--state-namespace", &ns])
+        .args(["--state-dir", &back_dir])
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("mip runs");
+    assert_eq!(code(&down), 0, "{}", stderr(&down));
+    let back = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
+            .args(args)
+            .args(["--state-dir", &back_dir])
+            .current_dir(e.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("mip runs");
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(back(&["state", "list", "--output", "json"]), local_list);
+    assert_eq!(back(&["state", "history"]), local_history);
+
+    let same = run(&e, &["state", "migrate", "--from", "local", "--to", "local"]);
+    assert_eq!(code(&same), 1, "{}", stderr(&same));
+}
