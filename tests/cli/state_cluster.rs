@@ -46,7 +46,9 @@ fn wait_for_lease(ns: &str, pid: u32) {
         let o = kubectl(&["get", "lease", "-n", ns, "mip-state-lock", "-o", "json"]);
         if o.status.success() {
             let lease: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-            if lease["metadata"]["annotations"]["mip.ebrains.eu/pid"] == pid.to_string() {
+            if lease["metadata"]["annotations"]["mip.ebrains.eu/pid"].as_str()
+                == Some(pid.to_string().as_str())
+            {
                 return;
             }
         }

@@ -1,6 +1,7 @@
 //! The Kubernetes API client of mip: [`KubeCluster`] implements
 //! [`mip_core::cluster::Cluster`] with `kube`, and is the only crate that names `kube` or
-//! `k8s-openapi` (the CLI injects it into the engine).
+//! `k8s-openapi` (the CLI injects it into the engine). Its [`state`] module keeps mip's state in
+//! the cluster ([`ClusterStore`], a `mip_state::StateStore` locked by a Lease).
 //!
 //! # Why it looks like this
 //!

@@ -2,9 +2,10 @@
 //! without asking the cluster what it owns, and so a saved plan applies only to the state it
 //! was made for.
 //!
-//! The model is Terraform's `statemgr`: a [`StateStore`] trait with two implementations,
+//! The model is Terraform's `statemgr`: a [`StateStore`] trait with two implementations here,
 //! [`SledStore`] on disk (the real one, `state/store/` by default) and [`MemoryStore`] (a fake for
-//! the tests of other crates). A store is a [`Snapshot`]: a **lineage** fixed when the store is
+//! the tests of other crates); `mip-kube`'s `ClusterStore` is the third, in the cluster (this
+//! crate never talks to a cluster). A store is a [`Snapshot`]: a **lineage** fixed when the store is
 //! created (a plan from another store is refused), a **serial** that every [`StateStore::record`]
 //! bumps (a plan from an older serial is stale), and one [`ManagedEntry`] per address mip
 //! applied. A [`HistoryEntry`] list is the audit trail.
