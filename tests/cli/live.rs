@@ -93,7 +93,7 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
-fn secret_values(ns: &str, name: &str) -> Vec<String> {
+pub(crate) fn secret_values(ns: &str, name: &str) -> Vec<String> {
     let o = kubectl(&["get", "secret", "-n", ns, name, "-o", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json(&o);

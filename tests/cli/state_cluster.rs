@@ -104,6 +104,11 @@ fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
     assert!(listed["managed"].as_array().expect("managed").len() >= 7, "{listed}");
     let text = state_secrets_text(&ns);
     assert!(!text.contains(CLIENT_SECRET) && !text.contains(CLIENT_ID), "a secret value reached the state");
+    let generated = crate::live::secret_values(&e.fed, "mip-secret");
+    assert!(generated.len() >= 8, "{}", generated.len());
+    for value in generated.iter().filter(|v| v.len() >= 12) {
+        assert!(!text.contains(value.as_str()), "a generated secret value reached the cluster state");
+    }
 
     // An apply that holds the lock while it waits for Argo CD (not running here).
     let mut holder = spawn(&e, &["apply", "--auto-approve", "--wait-timeout", "60", "--lock-ttl", "4"]);
