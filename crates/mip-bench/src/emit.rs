@@ -33,7 +33,7 @@ pub fn manifests(inventory: &Path) -> anyhow::Result<Vec<Value>> {
     let plan = ops::plan_offline(&loaded);
     let mut out = Vec::with_capacity(plan.changes.len());
     for change in &plan.changes {
-        let Some(mut manifest) = change.manifest.clone() else { continue };
+        let Some(mut manifest) = change.manifest.as_deref().cloned() else { continue };
         if !change.sensitive.is_empty() {
             let address = change.address.to_string();
             let data = manifest

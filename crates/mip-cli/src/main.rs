@@ -18,6 +18,10 @@ use exit::ExitStatus;
 use mip_engine::ops::{self, LoadOptions};
 use std::process::ExitCode;
 
+/// See `Cargo.toml`: mimalloc hands freed pages back and fragments less than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A panic message could quote data mip holds in memory, secret values included: print
     // where it happened, never the payload.
@@ -101,10 +105,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::Plan { inv, cluster, offline, output, out, detailed_exitcode, markdown_budget } => {
-            let loaded = match load(&inv)? {
+            let mut loaded = match load(&inv)? {
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
+            loaded.release_argo_models();
             let plan = if offline {
                 let dir = match store::backend(&cluster, loaded.inventory.state.as_ref()) {
                     store::Backend::Local(dir) => dir,
@@ -136,7 +141,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 views::note(&format!("saved the plan to `{}`", path.display()));
             }
             let text = match output {
-                OutputFormat::Text => mip_plan::render::text(&plan),
+                OutputFormat::Text => {
+                    views::stream_stdout(|mut w| mip_plan::render::write_text(&plan, &mut w))?;
+                    String::new()
+                }
                 OutputFormat::Json => mip_plan::render::json(&plan),
                 OutputFormat::Markdown => mip_plan::render::markdown(&plan, markdown_budget),
             };

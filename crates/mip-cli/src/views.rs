@@ -28,6 +28,32 @@ pub fn stdout(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Streams what `write` produces to stdout through a 64 KiB buffer, so a large document is
+/// never held whole in memory. IO errors (a closed pipe) come back as they are.
+pub fn stream_stdout(write: impl FnOnce(&mut dyn std::fmt::Write) -> std::fmt::Result) -> anyhow::Result<()> {
+    struct Sink<W: Write> {
+        out: W,
+        error: Option<std::io::Error>,
+    }
+    impl<W: Write> std::fmt::Write for Sink<W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.out.write_all(s.as_bytes()).map_err(|e| {
+                self.error = Some(e);
+                std::fmt::Error
+            })
+        }
+    }
+    let mut sink =
+        Sink { out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()), error: None };
+    let written = write(&mut sink);
+    if let Some(e) = sink.error.take() {
+        return Err(e.into());
+    }
+    written.map_err(|_| anyhow::anyhow!("failed to format the output"))?;
+    sink.out.flush()?;
+    Ok(())
+}
+
 /// Whether an error is a closed stdout pipe (`mip plan | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -94,7 +120,6 @@ fn serde_json_doc(loaded: &Loaded, mip: usize, argo: usize) -> String {
     let objects: Vec<serde_json::Value> = loaded
         .dag
         .order()
-        .iter()
         .map(|a| {
             let o = &loaded.desired.objects[a];
             serde_json::json!({ "address": a, "owner": o.owner, "step": o.step })

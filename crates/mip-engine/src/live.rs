@@ -418,7 +418,7 @@ fn fill_secret(
     resolver: &dyn SecretResolver,
     rotate: bool,
 ) -> Result<Value, LiveError> {
-    let mut manifest = change.manifest.clone().unwrap_or(Value::Null);
+    let mut manifest = change.manifest.as_deref().cloned().unwrap_or(Value::Null);
     for key in &change.sensitive {
         let existing = live
             .and_then(|l| l.pointer(&format!("/data/{}", pointer_escape(&key.key))))
@@ -558,7 +558,7 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
     let mut hashes: BTreeMap<ObjectRef, BTreeMap<String, String>> = BTreeMap::new();
     for c in changes.iter().filter(|c| matches!(c.action, Action::Create | Action::Update)) {
         let m = if c.sensitive.is_empty() {
-            c.manifest.clone().unwrap_or(Value::Null)
+            c.manifest.as_deref().cloned().unwrap_or(Value::Null)
         } else {
             let m = fill_secret(c, live.get(&c.address), resolver, rotate.contains(&c.address))?;
             hashes.insert(
@@ -823,7 +823,7 @@ pub fn destroy_plan(
     // Reverse creation order; objects the inventory no longer has go first (they were created
     // by an older inventory, nothing in this one depends on them).
     let rank: BTreeMap<&ObjectRef, usize> =
-        loaded.dag.order().iter().rev().enumerate().map(|(i, a)| (a, i + 1)).collect();
+        loaded.dag.order().rev().enumerate().map(|(i, a)| (a, i + 1)).collect();
     let mut addrs: Vec<&ObjectRef> = snapshot
         .managed
         .keys()

@@ -49,6 +49,19 @@ pub struct Loaded {
     pub warnings: Diagnostics,
 }
 
+impl Loaded {
+    /// Frees the models of the Argo-owned objects (the fields mip checks in validation and
+    /// orders the graph by, both done by [`load`]): a plan needs only their addresses. At
+    /// 10 000 federations that is about 100 MB of a 500 MB offline plan. Call it only before
+    /// planning; `validate`, `render` and `doctor` read the models.
+    pub fn release_argo_models(&mut self) {
+        let null = std::sync::Arc::new(serde_json::Value::Null);
+        for o in self.desired.objects.values_mut().filter(|o| o.owner == mip_core::Owner::ArgoCd) {
+            o.manifest = std::sync::Arc::clone(&null);
+        }
+    }
+}
+
 fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> Vec<Manifest> {
     let mut out = Vec::new();
     for p in &inv.prerequisites {

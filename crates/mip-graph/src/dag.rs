@@ -73,9 +73,11 @@ pub struct CycleError(pub Vec<ObjectRef>);
 /// The ordered dependency graph of a desired state.
 #[derive(Debug, Clone)]
 pub struct Dag {
+    /// Node `i` is the `i`-th address in sorted order, so an address's node is found by binary
+    /// search and each address is kept once (60 000 objects at 10 000 federations).
     graph: DiGraph<ObjectRef, Rule>,
-    index: BTreeMap<ObjectRef, NodeIndex>,
-    order: Vec<ObjectRef>,
+    /// Apply order.
+    order: Vec<NodeIndex>,
     /// Depth of each node, by node index.
     level: Vec<usize>,
 }
@@ -246,8 +248,8 @@ impl Dag {
         edges: Vec<(usize, usize, Rule)>,
     ) -> Result<Self, CycleError> {
         let mut graph: DiGraph<ObjectRef, Rule> = DiGraph::with_capacity(addrs.len(), edges.len());
-        for a in &addrs {
-            graph.add_node(a.clone());
+        for a in addrs {
+            graph.add_node(a);
         }
         for (a, b, rule) in edges {
             graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), rule);
@@ -280,28 +282,41 @@ impl Dag {
         if order_idx.len() != n {
             return Err(CycleError(find_cycle(&graph, &indegree)));
         }
-        let order = order_idx.iter().map(|&v| addrs[v].clone()).collect();
-        let index = addrs.into_iter().enumerate().map(|(i, a)| (a, NodeIndex::new(i))).collect();
-        Ok(Dag { graph, index, order, level })
+        let order = order_idx.into_iter().map(NodeIndex::new).collect();
+        Ok(Dag { graph, order, level })
     }
 
     /// Every object in apply order (deterministic).
-    pub fn order(&self) -> &[ObjectRef] {
-        &self.order
+    pub fn order(&self) -> impl DoubleEndedIterator<Item = &ObjectRef> + ExactSizeIterator + '_ {
+        self.order.iter().map(|n| &self.graph[*n])
     }
 
     /// Objects grouped by depth: everything in one wave may run in parallel once the
     /// previous waves are done.
     pub fn waves(&self) -> Vec<Vec<ObjectRef>> {
         let mut waves: Vec<Vec<ObjectRef>> = Vec::new();
-        for a in &self.order {
-            let l = self.index.get(a).map_or(0, |n| self.level[n.index()]);
+        for n in &self.order {
+            let (a, l) = (&self.graph[*n], self.level[n.index()]);
             if waves.len() <= l {
                 waves.resize_with(l + 1, Vec::new);
             }
             waves[l].push(a.clone());
         }
         waves
+    }
+
+    /// The node of an address (binary search: nodes are in address order).
+    fn node(&self, addr: &ObjectRef) -> Option<NodeIndex> {
+        let (mut lo, mut hi) = (0, self.graph.node_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.graph[NodeIndex::new(mid)].cmp(addr) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(NodeIndex::new(mid)),
+            }
+        }
+        None
     }
 
     /// Every edge, sorted.
@@ -320,7 +335,7 @@ impl Dag {
 
     /// Direct predecessors of an object, with the rule.
     pub fn dependencies(&self, addr: &ObjectRef) -> Vec<(ObjectRef, Rule)> {
-        let Some(&n) = self.index.get(addr) else { return Vec::new() };
+        let Some(n) = self.node(addr) else { return Vec::new() };
         let mut v: Vec<(ObjectRef, Rule)> = self
             .graph
             .edges_directed(n, petgraph::Incoming)

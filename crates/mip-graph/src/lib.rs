@@ -19,7 +19,7 @@
 //! let inv = mip_inventory::parse("mip.yaml", text).expect("valid").inventory;
 //! let desired = mip_graph::resolve(&inv, &[], &Default::default()).expect("resolves");
 //! let dag = mip_graph::Dag::build(&desired.objects).expect("acyclic");
-//! assert_eq!(dag.order()[0].name, "default"); // the lock-down comes first
+//! assert_eq!(dag.order().next().expect("objects").name, "default"); // the lock-down comes first
 //! ```
 #![deny(missing_docs)]
 

@@ -69,8 +69,9 @@ pub struct DesiredObject {
     /// For mip-owned objects the full manifest to apply, **without secret values** (Secret
     /// `stringData` values are empty strings; [`DesiredObject::sensitive`] says where each
     /// comes from). For Argo-owned objects the fields mip models and checks (project,
-    /// sources, destination), not a full manifest.
-    pub manifest: Value,
+    /// sources, destination), not a full manifest. Shared (`Arc`) with the plan's changes, so a
+    /// plan of 30 000 objects does not copy 30 000 manifests.
+    pub manifest: std::sync::Arc<Value>,
     /// Secret keys and where their values come from.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub sensitive: BTreeMap<String, SensitiveSource>,

@@ -11,7 +11,7 @@ use std::fmt::Write;
 pub const GRAPH_FORMAT_VERSION: &str = "1";
 
 fn ids(dag: &Dag) -> BTreeMap<&ObjectRef, String> {
-    dag.order().iter().enumerate().map(|(i, a)| (a, format!("n{i}"))).collect()
+    dag.order().enumerate().map(|(i, a)| (a, format!("n{i}"))).collect()
 }
 
 fn esc(s: &str) -> String {
@@ -23,8 +23,7 @@ pub fn dot(desired: &Desired, dag: &Dag) -> String {
     let ids = ids(dag);
     let mut out = String::from("digraph mip {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
     for step in Step::ALL {
-        let members: Vec<&ObjectRef> =
-            dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
+        let members: Vec<&ObjectRef> = dag.order().filter(|a| desired.objects[*a].step == step).collect();
         if members.is_empty() {
             continue;
         }
@@ -48,8 +47,7 @@ pub fn mermaid(desired: &Desired, dag: &Dag) -> String {
     let ids = ids(dag);
     let mut out = String::from("flowchart LR\n");
     for step in Step::ALL {
-        let members: Vec<&ObjectRef> =
-            dag.order().iter().filter(|a| desired.objects[*a].step == step).collect();
+        let members: Vec<&ObjectRef> = dag.order().filter(|a| desired.objects[*a].step == step).collect();
         if members.is_empty() {
             continue;
         }
@@ -95,7 +93,6 @@ pub fn json(desired: &Desired, dag: &Dag) -> String {
         dag.waves().into_iter().enumerate().flat_map(|(i, w)| w.into_iter().map(move |a| (a, i))).collect();
     let nodes = dag
         .order()
-        .iter()
         .map(|a| {
             let o = &desired.objects[a];
             JsonNode {

@@ -199,7 +199,7 @@ fn ordering_invariants_hold_for_the_examples() {
     for ex in ["mip-infra", "minimal"] {
         let d = load(ex, None);
         let dag = Dag::build(&d.objects).expect("acyclic");
-        let pos = |a: &ObjectRef| dag.order().iter().position(|x| x == a).expect("in order");
+        let pos = |a: &ObjectRef| dag.order().position(|x| x == a).expect("in order");
         for e in dag.edges() {
             assert!(pos(&e.from) < pos(&e.to), "{ex}: edge {} -> {} ({}) violated", e.from, e.to, e.rule);
         }

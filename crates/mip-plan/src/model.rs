@@ -71,7 +71,7 @@ pub struct Change {
     pub fingerprint: String,
     /// The manifest to apply (secret values empty); absent for deletions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<serde_json::Value>,
+    pub manifest: Option<std::sync::Arc<serde_json::Value>>,
     /// Unified diff of mip's fields, live → desired (live plans; secrets show keys only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,

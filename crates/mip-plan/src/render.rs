@@ -91,23 +91,34 @@ pub fn summary_line(s: &Summary) -> String {
 
 /// The human plan.
 pub fn text(plan: &Plan) -> String {
-    let mut s = header(plan);
-    s.push_str("\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits), = exists.\n");
+    let mut s = String::new();
+    let _ = write_text(plan, &mut s);
+    s
+}
+
+/// [`text`] written piece by piece into `out` (a plan of 30 000 objects need not exist as one
+/// 40 MB string before it reaches stdout).
+///
+/// # Errors
+/// Whatever `out` returns.
+pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
+    s.write_str(&header(plan))?;
+    s.write_str("\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits), = exists.\n")?;
     let mut step: Option<Step> = None;
     let visible: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !visible.is_empty() {
-        s.push_str("\nmip will apply, in this order:\n");
+        s.write_str("\nmip will apply, in this order:\n")?;
     }
     for c in visible {
         if step != Some(c.step) && c.action != Action::Delete {
-            let _ = writeln!(s, "\n  # step {}", c.step);
+            writeln!(s, "\n  # step {}", c.step)?;
             step = Some(c.step);
         }
-        let _ = writeln!(s, "  {:>3} {}", c.action.symbol(), c.address);
-        let _ = writeln!(s, "        {} ({})", c.purpose, c.reason);
+        writeln!(s, "  {:>3} {}", c.action.symbol(), c.address)?;
+        writeln!(s, "        {} ({})", c.purpose, c.reason)?;
         if let (Action::Update, Some(diff)) = (c.action, &c.diff) {
             for line in diff.lines() {
-                let _ = writeln!(s, "          {line}");
+                writeln!(s, "          {line}")?;
             }
         } else if c.action == Action::Create || c.action == Action::Update {
             for (path, value) in fields(c) {
@@ -118,32 +129,31 @@ pub fn text(plan: &Plan) -> String {
                 {
                     continue;
                 }
-                let _ = writeln!(s, "          {path} = {value}");
+                writeln!(s, "          {path} = {value}")?;
             }
         }
     }
     if !plan.expected.is_empty() {
-        s.push_str("\nArgo CD will generate from Git, and mip will wait for:\n");
+        s.write_str("\nArgo CD will generate from Git, and mip will wait for:\n")?;
         let mut step = None;
         for e in &plan.expected {
             if step != Some(e.step) {
-                let _ = writeln!(s, "\n  # step {}", e.step);
+                writeln!(s, "\n  # step {}", e.step)?;
                 step = Some(e.step);
             }
             let symbol = if e.present { "=" } else { e.action.symbol() };
-            let _ = writeln!(s, "  {symbol:>3} {}", e.address);
+            writeln!(s, "  {symbol:>3} {}", e.address)?;
             match &e.generated_by {
                 Some(by) => {
-                    let _ = writeln!(s, "        {} (from {} {})", e.reason, by.kind, by.name);
+                    writeln!(s, "        {} (from {} {})", e.reason, by.kind, by.name)?;
                 }
                 None => {
-                    let _ = writeln!(s, "        {}", e.reason);
+                    writeln!(s, "        {}", e.reason)?;
                 }
             }
         }
     }
-    let _ = write!(s, "\n{}\n", summary_line(&plan.summary));
-    s
+    write!(s, "\n{}\n", summary_line(&plan.summary))
 }
 
 /// The JSON plan (`format_version` first; see [`Plan`] for the fields).

@@ -66,7 +66,7 @@ fn argo_generates_what_resolve_expects(example: &str, opts: &ResolveOptions) {
         ],
     };
     let roots: Vec<serde_json::Value> =
-        want.mip_owned().filter(|o| o.addr.kind == "Application").map(|o| o.manifest.clone()).collect();
+        want.mip_owned().filter(|o| o.addr.kind == "Application").map(|o| (*o.manifest).clone()).collect();
     assert_eq!(roots.len(), 2);
     let generated = tree.evaluate(&roots);
     let mut got = BTreeMap::new();
