@@ -638,46 +638,55 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                 (addr, action, fingerprint, result)
             });
         }
-        while let Some(joined) = tasks.join_next().await {
-            // Group commit: whatever else has finished meanwhile is recorded in the same write.
-            let mut finished = vec![joined];
-            while let Some(more) = tasks.try_join_next() {
-                finished.push(more);
-            }
-            let mut records = Vec::new();
-            let mut succeeded = Vec::new();
-            for joined in finished {
-                let Ok((addr, action, fingerprint, result)) = joined else { continue };
-                match result {
-                    Ok(obj) => {
-                        let entry = obj.map(|o| ManagedEntry {
-                            fingerprint,
-                            uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
-                            serial: 0,
-                            secret_hashes: hashes.remove(&addr).unwrap_or_default(),
-                        });
-                        records.push((addr.clone(), entry));
-                        succeeded.push((addr, action));
+        // Group commit: finished changes are recorded together, at the latest FLUSH_EVERY
+        // after the first of them finished (or once MAX_BATCH are pending), on a blocking
+        // thread so the runtime keeps driving the requests in flight meanwhile. A change is
+        // reported done only once recorded.
+        let mut pending: Vec<mip_state::Record> = Vec::new();
+        let mut pending_done: Vec<(ObjectRef, Action)> = Vec::new();
+        let mut oldest: Option<tokio::time::Instant> = None;
+        loop {
+            let joined = match oldest {
+                Some(first) if pending.len() < MAX_BATCH => tokio::select! {
+                    joined = tasks.join_next() => joined,
+                    () = tokio::time::sleep_until(first + FLUSH_EVERY) => {
+                        flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
+                        oldest = None;
+                        continue;
                     }
-                    Err(e) => {
-                        hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
-                        outcome.failed.push((addr.clone(), e.to_string()));
-                        if matches!(e, ClusterError::Forbidden { .. }) {
-                            outcome.forbidden.push((addr.clone(), e));
-                        }
-                        failed.insert(addr);
+                },
+                Some(_) => {
+                    flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
+                    oldest = None;
+                    continue;
+                }
+                None => tasks.join_next().await,
+            };
+            let Some(joined) = joined else { break };
+            let Ok((addr, action, fingerprint, result)) = joined else { continue };
+            match result {
+                Ok(obj) => {
+                    let entry = obj.map(|o| ManagedEntry {
+                        fingerprint,
+                        uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
+                        serial: 0,
+                        secret_hashes: hashes.remove(&addr).unwrap_or_default(),
+                    });
+                    pending.push((addr.clone(), entry));
+                    pending_done.push((addr, action));
+                    oldest.get_or_insert_with(tokio::time::Instant::now);
+                }
+                Err(e) => {
+                    hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
+                    outcome.failed.push((addr.clone(), e.to_string()));
+                    if matches!(e, ClusterError::Forbidden { .. }) {
+                        outcome.forbidden.push((addr.clone(), e));
                     }
+                    failed.insert(addr);
                 }
             }
-            if !records.is_empty() {
-                outcome.serial = store.record_many(records)?;
-            }
-            for (addr, action) in succeeded {
-                hook.event(ApplyEvent::Done(addr.clone(), action));
-                outcome.applied.push(addr.clone());
-                done.insert(addr);
-            }
         }
+        flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
         remaining = next;
     }
     // Unchanged objects that the state does not know yet (adopted earlier, or a lost state)
@@ -714,6 +723,41 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
         at_unix: now_unix(),
     })?;
     Ok(outcome)
+}
+
+/// How long a finished change may wait for the group commit that records it.
+const FLUSH_EVERY: Duration = Duration::from_millis(25);
+/// How many finished changes force a group commit at once.
+const MAX_BATCH: usize = 256;
+
+/// Records `pending` in one write (on a blocking thread), then reports each change done.
+async fn flush<S: StateStore + Send + Sync + 'static>(
+    store: &Arc<S>,
+    pending: &mut Vec<mip_state::Record>,
+    pending_done: &mut Vec<(ObjectRef, Action)>,
+    outcome: &mut ApplyOutcome,
+    done: &mut BTreeSet<ObjectRef>,
+    hook: &dyn Hook,
+) -> Result<(), LiveError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::take(pending);
+    let writer = Arc::clone(store);
+    outcome.serial = match tokio::task::spawn_blocking(move || writer.record_many(batch)).await {
+        Ok(serial) => serial?,
+        Err(e) => {
+            return Err(LiveError::State(mip_state::Error::Internal {
+                reason: format!("the state writer stopped: {e}"),
+            }));
+        }
+    };
+    for (addr, action) in pending_done.drain(..) {
+        hook.event(ApplyEvent::Done(addr.clone(), action));
+        outcome.applied.push(addr.clone());
+        done.insert(addr);
+    }
+    Ok(())
 }
 
 /// Waits until a CRD reports `Established=True`.
