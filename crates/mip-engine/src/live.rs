@@ -656,7 +656,8 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                     }
                 },
                 Some(_) => {
-                    flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
+                    flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref())
+                        .await?;
                     oldest = None;
                     continue;
                 }

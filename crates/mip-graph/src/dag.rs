@@ -291,6 +291,21 @@ impl Dag {
         self.order.iter().map(|n| &self.graph[*n])
     }
 
+    /// [`Dag::order`] with each object's node: its position in address order, i.e. in the
+    /// iteration order of the map the DAG was [built](Dag::build) from, so callers can look
+    /// objects up by position instead of by address.
+    pub fn order_nodes(&self) -> impl Iterator<Item = (usize, &ObjectRef)> + '_ {
+        self.order.iter().map(|n| (n.index(), &self.graph[*n]))
+    }
+
+    /// [`Dag::dependencies`] of the node at `position` (see [`Dag::order_nodes`]).
+    pub fn dependencies_at(&self, position: usize) -> Vec<(ObjectRef, Rule)> {
+        if position >= self.graph.node_count() {
+            return Vec::new();
+        }
+        self.dependencies_of(NodeIndex::new(position))
+    }
+
     /// Objects grouped by depth: everything in one wave may run in parallel once the
     /// previous waves are done.
     pub fn waves(&self) -> Vec<Vec<ObjectRef>> {
@@ -336,6 +351,10 @@ impl Dag {
     /// Direct predecessors of an object, with the rule.
     pub fn dependencies(&self, addr: &ObjectRef) -> Vec<(ObjectRef, Rule)> {
         let Some(n) = self.node(addr) else { return Vec::new() };
+        self.dependencies_of(n)
+    }
+
+    fn dependencies_of(&self, n: NodeIndex) -> Vec<(ObjectRef, Rule)> {
         let mut v: Vec<(ObjectRef, Rule)> = self
             .graph
             .edges_directed(n, petgraph::Incoming)

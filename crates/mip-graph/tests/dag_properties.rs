@@ -38,6 +38,13 @@ proptest! {
         reversed.reverse();
         let again = Dag::from_edges(&nodes(n), reversed).expect("acyclic");
         prop_assert!(again.order().eq(dag.order()));
+        // Positions are address order, and lookups by position agree with lookups by address.
+        let sorted: Vec<ObjectRef> = nodes(n).into_keys().collect();
+        for (position, addr) in dag.order_nodes() {
+            prop_assert_eq!(&sorted[position], addr);
+            prop_assert_eq!(dag.dependencies_at(position), dag.dependencies(addr));
+        }
+        prop_assert!(dag.dependencies_at(n).is_empty());
     }
 
     #[test]

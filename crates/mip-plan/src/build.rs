@@ -32,8 +32,9 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
     let mut changes = Vec::new();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
-    for addr in dag.order() {
-        let o = &desired.objects[addr];
+    let by_position: Vec<&DesiredObject> = desired.objects.values().collect();
+    for (position, addr) in dag.order_nodes() {
+        let o = object_at(desired, &by_position, position, addr);
         if o.owner == Owner::ArgoCd {
             summary.await_argo += 1;
             expected.push(Expectation {
@@ -53,7 +54,7 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             Some(_) => (Action::Update, "configuration changed since last apply".to_owned()),
         };
         count(&mut summary, action);
-        changes.push(change_of(o, dag, action, reason, fp));
+        changes.push(change_of(o, dag.dependencies_at(position), action, reason, fp));
     }
     for addr in no_longer_desired(desired, prior) {
         summary.delete += 1;
@@ -126,16 +127,35 @@ fn count(summary: &mut Summary, action: Action) {
     }
 }
 
+/// The object at `position` of the DAG's order: by position when the DAG was built from
+/// `desired.objects` (one comparison confirms it), else by address.
+fn object_at<'a>(
+    desired: &'a Desired,
+    by_position: &[&'a DesiredObject],
+    position: usize,
+    addr: &ObjectRef,
+) -> &'a DesiredObject {
+    match by_position.get(position) {
+        Some(o) if o.addr == *addr => o,
+        _ => &desired.objects[addr],
+    }
+}
+
 /// The change for one mip-owned object, with its dependencies from the DAG.
-fn change_of(o: &DesiredObject, dag: &Dag, action: Action, reason: String, fingerprint: String) -> Change {
+fn change_of(
+    o: &DesiredObject,
+    dependencies: Vec<(ObjectRef, mip_graph::Rule)>,
+    action: Action,
+    reason: String,
+    fingerprint: String,
+) -> Change {
     Change {
         address: o.addr.clone(),
         action,
         step: o.step,
         reason,
         purpose: o.reason.clone(),
-        depends_on: dag
-            .dependencies(&o.addr)
+        depends_on: dependencies
             .into_iter()
             .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
             .collect(),
@@ -235,8 +255,9 @@ pub fn plan_live(
     let mut changes = Vec::new();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
-    for addr in dag.order() {
-        let o = &desired.objects[addr];
+    let by_position: Vec<&DesiredObject> = desired.objects.values().collect();
+    for (position, addr) in dag.order_nodes() {
+        let o = object_at(desired, &by_position, position, addr);
         let live_obj = live.objects.get(addr);
         if o.owner == Owner::ArgoCd {
             let present = live_obj.is_some();
@@ -300,7 +321,7 @@ pub fn plan_live(
             diff,
             live_fingerprint: live_obj.map(|l| crate::diff::live_fingerprint(l, is_secret)),
             force: adopts(addr),
-            ..change_of(o, dag, action, reason, fp)
+            ..change_of(o, dag.dependencies_at(position), action, reason, fp)
         });
     }
     for addr in no_longer_desired(desired, prior) {
