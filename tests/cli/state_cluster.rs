@@ -147,6 +147,25 @@ fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
     assert_eq!(after["managed"], listed["managed"], "the killed apply changed nothing");
     let history = run(&e, &["state", "history", "-i", &e.inv]);
     assert!(stdout(&history).contains(" apply: 7 applied"), "the first apply's record: {}", stdout(&history));
+
+    // Saved plans carry the cluster state's lineage and serial: the first applies, the second
+    // (made against the same serial) is stale once the first has moved it.
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    let fed2 = format!("{}-2", e.fed);
+    let text = text.replace(
+        "\nstate:",
+        &format!("\n  - name: {fed2}\n    kind: local\n    apps: [{{name: exareme2}}]\nstate:"),
+    );
+    std::fs::write(&e.inv, text).expect("write inventory");
+    let (p1, p2) = (e.dir.path().join("p1.mip"), e.dir.path().join("p2.mip"));
+    let (p1, p2) = (p1.display().to_string(), p2.display().to_string());
+    assert_eq!(code(&run(&e, &["plan", "-o", &p1])), 0);
+    assert_eq!(code(&run(&e, &["plan", "-o", &p2])), 0);
+    let first = run(&e, &["apply", &p1, "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let second = run(&e, &["apply", &p2, "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&second), 4, "{}", stderr(&second));
+    assert!(kubectl(&["get", "namespace", &fed2]).status.success());
 }
 
 #[test]

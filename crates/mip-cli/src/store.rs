@@ -164,6 +164,13 @@ impl StateStore for Store {
         }
     }
 
+    fn group_commit_window(&self) -> Duration {
+        match self {
+            Store::Local(s) => s.group_commit_window(),
+            Store::Cluster(s) => s.group_commit_window(),
+        }
+    }
+
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {
         match self {
             Store::Local(s) => s.append_history(entry),

@@ -638,18 +638,19 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                 (addr, action, fingerprint, result)
             });
         }
-        // Group commit: finished changes are recorded together, at the latest FLUSH_EVERY
-        // after the first of them finished (or once MAX_BATCH are pending), on a blocking
+        // Group commit: finished changes are recorded together, at the latest the store's
+        // `group_commit_window` after the first of them finished (or once MAX_BATCH are pending), on a blocking
         // thread so the runtime keeps driving the requests in flight meanwhile. A change is
         // reported done only once recorded.
         let mut pending: Vec<mip_state::Record> = Vec::new();
         let mut pending_done: Vec<(ObjectRef, Action)> = Vec::new();
         let mut oldest: Option<tokio::time::Instant> = None;
+        let window = store.group_commit_window();
         loop {
             let joined = match oldest {
                 Some(first) if pending.len() < MAX_BATCH => tokio::select! {
                     joined = tasks.join_next() => joined,
-                    () = tokio::time::sleep_until(first + FLUSH_EVERY) => {
+                    () = tokio::time::sleep_until(first + window) => {
                         flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
                         oldest = None;
                         continue;
@@ -726,8 +727,6 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
     Ok(outcome)
 }
 
-/// How long a finished change may wait for the group commit that records it.
-const FLUSH_EVERY: Duration = Duration::from_millis(25);
 /// How many finished changes force a group commit at once.
 const MAX_BATCH: usize = 256;
 

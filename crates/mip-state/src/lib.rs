@@ -157,6 +157,13 @@ pub trait StateStore {
     /// [`Error::NotEmpty`] when the store holds anything; the store is then left as it was.
     fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error>;
 
+    /// How long a writer may hold finished changes back to commit them together with
+    /// [`record_many`](StateStore::record_many): a local flush is cheap (25 ms), a write to a
+    /// cluster rewrites the whole state (see `mip-kube`'s store).
+    fn group_commit_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(25)
+    }
+
     /// Appends to the audit trail (durably, like `record`). Does not change the serial.
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error>;
 
