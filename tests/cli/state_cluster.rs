@@ -264,6 +264,20 @@ fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
     assert_eq!(back(&["state", "list", "--output", "json"]), local_list);
     assert_eq!(back(&["state", "history"]), local_history);
 
+    // Nothing to migrate from an empty source; nothing is created.
+    let empty_dir = e.dir.path().join("no-state").display().to_string();
+    let nothing = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["state", "migrate", "--from", "local", "--to", "cluster", "--state-namespace", &ns])
+        .args(["--state-dir", &empty_dir, "--state-name", "other"])
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .output()
+        .expect("mip runs");
+    assert_eq!(code(&nothing), 1, "{}", stderr(&nothing));
+    assert!(stderr(&nothing).contains("nothing to migrate"), "{}", stderr(&nothing));
+    assert!(!std::path::Path::new(&empty_dir).exists());
+    assert!(!kubectl(&["get", "secret", "-n", &ns, "other"]).status.success());
+
     let same = run(&e, &["state", "migrate", "--from", "local", "--to", "local"]);
     assert_eq!(code(&same), 1, "{}", stderr(&same));
 }

@@ -650,6 +650,18 @@ fn state_migrate(
     };
     let source = store::backend_of(from, args, settings.as_ref());
     let destination = store::backend_of(to, args, settings.as_ref());
+    let rt = runtime()?;
+    match source.read_with_history(&rt) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            views::note(&format!(
+                "error: nothing to migrate: no state in {} (hint: check `--from`, `--state-dir`, `--state-namespace` and `--state-name`)",
+                source.describe()
+            ));
+            return Ok(ExitStatus::Error);
+        }
+        Err(e) => return Ok(fail(&LiveError::State(e))),
+    }
     let opened = source.open("state migrate").and_then(|src| {
         let dst = destination.open("state migrate")?;
         Ok((src, dst))
@@ -665,7 +677,6 @@ fn state_migrate(
     }
     // Read back what the destination holds now, through a fresh open after release.
     drop(dst);
-    let rt = runtime()?;
     let copied = match destination.read_with_history(&rt) {
         Ok(copied) => copied,
         Err(e) => return Ok(fail(&LiveError::State(e))),

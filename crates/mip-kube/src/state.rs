@@ -267,7 +267,7 @@ pub async fn read_state(
 async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
     let name = &shared.config.name;
     let mut previous_generation = None;
-    loop {
+    for _ in 0..READ_ATTEMPTS {
         shared.cluster.count_read();
         let index_secret = match shared.secrets.get_opt(name).await {
             Ok(Some(secret)) => secret,
@@ -351,7 +351,16 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
             chunks: index.chunks,
         }));
     }
+    Err(Error::Remote {
+        location: shared.location(),
+        reason: format!("the state changed {READ_ATTEMPTS} times while mip read it"),
+        hint: "re-run once the writer (see the Lease) has finished".to_owned(),
+    })
 }
+
+/// How many new generations a reader follows before giving up (each one means a writer
+/// committed while the chunks were being read).
+const READ_ATTEMPTS: usize = 10;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
