@@ -372,6 +372,11 @@ fn drift_conflicts_stale_plans_and_locks() {
     let l = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&l), 3, "{}", stderr(&l));
     assert!(stderr(&l).contains("pid"), "holder not named: {}", stderr(&l));
+    // Reading the state needs no lock (the last committed snapshot); its history does.
+    let listed = run(&e, &["state", "list"]);
+    assert_eq!(code(&listed), 0, "state list during an apply: {}", stderr(&listed));
+    assert!(stdout(&listed).contains(&format!("v1/Namespace/{}", e.fed)), "{}", stdout(&listed));
+    assert_eq!(code(&run(&e, &["state", "history"])), 3);
     drop(held);
 
     // Without a terminal and without --auto-approve, apply refuses (safety).

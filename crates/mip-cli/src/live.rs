@@ -540,7 +540,8 @@ pub fn state(command: &StateCommand) -> anyhow::Result<ExitStatus> {
         Err(code) => return Ok(code),
     };
     let rt = runtime()?;
-    let (snapshot, history) = match backend.read_with_history(&rt) {
+    let want_history = matches!(command, StateCommand::History { .. });
+    let (snapshot, history) = match backend.read_with_history(&rt, want_history) {
         Ok(Some(s)) => s,
         Ok(None) => {
             views::note(&format!("no state in {} (nothing applied yet)", backend.describe()));
@@ -651,7 +652,7 @@ fn state_migrate(
     let source = store::backend_of(from, args, settings.as_ref());
     let destination = store::backend_of(to, args, settings.as_ref());
     let rt = runtime()?;
-    match source.read_with_history(&rt) {
+    match source.read_with_history(&rt, false) {
         Ok(Some(_)) => {}
         Ok(None) => {
             views::note(&format!(
@@ -677,7 +678,7 @@ fn state_migrate(
     }
     // Read back what the destination holds now, through a fresh open after release.
     drop(dst);
-    let copied = match destination.read_with_history(&rt) {
+    let copied = match destination.read_with_history(&rt, true) {
         Ok(copied) => copied,
         Err(e) => return Ok(fail(&LiveError::State(e))),
     };

@@ -101,15 +101,19 @@ impl Backend {
         }
     }
 
-    /// The state and its history, read without the write lock where the backend allows it.
+    /// The state, and its history when `history` is asked for, read without the write lock
+    /// where the backend allows it: the local store's history needs its lock (an apply in
+    /// progress makes that exit 3), its snapshot does not; the cluster store needs no lock.
     pub fn read_with_history(
         &self,
         rt: &tokio::runtime::Runtime,
+        history: bool,
     ) -> Result<Option<(Snapshot, Vec<HistoryEntry>)>, Error> {
         match self {
             Backend::Local(dir) => {
-                if SledStore::open_read_only(dir)?.is_none() {
-                    return Ok(None);
+                let Some(snapshot) = SledStore::open_read_only(dir)? else { return Ok(None) };
+                if !history {
+                    return Ok(Some((snapshot, Vec::new())));
                 }
                 let store = SledStore::open(dir, "state history")?;
                 Ok(Some((store.snapshot()?, store.history()?)))
