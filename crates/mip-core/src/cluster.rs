@@ -108,7 +108,9 @@ pub trait Cluster: Send + Sync {
 
     /// Server-side apply with field manager `mip`. Without `force`, a field owned by another
     /// manager with a different value is a [`ClusterError::Conflict`]; `dry_run` asks the server
-    /// to compute the result without persisting it. Returns the resulting object.
+    /// to compute the result without persisting it. Returns the resulting object: whole for a
+    /// dry run, only its `metadata` (uid, resourceVersion, managedFields, …) for a real apply,
+    /// so a Secret's values never come back.
     fn apply(
         &self,
         addr: &ObjectRef,

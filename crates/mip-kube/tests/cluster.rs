@@ -82,7 +82,14 @@ async fn applies_gets_and_lists_a_config_map_and_an_app_project() {
 
     let (cm, cm_manifest) = config_map(&ns, "settings", json!({"a": "1"}));
     let applied = kube.apply(&cm, &cm_manifest, APPLY).await.expect("apply ConfigMap");
-    assert_eq!(applied.pointer("/data/a"), Some(&json!("1")));
+    // A real apply answers with the metadata only (no data, no Secret values on the wire).
+    assert_eq!(applied["kind"], "PartialObjectMetadata");
+    assert!(applied.get("data").is_none(), "{applied}");
+    assert!(applied.pointer("/metadata/uid").and_then(Value::as_str).is_some_and(|u| !u.is_empty()));
+    let stored = kube.get(&cm).await.expect("get").expect("exists");
+    assert_eq!(stored.pointer("/data/a"), Some(&json!("1")));
+    let dry = kube.apply(&cm, &cm_manifest, DRY_RUN).await.expect("dry run");
+    assert_eq!(dry.pointer("/data/a"), Some(&json!("1")), "a dry run answers with the whole object");
     let managers: Vec<&str> = applied["metadata"]["managedFields"]
         .as_array()
         .map(|fields| fields.iter().filter_map(|f| f["manager"].as_str()).collect())
@@ -125,9 +132,10 @@ async fn applies_gets_and_lists_a_config_map_and_an_app_project() {
     assert!(kube.is_namespaced(&KindRef::of(&project)).await.expect("discovery"));
     assert!(!kube.is_namespaced(&kind("v1", "Namespace")).await.expect("discovery"));
 
-    // Two group-versions discovered once each, two applies, three gets, three lists.
+    // Two group-versions discovered once each, two applies and a dry run, four gets, three
+    // lists.
     let counts = kube.requests();
-    assert_eq!((counts.reads, counts.writes, counts.dry_runs), (2 + 3 + 3, 2, 0), "{counts:?}");
+    assert_eq!((counts.reads, counts.writes, counts.dry_runs), (2 + 4 + 3, 3, 1), "{counts:?}");
 }
 
 #[tokio::test]
@@ -187,7 +195,8 @@ async fn a_field_owned_by_another_manager_is_a_conflict_naming_it() {
     kube.apply(&addr, &same, APPLY).await.expect("co-own an equal value");
 
     // Forcing takes the field over.
-    let forced = kube.apply(&addr, &ours, ApplyOptions { dry_run: false, force: true }).await.expect("force");
+    kube.apply(&addr, &ours, ApplyOptions { dry_run: false, force: true }).await.expect("force");
+    let forced = kube.get(&addr).await.expect("get").expect("exists");
     assert_eq!(forced["data"]["key"], "ours");
 }
 
