@@ -91,10 +91,10 @@ fn collect(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         let p = entry.path();
         if p.is_dir() {
             collect(&p, out);
-        } else if p.file_name().is_some_and(|n| n != "deploy-key" && n != "kc-secret") {
-            if let Ok(b) = std::fs::read(&p) {
-                out.push((p.display().to_string(), b));
-            }
+        } else if p.file_name().is_some_and(|n| n != "deploy-key" && n != "kc-secret")
+            && let Ok(b) = std::fs::read(&p)
+        {
+            out.push((p.display().to_string(), b));
         }
     }
 }

@@ -135,27 +135,28 @@ pub trait SecretResolver: Send + Sync {
 ///
 /// # Errors
 /// [`LiveError::WrongCluster`].
+#[expect(clippy::result_large_err, reason = "one error type for the engine; called once per command")]
 pub fn check_guard(loaded: &Loaded, server: &str, context: Option<&str>) -> Result<(), LiveError> {
     let norm = |s: &str| s.trim_end_matches('/').to_owned();
-    if let Some(want) = &loaded.inventory.argocd.api_server {
-        if norm(&want.value) != norm(server) {
-            return Err(LiveError::WrongCluster {
-                expected: format!("`{}` (argocd.apiServer)", want.value),
-                actual: server.to_owned(),
-            });
-        }
+    if let Some(want) = &loaded.inventory.argocd.api_server
+        && norm(&want.value) != norm(server)
+    {
+        return Err(LiveError::WrongCluster {
+            expected: format!("`{}` (argocd.apiServer)", want.value),
+            actual: server.to_owned(),
+        });
     }
-    if let Some(want) = &loaded.inventory.argocd.context {
-        if Some(want.value.as_str()) != context {
-            return Err(LiveError::WrongCluster {
-                expected: format!(
-                    "context `{}` (argocd.context), not `{}`",
-                    want.value,
-                    context.unwrap_or("<none>")
-                ),
-                actual: server.to_owned(),
-            });
-        }
+    if let Some(want) = &loaded.inventory.argocd.context
+        && Some(want.value.as_str()) != context
+    {
+        return Err(LiveError::WrongCluster {
+            expected: format!(
+                "context `{}` (argocd.context), not `{}`",
+                want.value,
+                context.unwrap_or("<none>")
+            ),
+            actual: server.to_owned(),
+        });
     }
     Ok(())
 }
@@ -250,10 +251,10 @@ pub async fn plan_live<C: Cluster>(
             continue;
         }
         let opts = ApplyOptions { dry_run: true, force: mip_plan::adopts(&o.addr) };
-        if let Ok(result) = cluster.apply(&o.addr, &o.manifest, opts).await {
-            if volatile_stripped(&result) == volatile_stripped(live) {
-                confirmed_unchanged.insert(o.addr.clone());
-            }
+        if let Ok(result) = cluster.apply(&o.addr, &o.manifest, opts).await
+            && volatile_stripped(&result) == volatile_stripped(live)
+        {
+            confirmed_unchanged.insert(o.addr.clone());
         }
     }
     let input = PlanInput {
@@ -412,6 +413,7 @@ pub fn generate_secret() -> Result<Sensitive, String> {
 
 /// Fills a Secret manifest's `stringData` from sources; existing values of generated keys are
 /// kept (create-if-absent), `rotate` regenerates them.
+#[expect(clippy::result_large_err, reason = "one error type for the engine; called once per Secret")]
 fn fill_secret(
     change: &Change,
     live: Option<&Value>,
@@ -491,10 +493,10 @@ pub async fn check_fresh<C: Cluster>(
 ) -> Result<BTreeMap<ObjectRef, Value>, LiveError> {
     // A plan made before any store existed carries no lineage: it fits a store that has not
     // recorded anything yet (serial 0), whatever its fresh lineage.
-    if let Some(p) = &plan.state.lineage {
-        if *p != snapshot.lineage {
-            return Err(LiveError::OtherState { plan: p.clone(), state: snapshot.lineage.clone() });
-        }
+    if let Some(p) = &plan.state.lineage
+        && *p != snapshot.lineage
+    {
+        return Err(LiveError::OtherState { plan: p.clone(), state: snapshot.lineage.clone() });
     }
     if snapshot.serial != plan.state.serial {
         return Err(LiveError::Stale {
@@ -695,14 +697,13 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
     // are recorded too, so that state can be rebuilt by a plain re-apply.
     let mut adopted = Vec::new();
     for c in plan.changes.iter().filter(|c| c.action == Action::NoOp) {
-        if !snapshot.managed.contains_key(&c.address) {
-            if let Some(l) = live.get(&c.address) {
-                let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
-                let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
-                let entry =
-                    ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes };
-                adopted.push((c.address.clone(), Some(entry)));
-            }
+        if !snapshot.managed.contains_key(&c.address)
+            && let Some(l) = live.get(&c.address)
+        {
+            let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+            let secret_hashes = value_hashes(&snapshot.lineage, c, |k| live_value(l, k));
+            let entry = ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes };
+            adopted.push((c.address.clone(), Some(entry)));
         }
     }
     if !adopted.is_empty() {

@@ -154,12 +154,11 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
             }
         }
         // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
-        if o.owner == Owner::Mip {
-            if let Some(&n) =
+        if o.owner == Owner::Mip
+            && let Some(&n) =
                 o.addr.namespace.as_ref().and_then(|ns| namespaces.get(&(&o.addr.cluster, ns.as_str())))
-            {
-                add(n, i, Rule::NamespaceFirst);
-            }
+        {
+            add(n, i, Rule::NamespaceFirst);
         }
         // crd-first
         if let Some(&crd) = crds.get(&(o.addr.group.as_str(), o.addr.kind.as_str())) {
@@ -172,19 +171,20 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
             add(proj, i, Rule::ProjectFirst);
         }
         // role-first
-        if o.addr.group == "rbac.authorization.k8s.io" && o.addr.kind.ends_with("Binding") {
-            if let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name")) {
-                let role = ObjectRef {
-                    cluster: o.addr.cluster.clone(),
-                    group: "rbac.authorization.k8s.io".into(),
-                    version: "v1".into(),
-                    kind: kind.to_owned(),
-                    namespace: if kind == "Role" { o.addr.namespace.clone() } else { None },
-                    name: name.to_owned(),
-                };
-                if let Some(&r) = position.get(&role) {
-                    add(r, i, Rule::RoleFirst);
-                }
+        if o.addr.group == "rbac.authorization.k8s.io"
+            && o.addr.kind.ends_with("Binding")
+            && let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name"))
+        {
+            let role = ObjectRef {
+                cluster: o.addr.cluster.clone(),
+                group: "rbac.authorization.k8s.io".into(),
+                version: "v1".into(),
+                kind: kind.to_owned(),
+                namespace: if kind == "Role" { o.addr.namespace.clone() } else { None },
+                name: name.to_owned(),
+            };
+            if let Some(&r) = position.get(&role) {
+                add(r, i, Rule::RoleFirst);
             }
         }
         // generated-by

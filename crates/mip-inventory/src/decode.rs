@@ -406,15 +406,15 @@ impl<'f> Decoder<'f> {
                 Some("HTTPS credentials are a pair".to_owned()),
             );
         }
-        if let Some(rest) = url.value.strip_prefix("https://") {
-            if rest.split('/').next().is_some_and(|host| host.contains('@')) {
-                self.error(
-                    url.at.clone(),
-                    "literal-secret",
-                    format!("`{path}.url` contains credentials (`user@` or `user:token@`)"),
-                    Some("remove them from the URL and use `username` and `password` sources".to_owned()),
-                );
-            }
+        if let Some(rest) = url.value.strip_prefix("https://")
+            && rest.split('/').next().is_some_and(|host| host.contains('@'))
+        {
+            self.error(
+                url.at.clone(),
+                "literal-secret",
+                format!("`{path}.url` contains credentials (`user@` or `user:token@`)"),
+                Some("remove them from the URL and use `username` and `password` sources".to_owned()),
+            );
         }
         Some(Repository { role, url, revision, ssh_private_key, username, password })
     }

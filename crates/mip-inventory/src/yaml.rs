@@ -194,10 +194,10 @@ fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
     };
     let mut message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     // saphyr also appends the position, which is printed in front already.
-    if let Some(i) = message.rfind(" at line ") {
-        if message[i..].contains(", column ") {
-            message.truncate(i);
-        }
+    if let Some(i) = message.rfind(" at line ")
+        && message[i..].contains(", column ")
+    {
+        message.truncate(i);
     }
     let (message, hint) = if message.contains("budget breached") || message.contains("nesting") {
         if message.contains("Depth") || message.contains("nesting") {

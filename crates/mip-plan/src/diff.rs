@@ -91,11 +91,11 @@ fn extract(live: &Value, fields: &Map<String, Value>) -> Option<Value> {
                 }
             }
             for (k, sub) in fields {
-                if let Some(i) = k.strip_prefix("i:").and_then(|i| i.parse::<usize>().ok()) {
-                    if let Some(item) = items.get(i) {
-                        let sub = sub.as_object().cloned().unwrap_or_default();
-                        out.extend(extract(item, &sub));
-                    }
+                if let Some(i) = k.strip_prefix("i:").and_then(|i| i.parse::<usize>().ok())
+                    && let Some(item) = items.get(i)
+                {
+                    let sub = sub.as_object().cloned().unwrap_or_default();
+                    out.extend(extract(item, &sub));
                 }
             }
             Some(Value::Array(out))
