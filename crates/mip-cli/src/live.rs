@@ -119,20 +119,79 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-struct Progress;
+/// Apply progress on stderr: a progress bar (indicatif) on a terminal at the default
+/// verbosity, else one line per finished change, for logs and CI. Failures and skips are always
+/// lines of their own. Only addresses are shown, never a value.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// Progress over `writes` changes.
+    fn new(writes: usize) -> Arc<Progress> {
+        let bar = (writes > 0 && std::io::stderr().is_terminal() && views::verbosity() == 0).then(|| {
+            let bar = indicatif::ProgressBar::new(writes as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Arc::new(Progress { bar })
+    }
+
+    /// Removes the bar before the summary is printed.
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
 
 impl Hook for Progress {
     fn event(&self, e: ApplyEvent) {
         match e {
             ApplyEvent::Start(a, action) if views::verbosity() >= 1 => {
-                eprintln!("{:>3} {a}: {action}…", action.symbol())
+                self.line(format!("{:>3} {a}: {action}…", action.symbol()))
             }
             ApplyEvent::Start(..) => {}
-            ApplyEvent::Done(a, action) => eprintln!("{:>3} {a}: {action} done", action.symbol()),
-            ApplyEvent::Failed(a, err) => eprintln!("  ! {a}: failed: {err}"),
-            ApplyEvent::Skipped(a, because) => eprintln!("  - {a}: skipped (depends on failed `{because}`)"),
-            ApplyEvent::Waiting(n) if n > 0 => eprintln!("  … waiting for {n} object(s) from Argo CD"),
-            ApplyEvent::Waiting(_) => eprintln!("  ✓ every expected Argo CD object exists"),
+            ApplyEvent::Done(a, action) => match &self.bar {
+                Some(bar) => {
+                    bar.inc(1);
+                    bar.set_message(format!("{} {a}", action.symbol()));
+                }
+                None => eprintln!("{:>3} {a}: {action} done", action.symbol()),
+            },
+            ApplyEvent::Failed(a, err) => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.line(format!("  ! {a}: failed: {err}"));
+            }
+            ApplyEvent::Skipped(a, because) => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                self.line(format!("  - {a}: skipped (depends on failed `{because}`)"));
+            }
+            ApplyEvent::Waiting(n) if n > 0 => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("waiting for {n} object(s) from Argo CD"));
+                }
+                self.line(format!("  … waiting for {n} object(s) from Argo CD"));
+            }
+            ApplyEvent::Waiting(_) => self.line("  ✓ every expected Argo CD object exists".to_owned()),
         }
     }
 }
@@ -311,6 +370,7 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
         ..ApplyOpts::default()
     };
     let cluster = Arc::new(cluster);
+    let progress = Progress::new(writes + rotate.len());
     let outcome = rt.block_on(live::apply(
         Arc::clone(&cluster),
         Arc::clone(&store),
@@ -318,8 +378,9 @@ pub fn apply(a: &ApplyArgs<'_>) -> anyhow::Result<ExitStatus> {
         &resolver,
         &rotate,
         &opts,
-        Arc::new(Progress),
+        Arc::clone(&progress) as Arc<dyn Hook>,
     ));
+    progress.finish();
     stats(&cluster);
     match outcome {
         Err(e) => Ok(fail(&e)),
@@ -482,15 +543,18 @@ pub fn destroy(
     }
     let resolver = Resolver { base: PathBuf::new() };
     let opts = ApplyOpts { wait_timeout: Duration::ZERO, ..ApplyOpts::default() };
-    match rt.block_on(live::apply(
+    let progress = Progress::new(plan.changes.len());
+    let outcome = rt.block_on(live::apply(
         Arc::new(cluster),
         Arc::clone(&store),
         &plan,
         &resolver,
         &BTreeSet::new(),
         &opts,
-        Arc::new(Progress),
-    )) {
+        Arc::clone(&progress) as Arc<dyn Hook>,
+    ));
+    progress.finish();
+    match outcome {
         Err(e) => Ok(fail(&e)),
         Ok(o) => {
             for a in snapshot.managed.keys().filter(|a| mip_plan::adopts(a)) {
