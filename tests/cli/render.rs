@@ -164,7 +164,19 @@ fn the_github_actions_example_is_yaml_and_runs_the_three_commands() {
     let doc = mip_inventory::yaml::parse_document("mip.yml", &text).expect("valid YAML").to_json();
     let steps = doc["jobs"]["check"]["steps"].as_array().expect("steps");
     let runs: String = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    for cmd in ["mip render --check", "mip validate --branch-check", "mip plan --offline --output markdown"] {
+    let plan = "mip plan --offline --state-backend local --output markdown";
+    for cmd in ["mip render --check", "mip validate --branch-check", plan] {
         assert!(runs.contains(cmd), "`{cmd}` missing");
     }
+    // The plan step works for an inventory that keeps its state in the cluster, which a plain
+    // offline plan refuses (it cannot read that state without a cluster).
+    let (_dir, inv) =
+        temp_inventory(&format!("{MINIMAL}state: {{backend: cluster, namespace: mip-system}}\n"));
+    let inv = inv.to_str().expect("utf8");
+    let o = mip(&["plan", "--offline", "--state-backend", "local", "--output", "markdown", "-i", inv]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("### mip plan"), "{}", stdout(&o));
+    let o = mip(&["plan", "--offline", "-i", inv]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("`--offline` cannot read a state kept in the cluster"), "{}", stderr(&o));
 }
