@@ -17,8 +17,9 @@
 //! - **One writer.** [`SledStore::open`] takes an OS advisory lock (`flock`), which the kernel
 //!   releases when the holder dies, even by `kill -9`; a second opener gets
 //!   [`Error::LockHeld`] naming `user@host`, pid, operation and start time from `lock.json`.
-//! - **Durable records.** [`StateStore::record`] returns only after sled has flushed to disk; a
-//!   crash loses at most the record in flight, so the next run converges.
+//! - **Durable records.** [`StateStore::record`] and [`StateStore::record_many`] return only
+//!   after sled has flushed to disk; a crash loses at most the batch in flight, so the next run
+//!   converges.
 //! - **Owner-only files.** The store directory is `0700` and its files `0600`, whatever the
 //!   umask.
 //! - **Corruption is an error, not a panic.** Damaged files give [`Error::Corrupt`] with the
