@@ -39,7 +39,7 @@ fn setup(
     let config = ClusterStateConfig {
         namespace,
         name: "mip-state".into(),
-        lock_ttl: Duration::from_secs(3),
+        lock_ttl: Duration::from_secs(5),
         chunk_bytes,
     };
     (cluster, config, rt)
@@ -218,7 +218,7 @@ fn a_held_lock_names_its_holder_is_released_on_drop_and_taken_over_once_expired(
     let spec = taken.spec.unwrap();
     assert_eq!(spec.lease_transitions, Some(4));
     assert!(spec.holder_identity.unwrap().contains(&format!("/{}/", std::process::id())));
-    assert_eq!(spec.lease_duration_seconds, Some(3));
+    assert_eq!(spec.lease_duration_seconds, Some(5));
     drop(store);
 }
 
@@ -236,7 +236,7 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
     let mut lease = rt.block_on(leases.get("mip-state-lock")).unwrap();
     lease.spec.as_mut().unwrap().holder_identity = Some("thief@elsewhere/1/y".into());
     rt.block_on(leases.replace("mip-state-lock", &PostParams::default(), &lease)).unwrap();
-    std::thread::sleep(config.lock_ttl / 3 + Duration::from_millis(1500));
+    std::thread::sleep(config.lock_ttl / 3 + Duration::from_millis(2500));
     let lost = store.record(&addr(2), Some(entry(2))).unwrap_err();
     assert!(matches!(lost, Error::LockLost { .. }), "{lost:?}");
     assert!(lost.to_string().contains("taken over"), "{lost}");
