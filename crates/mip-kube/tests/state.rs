@@ -233,9 +233,17 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
     // next record is refused.
     let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
     store.record(&addr(1), Some(entry(1))).unwrap();
-    let mut lease = rt.block_on(leases.get("mip-state-lock")).unwrap();
-    lease.spec.as_mut().unwrap().holder_identity = Some("thief@elsewhere/1/y".into());
-    rt.block_on(leases.replace("mip-state-lock", &PostParams::default(), &lease)).unwrap();
+    // (Retried: the holder's heartbeat may renew between our read and our write.)
+    let mut taken = false;
+    for _ in 0..10 {
+        let mut lease = rt.block_on(leases.get("mip-state-lock")).unwrap();
+        lease.spec.as_mut().unwrap().holder_identity = Some("thief@elsewhere/1/y".into());
+        if rt.block_on(leases.replace("mip-state-lock", &PostParams::default(), &lease)).is_ok() {
+            taken = true;
+            break;
+        }
+    }
+    assert!(taken, "could not take the Lease over");
     std::thread::sleep(config.lock_ttl / 3 + Duration::from_millis(2500));
     let lost = store.record(&addr(2), Some(entry(2))).unwrap_err();
     assert!(matches!(lost, Error::LockLost { .. }), "{lost:?}");
