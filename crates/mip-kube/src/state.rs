@@ -60,7 +60,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use mip_core::ObjectRef;
-use mip_state::{Error, FORMAT_VERSION, HistoryEntry, LockInfo, ManagedEntry, Record, Snapshot, StateStore};
+use mip_state::{Error, FORMAT_VERSION, HistoryEntry, LockInfo, Record, Snapshot, StateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Operation;
@@ -807,19 +807,7 @@ impl StateStore for ClusterStore {
             return Ok(current.payload.snapshot.serial);
         }
         let mut payload = current.payload.clone();
-        for (addr, entry) in records {
-            let serial = payload.snapshot.serial + 1;
-            match entry {
-                Some(entry) => {
-                    payload.snapshot.managed.insert(addr, ManagedEntry { serial, ..entry });
-                }
-                None => {
-                    payload.snapshot.managed.remove(&addr);
-                }
-            }
-            payload.snapshot.serial = serial;
-        }
-        let serial = payload.snapshot.serial;
+        let serial = payload.snapshot.record(records);
         self.commit(&mut current, payload)?;
         Ok(serial)
     }
@@ -827,7 +815,7 @@ impl StateStore for ClusterStore {
     fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error> {
         let mut current = self.current();
         let held = &current.payload;
-        if held.snapshot.serial != 0 || !held.snapshot.managed.is_empty() || !held.history.is_empty() {
+        if !held.snapshot.is_fresh() || !held.history.is_empty() {
             return Err(Error::NotEmpty {
                 location: self.location(),
                 serial: held.snapshot.serial,

@@ -120,6 +120,53 @@ pub struct Snapshot {
     pub managed: BTreeMap<ObjectRef, ManagedEntry>,
 }
 
+impl Snapshot {
+    /// Gives each record the serial it is written at, counting on from this snapshot's serial
+    /// (the first gets `serial + 1`); returns them and the last serial. Every store numbers
+    /// records this way.
+    pub fn stamp(&self, records: Vec<Record>) -> (Vec<Record>, u64) {
+        let mut serial = self.serial;
+        let stamped = records
+            .into_iter()
+            .map(|(addr, entry)| {
+                serial += 1;
+                (addr, entry.map(|entry| ManagedEntry { serial, ..entry }))
+            })
+            .collect();
+        (stamped, serial)
+    }
+
+    /// Applies records [stamped](Snapshot::stamp) against this snapshot, in order (a later
+    /// record of the same address wins), and moves the serial to `serial`.
+    pub fn apply_stamped(&mut self, stamped: Vec<Record>, serial: u64) {
+        for (addr, entry) in stamped {
+            match entry {
+                Some(entry) => {
+                    self.managed.insert(addr, entry);
+                }
+                None => {
+                    self.managed.remove(&addr);
+                }
+            }
+        }
+        self.serial = serial;
+    }
+
+    /// [`stamp`](Snapshot::stamp) then [`apply_stamped`](Snapshot::apply_stamped); the last
+    /// serial.
+    pub fn record(&mut self, records: Vec<Record>) -> u64 {
+        let (stamped, serial) = self.stamp(records);
+        self.apply_stamped(stamped, serial);
+        serial
+    }
+
+    /// Whether nothing was ever recorded: serial 0 and no entry (with an empty history, what
+    /// [`StateStore::import`] requires).
+    pub fn is_fresh(&self) -> bool {
+        self.serial == 0 && self.managed.is_empty()
+    }
+}
+
 /// One line of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {

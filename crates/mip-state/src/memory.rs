@@ -2,7 +2,7 @@
 //! the same semantics as [`crate::SledStore`] (serial, entry serials, history order), no disk
 //! and no lock.
 
-use crate::{Error, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore, fsutil};
+use crate::{Error, HistoryEntry, Record, Snapshot, StateStore, fsutil};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -56,25 +56,12 @@ impl StateStore for MemoryStore {
     }
 
     fn record_many(&self, records: Vec<Record>) -> Result<u64, Error> {
-        let mut inner = self.inner();
-        for (addr, entry) in records {
-            let serial = inner.snapshot.serial + 1;
-            match entry {
-                Some(entry) => {
-                    inner.snapshot.managed.insert(addr, ManagedEntry { serial, ..entry });
-                }
-                None => {
-                    inner.snapshot.managed.remove(&addr);
-                }
-            }
-            inner.snapshot.serial = serial;
-        }
-        Ok(inner.snapshot.serial)
+        Ok(self.inner().snapshot.record(records))
     }
 
     fn import(&self, snapshot: &Snapshot, history: &[HistoryEntry]) -> Result<(), Error> {
         let mut inner = self.inner();
-        if inner.snapshot.serial != 0 || !inner.snapshot.managed.is_empty() || !inner.history.is_empty() {
+        if !inner.snapshot.is_fresh() || !inner.history.is_empty() {
             return Err(Error::NotEmpty {
                 location: "in memory".to_owned(),
                 serial: inner.snapshot.serial,

@@ -220,37 +220,23 @@ impl StateStore for SledStore {
 
     fn record_many(&self, records: Vec<Record>) -> Result<u64, Error> {
         let _w = self.writer();
-        let path = self.db_path();
-        let mut serial = read_serial(&self.db, &path)?;
+        // The cache is the committed snapshot, so it numbers the records like the database.
+        let mut cache = self.cache()?;
         if records.is_empty() {
-            return Ok(serial);
+            return Ok(cache.snapshot.serial);
         }
+        let (stamped, serial) = cache.snapshot.stamp(records);
         let mut batch = sled::Batch::default();
-        let mut stored = Vec::with_capacity(records.len());
-        for (addr, entry) in records {
-            serial += 1;
+        for (addr, entry) in &stamped {
             let key = format!("{PREFIX_MANAGED}{addr}");
-            let entry = entry.map(|entry| ManagedEntry { serial, ..entry });
-            match &entry {
+            match entry {
                 Some(entry) => batch.insert(key.as_bytes(), to_json(entry)?),
                 None => batch.remove(key.as_bytes()),
             }
-            stored.push((addr, entry));
         }
         batch.insert(KEY_SERIAL, to_json(&serial)?);
         self.commit(batch)?;
-        let mut cache = self.cache()?;
-        cache.snapshot.serial = serial;
-        for (addr, entry) in stored {
-            match entry {
-                Some(e) => {
-                    cache.snapshot.managed.insert(addr, e);
-                }
-                None => {
-                    cache.snapshot.managed.remove(&addr);
-                }
-            }
-        }
+        cache.snapshot.apply_stamped(stamped, serial);
         if cache.written.elapsed() >= MIRROR_EVERY {
             self.write_mirror(&cache.snapshot)?;
             cache.written = std::time::Instant::now();
@@ -266,7 +252,7 @@ impl StateStore for SledStore {
         let path = self.db_path();
         let current = self.read_snapshot()?;
         let old_history = sled_call(&path, || Ok(self.db.scan_prefix(PREFIX_HISTORY).count()))?;
-        if current.serial != 0 || !current.managed.is_empty() || old_history != 0 {
+        if !current.is_fresh() || old_history != 0 {
             return Err(Error::NotEmpty {
                 location: format!("`{}`", self.dir.display()),
                 serial: current.serial,
