@@ -574,8 +574,18 @@ fn state_settings(
     if !inv.inventory.is_file() {
         return Ok(Ok(None));
     }
-    let full = InventoryArgs { inventory: inv.inventory.clone(), revision: None };
-    Ok(crate::load(&full)?.map(|loaded| loaded.inventory.state))
+    // Parsing is enough: resolution, prerequisites and the graph say nothing about the state.
+    let shown = inv.inventory.display().to_string();
+    let text = std::fs::read_to_string(&inv.inventory)
+        .with_context(|| format!("failed to read the inventory `{shown}`"))?;
+    match mip_inventory::parse(&shown, &text) {
+        Ok(parsed) => Ok(Ok(parsed.inventory.state)),
+        Err(diags) => {
+            views::diagnostics(&diags);
+            views::note(&format!("{} error(s) in `{shown}`; nothing was written", diags.error_count()));
+            Ok(Err(ExitStatus::Error))
+        }
+    }
 }
 
 /// The backend of a state command: flags, else the inventory's `state:` section.

@@ -641,27 +641,22 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
             });
         }
         // Group commit: finished changes are recorded together, at the latest the store's
-        // `group_commit_window` after the first of them finished (or once MAX_BATCH are pending), on a blocking
-        // thread so the runtime keeps driving the requests in flight meanwhile. A change is
-        // reported done only once recorded.
-        let mut pending: Vec<mip_state::Record> = Vec::new();
-        let mut pending_done: Vec<(ObjectRef, Action)> = Vec::new();
-        let mut oldest: Option<tokio::time::Instant> = None;
+        // `group_commit_window` after the first of them finished (or once MAX_BATCH are
+        // pending), on a blocking thread so the runtime keeps driving the requests in flight
+        // meanwhile. A change is reported done only once recorded.
+        let mut pending = Pending::default();
         let window = store.group_commit_window();
         loop {
-            let joined = match oldest {
-                Some(first) if pending.len() < MAX_BATCH => tokio::select! {
+            let joined = match pending.since {
+                Some(first) if pending.items.len() < MAX_BATCH => tokio::select! {
                     joined = tasks.join_next() => joined,
                     () = tokio::time::sleep_until(first + window) => {
-                        flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
-                        oldest = None;
+                        pending.flush(&store, &mut outcome, &mut done, hook.as_ref()).await?;
                         continue;
                     }
                 },
                 Some(_) => {
-                    flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref())
-                        .await?;
-                    oldest = None;
+                    pending.flush(&store, &mut outcome, &mut done, hook.as_ref()).await?;
                     continue;
                 }
                 None => tasks.join_next().await,
@@ -676,9 +671,8 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                         serial: 0,
                         secret_hashes: hashes.remove(&addr).unwrap_or_default(),
                     });
-                    pending.push((addr.clone(), entry));
-                    pending_done.push((addr, action));
-                    oldest.get_or_insert_with(tokio::time::Instant::now);
+                    pending.items.push((action, (addr, entry)));
+                    pending.since.get_or_insert_with(tokio::time::Instant::now);
                 }
                 Err(e) => {
                     hook.event(ApplyEvent::Failed(addr.clone(), e.to_string()));
@@ -690,7 +684,7 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
                 }
             }
         }
-        flush(&store, &mut pending, &mut pending_done, &mut outcome, &mut done, hook.as_ref()).await?;
+        pending.flush(&store, &mut outcome, &mut done, hook.as_ref()).await?;
         remaining = next;
     }
     // Unchanged objects that the state does not know yet (adopted earlier, or a lost state)
@@ -731,34 +725,46 @@ pub async fn apply<C: Cluster + 'static, S: StateStore + Send + Sync + 'static>(
 /// How many finished changes force a group commit at once.
 const MAX_BATCH: usize = 256;
 
-/// Records `pending` in one write (on a blocking thread), then reports each change done.
-async fn flush<S: StateStore + Send + Sync + 'static>(
-    store: &Arc<S>,
-    pending: &mut Vec<mip_state::Record>,
-    pending_done: &mut Vec<(ObjectRef, Action)>,
-    outcome: &mut ApplyOutcome,
-    done: &mut BTreeSet<ObjectRef>,
-    hook: &dyn Hook,
-) -> Result<(), LiveError> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let batch = std::mem::take(pending);
-    let writer = Arc::clone(store);
-    outcome.serial = match tokio::task::spawn_blocking(move || writer.record_many(batch)).await {
-        Ok(serial) => serial?,
-        Err(e) => {
-            return Err(LiveError::State(mip_state::Error::Internal {
-                reason: format!("the state writer stopped: {e}"),
-            }));
+/// Finished changes waiting for their group commit, and since when the first of them waits.
+#[derive(Default)]
+struct Pending {
+    items: Vec<(Action, mip_state::Record)>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Pending {
+    /// Records the pending changes in one write (on a blocking thread), then reports each
+    /// one done.
+    async fn flush<S: StateStore + Send + Sync + 'static>(
+        &mut self,
+        store: &Arc<S>,
+        outcome: &mut ApplyOutcome,
+        done: &mut BTreeSet<ObjectRef>,
+        hook: &dyn Hook,
+    ) -> Result<(), LiveError> {
+        self.since = None;
+        if self.items.is_empty() {
+            return Ok(());
         }
-    };
-    for (addr, action) in pending_done.drain(..) {
-        hook.event(ApplyEvent::Done(addr.clone(), action));
-        outcome.applied.push(addr.clone());
-        done.insert(addr);
+        let (actions, batch): (Vec<Action>, Vec<mip_state::Record>) =
+            std::mem::take(&mut self.items).into_iter().unzip();
+        let addrs: Vec<ObjectRef> = batch.iter().map(|(addr, _)| addr.clone()).collect();
+        let writer = Arc::clone(store);
+        outcome.serial = match tokio::task::spawn_blocking(move || writer.record_many(batch)).await {
+            Ok(serial) => serial?,
+            Err(e) => {
+                return Err(LiveError::State(mip_state::Error::Internal {
+                    reason: format!("the state writer stopped: {e}"),
+                }));
+            }
+        };
+        for (addr, action) in addrs.into_iter().zip(actions) {
+            hook.event(ApplyEvent::Done(addr.clone(), action));
+            outcome.applied.push(addr.clone());
+            done.insert(addr);
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Waits until a CRD reports `Established=True`.
