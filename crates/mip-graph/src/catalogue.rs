@@ -19,14 +19,69 @@ pub const FEDERATION_NETPOL_APPSET: &str = "federation-network-policies";
 /// AppSet (from `common/security`) for common namespaces' network policies.
 pub const COMMON_NETPOL_APPSET: &str = "common-network-policies";
 
-/// Static AppProjects: `(project suffix, directory under projects/static)`.
-pub const STATIC_PROJECTS: [(&str, &str); 5] = [
-    ("federations", "mip-federations"),
-    ("shared-apps", "mip-shared-apps"),
-    ("common", "mip-common"),
-    ("security", "mip-security"),
-    ("submariner", "submariner"),
-];
+/// The static AppProjects, rendered under `projects/static/` and created by AppSet
+/// [`STATIC_PROJECTS_APPSET`], each for one kind of Application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StaticProject {
+    /// `mip-argo-project-federations`: federation-specific applications.
+    Federations,
+    /// `mip-argo-project-shared-apps`: the shared app templates (Exareme2, MIP stack).
+    SharedApps,
+    /// `mip-argo-project-common`: common apps (data catalogue, ingress).
+    Common,
+    /// `mip-argo-project-security`: network policies.
+    Security,
+    /// `mip-argo-project-submariner`: the Submariner broker and operator.
+    Submariner,
+}
+
+impl StaticProject {
+    /// Every static project, in the order the AppSet lists them.
+    pub const ALL: [StaticProject; 5] = [
+        StaticProject::Federations,
+        StaticProject::SharedApps,
+        StaticProject::Common,
+        StaticProject::Security,
+        StaticProject::Submariner,
+    ];
+
+    /// The AppProject's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StaticProject::Federations => "mip-argo-project-federations",
+            StaticProject::SharedApps => "mip-argo-project-shared-apps",
+            StaticProject::Common => "mip-argo-project-common",
+            StaticProject::Security => "mip-argo-project-security",
+            StaticProject::Submariner => "mip-argo-project-submariner",
+        }
+    }
+
+    /// Its directory under `projects/static/`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            StaticProject::Federations => "mip-federations",
+            StaticProject::SharedApps => "mip-shared-apps",
+            StaticProject::Common => "mip-common",
+            StaticProject::Security => "mip-security",
+            StaticProject::Submariner => "submariner",
+        }
+    }
+
+    /// Its destination namespaces (globs) on the in-cluster server; `argocd_ns` is the Argo
+    /// CD namespace, where the projects that create Applications must also deploy.
+    pub fn namespaces(self, argocd_ns: &str) -> Vec<String> {
+        let v: &[&str] = match self {
+            StaticProject::Federations => &["federation-*", argocd_ns],
+            StaticProject::SharedApps => &["federation-*", "test-*"],
+            StaticProject::Common => {
+                &["monitoring", "security", "mip-common-*", "kube-system", "ingress-nginx", argocd_ns]
+            }
+            StaticProject::Security => &["federation-*", "mip-common-*"],
+            StaticProject::Submariner => &["submariner-k8s-broker", "submariner-operator"],
+        };
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+}
 
 /// Common namespaces that get network policies from `common-network-policies`.
 pub const COMMON_NETPOL_NAMESPACES: [&str; 2] = ["mip-common-datacatalog", "mip-common-security"];
@@ -43,8 +98,9 @@ pub fn project_name(suffix: &str) -> String {
     format!("mip-argo-project-{suffix}")
 }
 
-/// Sanitised branch prefix: the seed's `sed 's/[^a-zA-Z0-9]/-/g'`, lowered because
-/// Kubernetes names are lowercase (`Feature/X` would otherwise give an invalid name).
+/// Sanitised branch prefix: every character but ASCII letters and digits becomes `-`, as the
+/// reference scripts' `sed 's/[^a-zA-Z0-9]/-/g'` does, lowered because Kubernetes names are
+/// lowercase (`Feature/X` would otherwise give an invalid name).
 pub fn branch_prefix(revision: &str) -> String {
     let s: String = revision
         .chars()
@@ -108,12 +164,12 @@ pub fn federation_app_wave(app: FederationAppKind) -> i32 {
     }
 }
 
-/// A child Application generated for a common app: `(name, project suffix, namespace, upstream)`.
+/// A child Application generated for a common app.
 pub struct CommonChild {
     /// Application name.
     pub name: &'static str,
-    /// Static project suffix.
-    pub project: &'static str,
+    /// Its static project.
+    pub project: StaticProject,
     /// Destination namespace (`None` = the app's configured namespace).
     pub namespace: Option<&'static str>,
     /// Upstream repository, if any.
@@ -126,7 +182,7 @@ pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
         CommonAppKind::Datacatalog => {
             vec![CommonChild {
                 name: "datacatalog",
-                project: "common",
+                project: StaticProject::Common,
                 namespace: None,
                 upstream: Some(DATACATALOG_REPO),
             }]
@@ -134,7 +190,7 @@ pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
         CommonAppKind::NginxIngress => {
             vec![CommonChild {
                 name: "nginx-public-ingress",
-                project: "common",
+                project: StaticProject::Common,
                 namespace: None,
                 upstream: None,
             }]
@@ -142,13 +198,13 @@ pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
         CommonAppKind::Submariner => vec![
             CommonChild {
                 name: "submariner-broker",
-                project: "submariner",
+                project: StaticProject::Submariner,
                 namespace: Some("submariner-k8s-broker"),
                 upstream: None,
             },
             CommonChild {
                 name: "submariner-operator",
-                project: "submariner",
+                project: StaticProject::Submariner,
                 namespace: Some("submariner-operator"),
                 upstream: None,
             },
@@ -157,26 +213,13 @@ pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
     }
 }
 
-/// Destinations (namespace globs) of a static project, on the in-cluster server.
-pub fn static_project_namespaces(suffix: &str, argocd_ns: &str) -> Vec<String> {
-    let v: Vec<&str> = match suffix {
-        "federations" => vec!["federation-*", argocd_ns],
-        "shared-apps" => vec!["federation-*", "test-*"],
-        "common" => vec!["monitoring", "security", "mip-common-*", "kube-system", "ingress-nginx", argocd_ns],
-        "security" => vec!["federation-*", "mip-common-*"],
-        "submariner" => vec!["submariner-k8s-broker", "submariner-operator"],
-        _ => vec![],
-    };
-    v.into_iter().map(str::to_owned).collect()
-}
-
 /// Whether a federation is local.
 pub fn is_local(f: &Federation) -> bool {
     f.kind.value == FederationKind::Local
 }
 
-/// The keys of the per-federation `mip-secret` (deprecated keys kept for compatibility, as
-/// the seed's `gen_secrets.sh` still sets them).
+/// The keys of the per-federation `mip-secret` (deprecated keys kept because the reference
+/// tree's `gen_secrets.sh` still sets them).
 pub const MIP_SECRET_KEYS: [&str; 10] = [
     "gateway-db.DB_ADMIN_USER",
     "gateway-db.DB_ADMIN_PASSWORD",
@@ -190,8 +233,8 @@ pub const MIP_SECRET_KEYS: [&str; 10] = [
     "keycloak.KEYCLOAK_PASSWORD",
 ];
 
-/// Keys of `mip-secret` with the fixed database user names the seed's `gen_secrets.sh` sets
-/// (the charts create these roles); every other key is generated.
+/// Keys of `mip-secret` with the fixed database user names the reference tree's
+/// `gen_secrets.sh` sets (the charts create these roles); every other key is generated.
 pub const MIP_SECRET_FIXED_USERS: [(&str, &str); 3] = [
     ("gateway-db.DB_ADMIN_USER", "postgres"),
     ("portalbackend-db.DB_ADMIN_USER", "postgres"),
@@ -214,6 +257,14 @@ mod tests {
             infra_app_name("deployments/local/federations/Lyon"),
             "deployments-local-federations-lyon"
         );
+    }
+
+    #[test]
+    fn static_project_names_follow_the_project_prefix() {
+        for p in StaticProject::ALL {
+            assert!(p.name().starts_with("mip-argo-project-"), "{p:?}");
+            assert_eq!(project_name(p.name().trim_start_matches("mip-argo-project-")), p.name());
+        }
     }
 
     #[test]

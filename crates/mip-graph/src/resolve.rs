@@ -625,15 +625,15 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     );
     let argocd_ns = b.argocd_ns.clone();
     let in_cluster = b.in_cluster.clone();
-    for (suffix, dir) in cat::STATIC_PROJECTS {
-        let project = cat::project_name(suffix);
+    for sp in cat::StaticProject::ALL {
+        let project = sp.name();
         let app = b.argo_addr("Application", &format!("{project}-app"));
         let model = b.app_model(
             cat::INFRA_PROJECT,
             &[&infra_url],
             &in_cluster,
             &argocd_ns,
-            json!({ "path": format!("projects/static/{dir}") }),
+            json!({ "path": format!("projects/static/{}", sp.dir()) }),
         );
         b.argo(
             app.clone(),
@@ -643,13 +643,11 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             &static_set,
             origin.clone(),
         );
-        let dests: Vec<(String, String)> = cat::static_project_namespaces(suffix, &argocd_ns)
-            .into_iter()
-            .map(|n| (in_cluster.clone(), n))
-            .collect();
+        let dests: Vec<(String, String)> =
+            sp.namespaces(&argocd_ns).into_iter().map(|n| (in_cluster.clone(), n)).collect();
         let model = project_model(b, &dests);
         b.argo(
-            b.argo_addr("AppProject", &project),
+            b.argo_addr("AppProject", project),
             Step::AwaitProjects,
             model,
             "static AppProject".into(),
@@ -735,7 +733,7 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
             let ns = child.namespace.map(str::to_owned).or_else(|| app.namespace()).unwrap_or_default();
             let mut repos = vec![infra_url.as_str()];
             repos.extend(child.upstream);
-            let model = b.app_model(&cat::project_name(child.project), &repos, &in_cluster, &ns, json!({}));
+            let model = b.app_model(child.project.name(), &repos, &in_cluster, &ns, json!({}));
             b.argo(
                 b.argo_addr("Application", child.name),
                 Step::AwaitApps,
@@ -748,8 +746,7 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
         if kind == CommonAppKind::Security {
             let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
             let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
-            let model =
-                json!({ "spec": { "template": { "spec": { "project": cat::project_name("security") } } } });
+            let model = json!({ "spec": { "template": { "spec": { "project": cat::StaticProject::Security.name() } } } });
             b.argo(
                 fed_set.clone(),
                 Step::AwaitApps,
@@ -767,8 +764,13 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
                 at.clone(),
             );
             for ns in cat::COMMON_NETPOL_NAMESPACES {
-                let m =
-                    b.app_model(&cat::project_name("security"), &[&infra_url], &in_cluster, ns, json!({}));
+                let m = b.app_model(
+                    cat::StaticProject::Security.name(),
+                    &[&infra_url],
+                    &in_cluster,
+                    ns,
+                    json!({}),
+                );
                 b.argo(
                     b.argo_addr("Application", &format!("netpol-{ns}")),
                     Step::AwaitApps,
@@ -785,7 +787,7 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
         for fed in &inv.federations {
             let server = b.server_of(&fed.cluster.value);
             let m = b.app_model(
-                &cat::project_name("security"),
+                cat::StaticProject::Security.name(),
                 &[&infra_url],
                 &server,
                 &fed.k8s_name(),

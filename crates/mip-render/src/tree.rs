@@ -86,13 +86,16 @@ const WORKLOADS: [(&str, &str); 17] = [
     ("batch", "CronJob"),
 ];
 
-/// What a static project permits besides its destinations: `(description, cluster
-/// whitelist, extra namespaced kinds or None for [`WORKLOADS`], blacklist?, roles)`.
-struct StaticProject {
+/// What a static project permits besides its destinations.
+struct ProjectRules {
     description: &'static str,
+    /// Cluster-scoped kinds it may manage.
     cluster: &'static [(&'static str, &'static str)],
+    /// Namespaced kinds (`None`: [`WORKLOADS`]).
     namespaced: Option<&'static [(&'static str, &'static str)]>,
+    /// Namespaced kinds added to those.
     extra_namespaced: &'static [(&'static str, &'static str)],
+    /// Whether [`SENSITIVE`] is blacklisted.
     blacklist: bool,
     /// `(role, description, actions, group)`.
     roles: &'static [(&'static str, &'static str, &'static [&'static str], &'static str)],
@@ -101,9 +104,9 @@ struct StaticProject {
 const ALL_ACTIONS: &[&str] = &["get", "create", "update", "delete", "sync"];
 const READ_SYNC: &[&str] = &["get", "sync"];
 
-fn static_project(suffix: &str) -> StaticProject {
-    match suffix {
-        "federations" => StaticProject {
+fn project_rules(project: cat::StaticProject) -> ProjectRules {
+    match project {
+        cat::StaticProject::Federations => ProjectRules {
             description: "Federation-specific applications and configurations",
             cluster: &[],
             namespaced: None,
@@ -119,7 +122,7 @@ fn static_project(suffix: &str) -> StaticProject {
                 ),
             ],
         },
-        "shared-apps" => StaticProject {
+        cat::StaticProject::SharedApps => ProjectRules {
             description: "Shared applications like exareme2 and mip-stack",
             cluster: &[],
             namespaced: None,
@@ -135,7 +138,7 @@ fn static_project(suffix: &str) -> StaticProject {
                 ),
             ],
         },
-        "common" => StaticProject {
+        cat::StaticProject::Common => ProjectRules {
             description: "Common resources like monitoring, security, and datacatalog",
             cluster: &[
                 ("", "Namespace"),
@@ -156,7 +159,7 @@ fn static_project(suffix: &str) -> StaticProject {
                 ("common-operator", "Limited access to common resources", READ_SYNC, "argocd-operators"),
             ],
         },
-        "security" => StaticProject {
+        cat::StaticProject::Security => ProjectRules {
             description: "Network security policies for federations and common namespaces",
             cluster: &[("", "Namespace")],
             namespaced: Some(&[("argoproj.io", "Application"), ("networking.k8s.io", "NetworkPolicy")]),
@@ -172,7 +175,7 @@ fn static_project(suffix: &str) -> StaticProject {
                 ),
             ],
         },
-        _ => StaticProject {
+        cat::StaticProject::Submariner => ProjectRules {
             description: "Project for Submariner deployment",
             cluster: &[
                 ("apiextensions.k8s.io", "CustomResourceDefinition"),
@@ -319,9 +322,9 @@ pub fn render(inv: &Inventory, opts: &ResolveOptions) -> BTreeMap<PathBuf, Strin
 }
 
 fn argo_projects(c: &mut Ctx<'_>) {
-    let elements: Vec<Value> = cat::STATIC_PROJECTS
+    let elements: Vec<Value> = cat::StaticProject::ALL
         .iter()
-        .map(|(suffix, dir)| json!({ "projectName": cat::project_name(suffix), "fileName": dir }))
+        .map(|p| json!({ "projectName": p.name(), "fileName": p.dir() }))
         .collect();
     let statics = json!({
         "apiVersion": ARGO,
@@ -429,10 +432,11 @@ fn infrastructure(c: &mut Ctx<'_>) {
 
 fn static_projects(c: &mut Ctx<'_>) {
     let repos = c.source_repos();
-    for (suffix, dir) in cat::STATIC_PROJECTS {
-        let name = cat::project_name(suffix);
-        let p = static_project(suffix);
-        let dests: Vec<Value> = cat::static_project_namespaces(suffix, &c.ns)
+    for project in cat::StaticProject::ALL {
+        let (name, dir) = (project.name(), project.dir());
+        let p = project_rules(project);
+        let dests: Vec<Value> = project
+            .namespaces(&c.ns)
             .into_iter()
             .map(|ns| json!({ "namespace": ns, "server": IN_CLUSTER_SERVER }))
             .collect();
@@ -443,7 +447,7 @@ fn static_projects(c: &mut Ctx<'_>) {
             .roles
             .iter()
             .map(|(role, desc, actions, group)| {
-                json!({ "name": role, "description": desc, "policies": policies(&name, role, actions), "groups": [group] })
+                json!({ "name": role, "description": desc, "policies": policies(name, role, actions), "groups": [group] })
             })
             .collect();
         let mut spec = serde_json::Map::new();
@@ -459,7 +463,7 @@ fn static_projects(c: &mut Ctx<'_>) {
         }
         spec.insert("roles".into(), Value::Array(roles));
         let project =
-            json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": c.meta(&name), "spec": spec });
+            json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": c.meta(name), "spec": spec });
         let base = format!("projects/static/{dir}");
         c.put(&format!("{base}/{dir}.yaml"), &[project]);
         c.kustomization(&base, &[format!("{dir}.yaml")]);
@@ -613,7 +617,7 @@ fn shared_apps(c: &mut Ctx<'_>) {
             "kind": "Application",
             "metadata": { "name": kind.as_str(), "namespace": c.ns, "annotations": annotations, "finalizers": [FINALIZER] },
             "spec": {
-                "project": cat::project_name("shared-apps"),
+                "project": cat::StaticProject::SharedApps.name(),
                 "sources": [
                     { "repoURL": upstream, "targetRevision": revision, "path": "kubernetes", "helm": { "valueFiles": ["values.yaml"] } },
                     { "repoURL": c.deploy, "targetRevision": c.deploy_rev, "ref": "values" },
@@ -631,7 +635,7 @@ fn shared_apps(c: &mut Ctx<'_>) {
 fn common_application(
     c: &Ctx<'_>,
     name: &str,
-    project: &str,
+    project: cat::StaticProject,
     wave: Option<&str>,
     sources: Value,
     namespace: &str,
@@ -645,7 +649,7 @@ fn common_application(
     }
     meta.insert("finalizers".into(), json!([FINALIZER]));
     let mut spec = serde_json::Map::new();
-    spec.insert("project".into(), json!(cat::project_name(project)));
+    spec.insert("project".into(), json!(project.name()));
     let key = if sources.is_array() { "sources" } else { "source" };
     spec.insert(key.into(), sources);
     spec.insert("destination".into(), json!({ "server": IN_CLUSTER_SERVER, "namespace": namespace }));
@@ -669,7 +673,7 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
                 vec![common_application(
                     c,
                     "datacatalog",
-                    "common",
+                    cat::StaticProject::Common,
                     None,
                     sources,
                     &ns,
@@ -684,7 +688,7 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
                 vec![common_application(
                     c,
                     "nginx-public-ingress",
-                    "common",
+                    cat::StaticProject::Common,
                     None,
                     source,
                     &ns,
@@ -717,7 +721,7 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
 }
 
 fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
-    let project = cat::project_name("security");
+    let project = cat::StaticProject::Security.name();
     let mut generators = Vec::new();
     for (name, server, feds) in c.federation_clusters() {
         generators.push(json!({ "matrix": { "generators": [
