@@ -8,10 +8,12 @@
 //! - objects **Argo CD generates** from Git (AppProjects, ApplicationSets, Applications),
 //!   which mip expects and waits for but never writes (one owner per object).
 //!
-//! Names match what the reference ApplicationSet templates produce ([`catalogue`]).
-//! [`Dag::build`] orders everything with named [`Rule`]s (an edge `a → b` means `b` after
-//! `a`), [`validate()`] runs the checks Argo CD's API would make but server-side apply skips,
-//! and [`render`] draws the graph. Everything here is pure and deterministic.
+//! Names match what the reference ApplicationSet templates produce ([`catalogue`], with the
+//! [`StaticProject`](catalogue::StaticProject)s). [`Dag::build`] orders everything with named
+//! [`Rule`]s (an edge `a → b` means `b` after `a`), [`validate()`] runs the checks Argo CD's
+//! API would make but server-side apply skips, [`permit`] decides what an AppProject permits
+//! with Argo CD's own matching (also used by `mip doctor` on live projects), and [`render`]
+//! draws the graph. Everything here is pure and deterministic: no IO, no cluster.
 //!
 //! # Example
 //! ```
@@ -26,6 +28,7 @@
 pub mod catalogue;
 mod dag;
 mod model;
+pub mod permit;
 pub mod render;
 mod resolve;
 mod validate;
@@ -33,4 +36,4 @@ mod validate;
 pub use dag::{CycleError, Dag, Edge, Rule, rule_edges};
 pub use model::{Desired, DesiredObject, Manifest, ResolveOptions, Step};
 pub use resolve::resolve;
-pub use validate::{glob_match, validate};
+pub use validate::validate;

@@ -1,39 +1,15 @@
 //! Static checks that Argo CD's API would make but server-side apply bypasses
 //! (`ValidateProject`: duplicate destinations, repositories, roles and policies; policy
 //! format), the "deny by blacklist, never by an empty whitelist" rule, and permission checks:
-//! every Application's repositories and destination must be permitted by its project.
+//! every Application's repositories and destination must be permitted by its project
+//! (decided by [`crate::permit`], as Argo CD decides it).
 
 use crate::DesiredObject;
 use crate::model::Desired;
+use crate::permit::{Destination, Permissions, app_sources};
 use mip_core::{Diagnostic, Diagnostics};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Glob match with `*` (any run of characters), as Argo CD matches repos and destinations.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    if !pattern.contains('*') {
-        return pattern == text;
-    }
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
 
 fn strs(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
@@ -94,21 +70,6 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
     }
 }
 
-fn app_sources(app: &DesiredObject) -> Vec<String> {
-    let spec = app.manifest.get("spec");
-    let mut v: Vec<String> = spec
-        .and_then(|s| s.get("sources"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.get("repoURL").and_then(Value::as_str).map(str::to_owned))
-        .collect();
-    if let Some(r) = app.str_at("/spec/source/repoURL") {
-        v.push(r.to_owned());
-    }
-    v
-}
-
 /// Runs every static check on a desired state.
 pub fn validate(desired: &Desired) -> Diagnostics {
     let mut d = Diagnostics::new();
@@ -151,9 +112,10 @@ pub fn validate(desired: &Desired) -> Diagnostics {
             );
             continue;
         };
-        let repos = strs(proj.manifest.pointer("/spec/sourceRepos"));
-        for src in app_sources(app) {
-            if !repos.iter().any(|r| glob_match(r, &src)) {
+        let rules = Permissions::of_project(&proj.manifest);
+        let spec = app.manifest.get("spec").unwrap_or(&Value::Null);
+        for src in app_sources(spec) {
+            if !rules.permits_source(src) {
                 d.push(
                     Diagnostic::error(at.clone(), "not-permitted", format!("application `{name}` sources repository `{src}`, which project `{project}` does not permit"))
                         .with_hint(format!("add `{src}` to `upstreamRepos`")),
@@ -162,14 +124,8 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         }
         let server = app.str_at("/spec/destination/server").unwrap_or("");
         let ns = app.str_at("/spec/destination/namespace").unwrap_or("");
-        let permitted =
-            proj.manifest.pointer("/spec/destinations").and_then(Value::as_array).into_iter().flatten().any(
-                |dest| {
-                    let s = dest.get("server").and_then(Value::as_str).unwrap_or("");
-                    let n = dest.get("namespace").and_then(Value::as_str).unwrap_or("");
-                    glob_match(s, server) && glob_match(n, ns)
-                },
-            );
+        let dest = Destination::of_application(spec.get("destination").unwrap_or(&Value::Null));
+        let permitted = rules.permits_destination(&dest);
         if !permitted {
             d.push(
                 Diagnostic::error(at, "not-permitted", format!("application `{name}`: destination server `{server}` and namespace `{ns}` do not match any destination of project `{project}`"))
@@ -178,20 +134,4 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         }
     }
     d.sorted()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("*", "anything"));
-        assert!(glob_match("federation-*", "federation-a"));
-        assert!(glob_match("mip-common-*", "mip-common-datacatalog"));
-        assert!(!glob_match("federation-*", "mip-common-x"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b", "a"));
-        assert!(glob_match("https://kubernetes.default.svc", "https://kubernetes.default.svc"));
-    }
 }
