@@ -120,7 +120,7 @@ fn projects_namespaces_and_destinations_match_the_reference() {
     let np = app("netpol-federation-a-local");
     assert_eq!(np.str_at("/spec/project"), Some("mip-argo-project-security"));
     assert_eq!(np.str_at("/spec/destination/namespace"), Some("federation-a"));
-    // Root applications point at the infra repo paths of the seed's bootstrap.
+    // Root applications point at the infra repo paths the rendered tree's `base/` provides.
     let root = d.objects.values().find(|o| o.addr.name == "main-argo-projects").expect("root");
     assert_eq!(root.str_at("/spec/source/path"), Some("base"));
     assert_eq!(root.str_at("/spec/project"), Some("mip-argo-project-infrastructure"));
@@ -132,7 +132,7 @@ fn projects_namespaces_and_destinations_match_the_reference() {
         .values()
         .find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret")
         .expect("secret");
-    // Every key the seed's script sets: the three user names are fixed as there, the seven
+    // Every key `gen_secrets.sh` sets: the three user names are fixed as there, the seven
     // passwords and deprecated keys are generated (no value in the desired state).
     let data = mip_secret.manifest["stringData"].as_object().expect("map");
     assert_eq!(data.len(), 10);

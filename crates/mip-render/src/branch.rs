@@ -1,11 +1,10 @@
 //! The branch check: on a feature branch no revision of mip's repositories points at `main`;
 //! on `main` every one does.
 //!
-//! It replaces the seed's grep-based pre-commit hook and CI job, which matched the text
-//! `main` anywhere. Here only revisions are read, from the located YAML tree: the
-//! inventory's `revision` and `repositories.*.revision`, and in a rendered tree every
-//! `targetRevision`/`revision` whose sibling `repoURL` is one of the inventory's two
-//! repositories (or absent). Upstream chart pins (`targetRevision: <commit>` next to a
+//! Only revisions are read, from the located YAML tree, so the word `main` elsewhere (a
+//! comment, a path) is not a finding: the inventory's `revision` and
+//! `repositories.*.revision`, and in a rendered tree every `targetRevision`/`revision` whose
+//! sibling `repoURL` is one of the inventory's two repositories (or absent). Upstream chart pins (`targetRevision: <commit>` next to a
 //! foreign `repoURL`) and go templates (`{{ .revision }}`) are not revisions of ours.
 
 use mip_core::{Diagnostic, Diagnostics, Location};

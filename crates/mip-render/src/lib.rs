@@ -1,12 +1,10 @@
-//! The Argo CD GitOps tree of an inventory, written by mip instead of by hand.
+//! The Argo CD GitOps tree of an inventory, rendered instead of edited by hand.
 //!
-//! In the seed, the tree Argo CD reads (`base/`, `projects/`, `deployments/`, `common/`) was
-//! edited by hand: a new federation meant copying a directory and fixing a `namePrefix` and
-//! JSON patches, and names drifted apart from what the README promised. Here the inventory is
-//! the single source and [`render`] computes the tree from it, with every name, project and
-//! destination taken from [`mip_graph::catalogue`], the same functions `mip_graph::resolve`
-//! uses for the objects mip waits for. So what Argo CD generates from this tree is, by
-//! construction and by test, what the plan awaits.
+//! [`render`] computes the tree Argo CD reads (`base/`, `projects/`, `deployments/`,
+//! `common/`) from the inventory, with every name, project and destination taken from
+//! [`mip_graph::catalogue`] — the same functions `mip_graph::resolve` uses for the objects mip
+//! waits for, so what Argo CD generates from this tree is, by construction and by test, what
+//! the plan awaits. A new federation is an inventory entry, not a copied directory.
 //!
 //! Pure and deterministic: [`render`] returns `path → text` and never touches the disk;
 //! [`compare`] classifies a checkout against it, [`diff`] writes the unified diff of
@@ -16,9 +14,9 @@
 //! user's (values files, manifests, charts: left alone and reported).
 //!
 //! # What is rendered
-//! - `base/argo-projects.yaml`: AppSets `mip-argo-projects` (list generator of the five static
-//!   projects) and `mip-argo-projects-of-federations` (git generator over the federation
-//!   directories);
+//! - `base/argo-projects.yaml`: AppSets `mip-argo-projects` (list generator of the
+//!   [static projects](mip_graph::catalogue::StaticProject)) and
+//!   `mip-argo-projects-of-federations` (git generator over the federation directories);
 //! - `base/mip-infrastructure/mip-infrastructure.yaml`: AppSet `mip-infrastructure`, one
 //!   matrix (git × list) per cluster the federations use, one for the common apps;
 //! - `projects/static/<dir>/`: the static AppProjects and their kustomizations;
@@ -30,14 +28,14 @@
 //! - `deployments/shared-apps/{exareme2,mip-stack}/`: the Application templates;
 //! - `common/<app>/` for each enabled common app.
 //!
-//! # Deliberate differences from the seed's tree
+//! # Choices that differ from the hand-written reference tree
 //! - No `default` AppProject in Git: mip owns it (locked down by server-side apply), and an
 //!   object has one owner. No `projects/mip-infrastructure.yaml` either: mip applies the
 //!   bootstrap project.
 //! - The git generators list the inventory's federation directories explicitly instead of
-//!   `deployments/local/federations/*`: a leftover directory does not become an Application,
-//!   and each cluster gets its own matrix, so a federation deploys to its own cluster's
-//!   server (the seed's single list element put every federation on one cluster).
+//!   `deployments/local/federations/*`, so a leftover directory does not become an
+//!   Application; each cluster gets its own matrix, so a federation deploys to its own
+//!   cluster's server.
 //! - Generated Applications go to the Argo CD namespace on `in-cluster` (Application
 //!   objects only work in Argo CD's own cluster); the federation's cluster is set on the
 //!   children by the federation's patch, and in the project chart by `values.yaml`'s
@@ -45,9 +43,9 @@
 //! - Templates test the path with `hasPrefix "deployments/local/"` instead of
 //!   `contains "local"`, and set `goTemplateOptions: [missingkey=error]`.
 //! - No `managedNamespaceMetadata` on the wrappers (their destination is the Argo CD
-//!   namespace, which the seed labelled `name: <federation>` once per federation), no
-//!   always-open `syncWindows`, no `mip-argo-project-submariner-rbac` project (mip applies
-//!   the Submariner RBAC as a prerequisite), no `extensions/Ingress`.
+//!   namespace, shared by every federation), no always-open `syncWindows`, no
+//!   `mip-argo-project-submariner-rbac` project (mip applies the Submariner RBAC as a
+//!   prerequisite), no `extensions/Ingress`.
 //! - Patches use `add` (which also replaces) instead of `replace`, which fails on a missing
 //!   field; the shared-app templates carry project `mip-argo-project-shared-apps`.
 //! - No shared `deployments/shared-apps/<app>/values.yaml` layer: a federation's values
