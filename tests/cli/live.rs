@@ -101,17 +101,8 @@ pub(crate) fn secret_values(ns: &str, name: &str) -> Vec<String> {
 }
 
 fn decode(b64: &str) -> String {
-    let out = Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
-            c.wait_with_output()
-        });
-    String::from_utf8(out.expect("base64").stdout).expect("utf8")
+    use base64::Engine as _;
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")).expect("utf8")
 }
 
 fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -270,6 +261,14 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         kubectl(&["get", "appproject", "-n", &e.argocd, "default"]).status.success(),
         "`default` must not be deleted"
     );
+    // The history names each operation as it was: the applies, then the destroy.
+    let h = run(&e, &["state", "history"]);
+    assert_eq!(code(&h), 0, "{}", stderr(&h));
+    let history = stdout(&h);
+    let ops: Vec<&str> =
+        history.lines().filter_map(|l| l.split_once(": ")).map(|(head, _)| head.rsplit(' ').next().unwrap_or("")).collect();
+    assert_eq!(ops.last(), Some(&"destroy"), "{}", stdout(&h));
+    assert!(ops.contains(&"apply"), "{}", stdout(&h));
 }
 
 #[test]

@@ -188,3 +188,39 @@ fn completions_and_man_page() {
     assert_eq!(code(&man), 0);
     assert!(stdout(&man).contains(".TH mip"));
 }
+
+#[test]
+fn apply_checks_local_inputs_before_contacting_the_cluster() {
+    // No kubeconfig anywhere: a command that reached for the cluster would fail on that.
+    let (dir, path) = temp_inventory(MINIMAL);
+    let inv = path.to_str().expect("utf8");
+    let nowhere = dir.path().join("no-kubeconfig");
+    let store = dir.path().join("untouched-state");
+    let env = [
+        ("KUBECONFIG", nowhere.to_str().expect("utf8")),
+        ("HOME", dir.path().to_str().expect("utf8")),
+        ("MIP_STATE_DIR", store.to_str().expect("utf8")),
+    ];
+
+    let broken = dir.path().join("broken.plan");
+    std::fs::write(&broken, "not a plan").expect("write");
+    let o = mip_env(&["apply", broken.to_str().expect("utf8"), "-i", inv, "--auto-approve"], &env);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("broken.plan") && err.contains("is not a mip plan file"), "{err}");
+    assert!(!err.contains("kubeconfig"), "{err}");
+
+    let saved = dir.path().join("saved.plan");
+    let o = mip(&["plan", "--offline", "-i", inv, "--state-dir", dir.path().join("s").to_str().expect("utf8"), "-o", saved.to_str().expect("utf8")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = std::fs::read_to_string(&saved).expect("plan").replacen("create", "delete", 1);
+    std::fs::write(&saved, text).expect("tamper");
+    let o = mip_env(&["apply", saved.to_str().expect("utf8"), "-i", inv, "--auto-approve"], &env);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("modified after it was written"), "{}", stderr(&o));
+
+    let o = mip_env(&["apply", "-i", inv, "--auto-approve", "--rotate", "not-an-address"], &env);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("`--rotate`") && !stderr(&o).contains("kubeconfig"), "{}", stderr(&o));
+    assert!(!store.exists(), "no state was created");
+}

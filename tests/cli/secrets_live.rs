@@ -75,15 +75,8 @@ fn decoded(secret: &serde_json::Value) -> std::collections::BTreeMap<String, Str
 }
 
 fn b64(s: &str) -> String {
-    let mut child = Command::new("base64")
-        .arg("-w0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("base64");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("w");
-    String::from_utf8(child.wait_with_output().expect("wait").stdout).expect("utf8")
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 fn collect(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {

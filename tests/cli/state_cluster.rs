@@ -7,6 +7,8 @@
 
 use crate::live::{CLIENT_ID, CLIENT_SECRET, Env, kubectl, run, setup};
 use crate::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use mip_test_support::TestCluster;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -69,18 +71,8 @@ fn state_secrets_text(ns: &str) -> String {
     let mut text = String::new();
     for item in list["items"].as_array().expect("items") {
         for value in item["data"].as_object().into_iter().flat_map(|d| d.values()) {
-            let out = Command::new("base64")
-                .arg("-d")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    c.stdin.take().expect("stdin").write_all(value.as_str().expect("str").as_bytes())?;
-                    c.wait_with_output()
-                })
-                .expect("base64");
-            text.push_str(&String::from_utf8_lossy(&out.stdout));
+            let bytes = STANDARD.decode(value.as_str().expect("str")).expect("base64");
+            text.push_str(&String::from_utf8_lossy(&bytes));
         }
     }
     text

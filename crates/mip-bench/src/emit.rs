@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use mip_core::canonical;
-use mip_engine::ops::{self, LoadOptions};
+use mip_engine::load::{self as ops, LoadOptions};
 use serde_json::Value;
 use std::path::Path;
 
@@ -23,7 +23,7 @@ pub fn dummy_value(address: &str, key: &str) -> String {
 pub fn manifests(inventory: &Path) -> anyhow::Result<Vec<Value>> {
     let loaded = ops::load(&LoadOptions { inventory: inventory.to_path_buf(), revision: None }).map_err(
         |e| match e {
-            ops::Error::Invalid(diags) => {
+            mip_engine::Error::Invalid { diagnostics: diags, .. } => {
                 let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
                 anyhow::anyhow!("invalid inventory `{}`:\n{}", inventory.display(), lines.join("\n"))
             }

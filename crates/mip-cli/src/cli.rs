@@ -28,9 +28,20 @@ pub struct InventoryArgs {
     pub revision: Option<String>,
 }
 
-/// How to reach the cluster and the state.
+/// How to reach the cluster and where the state is.
 #[derive(Debug, Args, Clone)]
 pub struct ClusterArgs {
+    /// The connection.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The state.
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
     /// Kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`).
     #[arg(long, env = "KUBECONFIG", value_name = "FILE", hide_env_values = true)]
     pub kubeconfig: Option<PathBuf>,
@@ -40,6 +51,11 @@ pub struct ClusterArgs {
     /// Timeout of one API request, in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub request_timeout: u64,
+}
+
+/// Where the state is.
+#[derive(Debug, Args, Clone)]
+pub struct StateArgs {
     /// Directory of the local state store.
     #[arg(long, env = "MIP_STATE_DIR", default_value = "state/store", value_name = "DIR")]
     pub state_dir: PathBuf,
@@ -60,6 +76,17 @@ pub struct ClusterArgs {
     /// Payload bytes per state Secret (tests use small values to exercise chunking).
     #[arg(long, env = "MIP_STATE_CHUNK_BYTES", default_value_t = 512 * 1024, hide = true)]
     pub state_chunk_bytes: usize,
+}
+
+/// The inventory an editing command changes, and the tree it re-renders.
+#[derive(Debug, Args, Clone)]
+pub struct EditArgs {
+    /// Inventory location.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+    /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
+    #[arg(long = "render", value_name = "DIR")]
+    pub render: Option<PathBuf>,
 }
 
 /// A state backend, as `--state-backend`, `--from` and `--to` take it.
@@ -378,12 +405,9 @@ pub enum FederationCommand {
         /// Application to run (repeat for several).
         #[arg(long = "app", value_enum, value_name = "APP")]
         apps: Vec<FederationAppArg>,
-        /// Inventory location.
+        /// Inventory location and the tree to re-render.
         #[command(flatten)]
-        inv: InventoryArgs,
-        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
-        #[arg(long = "render", value_name = "DIR")]
-        render: Option<PathBuf>,
+        edit: EditArgs,
     },
     /// Remove a federation from the inventory; Argo CD then deletes its applications,
     /// workloads and volumes, so this asks for confirmation.
@@ -393,12 +417,9 @@ pub enum FederationCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Inventory location.
+        /// Inventory location and the tree to re-render.
         #[command(flatten)]
-        inv: InventoryArgs,
-        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
-        #[arg(long = "render", value_name = "DIR")]
-        render: Option<PathBuf>,
+        edit: EditArgs,
     },
 }
 
@@ -415,12 +436,9 @@ pub enum ClusterCommand {
         /// Kubeconfig context mip uses to reach it.
         #[arg(long = "context", value_name = "CTX")]
         kube_context: Option<String>,
-        /// Inventory location.
+        /// Inventory location and the tree to re-render.
         #[command(flatten)]
-        inv: InventoryArgs,
-        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
-        #[arg(long = "render", value_name = "DIR")]
-        render: Option<PathBuf>,
+        edit: EditArgs,
     },
     /// Remove a cluster no federation uses; asks for confirmation.
     Remove {
@@ -429,11 +447,8 @@ pub enum ClusterCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Inventory location.
+        /// Inventory location and the tree to re-render.
         #[command(flatten)]
-        inv: InventoryArgs,
-        /// Re-render the GitOps tree in DIR after the edit (as `mip render DIR`).
-        #[arg(long = "render", value_name = "DIR")]
-        render: Option<PathBuf>,
+        edit: EditArgs,
     },
 }

@@ -3,8 +3,9 @@
 //! checked, findings[]}`. Exit 0 when healthy, 2 when something was found, 1 on error.
 
 use crate::cli::{ClusterArgs, InventoryArgs, OutputFormat};
+use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::{live, views};
+use crate::views;
 use anyhow::Context;
 use mip_engine::doctor::Report;
 use std::fmt::Write as _;
@@ -33,24 +34,10 @@ fn text(r: &Report) -> String {
 }
 
 /// `mip doctor`.
-pub fn doctor(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> anyhow::Result<ExitStatus> {
-    let loaded = match crate::load(inv)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let rt = live::runtime()?;
-    let cluster = match live::connect(&rt, args) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    if let Err(code) = live::guard(&loaded, &cluster) {
-        return Ok(code);
-    }
-    let report = match rt.block_on(mip_engine::doctor::doctor(&cluster, &loaded)) {
-        Ok(r) => r,
-        Err(e) => return Ok(live::fail(&e)),
-    };
-    live::stats(&cluster);
+pub fn doctor(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> Result<ExitStatus, CliError> {
+    let parts = crate::env::Parts::new(args);
+    let load = crate::commands::load_options(inv);
+    let report = crate::env::runtime()?.block_on(mip_engine::ops::doctor::doctor(&parts.env(), &load))?;
     let out = match output {
         OutputFormat::Json => {
             format!("{}\n", serde_json::to_string_pretty(&report).context("failed to serialise the report")?)

@@ -3,13 +3,13 @@
 //! comparison and the checks are pure and live in `mip-render`.
 
 use crate::cli::InventoryArgs;
+use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::{Context, bail};
-use mip_engine::ops::Loaded;
+use mip_engine::load::Loaded;
 use mip_graph::ResolveOptions;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Reads every file under `dir` (relative paths), skipping `.git`; `None` for files that
@@ -46,29 +46,18 @@ fn read_checkout(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Option<String>>
     Ok(out)
 }
 
-/// Writes a file atomically: a temporary file in the same directory, synced, then renamed.
-fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a generated file with [`mip_core::fsio::write_atomic`], creating its directory.
+fn write_generated(path: &Path, text: &str) -> anyhow::Result<()> {
     let parent = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(parent)
         .with_context(|| format!("failed to create directory `{}`", parent.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.mip-tmp"));
-    {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("failed to create `{}`", tmp.display()))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .with_context(|| format!("failed to write `{}`", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("failed to replace `{}`", path.display()))
+    mip_core::fsio::write_atomic(path, text.as_bytes(), None)
+        .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
 /// `mip render DIR [--check]`.
-pub fn render(inv: &InventoryArgs, dir: &Path, check: bool) -> anyhow::Result<ExitStatus> {
-    let loaded = match crate::load(inv)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+pub fn render(inv: &InventoryArgs, dir: &Path, check: bool) -> Result<ExitStatus, CliError> {
+    let loaded = crate::commands::load(inv)?;
     let files = mip_render::render(&loaded.inventory, &ResolveOptions { revision: inv.revision.clone() });
     let checkout = read_checkout(dir)?;
     let status = mip_render::compare(&files, &checkout);
@@ -125,7 +114,7 @@ pub fn render(inv: &InventoryArgs, dir: &Path, check: bool) -> anyhow::Result<Ex
         return Ok(ExitStatus::Error);
     }
     for p in status.missing.iter().chain(&status.changed) {
-        write_atomic(&dir.join(p), &files[p])?;
+        write_generated(&dir.join(p), &files[p])?;
     }
     for p in &status.stale {
         let abs = dir.join(p);
@@ -188,7 +177,7 @@ pub fn branch_check(
     inv: &InventoryArgs,
     branch: Option<&str>,
     tree: Option<&Path>,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, CliError> {
     let branch = match branch {
         Some(b) => b.to_owned(),
         None => current_branch(&inv.inventory)?,

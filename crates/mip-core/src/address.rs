@@ -67,6 +67,11 @@ impl ObjectRef {
         self.namespace.is_some()
     }
 
+    /// Whether this is a core-group `Secret`, whose values are never shown or stored.
+    pub fn is_secret(&self) -> bool {
+        self.group.is_empty() && self.kind == "Secret"
+    }
+
     /// A short human form, `Kind ns/name`, for progress lines.
     pub fn short(&self) -> String {
         match &self.namespace {
@@ -200,6 +205,14 @@ mod tests {
         let a: ObjectRef = "hybrid-east:v1/Secret/ns/x".parse().expect("test value");
         assert_eq!(a.cluster.as_deref(), Some("hybrid-east"));
         assert_eq!(a.api_version(), "v1");
+    }
+
+    #[test]
+    fn only_core_group_secrets_are_secrets() {
+        assert!(ObjectRef::new("v1", "Secret", Some("ns"), "s").is_secret());
+        assert!("east:v1/Secret/ns/s".parse::<ObjectRef>().expect("test value").is_secret());
+        assert!(!ObjectRef::new("v1", "ConfigMap", Some("ns"), "s").is_secret());
+        assert!(!ObjectRef::new("example.org/v1", "Secret", Some("ns"), "s").is_secret());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The shared vocabulary of `mip`, with no IO and almost no dependencies.
+//! The shared vocabulary of `mip`, with almost no dependencies and no IO but one file write.
 //!
 //! Every other crate speaks in these types, so that an object is named the same way in a
 //! diagnostic, a plan file, a state key and a `--target` flag:
@@ -11,6 +11,12 @@
 //!   fingerprints; everything hashed is deterministic by construction.
 //! - [`Sensitive`]: the marker for values that must never be shown.
 //! - [`cluster::Cluster`]: the seam to a Kubernetes API server (implemented by `mip-kube`).
+//! - [`fsio::write_atomic`]: the one atomic file write. It lives here, the crate every other
+//!   one depends on, so that the inventory, the rendered tree, plan files and the local state
+//!   are all written with the same durability (temporary file, `fsync`, rename, `fsync` of the
+//!   directory) and the same handling of modes and symbolic links.
+//! - The labels and field manager that mark mip's objects: [`FIELD_MANAGER`],
+//!   [`MANAGED_BY_LABEL`], [`MANAGED_BY_VALUE`], [`MANAGED_BY_SELECTOR`].
 //!
 //! What this crate does *not* do: talk to a cluster, read files, print.
 //!
@@ -29,6 +35,7 @@ mod address;
 pub mod canonical;
 pub mod cluster;
 mod diagnostic;
+pub mod fsio;
 mod sensitive;
 
 pub use action::{Action, Owner};
@@ -44,3 +51,19 @@ pub const FIELD_MANAGER: &str = "mip";
 
 /// Label put on every object mip owns, so state can be rebuilt from the cluster.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// The value of [`MANAGED_BY_LABEL`] on the objects mip owns.
+pub const MANAGED_BY_VALUE: &str = "mip";
+
+/// The label selector of the objects mip owns: `MANAGED_BY_LABEL=MANAGED_BY_VALUE`.
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=mip";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selector_is_the_label_and_its_value() {
+        assert_eq!(MANAGED_BY_SELECTOR, format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    }
+}

@@ -1,18 +1,37 @@
-//! The ops layer of mip: every command is a thin wrapper around one function of [`ops`].
+//! The engine of mip: runs every command. The CLI parses flags, calls one operation of
+//! [`ops`], renders its typed outcome and maps its [`Error`]'s [`Class`] to an exit code.
 //!
-//! This is the only place (with the CLI) that reads files; it hands bytes to the pure stages
-//! (`mip-inventory` → `mip-graph` → `mip-plan`) and returns typed results. It never prints:
-//! the CLI renders results and diagnostics.
+//! - [`load`]: the inventory read and handed to the pure stages (`mip-inventory` →
+//!   `mip-graph` → `mip-plan`); the offline plan.
+//! - [`ops`]: one operation per command (plan, apply, destroy, drift, doctor, state). Each checks
+//!   local inputs first, then connects, chooses the state backend ([`backend`]), takes the lock,
+//!   asks for confirmation through [`seams::Confirm`] and writes the state.
+//! - [`live`]: the stages that talk to a cluster through the `Cluster` seam: read, live plan,
+//!   the apply scheduler, drift, destroy plan, state rebuild.
+//! - [`seams`]: what a caller provides (connection, secret sources, confirmation, progress).
+//! - [`fake`]: an in-memory `Cluster` for fast unit tests of the scheduler and the operations.
+//!
+//! The engine never prints.
 //!
 //! # Example
 //! ```no_run
-//! let opts = mip_engine::ops::LoadOptions { inventory: "examples/minimal/mip.yaml".into(), revision: None };
-//! let loaded = mip_engine::ops::load(&opts).expect("valid inventory");
-//! let plan = mip_engine::ops::plan_offline(&loaded);
+//! let opts = mip_engine::load::LoadOptions { inventory: "examples/minimal/mip.yaml".into(), revision: None };
+//! let loaded = mip_engine::load::load(&opts).expect("valid inventory");
+//! let plan = mip_engine::load::plan_offline(&loaded);
 //! assert!(plan.summary.create > 0);
 //! ```
 #![deny(missing_docs)]
+// One error type for every operation (the exit-code class is on it); an error ends a command,
+// it is never on a hot path, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
+pub mod backend;
 pub mod doctor;
+mod error;
+pub mod fake;
 pub mod live;
+pub mod load;
 pub mod ops;
+pub mod seams;
+
+pub use error::{Class, Error, forbidden_hint};

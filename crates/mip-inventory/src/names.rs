@@ -141,18 +141,26 @@ pub(crate) fn check_repo_url(d: &mut Decoder<'_>, v: &Located<String>, path: &st
     }
 }
 
-/// Git revision names (a practical subset of `git check-ref-format`).
-pub(crate) fn check_revision(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
-    let s = &v.value;
+/// Whether `s` can name a Git branch, tag or commit: a practical subset of
+/// `git check-ref-format` (no spaces or control characters, no `..`, `@{`, `~^:?*[\\`, no
+/// leading `-` or `/`, no trailing `/`, `.` or `.lock`). The one check of the
+/// inventory's revisions and of `--revision`.
+pub fn is_valid_revision(s: &str) -> bool {
     let bad_char = s.chars().find(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(*c));
-    let bad = bad_char.is_some()
+    !(bad_char.is_some()
         || s.contains("..")
         || s.contains("@{")
         || s.starts_with('-')
         || s.starts_with('/')
         || s.ends_with('/')
         || s.ends_with('.')
-        || s.ends_with(".lock");
+        || s.ends_with(".lock"))
+}
+
+/// Git revision names, as [`is_valid_revision`] checks them.
+pub(crate) fn check_revision(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
+    let s = &v.value;
+    let bad = !is_valid_revision(s);
     if bad {
         d.error(
             v.at.clone(),

@@ -71,6 +71,7 @@
 //! # }
 //! ```
 
+mod backend;
 mod config;
 mod discovery;
 mod error;
@@ -88,12 +89,13 @@ use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef, RequestCounts};
 use serde_json::Value;
 
+pub use crate::backend::ClusterBackend;
 use crate::discovery::{Kinds, Resource};
 use crate::error::{Endpoint, Operation};
 pub use crate::state::{ClusterStateConfig, ClusterStore, read_state};
 
 /// The field manager of every apply.
-pub const FIELD_MANAGER: &str = "mip";
+pub use mip_core::FIELD_MANAGER;
 
 /// The default of [`ConnectOptions::timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

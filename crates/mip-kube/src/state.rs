@@ -59,7 +59,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
-use mip_core::ObjectRef;
+use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
 use mip_state::{Error, FORMAT_VERSION, HistoryEntry, LockInfo, Record, Snapshot, StateStore};
 use serde::{Deserialize, Serialize};
 
@@ -375,7 +375,7 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
     let labels = |generation: Option<u64>| {
         let mut labels = BTreeMap::from([
             (LABEL_STATE.to_owned(), config.name.clone()),
-            ("app.kubernetes.io/managed-by".to_owned(), "mip".to_owned()),
+            (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
         ]);
         if let Some(g) = generation {
             labels.insert(LABEL_GENERATION.to_owned(), g.to_string());
@@ -540,7 +540,7 @@ fn our_lease(
             name: Some(config.lock_name()),
             labels: Some(BTreeMap::from([
                 (LABEL_STATE.to_owned(), config.name.clone()),
-                ("app.kubernetes.io/managed-by".to_owned(), "mip".to_owned()),
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
             ])),
             annotations: Some(BTreeMap::from([
                 (ANNOTATION_HOLDER.to_owned(), info.holder.clone()),

@@ -205,32 +205,70 @@ fn changed_secret_values(prior: &PriorState, addr: &ObjectRef, live: &serde_json
         .collect()
 }
 
-/// Standard base64 (Kubernetes `data` values), `None` if malformed.
+/// Standard base64 (Kubernetes `data` values) as UTF-8 text, `None` if malformed or not text.
+/// Whitespace is ignored and padding is optional.
 pub fn base64_decode(s: &str) -> Option<String> {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits: u32 = 0;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
-        let v = u32::try_from(T.iter().position(|t| *t == c)?).ok()?;
-        bits = (bits << 6) | v;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push(((bits >> n) & 0xff) as u8);
-        }
-    }
-    String::from_utf8(out).ok()
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let compact: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    String::from_utf8(LENIENT.decode(compact).ok()?).ok()
 }
 
-/// What the engine read from the cluster for a live plan.
+/// What the engine read from the cluster for a live plan, and the diff of each mip-owned
+/// object that exists, computed once: the engine decides from it which objects to confirm with
+/// a server-side dry run, the plan its actions.
 #[derive(Debug, Clone, Default)]
 pub struct LiveView {
     /// Live objects by address (absent = does not exist).
     pub objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
-    /// Objects whose owned fields differ but whose server-side dry run equals the live object
-    /// (e.g. the server normalised a value): no change.
-    pub confirmed_unchanged: std::collections::BTreeSet<ObjectRef>,
+    /// The diff of every mip-owned desired object against its live counterpart.
+    diffs: std::collections::BTreeMap<ObjectRef, crate::diff::ObjectDiff>,
+}
+
+impl LiveView {
+    /// The view of `objects`, each mip-owned object of `desired` diffed once.
+    pub fn new(
+        desired: &Desired,
+        objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
+    ) -> LiveView {
+        let diffs = desired
+            .mip_owned()
+            .filter_map(|o| {
+                let live = objects.get(&o.addr)?;
+                Some((o.addr.clone(), crate::diff::diff(&o.manifest, live, o.addr.is_secret())))
+            })
+            .collect();
+        LiveView { objects, diffs }
+    }
+
+    /// The objects whose owned fields differ and that mip already manages (a Secret compares
+    /// no values; an object mip does not own yet is an adoption): a server-side dry run may show
+    /// the difference is only the server's normalisation. With their manifests.
+    pub fn to_confirm(&self, desired: &Desired) -> Vec<(ObjectRef, std::sync::Arc<serde_json::Value>)> {
+        desired
+            .mip_owned()
+            .filter(|o| !o.addr.is_secret() && self.diffs.get(&o.addr).is_some_and(|d| d.changed))
+            .filter(|o| {
+                self.objects
+                    .get(&o.addr)
+                    .is_some_and(|l| crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_some())
+            })
+            .map(|o| (o.addr.clone(), std::sync::Arc::clone(&o.manifest)))
+            .collect()
+    }
+
+    /// A dry run showed the object would not change: no change, whatever the diff said.
+    pub fn confirm_unchanged(&mut self, addr: &ObjectRef) {
+        if let Some(d) = self.diffs.get_mut(addr) {
+            d.changed = false;
+        }
+    }
 }
 
 /// Whether mip adopts this object from another creator, taking ownership of the fields it
@@ -275,7 +313,7 @@ pub fn plan_live(
             continue;
         }
         let fp = fingerprint(o);
-        let is_secret = addr.group.is_empty() && addr.kind == "Secret";
+        let is_secret = addr.is_secret();
         let in_state = prior.managed.get(addr);
         let (action, reason, diff) = match live_obj {
             None => {
@@ -287,7 +325,11 @@ pub fn plan_live(
                 (Action::Create, why.to_owned(), None)
             }
             Some(l) => {
-                let d = crate::diff::diff(&o.manifest, l, is_secret);
+                let d = live
+                    .diffs
+                    .get(addr)
+                    .cloned()
+                    .unwrap_or_else(|| crate::diff::diff(&o.manifest, l, is_secret));
                 let changed_values =
                     if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
                 if !d.changed && !changed_values.is_empty() {
@@ -301,7 +343,7 @@ pub fn plan_live(
                             .to_owned(),
                         Some(text),
                     )
-                } else if !d.changed || live.confirmed_unchanged.contains(addr) {
+                } else if !d.changed {
                     (Action::NoOp, "matches the cluster".to_owned(), None)
                 } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
                     (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
@@ -326,10 +368,25 @@ pub fn plan_live(
     }
     for addr in no_longer_desired(desired, prior) {
         let Some(l) = live.objects.get(addr) else { continue };
-        let is_secret = addr.group.is_empty() && addr.kind == "Secret";
+        let is_secret = addr.is_secret();
         summary.delete += 1;
         let live_fp = Some(crate::diff::live_fingerprint(l, is_secret));
         changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), live_fp));
     }
     assemble(desired, prior, input, changes, expected, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64_decode;
+
+    #[test]
+    fn base64_decodes_kubernetes_data_values() {
+        assert_eq!(base64_decode("aHVudGVyMg==").as_deref(), Some("hunter2"));
+        assert_eq!(base64_decode("aHVudGVyMg").as_deref(), Some("hunter2"), "padding is optional");
+        assert_eq!(base64_decode("aHVu\ndGVy Mg==").as_deref(), Some("hunter2"), "whitespace is ignored");
+        assert_eq!(base64_decode("").as_deref(), Some(""));
+        assert_eq!(base64_decode("not base64!"), None);
+        assert_eq!(base64_decode("//79"), None, "not UTF-8 text");
+    }
 }

@@ -5,9 +5,9 @@
 //! moment between its creation (by sled, with the umask's mode) and its `chmod`.
 
 use crate::Error;
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 /// Mode of every file in the store.
@@ -42,30 +42,14 @@ pub(crate) fn restrict_tree(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that a reader sees the old or the new content, never a mix:
-/// a temporary file in the same directory, `fsync`, rename, `fsync` of the directory.
+/// [`mip_core::fsio::write_atomic`] of an owner-only (`0600`) file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .map_err(Error::io(&tmp))?;
-    chmod(&tmp, FILE_MODE)?;
-    f.write_all(bytes).map_err(Error::io(&tmp))?;
-    f.sync_all().map_err(Error::io(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(Error::io(path))?;
-    sync_dir(dir)
+    mip_core::fsio::write_atomic(path, bytes, Some(FILE_MODE)).map_err(Error::io(path))
 }
 
-/// `fsync` of a directory, so a rename in it survives a power loss.
+/// [`mip_core::fsio::sync_dir`]: a rename in `dir` survives a power loss.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
+    mip_core::fsio::sync_dir(dir).map_err(Error::io(dir))
 }
 
 /// A random id shaped like a version-4 UUID, from the kernel's random source.

@@ -59,12 +59,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backend;
 mod error;
 mod fsutil;
 mod lock;
 mod memory;
 mod sled_store;
 
+pub use backend::{Backend, BoxFuture, DynStore, LocalBackend, StateRead};
 pub use error::Error;
 pub use lock::{LockInfo, READ_OPERATION, now_unix, rfc3339_utc};
 pub use memory::MemoryStore;

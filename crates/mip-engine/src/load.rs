@@ -1,27 +1,12 @@
-//! Operations: `load` (validate), `graph` and `plan_offline`.
+//! Loading: the inventory file (and its prerequisite files) read, parsed, resolved into the
+//! desired state, ordered into the DAG and validated; the offline plan over it.
 
+use crate::Error;
 use mip_core::{Diagnostic, Diagnostics, Location, canonical};
 use mip_graph::{Dag, Desired, Manifest, ResolveOptions};
 use mip_inventory::Inventory;
 use mip_plan::{Mode, Plan, PlanInput, PriorState};
 use std::path::{Path, PathBuf};
-
-/// Why loading failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The inventory file could not be read.
-    #[error("cannot read inventory `{path}`")]
-    ReadInventory {
-        /// The path.
-        path: String,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The inventory, a prerequisite file or the resolved graph has problems.
-    #[error("{} problem(s) found", .0.error_count())]
-    Invalid(Diagnostics),
-}
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -90,6 +75,26 @@ fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> 
     out
 }
 
+fn invalid(path: &str, diagnostics: Diagnostics) -> Error {
+    Error::Invalid { path: path.to_owned(), diagnostics }
+}
+
+/// Reads only the inventory's `state:` section (the state commands need nothing else from
+/// it): `None` when the file does not exist.
+///
+/// # Errors
+/// [`Error::ReadInventory`], or [`Error::Invalid`] when the file does not parse.
+pub fn state_settings(inventory: &Path) -> Result<Option<mip_inventory::StateSettings>, Error> {
+    if !inventory.is_file() {
+        return Ok(None);
+    }
+    let path = inventory.display().to_string();
+    let text = std::fs::read_to_string(inventory)
+        .map_err(|source| Error::ReadInventory { path: path.clone(), source })?;
+    let parsed = mip_inventory::parse(&path, &text).map_err(|d| invalid(&path, d))?;
+    Ok(parsed.inventory.state)
+}
+
 /// Reads, parses, resolves, orders and validates an inventory.
 ///
 /// # Errors
@@ -108,37 +113,40 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
                 format!("the inventory is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
             )
             .with_hint("save the file as UTF-8");
-            return Err(Error::Invalid(std::iter::once(d).collect()));
+            return Err(invalid(&path, std::iter::once(d).collect()));
         }
     };
-    let parsed = mip_inventory::parse(&path, &text).map_err(Error::Invalid)?;
+    let parsed = mip_inventory::parse(&path, &text).map_err(|d| invalid(&path, d))?;
     let inventory = parsed.inventory;
     let mut diags = Diagnostics::new();
     if let Some(rev) = &opts.revision
-        && (rev.trim().is_empty() || rev.contains(char::is_whitespace) || rev.contains(".."))
+        && (rev.is_empty() || !mip_inventory::names::is_valid_revision(rev))
     {
-        diags.push(Diagnostic::error(
-            None,
-            "invalid-revision",
-            format!("`--revision {rev}` is not a valid Git branch"),
-        ));
+        diags.push(
+            Diagnostic::error(
+                None,
+                "invalid-revision",
+                format!("`--revision {rev}` is not a valid Git branch"),
+            )
+            .with_hint("no spaces, `..`, `~^:?*[\\`, and no leading `-` or trailing `/`"),
+        );
     }
     let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
     let prereqs = read_prerequisites(&inventory, &base, &mut diags);
     if diags.has_errors() {
-        return Err(Error::Invalid(diags.sorted()));
+        return Err(invalid(&path, diags.sorted()));
     }
     let desired =
         mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: opts.revision.clone() })
-            .map_err(Error::Invalid)?;
+            .map_err(|d| invalid(&path, d))?;
     let checks = mip_graph::validate(&desired);
     if checks.has_errors() {
-        return Err(Error::Invalid(checks));
+        return Err(invalid(&path, checks));
     }
     let dag = Dag::build(&desired.objects).map_err(|e| {
         let d = Diagnostic::error(None, "cycle", e.to_string())
             .with_hint("an ordering rule and a prerequisite contradict each other");
-        Error::Invalid(std::iter::once(d).collect())
+        invalid(&path, std::iter::once(d).collect())
     })?;
     let mut warnings = parsed.warnings;
     warnings.extend(checks);

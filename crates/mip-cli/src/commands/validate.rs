@@ -1,0 +1,30 @@
+//! `mip validate`.
+
+use crate::cli::{InventoryArgs, OutputFormat};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::views;
+use std::path::Path;
+
+/// Checks the inventory (and with `--branch-check` its revisions against the branch).
+///
+/// # Errors
+/// Load and IO errors.
+pub fn run(
+    inv: &InventoryArgs,
+    output: OutputFormat,
+    branch_check: bool,
+    branch: Option<&str>,
+    tree: Option<&Path>,
+) -> Result<ExitStatus, CliError> {
+    let loaded = super::load(inv)?;
+    if branch_check {
+        let status = crate::render::branch_check(&loaded, inv, branch, tree)?;
+        if status != ExitStatus::Success {
+            return Ok(status);
+        }
+    }
+    views::stdout(&views::validate(&loaded, output))?;
+    super::exit_without_freeing(loaded);
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,344 @@
+//! What the CLI gives the engine: the connection (`mip-kube`), the cluster state backend
+//! registered beside the engine's local one, secret sources read from the environment, files
+//! and the terminal, a confirmation prompt, and progress on stderr.
+#![expect(clippy::print_stderr, reason = "progress and prompts go to stderr")]
+
+use crate::cli::{ClusterArgs, ConnectArgs, StateArgs, StateBackendArg};
+use crate::views;
+use base64::Engine as _;
+use mip_core::cluster::RequestCounts;
+use mip_core::{Diagnostics, Sensitive, SensitiveSource};
+use mip_engine::backend::{BackendKind, Backends, StateFlags, StateSpec};
+use mip_engine::ops::Env;
+use mip_engine::seams::{
+    Answer, Confirm, Connected, Connector, Event, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
+};
+use mip_kube::{ClusterBackend, ClusterStateConfig, ConnectOptions, KubeCluster};
+use mip_plan::Plan;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Connects with `mip-kube` as the flags say.
+pub struct KubeConnector(pub ConnectOptions);
+
+impl KubeConnector {
+    /// From the connection flags.
+    pub fn new(args: &ConnectArgs) -> KubeConnector {
+        KubeConnector(ConnectOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            timeout: Duration::from_secs(args.request_timeout.max(1)),
+        })
+    }
+}
+
+impl Connector for KubeConnector {
+    type Cluster = KubeCluster;
+
+    async fn connect(&self) -> Result<Connected<KubeCluster>, mip_core::cluster::ClusterError> {
+        let cluster = KubeCluster::connect(self.0.clone()).await?;
+        let context = Some(cluster.context_name().to_owned());
+        Ok(Connected { cluster, context })
+    }
+}
+
+/// The engine's backends plus the cluster one (`mip-kube`), reached through `connect`.
+pub fn backends(connect: &ConnectOptions) -> Backends<KubeCluster> {
+    let mut b = Backends::default();
+    let connect = connect.clone();
+    b.register(
+        BackendKind::Cluster,
+        Box::new(move |spec: &StateSpec, cluster: Option<&KubeCluster>| {
+            let defaults = ClusterStateConfig::default();
+            let config = ClusterStateConfig {
+                namespace: spec.namespace.clone().unwrap_or(defaults.namespace),
+                name: spec.name.clone().unwrap_or(defaults.name),
+                lock_ttl: spec.lock_ttl,
+                chunk_bytes: spec.chunk_bytes.max(1),
+            };
+            let backend = ClusterBackend::new(connect.clone(), config);
+            Box::new(match cluster {
+                Some(c) => backend.reading_through(c),
+                None => backend,
+            })
+        }),
+    );
+    b
+}
+
+/// A backend kind as the flags name it.
+pub fn kind(arg: StateBackendArg) -> BackendKind {
+    match arg {
+        StateBackendArg::Local => BackendKind::Local,
+        StateBackendArg::Cluster => BackendKind::Cluster,
+    }
+}
+
+/// The state flags.
+pub fn state_flags(args: &StateArgs) -> StateFlags {
+    StateFlags {
+        backend: args.state_backend.map(kind),
+        dir: args.state_dir.clone(),
+        namespace: args.state_namespace.clone(),
+        name: args.state_name.clone(),
+        lock_ttl: Duration::from_secs(args.lock_ttl.max(1)),
+        chunk_bytes: args.state_chunk_bytes,
+    }
+}
+
+/// Everything a command's [`Env`] borrows, built from its flags.
+pub struct Parts {
+    /// The connector.
+    pub connector: KubeConnector,
+    /// The backends.
+    pub backends: Backends<KubeCluster>,
+    /// The state flags.
+    pub state: StateFlags,
+    /// The progress hook.
+    pub progress: Arc<Progress>,
+}
+
+impl Parts {
+    /// From the cluster and state flags.
+    pub fn new(args: &ClusterArgs) -> Parts {
+        let connector = KubeConnector::new(&args.connect);
+        let backends = backends(&connector.0);
+        Parts {
+            connector,
+            backends,
+            state: state_flags(&args.state),
+            progress: Arc::new(Progress::default()),
+        }
+    }
+
+    /// The engine's environment.
+    pub fn env(&self) -> Env<'_, KubeConnector> {
+        Env {
+            connector: &self.connector,
+            backends: &self.backends,
+            state: &self.state,
+            hook: Arc::clone(&self.progress) as Arc<dyn Hook>,
+        }
+    }
+}
+
+/// The async runtime of a command (two workers: the machine mip runs on is often small).
+///
+/// # Errors
+/// When the runtime cannot start.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
+}
+
+/// Reads secret values: env, file (relative to the inventory), or a hidden prompt.
+pub struct Resolver {
+    /// The inventory's directory.
+    pub base: PathBuf,
+}
+
+impl SecretResolver for Resolver {
+    fn resolve(&self, source: &SensitiveSource) -> Result<Sensitive, SourceError> {
+        let value = self.resolve_inner(source)?;
+        if views::verbosity() >= 2 {
+            // Proof of what was used without showing it: length and a salted hash.
+            let hash =
+                mip_core::canonical::salted_hash("mip-verbose-log", &source.to_string(), value.expose());
+            eprintln!("  secret from {source}: {} bytes, {hash}", value.len());
+        }
+        Ok(value)
+    }
+}
+
+impl Resolver {
+    fn read_file(&self, path: &str) -> Result<Vec<u8>, SourceError> {
+        let p = self.base.join(path);
+        std::fs::read(&p)
+            .map_err(|e| SourceError::File { path: p.display().to_string(), reason: e.to_string() })
+    }
+
+    fn resolve_inner(&self, source: &SensitiveSource) -> Result<Sensitive, SourceError> {
+        match source {
+            SensitiveSource::Env(name) => {
+                std::env::var(name).map(Sensitive::new).map_err(|_| SourceError::EnvNotSet(name.clone()))
+            }
+            SensitiveSource::File(path) => {
+                let bytes = self.read_file(path)?;
+                String::from_utf8(bytes).map(Sensitive::new).map_err(|_| SourceError::File {
+                    path: self.base.join(path).display().to_string(),
+                    reason: "not UTF-8 text".to_owned(),
+                })
+            }
+            SensitiveSource::Prompt(text) => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(SourceError::NeedsTerminal(text.clone()));
+                }
+                rpassword::prompt_password(format!("{text}: "))
+                    .map(Sensitive::new)
+                    .map_err(|e| SourceError::Prompt(e.to_string()))
+            }
+            SensitiveSource::Generated => Err(SourceError::Generated),
+            SensitiveSource::ClusterConfig { token, ca_file } => {
+                let token = self.resolve(token)?;
+                let mut tls = serde_json::json!({ "insecure": false });
+                if let Some(path) = ca_file {
+                    let pem = self.read_file(path)?;
+                    tls["caData"] =
+                        serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(pem));
+                }
+                let config = serde_json::json!({ "bearerToken": token.expose(), "tlsClientConfig": tls });
+                Ok(Sensitive::new(config.to_string()))
+            }
+        }
+    }
+}
+
+/// Asks on the terminal; only `yes` is accepted.
+pub struct TerminalConfirm;
+
+impl Confirm for TerminalConfirm {
+    fn confirm(&self, question: &str) -> Answer {
+        if !std::io::stdin().is_terminal() {
+            return Answer::CannotAsk;
+        }
+        eprint!("{question} Only `yes` is accepted: ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(_) if line.trim() == "yes" => Answer::Yes,
+            _ => Answer::No,
+        }
+    }
+}
+
+/// `--auto-approve`, or the terminal.
+pub fn confirmation(auto_approve: bool) -> Box<dyn Confirm> {
+    if auto_approve { Box::new(mip_engine::seams::AutoApprove) } else { Box::new(TerminalConfirm) }
+}
+
+/// Progress on stderr: a progress bar (indicatif) on a terminal at the default verbosity, else
+/// one line per finished change, for logs and CI. Failures and skips are always lines of their
+/// own. Only addresses are shown, never a value.
+#[derive(Default)]
+pub struct Progress {
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    fn bar(&self) -> Option<indicatif::ProgressBar> {
+        self.bar.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn start(&self, writes: usize) {
+        if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(writes as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        *self.bar.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar);
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match self.bar() {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn tick(&self, message: Option<String>) {
+        if let Some(bar) = self.bar() {
+            bar.inc(1);
+            if let Some(m) = message {
+                bar.set_message(m);
+            }
+        }
+    }
+}
+
+impl Hook for Progress {
+    fn event(&self, e: Event) {
+        match e {
+            Event::Writing(n) => self.start(n),
+            Event::Finished => self.finish(),
+            Event::Start(a, action) if views::verbosity() >= 1 => {
+                self.line(format!("{:>3} {a}: {action}…", action.symbol()));
+            }
+            Event::Start(..) => {}
+            Event::Done(a, action) => match self.bar() {
+                Some(_) => self.tick(Some(format!("{} {a}", action.symbol()))),
+                None => eprintln!("{:>3} {a}: {action} done", action.symbol()),
+            },
+            Event::Failed(a, err) => {
+                self.tick(None);
+                self.line(format!("  ! {a}: failed: {err}"));
+            }
+            Event::Skipped(a, why) => {
+                self.tick(None);
+                let why = match why {
+                    Skip::DependencyFailed(because) => format!("depends on failed `{because}`"),
+                    Skip::Interrupted => "interrupted before it started".to_owned(),
+                    Skip::Unreachable => "its dependencies were never done".to_owned(),
+                };
+                self.line(format!("  - {a}: skipped ({why})"));
+            }
+            Event::Waiting(n) if n > 0 => {
+                if let Some(bar) = self.bar() {
+                    bar.set_message(format!("waiting for {n} object(s) from Argo CD"));
+                }
+                self.line(format!("  … waiting for {n} object(s) from Argo CD"));
+            }
+            Event::Waiting(_) => self.line("  ✓ every expected Argo CD object exists".to_owned()),
+            Event::Notice(Notice::InventoryChangedSincePlan { inventory }) => views::note(&format!(
+                "note: the inventory changed since the plan; applying the plan as saved (`{inventory}`)"
+            )),
+            Event::Notice(Notice::KeptProtected(a)) => views::note(&format!(
+                "  kept {a} (pass `--include-protected` to delete namespaces, AppProjects and CRDs)"
+            )),
+        }
+    }
+
+    fn warnings(&self, d: &Diagnostics) {
+        views::diagnostics(d);
+    }
+
+    fn plan(&self, plan: &Plan, operation: Operation) {
+        match operation {
+            Operation::Destroy => {
+                for c in &plan.changes {
+                    views::note(&format!("  - {} ({})", c.address, c.purpose));
+                }
+            }
+            _ => {
+                if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {
+                    views::note(&format!("error: cannot show the plan: {e}"));
+                }
+            }
+        }
+    }
+
+    fn requests(&self, r: RequestCounts) {
+        if std::env::var_os("MIP_STATS").is_some() || views::verbosity() >= 1 {
+            eprintln!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The engine's one error type. Every variant says what went wrong, [`Error::hint`] what to do
+//! about it, and [`Error::class`] which row of the exit-code table it belongs to; the CLI only
+//! renders and maps.
+
+use mip_core::cluster::ClusterError;
+use mip_core::{Diagnostics, ObjectRef};
+
+/// How an error ends a command (the CLI maps each class to its exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Bad input, IO, the API server: exit 1.
+    Error,
+    /// The state lock is held by another run, or was lost: exit 3.
+    LockHeld,
+    /// A saved plan is stale, for another state, or was tampered with: exit 4.
+    StalePlan,
+    /// Refused for safety (wrong cluster, not confirmed): exit 6.
+    Safety,
+}
+
+/// Why a command failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The inventory file could not be read.
+    #[error("cannot read inventory `{path}`")]
+    ReadInventory {
+        /// The path.
+        path: String,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The inventory, a prerequisite file or the resolved graph has problems (each with its
+    /// location and hint).
+    #[error("{} error(s) in `{path}`; nothing was written", .diagnostics.error_count())]
+    Invalid {
+        /// The inventory as given.
+        path: String,
+        /// Every problem found.
+        diagnostics: Diagnostics,
+    },
+    /// A saved plan could not be read.
+    #[error("cannot read plan file `{path}`")]
+    ReadPlanFile {
+        /// The path.
+        path: String,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved plan could not be written.
+    #[error("cannot write plan file `{path}`")]
+    WritePlanFile {
+        /// The path.
+        path: String,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved plan is not a plan, from another mip, or was modified.
+    #[error(transparent)]
+    PlanFile(#[from] mip_plan::planfile::Error),
+    /// An address given on the command line does not parse.
+    #[error("`{flag}`: {reason}")]
+    BadAddress {
+        /// The flag (`--rotate`, `state rm`).
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Talking to the API server failed.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] mip_state::Error),
+    /// The cluster is not the one the inventory names.
+    #[error("refusing to touch API server `{actual}`: the inventory's guard expects {expected}")]
+    WrongCluster {
+        /// What the inventory says.
+        expected: String,
+        /// What the kubeconfig points at.
+        actual: String,
+    },
+    /// The plan was made against another state.
+    #[error("the plan was made for state lineage `{plan}`, but this state is `{state}`")]
+    OtherState {
+        /// Lineage in the plan.
+        plan: String,
+        /// Lineage of the store.
+        state: String,
+    },
+    /// The state or the cluster changed since the plan.
+    #[error("the plan is stale: {reason}")]
+    Stale {
+        /// What changed, naming the objects.
+        reason: String,
+    },
+    /// A secret value could not be had from its source.
+    #[error("cannot read the value of `{key}` of `{addr}` from {source_desc}")]
+    SecretSource {
+        /// The Secret.
+        addr: ObjectRef,
+        /// The key.
+        key: String,
+        /// The source, e.g. env `X`.
+        source_desc: String,
+        /// Why.
+        #[source]
+        source: crate::seams::SourceError,
+    },
+    /// Confirmation was needed and nobody can give it.
+    #[error("refusing to change the cluster without confirmation: stdin is not a terminal")]
+    NoConfirmation,
+    /// The person at the terminal did not confirm.
+    #[error("{operation} cancelled")]
+    Declined {
+        /// `Apply`, `Destroy`.
+        operation: &'static str,
+    },
+    /// `--offline` with the state in the cluster.
+    #[error("`--offline` cannot read a state kept in the cluster")]
+    OfflineClusterState,
+    /// No constructor is registered for a state backend.
+    #[error("this mip has no `{0}` state backend")]
+    NoBackend(&'static str),
+    /// `state migrate` from a backend to itself.
+    #[error("`--from` and `--to` name the same backend")]
+    SameBackend,
+    /// `state migrate` from an empty source.
+    #[error("nothing to migrate: no state in {source_desc}")]
+    NothingToMigrate {
+        /// The source.
+        source_desc: String,
+    },
+    /// `state migrate` read back something else than it copied.
+    #[error("the state read back from {destination} differs from the source")]
+    MigrationMismatch {
+        /// The destination.
+        destination: String,
+        /// The source.
+        source_desc: String,
+    },
+    /// An address that is not in the state.
+    #[error("`{0}` is not in the state")]
+    NotInState(ObjectRef),
+    /// No state where one is needed.
+    #[error("no state in {0} (nothing applied yet)")]
+    NoState(String),
+}
+
+impl Error {
+    /// Which row of the exit-code table.
+    pub fn class(&self) -> Class {
+        match self {
+            Error::WrongCluster { .. } | Error::NoConfirmation | Error::Declined { .. } => Class::Safety,
+            Error::OtherState { .. }
+            | Error::Stale { .. }
+            | Error::PlanFile(mip_plan::planfile::Error::Tampered { .. }) => Class::StalePlan,
+            Error::State(mip_state::Error::LockHeld(_) | mip_state::Error::LockLost { .. }) => {
+                Class::LockHeld
+            }
+            _ => Class::Error,
+        }
+    }
+
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            Error::WrongCluster { .. } => {
+                "select the right context with `--context`, or fix `argocd.apiServer`/`argocd.context`"
+            }
+            Error::OtherState { .. } | Error::Stale { .. } => {
+                "run `mip plan --out FILE` again and review the new plan"
+            }
+            Error::PlanFile(mip_plan::planfile::Error::Tampered { .. }) => {
+                "make a new plan with `mip plan --out FILE`"
+            }
+            Error::SecretSource { .. } => {
+                "set the environment variable or create the file the inventory names"
+            }
+            Error::NoConfirmation => "review the plan, then pass `--auto-approve`",
+            Error::BadAddress { .. } => "an address reads `v1/Secret/federation-a/mip-secret`",
+            Error::NotInState(_) => "`mip state list` shows what the state holds",
+            Error::OfflineClusterState => {
+                "drop `--offline`, or plan against a local copy with `--state-backend local --state-dir DIR` after `mip state migrate --from cluster --to local`"
+            }
+            Error::SameBackend => "`mip state migrate --from local --to cluster`, or the reverse",
+            Error::NothingToMigrate { .. } => {
+                "check `--from`, `--state-dir`, `--state-namespace` and `--state-name`"
+            }
+            Error::MigrationMismatch { source_desc, .. } => {
+                return Some(format!("this is a bug in mip; the source {source_desc} is unchanged"));
+            }
+            Error::State(e) => return Some(e.hint()),
+            Error::Cluster(ClusterError::Unreachable { .. }) => {
+                "check the kubeconfig context, the VPN, or `HTTPS_PROXY=socks5://…`"
+            }
+            Error::Cluster(ClusterError::Conflict { .. }) => {
+                "another tool owns these fields; remove them there, or let mip own the object alone"
+            }
+            Error::Cluster(e @ ClusterError::Forbidden { .. }) => return forbidden_hint(e),
+            _ => return None,
+        };
+        Some(text.to_owned())
+    }
+}
+
+/// The fix for a [`ClusterError::Forbidden`]: which permission is missing and where the roles
+/// that grant exactly what mip needs are. `None` for any other error.
+pub fn forbidden_hint(e: &ClusterError) -> Option<String> {
+    let ClusterError::Forbidden { verb, resource, namespace, .. } = e else { return None };
+    let scope = namespace.as_ref().map(|n| format!(" in namespace `{n}`")).unwrap_or_default();
+    let apply =
+        if verb == "patch" { " (server-side apply is `patch`, plus `create` for a new object)" } else { "" };
+    Some(format!(
+        "the credentials in use lack `{verb}` on `{resource}`{scope}{apply}; bind the roles in `examples/rbac/`: `mip-readonly.yaml` for plan, drift and doctor, `mip-apply.yaml` for apply (README, \"Least privilege\")"
+    ))
+}

@@ -1,0 +1,24 @@
+//! The live stages: read the cluster, plan against it, apply a plan, detect drift, destroy,
+//! rebuild the state.
+//!
+//! Generic over [`Cluster`](mip_core::cluster::Cluster) (implemented by `mip-kube`, and by
+//! [`crate::fake::FakeCluster`] in unit tests) and over any `StateStore`. Reports progress
+//! through [`Hook`](crate::seams::Hook); never prints. The commands that use these stages are
+//! in [`crate::ops`].
+
+pub mod destroy;
+pub mod drift;
+pub mod plan;
+pub mod read;
+pub mod rebuild;
+pub mod scheduler;
+pub mod secrets;
+mod wait;
+
+pub use crate::Error as LiveError;
+pub use destroy::{destroy_plan, is_protected, kept_protected};
+pub use drift::{Drift, DriftItem, drift_of};
+pub use plan::plan_live;
+pub use read::{check_fresh, check_guard, read_live};
+pub use rebuild::rebuild_state;
+pub use scheduler::{ApplyOpts, ApplyOutcome, Failure, Interrupt, apply};

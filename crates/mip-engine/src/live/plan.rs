@@ -1,0 +1,88 @@
+//! The live plan: the cluster read with one LIST per kind, each mip-owned object diffed once,
+//! and a server-side dry run only for objects whose owned fields differ.
+
+use super::read::read_live;
+use crate::Error;
+use crate::load::{Loaded, prior_from};
+use mip_core::cluster::{ApplyOptions, Cluster};
+use mip_core::{ObjectRef, canonical};
+use mip_plan::{LiveView, Mode, Plan, PlanInput, PriorState};
+use mip_state::Snapshot;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The live object without what the server sets on every write, for comparing a dry run's
+/// result with it.
+fn volatile_stripped(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["managedFields", "resourceVersion", "generation", "creationTimestamp", "uid"] {
+            meta.remove(k);
+        }
+    }
+    canonical::canonicalize(&v)
+}
+
+/// Plans against the live cluster.
+///
+/// Reads with one LIST per kind; objects whose owned fields differ are confirmed with a
+/// server-side dry run (never for unchanged objects), so server normalisation is not a change.
+/// `snapshot` is the state (`None`: nothing applied yet).
+///
+/// # Errors
+/// Cluster errors.
+pub async fn plan_live<C: Cluster>(
+    cluster: &C,
+    loaded: &Loaded,
+    snapshot: Option<&Snapshot>,
+) -> Result<Plan, Error> {
+    let prior = snapshot.map(prior_from).unwrap_or_default();
+    let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
+    addrs.extend(prior.managed.keys().cloned());
+    let objects = read_live(cluster, &addrs).await?;
+    let mut view = LiveView::new(&loaded.desired, objects);
+    for (addr, manifest) in view.to_confirm(&loaded.desired) {
+        let opts = ApplyOptions { dry_run: true, force: mip_plan::adopts(&addr) };
+        if let Ok(result) = cluster.apply(&addr, &manifest, opts).await
+            && view
+                .objects
+                .get(&addr)
+                .is_some_and(|live| volatile_stripped(&result) == volatile_stripped(live))
+        {
+            view.confirm_unchanged(&addr);
+        }
+    }
+    let input = PlanInput {
+        inventory: &loaded.path,
+        inventory_digest: loaded.digest.clone(),
+        mode: Mode::Live,
+        mip_version: env!("CARGO_PKG_VERSION"),
+    };
+    plan_reachable(loaded, &prior, &view, &input)
+}
+
+/// Objects on other clusters (federations on remote clusters) are not reachable through this
+/// connection: they are left out of a live plan rather than applied to the wrong cluster.
+/// Only then is the desired state copied and its graph rebuilt.
+fn plan_reachable(
+    loaded: &Loaded,
+    prior: &PriorState,
+    view: &LiveView,
+    input: &PlanInput<'_>,
+) -> Result<Plan, Error> {
+    if loaded.desired.objects.keys().all(|a| a.cluster.is_none()) {
+        return Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, prior, view, input));
+    }
+    let mut desired = loaded.desired.clone();
+    desired.objects.retain(|a, _| a.cluster.is_none());
+    let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
+    let edges = loaded
+        .dag
+        .edges()
+        .into_iter()
+        .filter(|e| e.from.cluster.is_none() && e.to.cluster.is_none())
+        .collect();
+    let dag =
+        mip_graph::Dag::from_edges(&steps, edges).map_err(|e| Error::Stale { reason: e.to_string() })?;
+    Ok(mip_plan::plan_live(&desired, &dag, prior, view, input))
+}

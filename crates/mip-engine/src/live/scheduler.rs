@@ -1,0 +1,515 @@
+//! The apply scheduler: a plan's writes in dependency order, independent ones in parallel
+//! (bounded), each finished change recorded in the state by group commit before what depends
+//! on it starts; a failure stops only what depends on it; an interrupt stops new writes and
+//! keeps what finished.
+//!
+//! Phases of [`apply`]: [`prepare`] (freshness, secret values: everything that can fail before
+//! the first write), [`Run::drive`] (the writes), [`record_adopted`] (unchanged objects the state
+//! did not know), then the wait for the objects Argo CD generates.
+
+use super::read::check_fresh;
+use super::secrets::{fill_secret, live_value, manifest_value, value_hashes};
+use super::wait::{wait_established, wait_for_argo, wait_gone};
+use crate::Error;
+use crate::seams::{Event, Hook, SecretResolver, Skip};
+use mip_core::cluster::{ApplyOptions, Cluster, ClusterError};
+use mip_core::{Action, ObjectRef};
+use mip_plan::{Change, Plan};
+use mip_state::{DynStore, ManagedEntry, Record, Snapshot};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Options of [`apply`].
+#[derive(Debug, Clone)]
+pub struct ApplyOpts {
+    /// Concurrent writes at most.
+    pub parallelism: usize,
+    /// How long to wait for the Argo-owned objects (zero: don't wait).
+    pub wait_timeout: Duration,
+    /// Poll interval while waiting.
+    pub poll: Duration,
+    /// How long a deletion (or a CRD becoming Established) may take.
+    pub deletion_timeout: Duration,
+    /// Stops the run between writes when triggered.
+    pub interrupt: Interrupt,
+}
+
+impl Default for ApplyOpts {
+    fn default() -> Self {
+        ApplyOpts {
+            parallelism: 8,
+            wait_timeout: Duration::from_secs(300),
+            poll: Duration::from_secs(2),
+            deletion_timeout: Duration::from_secs(120),
+            interrupt: Interrupt::default(),
+        }
+    }
+}
+
+/// A request to stop (a signal, a cancelled CI job): no new write starts, the writes in flight
+/// finish and are recorded. Cheap to clone; every clone sees the trigger.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    flag: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Interrupt {
+    /// Asks the run to stop.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether it was triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once triggered.
+    async fn triggered(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_triggered() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A change that failed, with the API server's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The object.
+    pub address: ObjectRef,
+    /// What went wrong.
+    pub error: ClusterError,
+}
+
+/// What an apply (or destroy) did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOutcome {
+    /// Changes done (and recorded), in the order they finished.
+    pub applied: Vec<ObjectRef>,
+    /// Changes that failed.
+    pub failed: Vec<Failure>,
+    /// Changes not attempted, and why.
+    pub skipped: Vec<(ObjectRef, Skip)>,
+    /// Argo-owned objects still missing when the wait ended.
+    pub pending: Vec<ObjectRef>,
+    /// State serial after the apply.
+    pub serial: u64,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl ApplyOutcome {
+    /// Whether everything was done.
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty() && !self.interrupted
+    }
+
+    /// The failures that were the API server's refusals (missing RBAC permissions).
+    pub fn forbidden(&self) -> impl Iterator<Item = &Failure> {
+        self.failed.iter().filter(|f| matches!(f.error, ClusterError::Forbidden { .. }))
+    }
+
+    /// Whether every write was refused for want of permissions: nothing changed.
+    pub fn all_refused(&self) -> bool {
+        !self.failed.is_empty() && self.applied.is_empty() && self.forbidden().count() == self.failed.len()
+    }
+
+    /// `3 applied, 0 failed, 1 skipped, 0 pending`, for the history.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} applied, {} failed, {} skipped, {} pending",
+            self.applied.len(),
+            self.failed.len(),
+            self.skipped.len(),
+            self.pending.len()
+        )
+    }
+}
+
+/// How many finished changes force a group commit at once.
+const MAX_BATCH: usize = 256;
+
+/// One write to do: the change, its manifest with secret values filled in, and the hashes of
+/// those values for the state.
+struct Job<'p> {
+    change: &'p Change,
+    manifest: Option<Value>,
+    hashes: BTreeMap<String, String>,
+}
+
+/// Applies a plan: checks it is fresh, writes it in dependency order (see the module docs),
+/// records what finished, then waits for the Argo-owned objects. `rotate` regenerates the
+/// generated values of those Secrets.
+///
+/// # Errors
+/// Staleness, state and secret-source errors before anything is written; a state write that
+/// fails stops the run. Per-change errors are in the outcome.
+pub async fn apply<C: Cluster + 'static>(
+    cluster: Arc<C>,
+    store: Arc<DynStore>,
+    plan: &Plan,
+    resolver: &dyn SecretResolver,
+    rotate: &BTreeSet<ObjectRef>,
+    opts: &ApplyOpts,
+    hook: Arc<dyn Hook>,
+) -> Result<ApplyOutcome, Error> {
+    let snapshot = store.snapshot()?;
+    let live = check_fresh(cluster.as_ref(), plan, &snapshot).await?;
+    let rotated = rotations(plan, rotate);
+    let jobs = prepare(plan, &rotated, rotate, &live, &snapshot, resolver)?;
+    let mut run = Run::new(jobs, snapshot.serial, Arc::clone(&store), Arc::clone(&hook));
+    hook.event(Event::Writing(run.jobs.len()));
+    run.drive(&cluster, opts).await?;
+    let mut outcome = run.outcome;
+    if let Some(serial) = record_adopted(store.as_ref(), plan, &snapshot, &live)? {
+        outcome.serial = serial;
+    }
+    if outcome.failed.is_empty() && outcome.skipped.is_empty() && !outcome.interrupted {
+        outcome.pending =
+            wait_for_argo(cluster.as_ref(), plan, opts.wait_timeout, opts.poll, hook.as_ref()).await?;
+    }
+    hook.event(Event::Finished);
+    Ok(outcome)
+}
+
+/// `--rotate`: an unchanged Secret becomes an update with fresh generated values.
+fn rotations(plan: &Plan, rotate: &BTreeSet<ObjectRef>) -> Vec<Change> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp && rotate.contains(&c.address))
+        .map(|c| Change { action: Action::Update, reason: "rotate generated values".into(), ..c.clone() })
+        .collect()
+}
+
+/// Everything that can fail before the first write: every secret value is resolved (a missing
+/// source fails the run before anything changed).
+fn prepare<'p>(
+    plan: &'p Plan,
+    rotated: &'p [Change],
+    rotate: &BTreeSet<ObjectRef>,
+    live: &BTreeMap<ObjectRef, Value>,
+    snapshot: &Snapshot,
+    resolver: &dyn SecretResolver,
+) -> Result<Vec<Job<'p>>, Error> {
+    let changes = plan
+        .changes
+        .iter()
+        .filter(|c| !(c.action == Action::NoOp && rotate.contains(&c.address)))
+        .chain(rotated)
+        .filter(|c| c.action.is_write());
+    let mut jobs = Vec::new();
+    for change in changes {
+        let (manifest, hashes) = match change.action {
+            Action::Create | Action::Update if !change.sensitive.is_empty() => {
+                let m = fill_secret(
+                    change,
+                    live.get(&change.address),
+                    resolver,
+                    rotate.contains(&change.address),
+                )?;
+                let keys = change.sensitive.iter().map(|k| &k.key);
+                let hashes =
+                    value_hashes(&snapshot.lineage, &change.address, keys, |k| manifest_value(&m, k));
+                (Some(m), hashes)
+            }
+            Action::Create | Action::Update => (change.manifest.as_deref().cloned(), BTreeMap::new()),
+            _ => (None, BTreeMap::new()),
+        };
+        jobs.push(Job { change, manifest, hashes });
+    }
+    Ok(jobs)
+}
+
+/// What one write returned: the object's metadata (`None` after a delete) or the error.
+type Written = (usize, Result<Option<Value>, ClusterError>);
+
+/// The state of a run: which jobs wait for how many dependencies, which are ready, and the
+/// finished changes waiting for their group commit.
+struct Run<'p> {
+    jobs: Vec<Job<'p>>,
+    /// For each job, the jobs that depend on it.
+    dependents: Vec<Vec<usize>>,
+    /// For each job, how many of its dependencies are not recorded yet.
+    waiting_on: Vec<usize>,
+    ready: VecDeque<usize>,
+    /// Jobs started, failed or skipped (never started twice, never skipped after starting).
+    settled: Vec<bool>,
+    commit: GroupCommit,
+    store: Arc<DynStore>,
+    hook: Arc<dyn Hook>,
+    outcome: ApplyOutcome,
+}
+
+impl<'p> Run<'p> {
+    fn new(jobs: Vec<Job<'p>>, serial: u64, store: Arc<DynStore>, hook: Arc<dyn Hook>) -> Run<'p> {
+        let index: BTreeMap<&ObjectRef, usize> =
+            jobs.iter().enumerate().map(|(i, j)| (&j.change.address, i)).collect();
+        let mut dependents = vec![Vec::new(); jobs.len()];
+        let mut waiting_on = vec![0; jobs.len()];
+        for (i, job) in jobs.iter().enumerate() {
+            // Only dependencies written by this run order it; the others exist already.
+            let deps: BTreeSet<usize> =
+                job.change.depends_on.iter().filter_map(|d| index.get(&d.address).copied()).collect();
+            waiting_on[i] = deps.len();
+            for d in deps {
+                dependents[d].push(i);
+            }
+        }
+        let ready = (0..jobs.len()).filter(|&i| waiting_on[i] == 0).collect();
+        let settled = vec![false; jobs.len()];
+        let outcome = ApplyOutcome { serial, ..ApplyOutcome::default() };
+        Run {
+            jobs,
+            dependents,
+            waiting_on,
+            ready,
+            settled,
+            commit: GroupCommit::default(),
+            store,
+            hook,
+            outcome,
+        }
+    }
+
+    /// Starts what is ready (within the parallelism bound), takes in what finished, commits
+    /// in groups, until nothing is left to start or in flight.
+    async fn drive<C: Cluster + 'static>(&mut self, cluster: &Arc<C>, opts: &ApplyOpts) -> Result<(), Error> {
+        let window = self.store.group_commit_window();
+        let mut tasks: JoinSet<Written> = JoinSet::new();
+        loop {
+            if opts.interrupt.is_triggered() {
+                self.outcome.interrupted = true;
+            }
+            while !self.outcome.interrupted && tasks.len() < opts.parallelism.max(1) {
+                let Some(i) = self.ready.pop_front() else { break };
+                self.start(i, cluster, opts.deletion_timeout, &mut tasks);
+            }
+            if tasks.is_empty() {
+                // Nothing in flight: waiting longer cannot enlarge the batch.
+                if self.commit.is_empty() {
+                    break;
+                }
+                self.flush().await?;
+                continue;
+            }
+            let deadline = self.commit.deadline(window);
+            tokio::select! {
+                joined = tasks.join_next() => {
+                    if let Some(Ok(written)) = joined {
+                        self.finished(written);
+                    }
+                }
+                () = sleep_until(deadline) => self.flush().await?,
+                () = opts.interrupt.triggered(), if !self.outcome.interrupted => {
+                    self.outcome.interrupted = true;
+                }
+            }
+            if self.commit.len() >= MAX_BATCH {
+                self.flush().await?;
+            }
+        }
+        self.flush().await?;
+        let why = if self.outcome.interrupted { Skip::Interrupted } else { Skip::Unreachable };
+        for i in 0..self.jobs.len() {
+            if !self.settled[i] {
+                self.skip(i, why.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn start<C: Cluster + 'static>(
+        &mut self,
+        i: usize,
+        cluster: &Arc<C>,
+        timeout: Duration,
+        tasks: &mut JoinSet<Written>,
+    ) {
+        self.settled[i] = true;
+        let job = &self.jobs[i];
+        let (addr, action, force) = (job.change.address.clone(), job.change.action, job.change.force);
+        let manifest = job.manifest.clone().unwrap_or(Value::Null);
+        self.hook.event(Event::Start(addr.clone(), action));
+        let cluster = Arc::clone(cluster);
+        tasks.spawn(
+            async move { (i, write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await) },
+        );
+    }
+
+    fn finished(&mut self, (i, result): Written) {
+        let job = &self.jobs[i];
+        let addr = job.change.address.clone();
+        match result {
+            Ok(obj) => {
+                let entry = obj.map(|o| ManagedEntry {
+                    fingerprint: job.change.fingerprint.clone(),
+                    uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
+                    serial: 0,
+                    secret_hashes: job.hashes.clone(),
+                });
+                self.commit.push(i, (addr, entry));
+            }
+            Err(error) => {
+                self.hook.event(Event::Failed(addr.clone(), error.to_string()));
+                self.outcome.failed.push(Failure { address: addr.clone(), error });
+                self.skip_dependents(i);
+            }
+        }
+    }
+
+    /// Skips everything that depends on job `i` (which failed or was skipped), transitively.
+    fn skip_dependents(&mut self, i: usize) {
+        let mut stack = vec![i];
+        while let Some(j) = stack.pop() {
+            let because = self.jobs[j].change.address.clone();
+            for d in self.dependents[j].clone() {
+                if !self.settled[d] {
+                    self.skip(d, Skip::DependencyFailed(because.clone()));
+                    stack.push(d);
+                }
+            }
+        }
+    }
+
+    fn skip(&mut self, i: usize, why: Skip) {
+        self.settled[i] = true;
+        let addr = self.jobs[i].change.address.clone();
+        self.hook.event(Event::Skipped(addr.clone(), why.clone()));
+        self.outcome.skipped.push((addr, why));
+    }
+
+    /// Records the finished changes in one write (on a blocking thread, so the requests in
+    /// flight go on), then reports each done and releases what depended on it.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let (done, batch) = self.commit.take();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let writer = Arc::clone(&self.store);
+        self.outcome.serial = match tokio::task::spawn_blocking(move || writer.record_many(batch)).await {
+            Ok(serial) => serial?,
+            Err(e) => {
+                return Err(Error::State(mip_state::Error::Internal {
+                    reason: format!("the state writer stopped: {e}"),
+                }));
+            }
+        };
+        for i in done {
+            let change = self.jobs[i].change;
+            self.hook.event(Event::Done(change.address.clone(), change.action));
+            self.outcome.applied.push(change.address.clone());
+            for d in self.dependents[i].clone() {
+                self.waiting_on[d] -= 1;
+                if self.waiting_on[d] == 0 && !self.settled[d] {
+                    self.ready.push_back(d);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Finished changes waiting for their group commit, and since when the first of them waits.
+#[derive(Default)]
+struct GroupCommit {
+    jobs: Vec<usize>,
+    records: Vec<Record>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl GroupCommit {
+    fn push(&mut self, job: usize, record: Record) {
+        self.jobs.push(job);
+        self.records.push(record);
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// When the batch must be written: the window after its first change finished.
+    fn deadline(&self, window: Duration) -> Option<tokio::time::Instant> {
+        self.since.map(|first| first + window)
+    }
+
+    fn take(&mut self) -> (Vec<usize>, Vec<Record>) {
+        self.since = None;
+        (std::mem::take(&mut self.jobs), std::mem::take(&mut self.records))
+    }
+}
+
+/// One write: a server-side apply (a CRD then waits until Established, so its custom
+/// resources can follow), or a delete that waits until the object is gone.
+async fn write<C: Cluster>(
+    cluster: &C,
+    addr: &ObjectRef,
+    action: Action,
+    manifest: &Value,
+    force: bool,
+    timeout: Duration,
+) -> Result<Option<Value>, ClusterError> {
+    if action == Action::Delete {
+        cluster.delete(addr).await?;
+        return wait_gone(cluster, addr, timeout).await.map(|()| None);
+    }
+    let obj = cluster.apply(addr, manifest, ApplyOptions { dry_run: false, force }).await?;
+    if addr.kind == "CustomResourceDefinition" {
+        wait_established(cluster, addr, timeout).await?;
+    }
+    Ok(Some(obj))
+}
+
+/// Unchanged objects that the state does not know yet (adopted earlier, or a lost state) are
+/// recorded too, so that state can be rebuilt by a plain re-apply. The new serial, if any.
+fn record_adopted(
+    store: &DynStore,
+    plan: &Plan,
+    snapshot: &Snapshot,
+    live: &BTreeMap<ObjectRef, Value>,
+) -> Result<Option<u64>, Error> {
+    let adopted: Vec<Record> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::NoOp && !snapshot.managed.contains_key(&c.address))
+        .filter_map(|c| {
+            let l = live.get(&c.address)?;
+            let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
+            let keys = c.sensitive.iter().map(|k| &k.key);
+            let secret_hashes = value_hashes(&snapshot.lineage, &c.address, keys, |k| live_value(l, k));
+            Some((
+                c.address.clone(),
+                Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }),
+            ))
+        })
+        .collect();
+    if adopted.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(store.record_many(adopted)?))
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -1,0 +1,226 @@
+//! The scheduler on the fake cluster: order, parallelism bound, failures that skip only their
+//! dependents, group commit, interrupts; and a whole example applied and planned again.
+
+use super::*;
+use crate::fake::FakeCluster;
+use crate::seams::{NoHook, SourceError};
+use mip_core::{Sensitive, SensitiveSource};
+use mip_plan::Dependency;
+use mip_state::{HistoryEntry, MemoryStore, StateStore};
+use serde_json::json;
+use std::sync::Mutex;
+
+struct NoSecrets;
+impl SecretResolver for NoSecrets {
+    fn resolve(&self, _: &SensitiveSource) -> Result<Sensitive, SourceError> {
+        Err(SourceError::Generated)
+    }
+}
+
+/// A memory store that remembers the size of every group commit.
+struct Counting {
+    inner: MemoryStore,
+    batches: Mutex<Vec<usize>>,
+}
+
+impl Counting {
+    fn new() -> Arc<Counting> {
+        Arc::new(Counting { inner: MemoryStore::with_lineage("test"), batches: Mutex::default() })
+    }
+    fn batches(&self) -> Vec<usize> {
+        self.batches.lock().expect("not poisoned").clone()
+    }
+}
+
+impl StateStore for Counting {
+    fn snapshot(&self) -> Result<Snapshot, mip_state::Error> {
+        self.inner.snapshot()
+    }
+    fn record_many(&self, records: Vec<Record>) -> Result<u64, mip_state::Error> {
+        self.batches.lock().expect("not poisoned").push(records.len());
+        self.inner.record_many(records)
+    }
+    fn import(&self, s: &Snapshot, h: &[HistoryEntry]) -> Result<(), mip_state::Error> {
+        self.inner.import(s, h)
+    }
+    fn group_commit_window(&self) -> Duration {
+        Duration::from_millis(25)
+    }
+    fn append_history(&self, entry: HistoryEntry) -> Result<(), mip_state::Error> {
+        self.inner.append_history(entry)
+    }
+    fn history(&self) -> Result<Vec<HistoryEntry>, mip_state::Error> {
+        self.inner.history()
+    }
+}
+
+fn addr(name: &str) -> ObjectRef {
+    ObjectRef::new("v1", "ConfigMap", Some("ns"), name)
+}
+
+fn create(name: &str, deps: &[&str]) -> Change {
+    let manifest = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}, "data": {"k": name}});
+    Change {
+        address: addr(name),
+        action: Action::Create,
+        step: mip_graph::Step::Bootstrap,
+        reason: "not in the cluster".into(),
+        purpose: "test".into(),
+        depends_on: deps.iter().map(|d| Dependency { address: addr(d), rule: "test".into() }).collect(),
+        sensitive: Vec::new(),
+        fingerprint: format!("sha256:{name}"),
+        manifest: Some(Arc::new(manifest)),
+        diff: None,
+        live_fingerprint: None,
+        force: false,
+    }
+}
+
+fn minimal() -> crate::load::Loaded {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/minimal/mip.yaml");
+    crate::load::load(&crate::load::LoadOptions { inventory: path.into(), revision: None })
+        .expect("valid example")
+}
+
+/// A plan of these changes (expecting nothing from Argo CD), for a fresh store.
+fn plan_of(changes: Vec<Change>) -> Plan {
+    let mut plan = crate::load::plan_offline(&minimal());
+    plan.changes = changes;
+    plan.expected.clear();
+    plan
+}
+
+fn opts(parallelism: usize) -> ApplyOpts {
+    ApplyOpts { parallelism, wait_timeout: Duration::ZERO, ..ApplyOpts::default() }
+}
+
+async fn run(cluster: &Arc<FakeCluster>, store: &Arc<Counting>, plan: &Plan, o: &ApplyOpts) -> ApplyOutcome {
+    let store: Arc<DynStore> = Arc::clone(store) as Arc<DynStore>;
+    apply(Arc::clone(cluster), store, plan, &NoSecrets, &BTreeSet::new(), o, Arc::new(NoHook))
+        .await
+        .expect("the run itself succeeds")
+}
+
+#[tokio::test]
+async fn each_write_starts_after_its_dependencies_are_recorded() {
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(5)));
+    let store = Counting::new();
+    let plan = plan_of(vec![create("c", &["b"]), create("b", &["a"]), create("a", &[]), create("d", &["a"])]);
+    let o = run(&cluster, &store, &plan, &opts(8)).await;
+    assert!(o.complete(), "{o:?}");
+    let log = cluster.write_log();
+    let at = |n: &str| log.iter().find(|w| w.addr == addr(n)).expect("written").clone();
+    assert!(at("a").ended < at("b").started && at("b").ended < at("c").started);
+    assert!(at("a").ended < at("d").started);
+    assert_eq!(store.snapshot().expect("state").managed.len(), 4);
+}
+
+#[tokio::test]
+async fn parallel_writes_stay_within_the_bound() {
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(20)));
+    let store = Counting::new();
+    let names: Vec<String> = (0..12).map(|i| format!("cm-{i:02}")).collect();
+    let plan = plan_of(names.iter().map(|n| create(n, &[])).collect());
+    let o = run(&cluster, &store, &plan, &opts(3)).await;
+    assert_eq!(o.applied.len(), 12);
+    assert_eq!(cluster.max_in_flight(), 3, "independent writes run in parallel, at most 3");
+}
+
+#[tokio::test]
+async fn a_failure_skips_only_what_depends_on_it() {
+    let cluster = Arc::new(FakeCluster::new());
+    cluster.fail_on(&addr("a"), ClusterError::Invalid { addr: addr("a"), message: "rejected".into() });
+    let store = Counting::new();
+    let plan = plan_of(vec![create("a", &[]), create("b", &["a"]), create("c", &["b"]), create("x", &[])]);
+    let o = run(&cluster, &store, &plan, &opts(4)).await;
+    assert_eq!(o.applied, vec![addr("x")]);
+    assert_eq!(o.failed.iter().map(|f| f.address.clone()).collect::<Vec<_>>(), vec![addr("a")]);
+    assert_eq!(
+        o.skipped,
+        vec![(addr("b"), Skip::DependencyFailed(addr("a"))), (addr("c"), Skip::DependencyFailed(addr("b")))]
+    );
+    assert!(cluster.object(&addr("b")).is_none() && cluster.object(&addr("x")).is_some());
+    let state = store.snapshot().expect("state");
+    assert_eq!(state.managed.keys().cloned().collect::<Vec<_>>(), vec![addr("x")]);
+}
+
+#[tokio::test]
+async fn finished_changes_are_committed_in_groups() {
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(2)));
+    let store = Counting::new();
+    let names: Vec<String> = (0..40).map(|i| format!("cm-{i:02}")).collect();
+    let plan = plan_of(names.iter().map(|n| create(n, &[])).collect());
+    let o = run(&cluster, &store, &plan, &opts(40)).await;
+    assert_eq!(o.applied.len(), 40);
+    let batches = store.batches();
+    assert_eq!(batches.iter().sum::<usize>(), 40);
+    assert!(batches.len() < 10, "40 parallel changes need few commits, not one each: {batches:?}");
+    assert_eq!(o.serial, 40);
+}
+
+#[tokio::test]
+async fn an_interrupt_lets_writes_in_flight_finish_and_starts_nothing_new() {
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(50)));
+    let store = Counting::new();
+    let plan = plan_of(vec![create("a", &[]), create("b", &["a"]), create("c", &["b"])]);
+    let o = opts(1);
+    let interrupt = o.interrupt.clone();
+    let trigger = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        interrupt.trigger();
+    });
+    let outcome = run(&cluster, &store, &plan, &o).await;
+    trigger.await.expect("trigger ran");
+    assert!(outcome.interrupted && !outcome.complete());
+    assert_eq!(outcome.applied, vec![addr("a")], "the write in flight finished and was recorded");
+    assert_eq!(outcome.skipped, vec![(addr("b"), Skip::Interrupted), (addr("c"), Skip::Interrupted)]);
+    assert_eq!(cluster.write_log().len(), 1);
+    assert_eq!(store.snapshot().expect("state").managed.len(), 1);
+}
+
+#[tokio::test]
+async fn a_stale_plan_writes_nothing() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    store.record(&addr("other"), Some(ManagedEntry::default())).expect("recorded");
+    let plan = plan_of(vec![create("a", &[])]);
+    let store_dyn: Arc<DynStore> = Arc::clone(&store) as Arc<DynStore>;
+    let e = apply(
+        Arc::clone(&cluster),
+        store_dyn,
+        &plan,
+        &NoSecrets,
+        &BTreeSet::new(),
+        &opts(1),
+        Arc::new(NoHook),
+    )
+    .await
+    .expect_err("stale");
+    assert!(matches!(e, Error::Stale { .. }), "{e}");
+    assert!(cluster.write_log().is_empty());
+}
+
+#[tokio::test]
+async fn the_minimal_example_applies_in_order_and_then_plans_empty() {
+    let loaded = minimal();
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(1)));
+    let store = Counting::new();
+    let plan = crate::live::plan_live(cluster.as_ref(), &loaded, None).await.expect("planned");
+    assert!(plan.summary.create > 0);
+    let o = opts(8);
+    let outcome = run(&cluster, &store, &plan, &o).await;
+    assert!(outcome.failed.is_empty() && outcome.skipped.is_empty(), "{outcome:?}");
+    let log = cluster.write_log();
+    let ended_at = |a: &ObjectRef| log.iter().find(|w| &w.addr == a).map(|w| w.ended);
+    for c in &plan.changes {
+        let started = log.iter().find(|w| w.addr == c.address).expect("written").started;
+        for d in &c.depends_on {
+            if let Some(end) = ended_at(&d.address) {
+                assert!(end < started, "{} started before its dependency {} ended", c.address, d.address);
+            }
+        }
+    }
+    let snapshot = store.snapshot().expect("state");
+    let again = crate::live::plan_live(cluster.as_ref(), &loaded, Some(&snapshot)).await.expect("planned");
+    assert!(!again.summary.has_changes(), "{:?}", again.summary);
+}

@@ -1,0 +1,142 @@
+//! `mip apply [PLAN]`: a saved plan checked for staleness, or a fresh live plan shown first;
+//! confirmation; the scheduler; the history.
+
+use super::{Env, open, record_history};
+use crate::Error;
+use crate::live::{ApplyOpts, ApplyOutcome};
+use crate::load::{LoadOptions, Loaded};
+use crate::seams::{Answer, Confirm, Connector, Event, Notice, Operation, SecretResolver};
+use mip_core::ObjectRef;
+use mip_core::cluster::Cluster;
+use mip_plan::Plan;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    /// The inventory (also the base of relative secret files).
+    pub load: LoadOptions,
+    /// A saved plan; without it, mip plans first.
+    pub plan_file: Option<PathBuf>,
+    /// Secrets whose generated values are regenerated (addresses as typed).
+    pub rotate: Vec<String>,
+    /// Take ownership of fields other managers own.
+    pub force_conflicts: bool,
+    /// Scheduler options.
+    pub opts: ApplyOpts,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub enum Applied {
+    /// The plan had nothing to do.
+    NoChanges,
+    /// The writes ran (completely or not: see the outcome).
+    Ran(ApplyOutcome),
+}
+
+/// Parses addresses given on the command line.
+pub(crate) fn parse_addresses(flag: &'static str, input: &[String]) -> Result<BTreeSet<ObjectRef>, Error> {
+    input
+        .iter()
+        .map(|r| r.parse::<ObjectRef>().map_err(|e| Error::BadAddress { flag, reason: e.to_string() }))
+        .collect()
+}
+
+/// Reads and verifies a saved plan.
+fn read_plan_file(path: &std::path::Path) -> Result<Plan, Error> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::ReadPlanFile { path: shown.clone(), source })?;
+    Ok(mip_plan::planfile::from_bytes(&shown, &bytes)?)
+}
+
+/// Applies (see the [module docs](self)).
+///
+/// # Errors
+/// Local input errors before the cluster is contacted; then cluster, state, staleness and
+/// secret-source errors before anything is written; [`Error::Declined`] or
+/// [`Error::NoConfirmation`] when not confirmed. Per-change failures are in the outcome.
+pub async fn apply<K: Connector>(
+    env: &Env<'_, K>,
+    req: &ApplyRequest,
+    secrets: &dyn SecretResolver,
+    confirm: &dyn Confirm,
+) -> Result<Applied, Error> {
+    let loaded = env.load(&req.load)?;
+    let rotate = parse_addresses("--rotate", &req.rotate)?;
+    let saved = req.plan_file.as_deref().map(read_plan_file).transpose()?;
+    let cluster = Arc::new(env.connect(&loaded).await?);
+    let result = run(env, &loaded, &cluster, saved, &rotate, req, secrets, confirm).await;
+    env.hook.requests(cluster.requests());
+    result
+}
+
+#[expect(clippy::too_many_arguments, reason = "the phases of one command, each argument used once")]
+async fn run<K: Connector>(
+    env: &Env<'_, K>,
+    loaded: &Loaded,
+    cluster: &Arc<K::Cluster>,
+    saved: Option<Plan>,
+    rotate: &BTreeSet<ObjectRef>,
+    req: &ApplyRequest,
+    secrets: &dyn SecretResolver,
+    confirm: &dyn Confirm,
+) -> Result<Applied, Error> {
+    let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster.as_ref()))?;
+    let store = open(backend.as_ref(), Operation::Apply)?;
+    let mut plan = match saved {
+        Some(plan) => {
+            if plan.inventory_digest != loaded.digest {
+                let inventory = plan.inventory.clone();
+                env.hook.event(Event::Notice(Notice::InventoryChangedSincePlan { inventory }));
+            }
+            plan
+        }
+        None => {
+            let snapshot = store.snapshot()?;
+            let prior = (!snapshot.is_fresh()).then_some(&snapshot);
+            let plan = crate::live::plan_live(cluster.as_ref(), loaded, prior).await?;
+            env.hook.plan(&plan, Operation::Apply);
+            plan
+        }
+    };
+    if req.force_conflicts {
+        for c in &mut plan.changes {
+            c.force = true;
+        }
+    }
+    let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
+    let waits = !req.opts.wait_timeout.is_zero() && plan.expected.iter().any(|e| !e.present);
+    if writes == 0 && rotate.is_empty() && !waits {
+        return Ok(Applied::NoChanges);
+    }
+    ask(confirm, Operation::Apply, &format!("Apply {writes} change(s) to `{}`?", cluster.server_url()))?;
+    let outcome = crate::live::apply(
+        Arc::clone(cluster),
+        Arc::clone(&store),
+        &plan,
+        secrets,
+        rotate,
+        &req.opts,
+        Arc::clone(&env.hook),
+    )
+    .await?;
+    record_history(store.as_ref(), Operation::Apply, outcome.summary())?;
+    Ok(Applied::Ran(outcome))
+}
+
+/// Asks before changing the cluster.
+pub(crate) fn ask(confirm: &dyn Confirm, operation: Operation, question: &str) -> Result<(), Error> {
+    match confirm.confirm(question) {
+        Answer::Yes => Ok(()),
+        Answer::No => Err(Error::Declined {
+            operation: match operation {
+                Operation::Destroy => "Destroy",
+                _ => "Apply",
+            },
+        }),
+        Answer::CannotAsk => Err(Error::NoConfirmation),
+    }
+}

@@ -1,0 +1,96 @@
+//! `mip destroy`: everything mip made and still labels, deleted in reverse dependency order
+//! after confirmation; the `default` project only forgotten.
+
+use super::apply::ask;
+use super::{Env, open, record_history};
+use crate::Error;
+use crate::live::{ApplyOpts, ApplyOutcome, destroy_plan, kept_protected, read_live};
+use crate::load::LoadOptions;
+use crate::seams::{Confirm, Connector, Event, Notice, Operation, SecretResolver, SourceError};
+use mip_core::cluster::Cluster;
+use mip_core::{ObjectRef, Sensitive, SensitiveSource};
+use mip_state::Record;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to destroy.
+#[derive(Debug, Clone)]
+pub struct DestroyRequest {
+    /// The inventory.
+    pub load: LoadOptions,
+    /// Also namespaces, AppProjects and CRDs.
+    pub include_protected: bool,
+}
+
+/// What a destroy did.
+#[derive(Debug)]
+pub enum Destroyed {
+    /// Nothing of mip's is left to delete.
+    Nothing,
+    /// The deletions ran.
+    Ran(ApplyOutcome),
+}
+
+/// Deletions need no secret value.
+struct NoSecrets;
+impl SecretResolver for NoSecrets {
+    fn resolve(&self, _: &SensitiveSource) -> Result<Sensitive, SourceError> {
+        Err(SourceError::Generated)
+    }
+}
+
+/// Destroys (see the [module docs](self)).
+///
+/// # Errors
+/// Inventory, cluster and state errors; [`Error::Declined`] or [`Error::NoConfirmation`].
+pub async fn destroy<K: Connector>(
+    env: &Env<'_, K>,
+    req: &DestroyRequest,
+    confirm: &dyn Confirm,
+) -> Result<Destroyed, Error> {
+    let loaded = env.load(&req.load)?;
+    let cluster = Arc::new(env.connect(&loaded).await?);
+    let result = async {
+        let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster.as_ref()))?;
+        let store = open(backend.as_ref(), Operation::Destroy)?;
+        let snapshot = store.snapshot()?;
+        let addrs: BTreeSet<ObjectRef> = snapshot.managed.keys().cloned().collect();
+        let live = read_live(cluster.as_ref(), &addrs).await?;
+        let plan = destroy_plan(&loaded, &snapshot, &live, req.include_protected);
+        for a in kept_protected(&snapshot, &live, req.include_protected) {
+            env.hook.event(Event::Notice(Notice::KeptProtected(a.clone())));
+        }
+        env.hook.plan(&plan, Operation::Destroy);
+        if plan.changes.is_empty() {
+            return Ok(Destroyed::Nothing);
+        }
+        let question = format!(
+            "Destroy {} object(s)? Argo CD will then delete what the root Applications generated, workloads and volumes included.",
+            plan.changes.len()
+        );
+        ask(confirm, Operation::Destroy, &question)?;
+        let opts = ApplyOpts { wait_timeout: Duration::ZERO, ..ApplyOpts::default() };
+        let mut outcome = crate::live::apply(
+            Arc::clone(&cluster),
+            Arc::clone(&store),
+            &plan,
+            &NoSecrets,
+            &BTreeSet::new(),
+            &opts,
+            Arc::clone(&env.hook),
+        )
+        .await?;
+        // Objects mip adopted from their creator (the `default` project) are only forgotten.
+        let forget: Vec<Record> =
+            snapshot.managed.keys().filter(|a| mip_plan::adopts(a)).map(|a| (a.clone(), None)).collect();
+        if !forget.is_empty() {
+            outcome.serial = store.record_many(forget)?;
+        }
+        record_history(store.as_ref(), Operation::Destroy, outcome.summary())?;
+        Ok(Destroyed::Ran(outcome))
+    }
+    .await;
+    env.hook.requests(cluster.requests());
+    result
+}

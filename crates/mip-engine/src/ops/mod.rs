@@ -1,0 +1,91 @@
+//! The commands, one operation each: [`plan`](plan::plan), [`apply`](apply::apply),
+//! [`destroy`](destroy::destroy), [`drift`](drift::drift) and the `state` commands in
+//! [`state`]. Each takes typed inputs and an [`Env`], and returns a typed outcome or an
+//! [`Error`](crate::Error); the caller renders the outcome and maps the error's class to an exit
+//! code.
+//!
+//! An operation checks its local inputs (inventory, plan file, addresses) before it contacts the
+//! cluster; it owns the choice of state backend, the lock, plan-file loading and staleness,
+//! confirmation and every state write.
+
+pub mod apply;
+pub mod destroy;
+pub mod doctor;
+pub mod drift;
+pub mod plan;
+pub mod state;
+
+use crate::Error;
+use crate::backend::{Backends, StateFlags};
+use crate::load::{LoadOptions, Loaded};
+use crate::seams::{Connector, Hook, Operation};
+use mip_core::cluster::Cluster;
+use mip_inventory::StateSettings;
+use mip_state::{Backend, DynStore, HistoryEntry};
+use std::sync::Arc;
+
+/// What every operation runs with: the connection, the state backends, the state flags and
+/// the hook that shows progress.
+pub struct Env<'a, K: Connector> {
+    /// Connects to the cluster.
+    pub connector: &'a K,
+    /// The state backends this mip has.
+    pub backends: &'a Backends<K::Cluster>,
+    /// What the command line says about the state.
+    pub state: &'a StateFlags,
+    /// Where progress goes.
+    pub hook: Arc<dyn Hook>,
+}
+
+impl<K: Connector> Env<'_, K> {
+    /// Loads the inventory and shows its warnings.
+    fn load(&self, opts: &LoadOptions) -> Result<Loaded, Error> {
+        let loaded = crate::load::load(opts)?;
+        self.hook.warnings(&loaded.warnings);
+        Ok(loaded)
+    }
+
+    /// Connects and checks the inventory's guard.
+    async fn connect(&self, loaded: &Loaded) -> Result<K::Cluster, Error> {
+        let connected = self.connector.connect().await?;
+        crate::live::check_guard(loaded, &connected.cluster.server_url(), connected.context.as_deref())?;
+        Ok(connected.cluster)
+    }
+
+    /// The state backend of a command: flags, else the inventory's `state:` section.
+    fn backend(
+        &self,
+        settings: Option<&StateSettings>,
+        cluster: Option<&K::Cluster>,
+    ) -> Result<Box<dyn Backend>, Error> {
+        self.backends.build(&self.state.spec(settings), cluster)
+    }
+
+    /// Runs `body` with the cluster, then reports the requests it made (whatever the result).
+    async fn counted<T>(
+        &self,
+        cluster: &K::Cluster,
+        body: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let result = body.await;
+        self.hook.requests(cluster.requests());
+        result
+    }
+}
+
+/// Opens a backend's store (taking its lock) for `operation`.
+fn open(backend: &dyn Backend, operation: Operation) -> Result<Arc<DynStore>, Error> {
+    Ok(Arc::from(backend.open(operation.as_str())?))
+}
+
+/// Appends `operation` to the store's history, with the serial it ended at.
+fn record_history(store: &DynStore, operation: Operation, summary: String) -> Result<(), Error> {
+    let serial = store.snapshot()?.serial;
+    store.append_history(HistoryEntry {
+        serial,
+        operation: operation.as_str().to_owned(),
+        summary,
+        at_unix: mip_state::now_unix(),
+    })?;
+    Ok(())
+}

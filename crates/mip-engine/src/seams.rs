@@ -1,0 +1,188 @@
+//! What the caller of an operation provides: the connection to the cluster ([`Connector`]),
+//! secret values from their sources ([`SecretResolver`]), a yes from a person ([`Confirm`]) and
+//! a place to show progress ([`Hook`]). The engine decides; these only do what they are asked.
+
+use mip_core::cluster::{Cluster, ClusterError, RequestCounts};
+use mip_core::{Action, Diagnostics, ObjectRef, Sensitive, SensitiveSource};
+use mip_plan::Plan;
+use std::future::Future;
+
+/// A connected cluster and the kubeconfig context it was reached through (for the guard).
+#[derive(Debug)]
+pub struct Connected<C> {
+    /// The cluster.
+    pub cluster: C,
+    /// The context name, when there is one.
+    pub context: Option<String>,
+}
+
+/// Connects to the management cluster. Implemented over `mip-kube` by the CLI, and by the
+/// tests over the fake cluster.
+pub trait Connector: Send + Sync {
+    /// The cluster type.
+    type Cluster: Cluster + 'static;
+
+    /// Connects (sends no request: an unreachable server shows on the first call).
+    fn connect(&self) -> impl Future<Output = Result<Connected<Self::Cluster>, ClusterError>> + Send;
+}
+
+/// Why a secret value could not be had from its source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// An environment variable is not set.
+    #[error("environment variable `{0}` is not set")]
+    EnvNotSet(String),
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {reason}")]
+    File {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A prompt without a terminal.
+    #[error("prompt `{0}` needs a terminal; use `env` or `file` in unattended runs")]
+    NeedsTerminal(String),
+    /// The prompt failed.
+    #[error("prompt failed: {0}")]
+    Prompt(String),
+    /// The OS random source failed.
+    #[error("the OS random source failed: {0}")]
+    Random(String),
+    /// Generated values are the engine's; a resolver is never asked for one.
+    #[error("generated values are made by the engine")]
+    Generated,
+}
+
+/// Reads secret values from their sources (env, file, prompt); generated values are the
+/// engine's job. Implemented by the CLI (the prompt needs a terminal).
+pub trait SecretResolver: Send + Sync {
+    /// The value for a source, or why it cannot be had.
+    ///
+    /// # Errors
+    /// [`SourceError`].
+    fn resolve(&self, source: &SensitiveSource) -> Result<Sensitive, SourceError>;
+}
+
+/// A person's answer to a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Go on.
+    Yes,
+    /// Stop.
+    No,
+    /// Nobody can be asked (no terminal).
+    CannotAsk,
+}
+
+/// Asks a person before a command changes the cluster.
+pub trait Confirm: Send + Sync {
+    /// The answer to `question`.
+    fn confirm(&self, question: &str) -> Answer;
+}
+
+/// `--auto-approve`: every answer is yes.
+pub struct AutoApprove;
+
+impl Confirm for AutoApprove {
+    fn confirm(&self, _: &str) -> Answer {
+        Answer::Yes
+    }
+}
+
+/// Which command an event or a history entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    /// `mip apply`.
+    Apply,
+    /// `mip destroy`.
+    Destroy,
+    /// `mip state rebuild`.
+    StateRebuild,
+    /// `mip state rm`.
+    StateRm,
+    /// `mip state migrate`.
+    StateMigrate,
+}
+
+impl Operation {
+    /// As the history and the lock show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "apply",
+            Operation::Destroy => "destroy",
+            Operation::StateRebuild => "state rebuild",
+            Operation::StateRm => "state rm",
+            Operation::StateMigrate => "state migrate",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something worth telling that is not progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A saved plan is applied although the inventory changed since it was made.
+    InventoryChangedSincePlan {
+        /// The inventory the plan names.
+        inventory: String,
+    },
+    /// Destroy keeps a protected object (namespace, AppProject, CRD).
+    KeptProtected(ObjectRef),
+}
+
+/// Progress of an operation.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Writing starts: how many changes will be written.
+    Writing(usize),
+    /// A change starts.
+    Start(ObjectRef, Action),
+    /// A change finished (and is recorded in the state).
+    Done(ObjectRef, Action),
+    /// A change failed.
+    Failed(ObjectRef, String),
+    /// A change was skipped because something it depends on failed (or the run was
+    /// interrupted).
+    Skipped(ObjectRef, Skip),
+    /// Waiting for Argo CD objects; how many are still missing.
+    Waiting(usize),
+    /// Writing ended (before the summary).
+    Finished,
+    /// A notice.
+    Notice(Notice),
+}
+
+/// Why a change was not attempted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "because", content = "of", rename_all = "snake_case")]
+pub enum Skip {
+    /// Something it depends on failed or was skipped.
+    DependencyFailed(ObjectRef),
+    /// The run was interrupted before it started.
+    Interrupted,
+    /// Its dependencies were never done (a cycle; the graph forbids them).
+    Unreachable,
+}
+
+/// Receives what an operation has to show. The engine never prints; every method has a
+/// default that shows nothing.
+pub trait Hook: Send + Sync {
+    /// One progress event.
+    fn event(&self, _e: Event) {}
+    /// Warnings found while loading the inventory.
+    fn warnings(&self, _d: &Diagnostics) {}
+    /// A plan the operation made itself, shown before it asks for confirmation.
+    fn plan(&self, _plan: &Plan, _operation: Operation) {}
+    /// The API requests the operation made (at its end, whatever its result).
+    fn requests(&self, _counts: RequestCounts) {}
+}
+
+/// Shows nothing.
+pub struct NoHook;
+impl Hook for NoHook {}
