@@ -29,7 +29,7 @@ mod tests;
 
 pub use read::read;
 
-use crate::live::LiveError;
+use crate::Error;
 use crate::load::Loaded;
 use checks::{
     addr_of, check_application, check_application_conditions, check_application_set, check_default_project,
@@ -229,7 +229,7 @@ pub fn expectations(loaded: &Loaded) -> Expectations {
 ///
 /// # Errors
 /// Cluster errors.
-pub async fn doctor<C: Cluster>(cluster: &C, loaded: &Loaded) -> Result<Report, LiveError> {
+pub async fn doctor<C: Cluster>(cluster: &C, loaded: &Loaded) -> Result<Report, Error> {
     let exp = expectations(loaded);
     let live = read(cluster, &exp).await?;
     Ok(report(&exp, &live, mip_state::now_unix()))

@@ -2,7 +2,8 @@
 //! reduced to their key names.
 
 use super::{Expectations, LiveObjects};
-use crate::live::{LiveError, read_live};
+use crate::Error;
+use crate::live::read_live;
 use mip_core::cluster::{Cluster, ClusterError, KindRef};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,7 +12,7 @@ fn argo_kind(kind: &str) -> KindRef {
     KindRef { group: "argoproj.io".into(), version: "v1alpha1".into(), kind: kind.into() }
 }
 
-async fn list_or_empty<C: Cluster>(cluster: &C, kind: &str, ns: &str) -> Result<Vec<Value>, LiveError> {
+async fn list_or_empty<C: Cluster>(cluster: &C, kind: &str, ns: &str) -> Result<Vec<Value>, Error> {
     match cluster.list(&argo_kind(kind), Some(ns), None).await {
         Ok(items) => Ok(items),
         // Argo CD's CRDs are not installed: nothing of that kind exists.
@@ -34,7 +35,7 @@ fn key_names(secret: &Value) -> BTreeSet<String> {
 ///
 /// # Errors
 /// Cluster errors (a missing Argo CD CRD is not one: it means no objects of that kind).
-pub async fn read<C: Cluster>(cluster: &C, exp: &Expectations) -> Result<LiveObjects, LiveError> {
+pub async fn read<C: Cluster>(cluster: &C, exp: &Expectations) -> Result<LiveObjects, Error> {
     let ns = exp.argocd_namespace.as_str();
     let projects = list_or_empty(cluster, "AppProject", ns).await?;
     let applications = list_or_empty(cluster, "Application", ns).await?;

@@ -15,7 +15,6 @@ pub mod scheduler;
 pub mod secrets;
 mod wait;
 
-pub use crate::Error as LiveError;
 pub use destroy::{destroy_plan, is_protected, kept_protected};
 pub use drift::{Drift, DriftItem, drift_of};
 pub use plan::plan_live;

@@ -64,20 +64,26 @@ pub(crate) async fn wait_gone<C: Cluster>(
     addr: &ObjectRef,
     timeout: Duration,
 ) -> Result<(), ClusterError> {
-    poll(cluster, addr, timeout, |obj| obj.is_none(), |obj| {
-        let finalizers = obj
-            .as_ref()
-            .and_then(|o| o.pointer("/metadata/finalizers"))
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "none".into());
-        ClusterError::Other {
-            operation: format!("delete `{addr}`"),
-            message: format!(
-                "still present after {} s (finalizers: {finalizers}); a finalizer is blocking it",
-                timeout.as_secs()
-            ),
-        }
-    })
+    poll(
+        cluster,
+        addr,
+        timeout,
+        |obj| obj.is_none(),
+        |obj| {
+            let finalizers = obj
+                .as_ref()
+                .and_then(|o| o.pointer("/metadata/finalizers"))
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "none".into());
+            ClusterError::Other {
+                operation: format!("delete `{addr}`"),
+                message: format!(
+                    "still present after {} s (finalizers: {finalizers}); a finalizer is blocking it",
+                    timeout.as_secs()
+                ),
+            }
+        },
+    )
     .await
 }
 
