@@ -71,7 +71,6 @@
 //! # }
 //! ```
 
-mod backend;
 mod config;
 mod discovery;
 mod error;
@@ -89,7 +88,6 @@ use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef, RequestCounts};
 use serde_json::Value;
 
-pub use crate::backend::ClusterBackend;
 use crate::discovery::{Kinds, Resource};
 use crate::error::{Endpoint, Operation};
 pub use crate::state::{ClusterStateConfig, ClusterStore, read_state};
