@@ -261,6 +261,14 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         kubectl(&["get", "appproject", "-n", &e.argocd, "default"]).status.success(),
         "`default` must not be deleted"
     );
+    // The history names each operation as it was: the applies, then the destroy.
+    let h = run(&e, &["state", "history"]);
+    assert_eq!(code(&h), 0, "{}", stderr(&h));
+    let history = stdout(&h);
+    let ops: Vec<&str> =
+        history.lines().filter_map(|l| l.split_once(": ")).map(|(head, _)| head.rsplit(' ').next().unwrap_or("")).collect();
+    assert_eq!(ops.last(), Some(&"destroy"), "{}", stdout(&h));
+    assert!(ops.contains(&"apply"), "{}", stdout(&h));
 }
 
 #[test]

@@ -1,23 +1,22 @@
 //! `mip federation add|remove` and `mip cluster add|remove`: edit the inventory file in place
 //! (`mip_inventory::edit` keeps every other byte), show the plan consequences on stderr, ask
 //! before a removal, and write atomically. Nothing is written when the edit is refused.
-#![expect(clippy::print_stderr, reason = "the confirmation prompt goes to stderr")]
 
-use crate::cli::{ClusterCommand, FederationAppArg, FederationCommand, FederationKindArg, InventoryArgs};
+use crate::cli::{ClusterCommand, EditArgs, FederationAppArg, FederationCommand, FederationKindArg};
+use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::Context;
 use mip_core::{ObjectRef, Owner};
+use mip_engine::seams::{Answer, Confirm as _};
 use mip_graph::{Desired, ResolveOptions};
 use mip_inventory::edit::{self, Edit, EditError, NewCluster, NewFederation};
 use mip_inventory::{FederationAppKind, FederationKind, Inventory};
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
 /// `mip federation …`.
-pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
+pub fn federation(cmd: FederationCommand) -> Result<ExitStatus, CliError> {
     match cmd {
-        FederationCommand::Add { name, kind, cluster, remote_clusters, apps, inv, render } => {
+        FederationCommand::Add { name, kind, cluster, remote_clusters, apps, edit: args } => {
             let fed = NewFederation {
                 name: name.clone(),
                 kind: match kind {
@@ -35,12 +34,12 @@ pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
                     })
                     .collect(),
             };
-            run(&inv, render.as_deref(), &format!("federation `{name}`"), None, |file, text| {
+            run(&args, &format!("federation `{name}`"), None, |file, text| {
                 edit::add_federation(file, text, &fed)
             })
         }
-        FederationCommand::Remove { name, yes, inv, render } => {
-            run(&inv, render.as_deref(), &format!("federation `{name}`"), Some(yes), |file, text| {
+        FederationCommand::Remove { name, yes, edit: args } => {
+            run(&args, &format!("federation `{name}`"), Some(yes), |file, text| {
                 edit::remove_federation(file, text, &name)
             })
         }
@@ -48,16 +47,14 @@ pub fn federation(cmd: FederationCommand) -> anyhow::Result<ExitStatus> {
 }
 
 /// `mip cluster …`.
-pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitStatus> {
+pub fn cluster(cmd: ClusterCommand) -> Result<ExitStatus, CliError> {
     match cmd {
-        ClusterCommand::Add { name, server, kube_context, inv, render } => {
+        ClusterCommand::Add { name, server, kube_context, edit: args } => {
             let c = NewCluster { name: name.clone(), server, context: kube_context };
-            run(&inv, render.as_deref(), &format!("cluster `{name}`"), None, |file, text| {
-                edit::add_cluster(file, text, &c)
-            })
+            run(&args, &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
         }
-        ClusterCommand::Remove { name, yes, inv, render } => {
-            run(&inv, render.as_deref(), &format!("cluster `{name}`"), Some(yes), |file, text| {
+        ClusterCommand::Remove { name, yes, edit: args } => {
+            run(&args, &format!("cluster `{name}`"), Some(yes), |file, text| {
                 edit::remove_cluster(file, text, &name)
             })
         }
@@ -67,13 +64,12 @@ pub fn cluster(cmd: ClusterCommand) -> anyhow::Result<ExitStatus> {
 /// Runs one edit. `confirm` is `None` for an addition, `Some(--yes)` for a removal; `render`
 /// re-renders the GitOps tree there once the inventory is written.
 fn run(
-    inv: &InventoryArgs,
-    render: Option<&Path>,
+    args: &EditArgs,
     what: &str,
     confirm: Option<bool>,
     edit: impl FnOnce(&str, &str) -> Result<Edit, EditError>,
-) -> anyhow::Result<ExitStatus> {
-    let path = inv.inventory.as_path();
+) -> Result<ExitStatus, CliError> {
+    let path = args.inv.inventory.as_path();
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read inventory `{file}`"))?;
     let e = match edit(&file, &text) {
@@ -101,22 +97,19 @@ fn run(
     report_consequences(&before, &after, what, &file, removal);
     match confirm {
         Some(true) | None => {}
-        Some(false) => {
-            if !std::io::stdin().is_terminal() {
+        Some(false) => match crate::env::TerminalConfirm.confirm(&format!("Remove {what} from `{file}`?")) {
+            Answer::Yes => {}
+            Answer::CannotAsk => {
                 views::note(&format!(
                     "error: refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written (hint: review the deletions above, then pass `--yes`)"
                 ));
                 return Ok(ExitStatus::SafetyRefusal);
             }
-            eprint!("Remove {what} from `{file}`? Only `yes` is accepted: ");
-            let _ = std::io::stderr().flush();
-            let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-            if line.trim() != "yes" {
+            Answer::No => {
                 views::note("Cancelled; nothing was written.");
                 return Ok(ExitStatus::SafetyRefusal);
             }
-        }
+        },
     }
     mip_core::fsio::write_atomic(path, e.text.as_bytes(), None)
         .with_context(|| format!("failed to write inventory `{file}`"))?;
@@ -125,8 +118,8 @@ fn run(
         if removal { "Removed" } else { "Added" },
         if removal { "from" } else { "to" }
     ));
-    match render {
-        Some(dir) => crate::render::render(inv, dir, false),
+    match &args.render {
+        Some(dir) => crate::render::render(&args.inv, dir, false),
         None => {
             views::note(
                 "Next: render the GitOps tree and push it (`mip render DIR`, or `--render DIR` here), then `mip plan` and `mip apply`.",

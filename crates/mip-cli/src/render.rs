@@ -3,10 +3,11 @@
 //! comparison and the checks are pure and live in `mip-render`.
 
 use crate::cli::InventoryArgs;
+use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::{Context, bail};
-use mip_engine::ops::Loaded;
+use mip_engine::load::Loaded;
 use mip_graph::ResolveOptions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,11 +56,8 @@ fn write_generated(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// `mip render DIR [--check]`.
-pub fn render(inv: &InventoryArgs, dir: &Path, check: bool) -> anyhow::Result<ExitStatus> {
-    let loaded = match crate::load(inv)? {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+pub fn render(inv: &InventoryArgs, dir: &Path, check: bool) -> Result<ExitStatus, CliError> {
+    let loaded = crate::commands::load(inv)?;
     let files = mip_render::render(&loaded.inventory, &ResolveOptions { revision: inv.revision.clone() });
     let checkout = read_checkout(dir)?;
     let status = mip_render::compare(&files, &checkout);
@@ -179,7 +177,7 @@ pub fn branch_check(
     inv: &InventoryArgs,
     branch: Option<&str>,
     tree: Option<&Path>,
-) -> anyhow::Result<ExitStatus> {
+) -> Result<ExitStatus, CliError> {
     let branch = match branch {
         Some(b) => b.to_owned(),
         None => current_branch(&inv.inventory)?,

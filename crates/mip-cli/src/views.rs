@@ -3,10 +3,9 @@
 
 use crate::cli::OutputFormat;
 use mip_core::Diagnostics;
-use mip_engine::ops::Loaded;
+use mip_engine::load::Loaded;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::Path;
 
 static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
@@ -71,18 +70,6 @@ pub fn diagnostics(d: &Diagnostics) {
 /// A note on stderr.
 pub fn note(s: &str) {
     eprintln!("{s}");
-}
-
-/// An error with its causes, on one line, on stderr.
-pub fn error(e: &anyhow::Error) {
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    eprintln!("error: {}", chain.join(": "));
-}
-
-/// Writes a file readable by its owner only (plan files may name sensitive sources), with
-/// [`mip_core::fsio::write_atomic`].
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    mip_core::fsio::write_atomic(path, bytes, Some(0o600))
 }
 
 /// The `validate` report.

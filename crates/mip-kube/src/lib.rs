@@ -71,6 +71,7 @@
 //! # }
 //! ```
 
+mod backend;
 mod config;
 mod discovery;
 mod error;
@@ -88,6 +89,7 @@ use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef, RequestCounts};
 use serde_json::Value;
 
+pub use crate::backend::ClusterBackend;
 use crate::discovery::{Kinds, Resource};
 use crate::error::{Endpoint, Operation};
 pub use crate::state::{ClusterStateConfig, ClusterStore, read_state};

@@ -220,14 +220,55 @@ pub fn base64_decode(s: &str) -> Option<String> {
     String::from_utf8(LENIENT.decode(compact).ok()?).ok()
 }
 
-/// What the engine read from the cluster for a live plan.
+/// What the engine read from the cluster for a live plan, and the diff of each mip-owned
+/// object that exists, computed once: the engine decides from it which objects to confirm with
+/// a server-side dry run, the plan its actions.
 #[derive(Debug, Clone, Default)]
 pub struct LiveView {
     /// Live objects by address (absent = does not exist).
     pub objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
-    /// Objects whose owned fields differ but whose server-side dry run equals the live object
-    /// (e.g. the server normalised a value): no change.
-    pub confirmed_unchanged: std::collections::BTreeSet<ObjectRef>,
+    /// The diff of every mip-owned desired object against its live counterpart.
+    diffs: std::collections::BTreeMap<ObjectRef, crate::diff::ObjectDiff>,
+}
+
+impl LiveView {
+    /// The view of `objects`, each mip-owned object of `desired` diffed once.
+    pub fn new(
+        desired: &Desired,
+        objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
+    ) -> LiveView {
+        let diffs = desired
+            .mip_owned()
+            .filter_map(|o| {
+                let live = objects.get(&o.addr)?;
+                Some((o.addr.clone(), crate::diff::diff(&o.manifest, live, o.addr.is_secret())))
+            })
+            .collect();
+        LiveView { objects, diffs }
+    }
+
+    /// The objects whose owned fields differ and that mip already manages (a Secret compares
+    /// no values; an object mip does not own yet is an adoption): a server-side dry run may show
+    /// the difference is only the server's normalisation. With their manifests.
+    pub fn to_confirm(&self, desired: &Desired) -> Vec<(ObjectRef, std::sync::Arc<serde_json::Value>)> {
+        desired
+            .mip_owned()
+            .filter(|o| !o.addr.is_secret() && self.diffs.get(&o.addr).is_some_and(|d| d.changed))
+            .filter(|o| {
+                self.objects
+                    .get(&o.addr)
+                    .is_some_and(|l| crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_some())
+            })
+            .map(|o| (o.addr.clone(), std::sync::Arc::clone(&o.manifest)))
+            .collect()
+    }
+
+    /// A dry run showed the object would not change: no change, whatever the diff said.
+    pub fn confirm_unchanged(&mut self, addr: &ObjectRef) {
+        if let Some(d) = self.diffs.get_mut(addr) {
+            d.changed = false;
+        }
+    }
 }
 
 /// Whether mip adopts this object from another creator, taking ownership of the fields it
@@ -284,7 +325,11 @@ pub fn plan_live(
                 (Action::Create, why.to_owned(), None)
             }
             Some(l) => {
-                let d = crate::diff::diff(&o.manifest, l, is_secret);
+                let d = live
+                    .diffs
+                    .get(addr)
+                    .cloned()
+                    .unwrap_or_else(|| crate::diff::diff(&o.manifest, l, is_secret));
                 let changed_values =
                     if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
                 if !d.changed && !changed_values.is_empty() {
@@ -298,7 +343,7 @@ pub fn plan_live(
                             .to_owned(),
                         Some(text),
                     )
-                } else if !d.changed || live.confirmed_unchanged.contains(addr) {
+                } else if !d.changed {
                     (Action::NoOp, "matches the cluster".to_owned(), None)
                 } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
                     (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
