@@ -9,6 +9,7 @@ use base64::Engine as _;
 use mip_core::cluster::RequestCounts;
 use mip_core::{Diagnostics, Sensitive, SensitiveSource};
 use mip_engine::backend::{BackendKind, Backends, StateFlags, StateSpec};
+use mip_engine::live::Readiness;
 use mip_engine::ops::Env;
 use mip_engine::seams::{
     Answer, Confirm, Connected, Connector, Event, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
@@ -29,7 +30,7 @@ impl KubeConnector {
         KubeConnector(ConnectOptions {
             kubeconfig: args.kubeconfig.clone(),
             context: args.context.clone(),
-            timeout: Duration::from_secs(args.request_timeout.max(1)),
+            timeout: args.request_timeout.max(Duration::from_millis(100)),
         })
     }
 }
@@ -83,7 +84,8 @@ pub fn state_flags(args: &StateArgs) -> StateFlags {
         dir: args.state_dir.clone(),
         namespace: args.state_namespace.clone(),
         name: args.state_name.clone(),
-        lock_ttl: Duration::from_secs(args.lock_ttl.max(1)),
+        lock_ttl: args.lock_ttl.max(Duration::from_secs(1)),
+        lock_timeout: args.lock_timeout,
         chunk_bytes: args.state_chunk_bytes,
     }
 }
@@ -227,7 +229,9 @@ pub fn confirmation(auto_approve: bool) -> Box<dyn Confirm> {
 /// own. Only addresses are shown, never a value.
 #[derive(Default)]
 pub struct Progress {
+    multi: indicatif::MultiProgress,
     bar: Mutex<Option<indicatif::ProgressBar>>,
+    awaited: Mutex<std::collections::BTreeMap<mip_core::ObjectRef, indicatif::ProgressBar>>,
 }
 
 impl Progress {
@@ -239,7 +243,7 @@ impl Progress {
         if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 {
             return;
         }
-        let bar = indicatif::ProgressBar::new(writes as u64);
+        let bar = self.multi.add(indicatif::ProgressBar::new(writes as u64));
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}",
@@ -256,12 +260,38 @@ impl Progress {
         if let Some(bar) = self.bar.lock().unwrap_or_else(PoisonError::into_inner).take() {
             bar.finish_and_clear();
         }
+        for (_, line) in std::mem::take(&mut *self.awaited.lock().unwrap_or_else(PoisonError::into_inner)) {
+            line.finish_and_clear();
+        }
     }
 
     fn line(&self, text: String) {
         match self.bar() {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
+        }
+    }
+
+    /// An object Argo CD reconciles changed state: on a terminal, its own line under the bar
+    /// (replaced as it changes, ✓ once ready); in logs, one line per change.
+    fn awaited(&self, a: &mip_core::ObjectRef, readiness: &Readiness) {
+        let text = match readiness {
+            Readiness::Ready => format!("  ✓ {a}: ready"),
+            Readiness::NotReady(why) => format!("  … {a}: {why}"),
+        };
+        let Some(bar) = self.bar() else {
+            eprintln!("{text}");
+            return;
+        };
+        let mut lines = self.awaited.lock().unwrap_or_else(PoisonError::into_inner);
+        let line = lines.entry(a.clone()).or_insert_with(|| {
+            let line = self.multi.insert_after(&bar, indicatif::ProgressBar::new_spinner());
+            line.enable_steady_tick(Duration::from_millis(120));
+            line
+        });
+        match readiness {
+            Readiness::Ready => line.finish_with_message(text),
+            Readiness::NotReady(_) => line.set_message(text),
         }
     }
 
@@ -298,16 +328,22 @@ impl Hook for Progress {
                     Skip::DependencyFailed(because) => format!("depends on failed `{because}`"),
                     Skip::Interrupted => "interrupted before it started".to_owned(),
                     Skip::Unreachable => "its dependencies were never done".to_owned(),
+                    Skip::GateNotReady(gate) => format!("waits for `{gate}`, not ready in time"),
                 };
                 self.line(format!("  - {a}: skipped ({why})"));
             }
+            Event::Ready(a, readiness) => self.awaited(&a, &readiness),
             Event::Waiting(n) if n > 0 => {
                 if let Some(bar) = self.bar() {
-                    bar.set_message(format!("waiting for {n} object(s) from Argo CD"));
+                    bar.set_message(format!("waiting for {n} object(s) in Argo CD"));
                 }
-                self.line(format!("  … waiting for {n} object(s) from Argo CD"));
             }
-            Event::Waiting(_) => self.line("  ✓ every expected Argo CD object exists".to_owned()),
+            Event::Waiting(_) => self.line("  ✓ everything Argo CD reconciles is ready".to_owned()),
+            Event::Notice(Notice::NotWaiting(changes)) => views::note(&format!(
+                "note: `--wait-timeout 0`: not waiting for Argo CD, so {} change(s) are written without the objects Argo CD generates that they depend on: {}",
+                changes.len(),
+                changes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            )),
             Event::Notice(Notice::InventoryChangedSincePlan { inventory }) => views::note(&format!(
                 "note: the inventory changed since the plan; applying the plan as saved (`{inventory}`)"
             )),

@@ -118,6 +118,18 @@ pub trait Cluster: Send + Sync {
         opts: ApplyOptions,
     ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
 
+    /// Sets one annotation with a JSON merge patch under field manager `manager` (not `mip`:
+    /// an annotation a controller removes again, such as Argo CD's
+    /// `argocd.argoproj.io/refresh`, must never count as a field mip owns). `false` when the
+    /// object does not exist.
+    fn annotate(
+        &self,
+        addr: &ObjectRef,
+        manager: &str,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<bool, ClusterError>> + Send;
+
     /// Deletes an object (foreground propagation). `false` when it was already gone.
     fn delete(&self, addr: &ObjectRef) -> impl Future<Output = Result<bool, ClusterError>> + Send;
 

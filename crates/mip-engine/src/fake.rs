@@ -74,11 +74,19 @@ impl FakeCluster {
     }
 
     /// Creates or changes an object as another field manager (e.g. `argocd-controller`).
+    /// Logged as a write with verb `as <manager>` (not counted as a request of mip's).
     pub fn apply_as(&self, manager: &str, addr: &ObjectRef, manifest: &Value) {
+        let at = self.seq.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.inner();
         let existing = inner.objects.get(addr).cloned();
         let obj = merged(&mut inner, existing.as_ref(), addr, manifest, manager);
         inner.objects.insert(addr.clone(), obj);
+        inner.writes.push(WriteRecord {
+            addr: addr.clone(),
+            verb: "as another manager",
+            started: at,
+            ended: at,
+        });
     }
 
     /// The object as stored, if any.
@@ -218,8 +226,7 @@ fn merged(
     }
     if let Some(e) = existing {
         for entry in &entries {
-            let Some(m) = entry.get("manager").and_then(Value::as_str) else { continue };
-            if let Some(part) = mip_plan::diff::owned_fields(e, m) {
+            if let Some(part) = fields_of_entry(e, entry) {
                 merge(&mut obj, &part);
             }
         }
@@ -245,6 +252,16 @@ fn merged(
         obj["status"] = json!({ "conditions": [{ "type": "Established", "status": "True" }] });
     }
     obj
+}
+
+/// The part of `obj` one `managedFields` entry owns, whatever its operation (Apply or Update).
+fn fields_of_entry(obj: &Value, entry: &Value) -> Option<Value> {
+    let manager = entry.get("manager").and_then(Value::as_str)?;
+    let mut one = obj.clone();
+    let mut as_apply = entry.clone();
+    as_apply["operation"] = json!("Apply");
+    one["metadata"]["managedFields"] = json!([as_apply]);
+    mip_plan::diff::owned_fields(&one, manager)
 }
 
 /// The managers other than mip that own a field `manifest` sets to another value.
@@ -347,6 +364,25 @@ impl Cluster for FakeCluster {
             return run(&mut self.inner());
         }
         self.write(addr, "apply", run).await
+    }
+
+    async fn annotate(
+        &self,
+        addr: &ObjectRef,
+        manager: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, ClusterError> {
+        self.write(addr, "annotate", |inner| {
+            let Some(obj) = inner.objects.get_mut(addr) else { return Ok(false) };
+            obj["metadata"]["annotations"][key] = json!(value);
+            if let Some(entries) = obj.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) {
+                let fields = json!({ "f:metadata": { "f:annotations": { format!("f:{key}"): {} } } });
+                entries.push(json!({ "manager": manager, "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": fields }));
+            }
+            Ok(true)
+        })
+        .await
     }
 
     async fn delete(&self, addr: &ObjectRef) -> Result<bool, ClusterError> {

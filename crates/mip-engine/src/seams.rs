@@ -134,6 +134,9 @@ pub enum Notice {
     },
     /// Destroy keeps a protected object (namespace, AppProject, CRD).
     KeptProtected(ObjectRef),
+    /// `--wait-timeout 0`: these changes are written without waiting for the objects Argo CD
+    /// generates that they depend on.
+    NotWaiting(Vec<ObjectRef>),
 }
 
 /// Progress of an operation.
@@ -150,7 +153,9 @@ pub enum Event {
     /// A change was skipped because something it depends on failed (or the run was
     /// interrupted).
     Skipped(ObjectRef, Skip),
-    /// Waiting for Argo CD objects; how many are still missing.
+    /// An object Argo CD reconciles changed state (at a gate or in the final wait).
+    Ready(ObjectRef, crate::live::ready::Readiness),
+    /// The final wait: how many objects are still not ready.
     Waiting(usize),
     /// Writing ended (before the summary).
     Finished,
@@ -168,6 +173,8 @@ pub enum Skip {
     Interrupted,
     /// Its dependencies were never done (a cycle; the graph forbids them).
     Unreachable,
+    /// An object Argo CD reconciles that it waits for was not ready in time.
+    GateNotReady(ObjectRef),
 }
 
 /// Receives what an operation has to show. The engine never prints; every method has a

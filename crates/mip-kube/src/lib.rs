@@ -110,8 +110,8 @@ const PAGE_SIZE: u32 = 500;
 /// How to reach the API server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOptions {
-    /// The kubeconfig file; `None` reads `KUBECONFIG` (several files merged, as kubectl does)
-    /// or else `~/.kube/config`.
+    /// The kubeconfig file; `None` reads `KUBECONFIG` (several files merged, as kubectl does),
+    /// else `~/.kube/config`, else in a pod its ServiceAccount (context `in-cluster`).
     pub kubeconfig: Option<PathBuf>,
     /// The context; `None` uses the kubeconfig's `current-context`.
     pub context: Option<String>,
@@ -431,6 +431,30 @@ impl Cluster for KubeCluster {
         }
         self.count_write(opts.dry_run);
         self.client.request::<Value>(built).await.map_err(|e| self.error(e, &op))
+    }
+
+    async fn annotate(
+        &self,
+        addr: &ObjectRef,
+        manager: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, ClusterError> {
+        let resource = self.resource_of(addr).await?;
+        let namespace = addr.namespace.as_deref();
+        let op = Operation::object("patch", &resource, addr, false);
+        let params = PatchParams { field_manager: Some(manager.to_owned()), ..PatchParams::default() };
+        let patch = serde_json::json!({ "metadata": { "annotations": { key: value } } });
+        let built = build(
+            Self::request(&resource, namespace).patch(&addr.name, &params, &Patch::Merge(&patch)),
+            &op,
+        )?;
+        self.count_write(false);
+        match self.client.request::<Value>(built).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(e) => Err(self.error(e, &op)),
+        }
     }
 
     async fn delete(&self, addr: &ObjectRef) -> Result<bool, ClusterError> {

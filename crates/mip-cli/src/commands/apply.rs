@@ -1,14 +1,16 @@
 //! `mip apply [PLAN]`.
 
-use crate::cli::{ClusterArgs, InventoryArgs};
+use crate::cli::{ClusterArgs, InventoryArgs, WaitForArg};
 use crate::env::{Parts, Resolver, confirmation, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::signals::{self, Ended, Tracked};
 use crate::views;
-use mip_engine::live::{ApplyOpts, ApplyOutcome};
+use mip_engine::live::{ApplyOpts, ApplyOutcome, WaitFor};
 use mip_engine::ops::apply::{Applied, ApplyRequest, apply};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The flags of `mip apply`.
@@ -23,8 +25,12 @@ pub struct Args<'a> {
     pub auto_approve: bool,
     /// `--parallelism`.
     pub parallelism: usize,
-    /// `--wait-timeout` in seconds.
-    pub wait_timeout: u64,
+    /// `--wait-timeout`.
+    pub wait_timeout: Duration,
+    /// `--wait-for`.
+    pub wait_for: WaitForArg,
+    /// Not `--no-refresh`.
+    pub refresh: bool,
     /// `--rotate`.
     pub rotate: &'a [String],
     /// `--force-conflicts`.
@@ -44,14 +50,37 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
         force_conflicts: a.force_conflicts,
         opts: ApplyOpts {
             parallelism: a.parallelism,
-            wait_timeout: Duration::from_secs(a.wait_timeout),
+            wait_timeout: a.wait_timeout,
+            wait_for: match a.wait_for {
+                WaitForArg::Exists => WaitFor::Exists,
+                WaitForArg::Synced => WaitFor::Synced,
+                WaitForArg::Healthy => WaitFor::Healthy,
+            },
+            refresh: a.refresh,
             ..ApplyOpts::default()
         },
     };
     let resolver = Resolver { base: a.inv.inventory.parent().map(Path::to_path_buf).unwrap_or_default() };
     let confirm = confirmation(a.auto_approve);
-    let result = runtime()?.block_on(apply(&parts.env(), &req, &resolver, confirm.as_ref()));
+    let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
+    let mut env = parts.env();
+    env.hook = Arc::clone(&tracked) as _;
+    let grace = signals::grace(a.cluster.connect.request_timeout);
+    let op = apply(&env, &req, &resolver, confirm.as_ref());
+    let (ended, signal) = signals::guard(&runtime()?, &req.opts.interrupt, &tracked, grace, op)?;
     parts.progress.finish();
+    let result = match ended {
+        Ended::Returned(result) => result,
+        Ended::Stopped => return Ok(signals::report_stopped(&tracked, signal.name())),
+    };
+    if let Ok(Applied::Ran(o)) = &result
+        && o.interrupted
+    {
+        views::note(&format!(
+            "Interrupted by {}: the writes in flight finished and are recorded; the rest was not started.",
+            signal.name().unwrap_or("a signal")
+        ));
+    }
     match result {
         Ok(Applied::NoChanges) => {
             views::note("No changes. Nothing to apply.");
@@ -69,7 +98,7 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
 /// The summary of an apply, its pending objects and missing permissions; the exit status.
 fn report(o: &ApplyOutcome) -> ExitStatus {
     views::note(&format!(
-        "Apply: {} done, {} failed, {} skipped, {} still expected from Argo CD; state serial {}.",
+        "Apply: {} done, {} failed, {} skipped, {} not ready in Argo CD; state serial {}.",
         o.applied.len(),
         o.failed.len(),
         o.skipped.len(),
@@ -77,9 +106,10 @@ fn report(o: &ApplyOutcome) -> ExitStatus {
         o.serial
     ));
     for p in &o.pending {
-        views::note(&format!(
-            "  pending: {p} (Argo CD has not created it yet; check `mip doctor` or the Argo CD UI)"
-        ));
+        views::note(&format!("  pending: {}: {}", p.address, p.reason));
+    }
+    if !o.pending.is_empty() {
+        views::note("  (hint: `mip doctor` explains each; `--wait-for exists` waits only until they exist)");
     }
     forbidden(o);
     if o.complete() {

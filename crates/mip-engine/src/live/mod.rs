@@ -8,8 +8,10 @@
 
 pub mod destroy;
 pub mod drift;
+pub mod gates;
 pub mod plan;
 pub mod read;
+pub mod ready;
 pub mod rebuild;
 pub mod scheduler;
 pub mod secrets;
@@ -17,7 +19,9 @@ mod wait;
 
 pub use destroy::{destroy_plan, is_protected, kept_protected};
 pub use drift::{Drift, DriftItem, drift_of};
+pub use gates::NotReady;
 pub use plan::plan_live;
 pub use read::{check_fresh, check_guard, read_live};
+pub use ready::{Readiness, WaitFor, readiness};
 pub use rebuild::rebuild_state;
 pub use scheduler::{ApplyOpts, ApplyOutcome, Failure, Interrupt, apply};

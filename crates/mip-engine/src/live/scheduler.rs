@@ -3,15 +3,21 @@
 //! on it starts; a failure stops only what depends on it; an interrupt stops new writes and
 //! keeps what finished.
 //!
+//! A change that depends on an object Argo CD reconciles waits at its *gate* until that object is
+//! ready ([`super::gates`]); the gates are polled (one LIST per kind) while writes go on.
+//!
 //! Phases of [`apply`]: [`prepare`] (freshness, secret values: everything that can fail before
-//! the first write), [`Run::drive`] (the writes), [`record_adopted`] (unchanged objects the state
-//! did not know), then the wait for the objects Argo CD generates.
+//! the first write), [`Run::drive`] (the writes and their gates), [`record_adopted`] (unchanged
+//! objects the state did not know), then [`settle`]: the wait until everything the plan expects
+//! from Argo CD, and every root Application, is ready at the `--wait-for` level.
 
+use super::gates::{Gates, NotReady, Watch, final_targets, gates_of};
 use super::read::check_fresh;
+use super::ready::WaitFor;
 use super::secrets::{fill_secret, live_value, manifest_value, value_hashes};
-use super::wait::{wait_established, wait_for_argo, wait_gone};
+use super::wait::{wait_established, wait_gone};
 use crate::Error;
-use crate::seams::{Event, Hook, SecretResolver, Skip};
+use crate::seams::{Event, Hook, Notice, SecretResolver, Skip};
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError};
 use mip_core::{Action, ObjectRef};
 use mip_plan::{Change, Plan};
@@ -28,8 +34,14 @@ use tokio::task::JoinSet;
 pub struct ApplyOpts {
     /// Concurrent writes at most.
     pub parallelism: usize,
-    /// How long to wait for the Argo-owned objects (zero: don't wait).
+    /// How long the whole apply may wait for what Argo CD reconciles (zero: no gates and no
+    /// wait; every change is written in plan order without crossing the Argo CD boundary).
     pub wait_timeout: Duration,
+    /// How far to wait: exists, synced or healthy.
+    pub wait_for: WaitFor,
+    /// Ask Argo CD to refresh each root Application mip writes, instead of waiting for its
+    /// resync period (180 s by default).
+    pub refresh: bool,
     /// Poll interval while waiting.
     pub poll: Duration,
     /// How long a deletion (or a CRD becoming Established) may take.
@@ -43,7 +55,9 @@ impl Default for ApplyOpts {
         ApplyOpts {
             parallelism: 8,
             wait_timeout: Duration::from_secs(300),
-            poll: Duration::from_secs(2),
+            wait_for: WaitFor::default(),
+            refresh: true,
+            poll: Duration::from_secs(1),
             deletion_timeout: Duration::from_secs(120),
             interrupt: Interrupt::default(),
         }
@@ -100,8 +114,8 @@ pub struct ApplyOutcome {
     pub failed: Vec<Failure>,
     /// Changes not attempted, and why.
     pub skipped: Vec<(ObjectRef, Skip)>,
-    /// Argo-owned objects still missing when the wait ended.
-    pub pending: Vec<ObjectRef>,
+    /// Objects Argo CD reconciles that were not ready when the wait ended, with why.
+    pub pending: Vec<NotReady>,
     /// State serial after the apply.
     pub serial: u64,
     /// Whether the run was interrupted.
@@ -167,19 +181,61 @@ pub async fn apply<C: Cluster + 'static>(
     let live = check_fresh(cluster.as_ref(), plan, &snapshot).await?;
     let rotated = rotations(plan, rotate);
     let jobs = prepare(plan, &rotated, rotate, &live, &snapshot, resolver)?;
-    let mut run = Run::new(jobs, snapshot.serial, Arc::clone(&store), Arc::clone(&hook));
+    let deadline = tokio::time::Instant::now() + opts.wait_timeout;
+    let watching = !opts.wait_timeout.is_zero();
+    let changes: Vec<&Change> = jobs.iter().map(|j| j.change).collect();
+    let mut gates = gates_of(plan, &changes, opts.wait_for);
+    if !watching {
+        let ungated: Vec<ObjectRef> = jobs
+            .iter()
+            .zip(&gates.per_change)
+            .filter(|(_, g)| !g.is_empty())
+            .map(|(j, _)| j.change.address.clone())
+            .collect();
+        if !ungated.is_empty() {
+            hook.event(Event::Notice(Notice::NotWaiting(ungated)));
+        }
+        gates = Gates { targets: Vec::new(), parents: Vec::new(), per_change: vec![Vec::new(); jobs.len()] };
+    }
+    let mut run =
+        Run::new(jobs, gates, opts.wait_for, snapshot.serial, Arc::clone(&store), Arc::clone(&hook));
     hook.event(Event::Writing(run.jobs.len()));
-    run.drive(&cluster, opts).await?;
+    run.drive(&cluster, opts, deadline).await?;
     let mut outcome = run.outcome;
     if let Some(serial) = record_adopted(store.as_ref(), plan, &snapshot, &live)? {
         outcome.serial = serial;
     }
-    if outcome.failed.is_empty() && outcome.skipped.is_empty() && !outcome.interrupted {
-        outcome.pending =
-            wait_for_argo(cluster.as_ref(), plan, opts.wait_timeout, opts.poll, hook.as_ref()).await?;
+    if watching && outcome.failed.is_empty() && outcome.skipped.is_empty() && !outcome.interrupted {
+        outcome.pending = settle(cluster.as_ref(), plan, opts, deadline, hook.as_ref()).await?;
     }
     hook.event(Event::Finished);
     Ok(outcome)
+}
+
+/// The final wait: until every object the plan expects from Argo CD, and every root
+/// Application, is ready at the `--wait-for` level, or the deadline passes (or an interrupt).
+/// What is still not ready, with why.
+async fn settle<C: Cluster>(
+    cluster: &C,
+    plan: &Plan,
+    opts: &ApplyOpts,
+    deadline: tokio::time::Instant,
+    hook: &dyn Hook,
+) -> Result<Vec<NotReady>, Error> {
+    let mut watch = Watch::new(final_targets(plan), opts.wait_for);
+    let mut waiting: Vec<usize> = (0..watch.len()).collect();
+    loop {
+        let opened = watch.poll(cluster, &waiting, hook).await?;
+        waiting.retain(|i| !opened.contains(i));
+        hook.event(Event::Waiting(waiting.len()));
+        if waiting.is_empty() || tokio::time::Instant::now() >= deadline || opts.interrupt.is_triggered() {
+            return Ok(watch.not_ready(waiting));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(opts.poll.min(deadline - tokio::time::Instant::now())) => {}
+            () = opts.interrupt.triggered() => {}
+        }
+    }
 }
 
 /// `--rotate`: an unchanged Secret becomes an update with fresh generated values.
@@ -239,8 +295,13 @@ struct Run<'p> {
     jobs: Vec<Job<'p>>,
     /// For each job, the jobs that depend on it.
     dependents: Vec<Vec<usize>>,
-    /// For each job, how many of its dependencies are not recorded yet.
+    /// For each job, how many of its dependencies are not recorded (or gates not open) yet.
     waiting_on: Vec<usize>,
+    /// The gates, and for each gate the jobs that wait for it.
+    watch: Watch,
+    gate_dependents: Vec<Vec<usize>>,
+    /// For each gate, the change of this run whose failure means it can never open.
+    gate_parents: Vec<Option<ObjectRef>>,
     ready: VecDeque<usize>,
     /// Jobs started, failed or skipped (never started twice, never skipped after starting).
     settled: Vec<bool>,
@@ -251,18 +312,31 @@ struct Run<'p> {
 }
 
 impl<'p> Run<'p> {
-    fn new(jobs: Vec<Job<'p>>, serial: u64, store: Arc<DynStore>, hook: Arc<dyn Hook>) -> Run<'p> {
+    fn new(
+        jobs: Vec<Job<'p>>,
+        gates: Gates,
+        level: WaitFor,
+        serial: u64,
+        store: Arc<DynStore>,
+        hook: Arc<dyn Hook>,
+    ) -> Run<'p> {
         let index: BTreeMap<&ObjectRef, usize> =
             jobs.iter().enumerate().map(|(i, j)| (&j.change.address, i)).collect();
         let mut dependents = vec![Vec::new(); jobs.len()];
+        let Gates { targets, parents, per_change } = gates;
+        let watch = Watch::new(targets, level);
+        let mut gate_dependents = vec![Vec::new(); watch.len()];
         let mut waiting_on = vec![0; jobs.len()];
         for (i, job) in jobs.iter().enumerate() {
-            // Only dependencies written by this run order it; the others exist already.
+            // Dependencies written by this run order it; the others exist already, or are gates.
             let deps: BTreeSet<usize> =
                 job.change.depends_on.iter().filter_map(|d| index.get(&d.address).copied()).collect();
-            waiting_on[i] = deps.len();
+            waiting_on[i] = deps.len() + per_change[i].len();
             for d in deps {
                 dependents[d].push(i);
+            }
+            for &g in &per_change[i] {
+                gate_dependents[g].push(i);
             }
         }
         let ready = (0..jobs.len()).filter(|&i| waiting_on[i] == 0).collect();
@@ -272,6 +346,9 @@ impl<'p> Run<'p> {
             jobs,
             dependents,
             waiting_on,
+            watch,
+            gate_dependents,
+            gate_parents: parents,
             ready,
             settled,
             commit: GroupCommit::default(),
@@ -281,35 +358,92 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// The gates that still hold back a job that has not been started or skipped.
+    fn blocking_gates(&self) -> Vec<usize> {
+        (0..self.watch.len())
+            .filter(|&g| !self.watch.is_ready(g) && self.gate_dependents[g].iter().any(|&j| !self.settled[j]))
+            .collect()
+    }
+
+    /// Reads the blocking gates; releases what waited for those that opened.
+    async fn poll_gates<C: Cluster>(&mut self, cluster: &C, blocking: &[usize]) -> Result<(), Error> {
+        for g in self.watch.poll(cluster, blocking, self.hook.as_ref()).await? {
+            for j in self.gate_dependents[g].clone() {
+                self.release(j);
+            }
+        }
+        Ok(())
+    }
+
+    /// One of job `j`'s dependencies is done (or a gate opened).
+    fn release(&mut self, j: usize) {
+        self.waiting_on[j] -= 1;
+        if self.waiting_on[j] == 0 && !self.settled[j] {
+            self.ready.push_back(j);
+        }
+    }
+
+    /// The deadline passed: what waits at a closed gate is skipped, the gate reported.
+    fn give_up(&mut self, blocking: &[usize]) {
+        self.outcome.pending.extend(self.watch.not_ready(blocking.iter().copied()));
+        for &g in blocking {
+            let gate = self.watch.address(g).clone();
+            for j in self.gate_dependents[g].clone() {
+                if !self.settled[j] {
+                    self.skip(j, Skip::GateNotReady(gate.clone()));
+                    self.skip_dependents(j);
+                }
+            }
+        }
+    }
+
     /// Starts what is ready (within the parallelism bound), takes in what finished, commits
     /// in groups, until nothing is left to start or in flight.
-    async fn drive<C: Cluster + 'static>(&mut self, cluster: &Arc<C>, opts: &ApplyOpts) -> Result<(), Error> {
+    async fn drive<C: Cluster + 'static>(
+        &mut self,
+        cluster: &Arc<C>,
+        opts: &ApplyOpts,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Error> {
         let window = self.store.group_commit_window();
         let mut tasks: JoinSet<Written> = JoinSet::new();
+        let mut next_poll = tokio::time::Instant::now();
         loop {
             if opts.interrupt.is_triggered() {
                 self.outcome.interrupted = true;
             }
             while !self.outcome.interrupted && tasks.len() < opts.parallelism.max(1) {
                 let Some(i) = self.ready.pop_front() else { break };
-                self.start(i, cluster, opts.deletion_timeout, &mut tasks);
+                self.start(i, cluster, opts, &mut tasks);
             }
+            let blocking = if self.outcome.interrupted { Vec::new() } else { self.blocking_gates() };
             if tasks.is_empty() {
                 // Nothing in flight: waiting longer cannot enlarge the batch.
-                if self.commit.is_empty() {
+                if !self.commit.is_empty() {
+                    self.flush().await?;
+                    continue;
+                }
+                if blocking.is_empty() {
                     break;
                 }
-                self.flush().await?;
-                continue;
+                if tokio::time::Instant::now() >= deadline {
+                    self.give_up(&blocking);
+                    break;
+                }
             }
-            let deadline = self.commit.deadline(window);
+            let commit_at = self.commit.deadline(window);
+            let poll_at = (!blocking.is_empty()).then_some(next_poll.min(deadline));
             tokio::select! {
-                joined = tasks.join_next() => {
+                joined = tasks.join_next(), if !tasks.is_empty() => {
                     if let Some(Ok(written)) = joined {
                         self.finished(written);
                     }
                 }
-                () = sleep_until(deadline) => self.flush().await?,
+                () = sleep_until(commit_at) => self.flush().await?,
+                () = sleep_until(poll_at) => {
+                    self.poll_gates(cluster.as_ref(), &blocking).await?;
+                    next_poll = tokio::time::Instant::now() + opts.poll;
+                }
                 () = opts.interrupt.triggered(), if !self.outcome.interrupted => {
                     self.outcome.interrupted = true;
                 }
@@ -332,7 +466,7 @@ impl<'p> Run<'p> {
         &mut self,
         i: usize,
         cluster: &Arc<C>,
-        timeout: Duration,
+        opts: &ApplyOpts,
         tasks: &mut JoinSet<Written>,
     ) {
         self.settled[i] = true;
@@ -341,9 +475,14 @@ impl<'p> Run<'p> {
         let manifest = job.manifest.clone().unwrap_or(Value::Null);
         self.hook.event(Event::Start(addr.clone(), action));
         let cluster = Arc::clone(cluster);
-        tasks.spawn(
-            async move { (i, write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await) },
-        );
+        let (timeout, refresh) = (opts.deletion_timeout, opts.refresh);
+        tasks.spawn(async move {
+            let result = write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await;
+            if refresh && result.is_ok() {
+                request_refresh(cluster.as_ref(), &addr, action).await;
+            }
+            (i, result)
+        });
     }
 
     fn finished(&mut self, (i, result): Written) {
@@ -363,6 +502,17 @@ impl<'p> Run<'p> {
                 self.hook.event(Event::Failed(addr.clone(), error.to_string()));
                 self.outcome.failed.push(Failure { address: addr.clone(), error });
                 self.skip_dependents(i);
+                // What Argo CD would have generated from it will not come.
+                for g in 0..self.gate_parents.len() {
+                    if self.gate_parents[g].as_ref() == Some(&addr) {
+                        for j in self.gate_dependents[g].clone() {
+                            if !self.settled[j] {
+                                self.skip(j, Skip::DependencyFailed(addr.clone()));
+                                self.skip_dependents(j);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -409,10 +559,7 @@ impl<'p> Run<'p> {
             self.hook.event(Event::Done(change.address.clone(), change.action));
             self.outcome.applied.push(change.address.clone());
             for d in self.dependents[i].clone() {
-                self.waiting_on[d] -= 1;
-                if self.waiting_on[d] == 0 && !self.settled[d] {
-                    self.ready.push_back(d);
-                }
+                self.release(d);
             }
         }
         Ok(())
@@ -457,6 +604,18 @@ impl GroupCommit {
     fn take(&mut self) -> (Vec<usize>, Vec<Record>) {
         self.since = None;
         (std::mem::take(&mut self.jobs), std::mem::take(&mut self.records))
+    }
+}
+
+/// Argo CD's annotation that asks for a refresh now, as `argocd app get --refresh` sets it;
+/// Argo CD removes it once done.
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// After mip wrote a root Application, asks Argo CD to compare it with Git now instead of at its
+/// next resync. Best effort: a refused refresh only means waiting for the resync period.
+async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, action: Action) {
+    if addr.group == "argoproj.io" && addr.kind == "Application" && action != Action::Delete {
+        let _ignored = cluster.annotate(addr, "mip-refresh", REFRESH_ANNOTATION, "normal").await;
     }
 }
 

@@ -224,3 +224,195 @@ async fn the_minimal_example_applies_in_order_and_then_plans_empty() {
     let again = crate::live::plan_live(cluster.as_ref(), &loaded, Some(&snapshot)).await.expect("planned");
     assert!(!again.summary.has_changes(), "{:?}", again.summary);
 }
+
+// --- Gates: changes that wait for what Argo CD generates -----------------------------------
+
+fn project(name: &str) -> ObjectRef {
+    ObjectRef::new("argoproj.io/v1alpha1", "AppProject", Some("argocd"), name)
+}
+
+fn root(name: &str) -> ObjectRef {
+    ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), name)
+}
+
+fn root_change(name: &str) -> Change {
+    let manifest = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": "boot", "source": {"repoURL": "r", "targetRevision": "main"}}});
+    Change { address: root(name), manifest: Some(Arc::new(manifest)), ..create(name, &[]) }
+}
+
+/// A plan: the root `projects` generates AppProject `fed`; ConfigMap `infra` waits for `fed`;
+/// ConfigMap `free` waits for nothing.
+fn gated_plan() -> Plan {
+    let mut infra = create("infra", &[]);
+    infra.depends_on.push(Dependency { address: project("fed"), rule: "projects-before-infra".into() });
+    let mut plan = plan_of(vec![root_change("projects"), infra, create("free", &[])]);
+    plan.expected.push(mip_plan::Expectation {
+        address: project("fed"),
+        action: Action::Await,
+        step: mip_graph::Step::AwaitProjects,
+        reason: "generated".into(),
+        generated_by: Some(root("projects")),
+        present: false,
+        diff: None,
+    });
+    plan
+}
+
+fn waiting(level: crate::live::WaitFor, timeout_ms: u64) -> ApplyOpts {
+    ApplyOpts {
+        parallelism: 4,
+        wait_timeout: Duration::from_millis(timeout_ms),
+        wait_for: level,
+        poll: Duration::from_millis(10),
+        ..ApplyOpts::default()
+    }
+}
+
+/// Plays Argo CD: once the root exists, generates the project after `delay`, and reports the
+/// root Synced and Healthy.
+async fn play_argo(cluster: Arc<FakeCluster>, delay: Duration) {
+    while cluster.object(&root("projects")).is_none() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(delay).await;
+    cluster.apply_as(
+        "argocd-controller",
+        &project("fed"),
+        &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "spec": {}}),
+    );
+    let status = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "status": {
+        "sync": {"status": "Synced", "comparedTo": {"source": {"targetRevision": "main"}}},
+        "health": {"status": "Healthy"}}});
+    cluster.apply_as("argocd-application-controller", &root("projects"), &status);
+}
+
+#[tokio::test]
+async fn a_gated_change_waits_until_argo_cd_generated_what_it_needs() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    let plan = gated_plan();
+    let argo = tokio::spawn(play_argo(Arc::clone(&cluster), Duration::from_millis(60)));
+    let o = run(&cluster, &store, &plan, &waiting(crate::live::WaitFor::Healthy, 5_000)).await;
+    argo.await.expect("argo");
+    assert!(o.complete(), "{o:?}");
+    let log = cluster.write_log();
+    let at = |a: &ObjectRef, verb: &str| {
+        log.iter().find(|w| &w.addr == a && w.verb == verb).expect("logged").clone()
+    };
+    let generated = at(&project("fed"), "as another manager");
+    assert!(
+        generated.ended < at(&addr("infra"), "apply").started,
+        "infra written before its gate opened: {log:?}"
+    );
+    assert!(at(&addr("free"), "apply").ended < generated.started, "an ungated change waited: {log:?}");
+    // The root was asked to refresh, under a manager of its own.
+    let live_root = cluster.object(&root("projects")).expect("root");
+    assert_eq!(live_root["metadata"]["annotations"]["argocd.argoproj.io/refresh"], "normal");
+    assert!(
+        mip_plan::diff::owned_fields(&live_root, "mip").expect("owned")["metadata"]
+            .get("annotations")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_gate_that_never_opens_skips_its_dependents_and_names_itself() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    let o = run(&cluster, &store, &gated_plan(), &waiting(crate::live::WaitFor::Exists, 150)).await;
+    assert_eq!(o.skipped, vec![(addr("infra"), Skip::GateNotReady(project("fed")))]);
+    assert_eq!(
+        o.pending.iter().map(|p| (&p.address, p.reason.as_str())).collect::<Vec<_>>(),
+        vec![(&project("fed"), "not created yet")]
+    );
+    assert!(cluster.object(&addr("infra")).is_none(), "the gated change was written");
+    assert!(cluster.object(&addr("free")).is_some() && cluster.object(&root("projects")).is_some());
+    assert!(!o.complete());
+}
+
+#[tokio::test]
+async fn with_wait_for_healthy_a_generated_object_also_waits_for_its_roots_health() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    // Argo CD generates the project but the root never becomes healthy.
+    let c = Arc::clone(&cluster);
+    let argo = tokio::spawn(async move {
+        while c.object(&root("projects")).is_none() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        c.apply_as(
+            "argocd-controller",
+            &project("fed"),
+            &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "spec": {}}),
+        );
+        c.apply_as(
+            "argocd-application-controller",
+            &root("projects"),
+            &json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "status": {
+            "sync": {"status": "Synced", "comparedTo": {"source": {"targetRevision": "main"}}},
+            "health": {"status": "Degraded", "message": "a hook failed"}}}),
+        );
+    });
+    let o = run(&cluster, &store, &gated_plan(), &waiting(crate::live::WaitFor::Healthy, 200)).await;
+    argo.await.expect("argo");
+    assert_eq!(o.skipped, vec![(addr("infra"), Skip::GateNotReady(root("projects")))]);
+    assert_eq!(o.pending[0].reason, "health Degraded: a hook failed");
+    // At `exists`, the same cluster lets it through.
+    let o =
+        run(&cluster, &store, &gated_plan_after(&store), &waiting(crate::live::WaitFor::Exists, 200)).await;
+    assert!(o.complete(), "{o:?}");
+}
+
+/// The gated plan, for a store that already recorded part of it (a second run).
+fn gated_plan_after(store: &Counting) -> Plan {
+    let mut plan = gated_plan();
+    plan.state.lineage = Some(store.snapshot().expect("state").lineage);
+    plan.state.serial = store.snapshot().expect("state").serial;
+    plan.changes.retain(|c| c.address == addr("infra"));
+    plan
+}
+
+#[tokio::test]
+async fn when_a_gates_parent_fails_its_dependents_are_skipped_at_once() {
+    let cluster = Arc::new(FakeCluster::new());
+    cluster.fail_on(
+        &root("projects"),
+        ClusterError::Invalid { addr: root("projects"), message: "bad spec".into() },
+    );
+    let store = Counting::new();
+    let started = std::time::Instant::now();
+    let o = run(&cluster, &store, &gated_plan(), &waiting(crate::live::WaitFor::Healthy, 10_000)).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "waited for a gate that could never open");
+    assert_eq!(o.skipped, vec![(addr("infra"), Skip::DependencyFailed(root("projects")))]);
+    assert_eq!(o.applied, vec![addr("free")]);
+}
+
+#[tokio::test]
+async fn with_no_wait_nothing_is_gated_and_the_caller_is_told() {
+    struct Notices(Mutex<Vec<Notice>>);
+    impl crate::seams::Hook for Notices {
+        fn event(&self, e: Event) {
+            if let Event::Notice(n) = e {
+                self.0.lock().expect("lock").push(n);
+            }
+        }
+    }
+    let cluster = Arc::new(FakeCluster::new());
+    let store: Arc<DynStore> = Counting::new();
+    let hook = Arc::new(Notices(Mutex::default()));
+    let o = apply(
+        Arc::clone(&cluster),
+        store,
+        &gated_plan(),
+        &NoSecrets,
+        &BTreeSet::new(),
+        &opts(4),
+        Arc::clone(&hook) as Arc<dyn crate::seams::Hook>,
+    )
+    .await
+    .expect("ran");
+    assert!(o.complete() && o.applied.len() == 3, "{o:?}");
+    assert_eq!(*hook.0.lock().expect("lock"), vec![Notice::NotWaiting(vec![addr("infra")])]);
+}

@@ -1,14 +1,9 @@
-//! Waiting for the cluster: a CRD until it is Established, a deletion until the object is gone,
-//! and the objects Argo CD generates until they exist.
+//! Waiting for one object: a CRD until it is Established, a deletion until the object is gone.
+//! (What Argo CD reconciles is watched by [`super::gates`].)
 
-use super::read::read_live;
-use crate::Error;
-use crate::seams::{Event, Hook};
 use mip_core::ObjectRef;
 use mip_core::cluster::{Cluster, ClusterError};
-use mip_plan::Plan;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How often a single object is looked at while waiting for it.
@@ -85,33 +80,4 @@ pub(crate) async fn wait_gone<C: Cluster>(
         },
     )
     .await
-}
-
-/// Waits until every Argo-owned object the plan expects exists, or the timeout passes;
-/// returns the ones still missing. A zero timeout does not wait (nothing is pending).
-pub(crate) async fn wait_for_argo<C: Cluster>(
-    cluster: &C,
-    plan: &Plan,
-    timeout: Duration,
-    poll: Duration,
-    hook: &dyn Hook,
-) -> Result<Vec<ObjectRef>, Error> {
-    if timeout.is_zero() {
-        return Ok(Vec::new());
-    }
-    let mut missing: BTreeSet<ObjectRef> =
-        plan.expected.iter().filter(|e| !e.present).map(|e| e.address.clone()).collect();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if missing.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found = read_live(cluster, &missing).await?;
-        missing.retain(|a| !found.contains_key(a));
-        hook.event(Event::Waiting(missing.len()));
-        if missing.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(missing.into_iter().collect());
-        }
-        tokio::time::sleep(poll).await;
-    }
 }

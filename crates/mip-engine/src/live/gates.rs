@@ -1,0 +1,163 @@
+//! Gates: the objects Argo CD reconciles that a write waits for. A change that depends on an
+//! Argo-owned object (the infra root on the AppProjects the argo-projects root generates) is
+//! written only once that object is ready ([`super::ready`]); with `--wait-for synced` or
+//! `healthy` it also waits for the mip-owned Application that generates it. The same watch
+//! serves the final wait for everything the plan expects.
+
+use super::read::read_live;
+use super::ready::{Readiness, WaitFor, readiness};
+use crate::Error;
+use crate::seams::{Event, Hook};
+use mip_core::ObjectRef;
+use mip_core::cluster::Cluster;
+use mip_plan::{Change, Plan};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An object still not ready when the wait ended, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotReady {
+    /// The object.
+    pub address: ObjectRef,
+    /// Argo CD's words (conditions, operation and health messages), or "not created yet".
+    pub reason: String,
+}
+
+/// A set of objects watched for readiness at one level, each with its last seen state.
+pub(crate) struct Watch {
+    level: WaitFor,
+    targets: Vec<ObjectRef>,
+    state: Vec<Option<Readiness>>,
+}
+
+impl Watch {
+    pub(crate) fn new(targets: Vec<ObjectRef>, level: WaitFor) -> Watch {
+        let state = vec![None; targets.len()];
+        Watch { level, targets, state }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub(crate) fn address(&self, i: usize) -> &ObjectRef {
+        &self.targets[i]
+    }
+
+    pub(crate) fn is_ready(&self, i: usize) -> bool {
+        self.state[i].as_ref().is_some_and(Readiness::is_ready)
+    }
+
+    /// Reads the targets in `which` (one LIST per kind) and returns those that became ready;
+    /// every change of state is reported.
+    pub(crate) async fn poll<C: Cluster>(
+        &mut self,
+        cluster: &C,
+        which: &[usize],
+        hook: &dyn Hook,
+    ) -> Result<Vec<usize>, Error> {
+        let addrs: BTreeSet<ObjectRef> = which.iter().map(|&i| self.targets[i].clone()).collect();
+        let live = read_live(cluster, &addrs).await?;
+        let mut opened = Vec::new();
+        for &i in which {
+            let now = readiness(&self.targets[i], live.get(&self.targets[i]), self.level);
+            if self.state[i].as_ref() != Some(&now) {
+                hook.event(Event::Ready(self.targets[i].clone(), now.clone()));
+                if now.is_ready() {
+                    opened.push(i);
+                }
+                self.state[i] = Some(now);
+            }
+        }
+        Ok(opened)
+    }
+
+    /// The targets in `which` that are not ready, with the last reason seen.
+    pub(crate) fn not_ready(&self, which: impl IntoIterator<Item = usize>) -> Vec<NotReady> {
+        which
+            .into_iter()
+            .filter(|&i| !self.is_ready(i))
+            .map(|i| NotReady {
+                address: self.targets[i].clone(),
+                reason: match &self.state[i] {
+                    Some(Readiness::NotReady(why)) => why.clone(),
+                    _ => "not looked at before the wait ended".to_owned(),
+                },
+            })
+            .collect()
+    }
+}
+
+/// The gates of a run.
+pub(crate) struct Gates {
+    /// The objects waited for.
+    pub(crate) targets: Vec<ObjectRef>,
+    /// For each gate, the change of this run that makes Argo CD generate it (its generator, or
+    /// the generator's generator), if any: when that change fails, the gate can never open.
+    pub(crate) parents: Vec<Option<ObjectRef>>,
+    /// For each change (by position), the gates it waits for (by position).
+    pub(crate) per_change: Vec<Vec<usize>>,
+}
+
+/// The gates of a run. Dependencies written by the same run are not gates.
+pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gates {
+    let written: BTreeSet<&ObjectRef> = changes.iter().map(|c| &c.address).collect();
+    let expected: BTreeMap<&ObjectRef, Option<&ObjectRef>> =
+        plan.expected.iter().map(|e| (&e.address, e.generated_by.as_ref())).collect();
+    let mut gates: Vec<ObjectRef> = Vec::new();
+    let mut index: BTreeMap<ObjectRef, usize> = BTreeMap::new();
+    let mut gate = |a: &ObjectRef| -> usize {
+        *index.entry(a.clone()).or_insert_with(|| {
+            gates.push(a.clone());
+            gates.len() - 1
+        })
+    };
+    let per_change: Vec<Vec<usize>> = changes
+        .iter()
+        .map(|c| {
+            let mut mine = BTreeSet::new();
+            for d in c.depends_on.iter().map(|d| &d.address).filter(|a| !written.contains(a)) {
+                let Some(parent) = expected.get(d) else { continue };
+                mine.insert(gate(d));
+                // What Argo CD generated is only as good as the sync that generated it.
+                if level > WaitFor::Exists
+                    && let Some(parent) =
+                        parent.filter(|p| p.kind == "Application" && !expected.contains_key(p))
+                {
+                    mine.insert(gate(parent));
+                }
+            }
+            mine.into_iter().collect()
+        })
+        .collect();
+    let parents = gates.iter().map(|g| written_ancestor(g, &expected, &written)).collect();
+    Gates { targets: gates, parents, per_change }
+}
+
+/// The nearest generator of `addr` that this run writes.
+fn written_ancestor(
+    addr: &ObjectRef,
+    expected: &BTreeMap<&ObjectRef, Option<&ObjectRef>>,
+    written: &BTreeSet<&ObjectRef>,
+) -> Option<ObjectRef> {
+    let mut at = addr;
+    for _ in 0..expected.len() + 1 {
+        if written.contains(at) {
+            return Some(at.clone());
+        }
+        at = (*expected.get(at)?)?;
+    }
+    None
+}
+
+/// What the final wait watches: every object the plan expects from Argo CD, and every
+/// Application mip writes or keeps (the roots).
+pub(crate) fn final_targets(plan: &Plan) -> Vec<ObjectRef> {
+    let roots = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.group == "argoproj.io" && c.address.kind == "Application")
+        .filter(|c| c.action != mip_core::Action::Delete)
+        .map(|c| c.address.clone());
+    let expected = plan.expected.iter().map(|e| e.address.clone());
+    roots.chain(expected).collect::<BTreeSet<_>>().into_iter().collect()
+}
