@@ -656,6 +656,7 @@ impl<'f> Decoder<'f> {
         let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p));
         let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
         let state = f.get("state").and_then(|n| self.state(n));
+        let protect = f.get("protect").and_then(|n| self.protect(n));
         self.finish(
             f,
             &[
@@ -671,6 +672,7 @@ impl<'f> Decoder<'f> {
                 "federations",
                 "prerequisites",
                 "state",
+                "protect",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -719,7 +721,65 @@ impl<'f> Decoder<'f> {
             federations,
             prerequisites,
             state,
+            protect,
         })
+    }
+
+    /// `protect:`: a list of kinds (`Namespace`) and addresses (`v1/Secret/ns/name`).
+    fn protect(&mut self, node: &Node) -> Option<Vec<Protected>> {
+        // `protect:` with no value is an error rather than "nothing": `protect: []` says that.
+        let items = self.seq(node, "protect")?;
+        let mut out: Vec<Protected> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, n) in items.iter().enumerate() {
+            let Some(entry) = self.string(n, &format!("protect[{i}]")) else { continue };
+            let hint = "a kind such as `Namespace` or `Secret`, or an address such as `v1/Secret/federation-a/mip-secret`";
+            let protected = if entry.value.contains('/') {
+                match entry.value.parse::<mip_core::ObjectRef>() {
+                    Ok(a) => Protected::Address(Located { value: a, at: entry.at.clone() }),
+                    Err(e) => {
+                        self.error(
+                            entry.at.clone(),
+                            "invalid-value",
+                            format!("`protect[{i}]` is not an address: {e}"),
+                            Some(hint.to_owned()),
+                        );
+                        continue;
+                    }
+                }
+            } else if entry.value.starts_with(|c: char| c.is_ascii_uppercase())
+                && entry.value.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                Protected::Kind(entry.clone())
+            } else {
+                let mut chars = entry.value.chars();
+                let fix = chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str());
+                let hint = match fix {
+                    Some(f) if f.chars().all(|c| c.is_ascii_alphanumeric()) && !f.is_empty() => {
+                        format!("Kubernetes kinds are capitalised: `{f}`")
+                    }
+                    _ => hint.to_owned(),
+                };
+                self.error(
+                    entry.at.clone(),
+                    "invalid-value",
+                    format!("`protect[{i}]` is neither a kind nor an address: `{}`", entry.value),
+                    Some(hint),
+                );
+                continue;
+            };
+            if !seen.insert(entry.value.clone()) {
+                self.error(
+                    entry.at.clone(),
+                    "duplicate",
+                    format!("duplicate `protect` entry `{}`", entry.value),
+                    Some("list each kind or address once".to_owned()),
+                );
+                continue;
+            }
+            out.push(protected);
+        }
+        Some(out)
     }
 
     fn state(&mut self, node: &Node) -> Option<StateSettings> {

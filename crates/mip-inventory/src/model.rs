@@ -51,6 +51,19 @@ pub struct Inventory {
     /// Where mip keeps its state (`state:`); `None` is the local store. Command-line flags
     /// override it.
     pub state: Option<StateSettings>,
+    /// Deletions an unattended apply refuses unless `--allow-delete` names the object
+    /// (`protect:`); `None` is the default (namespaces and Secrets), an empty list protects
+    /// nothing.
+    pub protect: Option<Vec<Protected>>,
+}
+
+/// One entry of `protect:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protected {
+    /// Every object of a kind, e.g. `Namespace`.
+    Kind(Located<String>),
+    /// One object, by address, e.g. `v1/Secret/federation-a/mip-secret`.
+    Address(Located<mip_core::ObjectRef>),
 }
 
 /// The `state:` section: where mip's state lives.

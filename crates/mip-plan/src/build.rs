@@ -37,14 +37,7 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
         let o = object_at(desired, &by_position, position, addr);
         if o.owner == Owner::ArgoCd {
             summary.await_argo += 1;
-            expected.push(Expectation {
-                address: addr.clone(),
-                action: Action::Await,
-                step: o.step,
-                reason: o.reason.clone(),
-                generated_by: o.generated_by.clone(),
-                present: false,
-            });
+            expected.push(expectation(o, Action::Await, false));
             continue;
         }
         let fp = fingerprint(o);
@@ -113,13 +106,15 @@ pub fn assemble(
         revision: desired.revision.clone(),
         prefix: desired.prefix.clone(),
         state: prior.state.clone(),
+        base: None,
+        targets: Vec::new(),
         changes,
         expected,
         summary,
     }
 }
 
-fn count(summary: &mut Summary, action: Action) {
+pub(crate) fn count(summary: &mut Summary, action: Action) {
     match action {
         Action::Create => summary.create += 1,
         Action::Update => summary.update += 1,
@@ -141,8 +136,21 @@ fn object_at<'a>(
     }
 }
 
+/// What a plan says of an object Argo CD generates.
+pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> Expectation {
+    Expectation {
+        address: o.addr.clone(),
+        action,
+        step: o.step,
+        reason: o.reason.clone(),
+        generated_by: o.generated_by.clone(),
+        present,
+        diff: None,
+    }
+}
+
 /// The change for one mip-owned object, with its dependencies from the DAG.
-fn change_of(
+pub(crate) fn change_of(
     o: &DesiredObject,
     dependencies: Vec<(ObjectRef, mip_graph::Rule)>,
     action: Action,
@@ -302,14 +310,7 @@ pub fn plan_live(
             if !present {
                 summary.await_argo += 1;
             }
-            expected.push(Expectation {
-                address: addr.clone(),
-                action: if present { Action::NoOp } else { Action::Await },
-                step: o.step,
-                reason: o.reason.clone(),
-                generated_by: o.generated_by.clone(),
-                present,
-            });
+            expected.push(expectation(o, if present { Action::NoOp } else { Action::Await }, present));
             continue;
         }
         let fp = fingerprint(o);

@@ -5,6 +5,8 @@
 //!   [`Expectation`] per object Argo CD will generate.
 //! - [`planfile`] writes and reads the saved plan: versioned, sha256 over canonical bytes,
 //!   refusing a tampered file.
+//! - [`review`] compares two inventories (a pull request's base and head) without a cluster;
+//!   [`safety`] holds the checks of review safety (protected deletions, `--target`).
 //! - [`render`] shows a plan as text, JSON (the `format_version`ed contract) or Markdown.
 //!
 //! Pure: no IO, no clock, no randomness; equal inputs give byte-identical output. Secret
@@ -28,6 +30,8 @@ pub mod diff;
 mod model;
 pub mod planfile;
 pub mod render;
+pub mod review;
+pub mod safety;
 
 pub use build::{
     LiveView, PlanInput, adopts, assemble, base64_decode, deletion, fingerprint, plan, plan_live,

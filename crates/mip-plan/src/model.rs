@@ -16,6 +16,9 @@ pub enum Mode {
     Offline,
     /// Against the live cluster.
     Live,
+    /// Between two inventories (a pull request's base and head), with no cluster and no state:
+    /// what the change does to mip's objects and to what Argo CD generates.
+    Review,
 }
 
 /// The state a plan was based on (Terraform's lineage and serial).
@@ -110,6 +113,10 @@ pub struct Expectation {
     /// Live plans: whether it already exists.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub present: bool,
+    /// Review plans: unified diff of the fields mip models (project, sources, destination),
+    /// base → head, for an object Argo CD will change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Counts per action.
@@ -127,12 +134,31 @@ pub struct Summary {
     pub no_op: usize,
     /// Argo-owned objects to wait for.
     pub await_argo: usize,
+    /// Review plans: objects Argo CD will create once the change is merged and synced.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argo_create: usize,
+    /// Review plans: objects Argo CD will change.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argo_update: usize,
+    /// Review plans: objects Argo CD will delete (with what they run).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argo_delete: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
     /// Whether the plan writes anything.
     pub fn has_changes(&self) -> bool {
         self.create + self.update + self.replace + self.delete > 0
+    }
+
+    /// Whether anything changes, on mip's side or (review plans) on Argo CD's: what
+    /// `--detailed-exitcode` reports.
+    pub fn changes_anything(&self) -> bool {
+        self.has_changes() || self.argo_create + self.argo_update + self.argo_delete > 0
     }
 }
 
@@ -155,10 +181,29 @@ pub struct Plan {
     pub prefix: String,
     /// The state it was based on.
     pub state: StateRef,
+    /// Review plans: the base inventory the head was compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRef>,
+    /// `--target`: the plan was narrowed to these objects and what they depend on; it may not
+    /// hold every change the inventory asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<ObjectRef>,
     /// Changes to mip-owned objects, in apply order (deletions last, in reverse order).
     pub changes: Vec<Change>,
     /// Argo-owned objects to expect, in order.
     pub expected: Vec<Expectation>,
     /// Counts.
     pub summary: Summary,
+}
+
+/// The base of a review plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRef {
+    /// The base inventory: a file as given, or `REV:path` for a Git revision.
+    pub inventory: String,
+    /// sha256 of its bytes.
+    pub inventory_digest: String,
+    /// The Git revision it was read at (`--base REF`), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<String>,
 }

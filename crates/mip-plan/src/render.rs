@@ -61,16 +61,52 @@ fn header(plan: &Plan) -> String {
             s.push_str("mip plan (offline: compared with the local state only; no cluster was contacted)\n\n")
         }
         Mode::Live => s.push_str("mip plan\n\n"),
+        Mode::Review => s.push_str(
+            "mip plan (review: what the inventory changes against its base; no cluster and no state were used)\n\n",
+        ),
+    }
+    if let Some(base) = &plan.base {
+        let _ = writeln!(s, "  base:      {} ({})", base.inventory, short_digest(&base.inventory_digest));
     }
     let _ = writeln!(s, "  inventory: {} ({})", plan.inventory, short_digest(&plan.inventory_digest));
     let _ = writeln!(s, "  revision:  {} (root Applications prefixed `{}`)", plan.revision, plan.prefix);
-    match &plan.state.lineage {
-        Some(l) => {
+    match (&plan.state.lineage, plan.mode) {
+        (_, Mode::Review) => {}
+        (Some(l), _) => {
             let _ = writeln!(s, "  state:     lineage {l}, serial {}", plan.state.serial);
         }
-        None => s.push_str("  state:     empty (nothing applied yet)\n"),
+        (None, _) => s.push_str("  state:     empty (nothing applied yet)\n"),
+    }
+    if !plan.targets.is_empty() {
+        let _ = writeln!(s, "\nWarning: {}", crate::safety::TARGET_WARNING);
+        for t in &plan.targets {
+            let _ = writeln!(s, "  target: {t}");
+        }
+    }
+    let gone = crate::review::deletions(plan);
+    if !gone.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWarning: this plan deletes {} object(s). Deleting a namespace deletes the federation's workloads and volumes in it; a deleted Secret's generated values are gone for good:",
+            gone.len()
+        );
+        for a in gone {
+            let by = argo_deletion_note(plan, a);
+            let _ = writeln!(s, "  - {a}{by}");
+        }
     }
     s
+}
+
+/// Who deletes `a`, when it is Argo CD: an Application takes what it deployed with it.
+fn argo_deletion_note(plan: &Plan, a: &mip_core::ObjectRef) -> &'static str {
+    if !plan.expected.iter().any(|e| e.action == Action::Delete && e.address == *a) {
+        ""
+    } else if a.kind == "Application" {
+        " (Argo CD deletes it and what it deployed)"
+    } else {
+        " (Argo CD deletes it)"
+    }
 }
 
 fn short_digest(d: &str) -> &str {
@@ -78,15 +114,33 @@ fn short_digest(d: &str) -> &str {
     &d[..end]
 }
 
-/// Summary line, e.g. `Plan: 12 to create, 0 to update, 0 to replace, 0 to delete; 40 to await from Argo CD.`
+/// Summary line, e.g. `Plan: 12 to create, 0 to update, 0 to replace, 0 to delete; 40 to await from Argo CD.`;
+/// a review plan says what Argo CD will create, change and delete instead of what mip awaits.
 pub fn summary_line(s: &Summary) -> String {
-    if !s.has_changes() && s.await_argo == 0 {
+    let argo = s.argo_create + s.argo_update + s.argo_delete;
+    if !s.has_changes() && s.await_argo == 0 && argo == 0 {
         return "No changes. The cluster matches the inventory.".to_owned();
     }
-    format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} to await from Argo CD.",
-        s.create, s.update, s.replace, s.delete, s.await_argo
-    )
+    let mip = format!(
+        "Plan: {} to create, {} to update, {} to replace, {} to delete",
+        s.create, s.update, s.replace, s.delete
+    );
+    if argo > 0 {
+        format!(
+            "{mip}; Argo CD will create {}, change {} and delete {}.",
+            s.argo_create, s.argo_update, s.argo_delete
+        )
+    } else {
+        format!("{mip}; {} to await from Argo CD.", s.await_argo)
+    }
+}
+
+/// The summary line of a plan: [`summary_line`], with the words of its mode when nothing changes.
+fn plan_summary_line(plan: &Plan) -> String {
+    if plan.mode == Mode::Review && !plan.summary.changes_anything() {
+        return "No changes. The inventory changes nothing against its base.".to_owned();
+    }
+    summary_line(&plan.summary)
 }
 
 /// The human plan.
@@ -103,7 +157,11 @@ pub fn text(plan: &Plan) -> String {
 /// Whatever `out` returns.
 pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
     s.write_str(&header(plan))?;
-    s.write_str("\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits), = exists.\n")?;
+    s.write_str(if plan.mode == Mode::Review {
+        "\nSymbols: + create, ~ update, - delete; for mip's objects, then for what Argo CD generates.\n"
+    } else {
+        "\nSymbols: + create, ~ update, -/+ replace, - delete, <= await (Argo CD creates it; mip waits), = exists.\n"
+    })?;
     let mut step: Option<Step> = None;
     let visible: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !visible.is_empty() {
@@ -134,7 +192,11 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
         }
     }
     if !plan.expected.is_empty() {
-        s.write_str("\nArgo CD will generate from Git, and mip will wait for:\n")?;
+        s.write_str(if plan.mode == Mode::Review {
+            "\nArgo CD will, once this change is merged and synced:\n"
+        } else {
+            "\nArgo CD will generate from Git, and mip will wait for:\n"
+        })?;
         let mut step = None;
         for e in &plan.expected {
             if step != Some(e.step) {
@@ -151,9 +213,12 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
                     writeln!(s, "        {}", e.reason)?;
                 }
             }
+            for line in e.diff.iter().flat_map(|d| d.lines()) {
+                writeln!(s, "          {line}")?;
+            }
         }
     }
-    write!(s, "\n{}\n", summary_line(&plan.summary))
+    write!(s, "\n{}\n", plan_summary_line(plan))
 }
 
 /// The JSON plan (`format_version` first; see [`Plan`] for the fields).
@@ -163,18 +228,187 @@ pub fn json(plan: &Plan) -> String {
     s
 }
 
-/// Markdown for a pull-request comment: the summary first, details folded per step, and
-/// an explicit notice when the budget (in characters) cuts it short.
-pub fn markdown(plan: &Plan, budget: usize) -> String {
-    let s = &plan.summary;
-    let mut head = String::from("### mip plan\n\n");
-    if plan.mode == Mode::Offline {
-        head.push_str("_Offline plan: compared with the local state only._\n\n");
+/// The hidden first line of every Markdown comment mip writes: a workflow finds the comment
+/// it posted before by it and updates that one instead of adding another.
+pub const MARKER: &str = "<!-- mip-plan -->";
+
+/// Where a plan was made, as CI reports it: shown under the summary of a comment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CiContext {
+    /// The commit planned (hexadecimal).
+    pub commit: Option<String>,
+    /// The CI run that made the plan.
+    pub run_url: Option<String>,
+}
+
+impl CiContext {
+    /// From GitHub Actions' variables (`MIP_HEAD_SHA`, else `GITHUB_SHA`; `GITHUB_SERVER_URL`,
+    /// `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`), given by `var`. Values that do not look like what
+    /// GitHub sets are left out, so nothing from the environment can inject Markdown.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> CiContext {
+        let commit = var("MIP_HEAD_SHA")
+            .or_else(|| var("GITHUB_SHA"))
+            .filter(|c| (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()));
+        let server = var("GITHUB_SERVER_URL").filter(|u| {
+            u.strip_prefix("https://").is_some_and(|h| {
+                !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/".contains(&b))
+            })
+        });
+        let repo = var("GITHUB_REPOSITORY").filter(|r| {
+            r.split('/').count() == 2 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        });
+        let run = var("GITHUB_RUN_ID").filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()));
+        let run_url = match (server, repo, run) {
+            (Some(s), Some(r), Some(id)) => {
+                Some(format!("{}/{r}/actions/runs/{id}", s.trim_end_matches('/')))
+            }
+            _ => None,
+        };
+        CiContext { commit, run_url }
     }
-    let _ = writeln!(head, "**{}**\n", summary_line(s));
-    head.push_str("| create | update | replace | delete | await (Argo CD) |\n|---:|---:|---:|---:|---:|\n");
-    let _ =
-        writeln!(head, "| {} | {} | {} | {} | {} |\n", s.create, s.update, s.replace, s.delete, s.await_argo);
+
+    fn line(&self) -> Option<String> {
+        let commit = self.commit.as_ref().map(|c| format!("commit `{}`", &c[..c.len().min(12)]));
+        let run = self.run_url.as_ref().map(|u| format!("[CI run]({u})"));
+        let parts: Vec<String> = commit.into_iter().chain(run).collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+}
+
+/// How to render a Markdown comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkdownOptions {
+    /// Character budget ([`DEFAULT_MARKDOWN_BUDGET`]).
+    pub budget: usize,
+    /// Fold in a Mermaid picture of the steps and what changes in them.
+    pub mermaid: bool,
+    /// The commit and CI run, when known.
+    pub ci: CiContext,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> Self {
+        MarkdownOptions { budget: DEFAULT_MARKDOWN_BUDGET, mermaid: false, ci: CiContext::default() }
+    }
+}
+
+/// A fenced code block of `text` whose fence is longer than any run of backticks inside it
+/// (CommonMark), so a diff that contains a fence cannot close the block early.
+pub fn fenced(info: &str, text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat((longest + 1).max(3));
+    let nl = if text.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{info}\n{text}{nl}{fence}\n")
+}
+
+/// The destructive banner: what the plan deletes, namespaces and Secrets first.
+fn banner(plan: &Plan) -> String {
+    let gone = crate::review::deletions(plan);
+    if gone.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "> [!CAUTION]\n> **This plan deletes {} object(s).** Deleting a namespace deletes the federation's workloads and volumes in it; a deleted Secret's generated values are gone for good.\n>\n",
+        gone.len()
+    );
+    for a in gone {
+        let by = argo_deletion_note(plan, a);
+        let _ = writeln!(s, "> - `{a}`{by}");
+    }
+    s.push('\n');
+    s
+}
+
+/// A Mermaid flowchart of the steps, each with what changes in it; steps that delete are red.
+fn mermaid(plan: &Plan) -> String {
+    let mut s =
+        String::from("<details><summary>Picture of the steps</summary>\n\n```mermaid\nflowchart LR\n");
+    let mut previous: Option<usize> = None;
+    let mut deleting = Vec::new();
+    for (i, step) in Step::ALL.iter().enumerate() {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut deletes = false;
+        for c in plan.changes.iter().filter(|c| c.step == *step && c.action != Action::NoOp) {
+            *counts.entry(c.action.symbol()).or_default() += 1;
+            deletes |= c.action == Action::Delete;
+        }
+        for e in plan.expected.iter().filter(|e| e.step == *step && !e.present) {
+            *counts.entry(e.action.symbol()).or_default() += 1;
+            deletes |= e.action == Action::Delete;
+        }
+        if counts.is_empty() {
+            continue;
+        }
+        let what: Vec<String> = counts.iter().map(|(sym, n)| format!("{sym}{n}")).collect();
+        let label = what.join(" ").replace('<', "&lt;");
+        let _ = writeln!(s, "  s{i}[\"{step}<br/>{label}\"]");
+        if let Some(p) = previous {
+            let _ = writeln!(s, "  s{p} --> s{i}");
+        }
+        if deletes {
+            deleting.push(format!("s{i}"));
+        }
+        previous = Some(i);
+    }
+    if !deleting.is_empty() {
+        let _ =
+            writeln!(s, "  classDef deletes fill:#fdd,stroke:#c00\n  class {} deletes", deleting.join(","));
+    }
+    s.push_str("```\n\n</details>\n\n");
+    s
+}
+
+/// Markdown for a pull-request comment: the hidden [`MARKER`], the destructive banner, the
+/// summary, the commit and CI run, an optional Mermaid picture, then the details folded per
+/// step; an explicit notice when the budget (in characters) cuts it short. Code fences inside
+/// diffs are escaped ([`fenced`]).
+pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
+    let s = &plan.summary;
+    let mut head = format!("{MARKER}\n### mip plan\n\n");
+    head.push_str(&banner(plan));
+    match (plan.mode, &plan.base) {
+        (Mode::Offline, _) => head.push_str("_Offline plan: compared with the local state only._\n\n"),
+        (Mode::Review, Some(base)) => {
+            let _ = writeln!(
+                head,
+                "_Review plan: `{}` compared with its base `{}`; no cluster and no state were used._\n",
+                plan.inventory, base.inventory
+            );
+        }
+        _ => {}
+    }
+    if !plan.targets.is_empty() {
+        let targets: Vec<String> = plan.targets.iter().map(|t| format!("`{t}`")).collect();
+        let _ = writeln!(
+            head,
+            "> [!WARNING]\n> {}\n> Targets: {}\n",
+            crate::safety::TARGET_WARNING,
+            targets.join(", ")
+        );
+    }
+    let _ = writeln!(head, "**{}**\n", plan_summary_line(plan));
+    if plan.mode == Mode::Review {
+        head.push_str("| mip: create | update | delete | Argo CD: create | change | delete |\n|---:|---:|---:|---:|---:|---:|\n");
+        let _ = writeln!(
+            head,
+            "| {} | {} | {} | {} | {} | {} |\n",
+            s.create, s.update, s.delete, s.argo_create, s.argo_update, s.argo_delete
+        );
+    } else {
+        head.push_str(
+            "| create | update | replace | delete | await (Argo CD) |\n|---:|---:|---:|---:|---:|\n",
+        );
+        let _ = writeln!(
+            head,
+            "| {} | {} | {} | {} | {} |\n",
+            s.create, s.update, s.replace, s.delete, s.await_argo
+        );
+    }
     let _ = writeln!(
         head,
         "Revision `{}` · inventory `{}` (`{}`)\n",
@@ -182,7 +416,14 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
         plan.inventory,
         short_digest(&plan.inventory_digest)
     );
+    if let Some(line) = opts.ci.line() {
+        let _ = writeln!(head, "{line}\n");
+    }
+    if opts.mermaid && plan.summary.changes_anything() {
+        head.push_str(&mermaid(plan));
+    }
 
+    let argo_word = if plan.mode == Mode::Review { "by Argo CD" } else { "awaited" };
     let mut sections: Vec<String> = Vec::new();
     for step in Step::ALL {
         let changes: Vec<&Change> =
@@ -192,7 +433,7 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
             continue;
         }
         let mut sec = format!(
-            "<details><summary>step <code>{step}</code>: {} changes, {} awaited</summary>\n\n",
+            "<details><summary>step <code>{step}</code>: {} changes, {} {argo_word}</summary>\n\n",
             changes.len(),
             expected.len()
         );
@@ -203,22 +444,27 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
                 let _ = writeln!(sec, "  - sensitive keys (values never shown): {}", keys.join(", "));
             }
         }
-        for c in plan.changes.iter().filter(|c| c.step == step) {
-            if let Some(d) = &c.diff {
-                let _ = writeln!(
-                    sec,
-                    "\n<details><summary><code>{}</code> diff</summary>\n\n```diff\n{}```\n</details>\n",
-                    c.address, d
-                );
-            }
-        }
-        for e in expected {
-            let symbol = if e.present { "=" } else { "<=" };
+        for e in &expected {
+            let symbol = if e.present { "=" } else { e.action.symbol() };
             let _ = writeln!(sec, "- `{symbol}` `{}` — {}", e.address, e.reason);
+        }
+        let diffs = plan
+            .changes
+            .iter()
+            .filter(|c| c.step == step)
+            .filter_map(|c| Some((&c.address, c.diff.as_ref()?)))
+            .chain(expected.iter().filter_map(|e| Some((&e.address, e.diff.as_ref()?))));
+        for (address, d) in diffs {
+            let _ = writeln!(
+                sec,
+                "\n<details><summary><code>{address}</code> diff</summary>\n\n{}</details>\n",
+                fenced("diff", d)
+            );
         }
         sec.push_str("\n</details>\n\n");
         sections.push(sec);
     }
+    let budget = opts.budget;
     let mut out = head;
     let total = sections.len();
     for (i, sec) in sections.into_iter().enumerate() {
@@ -232,6 +478,26 @@ pub fn markdown(plan: &Plan, budget: usize) -> String {
             return out;
         }
         out.push_str(&sec);
+    }
+    out
+}
+
+/// A failed plan as a comment (same [`MARKER`], so it replaces the last plan's comment): the
+/// error, each located problem, and the hint, in a code block.
+pub fn markdown_failure(message: &str, details: &[String], hint: Option<&str>, ci: &CiContext) -> String {
+    let mut out = format!("{MARKER}\n### mip plan failed\n\n");
+    let mut text = String::new();
+    for d in details {
+        let _ = writeln!(text, "{d}");
+    }
+    let _ = writeln!(text, "error: {message}");
+    if let Some(h) = hint {
+        let _ = writeln!(text, "hint: {h}");
+    }
+    out.push_str(&fenced("text", &text));
+    out.push('\n');
+    if let Some(line) = ci.line() {
+        let _ = writeln!(out, "{line}\n");
     }
     out
 }

@@ -31,7 +31,10 @@ fn json_view() {
 
 #[test]
 fn markdown_view() {
-    insta::assert_snapshot!("minimal_markdown", render::markdown(&plan(), render::DEFAULT_MARKDOWN_BUDGET));
+    insta::assert_snapshot!(
+        "minimal_markdown",
+        render::markdown(&plan(), &render::MarkdownOptions::default())
+    );
 }
 
 #[test]
