@@ -131,7 +131,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
 
     // 1. Bootstrap: the gates release on what Argo CD generates from the rendered tree.
     let t = Instant::now();
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
     assert_eq!(code(&o), 0, "mip apply: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     let apply_time = t.elapsed();
     const APPS: &str = "applications.argoproj.io";
@@ -150,6 +150,35 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let leaf = all.iter().find(|(n, ..)| n == "federation-a-exareme2").expect("leaf app");
     eprintln!("argocd e2e: applications {all:#?}");
     assert_ne!(leaf.1, "Synced", "the upstream chart cannot be fetched without network: {leaf:?}");
+
+    // The gates kept the order across the Argo CD boundary: the infra root was created only
+    // after Argo CD had generated every AppProject it waits for.
+    let created = |kind: &str, name: &str| {
+        let o = cluster
+            .kubectl()
+            .args(["get", kind, "-n", &ns, name, "-o", "jsonpath={.metadata.creationTimestamp}"])
+            .output()
+            .expect("kubectl");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let infra_root = created(APPS, "main-infra-clusterset");
+    for p in items(&cluster, PROJECTS, &ns) {
+        let name = p["metadata"]["name"].as_str().expect("name");
+        if name.starts_with("mip-argo-project") {
+            assert!(created(PROJECTS, name) <= infra_root, "infra root created before project `{name}`");
+        }
+    }
+    // Waiting for Healthy names, in Argo CD's words, exactly what cannot get there (the leaf
+    // whose chart is unreachable); the roots and everything local are ready.
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "20s"]);
+    assert_eq!(code(&o), 5, "apply --wait-for healthy: {}\n{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    let pending: Vec<&str> = err.lines().filter(|l| l.trim_start().starts_with("pending: ")).collect();
+    assert!(pending.iter().any(|l| l.contains("/federation-a-exareme2: ")), "{err}");
+    assert!(
+        pending.iter().all(|l| !l.contains("/main-argo-projects:") && !l.contains("/main-infra-clusterset:")),
+        "a root is not ready: {err}"
+    );
 
     // 5. Right after: no changes, while Argo CD keeps rewriting Application status.
     let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
@@ -176,7 +205,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(
         &cluster,
         d,
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300"],
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300", "--wait-for", "exists"],
     );
     assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
 
@@ -244,7 +273,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     );
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "render federation-B");
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
     assert_eq!(code(&o), 0, "apply federation-B: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     wait_local_synced(
         &cluster,
@@ -258,7 +287,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(&cluster, d, &["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "remove federation-B");
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300"]);
+    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
     assert_eq!(code(&o), 0, "apply without federation-B: {}\n{}", stdout(&o), stderr(&o));
     let deadline = Instant::now() + TIMEOUT;
     loop {

@@ -53,6 +53,21 @@ fn play_argo(cluster: &TestCluster, expected: &[String]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Reports every Application in `ns` Synced and Healthy, as Argo CD's application controller
+/// does once it has synced (the Application CRD has no status subresource).
+fn report_healthy(cluster: &TestCluster, ns: &str) {
+    let names = cluster.kubectl().args(["get", "applications", "-n", ns, "-o", "name"]).output().expect("kubectl");
+    for name in String::from_utf8_lossy(&names.stdout).lines() {
+        let status = r#"{"status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}}"#;
+        let o = cluster.kubectl().args(["patch", name, "-n", ns, "--type", "merge", "-p", status]).output().expect("kubectl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+fn exists(cluster: &TestCluster, ns: &str, name: &str) -> bool {
+    cluster.kubectl().args(["get", "application", "-n", ns, name]).output().expect("kubectl").status.success()
+}
+
 fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(String, String)>) {
     let cluster =
         TestCluster::start(TestClusterOptions { argocd_namespace: argocd_ns.into(), ..Default::default() });
@@ -88,14 +103,26 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
     .output()
     .expect("mip");
     assert_eq!(code(&short), 5, "{}", stderr(&short));
-    assert!(stderr(&short).contains("pending: argoproj.io/v1alpha1/"), "{}", stderr(&short));
+    assert!(stderr(&short).contains("pending: argoproj.io/v1alpha1/AppProject/"), "{}", stderr(&short));
+    assert!(stderr(&short).contains("not created yet"), "{}", stderr(&short));
+    // The order holds across the Argo CD boundary: the argo-projects root was written, the
+    // infra root waited at its gate for the projects Argo CD never generated.
+    assert!(exists(&cluster, argocd_ns, "main-argo-projects"), "{}", stderr(&short));
+    assert!(!exists(&cluster, argocd_ns, "main-infra-clusterset"), "infra root written before its gate opened");
+    assert!(stderr(&short).contains("skipped (waits for `argoproj.io/v1alpha1/"), "{}", stderr(&short));
 
-    // "Argo CD" creates its objects from another thread while mip waits: the gate releases.
+    // "Argo CD" creates its objects from another thread while mip waits, and reports every
+    // Application Synced and Healthy once it exists: the gates release, the final wait ends.
     let started = Instant::now();
+    let done = std::sync::atomic::AtomicBool::new(false);
     let argo = std::thread::scope(|s| {
         let h = s.spawn(|| {
             std::thread::sleep(Duration::from_secs(2));
             play_argo(&cluster, &expected);
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                report_healthy(&cluster, argocd_ns);
+                std::thread::sleep(Duration::from_millis(300));
+            }
         });
         let out = mip_on(
             &cluster,
@@ -105,6 +132,7 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
         )
         .output()
         .expect("mip");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
         h.join().expect("argo thread");
         out
     });

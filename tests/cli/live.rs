@@ -220,10 +220,10 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
             }
         })
     };
-    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60"]);
+    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60s", "--wait-for", "exists"]);
     creator.join().expect("creator");
     assert_eq!(code(&gated), 0, "the gate did not release: {}", stderr(&gated));
-    assert!(stderr(&gated).contains("every expected Argo CD object exists"), "{}", stderr(&gated));
+    assert!(stderr(&gated).contains("everything Argo CD reconciles is ready"), "{}", stderr(&gated));
     let drift = run(&e, &["drift"]);
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 

@@ -7,6 +7,7 @@ mod edit;
 mod examples_live;
 mod graph;
 mod live;
+mod operate;
 mod plan;
 mod rbac;
 mod render;

@@ -12,7 +12,7 @@ use std::process::Command;
 
 /// An example file with its placeholders replaced: the Argo CD namespace, the namespace of the
 /// ServiceAccounts, and a unique suffix on the cluster-scoped role names.
-fn example(file: &str, argocd: &str, sa_ns: &str) -> String {
+pub(crate) fn example(file: &str, argocd: &str, sa_ns: &str) -> String {
     let text = std::fs::read_to_string(root().join("examples").join(file)).expect("example");
     let suffix = &sa_ns[sa_ns.len() - 4..];
     text.replace("namespace: argocd", &format!("namespace: {argocd}"))
@@ -28,7 +28,7 @@ fn fresh_namespace(prefix: &str) -> String {
 }
 
 /// `kubectl apply` of a manifest (as the cluster admin), with extra flags.
-fn kubectl_apply(e: &Env, manifest: &str, flags: &[&str]) {
+pub(crate) fn kubectl_apply(e: &Env, manifest: &str, flags: &[&str]) {
     let file = e.dir.path().join("manifest.yaml");
     std::fs::write(&file, manifest).expect("write manifest");
     let file = file.display().to_string();

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Terraform-grade plan/apply for Argo CD GitOps on the Medical Informatics Platform.
 #[derive(Debug, Parser)]
@@ -11,6 +12,10 @@ pub struct Cli {
     /// secret value comes from, with its length and a salted hash — never the value).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: `text` for people, `json` (one object per line, notes included)
+    /// for log collectors. `RUST_LOG` overrides the `-v` level (e.g. `RUST_LOG=kube=debug`).
+    #[arg(long, global = true, value_enum, default_value = "text", env = "MIP_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: crate::logging::LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -42,15 +47,16 @@ pub struct ClusterArgs {
 /// How to reach the cluster.
 #[derive(Debug, Args, Clone)]
 pub struct ConnectArgs {
-    /// Kubeconfig file (default: `KUBECONFIG`, then `~/.kube/config`).
-    #[arg(long, env = "KUBECONFIG", value_name = "FILE", hide_env_values = true)]
+    /// Kubeconfig file (default: `KUBECONFIG`, several files merged as kubectl merges them, then
+    /// `~/.kube/config`, then the pod's ServiceAccount when run in a pod).
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: the current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Timeout of one API request, in seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    pub request_timeout: u64,
+    /// Timeout of one API request (`10s`, `1m`, plain seconds).
+    #[arg(long, default_value = "10s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub request_timeout: Duration,
 }
 
 /// Where the state is.
@@ -70,9 +76,13 @@ pub struct StateArgs {
     #[arg(long, env = "MIP_STATE_NAME", value_name = "NAME")]
     pub state_name: Option<String>,
     /// How long the cluster state's lock outlives a holder that stopped renewing it (killed,
-    /// cut off), in seconds.
-    #[arg(long, env = "MIP_LOCK_TTL", default_value_t = 30, value_name = "SECONDS")]
-    pub lock_ttl: u64,
+    /// cut off): `30s`, `2m`, plain seconds.
+    #[arg(long, env = "MIP_LOCK_TTL", default_value = "30s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub lock_ttl: Duration,
+    /// How long to wait for the state's lock while another run holds it (`0`: fail at once,
+    /// exit 3): `30s`, `5m`, plain seconds.
+    #[arg(long, env = "MIP_LOCK_TIMEOUT", default_value = "0s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub lock_timeout: Duration,
     /// Payload bytes per state Secret (tests use small values to exercise chunking).
     #[arg(long, env = "MIP_STATE_CHUNK_BYTES", default_value_t = 512 * 1024, hide = true)]
     pub state_chunk_bytes: usize,
@@ -107,6 +117,17 @@ pub struct StateInventoryArgs {
     pub inventory: PathBuf,
 }
 
+/// `--wait-for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitForArg {
+    /// The object exists.
+    Exists,
+    /// An Application is Synced to the revision it tracks.
+    Synced,
+    /// An Application is Synced and Healthy.
+    Healthy,
+}
+
 /// Output format of data commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -116,6 +137,75 @@ pub enum OutputFormat {
     Json,
     /// A pull-request comment.
     Markdown,
+}
+
+/// Output format of commands that print text or JSON only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    /// For people.
+    Text,
+    /// The versioned JSON contract.
+    Json,
+}
+
+/// The flags of `mip plan`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// Inventory location.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+    /// Cluster and state.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Plan against the local state only, without contacting a cluster.
+    #[arg(long)]
+    pub offline: bool,
+    /// Review: plan what the inventory changes against the same file at Git revision REF
+    /// (read from the repository the inventory is in); no cluster and no state are used.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["offline", "base_inventory"])]
+    pub base: Option<String>,
+    /// Review: plan what the inventory changes against another inventory file.
+    #[arg(long, value_name = "FILE", conflicts_with = "offline")]
+    pub base_inventory: Option<PathBuf>,
+    /// Plan only this object and what it depends on (an address; repeat for several).
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub output: OutputFormat,
+    /// Save the plan to FILE (versioned, sha256-hashed) for `mip apply FILE` and `mip show FILE`.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes, 0 when it has none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// How the Markdown output looks.
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
+}
+
+/// The Markdown view's options.
+#[derive(Debug, Args, Clone)]
+pub struct MarkdownArgs {
+    /// Character budget of the Markdown output.
+    #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
+    pub markdown_budget: usize,
+    /// Fold a Mermaid picture of the steps and what changes in them into the Markdown output.
+    #[arg(long)]
+    pub mermaid: bool,
+}
+
+/// The flags of `mip show`.
+#[derive(Debug, Args, Clone)]
+pub struct ShowArgs {
+    /// A plan file from `mip plan --out FILE`.
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub output: OutputFormat,
+    /// How the Markdown output looks.
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
 }
 
 /// Graph drawing format.
@@ -138,8 +228,8 @@ pub enum Command {
         #[command(flatten)]
         inv: InventoryArgs,
         /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
         /// Also check revisions against the Git branch: on a feature branch none may point
         /// at `main`, on `main` all must.
         #[arg(long)]
@@ -169,36 +259,24 @@ pub enum Command {
         #[command(flatten)]
         inv: InventoryArgs,
         /// Drawing format.
-        #[arg(long, value_enum, default_value = "dot")]
+        #[arg(
+            short = 'o',
+            long = "output",
+            visible_alias = "format",
+            value_enum,
+            default_value = "dot",
+            value_name = "FORMAT"
+        )]
         format: GraphFormat,
     },
-    /// Show what mip would do to reach the inventory's state.
-    Plan {
-        /// Inventory location.
-        #[command(flatten)]
-        inv: InventoryArgs,
-        /// Cluster and state.
-        #[command(flatten)]
-        cluster: ClusterArgs,
-        /// Plan against the local state only, without contacting a cluster.
-        #[arg(long)]
-        offline: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
-        /// Save the plan to FILE (versioned, sha256-hashed) for `mip apply FILE`.
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Exit 2 when the plan has changes, 0 when it has none.
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Character budget of the Markdown output.
-        #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
-        markdown_budget: usize,
-    },
+    /// Show what mip would do to reach the inventory's state; with `--base`, what a change of
+    /// the inventory does (for pull requests, without a cluster).
+    Plan(PlanArgs),
+    /// Print a saved plan (its digest verified).
+    Show(ShowArgs),
     /// Apply a saved plan, or plan and apply (asking for confirmation on a terminal).
     Apply {
-        /// A plan file from `mip plan -o FILE`; without it, mip plans first.
+        /// A plan file from `mip plan --out FILE`; without it, mip plans first.
         plan: Option<PathBuf>,
         /// Inventory location (also used to resolve relative secret files).
         #[command(flatten)]
@@ -212,15 +290,32 @@ pub enum Command {
         /// Concurrent writes at most.
         #[arg(long, default_value_t = 8, value_name = "N")]
         parallelism: usize,
-        /// Seconds to wait for the objects Argo CD generates (0: don't wait).
-        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-        wait_timeout: u64,
+        /// How long apply may wait for what Argo CD reconciles, gates and final wait together
+        /// (`90s`, `10m`, plain seconds). `0`: no gates and no wait: every change is written in
+        /// plan order without waiting for the objects Argo CD generates.
+        #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
+        wait_timeout: std::time::Duration,
+        /// How far to wait for what Argo CD reconciles: the object exists; an Application is
+        /// Synced to the revision it tracks; or it is also Healthy.
+        #[arg(long, value_enum, default_value = "healthy", value_name = "LEVEL")]
+        wait_for: WaitForArg,
+        /// Do not ask Argo CD to refresh the root Applications mip writes (it then notices
+        /// them at its next resync, 180 s by default).
+        #[arg(long)]
+        no_refresh: bool,
         /// Regenerate the generated values of these Secrets (addresses).
         #[arg(long, value_name = "ADDRESS")]
         rotate: Vec<String>,
         /// Take ownership of fields another field manager owns (server-side apply `force`).
         #[arg(long)]
         force_conflicts: bool,
+        /// Apply only this object and what it depends on (an address; repeat for several).
+        #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan")]
+        targets: Vec<String>,
+        /// Allow deleting this protected object (a namespace, a Secret, or one the inventory's
+        /// `protect:` lists) without a person confirming; repeat for several.
+        #[arg(long, value_name = "ADDRESS")]
+        allow_delete: Vec<String>,
     },
     /// Compare the cluster with the inventory; exit 2 when something drifted.
     Drift {
@@ -231,8 +326,12 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
         /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
+        /// Only mip's own objects: leave out what Argo CD reports out of sync or degraded, and
+        /// generated objects whose spec differs from the rendered tree.
+        #[arg(long)]
+        mip_only: bool,
     },
     /// Delete every object mip manages (never what Argo CD owns; `default` is only forgotten).
     Destroy {
@@ -278,9 +377,9 @@ pub enum Command {
         /// Cluster and state.
         #[command(flatten)]
         cluster: ClusterArgs,
-        /// Output format (`markdown` is the text report).
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
     },
     /// Print a shell completion script.
     Completions {
@@ -297,8 +396,8 @@ pub enum StateCommand {
     /// Lineage, serial and every managed address.
     List {
         /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
         /// Where the state is configured.
         #[command(flatten)]
         inv: StateInventoryArgs,

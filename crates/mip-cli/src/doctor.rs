@@ -2,7 +2,7 @@
 //! with its fix. Text: one line per finding; JSON: `{format_version, argocd_namespace, healthy,
 //! checked, findings[]}`. Exit 0 when healthy, 2 when something was found, 1 on error.
 
-use crate::cli::{ClusterArgs, InventoryArgs, OutputFormat};
+use crate::cli::{ClusterArgs, DataFormat, InventoryArgs};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
@@ -34,15 +34,15 @@ fn text(r: &Report) -> String {
 }
 
 /// `mip doctor`.
-pub fn doctor(inv: &InventoryArgs, args: &ClusterArgs, output: OutputFormat) -> Result<ExitStatus, CliError> {
+pub fn doctor(inv: &InventoryArgs, args: &ClusterArgs, output: DataFormat) -> Result<ExitStatus, CliError> {
     let parts = crate::env::Parts::new(args);
     let load = crate::commands::load_options(inv);
     let report = crate::env::runtime()?.block_on(mip_engine::ops::doctor::doctor(&parts.env(), &load))?;
     let out = match output {
-        OutputFormat::Json => {
+        DataFormat::Json => {
             format!("{}\n", serde_json::to_string_pretty(&report).context("failed to serialise the report")?)
         }
-        OutputFormat::Text | OutputFormat::Markdown => text(&report),
+        DataFormat::Text => text(&report),
     };
     views::stdout(&out)?;
     Ok(if report.healthy { ExitStatus::Success } else { ExitStatus::Changes })

@@ -152,7 +152,7 @@ impl SecretResolver for Resolver {
             // Proof of what was used without showing it: length and a salted hash.
             let hash =
                 mip_core::canonical::salted_hash("mip-verbose-log", &source.to_string(), value.expose());
-            eprintln!("  secret from {source}: {} bytes, {hash}", value.len());
+            views::note(&format!("  secret from {source}: {} bytes, {hash}", value.len()));
         }
         Ok(value)
     }
@@ -217,6 +217,10 @@ impl Confirm for TerminalConfirm {
             _ => Answer::No,
         }
     }
+
+    fn asks_a_person(&self) -> bool {
+        std::io::stdin().is_terminal()
+    }
 }
 
 /// `--auto-approve`, or the terminal.
@@ -240,7 +244,7 @@ impl Progress {
     }
 
     fn start(&self, writes: usize) {
-        if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 {
+        if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 || crate::logging::json() {
             return;
         }
         let bar = self.multi.add(indicatif::ProgressBar::new(writes as u64));
@@ -268,7 +272,7 @@ impl Progress {
     fn line(&self, text: String) {
         match self.bar() {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => views::note(&text),
         }
     }
 
@@ -316,7 +320,7 @@ impl Hook for Progress {
             Event::Start(..) => {}
             Event::Done(a, action) => match self.bar() {
                 Some(_) => self.tick(Some(format!("{} {a}", action.symbol()))),
-                None => eprintln!("{:>3} {a}: {action} done", action.symbol()),
+                None => views::note(&format!("{:>3} {a}: {action} done", action.symbol())),
             },
             Event::Failed(a, err) => {
                 self.tick(None);
@@ -374,7 +378,7 @@ impl Hook for Progress {
 
     fn requests(&self, r: RequestCounts) {
         if std::env::var_os("MIP_STATS").is_some() || views::verbosity() >= 1 {
-            eprintln!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs);
+            views::note(&format!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs));
         }
     }
 }

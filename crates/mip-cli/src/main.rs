@@ -6,11 +6,14 @@
 mod cli;
 mod commands;
 mod doctor;
+mod duration;
 mod edit;
 mod env;
 mod error;
 mod exit;
+mod logging;
 mod render;
+mod signals;
 mod views;
 
 use clap::{CommandFactory, Parser};
@@ -51,23 +54,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     views::set_verbosity(cli.verbose);
+    logging::init(cli.verbose, cli.log_format);
     match cli.command {
         Command::Validate { inv, output, branch_check, branch, tree } => {
             commands::validate::run(&inv, output, branch_check, branch.as_deref(), tree.as_deref())
         }
         Command::Render { dir, inv, check } => render::render(&inv, &dir, check),
         Command::Graph { inv, format } => commands::graph::run(&inv, format),
-        Command::Plan { inv, cluster, offline, output, out, detailed_exitcode, markdown_budget } => {
-            commands::plan::run(&commands::plan::Args {
-                inv: &inv,
-                cluster: &cluster,
-                offline,
-                output,
-                out,
-                detailed_exitcode,
-                markdown_budget,
-            })
-        }
+        Command::Plan(args) => commands::plan::run(&args),
+        Command::Show(args) => commands::show::run(&args),
         Command::Apply {
             plan,
             inv,
@@ -75,9 +70,17 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             auto_approve,
             parallelism,
             wait_timeout,
+            wait_for,
+            no_refresh,
             rotate,
             force_conflicts,
+            targets,
+            allow_delete,
         } => commands::apply::run(&commands::apply::Args {
+            targets: &targets,
+            allow_delete: &allow_delete,
+            wait_for,
+            refresh: !no_refresh,
             plan_file: plan.as_deref(),
             inv: &inv,
             cluster: &cluster,
@@ -87,7 +90,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             rotate: &rotate,
             force_conflicts,
         }),
-        Command::Drift { inv, cluster, output } => commands::drift::run(&inv, &cluster, output),
+        Command::Drift { inv, cluster, output, mip_only } => commands::drift::run(&inv, &cluster, output, mip_only),
         Command::Destroy { inv, cluster, auto_approve, include_protected } => {
             commands::destroy::run(&inv, &cluster, auto_approve, include_protected)
         }

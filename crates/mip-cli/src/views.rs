@@ -1,7 +1,7 @@
 //! The only module that writes to the terminal: data on stdout, diagnostics on stderr.
 #![expect(clippy::print_stderr, reason = "this module is the CLI's one writer to stderr")]
 
-use crate::cli::OutputFormat;
+use crate::cli::DataFormat;
 use mip_core::Diagnostics;
 use mip_engine::load::Loaded;
 use std::fmt::Write as _;
@@ -63,25 +63,29 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// One line per diagnostic on stderr.
 pub fn diagnostics(d: &Diagnostics) {
     for x in d {
-        eprintln!("{x}");
+        note(&x.to_string());
     }
 }
 
 /// A note on stderr.
 pub fn note(s: &str) {
-    eprintln!("{s}");
+    if crate::logging::json() {
+        crate::logging::note(s);
+    } else {
+        eprintln!("{s}");
+    }
 }
 
 /// The `validate` report.
-pub fn validate(loaded: &Loaded, format: OutputFormat) -> String {
+pub fn validate(loaded: &Loaded, format: DataFormat) -> String {
     let mip = loaded.desired.mip_owned().count();
     let argo = loaded.desired.argo_owned().count();
     match format {
-        OutputFormat::Json => {
+        DataFormat::Json => {
             let doc = serde_json_doc(loaded, mip, argo);
             format!("{doc}\n")
         }
-        OutputFormat::Text | OutputFormat::Markdown => {
+        DataFormat::Text => {
             let mut s = String::new();
             let _ = writeln!(
                 s,

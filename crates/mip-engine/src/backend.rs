@@ -54,6 +54,9 @@ pub struct StateFlags {
     pub name: Option<String>,
     /// `--lock-ttl`.
     pub lock_ttl: Duration,
+    /// `--lock-timeout`: how long opening a locked store retries while another run holds the
+    /// lock (zero: refuse at once).
+    pub lock_timeout: Duration,
     /// Payload bytes per state Secret.
     pub chunk_bytes: usize,
 }
@@ -150,6 +153,7 @@ mod tests {
             namespace: None,
             name: None,
             lock_ttl: Duration::from_secs(30),
+            lock_timeout: Duration::ZERO,
             chunk_bytes: 1024,
         }
     }

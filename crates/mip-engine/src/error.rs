@@ -147,15 +147,43 @@ pub enum Error {
     /// No state where one is needed.
     #[error("no state in {0} (nothing applied yet)")]
     NoState(String),
+    /// The base inventory of a review plan could not be read (`--base`, `--base-inventory`).
+    #[error("cannot read the base inventory {base}: {reason}")]
+    ReadBase {
+        /// `REV:path` or the file.
+        base: String,
+        /// Why (what git or the file system said).
+        reason: String,
+    },
+    /// `--target` named an object the plan does not have.
+    #[error(transparent)]
+    UnknownTarget(#[from] mip_plan::safety::UnknownTarget),
+    /// An unattended apply would delete protected objects (namespaces, Secrets, `protect:`)
+    /// that `--allow-delete` does not name.
+    #[error(
+        "refusing to delete {} without `--allow-delete`: {}; nothing was written",
+        if .0.len() == 1 { "a protected object" } else { "protected objects" },
+        .0.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+    )]
+    ProtectedDeletion(Vec<ObjectRef>),
+    /// `mip apply` of a review plan (base against head: no cluster, no state).
+    #[error(
+        "plan file `{0}` is a review plan (head against base), made without a cluster; it cannot be applied"
+    )]
+    ReviewPlan(String),
 }
 
 impl Error {
     /// Which row of the exit-code table.
     pub fn class(&self) -> Class {
         match self {
-            Error::WrongCluster { .. } | Error::NoConfirmation | Error::Declined { .. } => Class::Safety,
+            Error::WrongCluster { .. }
+            | Error::NoConfirmation
+            | Error::Declined { .. }
+            | Error::ProtectedDeletion(_) => Class::Safety,
             Error::OtherState { .. }
             | Error::Stale { .. }
+            | Error::ReviewPlan(_)
             | Error::PlanFile(mip_plan::planfile::Error::Tampered { .. }) => Class::StalePlan,
             Error::State(mip_state::Error::LockHeld(_) | mip_state::Error::LockLost { .. }) => {
                 Class::LockHeld
@@ -182,6 +210,16 @@ impl Error {
             Error::NoConfirmation => "review the plan, then pass `--auto-approve`",
             Error::BadAddress { .. } => "an address reads `v1/Secret/federation-a/mip-secret`",
             Error::NotInState(_) => "`mip state list` shows what the state holds",
+            Error::ReadBase { .. } => {
+                "check the revision and that the checkout has its history (actions/checkout `fetch-depth: 0`), or pass the old file with `--base-inventory FILE`"
+            }
+            Error::UnknownTarget(_) => {
+                "`mip plan --output json | jq -r '.changes[].address'` lists the addresses of a plan"
+            }
+            Error::ProtectedDeletion(_) => {
+                "review the plan, then repeat `--allow-delete ADDRESS` for each object, or apply at a terminal and confirm; the inventory's `protect:` list says which kinds need this"
+            }
+            Error::ReviewPlan(_) => "apply a plan made against the cluster: `mip plan --out FILE`",
             Error::OfflineClusterState => {
                 "drop `--offline`, or plan against a local copy with `--state-backend local --state-dir DIR` after `mip state migrate --from cluster --to local`"
             }

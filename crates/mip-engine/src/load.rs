@@ -47,12 +47,35 @@ impl Loaded {
     }
 }
 
-fn read_prerequisites(inv: &Inventory, base: &Path, diags: &mut Diagnostics) -> Vec<Manifest> {
+/// Reads a file the inventory names (a prerequisite), given its path relative to the
+/// inventory: from the file system next to the inventory, or from the same Git revision.
+pub trait ReadRelative {
+    /// How the file is named in messages.
+    fn shown(&self, relative: &str) -> String;
+    /// Its text.
+    ///
+    /// # Errors
+    /// Why it cannot be read.
+    fn read(&self, relative: &str) -> std::io::Result<String>;
+}
+
+/// Files next to the inventory on disk.
+struct NextTo<'a>(&'a Path);
+
+impl ReadRelative for NextTo<'_> {
+    fn shown(&self, relative: &str) -> String {
+        self.0.join(relative).display().to_string()
+    }
+    fn read(&self, relative: &str) -> std::io::Result<String> {
+        std::fs::read_to_string(self.0.join(relative))
+    }
+}
+
+fn read_prerequisites(inv: &Inventory, files: &dyn ReadRelative, diags: &mut Diagnostics) -> Vec<Manifest> {
     let mut out = Vec::new();
     for p in &inv.prerequisites {
-        let path = base.join(&p.file.value);
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(&path) {
+        let shown = files.shown(&p.file.value);
+        match files.read(&p.file.value) {
             Err(e) => diags.push(
                 Diagnostic::error(
                     Some(p.file.at.clone()),
@@ -103,6 +126,21 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
     let path = opts.inventory.display().to_string();
     let bytes = std::fs::read(&opts.inventory)
         .map_err(|source| Error::ReadInventory { path: path.clone(), source })?;
+    let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_bytes(path, bytes, opts.revision.as_ref(), &NextTo(&base))
+}
+
+/// [`load`] of inventory bytes read elsewhere (e.g. from a Git revision), named `path` in
+/// messages, with its prerequisites read through `files`.
+///
+/// # Errors
+/// [`Error::Invalid`] with every problem found.
+pub fn load_bytes(
+    path: String,
+    bytes: Vec<u8>,
+    revision: Option<&String>,
+    files: &dyn ReadRelative,
+) -> Result<Loaded, Error> {
     let digest = format!("sha256:{}", canonical::sha256_hex(&bytes));
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -119,7 +157,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
     let parsed = mip_inventory::parse(&path, &text).map_err(|d| invalid(&path, d))?;
     let inventory = parsed.inventory;
     let mut diags = Diagnostics::new();
-    if let Some(rev) = &opts.revision
+    if let Some(rev) = revision
         && (rev.is_empty() || !mip_inventory::names::is_valid_revision(rev))
     {
         diags.push(
@@ -131,14 +169,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Error> {
             .with_hint("no spaces, `..`, `~^:?*[\\`, and no leading `-` or trailing `/`"),
         );
     }
-    let base = opts.inventory.parent().map(Path::to_path_buf).unwrap_or_default();
-    let prereqs = read_prerequisites(&inventory, &base, &mut diags);
+    let prereqs = read_prerequisites(&inventory, files, &mut diags);
     if diags.has_errors() {
         return Err(invalid(&path, diags.sorted()));
     }
-    let desired =
-        mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: opts.revision.clone() })
-            .map_err(|d| invalid(&path, d))?;
+    let desired = mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: revision.cloned() })
+        .map_err(|d| invalid(&path, d))?;
     let checks = mip_graph::validate(&desired);
     if checks.has_errors() {
         return Err(invalid(&path, checks));

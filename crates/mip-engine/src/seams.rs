@@ -79,6 +79,12 @@ pub enum Answer {
 pub trait Confirm: Send + Sync {
     /// The answer to `question`.
     fn confirm(&self, question: &str) -> Answer;
+
+    /// Whether a person answers (a terminal), not a flag: only a person, who has seen the plan,
+    /// may approve deleting protected objects without `--allow-delete`.
+    fn asks_a_person(&self) -> bool {
+        false
+    }
 }
 
 /// `--auto-approve`: every answer is yes.

@@ -1,8 +1,13 @@
-//! What the MIP GitOps tree contains: names, projects, paths and upstream repositories of
-//! the objects Argo CD generates. Every name here matches what the reference ApplicationSets
-//! compute (their go templates are quoted next to the function that mirrors them).
+//! What the MIP GitOps tree contains: names, projects, paths and sources of the objects Argo
+//! CD generates. Every name here matches what the reference ApplicationSets compute (their go
+//! templates are quoted next to the function that mirrors them). What each app deploys comes
+//! from its definition ([`mip_inventory::apps`]); the functions here turn a definition into
+//! Argo CD fields, once for the rendered tree and the expected objects alike.
 
-use mip_inventory::{CommonAppKind, Federation, FederationAppKind, FederationKind};
+use crate::model::ResolveOptions;
+use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
+use mip_inventory::{Federation, FederationAppKind, FederationKind, Inventory};
+use serde_json::{Map, Value, json};
 
 /// Bootstrap AppProject, applied by mip; the root Applications live in it.
 pub const INFRA_PROJECT: &str = "mip-argo-project-infrastructure";
@@ -86,13 +91,6 @@ impl StaticProject {
 /// Common namespaces that get network policies from `common-network-policies`.
 pub const COMMON_NETPOL_NAMESPACES: [&str; 2] = ["mip-common-datacatalog", "mip-common-security"];
 
-/// Upstream chart repository of the Exareme2 app.
-pub const EXAREME2_REPO: &str = "https://github.com/madgik/exareme2";
-/// Upstream chart repository of the MIP stack.
-pub const MIP_STACK_REPO: &str = "https://github.com/HBPMedical/mip-deployment";
-/// Upstream chart repository of the data catalogue.
-pub const DATACATALOG_REPO: &str = "https://github.com/madgik/datacatalog";
-
 /// `mip-argo-project-<suffix>`.
 pub fn project_name(suffix: &str) -> String {
     format!("mip-argo-project-{suffix}")
@@ -137,7 +135,7 @@ pub fn federation_wrapper_app(f: &Federation) -> String {
 }
 
 /// Child Applications of a federation wrapper: kustomize `namePrefix: <federation>-`.
-pub fn federation_child_app(f: &Federation, app: FederationAppKind) -> String {
+pub fn federation_child_app(f: &Federation, app: &FederationAppKind) -> String {
     format!("{}-{}", f.k8s_name(), app.as_str())
 }
 
@@ -146,100 +144,156 @@ pub fn federation_netpol_app(f: &Federation) -> String {
     format!("netpol-{}-{}", federation_segment(f), f.kind.value.as_str())
 }
 
-/// Upstream repositories an app sources besides mip's own repositories.
-pub fn federation_app_upstream(app: FederationAppKind) -> Option<&'static str> {
-    match app {
-        FederationAppKind::Exareme2 => Some(EXAREME2_REPO),
-        FederationAppKind::MipStack => Some(MIP_STACK_REPO),
-        FederationAppKind::Exareme2Overlay => None,
-    }
-}
-
-/// Sync waves of the federation children (ordering of apply only; Argo CD does not wait on
-/// child Application health without a Lua health check).
-pub fn federation_app_wave(app: FederationAppKind) -> i32 {
-    match app {
-        FederationAppKind::Exareme2 => 1,
-        FederationAppKind::MipStack | FederationAppKind::Exareme2Overlay => 2,
-    }
-}
-
-/// A child Application generated for a common app.
-pub struct CommonChild {
-    /// Application name.
-    pub name: &'static str,
-    /// Its static project.
-    pub project: StaticProject,
-    /// Destination namespace (`None` = the app's configured namespace).
-    pub namespace: Option<&'static str>,
-    /// Upstream repository, if any.
-    pub upstream: Option<&'static str>,
-}
-
-/// The Applications that a common app's wrapper (`common-<name>`) generates.
-pub fn common_children(kind: CommonAppKind) -> Vec<CommonChild> {
-    match kind {
-        CommonAppKind::Datacatalog => {
-            vec![CommonChild {
-                name: "datacatalog",
-                project: StaticProject::Common,
-                namespace: None,
-                upstream: Some(DATACATALOG_REPO),
-            }]
-        }
-        CommonAppKind::NginxIngress => {
-            vec![CommonChild {
-                name: "nginx-public-ingress",
-                project: StaticProject::Common,
-                namespace: None,
-                upstream: None,
-            }]
-        }
-        CommonAppKind::Submariner => vec![
-            CommonChild {
-                name: "submariner-broker",
-                project: StaticProject::Submariner,
-                namespace: Some("submariner-k8s-broker"),
-                upstream: None,
-            },
-            CommonChild {
-                name: "submariner-operator",
-                project: StaticProject::Submariner,
-                namespace: Some("submariner-operator"),
-                upstream: None,
-            },
-        ],
-        CommonAppKind::Security => Vec::new(),
-    }
-}
-
 /// Whether a federation is local.
 pub fn is_local(f: &Federation) -> bool {
     f.kind.value == FederationKind::Local
 }
 
-/// The keys of the per-federation `mip-secret` (deprecated keys kept because the reference
-/// tree's `gen_secrets.sh` still sets them).
-pub const MIP_SECRET_KEYS: [&str; 10] = [
-    "gateway-db.DB_ADMIN_USER",
-    "gateway-db.DB_ADMIN_PASSWORD",
-    "portalbackend-db.DB_ADMIN_USER",
-    "portalbackend-db.DB_ADMIN_PASSWORD",
-    "portalbackend-db.PORTAL_DB_USER",
-    "portalbackend-db.PORTAL_DB_PASSWORD",
-    "keycloak-db.POSTGRES_USER",
-    "keycloak-db.POSTGRES_PASSWORD",
-    "keycloak.KEYCLOAK_USER",
-    "keycloak.KEYCLOAK_PASSWORD",
-];
+/// mip's two repositories and the revisions in effect (`--revision` overrides both).
+#[derive(Debug, Clone)]
+pub struct Repos {
+    /// The infra repository's URL.
+    pub infra: String,
+    /// Its revision.
+    pub infra_rev: String,
+    /// The deployments repository's URL.
+    pub deploy: String,
+    /// Its revision.
+    pub deploy_rev: String,
+}
 
-/// Keys of `mip-secret` with the fixed database user names the reference tree's
-/// `gen_secrets.sh` sets (the charts create these roles); every other key is generated.
-pub const MIP_SECRET_FIXED_USERS: [(&str, &str); 3] = [
-    ("gateway-db.DB_ADMIN_USER", "postgres"),
-    ("portalbackend-db.DB_ADMIN_USER", "postgres"),
-    ("portalbackend-db.PORTAL_DB_USER", "portal"),
-];
+impl Repos {
+    /// The repositories of an inventory under `opts`.
+    pub fn of(inv: &Inventory, opts: &ResolveOptions) -> Repos {
+        let rev = |r: &mip_inventory::Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
+        Repos {
+            infra: inv.repositories.infra.url.value.clone(),
+            infra_rev: rev(&inv.repositories.infra),
+            deploy: inv.repositories.deployments.url.value.clone(),
+            deploy_rev: rev(&inv.repositories.deployments),
+        }
+    }
+}
+
+/// The revision of an upstream source: the entry's pin, else the definition's, else the
+/// source's own.
+pub fn upstream_revision(def: &AppDef, src: &Source, pin: Option<&str>) -> String {
+    pin.or(def.target_revision.as_deref()).or(src.target_revision.as_deref()).unwrap_or_default().to_owned()
+}
+
+/// One Argo CD source of a definition's Application: mip's own repositories at their
+/// revision, upstream ones at [`upstream_revision`]; `dir` prefixes the path of an own-repo
+/// source (an overlay's path is relative to the federation's directory). Keys in Argo CD's
+/// order: `repoURL`, `targetRevision`, `path`, `chart`, `ref`, `helm`.
+pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir: Option<&str>) -> Value {
+    let mut m = Map::new();
+    let own_path = |p: &str| dir.map_or_else(|| p.to_owned(), |d| format!("{d}/{p}"));
+    let (url, rev, path) = match &src.repo {
+        Repo::Infra => (repos.infra.clone(), repos.infra_rev.clone(), src.path.as_deref().map(own_path)),
+        Repo::Deployments => (repos.deploy.clone(), repos.deploy_rev.clone(), src.path.as_deref().map(own_path)),
+        Repo::Url(u) => (u.clone(), upstream_revision(def, src, pin), src.path.clone()),
+    };
+    m.insert("repoURL".into(), json!(url));
+    m.insert("targetRevision".into(), json!(rev));
+    if let Some(p) = path {
+        m.insert("path".into(), json!(p));
+    }
+    if let Some(c) = &src.chart {
+        m.insert("chart".into(), json!(c));
+    }
+    if let Some(r) = &src.reference {
+        m.insert("ref".into(), json!(r));
+    }
+    if !src.value_files.is_empty() {
+        m.insert("helm".into(), json!({ "valueFiles": src.value_files }));
+    }
+    Value::Object(m)
+}
+
+/// Every source of a definition's Application, as [`source`].
+pub fn sources(def: &AppDef, spec: &AppSpec, repos: &Repos, pin: Option<&str>, dir: Option<&str>) -> Vec<Value> {
+    spec.sources.iter().map(|s| source(def, s, repos, pin, dir)).collect()
+}
+
+/// The directory an overlay app's own-repo paths are relative to.
+pub fn overlay_dir(def: &AppDef, f: &Federation) -> Option<String> {
+    (def.layout == Layout::Overlay).then(|| f.git_path())
+}
+
+/// The effective definition of a federation's app entry (present in a valid inventory).
+pub fn federation_app_def<'i>(inv: &'i Inventory, app: &FederationAppKind) -> Option<&'i AppDef> {
+    inv.app_def(app.as_str())
+}
+
+/// The Application a federation app makes (exactly one, checked when decoding).
+pub fn federation_spec(def: &AppDef) -> Option<&AppSpec> {
+    def.applications.first()
+}
+
+/// The static project a name refers to.
+pub fn static_project(name: &str) -> Option<StaticProject> {
+    StaticProject::ALL.into_iter().find(|p| p.name() == name)
+}
+
+/// Destination namespaces of a static project: its own (see [`StaticProject::namespaces`])
+/// and those of the enabled common apps running in it that no existing pattern covers (an
+/// app the inventory defines gets its namespace permitted without a new mip build).
+pub fn project_namespaces(sp: StaticProject, argocd_ns: &str, inv: &Inventory) -> Vec<String> {
+    let mut out = sp.namespaces(argocd_ns);
+    for entry in &inv.common_apps {
+        let Some(def) = inv.app_def(entry.kind.value.as_str()) else { continue };
+        for spec in def.applications.iter().filter(|a| a.project.as_deref() == Some(sp.name())) {
+            let Some(ns) = spec.namespace.clone().or_else(|| entry.namespace()) else { continue };
+            if !out.iter().any(|p| crate::permit::glob_match(p, &ns)) {
+                out.push(ns);
+            }
+        }
+    }
+    out
+}
+
+/// Kinds the enabled apps of a project need beyond `base`, in inventory order: the common
+/// apps of static project `sp`, or (with `None`) every federation app.
+pub fn extra_kinds(
+    inv: &Inventory,
+    sp: Option<StaticProject>,
+    namespaced: bool,
+    base: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut defs: Vec<&AppDef> = Vec::new();
+    match sp {
+        Some(sp) => {
+            for entry in &inv.common_apps {
+                if let Some(def) = inv.app_def(entry.kind.value.as_str())
+                    && def.applications.iter().any(|a| a.project.as_deref() == Some(sp.name()))
+                {
+                    defs.push(def);
+                }
+            }
+        }
+        None => {
+            for f in &inv.federations {
+                for a in &f.apps {
+                    if let Some(def) = inv.app_def(a.kind.value.as_str())
+                        && !defs.iter().any(|d| d.name == def.name)
+                    {
+                        defs.push(def);
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for def in defs {
+        let kinds = if namespaced { &def.kinds.namespaced } else { &def.kinds.cluster };
+        for k in kinds {
+            if !base.contains(k) && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

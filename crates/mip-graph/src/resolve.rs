@@ -3,14 +3,14 @@
 use crate::catalogue as cat;
 use crate::model::*;
 use mip_core::{Diagnostic, Diagnostics, Location, MANAGED_BY_LABEL, ObjectRef, Owner, SensitiveSource};
-use mip_inventory::{
-    CommonAppKind, DefaultProjectPolicy, Federation, FederationAppKind, Inventory, KeycloakCredentials,
-    Repository,
-};
+use mip_inventory::apps::{AppDef, KeySource};
+use mip_inventory::{DefaultProjectPolicy, Federation, Inventory, KeycloakCredentials, Repository};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 const ARGO: &str = "argoproj.io/v1alpha1";
+/// Argo CD's sync-wave annotation.
+const WAVE: &str = "argocd.argoproj.io/sync-wave";
 
 /// Kinds that are cluster-scoped, for prerequisite manifests (which carry no discovery).
 const CLUSTER_SCOPED: &[&str] = &[
@@ -32,6 +32,7 @@ const CLUSTER_SCOPED: &[&str] = &[
 
 struct Builder<'a> {
     inv: &'a Inventory,
+    repos: cat::Repos,
     argocd_ns: String,
     in_cluster: String,
     objects: BTreeMap<ObjectRef, DesiredObject>,
@@ -133,17 +134,29 @@ impl Builder<'_> {
         v
     }
 
-    fn app_model(&self, project: &str, repos: &[&str], server: &str, namespace: &str, extra: Value) -> Value {
-        let sources: Vec<Value> = repos.iter().map(|r| json!({ "repoURL": r })).collect();
-        let mut spec = json!({
+    /// The fields mip knows of an Application Argo CD generates: its project, every source
+    /// (repository, revision, path or chart, `ref`), its destination and its sync wave, so a
+    /// plan can show what Argo CD will change (an upgrade moves `targetRevision`).
+    fn app_model(&self, project: &str, sources: Vec<Value>, server: &str, namespace: &str, wave: Option<i64>) -> Value {
+        let spec = json!({
             "project": project,
             "sources": sources,
             "destination": { "server": server, "namespace": namespace },
         });
-        if let (Some(s), Value::Object(extra)) = (spec.as_object_mut(), extra) {
-            s.extend(extra);
+        match wave {
+            Some(w) => json!({ "metadata": { "annotations": { WAVE: w.to_string() } }, "spec": spec }),
+            None => json!({ "spec": spec }),
         }
-        json!({ "spec": spec })
+    }
+
+    /// A source in one of mip's repositories.
+    fn own_source(&self, infra: bool, path: &str) -> Value {
+        let (url, rev) = if infra {
+            (&self.repos.infra, &self.repos.infra_rev)
+        } else {
+            (&self.repos.deploy, &self.repos.deploy_rev)
+        };
+        json!({ "repoURL": url, "targetRevision": rev, "path": path })
     }
 }
 
@@ -162,6 +175,7 @@ pub fn resolve(
     let prefix = cat::branch_prefix(&revision);
     let mut b = Builder {
         inv,
+        repos: cat::Repos::of(inv, opts),
         argocd_ns: inv.argocd.namespace.value.clone(),
         in_cluster: mip_core::IN_CLUSTER_SERVER.to_owned(),
         objects: BTreeMap::new(),
@@ -450,29 +464,6 @@ fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
     }
 }
 
-fn keycloak_sensitive(
-    k: &KeycloakCredentials,
-    id_key: &str,
-    secret_key: &str,
-) -> BTreeMap<String, SensitiveSource> {
-    BTreeMap::from([
-        (id_key.to_owned(), k.client_id.source.clone()),
-        (secret_key.to_owned(), k.client_secret.source.clone()),
-    ])
-}
-
-fn secret(
-    b: &mut Builder<'_>,
-    cluster: Option<&str>,
-    ns: &str,
-    name: &str,
-    sensitive: BTreeMap<String, SensitiveSource>,
-    reason: String,
-    origin: Location,
-) {
-    secret_with(b, cluster, ns, name, &[], sensitive, reason, origin);
-}
-
 /// A Secret whose `plain` keys carry fixed, non-secret values (user names) and whose
 /// `sensitive` keys are filled at apply time from their sources.
 #[allow(clippy::too_many_arguments)]
@@ -521,6 +512,61 @@ fn namespace(b: &mut Builder<'_>, cluster: Option<&str>, name: &str, reason: Str
     );
 }
 
+/// The Secret keys of a definition: each key's source, with Keycloak keys taken from the
+/// entry's credentials (else the inventory's); fixed values as plain `stringData`.
+fn secret_keys(
+    keys: &BTreeMap<String, KeySource>,
+    keycloak: Option<&KeycloakCredentials>,
+) -> (Vec<(String, String)>, BTreeMap<String, SensitiveSource>) {
+    let mut plain = Vec::new();
+    let mut sensitive = BTreeMap::new();
+    for (key, src) in keys {
+        let s = match src {
+            KeySource::Generated => SensitiveSource::Generated,
+            KeySource::External(s) => s.clone(),
+            KeySource::Value(v) => {
+                plain.push((key.clone(), v.clone()));
+                continue;
+            }
+            KeySource::KeycloakClientId => match keycloak {
+                Some(k) => k.client_id.source.clone(),
+                None => continue,
+            },
+            KeySource::KeycloakClientSecret => match keycloak {
+                Some(k) => k.client_secret.source.clone(),
+                None => continue,
+            },
+        };
+        sensitive.insert(key.clone(), s);
+    }
+    (plain, sensitive)
+}
+
+/// The Secrets of one app in `ns`.
+#[allow(clippy::too_many_arguments)]
+fn app_secrets(
+    b: &mut Builder<'_>,
+    def: &AppDef,
+    cluster: Option<&str>,
+    ns: &str,
+    keycloak: Option<&KeycloakCredentials>,
+    whose: &str,
+    origin: &Location,
+) {
+    for (name, keys) in &def.secrets {
+        let (plain, sensitive) = secret_keys(keys, keycloak);
+        let plain: Vec<(&str, &str)> = plain.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let takes_keycloak = keys.values().any(KeySource::is_keycloak);
+        let reason = match (takes_keycloak, keys.values().any(|k| *k == KeySource::Generated)) {
+            (true, true) => format!("Keycloak client and generated credentials of {whose} (`{}`)", def.name),
+            (true, false) => format!("Keycloak client of {whose} (`{}`)", def.name),
+            _ => format!("credentials of {whose} (`{}`)", def.name),
+        };
+        let at = if takes_keycloak { keycloak.map_or_else(|| origin.clone(), |k| k.at.clone()) } else { origin.clone() };
+        secret_with(b, cluster, ns, name, &plain, sensitive, reason, at);
+    }
+}
+
 fn namespaces_and_secrets(b: &mut Builder<'_>) {
     let inv = b.inv;
     for fed in &inv.federations {
@@ -534,62 +580,23 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
             format!("namespace of federation `{}`, created before its secrets", fed.name.value),
             fed.name.at.clone(),
         );
-        if fed.has_app(FederationAppKind::MipStack) {
-            let k = fed.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
-            if let Some(k) = k {
-                let s = keycloak_sensitive(k, "client-id", "client-secret");
-                secret(
-                    b,
-                    cl,
-                    &ns,
-                    "keycloak-credentials",
-                    s,
-                    format!("Keycloak client of federation `{}` (mip-stack)", fed.name.value),
-                    k.at.clone(),
-                );
-            }
-            let generated: BTreeMap<String, SensitiveSource> = cat::MIP_SECRET_KEYS
-                .iter()
-                .filter(|k| !cat::MIP_SECRET_FIXED_USERS.iter().any(|(f, _)| f == *k))
-                .map(|k| ((*k).to_owned(), SensitiveSource::Generated))
-                .collect();
-            let reason = format!("database credentials of federation `{}` (mip-stack)", fed.name.value);
-            secret_with(
-                b,
-                cl,
-                &ns,
-                "mip-secret",
-                &cat::MIP_SECRET_FIXED_USERS,
-                generated,
-                reason,
-                fed.name.at.clone(),
-            );
+        let keycloak = fed.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
+        for app in &fed.apps {
+            let Some(def) = cat::federation_app_def(inv, &app.kind.value) else { continue };
+            let whose = format!("federation `{}`", fed.name.value);
+            app_secrets(b, def, cl, &ns, keycloak, &whose, &fed.name.at);
         }
     }
-    if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {
-        let ns = dc.namespace().unwrap_or_default();
-        namespace(
-            b,
-            None,
-            &ns,
-            "namespace of `datacatalog`, created before its secret".into(),
-            dc.kind.at.clone(),
-        );
-        let k = dc.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
-        if let Some(k) = k {
-            let mut s = keycloak_sensitive(k, "keycloak.client-id", "keycloak.client-secret");
-            s.insert("db.user".into(), SensitiveSource::Generated);
-            s.insert("db.password".into(), SensitiveSource::Generated);
-            secret(
-                b,
-                None,
-                &ns,
-                "datacatalog-secrets",
-                s,
-                "Keycloak client and database credentials of `datacatalog`".into(),
-                dc.kind.at.clone(),
-            );
+    for app in &inv.common_apps {
+        let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
+        if def.secrets.is_empty() {
+            continue;
         }
+        let Some(ns) = app.namespace() else { continue };
+        namespace(b, None, &ns, format!("namespace of `{}`, created before its secret", def.name), app.kind.at.clone());
+        let keycloak = app.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
+        let whose = format!("common app `{}`", def.name);
+        app_secrets(b, def, None, &ns, keycloak, &whose, &app.kind.at);
     }
 }
 
@@ -601,8 +608,6 @@ fn project_model(b: &Builder<'_>, destinations: &[(String, String)]) -> Value {
 
 fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     let inv = b.inv;
-    let infra_url = inv.repositories.infra.url.value.clone();
-    let deploy_url = inv.repositories.deployments.url.value.clone();
     let origin = Some(inv.revision.at.clone());
     let static_set = b.argo_addr("ApplicationSet", cat::STATIC_PROJECTS_APPSET);
     let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_PROJECTS_APPSET);
@@ -628,13 +633,8 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     for sp in cat::StaticProject::ALL {
         let project = sp.name();
         let app = b.argo_addr("Application", &format!("{project}-app"));
-        let model = b.app_model(
-            cat::INFRA_PROJECT,
-            &[&infra_url],
-            &in_cluster,
-            &argocd_ns,
-            json!({ "path": format!("projects/static/{}", sp.dir()) }),
-        );
+        let src = b.own_source(true, &format!("projects/static/{}", sp.dir()));
+        let model = b.app_model(cat::INFRA_PROJECT, vec![src], &in_cluster, &argocd_ns, None);
         b.argo(
             app.clone(),
             Step::AwaitProjects,
@@ -643,8 +643,10 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             &static_set,
             origin.clone(),
         );
-        let dests: Vec<(String, String)> =
-            sp.namespaces(&argocd_ns).into_iter().map(|n| (in_cluster.clone(), n)).collect();
+        let dests: Vec<(String, String)> = cat::project_namespaces(sp, &argocd_ns, inv)
+            .into_iter()
+            .map(|n| (in_cluster.clone(), n))
+            .collect();
         let model = project_model(b, &dests);
         b.argo(
             b.argo_addr("AppProject", project),
@@ -657,13 +659,8 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     }
     for fed in &inv.federations {
         let app = b.argo_addr("Application", &cat::federation_project_app(fed));
-        let model = b.app_model(
-            cat::INFRA_PROJECT,
-            &[&infra_url],
-            &in_cluster,
-            &argocd_ns,
-            json!({ "path": "projects/templates/federation" }),
-        );
+        let src = b.own_source(true, "projects/templates/federation");
+        let model = b.app_model(cat::INFRA_PROJECT, vec![src], &in_cluster, &argocd_ns, None);
         let at = Some(fed.name.at.clone());
         b.argo(
             app.clone(),
@@ -686,13 +683,10 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             at,
         );
     }
-    let _ = deploy_url;
 }
 
 fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
     let inv = b.inv;
-    let infra_url = inv.repositories.infra.url.value.clone();
-    let deploy_url = inv.repositories.deployments.url.value.clone();
     let argocd_ns = b.argocd_ns.clone();
     let in_cluster = b.in_cluster.clone();
     let infra_set = b.argo_addr("ApplicationSet", cat::INFRA_APPSET);
@@ -707,20 +701,16 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
     );
 
     for fed in &inv.federations {
-        federation_apps(b, fed, &infra_set, &deploy_url, &argocd_ns, &in_cluster);
+        federation_apps(b, fed, &infra_set, &argocd_ns, &in_cluster);
     }
-    let security = inv.common_app(CommonAppKind::Security);
+    let mut network_policies = None;
     for app in &inv.common_apps {
-        let kind = app.kind.value;
+        let kind = &app.kind.value;
+        let Some(def) = inv.app_def(kind.as_str()) else { continue };
         let at = Some(app.kind.at.clone());
         let wrapper = b.argo_addr("Application", &cat::infra_app_name(&format!("common/{kind}")));
-        let model = b.app_model(
-            cat::INFRA_PROJECT,
-            &[&infra_url],
-            &in_cluster,
-            &argocd_ns,
-            json!({ "path": format!("common/{kind}") }),
-        );
+        let src = b.own_source(true, &format!("common/{kind}"));
+        let model = b.app_model(cat::INFRA_PROJECT, vec![src], &in_cluster, &argocd_ns, None);
         b.argo(
             wrapper.clone(),
             Step::AwaitApps,
@@ -729,13 +719,14 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
             &infra_set,
             at.clone(),
         );
-        for child in cat::common_children(kind) {
-            let ns = child.namespace.map(str::to_owned).or_else(|| app.namespace()).unwrap_or_default();
-            let mut repos = vec![infra_url.as_str()];
-            repos.extend(child.upstream);
-            let model = b.app_model(child.project.name(), &repos, &in_cluster, &ns, json!({}));
+        let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+        for spec in &def.applications {
+            let ns = spec.namespace.clone().or_else(|| app.namespace()).unwrap_or_default();
+            let sources = cat::sources(def, spec, &b.repos, pin, None);
+            let project = spec.project.clone().unwrap_or_default();
+            let model = b.app_model(&project, sources, &in_cluster, &ns, spec.wave);
             b.argo(
-                b.argo_addr("Application", child.name),
+                b.argo_addr("Application", &spec.name),
                 Step::AwaitApps,
                 model,
                 format!("common app `{kind}`"),
@@ -743,83 +734,75 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
                 at.clone(),
             );
         }
-        if kind == CommonAppKind::Security {
-            let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
-            let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
-            let model = json!({ "spec": { "template": { "spec": { "project": cat::StaticProject::Security.name() } } } });
-            b.argo(
-                fed_set.clone(),
-                Step::AwaitApps,
-                model.clone(),
-                "network policies of every federation".into(),
-                &wrapper,
-                at.clone(),
-            );
-            b.argo(
-                common_set.clone(),
-                Step::AwaitApps,
-                model,
-                "network policies of the common namespaces".into(),
-                &wrapper,
-                at.clone(),
-            );
-            for ns in cat::COMMON_NETPOL_NAMESPACES {
-                let m = b.app_model(
-                    cat::StaticProject::Security.name(),
-                    &[&infra_url],
-                    &in_cluster,
-                    ns,
-                    json!({}),
-                );
-                b.argo(
-                    b.argo_addr("Application", &format!("netpol-{ns}")),
-                    Step::AwaitApps,
-                    m,
-                    format!("network policies of `{ns}`"),
-                    &common_set,
-                    at.clone(),
-                );
-            }
+        if def.network_policies && network_policies.is_none() {
+            network_policies = Some((wrapper, at));
         }
     }
-    if inv.common_app(CommonAppKind::Security).is_some() {
-        let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
-        for fed in &inv.federations {
-            let server = b.server_of(&fed.cluster.value);
-            let m = b.app_model(
-                cat::StaticProject::Security.name(),
-                &[&infra_url],
-                &server,
-                &fed.k8s_name(),
-                json!({}),
-            );
-            let name = cat::federation_netpol_app(fed);
-            b.argo(
-                b.argo_addr("Application", &name),
-                Step::AwaitApps,
-                m,
-                format!("network policies of federation `{}`", fed.name.value),
-                &fed_set,
-                Some(fed.name.at.clone()),
-            );
-        }
+    if let Some((wrapper, at)) = network_policies {
+        expected_network_policies(b, &wrapper, at);
     }
-    let _ = security;
 }
 
-fn federation_apps(
-    b: &mut Builder<'_>,
-    fed: &Federation,
-    infra_set: &ObjectRef,
-    deploy_url: &str,
-    argocd_ns: &str,
-    in_cluster: &str,
-) {
+/// The two network-policy ApplicationSets of an app with `networkPolicies: true`, and the
+/// Applications they generate: one per federation, one per common namespace.
+fn expected_network_policies(b: &mut Builder<'_>, wrapper: &ObjectRef, at: Option<Location>) {
+    let inv = b.inv;
+    let in_cluster = b.in_cluster.clone();
+    let project = cat::StaticProject::Security.name();
+    let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
+    let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
+    let model = json!({ "spec": { "template": { "spec": { "project": project } } } });
+    b.argo(
+        fed_set.clone(),
+        Step::AwaitApps,
+        model.clone(),
+        "network policies of every federation".into(),
+        wrapper,
+        at.clone(),
+    );
+    b.argo(
+        common_set.clone(),
+        Step::AwaitApps,
+        model,
+        "network policies of the common namespaces".into(),
+        wrapper,
+        at.clone(),
+    );
+    for ns in cat::COMMON_NETPOL_NAMESPACES {
+        let src = b.own_source(true, "common/security/common-templates");
+        let m = b.app_model(project, vec![src], &in_cluster, ns, None);
+        b.argo(
+            b.argo_addr("Application", &format!("netpol-{ns}")),
+            Step::AwaitApps,
+            m,
+            format!("network policies of `{ns}`"),
+            &common_set,
+            at.clone(),
+        );
+    }
+    for fed in &inv.federations {
+        let server = b.server_of(&fed.cluster.value);
+        let src = b.own_source(true, "common/security/federation");
+        let m = b.app_model(project, vec![src], &server, &fed.k8s_name(), None);
+        let name = cat::federation_netpol_app(fed);
+        b.argo(
+            b.argo_addr("Application", &name),
+            Step::AwaitApps,
+            m,
+            format!("network policies of federation `{}`", fed.name.value),
+            &fed_set,
+            Some(fed.name.at.clone()),
+        );
+    }
+}
+
+fn federation_apps(b: &mut Builder<'_>, fed: &Federation, infra_set: &ObjectRef, argocd_ns: &str, in_cluster: &str) {
+    let inv = b.inv;
     let at = Some(fed.name.at.clone());
     let project = cat::federation_project(fed);
     let wrapper = b.argo_addr("Application", &cat::federation_wrapper_app(fed));
-    let model =
-        b.app_model(&project, &[deploy_url], in_cluster, argocd_ns, json!({ "path": fed.git_path() }));
+    let src = b.own_source(false, &fed.git_path());
+    let model = b.app_model(&project, vec![src], in_cluster, argocd_ns, None);
     b.argo(
         wrapper.clone(),
         Step::AwaitApps,
@@ -830,13 +813,13 @@ fn federation_apps(
     );
     let server = b.server_of(&fed.cluster.value);
     for app in &fed.apps {
-        let mut repos = Vec::new();
-        repos.extend(cat::federation_app_upstream(app.kind.value));
-        repos.push(deploy_url);
-        let wave = cat::federation_app_wave(app.kind.value).to_string();
-        let extra = json!({ "syncWave": wave });
-        let model = b.app_model(&project, &repos, &server, &fed.k8s_name(), extra);
-        let name = cat::federation_child_app(fed, app.kind.value);
+        let Some(def) = cat::federation_app_def(inv, &app.kind.value) else { continue };
+        let Some(spec) = cat::federation_spec(def) else { continue };
+        let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+        let dir = cat::overlay_dir(def, fed);
+        let sources = cat::sources(def, spec, &b.repos, pin, dir.as_deref());
+        let model = b.app_model(&project, sources, &server, &fed.k8s_name(), spec.wave);
+        let name = cat::federation_child_app(fed, &app.kind.value);
         b.argo(
             b.argo_addr("Application", &name),
             Step::AwaitApps,

@@ -132,13 +132,13 @@ fn projects_namespaces_and_destinations_match_the_reference() {
         .values()
         .find(|o| o.addr.to_string() == "v1/Secret/federation-a/mip-secret")
         .expect("secret");
-    // Every key `gen_secrets.sh` sets: the three user names are fixed as there, the seven
-    // passwords and deprecated keys are generated (no value in the desired state).
+    // Every key the mip-infra README's `gen_secrets.sh` sets, each generated as it does
+    // (database user names included), so adopting a Secret it made renames nothing; no value
+    // in the desired state.
     let data = mip_secret.manifest["stringData"].as_object().expect("map");
     assert_eq!(data.len(), 10);
-    assert_eq!(mip_secret.sensitive.len(), 7);
-    assert_eq!(data["gateway-db.DB_ADMIN_USER"], "postgres");
-    assert_eq!(data["portalbackend-db.PORTAL_DB_USER"], "portal");
+    assert_eq!(mip_secret.sensitive.len(), 10);
+    assert!(mip_secret.sensitive.values().all(|s| *s == mip_core::SensitiveSource::Generated));
     assert!(mip_secret.sensitive.keys().all(|k| data[k] == ""));
     let dcs = d
         .objects
@@ -222,4 +222,33 @@ fn ordering_invariants_hold_for_the_examples() {
             }
         }
     }
+}
+
+/// The expected Applications carry what Argo CD will deploy: every source with its revision
+/// (upstream charts at the catalogue's pin, mip's repositories at the inventory's revision),
+/// the project, the destination and the sync wave, so a plan shows an upgrade.
+#[test]
+fn expected_applications_carry_sources_revisions_and_waves() {
+    let d = load("mip-infra", None);
+    let app = |name: &str| {
+        d.objects
+            .values()
+            .find(|o| o.addr.kind == "Application" && o.addr.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let ex = app("federation-a-exareme2");
+    assert_eq!(ex.str_at("/spec/sources/0/repoURL"), Some("https://github.com/madgik/exareme2"));
+    assert_eq!(ex.str_at("/spec/sources/0/targetRevision"), Some("c1d4eb3d9d90edcf868a3a6395cc37b19c934e66"));
+    assert_eq!(ex.str_at("/spec/sources/1/targetRevision"), Some("main"));
+    assert_eq!(ex.str_at("/spec/sources/1/ref"), Some("values"));
+    assert_eq!(ex.str_at("/metadata/annotations/argocd.argoproj.io~1sync-wave"), Some("1"));
+    let overlay = app("federation-a-exareme2-overlay");
+    assert_eq!(
+        overlay.str_at("/spec/sources/0/path"),
+        Some("deployments/local/federations/federation-A/customizations/overlays/exareme2")
+    );
+    let branch = load("mip-infra", Some("feature/x"));
+    let dc = branch.objects.values().find(|o| o.addr.name == "datacatalog" && o.addr.kind == "Application").expect("dc");
+    assert_eq!(dc.str_at("/spec/sources/0/targetRevision"), Some("1ada3bb89efc651a53c16f57c0b210a78e096fff"), "upstream pins stay");
+    assert_eq!(dc.str_at("/spec/sources/1/targetRevision"), Some("feature/x"), "own repositories follow --revision");
 }

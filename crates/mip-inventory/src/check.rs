@@ -186,54 +186,71 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             &format!("app in federation `{}`:", fed.name.value),
             "list each app once",
         );
-        if fed.has_app(FederationAppKind::Exareme2Overlay) && !fed.has_app(FederationAppKind::Exareme2) {
-            let at = fed
-                .apps
-                .iter()
-                .find(|a| a.kind.value == FederationAppKind::Exareme2Overlay)
-                .map(|a| a.kind.at.clone());
-            d.push(
-                Diagnostic::error(
-                    at,
-                    "missing-app",
-                    format!("federation `{}` has `exareme2-overlay` without `exareme2`", fed.name.value),
-                )
-                .with_hint("add `- name: exareme2`".to_owned()),
-            );
+        for app in &fed.apps {
+            let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
+            for req in def.requires.iter().filter(|r| !fed.runs(r)) {
+                d.push(
+                    Diagnostic::error(
+                        Some(app.kind.at.clone()),
+                        "missing-app",
+                        format!("federation `{}` has `{}` without `{req}`", fed.name.value, def.name),
+                    )
+                    .with_hint(format!("add `- name: {req}`")),
+                );
+            }
         }
-        if fed.has_app(FederationAppKind::MipStack) && needs_keycloak(&fed.keycloak) {
+        let keycloak_app = fed
+            .apps
+            .iter()
+            .filter_map(|a| inv.app_def(a.kind.value.as_str()))
+            .find(|def| uses_keycloak(def).is_some());
+        if let (Some(def), true) = (keycloak_app, needs_keycloak(&fed.keycloak)) {
             d.push(
                 Diagnostic::error(
                     Some(fed.name.at.clone()),
                     "missing-credential",
                     format!(
-                        "federation `{}` runs `mip-stack`, which needs Keycloak credentials",
-                        fed.name.value
+                        "federation `{}` runs `{}`, which needs Keycloak credentials",
+                        fed.name.value, def.name
                     ),
                 )
                 .with_hint("add `credentials.keycloak` or `keycloak` to the federation".to_owned()),
             );
         }
     }
-    if let Some(dc) = inv.common_app(CommonAppKind::Datacatalog) {
-        if needs_keycloak(&dc.keycloak) {
+    for app in &inv.common_apps {
+        let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
+        if let (Some(secret), true) = (uses_keycloak(def), needs_keycloak(&app.keycloak)) {
             d.push(
                 Diagnostic::error(
-                    Some(dc.kind.at.clone()),
+                    Some(app.kind.at.clone()),
                     "missing-credential",
-                    "common app `datacatalog` needs Keycloak credentials (`datacatalog-secrets`)".to_owned(),
+                    format!("common app `{}` needs Keycloak credentials (`{secret}`)", def.name),
                 )
                 .with_hint("add `credentials.keycloak` or `keycloak` to the app".to_owned()),
             );
         }
-        if dc.namespace().as_deref() == Some(argocd_ns.as_str()) {
+        if app.namespace().as_deref() == Some(argocd_ns.as_str()) {
             d.push(
                 Diagnostic::error(
-                    Some(dc.kind.at.clone()),
+                    Some(app.kind.at.clone()),
                     "namespace-clash",
-                    format!("common app `datacatalog` would use the Argo CD namespace `{argocd_ns}`"),
+                    format!("common app `{}` would use the Argo CD namespace `{argocd_ns}`", def.name),
                 )
-                .with_hint("keep the default `mip-common-datacatalog`"),
+                .with_hint(format!(
+                    "keep the default `{}`",
+                    def.namespace.as_deref().unwrap_or("namespace of its definition")
+                )),
+            );
+        }
+        for req in def.requires.iter().filter(|r| inv.common_app(CommonAppKind::new(r)).is_none()) {
+            d.push(
+                Diagnostic::error(
+                    Some(app.kind.at.clone()),
+                    "missing-app",
+                    format!("common app `{}` needs common app `{req}`", def.name),
+                )
+                .with_hint(format!("add `- name: {req}` to `commonApps`")),
             );
         }
     }
@@ -255,6 +272,11 @@ pub fn check(inv: &Inventory) -> Diagnostics {
         );
     }
     d
+}
+
+/// The first Secret of an app that takes Keycloak credentials.
+fn uses_keycloak(def: &crate::apps::AppDef) -> Option<&str> {
+    def.secrets.iter().find(|(_, keys)| keys.values().any(crate::apps::KeySource::is_keycloak)).map(|(n, _)| n.as_str())
 }
 
 fn dangling(name: &Located<String>, inv: &Inventory, who: &str) -> Diagnostic {

@@ -4,6 +4,7 @@
 //! whatever it could read, so one run lists all problems. Cross-references (duplicates,
 //! dangling cluster names) are checked afterwards in [`crate::check`].
 
+use crate::apps::{AppDef, Catalogue, KeySource, Scope};
 use crate::model::*;
 use crate::names;
 use crate::yaml::{Node, Value};
@@ -198,7 +199,7 @@ impl<'f> Decoder<'f> {
         }
     }
 
-    fn string_list(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<Located<String>> {
+    pub(crate) fn string_list(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<Located<String>> {
         let path = f.child(key);
         let Some(node) = f.get(key) else { return Vec::new() };
         let Some(items) = self.seq(node, &path) else { return Vec::new() };
@@ -206,7 +207,7 @@ impl<'f> Decoder<'f> {
     }
 
     /// `{env: NAME}` | `{file: PATH}` | `{prompt: TEXT}`; never a literal value.
-    fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
+    pub(crate) fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
         let at = self.loc(node);
         if matches!(node.value, Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
             self.error(
@@ -462,34 +463,84 @@ impl<'f> Decoder<'f> {
         Some(Cluster { name: name?, server: server?, context, bearer_token, ca_file, implicit: false })
     }
 
-    fn common_app(&mut self, node: &Node, path: &str) -> Option<CommonApp> {
+    /// The definition an entry names, or an `unknown-app` error with the known names.
+    fn lookup<'c>(
+        &mut self,
+        cat: &'c Catalogue,
+        name: &Located<String>,
+        scope: Scope,
+        path: &str,
+    ) -> Option<&'c AppDef> {
+        match cat.get(&name.value) {
+            Some(def) if def.scope == scope => Some(def),
+            Some(def) => {
+                self.error(
+                    name.at.clone(),
+                    "wrong-scope",
+                    format!("`{path}.name`: `{}` is a {} app", name.value, def.scope),
+                    Some(match def.scope {
+                        Scope::Common => "list it under `commonApps`".to_owned(),
+                        Scope::Federation => "list it under a federation's `apps`".to_owned(),
+                    }),
+                );
+                None
+            }
+            None => {
+                let known = cat.names(scope);
+                let what = if scope == Scope::Common { "common" } else { "federation" };
+                let hint = names::closest(&name.value, &known).map_or_else(
+                    || format!("known {what} apps: {} (define new ones under `apps:`)", known.join(", ")),
+                    |b| format!("did you mean `{b}`?"),
+                );
+                self.error(
+                    name.at.clone(),
+                    "unknown-app",
+                    format!("`{path}.name`: unknown {what} app `{}`", name.value),
+                    Some(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// `targetRevision` of an app entry: pins the app's upstream sources there.
+    fn pin(&mut self, f: &mut Fields<'_>, def: Option<&AppDef>, path: &str) -> Option<Located<String>> {
+        let pin = self.opt_string(f, "targetRevision")?;
+        names::check_revision(self, &pin, &format!("{path}.targetRevision"));
+        if let Some(def) = def
+            && def.upstream_sources().next().is_none()
+        {
+            self.error(
+                pin.at.clone(),
+                "invalid-value",
+                format!("`{path}.targetRevision`: `{}` has no upstream source to pin", def.name),
+                Some("its sources are mip's own repositories, which follow the inventory's `revision`".to_owned()),
+            );
+        }
+        Some(pin)
+    }
+
+    fn common_app(&mut self, node: &Node, path: &str, cat: &Catalogue) -> Option<CommonApp> {
         let mut f = self.fields(node, path)?;
         let name = self.req_string(&mut f, "name", None);
         let namespace = self.opt_string(&mut f, "namespace");
         let keycloak = self.opt_keycloak(&mut f, "keycloak");
-        self.finish(f, &["name", "namespace", "keycloak"]);
-        let name = name?;
-        let Some(kind) = CommonAppKind::parse(&name.value) else {
-            let known: Vec<&str> = CommonAppKind::ALL.iter().map(|k| k.as_str()).collect();
-            let hint = names::closest(&name.value, &known).map_or_else(
-                || format!("known common apps: {}", known.join(", ")),
-                |b| format!("did you mean `{b}`?"),
-            );
-            self.error(
-                name.at,
-                "unknown-app",
-                format!("`{path}.name`: unknown common app `{}`", name.value),
-                Some(hint),
-            );
-            return None;
+        let def = match &name {
+            Some(n) => self.lookup(cat, n, Scope::Common, path),
+            None => None,
         };
+        let target_revision = self.pin(&mut f, def, path);
+        self.finish(f, &["name", "namespace", "keycloak", "targetRevision"]);
+        let name = name?;
+        let def = def?;
         if let Some(ns) = &namespace {
-            if kind.default_namespace().is_none() {
+            if def.namespace.is_none() {
                 self.error(
                     ns.at.clone(),
                     "invalid-value",
                     format!(
-                        "`{path}.namespace`: `{kind}` deploys to several namespaces and takes no override"
+                        "`{path}.namespace`: `{}` deploys to several namespaces and takes no override",
+                        def.name
                     ),
                     Some("remove `namespace`".to_owned()),
                 );
@@ -497,23 +548,35 @@ impl<'f> Decoder<'f> {
                 names::check_label(self, ns, &format!("{path}.namespace"));
             }
         }
-        if let (Some(k), true) = (&keycloak, kind != CommonAppKind::Datacatalog) {
+        let uses_keycloak = def.secrets.values().flat_map(|k| k.values()).any(KeySource::is_keycloak);
+        if let (Some(k), false) = (&keycloak, uses_keycloak) {
             self.error(
                 k.at.clone(),
                 "invalid-value",
-                format!("`{path}.keycloak`: only `datacatalog` uses Keycloak credentials"),
+                format!("`{path}.keycloak`: `{}` uses no Keycloak credentials", def.name),
                 Some("remove it, or set `credentials.keycloak` for every app".to_owned()),
             );
         }
-        Some(CommonApp { kind: Located { value: kind, at: name.at }, namespace, keycloak })
+        Some(CommonApp {
+            kind: Located { value: CommonAppKind::new(&name.value), at: name.at },
+            namespace,
+            keycloak,
+            target_revision,
+            default_namespace: def.namespace.clone(),
+        })
     }
 
-    fn federation_app(&mut self, node: &Node, path: &str) -> Option<FederationApp> {
+    fn federation_app(&mut self, node: &Node, path: &str, cat: &Catalogue) -> Option<FederationApp> {
         let mut f = self.fields(node, path)?;
         let name = self.req_string(&mut f, "name", None);
         let values = self.string_list(&mut f, "values");
         let patches = self.string_list(&mut f, "patches");
-        self.finish(f, &["name", "values", "patches"]);
+        let def = match &name {
+            Some(n) => self.lookup(cat, n, Scope::Federation, path),
+            None => None,
+        };
+        let target_revision = self.pin(&mut f, def, path);
+        self.finish(f, &["name", "values", "patches", "targetRevision"]);
         for (i, p) in values.iter().enumerate() {
             names::check_relative_path(self, p, &format!("{path}.values[{i}]"));
         }
@@ -521,24 +584,16 @@ impl<'f> Decoder<'f> {
             names::check_relative_path(self, p, &format!("{path}.patches[{i}]"));
         }
         let name = name?;
-        let Some(kind) = FederationAppKind::parse(&name.value) else {
-            let known: Vec<&str> = FederationAppKind::ALL.iter().map(|k| k.as_str()).collect();
-            let hint = names::closest(&name.value, &known).map_or_else(
-                || format!("known federation apps: {}", known.join(", ")),
-                |b| format!("did you mean `{b}`?"),
-            );
-            self.error(
-                name.at,
-                "unknown-app",
-                format!("`{path}.name`: unknown federation app `{}`", name.value),
-                Some(hint),
-            );
-            return None;
-        };
-        Some(FederationApp { kind: Located { value: kind, at: name.at }, values, patches })
+        def?;
+        Some(FederationApp {
+            kind: Located { value: FederationAppKind::new(&name.value), at: name.at },
+            values,
+            patches,
+            target_revision,
+        })
     }
 
-    fn federation(&mut self, node: &Node, path: &str) -> Option<Federation> {
+    fn federation(&mut self, node: &Node, path: &str, cat: &Catalogue) -> Option<Federation> {
         let mut f = self.fields(node, path)?;
         let name =
             self.req_string(&mut f, "name", Some("the federation's directory name, e.g. `federation-A`"));
@@ -574,7 +629,7 @@ impl<'f> Decoder<'f> {
                 items
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, a)| self.federation_app(a, &format!("{path}.apps[{i}]")))
+                    .filter_map(|(i, a)| self.federation_app(a, &format!("{path}.apps[{i}]"), cat))
                     .collect()
             }),
         };
@@ -652,8 +707,9 @@ impl<'f> Decoder<'f> {
         }
         let mut clusters = self.list(&mut f, "clusters", |d, n, p| d.cluster(n, p));
         let credentials = Credentials { keycloak: f.get("credentials").and_then(|n| self.credentials(n)) };
-        let common_apps = self.list(&mut f, "commonApps", |d, n, p| d.common_app(n, p));
-        let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p));
+        let catalogue = crate::apps::catalogue(self, f.get("apps"));
+        let common_apps = self.list(&mut f, "commonApps", |d, n, p| d.common_app(n, p, &catalogue));
+        let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p, &catalogue));
         let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
         let state = f.get("state").and_then(|n| self.state(n));
         let protect = f.get("protect").and_then(|n| self.protect(n));
@@ -673,6 +729,7 @@ impl<'f> Decoder<'f> {
                 "prerequisites",
                 "state",
                 "protect",
+                "apps",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -722,6 +779,7 @@ impl<'f> Decoder<'f> {
             prerequisites,
             state,
             protect,
+            catalogue,
         })
     }
 

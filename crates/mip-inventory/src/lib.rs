@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod apps;
 mod check;
 mod decode;
 pub mod edit;

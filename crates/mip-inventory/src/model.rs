@@ -55,6 +55,8 @@ pub struct Inventory {
     /// (`protect:`); `None` is the default (namespaces and Secrets), an empty list protects
     /// nothing.
     pub protect: Option<Vec<Protected>>,
+    /// The effective app catalogue: the built-in definitions merged with `apps:`.
+    pub catalogue: crate::apps::Catalogue,
 }
 
 /// One entry of `protect:`.
@@ -185,50 +187,30 @@ pub struct Credentials {
     pub keycloak: Option<KeycloakCredentials>,
 }
 
-/// The common applications mip knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CommonAppKind {
-    /// The data catalogue (`mip-common-datacatalog`).
-    Datacatalog,
-    /// The public ingress controller (`ingress-nginx`).
-    NginxIngress,
-    /// Network policies for federations and common namespaces.
-    Security,
-    /// Submariner broker and operator for hybrid federations.
-    Submariner,
-}
+/// The name of a common app: a built-in one (the associated constants) or one the inventory
+/// defines under `apps:` (see [`crate::apps`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommonAppKind(pub std::borrow::Cow<'static, str>);
 
+#[allow(non_upper_case_globals)]
 impl CommonAppKind {
-    /// Every kind, in catalogue order.
-    pub const ALL: [CommonAppKind; 4] = [
-        CommonAppKind::Datacatalog,
-        CommonAppKind::NginxIngress,
-        CommonAppKind::Security,
-        CommonAppKind::Submariner,
-    ];
+    /// The data catalogue (`mip-common-datacatalog`).
+    pub const Datacatalog: CommonAppKind = CommonAppKind(std::borrow::Cow::Borrowed("datacatalog"));
+    /// The public ingress controller (`ingress-nginx`).
+    pub const NginxIngress: CommonAppKind = CommonAppKind(std::borrow::Cow::Borrowed("nginx-ingress"));
+    /// Network policies for federations and common namespaces.
+    pub const Security: CommonAppKind = CommonAppKind(std::borrow::Cow::Borrowed("security"));
+    /// Submariner broker and operator for hybrid federations.
+    pub const Submariner: CommonAppKind = CommonAppKind(std::borrow::Cow::Borrowed("submariner"));
+
+    /// An app by name.
+    pub fn new(name: &str) -> Self {
+        CommonAppKind(std::borrow::Cow::Owned(name.to_owned()))
+    }
 
     /// Name as written in the inventory and as the `common/<name>` directory.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommonAppKind::Datacatalog => "datacatalog",
-            CommonAppKind::NginxIngress => "nginx-ingress",
-            CommonAppKind::Security => "security",
-            CommonAppKind::Submariner => "submariner",
-        }
-    }
-
-    /// Parses an inventory name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Namespace of a single-namespace app (the only ones whose namespace may be overridden).
-    pub fn default_namespace(self) -> Option<&'static str> {
-        match self {
-            CommonAppKind::Datacatalog => Some("mip-common-datacatalog"),
-            CommonAppKind::NginxIngress => Some("ingress-nginx"),
-            CommonAppKind::Security | CommonAppKind::Submariner => None,
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -245,17 +227,18 @@ pub struct CommonApp {
     pub kind: Located<CommonAppKind>,
     /// Namespace override (single-namespace apps only).
     pub namespace: Option<Located<String>>,
-    /// Keycloak override (datacatalog).
+    /// Keycloak override (apps whose Secrets take Keycloak credentials).
     pub keycloak: Option<KeycloakCredentials>,
+    /// `targetRevision`: pins the app's upstream sources here.
+    pub target_revision: Option<Located<String>>,
+    /// The namespace of its definition (`None`: it deploys to several).
+    pub default_namespace: Option<String>,
 }
 
 impl CommonApp {
     /// The namespace the app deploys to, if it has exactly one.
     pub fn namespace(&self) -> Option<String> {
-        self.namespace
-            .as_ref()
-            .map(|n| n.value.clone())
-            .or_else(|| self.kind.value.default_namespace().map(str::to_owned))
+        self.namespace.as_ref().map(|n| n.value.clone()).or_else(|| self.default_namespace.clone())
     }
 }
 
@@ -284,34 +267,29 @@ impl fmt::Display for FederationKind {
     }
 }
 
-/// The applications a federation can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FederationAppKind {
-    /// The Exareme2 analytics engine (Helm chart from madgik/exareme2).
-    Exareme2,
-    /// The MIP stack: portal, gateway, databases (HBPMedical/mip-deployment).
-    MipStack,
-    /// Local kustomize overlay for Exareme2 (from the deployments repo).
-    Exareme2Overlay,
-}
+/// The name of a federation app: a built-in one (the associated constants) or one the
+/// inventory defines under `apps:` (see [`crate::apps`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FederationAppKind(pub std::borrow::Cow<'static, str>);
 
+#[allow(non_upper_case_globals)]
 impl FederationAppKind {
-    /// Every kind, in catalogue order.
-    pub const ALL: [FederationAppKind; 3] =
-        [FederationAppKind::Exareme2, FederationAppKind::MipStack, FederationAppKind::Exareme2Overlay];
+    /// The Exareme2 analytics engine (Helm chart from madgik/exareme2).
+    pub const Exareme2: FederationAppKind = FederationAppKind(std::borrow::Cow::Borrowed("exareme2"));
+    /// The MIP stack: portal, gateway, databases (HBPMedical/mip-deployment).
+    pub const MipStack: FederationAppKind = FederationAppKind(std::borrow::Cow::Borrowed("mip-stack"));
+    /// Local kustomize overlay for Exareme2 (from the deployments repo).
+    pub const Exareme2Overlay: FederationAppKind =
+        FederationAppKind(std::borrow::Cow::Borrowed("exareme2-overlay"));
 
-    /// Name as written in the inventory.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FederationAppKind::Exareme2 => "exareme2",
-            FederationAppKind::MipStack => "mip-stack",
-            FederationAppKind::Exareme2Overlay => "exareme2-overlay",
-        }
+    /// An app by name.
+    pub fn new(name: &str) -> Self {
+        FederationAppKind(std::borrow::Cow::Owned(name.to_owned()))
     }
 
-    /// Parses an inventory name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// Name as written in the inventory.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -328,8 +306,11 @@ pub struct FederationApp {
     pub kind: Located<FederationAppKind>,
     /// Helm values files, relative to the federation directory.
     pub values: Vec<Located<String>>,
-    /// Kustomize JSON patches, relative to the federation directory.
+    /// Kustomize JSON patches, relative to the federation directory (for an overlay app:
+    /// the overlay's resources).
     pub patches: Vec<Located<String>>,
+    /// `targetRevision`: pins the app's upstream sources in this federation (a canary).
+    pub target_revision: Option<Located<String>>,
 }
 
 /// A federation: a data-sharing network of hospitals.
@@ -359,6 +340,11 @@ impl Federation {
     /// Whether the federation runs the given app.
     pub fn has_app(&self, kind: FederationAppKind) -> bool {
         self.apps.iter().any(|a| a.kind.value == kind)
+    }
+
+    /// Whether the federation runs the app of this name.
+    pub fn runs(&self, app: &str) -> bool {
+        self.apps.iter().any(|a| a.kind.value.as_str() == app)
     }
 
     /// The federation's directory in the deployments repository.
@@ -393,5 +379,10 @@ impl Inventory {
     /// Whether a common app is enabled.
     pub fn common_app(&self, kind: CommonAppKind) -> Option<&CommonApp> {
         self.common_apps.iter().find(|a| a.kind.value == kind)
+    }
+
+    /// The definition of an app the inventory lists (always present in a valid inventory).
+    pub fn app_def(&self, name: &str) -> Option<&crate::apps::AppDef> {
+        self.catalogue.get(name)
     }
 }

@@ -28,11 +28,7 @@ pub(crate) async fn load(
     opts: &ConnectOptions,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Loaded, ClusterError> {
-    let (kubeconfig, source) = match &opts.kubeconfig {
-        Some(path) => (Kubeconfig::read_from(path), format!("`{}`", path.display())),
-        None => (Kubeconfig::read(), describe_default_source(env)),
-    };
-    let kubeconfig = kubeconfig.map_err(|e| config_error(&source, chain(&e)))?;
+    let (kubeconfig, source) = read_kubeconfig(opts, env)?;
 
     let context = match opts.context.clone().or_else(|| kubeconfig.current_context.clone()) {
         Some(context) => context,
@@ -90,14 +86,106 @@ pub(crate) async fn load(
     Ok(Loaded { config, context, server, proxy: proxy.as_deref().map(redact) })
 }
 
-fn describe_default_source(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> String {
-    match env("KUBECONFIG").filter(|v| !v.is_empty()) {
-        Some(paths) => format!("from `KUBECONFIG` (`{paths}`)"),
-        None => match env("HOME") {
-            Some(home) => format!("`{}`", PathBuf::from(home).join(".kube/config").display()),
-            None => "`~/.kube/config`".into(),
-        },
+/// Where a pod's ServiceAccount credentials are mounted (`MIP_SERVICEACCOUNT_DIR` overrides).
+pub const SERVICEACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The context name of the in-cluster configuration.
+pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
+
+/// The kubeconfig as kubectl finds it, and a description of where it came from:
+/// `--kubeconfig` (that one file); else `KUBECONFIG`, a list of files merged (the first to set a
+/// cluster, user, context or `current-context` wins; missing files are skipped); else
+/// `~/.kube/config`; else, in a pod (`KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`
+/// set), the pod's ServiceAccount: its token (re-read as it rotates), CA and namespace, as one
+/// context named `in-cluster`.
+fn read_kubeconfig(
+    opts: &ConnectOptions,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<(Kubeconfig, String), ClusterError> {
+    if let Some(path) = &opts.kubeconfig {
+        let source = format!("`{}`", path.display());
+        let config = Kubeconfig::read_from(path).map_err(|e| config_error(&source, chain(&e)))?;
+        return Ok((config, source));
     }
+    let files: Vec<PathBuf> = match env("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(list) => std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect(),
+        None => env("HOME").map(|home| PathBuf::from(home).join(".kube/config")).into_iter().collect(),
+    };
+    let present: Vec<&PathBuf> = files.iter().filter(|p| p.exists()).collect();
+    if present.is_empty()
+        && let Some(in_cluster) = in_cluster(env)?
+    {
+        return Ok(in_cluster);
+    }
+    let source = match env("KUBECONFIG").filter(|v| !v.is_empty()) {
+        Some(list) => format!("from `KUBECONFIG` (`{list}`)"),
+        None => files.first().map_or_else(|| "`~/.kube/config`".into(), |p| format!("`{}`", p.display())),
+    };
+    if present.is_empty() {
+        return Err(config_error(
+            &source,
+            "no kubeconfig file exists, and this is not a pod (`KUBERNETES_SERVICE_HOST` is not set); pass `--kubeconfig FILE` or set `KUBECONFIG`".into(),
+        ));
+    }
+    let mut merged = Kubeconfig::default();
+    for path in present {
+        let one = Kubeconfig::read_from(path)
+            .map_err(|e| config_error(&format!("`{}`", path.display()), chain(&e)))?;
+        merged = merged.merge(one).map_err(|e| config_error(&source, chain(&e)))?;
+    }
+    Ok((merged, source))
+}
+
+/// The pod's ServiceAccount as a kubeconfig, when `KUBERNETES_SERVICE_HOST` and
+/// `KUBERNETES_SERVICE_PORT` say this is a pod.
+fn in_cluster(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Option<(Kubeconfig, String)>, ClusterError> {
+    let (Some(host), Some(port)) = (
+        env("KUBERNETES_SERVICE_HOST").filter(|v| !v.trim().is_empty()),
+        env("KUBERNETES_SERVICE_PORT").filter(|v| !v.trim().is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(env("MIP_SERVICEACCOUNT_DIR").unwrap_or_else(|| SERVICEACCOUNT_DIR.into()));
+    let source = format!("in-cluster (the ServiceAccount in `{}`)", dir.display());
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| config_error(&source, format!("`KUBERNETES_SERVICE_PORT` is not a port: `{port}`")))?;
+    let host = host.trim();
+    let server = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => format!("https://[{ip}]:{port}"),
+        _ => format!("https://{host}:{port}"),
+    };
+    let (token, ca) = (dir.join("token"), dir.join("ca.crt"));
+    for file in [&token, &ca] {
+        if !file.is_file() {
+            return Err(config_error(
+                &source,
+                format!(
+                    "`{}` is missing: is a ServiceAccount token mounted (`automountServiceAccountToken`)?",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    let namespace = std::fs::read_to_string(dir.join("namespace")).ok().map(|n| n.trim().to_owned());
+    let mut context = serde_json::json!({"cluster": IN_CLUSTER_CONTEXT, "user": IN_CLUSTER_CONTEXT});
+    if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
+        context["namespace"] = ns.into();
+    }
+    let text = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": IN_CLUSTER_CONTEXT,
+        "clusters": [{"name": IN_CLUSTER_CONTEXT, "cluster": {"server": server, "certificate-authority": ca}}],
+        "users": [{"name": IN_CLUSTER_CONTEXT, "user": {"tokenFile": token}}],
+        "contexts": [{"name": IN_CLUSTER_CONTEXT, "context": context}],
+    })
+    .to_string();
+    let config = Kubeconfig::from_yaml(&text).map_err(|e| config_error(&source, chain(&e)))?;
+    Ok(Some((config, source)))
 }
 
 /// The proxy to use, by the rules of the crate docs.
@@ -243,6 +331,91 @@ mod tests {
         assert!(no_proxy_matches(list, "fd00::5", 6443));
         assert!(no_proxy_matches("*", "anything", 1));
         assert!(!no_proxy_matches("", "anything", 1));
+    }
+
+    fn kubeconfig(current: Option<&str>, contexts: &[(&str, &str)]) -> String {
+        let mut text = String::from("apiVersion: v1\nkind: Config\n");
+        if let Some(c) = current {
+            text.push_str(&format!("current-context: {c}\n"));
+        }
+        text.push_str("clusters:\ncontexts:\n");
+        for (name, server) in contexts {
+            text.push_str(&format!("- name: {name}\n  context: {{cluster: {server}, user: u}}\n"));
+        }
+        text
+    }
+
+    fn read(vars: &[(&str, &str)]) -> Result<(Kubeconfig, String), ClusterError> {
+        read_kubeconfig(&ConnectOptions::default(), &env(vars))
+    }
+
+    #[test]
+    fn kubeconfig_lists_merge_as_kubectl_merges_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, kubeconfig(None, &[("shared", "from-a"), ("only-a", "x")])).expect("w");
+        std::fs::write(&b, kubeconfig(Some("only-b"), &[("shared", "from-b"), ("only-b", "y")])).expect("w");
+        let missing = dir.path().join("missing");
+        let list = std::env::join_paths([&a, &missing, &b]).expect("join");
+        let list = list.to_str().expect("utf-8");
+        let (config, source) = read(&[("KUBECONFIG", list)]).expect("merged");
+        assert!(source.contains("KUBECONFIG"), "{source}");
+        // current-context from the first file that sets it; each name from the first file.
+        assert_eq!(config.current_context.as_deref(), Some("only-b"));
+        let names: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["shared", "only-a", "only-b"]);
+        let shared = config.contexts[0].context.as_ref().expect("context");
+        assert_eq!(shared.cluster, "from-a", "the first file wins");
+        // `--kubeconfig` is one file, whatever `KUBECONFIG` says.
+        let one = ConnectOptions { kubeconfig: Some(b.clone()), ..ConnectOptions::default() };
+        let (config, _) = read_kubeconfig(&one, &env(&[("KUBECONFIG", list)])).expect("one file");
+        assert_eq!(config.contexts[0].context.as_ref().expect("context").cluster, "from-b");
+    }
+
+    #[test]
+    fn in_cluster_only_without_a_kubeconfig_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sa = dir.path().join("sa");
+        std::fs::create_dir(&sa).expect("mkdir");
+        for (file, text) in [("token", "t"), ("ca.crt", "c"), ("namespace", "mip-system\n")] {
+            std::fs::write(sa.join(file), text).expect("w");
+        }
+        let sa_dir = sa.to_str().expect("utf-8");
+        let home = dir.path().to_str().expect("utf-8");
+        let pod = [
+            ("HOME", home),
+            ("KUBERNETES_SERVICE_HOST", "fd00::1"),
+            ("KUBERNETES_SERVICE_PORT", "443"),
+            ("MIP_SERVICEACCOUNT_DIR", sa_dir),
+        ];
+        let (config, source) = read(&pod).expect("in-cluster");
+        assert!(source.starts_with("in-cluster"), "{source}");
+        assert_eq!(config.current_context.as_deref(), Some(IN_CLUSTER_CONTEXT));
+        let cluster = config.clusters[0].cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.server.as_deref(), Some("https://[fd00::1]:443"));
+        assert_eq!(cluster.certificate_authority.as_deref(), sa.join("ca.crt").to_str());
+        let user = config.auth_infos[0].auth_info.as_ref().expect("user");
+        assert_eq!(user.token_file.as_deref(), sa.join("token").to_str());
+        assert_eq!(
+            config.contexts[0].context.as_ref().expect("ctx").namespace.as_deref(),
+            Some("mip-system")
+        );
+
+        // A kubeconfig file wins over the pod's account; outside a pod, no file is an error.
+        std::fs::create_dir(dir.path().join(".kube")).expect("mkdir");
+        std::fs::write(dir.path().join(".kube/config"), kubeconfig(Some("home"), &[("home", "h")]))
+            .expect("w");
+        let (config, _) = read(&pod).expect("home kubeconfig");
+        assert_eq!(config.current_context.as_deref(), Some("home"));
+        std::fs::remove_file(dir.path().join(".kube/config")).expect("rm");
+        let err = read(&[("HOME", home)]).expect_err("nothing to read").to_string();
+        assert!(
+            err.contains("no kubeconfig file exists") && err.contains("KUBERNETES_SERVICE_HOST"),
+            "{err}"
+        );
+        std::fs::remove_file(sa.join("token")).expect("rm");
+        let err = read(&pod).expect_err("no token").to_string();
+        assert!(err.contains("token` is missing"), "{err}");
     }
 
     #[test]

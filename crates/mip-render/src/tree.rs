@@ -4,7 +4,8 @@ use crate::emit;
 use mip_core::IN_CLUSTER_SERVER;
 use mip_graph::ResolveOptions;
 use mip_graph::catalogue as cat;
-use mip_inventory::{CommonApp, CommonAppKind, Federation, FederationAppKind, Inventory};
+use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo};
+use mip_inventory::{CommonApp, Federation, FederationApp, Inventory};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,13 +13,6 @@ use std::path::PathBuf;
 const ARGO: &str = "argoproj.io/v1alpha1";
 const KUSTOMIZE: &str = "kustomize.config.k8s.io/v1beta1";
 const FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
-
-/// Pinned upstream chart commits (the reference tree's versions).
-pub const EXAREME2_CHART_REVISION: &str = "c1d4eb3d9d90edcf868a3a6395cc37b19c934e66";
-/// `HBPMedical/mip-deployment` at the reference tree's commit.
-pub const MIP_STACK_CHART_REVISION: &str = "f7c64415c48f56bdb25188721d5857a5d79e2547";
-/// `madgik/datacatalog` at the reference tree's commit (1.2.1).
-pub const DATACATALOG_CHART_REVISION: &str = "1ada3bb89efc651a53c16f57c0b210a78e096fff";
 
 /// Go template (sprig) of a federation's lowered directory name, given a generated path:
 /// the basename for `deployments/local/federations/<Name>`, the parent's basename for
@@ -44,6 +38,7 @@ struct Ctx<'a> {
     deploy: String,
     infra_rev: String,
     deploy_rev: String,
+    repos: cat::Repos,
     header: String,
     files: BTreeMap<PathBuf, String>,
 }
@@ -53,6 +48,10 @@ fn gk(group: &str, kind: &str) -> Value {
 }
 
 fn gks(list: &[(&str, &str)]) -> Value {
+    Value::Array(list.iter().map(|(g, k)| gk(g, k)).collect())
+}
+
+fn owned_gks(list: &[(String, String)]) -> Value {
     Value::Array(list.iter().map(|(g, k)| gk(g, k)).collect())
 }
 
@@ -304,6 +303,7 @@ pub fn render(inv: &Inventory, opts: &ResolveOptions) -> BTreeMap<PathBuf, Strin
         deploy: inv.repositories.deployments.url.value.clone(),
         infra_rev: rev(&inv.repositories.infra),
         deploy_rev: rev(&inv.repositories.deployments),
+        repos: cat::Repos::of(inv, opts),
         header: crate::header(&source),
         files: BTreeMap::new(),
     };
@@ -435,14 +435,21 @@ fn static_projects(c: &mut Ctx<'_>) {
     for project in cat::StaticProject::ALL {
         let (name, dir) = (project.name(), project.dir());
         let p = project_rules(project);
-        let dests: Vec<Value> = project
-            .namespaces(&c.ns)
+        let dests: Vec<Value> = cat::project_namespaces(project, &c.ns, c.inv)
             .into_iter()
             .map(|ns| json!({ "namespace": ns, "server": IN_CLUSTER_SERVER }))
             .collect();
-        let mut namespaced: Vec<(&str, &str)> =
-            p.namespaced.map_or_else(|| WORKLOADS.to_vec(), <[_]>::to_vec);
-        namespaced.extend_from_slice(p.extra_namespaced);
+        let mut namespaced: Vec<(String, String)> = p
+            .namespaced
+            .unwrap_or(&WORKLOADS)
+            .iter()
+            .chain(p.extra_namespaced)
+            .map(|(g, k)| ((*g).to_owned(), (*k).to_owned()))
+            .collect();
+        namespaced.extend(cat::extra_kinds(c.inv, Some(project), true, &namespaced));
+        let mut cluster: Vec<(String, String)> =
+            p.cluster.iter().map(|(g, k)| ((*g).to_owned(), (*k).to_owned())).collect();
+        cluster.extend(cat::extra_kinds(c.inv, Some(project), false, &cluster));
         let roles: Vec<Value> = p
             .roles
             .iter()
@@ -454,10 +461,10 @@ fn static_projects(c: &mut Ctx<'_>) {
         spec.insert("description".into(), json!(p.description));
         spec.insert("sourceRepos".into(), json!(repos));
         spec.insert("destinations".into(), Value::Array(dests));
-        if !p.cluster.is_empty() {
-            spec.insert("clusterResourceWhitelist".into(), gks(p.cluster));
+        if !cluster.is_empty() {
+            spec.insert("clusterResourceWhitelist".into(), owned_gks(&cluster));
         }
-        spec.insert("namespaceResourceWhitelist".into(), gks(&namespaced));
+        spec.insert("namespaceResourceWhitelist".into(), owned_gks(&namespaced));
         if p.blacklist {
             spec.insert("clusterResourceBlacklist".into(), gks(&SENSITIVE));
         }
@@ -486,6 +493,11 @@ fn federation_chart(c: &mut Ctx<'_>) {
     let values = json!({ "server": IN_CLUSTER_SERVER, "servers": servers });
     c.put(&format!("{base}/values.yaml"), &[values]);
     let project = format!("mip-argo-project-{CHART_FEDERATION}");
+    let mut namespaced: Vec<(String, String)> =
+        WORKLOADS.iter().map(|(g, k)| ((*g).to_owned(), (*k).to_owned())).collect();
+    namespaced.extend(cat::extra_kinds(c.inv, None, true, &namespaced));
+    let mut cluster = vec![(String::new(), "Namespace".to_owned())];
+    cluster.extend(cat::extra_kinds(c.inv, None, false, &cluster));
     let role = |role: &str, desc: &str, actions: &[&str], groups: &[&str], own: &str| {
         let mut g: Vec<String> = groups.iter().map(|s| (*s).to_owned()).collect();
         g.push(format!("{CHART_FEDERATION}-{own}"));
@@ -511,8 +523,8 @@ fn federation_chart(c: &mut Ctx<'_>) {
                 { "namespace": CHART_FEDERATION, "server": CHART_SERVER },
                 { "namespace": c.ns, "server": IN_CLUSTER_SERVER },
             ],
-            "clusterResourceWhitelist": gks(&[("", "Namespace")]),
-            "namespaceResourceWhitelist": gks(&WORKLOADS),
+            "clusterResourceWhitelist": owned_gks(&cluster),
+            "namespaceResourceWhitelist": owned_gks(&namespaced),
             "clusterResourceBlacklist": gks(&SENSITIVE),
             "roles": [
                 role("federation-admin", "Admin access to", ALL_ACTIONS, &["argocd-admins"], "admins"),
@@ -523,15 +535,24 @@ fn federation_chart(c: &mut Ctx<'_>) {
     c.put(&format!("{base}/templates/appproject.yaml"), &[template]);
 }
 
-/// The JSON patch that places a shared app into a federation.
-fn federation_patch(c: &Ctx<'_>, fed: &Federation, values: &[String]) -> String {
+/// The JSON patch that places a shared app into a federation: project, destination, the
+/// federation's values files, and the entry's pinned revision (a canary upgrade) when it
+/// differs from the template's.
+fn federation_patch(c: &Ctx<'_>, fed: &Federation, app: &FederationApp, def: &AppDef) -> String {
     let mut ops = vec![
         json!({ "op": "add", "path": "/spec/project", "value": cat::federation_project(fed) }),
         json!({ "op": "add", "path": "/spec/destination/server", "value": c.server_of(&fed.cluster.value) }),
         json!({ "op": "add", "path": "/spec/destination/namespace", "value": fed.k8s_name() }),
     ];
-    for v in values {
-        ops.push(json!({ "op": "add", "path": "/spec/sources/0/helm/valueFiles/-", "value": format!("$values/{}/{v}", fed.git_path()) }));
+    if let (Some(pin), Some(spec)) = (&app.target_revision, cat::federation_spec(def)) {
+        for (i, src) in spec.sources.iter().enumerate() {
+            if matches!(src.repo, Repo::Url(_)) && cat::upstream_revision(def, src, None) != pin.value {
+                ops.push(json!({ "op": "add", "path": format!("/spec/sources/{i}/targetRevision"), "value": pin.value }));
+            }
+        }
+    }
+    for v in &app.values {
+        ops.push(json!({ "op": "add", "path": "/spec/sources/0/helm/valueFiles/-", "value": format!("$values/{}/{}", fed.git_path(), v.value) }));
     }
     emit::document(&Value::Array(ops))
 }
@@ -542,16 +563,16 @@ fn federation_dir(c: &mut Ctx<'_>, fed: &Federation) {
     let mut resources = Vec::new();
     let mut patches = Vec::new();
     for app in &fed.apps {
-        let kind = app.kind.value;
-        if kind == FederationAppKind::Exareme2Overlay {
-            resources.push("exareme2-overlay.yaml".to_owned());
-            overlay_app(c, fed);
+        let kind = &app.kind.value;
+        let Some(def) = cat::federation_app_def(c.inv, kind) else { continue };
+        if def.layout == Layout::Overlay {
+            resources.push(format!("{kind}.yaml"));
+            overlay_app(c, fed, app, def);
             continue;
         }
         resources.push(format!("{up}shared-apps/{kind}"));
-        let values: Vec<String> = app.values.iter().map(|v| v.value.clone()).collect();
         let target = json!({ "kind": "Application", "name": kind.as_str() });
-        patches.push(json!({ "target": target, "patch": federation_patch(c, fed, &values) }));
+        patches.push(json!({ "target": target, "patch": federation_patch(c, fed, app, def) }));
         for p in &app.patches {
             patches.push(json!({ "path": p.value, "target": target }));
         }
@@ -572,152 +593,112 @@ fn federation_dir(c: &mut Ctx<'_>, fed: &Federation) {
     c.put(&format!("{dir}/kustomization.yaml"), &[Value::Object(k)]);
 }
 
-fn overlay_app(c: &mut Ctx<'_>, fed: &Federation) {
+/// The Application of a definition (metadata, sources, destination, sync policy), as the
+/// shared-app templates, overlays and common apps write it.
+fn application(c: &Ctx<'_>, spec: &AppSpec, project: &str, sources: Vec<Value>, server: &str, namespace: &str) -> Value {
+    let mut meta = serde_json::Map::new();
+    meta.insert("name".into(), json!(spec.name));
+    meta.insert("namespace".into(), json!(c.ns));
+    let mut annotations = serde_json::Map::new();
+    if let Some(w) = spec.wave {
+        annotations.insert("argocd.argoproj.io/sync-wave".into(), json!(w.to_string()));
+    }
+    for (k, v) in &spec.annotations {
+        annotations.insert(k.clone(), json!(v));
+    }
+    if !annotations.is_empty() {
+        meta.insert("annotations".into(), Value::Object(annotations));
+    }
+    meta.insert("finalizers".into(), json!([FINALIZER]));
+    let mut spec_m = serde_json::Map::new();
+    spec_m.insert("project".into(), json!(project));
+    match (spec.single_source, sources.as_slice()) {
+        (true, [one]) => spec_m.insert("source".into(), one.clone()),
+        _ => spec_m.insert("sources".into(), Value::Array(sources)),
+    };
+    spec_m.insert("destination".into(), json!({ "server": server, "namespace": namespace }));
+    let options: Vec<&str> = spec.sync_options.iter().map(String::as_str).collect();
+    let mut policy = auto_sync(&options);
+    if spec.prune {
+        policy["automated"]["prune"] = json!(true);
+    }
+    spec_m.insert("syncPolicy".into(), policy);
+    json!({ "apiVersion": ARGO, "kind": "Application", "metadata": meta, "spec": spec_m })
+}
+
+/// An overlay app: its Application in the federation's directory and the kustomize overlay
+/// it reads, whose resources are the entry's `patches` (files of the user).
+fn overlay_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &AppDef) {
     let dir = fed.git_path();
-    let app = json!({
-        "apiVersion": ARGO,
-        "kind": "Application",
-        "metadata": {
-            "name": FederationAppKind::Exareme2Overlay.as_str(),
-            "namespace": c.ns,
-            "annotations": { "argocd.argoproj.io/sync-wave": cat::federation_app_wave(FederationAppKind::Exareme2Overlay).to_string() },
-            "finalizers": [FINALIZER],
-        },
-        "spec": {
-            "project": cat::federation_project(fed),
-            "source": { "repoURL": c.deploy, "targetRevision": c.deploy_rev, "path": format!("{dir}/customizations/overlays/exareme2") },
-            "destination": { "server": c.server_of(&fed.cluster.value), "namespace": fed.k8s_name() },
-            "syncPolicy": {
-                "syncOptions": ["CreateNamespace=true", "ApplyOutOfSyncOnly=true", "ServerSideApply=true"],
-                "automated": { "selfHeal": true, "prune": true },
-            },
-        },
-    });
-    c.put(&format!("{dir}/exareme2-overlay.yaml"), &[app]);
+    let Some(spec) = cat::federation_spec(def) else { return };
+    let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+    let sources = cat::sources(def, spec, &c.repos, pin, Some(&dir));
+    let doc = application(c, spec, &cat::federation_project(fed), sources, &c.server_of(&fed.cluster.value), &fed.k8s_name());
+    c.put(&format!("{dir}/{}.yaml", def.name), &[doc]);
+    for src in spec.sources.iter().filter(|s| s.repo == Repo::Deployments) {
+        let Some(path) = &src.path else { continue };
+        let up = "../".repeat(path.split('/').count());
+        let resources: Vec<String> = app.patches.iter().map(|p| format!("{up}{}", p.value)).collect();
+        let k = json!({
+            "apiVersion": KUSTOMIZE,
+            "kind": "Kustomization",
+            "namespace": fed.k8s_name(),
+            "labels": [{ "pairs": { "federation": fed.k8s_name(), "customization-layer": "overlay" } }],
+            "resources": resources,
+        });
+        c.put(&format!("{dir}/{path}/kustomization.yaml"), &[k]);
+    }
 }
 
 fn shared_apps(c: &mut Ctx<'_>) {
-    for kind in [FederationAppKind::Exareme2, FederationAppKind::MipStack] {
-        if !c.inv.federations.iter().any(|f| f.has_app(kind)) {
-            continue;
+    let mut used: Vec<&AppDef> = Vec::new();
+    for f in &c.inv.federations {
+        for a in &f.apps {
+            if let Some(def) = cat::federation_app_def(c.inv, &a.kind.value)
+                && def.layout == Layout::Shared
+                && !used.iter().any(|u| u.name == def.name)
+            {
+                used.push(def);
+            }
         }
-        let (upstream, revision) = match kind {
-            FederationAppKind::Exareme2 => (cat::EXAREME2_REPO, EXAREME2_CHART_REVISION),
-            _ => (cat::MIP_STACK_REPO, MIP_STACK_CHART_REVISION),
-        };
-        let mut annotations = serde_json::Map::new();
-        annotations
-            .insert("argocd.argoproj.io/sync-wave".into(), json!(cat::federation_app_wave(kind).to_string()));
-        if kind == FederationAppKind::MipStack {
-            annotations
-                .insert("argocd.argoproj.io/sync-options".into(), json!("SkipDryRunOnMissingResource=true"));
-        }
-        let app = json!({
-            "apiVersion": ARGO,
-            "kind": "Application",
-            "metadata": { "name": kind.as_str(), "namespace": c.ns, "annotations": annotations, "finalizers": [FINALIZER] },
-            "spec": {
-                "project": cat::StaticProject::SharedApps.name(),
-                "sources": [
-                    { "repoURL": upstream, "targetRevision": revision, "path": "kubernetes", "helm": { "valueFiles": ["values.yaml"] } },
-                    { "repoURL": c.deploy, "targetRevision": c.deploy_rev, "ref": "values" },
-                ],
-                "destination": { "server": IN_CLUSTER_SERVER, "namespace": "placeholder-namespace" },
-                "syncPolicy": auto_sync(&["CreateNamespace=true", "ApplyOutOfSyncOnly=true"]),
-            },
-        });
-        let dir = format!("deployments/shared-apps/{kind}");
-        c.put(&format!("{dir}/{kind}.yaml"), &[app]);
-        c.kustomization(&dir, &[format!("{kind}.yaml")]);
     }
-}
-
-fn common_application(
-    c: &Ctx<'_>,
-    name: &str,
-    project: cat::StaticProject,
-    wave: Option<&str>,
-    sources: Value,
-    namespace: &str,
-    options: &[&str],
-) -> Value {
-    let mut meta = serde_json::Map::new();
-    meta.insert("name".into(), json!(name));
-    meta.insert("namespace".into(), json!(c.ns));
-    if let Some(w) = wave {
-        meta.insert("annotations".into(), json!({ "argocd.argoproj.io/sync-wave": w }));
+    used.sort_by(|a, b| a.name.cmp(&b.name));
+    for def in used {
+        let Some(spec) = cat::federation_spec(def) else { continue };
+        let sources = cat::sources(def, spec, &c.repos, None, None);
+        let doc = application(c, spec, cat::StaticProject::SharedApps.name(), sources, IN_CLUSTER_SERVER, "placeholder-namespace");
+        let dir = format!("deployments/shared-apps/{}", def.name);
+        c.put(&format!("{dir}/{}.yaml", def.name), &[doc]);
+        c.kustomization(&dir, &[format!("{}.yaml", def.name)]);
     }
-    meta.insert("finalizers".into(), json!([FINALIZER]));
-    let mut spec = serde_json::Map::new();
-    spec.insert("project".into(), json!(project.name()));
-    let key = if sources.is_array() { "sources" } else { "source" };
-    spec.insert(key.into(), sources);
-    spec.insert("destination".into(), json!({ "server": IN_CLUSTER_SERVER, "namespace": namespace }));
-    spec.insert("syncPolicy".into(), auto_sync(options));
-    json!({ "apiVersion": ARGO, "kind": "Application", "metadata": meta, "spec": spec })
 }
 
 fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
-    let kind = app.kind.value;
+    let kind = &app.kind.value;
+    let Some(def) = c.inv.app_def(kind.as_str()) else { return };
     let dir = format!("common/{kind}");
     let ns = app.namespace().unwrap_or_default();
-    let (file, docs) = match kind {
-        CommonAppKind::Datacatalog => {
-            let sources = json!([
-                { "repoURL": cat::DATACATALOG_REPO, "targetRevision": DATACATALOG_CHART_REVISION, "path": "kubernetes",
-                  "helm": { "valueFiles": ["values.yaml", "$values/common/datacatalog/values.yaml"] } },
-                { "repoURL": c.infra, "targetRevision": c.infra_rev, "ref": "values" },
-            ]);
-            (
-                "datacatalog.yaml",
-                vec![common_application(
-                    c,
-                    "datacatalog",
-                    cat::StaticProject::Common,
-                    None,
-                    sources,
-                    &ns,
-                    &["CreateNamespace=true", "ApplyOutOfSyncOnly=true"],
-                )],
-            )
-        }
-        CommonAppKind::NginxIngress => {
-            let source = json!({ "repoURL": c.infra, "targetRevision": c.infra_rev, "path": "common/nginx-ingress/manifests" });
-            (
-                "nginx-ingress.yaml",
-                vec![common_application(
-                    c,
-                    "nginx-public-ingress",
-                    cat::StaticProject::Common,
-                    None,
-                    source,
-                    &ns,
-                    &["CreateNamespace=true", "Replace=true"],
-                )],
-            )
-        }
-        CommonAppKind::Submariner => {
-            let mut docs = Vec::new();
-            for (i, child) in cat::common_children(kind).iter().enumerate() {
-                let part = child.name.trim_start_matches("submariner-");
-                let sources = json!([{ "repoURL": c.infra, "targetRevision": c.infra_rev, "path": format!("common/submariner/{part}") }]);
-                let ns = child.namespace.map_or_else(|| ns.clone(), str::to_owned);
-                docs.push(common_application(
-                    c,
-                    child.name,
-                    child.project,
-                    Some(&i.to_string()),
-                    sources,
-                    &ns,
-                    &["CreateNamespace=true"],
-                ));
-            }
-            ("submariner.yaml", docs)
-        }
-        CommonAppKind::Security => ("netpol.yaml", security_sets(c)),
+    let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+    let mut docs = Vec::new();
+    for spec in &def.applications {
+        let sources = cat::sources(def, spec, &c.repos, pin, None);
+        let ns = spec.namespace.clone().unwrap_or_else(|| ns.clone());
+        let project = spec.project.clone().unwrap_or_default();
+        docs.push(application(c, spec, &project, sources, IN_CLUSTER_SERVER, &ns));
+    }
+    if def.network_policies {
+        docs.extend(security_sets(c));
+    }
+    // The file keeps the name the reference tree gives it.
+    let file = match kind.as_str() {
+        "security" => "netpol.yaml".to_owned(),
+        other => format!("{other}.yaml"),
     };
     c.put(&format!("{dir}/{file}"), &docs);
-    c.kustomization(&dir, &[file.to_owned()]);
+    c.kustomization(&dir, &[file]);
+    for (rel, docs) in &def.files {
+        c.put(&format!("{dir}/{rel}"), docs);
+    }
 }
 
 fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
@@ -798,8 +779,9 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
     vec![federations, common]
 }
 
-/// Files the rendered tree refers to but does not write: each federation's values and
-/// patch files, relative to the tree.
+/// Files the rendered tree refers to but does not write (the user's): each federation's
+/// values and patch files (an overlay's resources among them) and the `$values/` files of the
+/// common apps, relative to the tree.
 pub fn user_files(inv: &Inventory) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for fed in &inv.federations {
@@ -807,6 +789,11 @@ pub fn user_files(inv: &Inventory) -> Vec<PathBuf> {
             for f in app.values.iter().chain(&app.patches) {
                 out.push(PathBuf::from(fed.git_path()).join(&f.value));
             }
+        }
+    }
+    for app in &inv.common_apps {
+        if let Some(def) = inv.app_def(app.kind.value.as_str()) {
+            out.extend(def.values_files().into_iter().map(PathBuf::from));
         }
     }
     out.sort();

@@ -35,6 +35,10 @@ pub struct Args<'a> {
     pub rotate: &'a [String],
     /// `--force-conflicts`.
     pub force_conflicts: bool,
+    /// `--target`.
+    pub targets: &'a [String],
+    /// `--allow-delete`.
+    pub allow_delete: &'a [String],
 }
 
 /// Applies and reports.
@@ -48,6 +52,8 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
         plan_file: a.plan_file.map(Path::to_path_buf),
         rotate: a.rotate.to_vec(),
         force_conflicts: a.force_conflicts,
+        targets: a.targets.to_vec(),
+        allow_delete: a.allow_delete.to_vec(),
         opts: ApplyOpts {
             parallelism: a.parallelism,
             wait_timeout: a.wait_timeout,
@@ -73,18 +79,15 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
         Ended::Returned(result) => result,
         Ended::Stopped => return Ok(signals::report_stopped(&tracked, signal.name())),
     };
-    if let Ok(Applied::Ran(o)) = &result
-        && o.interrupted
-    {
-        views::note(&format!(
-            "Interrupted by {}: the writes in flight finished and are recorded; the rest was not started.",
-            signal.name().unwrap_or("a signal")
-        ));
-    }
+    signals::report_returned(signal.name());
     match result {
         Ok(Applied::NoChanges) => {
             views::note("No changes. Nothing to apply.");
             Ok(ExitStatus::Success)
+        }
+        Ok(Applied::NotReady(pending)) => {
+            views::note("No changes to write, but Argo CD has not reconciled everything yet:");
+            Ok(report(&ApplyOutcome { pending, ..ApplyOutcome::default() }))
         }
         Ok(Applied::Ran(o)) => Ok(report(&o)),
         Err(mip_engine::Error::Declined { .. }) => {

@@ -4,8 +4,10 @@ use crate::cli::{ClusterArgs, InventoryArgs};
 use crate::env::{Parts, confirmation, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::signals::{self, Ended, Tracked};
 use crate::views;
 use mip_engine::ops::destroy::{DestroyRequest, Destroyed, destroy};
+use std::sync::Arc;
 
 /// Destroys and reports.
 ///
@@ -18,10 +20,24 @@ pub fn run(
     include_protected: bool,
 ) -> Result<ExitStatus, CliError> {
     let parts = Parts::new(cluster);
-    let req = DestroyRequest { load: super::load_options(inv), include_protected };
+    let req = DestroyRequest {
+        load: super::load_options(inv),
+        include_protected,
+        interrupt: mip_engine::live::Interrupt::default(),
+    };
     let confirm = confirmation(auto_approve);
-    let result = runtime()?.block_on(destroy(&parts.env(), &req, confirm.as_ref()));
+    let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
+    let mut env = parts.env();
+    env.hook = Arc::clone(&tracked) as _;
+    let grace = signals::grace(cluster.connect.request_timeout);
+    let op = destroy(&env, &req, confirm.as_ref());
+    let (ended, signal) = signals::guard(&runtime()?, &req.interrupt, &tracked, grace, op)?;
     parts.progress.finish();
+    let result = match ended {
+        Ended::Returned(result) => result,
+        Ended::Stopped => return Ok(signals::report_stopped(&tracked, signal.name())),
+    };
+    signals::report_returned(signal.name());
     match result {
         Ok(Destroyed::Nothing) => {
             views::note("Nothing to destroy.");

@@ -1,6 +1,6 @@
 //! `mip drift`.
 
-use crate::cli::{ClusterArgs, InventoryArgs, OutputFormat};
+use crate::cli::{ClusterArgs, DataFormat, InventoryArgs};
 use crate::env::{Parts, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -13,14 +13,19 @@ use std::fmt::Write as _;
 ///
 /// # Errors
 /// The engine's errors.
-pub fn run(inv: &InventoryArgs, cluster: &ClusterArgs, output: OutputFormat) -> Result<ExitStatus, CliError> {
+pub fn run(
+    inv: &InventoryArgs,
+    cluster: &ClusterArgs,
+    output: DataFormat,
+    mip_only: bool,
+) -> Result<ExitStatus, CliError> {
     let parts = Parts::new(cluster);
-    let d = runtime()?.block_on(mip_engine::ops::drift::drift(&parts.env(), &super::load_options(inv)))?;
+    let d = runtime()?.block_on(mip_engine::ops::drift::drift(&parts.env(), &super::load_options(inv), mip_only))?;
     let out = match output {
-        OutputFormat::Json => {
+        DataFormat::Json => {
             format!("{}\n", serde_json::to_string_pretty(&d).context("failed to serialise drift")?)
         }
-        OutputFormat::Text | OutputFormat::Markdown => text(&d),
+        DataFormat::Text => text(&d),
     };
     views::stdout(&out)?;
     Ok(if d.is_empty() { ExitStatus::Success } else { ExitStatus::Changes })
@@ -40,11 +45,15 @@ fn text(d: &Drift) -> String {
     for m in &d.missing {
         let _ = writeln!(s, " <= {m} (expected from Argo CD, missing)");
     }
+    for a in &d.argo {
+        let _ = writeln!(s, "  ! {} [argo:{}] {}", a.address, a.kind.as_str(), a.detail);
+    }
     let _ = writeln!(
         s,
-        "Drift: {} object(s) differ, {} missing; fingerprint {}",
+        "Drift: {} object(s) differ, {} missing, {} in Argo CD; fingerprint {}",
         d.changes.len(),
         d.missing.len(),
+        d.argo.len(),
         d.fingerprint
     );
     s

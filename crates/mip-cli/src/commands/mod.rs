@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod drift;
 pub mod graph;
 pub mod plan;
+pub mod show;
 pub mod state;
 pub mod validate;
 

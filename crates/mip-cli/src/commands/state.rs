@@ -1,6 +1,6 @@
 //! `mip state list|show|history|rm|rebuild|migrate`.
 
-use crate::cli::{OutputFormat, StateCommand};
+use crate::cli::{DataFormat, StateCommand};
 use crate::env::{Parts, kind, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -30,7 +30,7 @@ pub fn run(command: &StateCommand) -> Result<ExitStatus, CliError> {
         }
         StateCommand::Rm { address, inv, cluster } => {
             let parts = Parts::new(cluster);
-            let (addr, serial) = state::rm(&parts.env(), &inv.inventory, address)?;
+            let (addr, serial) = runtime()?.block_on(state::rm(&parts.env(), &inv.inventory, address))?;
             views::note(&format!("forgot `{addr}` (it stays in the cluster); state serial {serial}"));
             Ok(ExitStatus::Success)
         }
@@ -82,9 +82,9 @@ fn entry_json(addr: &ObjectRef, e: &mip_state::ManagedEntry) -> serde_json::Valu
     serde_json::json!({ "address": addr, "fingerprint": e.fingerprint, "uid": e.uid, "serial": e.serial })
 }
 
-fn list(view: &StateView, output: OutputFormat) -> Result<String, CliError> {
+fn list(view: &StateView, output: DataFormat) -> Result<String, CliError> {
     let s = &view.snapshot;
-    if output == OutputFormat::Json {
+    if output == DataFormat::Json {
         let managed: Vec<serde_json::Value> = s.managed.iter().map(|(a, e)| entry_json(a, e)).collect();
         let doc = serde_json::json!({ "format_version": "1", "lineage": s.lineage, "serial": s.serial, "managed": managed });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?));

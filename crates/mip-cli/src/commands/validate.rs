@@ -1,6 +1,6 @@
 //! `mip validate`.
 
-use crate::cli::{InventoryArgs, OutputFormat};
+use crate::cli::{DataFormat, InventoryArgs};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
@@ -12,7 +12,7 @@ use std::path::Path;
 /// Load and IO errors.
 pub fn run(
     inv: &InventoryArgs,
-    output: OutputFormat,
+    output: DataFormat,
     branch_check: bool,
     branch: Option<&str>,
     tree: Option<&Path>,

@@ -24,4 +24,4 @@ pub use plan::plan_live;
 pub use read::{check_fresh, check_guard, read_live};
 pub use ready::{Readiness, WaitFor, readiness};
 pub use rebuild::rebuild_state;
-pub use scheduler::{ApplyOpts, ApplyOutcome, Failure, Interrupt, apply};
+pub use scheduler::{ApplyOpts, ApplyOutcome, Failure, Interrupt, apply, wait_ready};

@@ -9,7 +9,7 @@ use mip_core::{ObjectRef, canonical};
 use mip_plan::{LiveView, Mode, Plan, PlanInput, PriorState};
 use mip_state::Snapshot;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The live object without what the server sets on every write, for comparing a dry run's
 /// result with it.
@@ -36,6 +36,18 @@ pub async fn plan_live<C: Cluster>(
     loaded: &Loaded,
     snapshot: Option<&Snapshot>,
 ) -> Result<Plan, Error> {
+    Ok(plan_live_read(cluster, loaded, snapshot).await?.0)
+}
+
+/// [`plan_live`], and every object it read (what Argo CD reconciles included, for drift).
+///
+/// # Errors
+/// Cluster errors.
+pub async fn plan_live_read<C: Cluster>(
+    cluster: &C,
+    loaded: &Loaded,
+    snapshot: Option<&Snapshot>,
+) -> Result<(Plan, BTreeMap<ObjectRef, Value>), Error> {
     let prior = snapshot.map(prior_from).unwrap_or_default();
     let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
     addrs.extend(prior.managed.keys().cloned());
@@ -58,7 +70,8 @@ pub async fn plan_live<C: Cluster>(
         mode: Mode::Live,
         mip_version: env!("CARGO_PKG_VERSION"),
     };
-    plan_reachable(loaded, &prior, &view, &input)
+    let plan = plan_reachable(loaded, &prior, &view, &input)?;
+    Ok((plan, view.objects))
 }
 
 /// Objects on other clusters (federations on remote clusters) are not reachable through this

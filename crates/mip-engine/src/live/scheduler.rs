@@ -212,6 +212,20 @@ pub async fn apply<C: Cluster + 'static>(
     Ok(outcome)
 }
 
+/// The wait alone, for a plan with nothing to write: until everything the plan expects from
+/// Argo CD, and every root Application, is ready at the `--wait-for` level; what is not.
+///
+/// # Errors
+/// Cluster errors.
+pub async fn wait_ready<C: Cluster>(
+    cluster: &C,
+    plan: &Plan,
+    opts: &ApplyOpts,
+    hook: &dyn Hook,
+) -> Result<Vec<NotReady>, Error> {
+    settle(cluster, plan, opts, tokio::time::Instant::now() + opts.wait_timeout, hook).await
+}
+
 /// The final wait: until every object the plan expects from Argo CD, and every root
 /// Application, is ready at the `--wait-for` level, or the deadline passes (or an interrupt).
 /// What is still not ready, with why.

@@ -24,6 +24,10 @@ pub struct ApplyRequest {
     pub rotate: Vec<String>,
     /// Take ownership of fields other managers own.
     pub force_conflicts: bool,
+    /// `--target` addresses, as typed: apply only these and what they depend on.
+    pub targets: Vec<String>,
+    /// `--allow-delete` addresses, as typed: protected objects this unattended apply may delete.
+    pub allow_delete: Vec<String>,
     /// Scheduler options.
     pub opts: ApplyOpts,
 }
@@ -31,8 +35,10 @@ pub struct ApplyRequest {
 /// What an apply did.
 #[derive(Debug)]
 pub enum Applied {
-    /// The plan had nothing to do.
+    /// The plan had nothing to write, and what Argo CD reconciles is ready (or not waited for).
     NoChanges,
+    /// Nothing to write, but these objects Argo CD reconciles were not ready in time.
+    NotReady(Vec<crate::live::NotReady>),
     /// The writes ran (completely or not: see the outcome).
     Ran(ApplyOutcome),
 }
@@ -46,7 +52,7 @@ pub(crate) fn parse_addresses(flag: &'static str, input: &[String]) -> Result<BT
 }
 
 /// Reads and verifies a saved plan.
-fn read_plan_file(path: &std::path::Path) -> Result<Plan, Error> {
+pub(crate) fn read_plan_file(path: &std::path::Path) -> Result<Plan, Error> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| Error::ReadPlanFile { path: shown.clone(), source })?;
     Ok(mip_plan::planfile::from_bytes(&shown, &bytes)?)
@@ -66,7 +72,16 @@ pub async fn apply<K: Connector>(
 ) -> Result<Applied, Error> {
     let loaded = env.load(&req.load)?;
     let rotate = parse_addresses("--rotate", &req.rotate)?;
+    let allowed = parse_addresses("--allow-delete", &req.allow_delete)?;
     let saved = req.plan_file.as_deref().map(read_plan_file).transpose()?;
+    if let Some(plan) = &saved {
+        if plan.mode == mip_plan::Mode::Review {
+            let shown = req.plan_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            return Err(Error::ReviewPlan(shown));
+        }
+        // A saved plan is refused before the cluster is contacted.
+        check_deletions(&loaded, plan, &allowed, confirm)?;
+    }
     let cluster = Arc::new(env.connect(&loaded).await?);
     let result = run(env, &loaded, &cluster, saved, &rotate, req, secrets, confirm).await;
     env.hook.requests(cluster.requests());
@@ -85,7 +100,7 @@ async fn run<K: Connector>(
     confirm: &dyn Confirm,
 ) -> Result<Applied, Error> {
     let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster.as_ref()))?;
-    let store = open(backend.as_ref(), Operation::Apply)?;
+    let store = open(backend.as_ref(), Operation::Apply, env.state.lock_timeout).await?;
     let mut plan = match saved {
         Some(plan) => {
             if plan.inventory_digest != loaded.digest {
@@ -98,7 +113,10 @@ async fn run<K: Connector>(
             let snapshot = store.snapshot()?;
             let prior = (!snapshot.is_fresh()).then_some(&snapshot);
             let plan = crate::live::plan_live(cluster.as_ref(), loaded, prior).await?;
+            let plan = super::plan::narrow(plan, &req.targets)?;
             env.hook.plan(&plan, Operation::Apply);
+            let allowed = parse_addresses("--allow-delete", &req.allow_delete)?;
+            check_deletions(loaded, &plan, &allowed, confirm)?;
             plan
         }
     };
@@ -108,9 +126,14 @@ async fn run<K: Connector>(
         }
     }
     let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
-    let waits = !req.opts.wait_timeout.is_zero() && plan.expected.iter().any(|e| !e.present);
-    if writes == 0 && rotate.is_empty() && !waits {
-        return Ok(Applied::NoChanges);
+    if writes == 0 && rotate.is_empty() {
+        // Nothing to write, and nothing to ask: done once Argo CD has reconciled (unless the
+        // caller does not wait).
+        if req.opts.wait_timeout.is_zero() {
+            return Ok(Applied::NoChanges);
+        }
+        let pending = crate::live::wait_ready(cluster.as_ref(), &plan, &req.opts, env.hook.as_ref()).await?;
+        return Ok(if pending.is_empty() { Applied::NoChanges } else { Applied::NotReady(pending) });
     }
     ask(confirm, Operation::Apply, &format!("Apply {writes} change(s) to `{}`?", cluster.server_url()))?;
     let outcome = crate::live::apply(
@@ -125,6 +148,22 @@ async fn run<K: Connector>(
     .await?;
     record_history(store.as_ref(), Operation::Apply, outcome.summary())?;
     Ok(Applied::Ran(outcome))
+}
+
+/// Refuses a plan that deletes protected objects (the inventory's `protect:`, by default
+/// namespaces and Secrets) that `--allow-delete` does not name, unless a person confirms it.
+fn check_deletions(
+    loaded: &Loaded,
+    plan: &Plan,
+    allowed: &BTreeSet<ObjectRef>,
+    confirm: &dyn Confirm,
+) -> Result<(), Error> {
+    let protection = mip_plan::safety::Protection::from_inventory(loaded.inventory.protect.as_deref());
+    let refused = mip_plan::safety::refused_deletions(plan, &protection, allowed);
+    if refused.is_empty() || confirm.asks_a_person() {
+        return Ok(());
+    }
+    Err(Error::ProtectedDeletion(refused.into_iter().cloned().collect()))
 }
 
 /// Asks before changing the cluster.

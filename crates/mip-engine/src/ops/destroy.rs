@@ -4,7 +4,7 @@
 use super::apply::ask;
 use super::{Env, open, record_history};
 use crate::Error;
-use crate::live::{ApplyOpts, ApplyOutcome, destroy_plan, kept_protected, read_live};
+use crate::live::{ApplyOpts, ApplyOutcome, Interrupt, destroy_plan, kept_protected, read_live};
 use crate::load::LoadOptions;
 use crate::seams::{Confirm, Connector, Event, Notice, Operation, SecretResolver, SourceError};
 use mip_core::cluster::Cluster;
@@ -21,6 +21,8 @@ pub struct DestroyRequest {
     pub load: LoadOptions,
     /// Also namespaces, AppProjects and CRDs.
     pub include_protected: bool,
+    /// Stops the deletions between writes when triggered (a signal).
+    pub interrupt: Interrupt,
 }
 
 /// What a destroy did.
@@ -53,7 +55,7 @@ pub async fn destroy<K: Connector>(
     let cluster = Arc::new(env.connect(&loaded).await?);
     let result = async {
         let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster.as_ref()))?;
-        let store = open(backend.as_ref(), Operation::Destroy)?;
+        let store = open(backend.as_ref(), Operation::Destroy, env.state.lock_timeout).await?;
         let snapshot = store.snapshot()?;
         let addrs: BTreeSet<ObjectRef> = snapshot.managed.keys().cloned().collect();
         let live = read_live(cluster.as_ref(), &addrs).await?;
@@ -70,7 +72,11 @@ pub async fn destroy<K: Connector>(
             plan.changes.len()
         );
         ask(confirm, Operation::Destroy, &question)?;
-        let opts = ApplyOpts { wait_timeout: Duration::ZERO, ..ApplyOpts::default() };
+        let opts = ApplyOpts {
+            wait_timeout: Duration::ZERO,
+            interrupt: req.interrupt.clone(),
+            ..ApplyOpts::default()
+        };
         let mut outcome = crate::live::apply(
             Arc::clone(&cluster),
             Arc::clone(&store),

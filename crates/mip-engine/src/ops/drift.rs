@@ -1,7 +1,9 @@
-//! `mip drift`: the live plan, reduced to what differs.
+//! `mip drift`: the live plan, reduced to what differs, and what Argo CD reports out of sync or
+//! degraded, or holds with another spec than the rendered tree says.
 
 use super::Env;
 use crate::Error;
+use crate::live::drift::argo_drift;
 use crate::live::{Drift, drift_of};
 use crate::load::LoadOptions;
 use crate::seams::Connector;
@@ -10,10 +12,10 @@ use crate::seams::Connector;
 ///
 /// # Errors
 /// Inventory, cluster and state errors.
-pub async fn drift<K: Connector>(env: &Env<'_, K>, load: &LoadOptions) -> Result<Drift, Error> {
-    let mut loaded = env.load(load)?;
-    loaded.release_argo_models();
+pub async fn drift<K: Connector>(env: &Env<'_, K>, load: &LoadOptions, mip_only: bool) -> Result<Drift, Error> {
+    let loaded = env.load(load)?;
     let cluster = env.connect(&loaded).await?;
-    let plan = env.counted(&cluster, super::plan::live(env, &cluster, &loaded)).await?;
-    Ok(drift_of(&plan))
+    let (plan, live) = env.counted(&cluster, super::plan::live_read(env, &cluster, &loaded)).await?;
+    let argo = if mip_only { Vec::new() } else { argo_drift(&loaded.desired, &plan, &live) };
+    Ok(drift_of(&plan, argo))
 }

@@ -13,6 +13,8 @@ pub mod destroy;
 pub mod doctor;
 pub mod drift;
 pub mod plan;
+pub mod review;
+pub mod show;
 pub mod state;
 
 use crate::Error;
@@ -23,6 +25,7 @@ use mip_core::cluster::Cluster;
 use mip_inventory::StateSettings;
 use mip_state::{Backend, DynStore, HistoryEntry};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every operation runs with: the connection, the state backends, the state flags and
 /// the hook that shows progress.
@@ -73,9 +76,27 @@ impl<K: Connector> Env<'_, K> {
     }
 }
 
-/// Opens a backend's store (taking its lock) for `operation`.
-fn open(backend: &dyn Backend, operation: Operation) -> Result<Arc<DynStore>, Error> {
-    Ok(Arc::from(backend.open(operation.as_str())?))
+/// How often a held lock is tried again while `--lock-timeout` runs.
+const LOCK_RETRY: Duration = Duration::from_millis(500);
+
+/// Opens a backend's store (taking its lock) for `operation`. While another run holds the lock,
+/// tries again until `lock_timeout` has passed (`--lock-timeout`; zero: refuse at once), then
+/// fails with the holder named, as without a timeout.
+async fn open(
+    backend: &dyn Backend,
+    operation: Operation,
+    lock_timeout: Duration,
+) -> Result<Arc<DynStore>, Error> {
+    let deadline = tokio::time::Instant::now() + lock_timeout;
+    loop {
+        match backend.open(operation.as_str()) {
+            Err(mip_state::Error::LockHeld(_)) if tokio::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::sleep(LOCK_RETRY.min(left)).await;
+            }
+            opened => return Ok(Arc::from(opened?)),
+        }
+    }
 }
 
 /// Appends `operation` to the store's history, with the serial it ended at.

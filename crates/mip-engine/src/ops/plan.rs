@@ -18,6 +18,8 @@ pub struct PlanRequest {
     pub offline: bool,
     /// Save the plan here (owner-only file).
     pub out: Option<PathBuf>,
+    /// `--target` addresses, as typed: plan only these and what they depend on.
+    pub targets: Vec<String>,
 }
 
 /// A plan and the inventory it was made from.
@@ -50,15 +52,33 @@ pub async fn plan<K: Connector>(env: &Env<'_, K>, req: &PlanRequest) -> Result<P
         let cluster = env.connect(&loaded).await?;
         env.counted(&cluster, live(env, &cluster, &loaded)).await?
     };
+    let plan = narrow(plan, &req.targets)?;
     if let Some(path) = &req.out {
-        let bytes = mip_plan::planfile::to_bytes(&plan).map_err(|e| Error::WritePlanFile {
-            path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
-        mip_core::fsio::write_atomic(path, &bytes, Some(0o600))
-            .map_err(|source| Error::WritePlanFile { path: path.display().to_string(), source })?;
+        save(&plan, path)?;
     }
     Ok(Planned { loaded, plan })
+}
+
+/// The plan narrowed to `--target` addresses and what they depend on (unchanged without any).
+///
+/// # Errors
+/// [`Error::BadAddress`], [`Error::UnknownTarget`].
+pub(crate) fn narrow(plan: Plan, targets: &[String]) -> Result<Plan, Error> {
+    if targets.is_empty() {
+        return Ok(plan);
+    }
+    let targets = super::apply::parse_addresses("--target", targets)?;
+    Ok(mip_plan::safety::target(&plan, &targets)?)
+}
+
+/// Writes a plan file (owner-only, atomically).
+pub(crate) fn save(plan: &Plan, path: &std::path::Path) -> Result<(), Error> {
+    let bytes = mip_plan::planfile::to_bytes(plan).map_err(|e| Error::WritePlanFile {
+        path: path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    mip_core::fsio::write_atomic(path, &bytes, Some(0o600))
+        .map_err(|source| Error::WritePlanFile { path: path.display().to_string(), source })
 }
 
 /// The live plan against the cluster and the state read without the lock.
@@ -67,7 +87,16 @@ pub(crate) async fn live<K: Connector>(
     cluster: &K::Cluster,
     loaded: &Loaded,
 ) -> Result<Plan, Error> {
+    Ok(live_read(env, cluster, loaded).await?.0)
+}
+
+/// [`live`], and every object the plan read.
+pub(crate) async fn live_read<K: Connector>(
+    env: &Env<'_, K>,
+    cluster: &K::Cluster,
+    loaded: &Loaded,
+) -> Result<(Plan, std::collections::BTreeMap<mip_core::ObjectRef, serde_json::Value>), Error> {
     let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster))?;
     let snapshot = backend.read(false).await?.map(|(s, _)| s);
-    crate::live::plan_live(cluster, loaded, snapshot.as_ref()).await
+    crate::live::plan::plan_live_read(cluster, loaded, snapshot.as_ref()).await
 }

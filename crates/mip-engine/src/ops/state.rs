@@ -55,7 +55,7 @@ fn backend<K: Connector>(
 ///
 /// # Errors
 /// [`Error::BadAddress`], [`Error::NotInState`], state errors.
-pub fn rm<K: Connector>(
+pub async fn rm<K: Connector>(
     env: &Env<'_, K>,
     inventory: &Path,
     address: &str,
@@ -63,7 +63,8 @@ pub fn rm<K: Connector>(
     let addr: ObjectRef = address
         .parse()
         .map_err(|e: mip_core::AddressError| Error::BadAddress { flag: "state rm", reason: e.to_string() })?;
-    let store = open(backend(env, inventory, None)?.as_ref(), Operation::StateRm)?;
+    let store =
+        open(backend(env, inventory, None)?.as_ref(), Operation::StateRm, env.state.lock_timeout).await?;
     if !store.snapshot()?.managed.contains_key(&addr) {
         return Err(Error::NotInState(addr));
     }
@@ -81,7 +82,7 @@ pub async fn rebuild<K: Connector>(env: &Env<'_, K>, load: &LoadOptions) -> Resu
     let cluster = env.connect(&loaded).await?;
     env.counted(&cluster, async {
         let backend = env.backend(loaded.inventory.state.as_ref(), Some(&cluster))?;
-        let store = open(backend.as_ref(), Operation::StateRebuild)?;
+        let store = open(backend.as_ref(), Operation::StateRebuild, env.state.lock_timeout).await?;
         let n = crate::live::rebuild_state(&cluster, store.as_ref(), &loaded).await?;
         record_history(store.as_ref(), Operation::StateRebuild, format!("{n} recorded"))?;
         Ok(n)
@@ -123,8 +124,8 @@ pub async fn migrate<K: Connector>(
     if source.read(false).await?.is_none() {
         return Err(Error::NothingToMigrate { source_desc: source.describe() });
     }
-    let src = open(source.as_ref(), Operation::StateMigrate)?;
-    let dst = open(destination.as_ref(), Operation::StateMigrate)?;
+    let src = open(source.as_ref(), Operation::StateMigrate, env.state.lock_timeout).await?;
+    let dst = open(destination.as_ref(), Operation::StateMigrate, env.state.lock_timeout).await?;
     let snapshot = src.snapshot()?;
     let history = src.history()?;
     dst.import(&snapshot, &history)?;

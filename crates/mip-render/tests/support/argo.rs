@@ -219,7 +219,8 @@ impl Tree<'_> {
     fn kustomize(&self, dir: &Path) -> Vec<Value> {
         let k = &docs(self.read(&dir.join("kustomization.yaml")).expect("kustomization"))[0];
         let mut out = Vec::new();
-        for r in k["resources"].as_array().expect("resources") {
+        // A kustomization may have no `resources` (Helm charts only, or an empty overlay).
+        for r in k["resources"].as_array().into_iter().flatten() {
             let p = norm(&dir.join(r.as_str().expect("resource")));
             if self.files.contains_key(&p.join("kustomization.yaml")) {
                 out.extend(self.kustomize(&p));

@@ -1,0 +1,837 @@
+//! App definitions as data: the built-in catalogue (`apps.yaml`, compiled in) merged with the
+//! inventory's `apps:` section.
+//!
+//! A definition says what Argo CD Applications an app makes (sources, project, namespace,
+//! sync wave, options), which files mip renders for it, which Secrets it needs (each key
+//! generated, from a source, or a fixed default), and which kinds its project must permit.
+//! Resolution, the rendered tree and the expected Argo CD objects all read definitions, so
+//! adding an app or upgrading one is an inventory change, not a new mip build.
+//!
+//! Overrides merge on the located YAML tree before decoding (mappings key by key, lists and
+//! scalars replace), so a problem in an override is reported at the inventory's line and
+//! column like every other.
+
+use crate::decode::{Decoder, Fields};
+use crate::model::{Located, SecretRef};
+use crate::names;
+use crate::yaml::{Node, Value};
+use mip_core::{Location, SensitiveSource};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The built-in definitions, as shipped with this mip.
+pub const BUILTIN: &str = include_str!("apps.yaml");
+/// The file name built-in definitions are located in.
+pub const BUILTIN_FILE: &str = "<built-in apps.yaml>";
+/// Placeholder of a Helm value file in the repository with `ref: values`.
+pub const VALUES_REF: &str = "$values/";
+
+/// Where an app runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Once per federation that lists it, in the federation's namespace and project.
+    Federation,
+    /// Once for the platform (`commonApps`), in its own namespace(s).
+    Common,
+}
+
+impl Scope {
+    /// As written in definitions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Federation => "federation",
+            Scope::Common => "common",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a federation app is placed into the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Layout {
+    /// A template in `deployments/shared-apps/<app>/`, placed into each federation by a
+    /// kustomize patch (project, destination, values files, pinned revision).
+    Shared,
+    /// An Application in the federation's directory whose source path (relative to that
+    /// directory) is a kustomize overlay mip renders from the entry's `patches`.
+    Overlay,
+    /// A common app: `common/<app>/` with its Applications.
+    Common,
+}
+
+impl Layout {
+    /// As written in definitions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Shared => "shared",
+            Layout::Overlay => "overlay",
+            Layout::Common => "common",
+        }
+    }
+}
+
+/// The repository of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repo {
+    /// The inventory's infra repository, at its revision.
+    Infra,
+    /// The inventory's deployments repository, at its revision.
+    Deployments,
+    /// Any other repository (an upstream chart), at the definition's `targetRevision`.
+    Url(String),
+}
+
+/// One source of an Application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Its repository.
+    pub repo: Repo,
+    /// Revision of an upstream source (mip's own repositories follow the inventory).
+    pub target_revision: Option<String>,
+    /// Directory in the repository.
+    pub path: Option<String>,
+    /// Helm chart name (Helm repositories).
+    pub chart: Option<String>,
+    /// `ref` of a values-only source.
+    pub reference: Option<String>,
+    /// Helm value files; `$values/<path>` names a file of the `ref: values` repository.
+    pub value_files: Vec<String>,
+}
+
+/// One Argo CD Application an app makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpec {
+    /// Its name (federation apps: the app's name, prefixed with `<federation>-` by kustomize).
+    pub name: String,
+    /// Its AppProject: a static project for common apps; federation apps run in the
+    /// federation's project (`None`).
+    pub project: Option<String>,
+    /// Destination namespace (`None`: the app's namespace, or the federation's).
+    pub namespace: Option<String>,
+    /// `argocd.argoproj.io/sync-wave`.
+    pub wave: Option<i64>,
+    /// Its sources.
+    pub sources: Vec<Source>,
+    /// Whether the definition wrote `source:` (one) rather than `sources:` (a list).
+    pub single_source: bool,
+    /// `syncPolicy.syncOptions`.
+    pub sync_options: Vec<String>,
+    /// `syncPolicy.automated.prune`.
+    pub prune: bool,
+    /// Extra annotations, in definition order.
+    pub annotations: Vec<(String, String)>,
+}
+
+/// Where a Secret key's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// 24 random alphanumerics, generated on first apply and kept (an existing value is
+    /// adopted as it is).
+    Generated,
+    /// The Keycloak client id of the federation or app (else `credentials.keycloak`).
+    KeycloakClientId,
+    /// The Keycloak client secret.
+    KeycloakClientSecret,
+    /// A fixed, non-secret value (a user name).
+    Value(String),
+    /// An environment variable, file or prompt.
+    External(SensitiveSource),
+}
+
+impl KeySource {
+    /// For `mip apps show`: where the value comes from, never a value but fixed ones.
+    pub fn describe(&self) -> String {
+        match self {
+            KeySource::Generated => "generated".into(),
+            KeySource::KeycloakClientId => "keycloak client id".into(),
+            KeySource::KeycloakClientSecret => "keycloak client secret".into(),
+            KeySource::Value(v) => format!("fixed `{v}`"),
+            KeySource::External(s) => s.to_string(),
+        }
+    }
+
+    /// Whether the key needs Keycloak credentials.
+    pub fn is_keycloak(&self) -> bool {
+        matches!(self, KeySource::KeycloakClientId | KeySource::KeycloakClientSecret)
+    }
+}
+
+/// Kinds an app needs its project to permit, as `(group, kind)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kinds {
+    /// Namespaced kinds.
+    pub namespaced: Vec<(String, String)>,
+    /// Cluster-scoped kinds.
+    pub cluster: Vec<(String, String)>,
+}
+
+/// One app definition, effective (built-in merged with the inventory's overrides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppDef {
+    /// Its name, as listed in `commonApps` / a federation's `apps`.
+    pub name: String,
+    /// Federation or common.
+    pub scope: Scope,
+    /// One line.
+    pub description: String,
+    /// How it is placed into the tree.
+    pub layout: Layout,
+    /// The one namespace of a common app.
+    pub namespace: Option<String>,
+    /// Revision of every upstream source (definition-wide pin).
+    pub target_revision: Option<String>,
+    /// Apps that must run beside it.
+    pub requires: Vec<String>,
+    /// Whether it renders the network-policy ApplicationSets.
+    pub network_policies: bool,
+    /// Its Applications.
+    pub applications: Vec<AppSpec>,
+    /// Files mip renders under its directory: relative path → YAML documents.
+    pub files: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Secrets: name → key → source.
+    pub secrets: BTreeMap<String, BTreeMap<String, KeySource>>,
+    /// Kinds its project must permit.
+    pub kinds: Kinds,
+    /// Whether mip ships it.
+    pub builtin: bool,
+    /// Where the inventory defines or overrides it.
+    pub defined_at: Option<Location>,
+}
+
+impl AppDef {
+    /// Upstream sources (their own repository), the ones a `targetRevision` pins.
+    pub fn upstream_sources(&self) -> impl Iterator<Item = &Source> {
+        self.applications.iter().flat_map(|a| &a.sources).filter(|s| matches!(s.repo, Repo::Url(_)))
+    }
+
+    /// The version shown by `mip apps list`: the revisions of its upstream sources.
+    pub fn version(&self) -> String {
+        let mut v: Vec<&str> = self.upstream_sources().filter_map(|s| s.target_revision.as_deref()).collect();
+        v.dedup();
+        if v.is_empty() { "-".to_owned() } else { v.join(",") }
+    }
+
+    /// Files of the `ref: values` repository named by `$values/<path>` value files.
+    pub fn values_files(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .applications
+            .iter()
+            .flat_map(|a| &a.sources)
+            .flat_map(|s| &s.value_files)
+            .filter_map(|f| f.strip_prefix(VALUES_REF).map(str::to_owned))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The effective catalogue: every app an inventory may list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalogue {
+    /// Definitions by name.
+    pub apps: BTreeMap<String, AppDef>,
+}
+
+impl Catalogue {
+    /// The built-in catalogue alone.
+    ///
+    /// # Panics
+    /// Never for the shipped `apps.yaml` (a unit test decodes it).
+    pub fn builtin() -> Catalogue {
+        let mut d = Decoder::new(BUILTIN_FILE);
+        let cat = catalogue(&mut d, None);
+        debug_assert!(!d.diags.has_errors(), "built-in apps.yaml: {:?}", d.diags);
+        cat
+    }
+
+    /// A definition by name.
+    pub fn get(&self, name: &str) -> Option<&AppDef> {
+        self.apps.get(name)
+    }
+
+    /// Names of the apps of one scope, for hints.
+    pub fn names(&self, scope: Scope) -> Vec<&str> {
+        self.apps.values().filter(|a| a.scope == scope).map(|a| a.name.as_str()).collect()
+    }
+}
+
+fn builtin_root() -> Node {
+    // The shipped file is valid YAML (tested); an empty mapping keeps this total.
+    crate::yaml::parse_document(BUILTIN_FILE, BUILTIN)
+        .unwrap_or(Node { line: 1, column: 1, value: Value::Map(Vec::new()) })
+}
+
+fn key_of(n: &Node) -> Option<&str> {
+    match &n.value {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// `over` merged onto `base`: mappings key by key (recursively), anything else replaced.
+pub fn merge(base: &Node, over: &Node) -> Node {
+    match (&base.value, &over.value) {
+        (Value::Map(b), Value::Map(o)) => {
+            let mut out: Vec<(Node, Node)> = b.clone();
+            for (k, v) in o {
+                match out.iter_mut().find(|(bk, _)| key_of(bk).is_some() && key_of(bk) == key_of(k)) {
+                    Some((_, bv)) => *bv = merge(bv, v),
+                    None => out.push((k.clone(), v.clone())),
+                }
+            }
+            Node { line: over.line, column: over.column, value: Value::Map(out) }
+        }
+        _ => over.clone(),
+    }
+}
+
+/// Decodes the built-in catalogue merged with an inventory's `apps:` mapping.
+pub(crate) fn catalogue(d: &mut Decoder<'_>, overrides: Option<&Node>) -> Catalogue {
+    let root = builtin_root();
+    let mut builtin_nodes: Vec<(String, Node)> = Vec::new();
+    if let Value::Map(entries) = &root.value {
+        for (k, v) in entries {
+            if let Some(name) = key_of(k) {
+                builtin_nodes.push((name.to_owned(), v.clone()));
+            }
+        }
+    }
+    let mut user: Vec<(Located<String>, Node)> = Vec::new();
+    if let Some(node) = overrides {
+        match &node.value {
+            Value::Null => {}
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    match key_of(k) {
+                        Some(name) => user.push((Located { value: name.to_owned(), at: d.loc(k) }, v.clone())),
+                        None => d.error(
+                            d.loc(k),
+                            "wrong-type",
+                            "keys of `apps` must be app names".to_owned(),
+                            Some("quote the key".to_owned()),
+                        ),
+                    }
+                }
+            }
+            _ => d.error(
+                d.loc(node),
+                "wrong-type",
+                format!("`apps` must be a mapping of app name to definition, found {}", node.value.type_name()),
+                Some("e.g. `apps: {exareme2: {targetRevision: <commit>}}`".to_owned()),
+            ),
+        }
+    }
+    let mut apps = BTreeMap::new();
+    // Built-ins decode with a decoder of their own (their locations are in the shipped file).
+    let mut builtin_decoder = Decoder::new(BUILTIN_FILE);
+    for (name, node) in &builtin_nodes {
+        let over = user.iter().find(|(n, _)| n.value == *name);
+        let def = match over {
+            None => app_def(&mut builtin_decoder, name, node, true, None),
+            Some((n, o)) => app_def(d, name, &merge(node, o), true, Some(n.at.clone())),
+        };
+        if let Some(def) = def {
+            apps.insert(name.clone(), def);
+        }
+    }
+    for (name, node) in &user {
+        if builtin_nodes.iter().any(|(b, _)| *b == name.value) {
+            continue;
+        }
+        names::check_label(d, name, &format!("apps.{}", name.value));
+        if let Some(def) = app_def(d, &name.value, node, false, Some(name.at.clone())) {
+            apps.insert(name.value.clone(), def);
+        }
+    }
+    Catalogue { apps }
+}
+
+fn group_kinds(d: &mut Decoder<'_>, f: &mut Fields<'_>, key: &str, path: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, s) in d.string_list(f, key).into_iter().enumerate() {
+        match s.value.rsplit_once('/') {
+            Some((g, k)) if !k.is_empty() => out.push((g.to_owned(), k.to_owned())),
+            _ => d.error(
+                s.at.clone(),
+                "invalid-value",
+                format!("`{path}.{key}[{i}]` must be `group/Kind`, found `{}`", s.value),
+                Some("e.g. `apps/Deployment`, or `/ConfigMap` for the core group".to_owned()),
+            ),
+        }
+    }
+    out
+}
+
+fn app_def(d: &mut Decoder<'_>, name: &str, node: &Node, builtin: bool, at: Option<Location>) -> Option<AppDef> {
+    let path = format!("apps.{name}");
+    let mut f = d.fields(node, &path)?;
+    let scope = match d.req_string(&mut f, "scope", Some("`federation` or `common`")) {
+        Some(s) if s.value == "federation" => Some(Scope::Federation),
+        Some(s) if s.value == "common" => Some(Scope::Common),
+        Some(s) => {
+            d.error(
+                s.at,
+                "invalid-value",
+                format!("`{path}.scope` must be `federation` or `common`, found `{}`", s.value),
+                Some("`federation`: once per federation listing it; `common`: once, in `commonApps`".to_owned()),
+            );
+            None
+        }
+        None => None,
+    };
+    let description = d.opt_string(&mut f, "description").map(|s| s.value).unwrap_or_default();
+    let layout_s = d.opt_string(&mut f, "layout");
+    let namespace = d.opt_string(&mut f, "namespace");
+    if let Some(ns) = &namespace {
+        names::check_label(d, ns, &format!("{path}.namespace"));
+    }
+    let target_revision = d.opt_string(&mut f, "targetRevision");
+    if let Some(r) = &target_revision {
+        names::check_revision(d, r, &format!("{path}.targetRevision"));
+    }
+    let requires = d.string_list(&mut f, "requires");
+    let network_policies = match f.get("networkPolicies") {
+        None => false,
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                d.error(d.loc(n), "wrong-type", format!("`{path}.networkPolicies` must be a boolean"), None);
+                false
+            }
+        },
+    };
+    let applications = match f.get("applications") {
+        None => Vec::new(),
+        Some(n) => d.seq(n, &format!("{path}.applications")).map_or_else(Vec::new, |items| {
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| app_spec(d, a, &format!("{path}.applications[{i}]"), name))
+                .collect()
+        }),
+    };
+    let files = files(d, f.get("files"), &path);
+    let secrets = secrets(d, f.get("secrets"), &path);
+    let kinds = match f.get("kinds") {
+        None => Kinds::default(),
+        Some(n) => match d.fields(n, &format!("{path}.kinds")) {
+            None => Kinds::default(),
+            Some(mut kf) => {
+                let kp = format!("{path}.kinds");
+                let namespaced = group_kinds(d, &mut kf, "namespaced", &kp);
+                let cluster = group_kinds(d, &mut kf, "cluster", &kp);
+                d.finish(kf, &["namespaced", "cluster"]);
+                Kinds { namespaced, cluster }
+            }
+        },
+    };
+    let at_def = d.loc(node);
+    d.finish(
+        f,
+        &[
+            "scope",
+            "description",
+            "layout",
+            "namespace",
+            "targetRevision",
+            "requires",
+            "networkPolicies",
+            "applications",
+            "files",
+            "secrets",
+            "kinds",
+        ],
+    );
+    let scope = scope?;
+    let layout = match (scope, layout_s) {
+        (Scope::Common, None) => Layout::Common,
+        (Scope::Common, Some(l)) => {
+            d.error(
+                l.at,
+                "invalid-value",
+                format!("`{path}.layout`: common apps take no layout"),
+                Some("remove `layout`".to_owned()),
+            );
+            Layout::Common
+        }
+        (Scope::Federation, None) => Layout::Shared,
+        (Scope::Federation, Some(l)) if l.value == "shared" => Layout::Shared,
+        (Scope::Federation, Some(l)) if l.value == "overlay" => Layout::Overlay,
+        (Scope::Federation, Some(l)) => {
+            d.error(
+                l.at,
+                "invalid-value",
+                format!("`{path}.layout` must be `shared` or `overlay`, found `{}`", l.value),
+                Some("`shared`: a template in deployments/shared-apps patched per federation; `overlay`: a kustomize overlay in the federation's directory".to_owned()),
+            );
+            return None;
+        }
+    };
+    let mut ok = true;
+    if scope == Scope::Federation {
+        if applications.len() != 1 {
+            d.error(
+                at_def.clone(),
+                "invalid-value",
+                format!("`{path}`: a federation app makes exactly one Application, found {}", applications.len()),
+                Some("write one item under `applications`".to_owned()),
+            );
+            ok = false;
+        }
+        if let Some(ns) = &namespace {
+            d.error(
+                ns.at.clone(),
+                "invalid-value",
+                format!("`{path}.namespace`: a federation app runs in the federation's namespace"),
+                Some("remove `namespace`".to_owned()),
+            );
+            ok = false;
+        }
+    }
+    for a in &applications {
+        if scope == Scope::Common && a.project.is_none() {
+            d.error(
+                at_def.clone(),
+                "missing-key",
+                format!("`{path}`: Application `{}` of a common app needs a `project`", a.name),
+                Some("one of the static projects, e.g. `mip-argo-project-common`".to_owned()),
+            );
+            ok = false;
+        }
+        if scope == Scope::Common && a.namespace.is_none() && namespace.is_none() {
+            d.error(
+                at_def.clone(),
+                "missing-key",
+                format!("`{path}`: Application `{}` has no namespace", a.name),
+                Some(format!("set `{path}.namespace` or the Application's `namespace`")),
+            );
+            ok = false;
+        }
+        if scope == Scope::Federation && a.project.is_some() {
+            d.error(
+                at_def.clone(),
+                "invalid-value",
+                format!("`{path}`: a federation app runs in the federation's project"),
+                Some("remove `project`".to_owned()),
+            );
+            ok = false;
+        }
+        if layout == Layout::Shared && a.single_source {
+            d.error(
+                at_def.clone(),
+                "invalid-value",
+                format!("`{path}`: a shared federation app lists `sources` (the federation's patch adds value files to the first)"),
+                Some("write `sources: [...]`".to_owned()),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| AppDef {
+        name: name.to_owned(),
+        scope,
+        description,
+        layout,
+        namespace: namespace.map(|n| n.value),
+        target_revision: target_revision.map(|r| r.value),
+        requires: requires.into_iter().map(|r| r.value).collect(),
+        network_policies,
+        applications,
+        files,
+        secrets,
+        kinds,
+        builtin,
+        defined_at: at,
+    })
+}
+
+fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<AppSpec> {
+    let mut f = d.fields(node, path)?;
+    let name = d.opt_string(&mut f, "name").map_or_else(|| app.to_owned(), |n| n.value);
+    let project = d.opt_string(&mut f, "project").map(|p| p.value);
+    let namespace = d.opt_string(&mut f, "namespace");
+    if let Some(ns) = &namespace {
+        names::check_label(d, ns, &format!("{path}.namespace"));
+    }
+    let wave = match f.get("wave") {
+        None => None,
+        Some(n) => match n.value {
+            Value::Int(i) => Some(i),
+            _ => {
+                d.error(d.loc(n), "wrong-type", format!("`{path}.wave` must be an integer"), None);
+                None
+            }
+        },
+    };
+    let single = f.get("source");
+    let many = f.get("sources");
+    let (sources, single_source) = match (single, many) {
+        (Some(s), None) => (source(d, s, &format!("{path}.source")).into_iter().collect(), true),
+        (None, Some(m)) => {
+            let list = d.seq(m, &format!("{path}.sources")).map_or_else(Vec::new, |items| {
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| source(d, s, &format!("{path}.sources[{i}]")))
+                    .collect()
+            });
+            (list, false)
+        }
+        (Some(s), Some(_)) => {
+            d.error(d.loc(s), "invalid-value", format!("`{path}` has both `source` and `sources`"), Some("keep one".to_owned()));
+            (Vec::new(), false)
+        }
+        (None, None) => {
+            d.error(d.loc(node), "missing-key", format!("missing `{path}.sources`"), Some("where Argo CD reads the app from".to_owned()));
+            (Vec::new(), false)
+        }
+    };
+    let sync_options = d.string_list(&mut f, "syncOptions").into_iter().map(|s| s.value).collect();
+    let prune = match f.get("prune") {
+        None => false,
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                d.error(d.loc(n), "wrong-type", format!("`{path}.prune` must be a boolean"), None);
+                false
+            }
+        },
+    };
+    let mut annotations = Vec::new();
+    if let Some(n) = f.get("annotations")
+        && let Some(mut af) = d.fields(n, &format!("{path}.annotations"))
+    {
+        let keys: Vec<String> = match &n.value {
+            Value::Map(e) => e.iter().filter_map(|(k, _)| key_of(k).map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        };
+        for k in &keys {
+            if let Some(v) = d.opt_string(&mut af, k) {
+                annotations.push((k.clone(), v.value));
+            }
+        }
+        d.finish(af, &[]);
+    }
+    d.finish(f, &["name", "project", "namespace", "wave", "source", "sources", "syncOptions", "prune", "annotations"]);
+    if sources.is_empty() {
+        return None;
+    }
+    Some(AppSpec { name, project, namespace: namespace.map(|n| n.value), wave, sources, single_source, sync_options, prune, annotations })
+}
+
+fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
+    let mut f = d.fields(node, path)?;
+    let url = d.opt_string(&mut f, "repoURL");
+    let repo_s = d.opt_string(&mut f, "repo");
+    let target_revision = d.opt_string(&mut f, "targetRevision");
+    let p = d.opt_string(&mut f, "path").map(|s| s.value);
+    let chart = d.opt_string(&mut f, "chart").map(|s| s.value);
+    let reference = d.opt_string(&mut f, "ref").map(|s| s.value);
+    let mut value_files = Vec::new();
+    if let Some(h) = f.get("helm")
+        && let Some(mut hf) = d.fields(h, &format!("{path}.helm"))
+    {
+        value_files = d.string_list(&mut hf, "valueFiles").into_iter().map(|s| s.value).collect();
+        d.finish(hf, &["valueFiles"]);
+    }
+    d.finish(f, &["repoURL", "repo", "targetRevision", "path", "chart", "ref", "helm"]);
+    let repo = match (url, repo_s) {
+        (Some(u), None) => {
+            names::check_repo_url(d, &u, &format!("{path}.repoURL"));
+            if target_revision.is_none() {
+                d.error(
+                    u.at.clone(),
+                    "missing-key",
+                    format!("`{path}`: an upstream source needs a `targetRevision`"),
+                    Some("pin a commit or tag; mip's own repositories are `repo: infra|deployments`".to_owned()),
+                );
+            }
+            Repo::Url(u.value)
+        }
+        (None, Some(r)) if r.value == "infra" || r.value == "deployments" => {
+            if let Some(t) = &target_revision {
+                d.error(
+                    t.at.clone(),
+                    "invalid-value",
+                    format!("`{path}.targetRevision`: `repo: {}` follows the inventory's revision", r.value),
+                    Some("remove it (`--revision` and `repositories.*.revision` set it)".to_owned()),
+                );
+            }
+            if r.value == "infra" { Repo::Infra } else { Repo::Deployments }
+        }
+        (None, Some(r)) => {
+            d.error(
+                r.at,
+                "invalid-value",
+                format!("`{path}.repo` must be `infra` or `deployments`, found `{}`", r.value),
+                Some("for another repository write `repoURL` and `targetRevision`".to_owned()),
+            );
+            return None;
+        }
+        (Some(u), Some(_)) => {
+            d.error(u.at, "invalid-value", format!("`{path}` has both `repoURL` and `repo`"), Some("keep one".to_owned()));
+            return None;
+        }
+        (None, None) => {
+            d.error(
+                d.loc(node),
+                "missing-key",
+                format!("`{path}` names no repository"),
+                Some("`repo: infra|deployments`, or `repoURL` with `targetRevision`".to_owned()),
+            );
+            return None;
+        }
+    };
+    Some(Source { repo, target_revision: target_revision.map(|t| t.value), path: p, chart, reference, value_files })
+}
+
+fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, Vec<serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    let Value::Map(entries) = &node.value else {
+        d.error(d.loc(node), "wrong-type", format!("`{path}.files` must map paths to documents"), None);
+        return out;
+    };
+    {
+        for (k, v) in entries {
+            let Some(rel) = key_of(k) else { continue };
+            let loc = Located { value: rel.to_owned(), at: d.loc(k) };
+            names::check_relative_path(d, &loc, &format!("{path}.files"));
+            let docs = match &v.value {
+                Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+                _ => {
+                    d.error(
+                        d.loc(v),
+                        "wrong-type",
+                        format!("`{path}.files.{rel}` must be a list of YAML documents"),
+                        Some("write `- <document>` per document".to_owned()),
+                    );
+                    continue;
+                }
+            };
+            out.insert(rel.to_owned(), docs);
+        }
+    }
+    out
+}
+
+fn secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, BTreeMap<String, KeySource>> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    let Value::Map(entries) = &node.value else {
+        d.error(d.loc(node), "wrong-type", format!("`{path}.secrets` must be a mapping"), None);
+        return out;
+    };
+    for (k, v) in entries {
+        let Some(secret) = key_of(k) else { continue };
+        let loc = Located { value: secret.to_owned(), at: d.loc(k) };
+        names::check_label(d, &loc, &format!("{path}.secrets"));
+        let Value::Map(keys) = &v.value else {
+            d.error(d.loc(v), "wrong-type", format!("`{path}.secrets.{secret}` must map keys to sources"), None);
+            continue;
+        };
+        let mut m = BTreeMap::new();
+        for (kk, kv) in keys {
+            let Some(key) = key_of(kk) else { continue };
+            let kp = format!("{path}.secrets.{secret}.{key}");
+            if let Some(src) = key_source(d, kv, &kp) {
+                m.insert(key.to_owned(), src);
+            }
+        }
+        out.insert(secret.to_owned(), m);
+    }
+    out
+}
+
+fn key_source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<KeySource> {
+    match &node.value {
+        Value::Str(s) if s == "generate" => return Some(KeySource::Generated),
+        Value::Map(e) if e.len() == 1 => {
+            let (k, v) = &e[0];
+            match key_of(k) {
+                Some("keycloak") => {
+                    return match &v.value {
+                        Value::Str(s) if s == "clientId" => Some(KeySource::KeycloakClientId),
+                        Value::Str(s) if s == "clientSecret" => Some(KeySource::KeycloakClientSecret),
+                        _ => {
+                            d.error(d.loc(v), "invalid-value", format!("`{path}.keycloak` must be `clientId` or `clientSecret`"), None);
+                            None
+                        }
+                    };
+                }
+                Some("value") => return d.string(v, &format!("{path}.value")).map(|s| KeySource::Value(s.value)),
+                Some("env" | "file" | "prompt") => {
+                    return d.secret_ref(node, path, false).map(|SecretRef { source, .. }| KeySource::External(source));
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    d.error(
+        d.loc(node),
+        "secret-source",
+        format!("`{path}` names no known source"),
+        Some("`generate`, `{keycloak: clientId|clientSecret}`, `{env|file|prompt: ...}` or `{value: text}` (not secret)".to_owned()),
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_catalogue_decodes_without_a_problem() {
+        let mut d = Decoder::new(BUILTIN_FILE);
+        let cat = catalogue(&mut d, None);
+        assert!(d.diags.is_empty(), "{:?}", d.diags);
+        let names: Vec<&str> = cat.apps.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["datacatalog", "exareme2", "exareme2-overlay", "mip-stack", "nginx-ingress", "security", "submariner"]
+        );
+        assert_eq!(cat.get("exareme2").map(AppDef::version).as_deref(), Some("c1d4eb3d9d90edcf868a3a6395cc37b19c934e66"));
+        assert_eq!(cat.get("datacatalog").map(AppDef::values_files), Some(vec!["common/datacatalog/values.yaml".to_owned()]));
+        let mip_secret = &cat.apps["mip-stack"].secrets["mip-secret"];
+        assert_eq!(mip_secret.len(), 10);
+        assert!(mip_secret.values().all(|k| *k == KeySource::Generated), "every key generated, as gen_secrets.sh");
+    }
+
+    #[test]
+    fn overrides_merge_key_by_key_and_lists_replace() {
+        let text = "exareme2:\n  targetRevision: 0a9f\n  applications:\n    - wave: 5\n      sources: [{repo: deployments, path: x}]\nmip-stack:\n  secrets:\n    mip-secret:\n      gateway-db.DB_ADMIN_USER: {value: postgres}\nmonitoring:\n  scope: common\n  namespace: monitoring\n  applications:\n    - name: monitoring\n      project: mip-argo-project-common\n      source: {repo: infra, path: common/monitoring/manifests}\n";
+        let node = crate::yaml::parse_document("mip.yaml", text).expect("yaml");
+        let mut d = Decoder::new("mip.yaml");
+        let cat = catalogue(&mut d, Some(&node));
+        assert!(d.diags.is_empty(), "{:?}", d.diags);
+        let e = &cat.apps["exareme2"];
+        assert_eq!(e.target_revision.as_deref(), Some("0a9f"));
+        assert_eq!(e.applications[0].wave, Some(5));
+        assert_eq!(e.applications[0].sources.len(), 1, "lists replace");
+        assert!(e.defined_at.is_some() && e.builtin);
+        let s = &cat.apps["mip-stack"].secrets["mip-secret"];
+        assert_eq!(s["gateway-db.DB_ADMIN_USER"], KeySource::Value("postgres".into()));
+        assert_eq!(s["gateway-db.DB_ADMIN_PASSWORD"], KeySource::Generated, "other keys kept");
+        let m = &cat.apps["monitoring"];
+        assert!(!m.builtin && m.scope == Scope::Common && m.layout == Layout::Common);
+    }
+
+    #[test]
+    fn a_bad_definition_is_reported_at_its_line() {
+        let text = "exareme2:\n  scope: everywhere\nmonitoring:\n  scope: common\n  applications:\n    - name: m\n      sources: [{repoURL: 'https://example.org/c.git', path: x}]\n";
+        let node = crate::yaml::parse_document("mip.yaml", text).expect("yaml");
+        let mut d = Decoder::new("mip.yaml");
+        let _ = catalogue(&mut d, Some(&node));
+        let lines: Vec<String> = d.diags.sorted().iter().map(ToString::to_string).collect();
+        assert!(lines.iter().any(|l| l.starts_with("mip.yaml:2:10: error[invalid-value]: `apps.exareme2.scope`")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("needs a `project`")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("needs a `targetRevision`")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("has no namespace")), "{lines:?}");
+    }
+}

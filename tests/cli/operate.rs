@@ -1,0 +1,264 @@
+//! Running mip where operators run it, against the real test cluster: `KUBECONFIG` with several
+//! files merged as kubectl merges them, a pod's in-cluster configuration (ServiceAccount token,
+//! CA, `KUBERNETES_SERVICE_HOST/PORT`, no kubeconfig) with the read-only role, SIGTERM during an
+//! apply that waits for Argo CD (cluster state: the Lease is released at once and the state
+//! holds what finished), and `--lock-timeout`.
+
+use crate::live::{CLIENT_ID, Env, kubectl, run, setup};
+use crate::*;
+use base64::Engine as _;
+use mip_test_support::TestCluster;
+use std::io::BufRead as _;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn fresh_namespace(prefix: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(TestCluster::shared().fresh_namespace(prefix))
+}
+
+/// `mip` in the test's directory with exactly these variables on top of a cleared `KUBECONFIG`
+/// and `HOME` (so nothing on the machine is found by accident).
+fn mip_with(e: &Env, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
+    cmd.args(args)
+        .args(["-i", &e.inv, "--state-dir", &e.state])
+        .current_dir(e.dir.path())
+        .env_remove("KUBECONFIG")
+        .env("HOME", e.dir.path())
+        .env("MIP_TEST_KC_ID", CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("mip runs")
+}
+
+/// The test cluster's CA certificate (PEM), from the admin kubeconfig.
+fn cluster_ca() -> Vec<u8> {
+    let admin = std::fs::read_to_string(TestCluster::shared().kubeconfig_path()).expect("admin kubeconfig");
+    let data = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+        .expect("CA in the admin kubeconfig");
+    base64::engine::general_purpose::STANDARD.decode(data).expect("base64")
+}
+
+#[test]
+fn kubeconfig_lists_merge_and_a_context_of_the_second_file_is_used() {
+    let e = setup("kcmerge");
+    // The first file sets `current-context` to a server that refuses connections; the second is
+    // the test cluster's admin kubeconfig (context `mip-test`).
+    let first = e.dir.path().join("first.kubeconfig");
+    std::fs::write(
+        &first,
+        "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\nclusters:\n- name: elsewhere\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+         users:\n- name: nobody\n  user: {token: not-a-token}\ncontexts:\n- name: elsewhere\n  context: {cluster: elsewhere, user: nobody}\n",
+    )
+    .expect("write");
+    let second = TestCluster::shared().kubeconfig_path().display().to_string();
+    let missing = e.dir.path().join("missing.kubeconfig");
+    let list = format!("{}:{}:{second}", first.display(), missing.display());
+    let vars = [("KUBECONFIG", list.as_str())];
+
+    let plan = mip_with(&e, &["plan", "--context", mip_test_support::CONTEXT], &vars);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    assert!(stdout(&plan).contains(&format!("+ v1/Namespace/{}", e.fed)), "{}", stdout(&plan));
+
+    // Without `--context`, the first file's `current-context` wins: that server is refused.
+    let refused = mip_with(&e, &["plan", "--request-timeout", "2s"], &vars);
+    assert_eq!(code(&refused), 1, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("127.0.0.1:1"), "{}", stderr(&refused));
+    // A context no file defines is named with the contexts that exist.
+    let unknown = mip_with(&e, &["plan", "--context", "nope"], &vars);
+    assert_eq!(code(&unknown), 1);
+    assert!(stderr(&unknown).contains("`elsewhere`, `mip-test`"), "{}", stderr(&unknown));
+}
+
+#[test]
+fn in_a_pod_the_service_account_plans_and_drifts_with_the_read_only_role() {
+    let e = setup("incluster");
+    let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&applied), 0, "admin apply: {}", stderr(&applied));
+
+    // The read-only role for ServiceAccount `mip-drift`, and what the kubelet mounts for it.
+    let sa_ns = fresh_namespace("mip-pod");
+    crate::rbac::kubectl_apply(&e, &crate::rbac::example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
+    let o = kubectl(&["create", "serviceaccount", "-n", &sa_ns, "mip-drift"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kubectl(&["create", "token", "mip-drift", "-n", &sa_ns, "--duration=1h"]);
+    assert!(o.status.success(), "kubectl create token: {}", stderr(&o));
+    let sa = e.dir.path().join("serviceaccount");
+    std::fs::create_dir(&sa).expect("mkdir");
+    std::fs::write(sa.join("token"), stdout(&o).trim()).expect("token");
+    std::fs::write(sa.join("ca.crt"), cluster_ca()).expect("ca");
+    std::fs::write(sa.join("namespace"), &sa_ns).expect("namespace");
+    let server = TestCluster::shared().server_url().trim_start_matches("https://").to_owned();
+    let (host, port) = server.trim_end_matches('/').rsplit_once(':').expect("host:port");
+    let sa_dir = sa.display().to_string();
+    let pod = [
+        ("KUBERNETES_SERVICE_HOST", host),
+        ("KUBERNETES_SERVICE_PORT", port),
+        ("MIP_SERVICEACCOUNT_DIR", sa_dir.as_str()),
+    ];
+
+    let plan = mip_with(&e, &["plan", "--detailed-exitcode"], &pod);
+    assert_eq!(code(&plan), 0, "plan in the pod: {}{}", stdout(&plan), stderr(&plan));
+    // No Argo CD runs here: what it would generate is missing (exit 2); mip's own objects match.
+    let drift = mip_with(&e, &["drift", "--output", "json"], &pod);
+    assert_eq!(code(&drift), 2, "drift in the pod: {}{}", stdout(&drift), stderr(&drift));
+    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).expect("json");
+    assert_eq!(report["changes"], serde_json::json!([]), "{report}");
+    assert!(!report["missing"].as_array().expect("missing").is_empty(), "{report}");
+    // It is the ServiceAccount, not an admin: a write is refused, naming the account.
+    let fed2 = format!("{}-2", e.fed);
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    std::fs::write(
+        &e.inv,
+        format!("{text}  - name: {fed2}\n    kind: local\n    apps: [{{name: exareme2}}]\n"),
+    )
+    .expect("write");
+    let apply = mip_with(&e, &["apply", "--auto-approve", "--wait-timeout", "0"], &pod);
+    assert_eq!(code(&apply), 1, "{}", stderr(&apply));
+    assert!(
+        stderr(&apply).contains(&format!("system:serviceaccount:{sa_ns}:mip-drift")),
+        "{}",
+        stderr(&apply)
+    );
+
+    // Without the service variables this is no pod: no configuration, a clear error.
+    let none = mip_with(&e, &["plan"], &[("MIP_SERVICEACCOUNT_DIR", sa_dir.as_str())]);
+    assert_eq!(code(&none), 1);
+    assert!(stderr(&none).contains("no kubeconfig file exists"), "{}", stderr(&none));
+}
+
+/// `mip` in the background, stderr lines sent to a channel as they come.
+fn spawn_apply(e: &Env, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(args)
+        .args(["-i", &e.inv, "--state-dir", &e.state])
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .env("MIP_TEST_KC_ID", CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mip starts");
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Lines until one contains `needle` (all of them, for messages).
+fn wait_for_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+    panic!("no line with `{needle}`: {seen:#?}");
+}
+
+/// The number just before `what` in a summary line (`Apply: 6 done, 0 failed, 1 skipped, …`).
+fn count_before(line: &str, what: &str) -> usize {
+    let head = &line[..line.find(what).unwrap_or_else(|| panic!("no `{what}` in {line}"))];
+    head.rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> (i32, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status.code().expect("exit code"), start.elapsed());
+        }
+        if start.elapsed() > within {
+            let _ = child.kill();
+            panic!("mip did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_while_waiting_for_argo_cd_releases_the_lease_and_keeps_what_finished() {
+    let e = setup("sigterm");
+    let ns = fresh_namespace("mip-state");
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
+
+    // The apply writes what does not depend on Argo CD, records it, then waits (holding the
+    // Lease) for the projects Argo CD would generate from the root Application (not running here).
+    let (mut holder, lines) = spawn_apply(&e, &["apply", "--auto-approve", "--wait-timeout", "5m"]);
+    let mut seen = Vec::new();
+    wait_for_line(&lines, "main-argo-projects: create done", &mut seen);
+
+    // Meanwhile `--lock-timeout` waits, then gives up naming the holder (exit 3).
+    let started = Instant::now();
+    let gave_up = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-timeout", "1500ms"]);
+    assert_eq!(code(&gave_up), 3, "{}", stderr(&gave_up));
+    assert!(started.elapsed() >= Duration::from_millis(1500), "gave up before the timeout");
+    assert!(stderr(&gave_up).contains(&format!("(pid {})", holder.id())), "{}", stderr(&gave_up));
+    // One that waits long enough starts now and gets the lock once the holder stops.
+    let (mut waiter, waiter_lines) =
+        spawn_apply(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-timeout", "1m"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(waiter.try_wait().expect("wait").is_none(), "the waiter must wait for the lock");
+
+    let term = Command::new("kill").args(["-TERM", &holder.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let (status, took) = wait_exit(&mut holder, Duration::from_secs(20));
+    seen.extend(lines.iter());
+    let err = seen.join("\n");
+    assert_eq!(status, 5, "{err}");
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop: {err}");
+    assert!(err.contains("SIGTERM: stopping"), "{err}");
+    let interrupted =
+        seen.iter().find(|l| l.starts_with("Interrupted by SIGTERM:")).unwrap_or_else(|| panic!("{err}"));
+    assert!(interrupted.contains("lock is released"), "{interrupted}");
+    let summary = seen.iter().find(|l| l.starts_with("Apply: ")).unwrap_or_else(|| panic!("{err}"));
+    let done: usize = summary["Apply: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    let skipped = count_before(summary, " skipped");
+    assert!(done >= 6 && skipped >= 1, "{summary}");
+    assert!(err.contains("skipped (interrupted before it started)"), "{err}");
+
+    // The Lease was released: the waiter takes it at once (no TTL to wait out). Planning against
+    // the state the interrupted apply left, it writes exactly what that one skipped.
+    let (status, took) = wait_exit(&mut waiter, Duration::from_secs(20));
+    let waiter_err = waiter_lines.iter().collect::<Vec<_>>().join("\n");
+    assert_eq!(status, 0, "{waiter_err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {waiter_err}");
+    let rest =
+        waiter_err.lines().find(|l| l.starts_with("Apply: ")).unwrap_or_else(|| panic!("{waiter_err}"));
+    assert_eq!(count_before(rest, " done"), skipped, "{rest}");
+    assert!(!kubectl(&["get", "lease", "-n", &ns, "mip-state-lock"]).status.success(), "released");
+
+    // The state holds what the two finished, each recorded once.
+    let listed = run(&e, &["state", "list", "--output", "json", "-i", &e.inv]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed["managed"].as_array().expect("managed").len(), done + skipped, "{listed}");
+    let history = stdout(&run(&e, &["state", "history", "-i", &e.inv]));
+    assert!(history.contains(&format!("apply: {done} applied, 0 failed, {skipped} skipped")), "{history}");
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
+}
