@@ -9,6 +9,9 @@ use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
 use mip_inventory::{Federation, FederationAppKind, FederationKind, Inventory};
 use serde_json::{Map, Value, json};
 
+/// Argo CD's finalizer on an Application that makes its deletion cascade to what it manages.
+pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+
 /// Bootstrap AppProject, applied by mip; the root Applications live in it.
 pub const INFRA_PROJECT: &str = "mip-argo-project-infrastructure";
 /// The AppProject Argo CD creates on every start; mip locks it down.
@@ -190,7 +193,9 @@ pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir:
     let own_path = |p: &str| dir.map_or_else(|| p.to_owned(), |d| format!("{d}/{p}"));
     let (url, rev, path) = match &src.repo {
         Repo::Infra => (repos.infra.clone(), repos.infra_rev.clone(), src.path.as_deref().map(own_path)),
-        Repo::Deployments => (repos.deploy.clone(), repos.deploy_rev.clone(), src.path.as_deref().map(own_path)),
+        Repo::Deployments => {
+            (repos.deploy.clone(), repos.deploy_rev.clone(), src.path.as_deref().map(own_path))
+        }
         Repo::Url(u) => (u.clone(), upstream_revision(def, src, pin), src.path.clone()),
     };
     m.insert("repoURL".into(), json!(url));
@@ -211,7 +216,13 @@ pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir:
 }
 
 /// Every source of a definition's Application, as [`source`].
-pub fn sources(def: &AppDef, spec: &AppSpec, repos: &Repos, pin: Option<&str>, dir: Option<&str>) -> Vec<Value> {
+pub fn sources(
+    def: &AppDef,
+    spec: &AppSpec,
+    repos: &Repos,
+    pin: Option<&str>,
+    dir: Option<&str>,
+) -> Vec<Value> {
     spec.sources.iter().map(|s| source(def, s, repos, pin, dir)).collect()
 }
 

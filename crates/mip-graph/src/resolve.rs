@@ -137,7 +137,14 @@ impl Builder<'_> {
     /// The fields mip knows of an Application Argo CD generates: its project, every source
     /// (repository, revision, path or chart, `ref`), its destination and its sync wave, so a
     /// plan can show what Argo CD will change (an upgrade moves `targetRevision`).
-    fn app_model(&self, project: &str, sources: Vec<Value>, server: &str, namespace: &str, wave: Option<i64>) -> Value {
+    fn app_model(
+        &self,
+        project: &str,
+        sources: Vec<Value>,
+        server: &str,
+        namespace: &str,
+        wave: Option<i64>,
+    ) -> Value {
         let spec = json!({
             "project": project,
             "sources": sources,
@@ -204,14 +211,21 @@ pub fn resolve(
     namespaces_and_secrets(&mut b);
 
     // Root Applications. Automated sync (self-heal, no prune) so that Argo CD syncs them by
-    // itself and mip never has to set `operation`; mip waits on what they generate.
+    // itself and mip never has to set `operation`; mip waits on what they generate. Argo CD's
+    // resources finalizer makes deleting a root cascade, as `argocd app delete` does: Argo CD
+    // deletes what the root generated before the root goes (a branch teardown leaves nothing).
     let infra_repo = &inv.repositories.infra;
     let argocd_ns = b.argocd_ns.clone();
     let root = |name: &str, path: &str| {
         json!({
             "apiVersion": ARGO,
             "kind": "Application",
-            "metadata": { "name": name, "namespace": argocd_ns, "labels": labels() },
+            "metadata": {
+                "name": name,
+                "namespace": argocd_ns,
+                "labels": labels(),
+                "finalizers": [cat::RESOURCES_FINALIZER],
+            },
             "spec": {
                 "project": cat::INFRA_PROJECT,
                 "source": { "repoURL": infra_repo.url.value, "targetRevision": rev_of(infra_repo), "path": path },
@@ -562,7 +576,11 @@ fn app_secrets(
             (true, false) => format!("Keycloak client of {whose} (`{}`)", def.name),
             _ => format!("credentials of {whose} (`{}`)", def.name),
         };
-        let at = if takes_keycloak { keycloak.map_or_else(|| origin.clone(), |k| k.at.clone()) } else { origin.clone() };
+        let at = if takes_keycloak {
+            keycloak.map_or_else(|| origin.clone(), |k| k.at.clone())
+        } else {
+            origin.clone()
+        };
         secret_with(b, cluster, ns, name, &plain, sensitive, reason, at);
     }
 }
@@ -593,7 +611,13 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
             continue;
         }
         let Some(ns) = app.namespace() else { continue };
-        namespace(b, None, &ns, format!("namespace of `{}`, created before its secret", def.name), app.kind.at.clone());
+        namespace(
+            b,
+            None,
+            &ns,
+            format!("namespace of `{}`, created before its secret", def.name),
+            app.kind.at.clone(),
+        );
         let keycloak = app.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
         let whose = format!("common app `{}`", def.name);
         app_secrets(b, def, None, &ns, keycloak, &whose, &app.kind.at);
@@ -796,7 +820,13 @@ fn expected_network_policies(b: &mut Builder<'_>, wrapper: &ObjectRef, at: Optio
     }
 }
 
-fn federation_apps(b: &mut Builder<'_>, fed: &Federation, infra_set: &ObjectRef, argocd_ns: &str, in_cluster: &str) {
+fn federation_apps(
+    b: &mut Builder<'_>,
+    fed: &Federation,
+    infra_set: &ObjectRef,
+    argocd_ns: &str,
+    in_cluster: &str,
+) {
     let inv = b.inv;
     let at = Some(fed.name.at.clone());
     let project = cat::federation_project(fed);

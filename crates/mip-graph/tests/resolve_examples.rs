@@ -248,7 +248,19 @@ fn expected_applications_carry_sources_revisions_and_waves() {
         Some("deployments/local/federations/federation-A/customizations/overlays/exareme2")
     );
     let branch = load("mip-infra", Some("feature/x"));
-    let dc = branch.objects.values().find(|o| o.addr.name == "datacatalog" && o.addr.kind == "Application").expect("dc");
-    assert_eq!(dc.str_at("/spec/sources/0/targetRevision"), Some("1ada3bb89efc651a53c16f57c0b210a78e096fff"), "upstream pins stay");
-    assert_eq!(dc.str_at("/spec/sources/1/targetRevision"), Some("feature/x"), "own repositories follow --revision");
+    let dc = branch
+        .objects
+        .values()
+        .find(|o| o.addr.name == "datacatalog" && o.addr.kind == "Application")
+        .expect("dc");
+    assert_eq!(
+        dc.str_at("/spec/sources/0/targetRevision"),
+        Some("1ada3bb89efc651a53c16f57c0b210a78e096fff"),
+        "upstream pins stay"
+    );
+    assert_eq!(
+        dc.str_at("/spec/sources/1/targetRevision"),
+        Some("feature/x"),
+        "own repositories follow --revision"
+    );
 }

@@ -263,8 +263,11 @@ impl Catalogue {
 
 fn builtin_root() -> Node {
     // The shipped file is valid YAML (tested); an empty mapping keeps this total.
-    crate::yaml::parse_document(BUILTIN_FILE, BUILTIN)
-        .unwrap_or(Node { line: 1, column: 1, value: Value::Map(Vec::new()) })
+    crate::yaml::parse_document(BUILTIN_FILE, BUILTIN).unwrap_or(Node {
+        line: 1,
+        column: 1,
+        value: Value::Map(Vec::new()),
+    })
 }
 
 fn key_of(n: &Node) -> Option<&str> {
@@ -309,7 +312,9 @@ pub(crate) fn catalogue(d: &mut Decoder<'_>, overrides: Option<&Node>) -> Catalo
             Value::Map(entries) => {
                 for (k, v) in entries {
                     match key_of(k) {
-                        Some(name) => user.push((Located { value: name.to_owned(), at: d.loc(k) }, v.clone())),
+                        Some(name) => {
+                            user.push((Located { value: name.to_owned(), at: d.loc(k) }, v.clone()))
+                        }
                         None => d.error(
                             d.loc(k),
                             "wrong-type",
@@ -322,7 +327,10 @@ pub(crate) fn catalogue(d: &mut Decoder<'_>, overrides: Option<&Node>) -> Catalo
             _ => d.error(
                 d.loc(node),
                 "wrong-type",
-                format!("`apps` must be a mapping of app name to definition, found {}", node.value.type_name()),
+                format!(
+                    "`apps` must be a mapping of app name to definition, found {}",
+                    node.value.type_name()
+                ),
                 Some("e.g. `apps: {exareme2: {targetRevision: <commit>}}`".to_owned()),
             ),
         }
@@ -368,7 +376,13 @@ fn group_kinds(d: &mut Decoder<'_>, f: &mut Fields<'_>, key: &str, path: &str) -
     out
 }
 
-fn app_def(d: &mut Decoder<'_>, name: &str, node: &Node, builtin: bool, at: Option<Location>) -> Option<AppDef> {
+fn app_def(
+    d: &mut Decoder<'_>,
+    name: &str,
+    node: &Node,
+    builtin: bool,
+    at: Option<Location>,
+) -> Option<AppDef> {
     let path = format!("apps.{name}");
     let mut f = d.fields(node, &path)?;
     let scope = match d.req_string(&mut f, "scope", Some("`federation` or `common`")) {
@@ -379,7 +393,10 @@ fn app_def(d: &mut Decoder<'_>, name: &str, node: &Node, builtin: bool, at: Opti
                 s.at,
                 "invalid-value",
                 format!("`{path}.scope` must be `federation` or `common`, found `{}`", s.value),
-                Some("`federation`: once per federation listing it; `common`: once, in `commonApps`".to_owned()),
+                Some(
+                    "`federation`: once per federation listing it; `common`: once, in `commonApps`"
+                        .to_owned(),
+                ),
             );
             None
         }
@@ -479,7 +496,10 @@ fn app_def(d: &mut Decoder<'_>, name: &str, node: &Node, builtin: bool, at: Opti
             d.error(
                 at_def.clone(),
                 "invalid-value",
-                format!("`{path}`: a federation app makes exactly one Application, found {}", applications.len()),
+                format!(
+                    "`{path}`: a federation app makes exactly one Application, found {}",
+                    applications.len()
+                ),
                 Some("write one item under `applications`".to_owned()),
             );
             ok = false;
@@ -583,11 +603,21 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
             (list, false)
         }
         (Some(s), Some(_)) => {
-            d.error(d.loc(s), "invalid-value", format!("`{path}` has both `source` and `sources`"), Some("keep one".to_owned()));
+            d.error(
+                d.loc(s),
+                "invalid-value",
+                format!("`{path}` has both `source` and `sources`"),
+                Some("keep one".to_owned()),
+            );
             (Vec::new(), false)
         }
         (None, None) => {
-            d.error(d.loc(node), "missing-key", format!("missing `{path}.sources`"), Some("where Argo CD reads the app from".to_owned()));
+            d.error(
+                d.loc(node),
+                "missing-key",
+                format!("missing `{path}.sources`"),
+                Some("where Argo CD reads the app from".to_owned()),
+            );
             (Vec::new(), false)
         }
     };
@@ -617,11 +647,24 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         }
         d.finish(af, &[]);
     }
-    d.finish(f, &["name", "project", "namespace", "wave", "source", "sources", "syncOptions", "prune", "annotations"]);
+    d.finish(
+        f,
+        &["name", "project", "namespace", "wave", "source", "sources", "syncOptions", "prune", "annotations"],
+    );
     if sources.is_empty() {
         return None;
     }
-    Some(AppSpec { name, project, namespace: namespace.map(|n| n.value), wave, sources, single_source, sync_options, prune, annotations })
+    Some(AppSpec {
+        name,
+        project,
+        namespace: namespace.map(|n| n.value),
+        wave,
+        sources,
+        single_source,
+        sync_options,
+        prune,
+        annotations,
+    })
 }
 
 fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
@@ -648,7 +691,10 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
                     u.at.clone(),
                     "missing-key",
                     format!("`{path}`: an upstream source needs a `targetRevision`"),
-                    Some("pin a commit or tag; mip's own repositories are `repo: infra|deployments`".to_owned()),
+                    Some(
+                        "pin a commit or tag; mip's own repositories are `repo: infra|deployments`"
+                            .to_owned(),
+                    ),
                 );
             }
             Repo::Url(u.value)
@@ -674,7 +720,12 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
             return None;
         }
         (Some(u), Some(_)) => {
-            d.error(u.at, "invalid-value", format!("`{path}` has both `repoURL` and `repo`"), Some("keep one".to_owned()));
+            d.error(
+                u.at,
+                "invalid-value",
+                format!("`{path}` has both `repoURL` and `repo`"),
+                Some("keep one".to_owned()),
+            );
             return None;
         }
         (None, None) => {
@@ -687,7 +738,14 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
             return None;
         }
     };
-    Some(Source { repo, target_revision: target_revision.map(|t| t.value), path: p, chart, reference, value_files })
+    Some(Source {
+        repo,
+        target_revision: target_revision.map(|t| t.value),
+        path: p,
+        chart,
+        reference,
+        value_files,
+    })
 }
 
 fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, Vec<serde_json::Value>> {
@@ -720,7 +778,11 @@ fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<Strin
     out
 }
 
-fn secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, BTreeMap<String, KeySource>> {
+fn secrets(
+    d: &mut Decoder<'_>,
+    node: Option<&Node>,
+    path: &str,
+) -> BTreeMap<String, BTreeMap<String, KeySource>> {
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     let Value::Map(entries) = &node.value else {
@@ -732,7 +794,12 @@ fn secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<Str
         let loc = Located { value: secret.to_owned(), at: d.loc(k) };
         names::check_label(d, &loc, &format!("{path}.secrets"));
         let Value::Map(keys) = &v.value else {
-            d.error(d.loc(v), "wrong-type", format!("`{path}.secrets.{secret}` must map keys to sources"), None);
+            d.error(
+                d.loc(v),
+                "wrong-type",
+                format!("`{path}.secrets.{secret}` must map keys to sources"),
+                None,
+            );
             continue;
         };
         let mut m = BTreeMap::new();
@@ -759,14 +826,23 @@ fn key_source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<KeySource>
                         Value::Str(s) if s == "clientId" => Some(KeySource::KeycloakClientId),
                         Value::Str(s) if s == "clientSecret" => Some(KeySource::KeycloakClientSecret),
                         _ => {
-                            d.error(d.loc(v), "invalid-value", format!("`{path}.keycloak` must be `clientId` or `clientSecret`"), None);
+                            d.error(
+                                d.loc(v),
+                                "invalid-value",
+                                format!("`{path}.keycloak` must be `clientId` or `clientSecret`"),
+                                None,
+                            );
                             None
                         }
                     };
                 }
-                Some("value") => return d.string(v, &format!("{path}.value")).map(|s| KeySource::Value(s.value)),
+                Some("value") => {
+                    return d.string(v, &format!("{path}.value")).map(|s| KeySource::Value(s.value));
+                }
                 Some("env" | "file" | "prompt") => {
-                    return d.secret_ref(node, path, false).map(|SecretRef { source, .. }| KeySource::External(source));
+                    return d
+                        .secret_ref(node, path, false)
+                        .map(|SecretRef { source, .. }| KeySource::External(source));
                 }
                 _ => {}
             }
@@ -794,13 +870,30 @@ mod tests {
         let names: Vec<&str> = cat.apps.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["datacatalog", "exareme2", "exareme2-overlay", "mip-stack", "nginx-ingress", "security", "submariner"]
+            [
+                "datacatalog",
+                "exareme2",
+                "exareme2-overlay",
+                "mip-stack",
+                "nginx-ingress",
+                "security",
+                "submariner"
+            ]
         );
-        assert_eq!(cat.get("exareme2").map(AppDef::version).as_deref(), Some("c1d4eb3d9d90edcf868a3a6395cc37b19c934e66"));
-        assert_eq!(cat.get("datacatalog").map(AppDef::values_files), Some(vec!["common/datacatalog/values.yaml".to_owned()]));
+        assert_eq!(
+            cat.get("exareme2").map(AppDef::version).as_deref(),
+            Some("c1d4eb3d9d90edcf868a3a6395cc37b19c934e66")
+        );
+        assert_eq!(
+            cat.get("datacatalog").map(AppDef::values_files),
+            Some(vec!["common/datacatalog/values.yaml".to_owned()])
+        );
         let mip_secret = &cat.apps["mip-stack"].secrets["mip-secret"];
         assert_eq!(mip_secret.len(), 10);
-        assert!(mip_secret.values().all(|k| *k == KeySource::Generated), "every key generated, as gen_secrets.sh");
+        assert!(
+            mip_secret.values().all(|k| *k == KeySource::Generated),
+            "every key generated, as gen_secrets.sh"
+        );
     }
 
     #[test]
@@ -829,7 +922,10 @@ mod tests {
         let mut d = Decoder::new("mip.yaml");
         let _ = catalogue(&mut d, Some(&node));
         let lines: Vec<String> = d.diags.sorted().iter().map(ToString::to_string).collect();
-        assert!(lines.iter().any(|l| l.starts_with("mip.yaml:2:10: error[invalid-value]: `apps.exareme2.scope`")), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("mip.yaml:2:10: error[invalid-value]: `apps.exareme2.scope`")),
+            "{lines:?}"
+        );
         assert!(lines.iter().any(|l| l.contains("needs a `project`")), "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("needs a `targetRevision`")), "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("has no namespace")), "{lines:?}");

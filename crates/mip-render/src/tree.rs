@@ -595,7 +595,14 @@ fn federation_dir(c: &mut Ctx<'_>, fed: &Federation) {
 
 /// The Application of a definition (metadata, sources, destination, sync policy), as the
 /// shared-app templates, overlays and common apps write it.
-fn application(c: &Ctx<'_>, spec: &AppSpec, project: &str, sources: Vec<Value>, server: &str, namespace: &str) -> Value {
+fn application(
+    c: &Ctx<'_>,
+    spec: &AppSpec,
+    project: &str,
+    sources: Vec<Value>,
+    server: &str,
+    namespace: &str,
+) -> Value {
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), json!(spec.name));
     meta.insert("namespace".into(), json!(c.ns));
@@ -633,7 +640,14 @@ fn overlay_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &App
     let Some(spec) = cat::federation_spec(def) else { return };
     let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
     let sources = cat::sources(def, spec, &c.repos, pin, Some(&dir));
-    let doc = application(c, spec, &cat::federation_project(fed), sources, &c.server_of(&fed.cluster.value), &fed.k8s_name());
+    let doc = application(
+        c,
+        spec,
+        &cat::federation_project(fed),
+        sources,
+        &c.server_of(&fed.cluster.value),
+        &fed.k8s_name(),
+    );
     c.put(&format!("{dir}/{}.yaml", def.name), &[doc]);
     for src in spec.sources.iter().filter(|s| s.repo == Repo::Deployments) {
         let Some(path) = &src.path else { continue };
@@ -666,7 +680,14 @@ fn shared_apps(c: &mut Ctx<'_>) {
     for def in used {
         let Some(spec) = cat::federation_spec(def) else { continue };
         let sources = cat::sources(def, spec, &c.repos, None, None);
-        let doc = application(c, spec, cat::StaticProject::SharedApps.name(), sources, IN_CLUSTER_SERVER, "placeholder-namespace");
+        let doc = application(
+            c,
+            spec,
+            cat::StaticProject::SharedApps.name(),
+            sources,
+            IN_CLUSTER_SERVER,
+            "placeholder-namespace",
+        );
         let dir = format!("deployments/shared-apps/{}", def.name);
         c.put(&format!("{dir}/{}.yaml", def.name), &[doc]);
         c.kustomization(&dir, &[format!("{}.yaml", def.name)]);

@@ -266,7 +266,15 @@ impl Tree<'_> {
             if !path.starts_with(dir.join("templates")) {
                 break;
             }
-            out.extend(docs(&eval(text, &ctx)));
+            // Only Argo CD objects matter to this model; other templates (the network
+            // policies) use more of Helm than it evaluates, and are rendered by the real Helm
+            // in the Argo CD tier. Every rendered file parses as YAML before evaluation.
+            let argo = docs(text)
+                .iter()
+                .any(|d| d["apiVersion"].as_str().is_some_and(|a| a.starts_with("argoproj.io/")));
+            if argo {
+                out.extend(docs(&eval(text, &ctx)));
+            }
         }
         out
     }
