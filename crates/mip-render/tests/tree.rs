@@ -55,7 +55,11 @@ fn sorted(v: &serde_json::Value) -> Vec<String> {
 /// mip applies, and checks it is exactly the Argo-owned part of the desired state, with the
 /// same parents, projects, sources and destinations.
 fn argo_generates_what_resolve_expects(example: &str, opts: &ResolveOptions) {
-    let inv = inventory(example);
+    argo_generates_what_inventory_expects(&inventory(example), opts);
+}
+
+fn argo_generates_what_inventory_expects(inv: &Inventory, opts: &ResolveOptions) {
+    let inv = inv.clone();
     let files = mip_render::render(&inv, opts);
     let want = desired(&inv, opts);
     let tree = argo::Tree {
@@ -256,4 +260,152 @@ fn branch_check_of_the_inventory_points_at_each_offender() {
         mip_render::branch::check_inventory(&inv, "main").iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].starts_with("mip.yaml:11:15: error[branch-check]: `repositories.deployments.revision` is `feat/x` on branch `main`"), "{}", lines[0]);
+}
+
+/// An inventory with an app of its own on each side: a common app `monitoring` (its own
+/// namespace, its manifests rendered from the definition's `files`, a kind the common project
+/// did not permit) and a federation app `jupyter` (an upstream chart with a kind of its own),
+/// and federation-A pinned to another Exareme2 commit while federation-B stays.
+const USER_APPS: &str = r#"
+apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd: {namespace: argocd-mip-team}
+revision: main
+repositories:
+  infra: {url: "https://example.org/infra.git"}
+  deployments: {url: "https://example.org/infra.git"}
+upstreamRepos: [https://github.com/madgik/exareme2, https://example.org/jupyter.git]
+apps:
+  monitoring:
+    scope: common
+    description: Prometheus for the platform
+    namespace: observability
+    kinds: {namespaced: [monitoring.coreos.com/Prometheus]}
+    applications:
+      - name: prometheus
+        project: mip-argo-project-common
+        source: {repo: infra, path: common/monitoring/manifests}
+        syncOptions: [CreateNamespace=true]
+    files:
+      manifests/kustomization.yaml:
+        - {apiVersion: kustomize.config.k8s.io/v1beta1, kind: Kustomization, resources: [config.yaml]}
+      manifests/config.yaml:
+        - {apiVersion: v1, kind: ConfigMap, metadata: {name: prometheus, namespace: observability}, data: {scrape: "30s"}}
+  jupyter:
+    scope: federation
+    kinds: {namespaced: [kubeflow.org/Notebook]}
+    applications:
+      - wave: 3
+        sources:
+          - {repoURL: "https://example.org/jupyter.git", targetRevision: v1.0.0, path: chart}
+          - {repo: deployments, ref: values}
+        syncOptions: [CreateNamespace=true]
+commonApps:
+  - name: monitoring
+federations:
+  - name: federation-A
+    kind: local
+    apps:
+      - {name: exareme2, targetRevision: 0a9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7}
+      - {name: jupyter}
+  - name: federation-B
+    kind: local
+    apps: [{name: exareme2}, {name: jupyter}]
+"#;
+
+fn parse(text: &str) -> Inventory {
+    match mip_inventory::parse("mip.yaml", text) {
+        Ok(p) => p.inventory,
+        Err(d) => panic!("{}", d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),
+    }
+}
+
+#[test]
+fn user_defined_apps_render_resolve_and_get_their_permissions() {
+    let inv = parse(USER_APPS);
+    let opts = ResolveOptions::default();
+    let desired = desired(&inv, &opts);
+    assert!(mip_graph::validate(&desired).is_empty(), "{:?}", mip_graph::validate(&desired));
+    argo_generates_what_inventory_expects(&inv, &opts);
+    let files = mip_render::render(&inv, &opts);
+    for f in [
+        "common/monitoring/monitoring.yaml",
+        "common/monitoring/manifests/kustomization.yaml",
+        "common/monitoring/manifests/config.yaml",
+        "deployments/shared-apps/jupyter/jupyter.yaml",
+    ] {
+        assert!(files.contains_key(&PathBuf::from(f)), "{f} rendered");
+    }
+    let common = &files[&PathBuf::from("projects/static/mip-common/mip-common.yaml")];
+    assert!(common.contains("namespace: observability"), "the app's namespace is permitted:\n{common}");
+    assert!(common.contains("kind: Prometheus"), "the app's kind is permitted:\n{common}");
+    let chart = &files[&PathBuf::from("projects/templates/federation/templates/appproject.yaml")];
+    assert!(chart.contains("kind: Notebook"), "{chart}");
+    let app = |name: &str| {
+        desired.objects.values().find(|o| o.addr.name == name).unwrap_or_else(|| panic!("{name}"))
+    };
+    assert_eq!(app("prometheus").str_at("/spec/destination/namespace"), Some("observability"));
+    assert_eq!(app("federation-b-jupyter").str_at("/spec/sources/0/targetRevision"), Some("v1.0.0"));
+    assert_eq!(app("federation-b-jupyter").str_at("/spec/project"), Some("mip-argo-project-federation-b"));
+}
+
+/// A canary upgrade: pinning federation-A's Exareme2 changes federation-A's kustomization and
+/// the one Application Argo CD will move; federation-B stays on the catalogue's commit.
+#[test]
+fn an_inventory_only_upgrade_of_one_federation_changes_that_federation_only() {
+    let pin = "0a9f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7";
+    let after = parse(USER_APPS);
+    let before =
+        parse(&USER_APPS.replace(&format!("{{name: exareme2, targetRevision: {pin}}}"), "{name: exareme2}"));
+    let opts = ResolveOptions::default();
+    let (old, new) = (mip_render::render(&before, &opts), mip_render::render(&after, &opts));
+    let changed: Vec<&PathBuf> = new.keys().filter(|p| old.get(*p) != new.get(*p)).collect();
+    assert_eq!(changed, [&PathBuf::from("deployments/local/federations/federation-A/kustomization.yaml")]);
+    assert_eq!(old.len(), new.len());
+    let k = &new[changed[0]];
+    assert!(k.contains(&format!("path: /spec/sources/0/targetRevision\n        value: {pin}")), "{k}");
+    let (d_old, d_new) = (desired(&before, &opts), desired(&after, &opts));
+    let moved: Vec<String> = d_new
+        .objects
+        .iter()
+        .filter(|(a, o)| d_old.objects.get(*a).map(|x| &x.manifest) != Some(&o.manifest))
+        .map(|(a, _)| a.name.clone())
+        .collect();
+    assert_eq!(moved, ["federation-a-exareme2"]);
+    let model = |d: &mip_graph::Desired, name: &str| {
+        d.objects
+            .values()
+            .find(|o| o.addr.name == name)
+            .expect("app")
+            .str_at("/spec/sources/0/targetRevision")
+            .map(str::to_owned)
+    };
+    assert_eq!(model(&d_new, "federation-a-exareme2").as_deref(), Some(pin));
+    assert_eq!(
+        model(&d_new, "federation-b-exareme2").as_deref(),
+        Some("c1d4eb3d9d90edcf868a3a6395cc37b19c934e66")
+    );
+    // And Argo CD, evaluating the rendered tree, generates exactly that.
+    argo_generates_what_inventory_expects(&after, &opts);
+}
+
+#[test]
+fn an_unknown_app_names_the_catalogue_and_a_user_app_is_checked_where_written() {
+    let text = USER_APPS
+        .replace("apps: [{name: exareme2}, {name: jupyter}]", "apps: [{name: exareme2}, {name: jupiter}]");
+    let err = mip_inventory::parse("mip.yaml", &text).expect_err("unknown app");
+    let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("unknown federation app `jupiter`") && l.contains("did you mean `jupyter`?")),
+        "{lines:?}"
+    );
+    let text = USER_APPS.replace("targetRevision: v1.0.0, ", "");
+    let err = mip_inventory::parse("mip.yaml", &text).expect_err("no revision");
+    let lines: Vec<String> = err.iter().map(ToString::to_string).collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("mip.yaml:32:23:") && l.contains("needs a `targetRevision`")),
+        "{lines:?}"
+    );
 }
