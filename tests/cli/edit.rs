@@ -171,6 +171,7 @@ fn render_option_re_renders_the_gitops_tree_after_the_edit() {
     let rm = mip(&["federation", "remove", "federation-B", "--yes", "-i", &inv, "--render", &tree]);
     assert_eq!(code(&rm), 0, "{}", stderr(&rm));
     assert!(!kustomization.exists(), "the removed federation's files stay: {}", stderr(&rm));
-    // The tree is up to date with the inventory.
+    // The tree is up to date with the inventory once the files of the user's it names exist.
+    crate::render::write_user_files(&dir.path().join("tree"));
     assert_eq!(code(&mip(&["render", &tree, "--check", "-i", &inv])), 0);
 }

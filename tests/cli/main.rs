@@ -1,6 +1,7 @@
 //! End-to-end tests of the `mip` binary: exit codes, streams, formats, determinism, files.
 //! Each test runs the real binary on the shipped examples or on a temporary inventory.
 
+mod apps;
 mod argocd;
 mod doctor;
 mod edit;

@@ -237,8 +237,9 @@ pub enum Command {
         /// The branch (default: read `.git/HEAD` above the inventory).
         #[arg(long, value_name = "NAME", requires = "branch_check")]
         branch: Option<String>,
-        /// A rendered GitOps tree whose revisions are checked too.
-        #[arg(long, value_name = "DIR", requires = "branch_check")]
+        /// A rendered GitOps tree: every values, patch and `$values/` file the inventory
+        /// names must exist in it; with `--branch-check` its revisions are checked too.
+        #[arg(long, value_name = "DIR")]
         tree: Option<PathBuf>,
     },
     /// Write the Argo CD GitOps tree of the inventory into DIR (files mip did not generate
@@ -355,6 +356,12 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// The app catalogue: the built-in app definitions merged with the inventory's `apps:`.
+    Apps {
+        /// What to show.
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
     /// Add or remove a federation: edits the inventory in place (comments kept).
     Federation {
         /// What to do.
@@ -388,6 +395,32 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// `mip apps` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Every app the inventory may list: scope, origin, version, where it runs.
+    List {
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
+    },
+    /// One app's effective definition (built-in merged with the inventory's overrides) and
+    /// its version in each federation.
+    Show {
+        /// The app's name.
+        name: String,
+        /// Inventory location.
+        #[command(flatten)]
+        inv: InventoryArgs,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
+    },
 }
 
 /// `mip state` subcommands.

@@ -95,6 +95,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             commands::destroy::run(&inv, &cluster, auto_approve, include_protected)
         }
         Command::State { command } => commands::state::run(&command),
+        Command::Apps { command } => commands::apps::run(&command),
         Command::Federation { command } => edit::federation(command),
         Command::Cluster { command } => edit::cluster(command),
         Command::Doctor { inv, cluster, output } => doctor::doctor(&inv, &cluster, output),

@@ -231,6 +231,130 @@ impl AppDef {
     }
 }
 
+impl Source {
+    /// In the definition schema.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        match &self.repo {
+            Repo::Infra => m.insert("repo".into(), "infra".into()),
+            Repo::Deployments => m.insert("repo".into(), "deployments".into()),
+            Repo::Url(u) => m.insert("repoURL".into(), u.as_str().into()),
+        };
+        for (k, v) in [
+            ("targetRevision", &self.target_revision),
+            ("path", &self.path),
+            ("chart", &self.chart),
+            ("ref", &self.reference),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v.as_str().into());
+            }
+        }
+        if !self.value_files.is_empty() {
+            m.insert("helm".into(), serde_json::json!({ "valueFiles": self.value_files }));
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+impl KeySource {
+    /// In the definition schema (a fixed value is not secret; sources are names, never values).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            KeySource::Generated => json!("generate"),
+            KeySource::KeycloakClientId => json!({ "keycloak": "clientId" }),
+            KeySource::KeycloakClientSecret => json!({ "keycloak": "clientSecret" }),
+            KeySource::Value(v) => json!({ "value": v }),
+            KeySource::External(SensitiveSource::Env(v)) => json!({ "env": v }),
+            KeySource::External(SensitiveSource::File(v)) => json!({ "file": v }),
+            KeySource::External(SensitiveSource::Prompt(v)) => json!({ "prompt": v }),
+            KeySource::External(other) => json!(other.to_string()),
+        }
+    }
+}
+
+impl AppDef {
+    /// The effective definition in the schema of `apps.yaml` (what `mip apps show` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        let mut m = Map::new();
+        m.insert("scope".into(), json!(self.scope.as_str()));
+        if !self.description.is_empty() {
+            m.insert("description".into(), json!(self.description));
+        }
+        if self.scope == Scope::Federation {
+            m.insert("layout".into(), json!(self.layout.as_str()));
+        }
+        if let Some(ns) = &self.namespace {
+            m.insert("namespace".into(), json!(ns));
+        }
+        if let Some(r) = &self.target_revision {
+            m.insert("targetRevision".into(), json!(r));
+        }
+        if !self.requires.is_empty() {
+            m.insert("requires".into(), json!(self.requires));
+        }
+        if self.network_policies {
+            m.insert("networkPolicies".into(), json!(true));
+        }
+        let apps: Vec<Value> = self
+            .applications
+            .iter()
+            .map(|a| {
+                let mut x = Map::new();
+                x.insert("name".into(), json!(a.name));
+                if let Some(p) = &a.project {
+                    x.insert("project".into(), json!(p));
+                }
+                if let Some(ns) = &a.namespace {
+                    x.insert("namespace".into(), json!(ns));
+                }
+                if let Some(w) = a.wave {
+                    x.insert("wave".into(), json!(w));
+                }
+                let sources: Vec<Value> = a.sources.iter().map(Source::to_json).collect();
+                match (a.single_source, sources.as_slice()) {
+                    (true, [one]) => x.insert("source".into(), one.clone()),
+                    _ => x.insert("sources".into(), Value::Array(sources)),
+                };
+                x.insert("syncOptions".into(), json!(a.sync_options));
+                if a.prune {
+                    x.insert("prune".into(), json!(true));
+                }
+                if !a.annotations.is_empty() {
+                    let ann: Map<String, Value> =
+                        a.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                    x.insert("annotations".into(), Value::Object(ann));
+                }
+                Value::Object(x)
+            })
+            .collect();
+        m.insert("applications".into(), Value::Array(apps));
+        if !self.files.is_empty() {
+            m.insert("files".into(), json!(self.files.keys().collect::<Vec<_>>()));
+        }
+        if !self.secrets.is_empty() {
+            let secrets: Map<String, Value> = self
+                .secrets
+                .iter()
+                .map(|(n, keys)| {
+                    (n.clone(), Value::Object(keys.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()))
+                })
+                .collect();
+            m.insert("secrets".into(), Value::Object(secrets));
+        }
+        if !self.kinds.namespaced.is_empty() || !self.kinds.cluster.is_empty() {
+            let gk = |v: &[(String, String)]| v.iter().map(|(g, k)| format!("{g}/{k}")).collect::<Vec<_>>();
+            m.insert(
+                "kinds".into(),
+                json!({ "namespaced": gk(&self.kinds.namespaced), "cluster": gk(&self.kinds.cluster) }),
+            );
+        }
+        Value::Object(m)
+    }
+}
+
 /// The effective catalogue: every app an inventory may list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalogue {

@@ -1,7 +1,7 @@
 //! The files of the GitOps tree, built from the inventory.
 
 use crate::emit;
-use mip_core::IN_CLUSTER_SERVER;
+use mip_core::{Diagnostic, Diagnostics, IN_CLUSTER_SERVER, Location};
 use mip_graph::ResolveOptions;
 use mip_graph::catalogue as cat;
 use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo};
@@ -800,24 +800,68 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
     vec![federations, common]
 }
 
-/// Files the rendered tree refers to but does not write (the user's): each federation's
-/// values and patch files (an overlay's resources among them) and the `$values/` files of the
-/// common apps, relative to the tree.
-pub fn user_files(inv: &Inventory) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// A file the rendered tree refers to but does not write: the user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFile {
+    /// Its path in the tree.
+    pub path: PathBuf,
+    /// The inventory entry that names it.
+    pub at: Location,
+    /// What refers to it, for messages.
+    pub what: String,
+}
+
+/// Every user file the tree refers to: each federation's values and patch files (an
+/// overlay's resources among them) and the `$values/` files of the common apps, in path order.
+pub fn user_files_located(inv: &Inventory) -> Vec<UserFile> {
+    let mut out: Vec<UserFile> = Vec::new();
     for fed in &inv.federations {
         for app in &fed.apps {
-            for f in app.values.iter().chain(&app.patches) {
-                out.push(PathBuf::from(fed.git_path()).join(&f.value));
+            for (f, kind) in
+                app.values.iter().map(|v| (v, "values file")).chain(app.patches.iter().map(|p| (p, "patch")))
+            {
+                out.push(UserFile {
+                    path: PathBuf::from(fed.git_path()).join(&f.value),
+                    at: f.at.clone(),
+                    what: format!("{kind} of `{}` in federation `{}`", app.kind.value, fed.name.value),
+                });
             }
         }
     }
     for app in &inv.common_apps {
         if let Some(def) = inv.app_def(app.kind.value.as_str()) {
-            out.extend(def.values_files().into_iter().map(PathBuf::from));
+            for f in def.values_files() {
+                out.push(UserFile {
+                    path: PathBuf::from(f),
+                    at: app.kind.at.clone(),
+                    what: format!("values file of common app `{}` (`$values/` in its definition)", def.name),
+                });
+            }
         }
     }
-    out.sort();
-    out.dedup();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
     out
+}
+
+/// Paths of [`user_files_located`].
+pub fn user_files(inv: &Inventory) -> Vec<PathBuf> {
+    user_files_located(inv).into_iter().map(|f| f.path).collect()
+}
+
+/// One located error per user file absent from a checkout (`exists` answers for a path
+/// relative to the tree): Argo CD fails an Application whose values or patch file is missing.
+pub fn missing_user_files(inv: &Inventory, exists: impl Fn(&std::path::Path) -> bool) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    for f in user_files_located(inv).into_iter().filter(|f| !exists(&f.path)) {
+        d.push(
+            Diagnostic::error(
+                Some(f.at),
+                "missing-file",
+                format!("`{}` does not exist in the tree ({})", f.path.display(), f.what),
+            )
+            .with_hint("write the file, or remove it from the inventory; Argo CD fails an Application whose values or patch file is missing"),
+        );
+    }
+    d
 }

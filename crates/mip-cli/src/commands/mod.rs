@@ -2,6 +2,7 @@
 //! operation, renders the outcome, and returns the exit status (errors as [`CliError`]).
 
 pub mod apply;
+pub mod apps;
 pub mod destroy;
 pub mod drift;
 pub mod graph;
