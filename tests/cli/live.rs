@@ -67,6 +67,32 @@ pub(crate) fn kubectl(args: &[&str]) -> Output {
     TestCluster::shared().kubectl().args(args).output().expect("kubectl runs")
 }
 
+/// Plays the part of Argo CD's application controller for deleted Applications while `f` runs:
+/// an Application being deleted loses its resources finalizer (the real controller removes it
+/// once it has deleted what the Application manages; the test cluster runs no Argo CD).
+pub(crate) fn with_argo_finalizers<T>(ns: &str, f: impl FnOnce() -> T) -> T {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let o = kubectl(&["get", "applications", "-n", ns, "-o", "json"]);
+                let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+                for app in list["items"].as_array().cloned().unwrap_or_default() {
+                    if app["metadata"]["deletionTimestamp"].is_string() {
+                        let name = app["metadata"]["name"].as_str().unwrap_or_default();
+                        let patch = r#"{"metadata": {"finalizers": null}}"#;
+                        kubectl(&["patch", "application", name, "-n", ns, "--type", "merge", "-p", patch]);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let out = f();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        out
+    })
+}
+
 pub(crate) fn kubectl_apply(manifest: &str, manager: &str) {
     let mut child = TestCluster::shared()
         .kubectl()
@@ -151,7 +177,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert!(default["reason"].as_str().expect("r").contains("adopt"), "{default}");
 
     let plan_file = e.dir.path().join("plan.mip").display().to_string();
-    let o = run(&e, &["plan", "-o", &plan_file]);
+    let o = run(&e, &["plan", "--out", &plan_file]);
     keep("plan -o", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
@@ -252,7 +278,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     }
 
     // Destroy removes what mip made (the namespace goes, with its secrets) and forgets `default`.
-    let d = run(&e, &["destroy", "--auto-approve"]);
+    let d = with_argo_finalizers(&e.argocd, || run(&e, &["destroy", "--auto-approve"]));
     assert_eq!(code(&d), 0, "{}", stderr(&d));
     let gone = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
     assert!(!gone.status.success(), "root application still there");
@@ -348,7 +374,7 @@ fn drift_conflicts_stale_plans_and_locks() {
     // A plan made, then the cluster changes: the plan is stale and names the object.
     let plan_file = e.dir.path().join("p.mip").display().to_string();
     assert!(kubectl(&["delete", "secret", "-n", &e.fed, "keycloak-credentials"]).status.success());
-    assert_eq!(code(&run(&e, &["plan", "-o", &plan_file])), 0);
+    assert_eq!(code(&run(&e, &["plan", "--out", &plan_file])), 0);
     kubectl(&["label", "namespace", &e.fed, "app.kubernetes.io/managed-by=someone-else", "--overwrite"]);
     let stale = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&stale), 4, "{}", stderr(&stale));
@@ -411,4 +437,47 @@ fn fake_argo_object(addr: &str) {
         ),
         "argocd-controller",
     );
+}
+
+#[test]
+fn a_branch_deployment_has_its_own_state_and_its_teardown_leaves_main_alone() {
+    let e = setup("branch");
+    let main = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--output", "json"]);
+    assert_eq!(code(&main), 0, "{}", stderr(&main));
+    // Progress for machines: one JSON event per line, the outcome last.
+    let events: Vec<serde_json::Value> =
+        stdout(&main).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(events.first().map(|e| e["event"].clone()), Some("plan".into()), "{}", stdout(&main));
+    assert!(events.iter().any(|e| e["event"] == "done" && e["address"].as_str().is_some_and(|a| a.ends_with("main-argo-projects"))));
+    let last = events.last().expect("events");
+    assert_eq!((last["event"].as_str(), last["complete"].as_bool()), (Some("outcome"), Some(true)), "{last}");
+    let branch = run(&e, &["apply", "--revision", "feat/x", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&branch), 0, "{}", stderr(&branch));
+    // Every root carries Argo CD's resources finalizer, so deleting one cascades.
+    let root = kubectl(&["get", "application", "-n", &e.argocd, "feat-x-infra-clusterset", "-o", "jsonpath={.metadata.finalizers}"]);
+    assert!(String::from_utf8_lossy(&root.stdout).contains("resources-finalizer.argocd.argoproj.io"));
+    // The branch keeps its own state: main's plan is still empty, main's roots untouched.
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "main's plan after the branch apply: {}", stdout(&plan));
+    assert!(Path::new(&e.state).join("workspaces/feat-x").is_dir());
+
+    let d = with_argo_finalizers(&e.argocd, || {
+        run(&e, &["destroy", "--revision", "feat/x", "--auto-approve"])
+    });
+    assert_eq!(code(&d), 0, "{}", stderr(&d));
+    for root in ["feat-x-argo-projects", "feat-x-infra-clusterset"] {
+        assert!(!kubectl(&["get", "application", "-n", &e.argocd, root]).status.success(), "{root} left");
+    }
+    for root in ["main-argo-projects", "main-infra-clusterset"] {
+        assert!(kubectl(&["get", "application", "-n", &e.argocd, root]).status.success(), "main's {root} deleted");
+    }
+    assert!(kubectl(&["get", "namespace", &e.fed]).status.success(), "a shared namespace was deleted");
+    let plan = run(&e, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "main's plan after the branch teardown: {}", stdout(&plan));
+    let workspace = format!("{}/workspaces/feat-x", e.state);
+    let h = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["state", "history", "-i", &e.inv, "--state-dir", &workspace])
+        .output()
+        .expect("mip");
+    assert!(stdout(&h).lines().last().is_some_and(|l| l.contains(" destroy: ")), "{}", stdout(&h));
 }

@@ -143,7 +143,9 @@ fn the_apply_role_is_enough_to_apply_and_destroy() {
     assert_eq!(code(&apply), 0, "apply as mip: {}", stderr(&apply));
     let plan = run_as(&e, &rw, &e.state, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "a second plan must be empty: {}{}", stdout(&plan), stderr(&plan));
-    let destroy = run_as(&e, &rw, &e.state, &["destroy", "--auto-approve", "--include-protected"]);
+    let destroy = crate::live::with_argo_finalizers(&e.argocd, || {
+        run_as(&e, &rw, &e.state, &["destroy", "--auto-approve", "--include-protected"])
+    });
     assert_eq!(code(&destroy), 0, "destroy as mip: {}", stderr(&destroy));
     assert!(!kubectl(&["get", "namespace", &e.fed]).status.success(), "destroy left `{}`", e.fed);
 }

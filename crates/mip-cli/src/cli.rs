@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Terraform-grade plan/apply for Argo CD GitOps on the Medical Informatics Platform.
 #[derive(Debug, Parser)]
-#[command(name = "mip", version, about, after_help = crate::exit::TABLE, propagate_version = true)]
+#[command(name = "mip", version = env!("MIP_VERSION_LONG"), about, after_help = crate::exit::TABLE, propagate_version = true)]
 pub struct Cli {
     /// More detail on stderr (-v: API request counts and every step; -vv and -vvv: where each
     /// secret value comes from, with its length and a salted hash — never the value).
@@ -117,6 +117,15 @@ pub struct StateInventoryArgs {
     pub inventory: PathBuf,
 }
 
+/// How `apply` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// For people, on stderr.
+    Text,
+    /// JSON lines on stdout, for machines.
+    Json,
+}
+
 /// `--wait-for`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WaitForArg {
@@ -146,6 +155,17 @@ pub enum DataFormat {
     Text,
     /// The versioned JSON contract.
     Json,
+}
+
+/// Output format of `mip drift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriftFormat {
+    /// For people.
+    Text,
+    /// The versioned JSON contract.
+    Json,
+    /// Prometheus metrics (text exposition format), e.g. for a node-exporter textfile collector.
+    Prometheus,
 }
 
 /// The flags of `mip plan`.
@@ -310,6 +330,11 @@ pub enum Command {
         /// Take ownership of fields another field manager owns (server-side apply `force`).
         #[arg(long)]
         force_conflicts: bool,
+        /// Progress as text on stderr, or as JSON lines on stdout (one event per line: the
+        /// plan's summary, each change started, done, failed or skipped, each readiness change
+        /// of what Argo CD reconciles, the outcome).
+        #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: ProgressFormat,
         /// Apply only this object and what it depends on (an address; repeat for several).
         #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan")]
         targets: Vec<String>,
@@ -328,11 +353,16 @@ pub enum Command {
         cluster: ClusterArgs,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
-        output: DataFormat,
+        output: DriftFormat,
         /// Only mip's own objects: leave out what Argo CD reports out of sync or degraded, and
         /// generated objects whose spec differs from the rendered tree.
         #[arg(long)]
         mip_only: bool,
+        /// Also push the metrics of this run (as `--output prometheus` prints them) to the
+        /// Pushgateway at URL (`http://host:port`), job `mip_drift`; a failed check pushes
+        /// `mip_drift_success 0`.
+        #[arg(long, env = "MIP_PUSHGATEWAY", value_name = "URL")]
+        pushgateway: Option<String>,
     },
     /// Delete every object mip manages (never what Argo CD owns; `default` is only forgotten).
     Destroy {

@@ -55,7 +55,7 @@ pub fn backends(connect: &ConnectOptions) -> Backends<KubeCluster> {
             let defaults = ClusterStateConfig::default();
             let config = ClusterStateConfig {
                 namespace: spec.namespace.clone().unwrap_or(defaults.namespace),
-                name: spec.name.clone().unwrap_or(defaults.name),
+                name: spec.cluster_name(spec.name.as_deref().unwrap_or(&defaults.name)),
                 lock_ttl: spec.lock_ttl,
                 chunk_bytes: spec.chunk_bytes.max(1),
             };
@@ -233,6 +233,8 @@ pub fn confirmation(auto_approve: bool) -> Box<dyn Confirm> {
 /// own. Only addresses are shown, never a value.
 #[derive(Default)]
 pub struct Progress {
+    /// JSON lines on stdout instead of text on stderr.
+    json: std::sync::atomic::AtomicBool,
     multi: indicatif::MultiProgress,
     bar: Mutex<Option<indicatif::ProgressBar>>,
     awaited: Mutex<std::collections::BTreeMap<mip_core::ObjectRef, indicatif::ProgressBar>>,
@@ -309,8 +311,77 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Progress as JSON lines on stdout (`apply --output json`).
+    pub fn set_json(&self, json: bool) {
+        self.json.store(json, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_json(&self) -> bool {
+        self.json.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One JSON line on stdout (a closed pipe ends nothing: the apply goes on).
+    fn emit(&self, doc: &serde_json::Value) {
+        let _ = views::stdout(&format!("{doc}\n"));
+    }
+
+    /// The last JSON line of an apply: what it did.
+    pub fn outcome(&self, applied: &mip_engine::ops::apply::Applied) {
+        use mip_engine::ops::apply::Applied;
+        use serde_json::json;
+        let doc = match applied {
+            Applied::NoChanges => json!({ "event": "outcome", "complete": true, "applied": [] }),
+            Applied::NotReady(pending) => {
+                json!({ "event": "outcome", "complete": false, "applied": [], "pending": pending })
+            }
+            Applied::Ran(o) => json!({
+                "event": "outcome",
+                "complete": o.complete(),
+                "applied": o.applied,
+                "failed": o.failed.iter().map(|f| json!({ "address": f.address, "error": f.error.to_string() })).collect::<Vec<_>>(),
+                "skipped": o.skipped.iter().map(|(a, why)| json!({ "address": a, "skip": why })).collect::<Vec<_>>(),
+                "pending": o.pending,
+                "serial": o.serial,
+                "interrupted": o.interrupted,
+            }),
+        };
+        self.emit(&doc);
+    }
+
+    /// An event as one JSON line; `None` for what only a terminal shows.
+    fn event_json(e: &Event) -> Option<serde_json::Value> {
+        use serde_json::json;
+        Some(match e {
+            Event::Writing(n) => json!({ "event": "writing", "changes": n }),
+            Event::Start(a, action) => json!({ "event": "start", "address": a, "action": action }),
+            Event::Done(a, action) => json!({ "event": "done", "address": a, "action": action }),
+            Event::Failed(a, error) => json!({ "event": "failed", "address": a, "error": error }),
+            Event::Skipped(a, why) => json!({ "event": "skipped", "address": a, "skip": why }),
+            Event::Ready(a, r) => json!({ "event": "readiness", "address": a, "readiness": r }),
+            Event::Waiting(n) => json!({ "event": "waiting", "not_ready": n }),
+            Event::Notice(Notice::InventoryChangedSincePlan { inventory }) => {
+                json!({ "event": "notice", "notice": "inventory-changed-since-plan", "inventory": inventory })
+            }
+            Event::Notice(Notice::KeptProtected(a)) => {
+                json!({ "event": "notice", "notice": "kept-protected", "address": a })
+            }
+            Event::Notice(Notice::NotWaiting(changes)) => {
+                json!({ "event": "notice", "notice": "not-waiting", "changes": changes })
+            }
+            Event::Finished => return None,
+        })
+    }
+}
+
 impl Hook for Progress {
     fn event(&self, e: Event) {
+        if self.is_json() {
+            if let Some(doc) = Progress::event_json(&e) {
+                self.emit(&doc);
+            }
+            return;
+        }
         match e {
             Event::Writing(n) => self.start(n),
             Event::Finished => self.finish(),
@@ -367,6 +438,9 @@ impl Hook for Progress {
                 for c in &plan.changes {
                     views::note(&format!("  - {} ({})", c.address, c.purpose));
                 }
+            }
+            _ if self.is_json() => {
+                self.emit(&serde_json::json!({ "event": "plan", "summary": plan.summary, "state": plan.state }));
             }
             _ => {
                 if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {

@@ -12,6 +12,7 @@ mod env;
 mod error;
 mod exit;
 mod logging;
+mod metrics;
 mod render;
 mod signals;
 mod views;
@@ -76,7 +77,9 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             force_conflicts,
             targets,
             allow_delete,
+            output,
         } => commands::apply::run(&commands::apply::Args {
+            json: output == cli::ProgressFormat::Json,
             targets: &targets,
             allow_delete: &allow_delete,
             wait_for,
@@ -90,7 +93,9 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             rotate: &rotate,
             force_conflicts,
         }),
-        Command::Drift { inv, cluster, output, mip_only } => commands::drift::run(&inv, &cluster, output, mip_only),
+        Command::Drift { inv, cluster, output, mip_only, pushgateway } => {
+            commands::drift::run(&inv, &cluster, output, mip_only, pushgateway.as_deref())
+        }
         Command::Destroy { inv, cluster, auto_approve, include_protected } => {
             commands::destroy::run(&inv, &cluster, auto_approve, include_protected)
         }

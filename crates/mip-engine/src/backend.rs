@@ -77,6 +77,27 @@ pub struct StateSpec {
     pub lock_ttl: Duration,
     /// Cluster: payload bytes per Secret.
     pub chunk_bytes: usize,
+    /// A branch deployment's own state (`--revision BRANCH`): the local store in
+    /// `<dir>/workspaces/<branch>`, the cluster state named `<name>-<branch>`.
+    pub workspace: Option<String>,
+}
+
+impl StateSpec {
+    /// The local store's directory.
+    pub fn local_dir(&self) -> PathBuf {
+        match &self.workspace {
+            Some(ws) => self.dir.join("workspaces").join(ws),
+            None => self.dir.clone(),
+        }
+    }
+
+    /// The cluster state's name, from the configured (or default) one.
+    pub fn cluster_name(&self, name: &str) -> String {
+        match &self.workspace {
+            Some(ws) => format!("{name}-{ws}"),
+            None => name.to_owned(),
+        }
+    }
 }
 
 impl StateFlags {
@@ -92,6 +113,7 @@ impl StateFlags {
             name: self.name.clone().or_else(|| from_inventory(|s| s.name.as_ref())),
             lock_ttl: self.lock_ttl,
             chunk_bytes: self.chunk_bytes,
+            workspace: None,
         }
     }
 
@@ -120,7 +142,7 @@ impl<C> Default for Backends<C> {
         let mut b = Backends { constructors: BTreeMap::new() };
         b.register(
             BackendKind::Local,
-            Box::new(|spec: &StateSpec, _: Option<&C>| Box::new(LocalBackend { dir: spec.dir.clone() })),
+            Box::new(|spec: &StateSpec, _: Option<&C>| Box::new(LocalBackend { dir: spec.local_dir() })),
         );
         b
     }
@@ -176,6 +198,15 @@ mod tests {
         let f = StateFlags { backend: Some(BackendKind::Local), namespace: Some("x".into()), ..flags() };
         let spec = f.spec(Some(&s));
         assert_eq!((spec.kind, spec.namespace.as_deref()), (BackendKind::Local, Some("x")));
+    }
+
+    #[test]
+    fn a_branch_workspace_has_its_own_store_and_state_name() {
+        let spec = StateSpec { workspace: Some("feat-x".into()), ..flags().spec(None) };
+        assert_eq!(spec.local_dir(), PathBuf::from("state/store/workspaces/feat-x"));
+        assert_eq!(spec.cluster_name("mip-state"), "mip-state-feat-x");
+        let main = flags().spec(None);
+        assert_eq!((main.local_dir(), main.cluster_name("mip-state")), (PathBuf::from("state/store"), "mip-state".into()));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Args<'a> {
     pub wait_for: WaitForArg,
     /// Not `--no-refresh`.
     pub refresh: bool,
+    /// `--output json`: progress as JSON lines on stdout.
+    pub json: bool,
     /// `--rotate`.
     pub rotate: &'a [String],
     /// `--force-conflicts`.
@@ -68,6 +70,10 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
     };
     let resolver = Resolver { base: a.inv.inventory.parent().map(Path::to_path_buf).unwrap_or_default() };
     let confirm = confirmation(a.auto_approve);
+    if !a.targets.is_empty() {
+        views::note(&format!("warning: {}", mip_plan::safety::TARGET_WARNING));
+    }
+    parts.progress.set_json(a.json);
     let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
     let mut env = parts.env();
     env.hook = Arc::clone(&tracked) as _;
@@ -80,6 +86,11 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
         Ended::Stopped => return Ok(signals::report_stopped(&tracked, signal.name())),
     };
     signals::report_returned(signal.name());
+    if a.json
+        && let Ok(applied) = &result
+    {
+        parts.progress.outcome(applied);
+    }
     match result {
         Ok(Applied::NoChanges) => {
             views::note("No changes. Nothing to apply.");

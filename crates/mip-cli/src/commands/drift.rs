@@ -1,9 +1,10 @@
 //! `mip drift`.
 
-use crate::cli::{ClusterArgs, DataFormat, InventoryArgs};
+use crate::cli::{ClusterArgs, DriftFormat, InventoryArgs};
 use crate::env::{Parts, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::metrics;
 use crate::views;
 use anyhow::Context as _;
 use mip_engine::live::Drift;
@@ -16,16 +17,33 @@ use std::fmt::Write as _;
 pub fn run(
     inv: &InventoryArgs,
     cluster: &ClusterArgs,
-    output: DataFormat,
+    output: DriftFormat,
     mip_only: bool,
+    pushgateway: Option<&str>,
 ) -> Result<ExitStatus, CliError> {
     let parts = Parts::new(cluster);
-    let d = runtime()?.block_on(mip_engine::ops::drift::drift(&parts.env(), &super::load_options(inv), mip_only))?;
+    let runtime = runtime()?;
+    let (mut run, started) = metrics::Run::start();
+    let result =
+        runtime.block_on(mip_engine::ops::drift::drift(&parts.env(), &super::load_options(inv), mip_only));
+    run.duration = started.elapsed();
+    if let Some(url) = pushgateway {
+        let body = match &result {
+            Ok(d) => metrics::exposition(d, &run),
+            Err(_) => metrics::exposition_failed(&run),
+        };
+        // A failed push is reported; the check's own result decides the exit code.
+        if let Err(e) = runtime.block_on(metrics::push(url, &body, cluster.connect.request_timeout)) {
+            views::note(&format!("warning: {e:#}"));
+        }
+    }
+    let d = result?;
     let out = match output {
-        DataFormat::Json => {
+        DriftFormat::Json => {
             format!("{}\n", serde_json::to_string_pretty(&d).context("failed to serialise drift")?)
         }
-        DataFormat::Text => text(&d),
+        DriftFormat::Text => text(&d),
+        DriftFormat::Prometheus => metrics::exposition(&d, &run),
     };
     views::stdout(&out)?;
     Ok(if d.is_empty() { ExitStatus::Success } else { ExitStatus::Changes })

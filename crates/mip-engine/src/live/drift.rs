@@ -127,11 +127,16 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
         if current && text(app, "/status/sync/status") == "OutOfSync" {
             let detail = text(app, "/status/operationState/message").trim();
             let detail = if detail.is_empty() { "OutOfSync at the revision it tracks" } else { detail };
-            out.push(ArgoDrift { address: addr.clone(), kind: ArgoDriftKind::OutOfSync, detail: detail.to_owned() });
+            out.push(ArgoDrift {
+                address: addr.clone(),
+                kind: ArgoDriftKind::OutOfSync,
+                detail: detail.to_owned(),
+            });
         }
         if text(app, "/status/health/status") == "Degraded" {
             let message = text(app, "/status/health/message").trim();
-            let detail = if message.is_empty() { "Degraded".to_owned() } else { format!("Degraded: {message}") };
+            let detail =
+                if message.is_empty() { "Degraded".to_owned() } else { format!("Degraded: {message}") };
             out.push(ArgoDrift { address: addr.clone(), kind: ArgoDriftKind::Degraded, detail });
         }
     }
@@ -166,13 +171,18 @@ fn differing_leaves(model: &Value, live: &Value, at: String) -> Vec<String> {
         Value::Array(items) => {
             let canon = |v: &Value| canonical::canonicalize(v).to_string();
             let mut want: Vec<String> = items.iter().map(canon).collect();
-            let mut have: Vec<String> = live.as_array().map(|a| a.iter().map(canon).collect()).unwrap_or_default();
+            let mut have: Vec<String> =
+                live.as_array().map(|a| a.iter().map(canon).collect()).unwrap_or_default();
             want.sort();
             have.sort();
             if want == have { Vec::new() } else { vec![at] }
         }
         leaf => {
-            if leaf == live { Vec::new() } else { vec![at] }
+            if leaf == live {
+                Vec::new()
+            } else {
+                vec![at]
+            }
         }
     }
 }
@@ -187,9 +197,17 @@ mod tests {
         let model = json!({"spec": {"destinations": [{"server": "s", "namespace": "a"}, {"server": "s", "namespace": "b"}], "description": "x"}});
         let same = json!({"spec": {"destinations": [{"namespace": "b", "server": "s"}, {"server": "s", "namespace": "a"}], "description": "x", "extra": 1}});
         assert!(differing_leaves(&model, &same, String::new()).is_empty());
-        let loosened = json!({"spec": {"destinations": [{"server": "*", "namespace": "*"}], "description": "x"}});
+        let loosened =
+            json!({"spec": {"destinations": [{"server": "*", "namespace": "*"}], "description": "x"}});
         assert_eq!(differing_leaves(&model, &loosened, String::new()), vec!["/spec/destinations"]);
         let templated = json!({"spec": {"template": {"spec": {"project": "{{ templated }}"}}}});
-        assert!(differing_leaves(&templated, &json!({"spec": {"template": {"spec": {"project": "p"}}}}), String::new()).is_empty());
+        assert!(
+            differing_leaves(
+                &templated,
+                &json!({"spec": {"template": {"spec": {"project": "p"}}}}),
+                String::new()
+            )
+            .is_empty()
+        );
     }
 }

@@ -9,6 +9,7 @@
 pub mod destroy;
 pub mod drift;
 pub mod gates;
+mod outcome;
 pub mod plan;
 pub mod read;
 pub mod ready;
@@ -20,8 +21,9 @@ mod wait;
 pub use destroy::{destroy_plan, is_protected, kept_protected};
 pub use drift::{Drift, DriftItem, drift_of};
 pub use gates::NotReady;
+pub use outcome::{ApplyOpts, ApplyOutcome, Failure, Interrupt};
 pub use plan::plan_live;
 pub use read::{check_fresh, check_guard, read_live};
 pub use ready::{Readiness, WaitFor, readiness};
 pub use rebuild::rebuild_state;
-pub use scheduler::{ApplyOpts, ApplyOutcome, Failure, Interrupt, apply, wait_ready};
+pub use scheduler::{apply, wait_ready};

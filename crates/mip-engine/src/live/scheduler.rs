@@ -12,143 +12,22 @@
 //! from Argo CD, and every root Application, is ready at the `--wait-for` level.
 
 use super::gates::{Gates, NotReady, Watch, final_targets, gates_of};
+use super::outcome::{ApplyOpts, ApplyOutcome, Failure};
 use super::read::check_fresh;
 use super::ready::WaitFor;
 use super::secrets::{fill_secret, live_value, manifest_value, value_hashes};
-use super::wait::{wait_established, wait_gone};
+use super::wait::{request_refresh, write};
 use crate::Error;
 use crate::seams::{Event, Hook, Notice, SecretResolver, Skip};
-use mip_core::cluster::{ApplyOptions, Cluster, ClusterError};
+use mip_core::cluster::{Cluster, ClusterError};
 use mip_core::{Action, ObjectRef};
 use mip_plan::{Change, Plan};
 use mip_state::{DynStore, ManagedEntry, Record, Snapshot};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinSet;
-
-/// Options of [`apply`].
-#[derive(Debug, Clone)]
-pub struct ApplyOpts {
-    /// Concurrent writes at most.
-    pub parallelism: usize,
-    /// How long the whole apply may wait for what Argo CD reconciles (zero: no gates and no
-    /// wait; every change is written in plan order without crossing the Argo CD boundary).
-    pub wait_timeout: Duration,
-    /// How far to wait: exists, synced or healthy.
-    pub wait_for: WaitFor,
-    /// Ask Argo CD to refresh each root Application mip writes, instead of waiting for its
-    /// resync period (180 s by default).
-    pub refresh: bool,
-    /// Poll interval while waiting.
-    pub poll: Duration,
-    /// How long a deletion (or a CRD becoming Established) may take.
-    pub deletion_timeout: Duration,
-    /// Stops the run between writes when triggered.
-    pub interrupt: Interrupt,
-}
-
-impl Default for ApplyOpts {
-    fn default() -> Self {
-        ApplyOpts {
-            parallelism: 8,
-            wait_timeout: Duration::from_secs(300),
-            wait_for: WaitFor::default(),
-            refresh: true,
-            poll: Duration::from_secs(1),
-            deletion_timeout: Duration::from_secs(120),
-            interrupt: Interrupt::default(),
-        }
-    }
-}
-
-/// A request to stop (a signal, a cancelled CI job): no new write starts, the writes in flight
-/// finish and are recorded. Cheap to clone; every clone sees the trigger.
-#[derive(Debug, Clone, Default)]
-pub struct Interrupt {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
-
-impl Interrupt {
-    /// Asks the run to stop.
-    pub fn trigger(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// Whether it was triggered.
-    pub fn is_triggered(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once triggered.
-    async fn triggered(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.is_triggered() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// A change that failed, with the API server's error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The object.
-    pub address: ObjectRef,
-    /// What went wrong.
-    pub error: ClusterError,
-}
-
-/// What an apply (or destroy) did.
-#[derive(Debug, Clone, Default)]
-pub struct ApplyOutcome {
-    /// Changes done (and recorded), in the order they finished.
-    pub applied: Vec<ObjectRef>,
-    /// Changes that failed.
-    pub failed: Vec<Failure>,
-    /// Changes not attempted, and why.
-    pub skipped: Vec<(ObjectRef, Skip)>,
-    /// Objects Argo CD reconciles that were not ready when the wait ended, with why.
-    pub pending: Vec<NotReady>,
-    /// State serial after the apply.
-    pub serial: u64,
-    /// Whether the run was interrupted.
-    pub interrupted: bool,
-}
-
-impl ApplyOutcome {
-    /// Whether everything was done.
-    pub fn complete(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && self.pending.is_empty() && !self.interrupted
-    }
-
-    /// The failures that were the API server's refusals (missing RBAC permissions).
-    pub fn forbidden(&self) -> impl Iterator<Item = &Failure> {
-        self.failed.iter().filter(|f| matches!(f.error, ClusterError::Forbidden { .. }))
-    }
-
-    /// Whether every write was refused for want of permissions: nothing changed.
-    pub fn all_refused(&self) -> bool {
-        !self.failed.is_empty() && self.applied.is_empty() && self.forbidden().count() == self.failed.len()
-    }
-
-    /// `3 applied, 0 failed, 1 skipped, 0 pending`, for the history.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} applied, {} failed, {} skipped, {} pending",
-            self.applied.len(),
-            self.failed.len(),
-            self.skipped.len(),
-            self.pending.len()
-        )
-    }
-}
 
 /// How many finished changes force a group commit at once.
 const MAX_BATCH: usize = 256;
@@ -619,39 +498,6 @@ impl GroupCommit {
         self.since = None;
         (std::mem::take(&mut self.jobs), std::mem::take(&mut self.records))
     }
-}
-
-/// Argo CD's annotation that asks for a refresh now, as `argocd app get --refresh` sets it;
-/// Argo CD removes it once done.
-const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
-
-/// After mip wrote a root Application, asks Argo CD to compare it with Git now instead of at its
-/// next resync. Best effort: a refused refresh only means waiting for the resync period.
-async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, action: Action) {
-    if addr.group == "argoproj.io" && addr.kind == "Application" && action != Action::Delete {
-        let _ignored = cluster.annotate(addr, "mip-refresh", REFRESH_ANNOTATION, "normal").await;
-    }
-}
-
-/// One write: a server-side apply (a CRD then waits until Established, so its custom
-/// resources can follow), or a delete that waits until the object is gone.
-async fn write<C: Cluster>(
-    cluster: &C,
-    addr: &ObjectRef,
-    action: Action,
-    manifest: &Value,
-    force: bool,
-    timeout: Duration,
-) -> Result<Option<Value>, ClusterError> {
-    if action == Action::Delete {
-        cluster.delete(addr).await?;
-        return wait_gone(cluster, addr, timeout).await.map(|()| None);
-    }
-    let obj = cluster.apply(addr, manifest, ApplyOptions { dry_run: false, force }).await?;
-    if addr.kind == "CustomResourceDefinition" {
-        wait_established(cluster, addr, timeout).await?;
-    }
-    Ok(Some(obj))
 }
 
 /// Unchanged objects that the state does not know yet (adopted earlier, or a lost state) are

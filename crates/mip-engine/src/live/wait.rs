@@ -1,8 +1,9 @@
-//! Waiting for one object: a CRD until it is Established, a deletion until the object is gone.
-//! (What Argo CD reconciles is watched by [`super::gates`].)
+//! One object's write and its waits: server-side apply (a CRD then waits until Established), a
+//! delete that waits until the object is gone, and the refresh asked of Argo CD after a root
+//! Application is written. (What Argo CD reconciles is watched by [`super::gates`].)
 
-use mip_core::ObjectRef;
-use mip_core::cluster::{Cluster, ClusterError};
+use mip_core::cluster::{ApplyOptions, Cluster, ClusterError};
+use mip_core::{Action, ObjectRef};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -80,4 +81,37 @@ pub(crate) async fn wait_gone<C: Cluster>(
         },
     )
     .await
+}
+
+/// Argo CD's annotation that asks for a refresh now, as `argocd app get --refresh` sets it;
+/// Argo CD removes it once done.
+const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+/// After mip wrote a root Application, asks Argo CD to compare it with Git now instead of at its
+/// next resync. Best effort: a refused refresh only means waiting for the resync period.
+pub(crate) async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, action: Action) {
+    if addr.group == "argoproj.io" && addr.kind == "Application" && action != Action::Delete {
+        let _ignored = cluster.annotate(addr, "mip-refresh", REFRESH_ANNOTATION, "normal").await;
+    }
+}
+
+/// One write: a server-side apply (a CRD then waits until Established, so its custom
+/// resources can follow), or a delete that waits until the object is gone.
+pub(crate) async fn write<C: Cluster>(
+    cluster: &C,
+    addr: &ObjectRef,
+    action: Action,
+    manifest: &Value,
+    force: bool,
+    timeout: Duration,
+) -> Result<Option<Value>, ClusterError> {
+    if action == Action::Delete {
+        cluster.delete(addr).await?;
+        return wait_gone(cluster, addr, timeout).await.map(|()| None);
+    }
+    let obj = cluster.apply(addr, manifest, ApplyOptions { dry_run: false, force }).await?;
+    if addr.kind == "CustomResourceDefinition" {
+        wait_established(cluster, addr, timeout).await?;
+    }
+    Ok(Some(obj))
 }

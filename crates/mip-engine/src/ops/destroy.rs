@@ -1,5 +1,6 @@
 //! `mip destroy`: everything mip made and still labels, deleted in reverse dependency order
-//! after confirmation; the `default` project only forgotten.
+//! after confirmation; the `default` project only forgotten. With `--revision BRANCH`, only that
+//! branch deployment's root Applications (a branch teardown), never what main applied.
 
 use super::apply::ask;
 use super::{Env, open, record_history};
@@ -42,6 +43,16 @@ impl SecretResolver for NoSecrets {
     }
 }
 
+/// The root Applications of the loaded revision (mip writes them; Argo CD generates the rest).
+fn branch_roots(loaded: &crate::load::Loaded) -> BTreeSet<ObjectRef> {
+    loaded
+        .desired
+        .mip_owned()
+        .filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
+        .map(|o| o.addr.clone())
+        .collect()
+}
+
 /// Destroys (see the [module docs](self)).
 ///
 /// # Errors
@@ -54,14 +65,24 @@ pub async fn destroy<K: Connector>(
     let loaded = env.load(&req.load)?;
     let cluster = Arc::new(env.connect(&loaded).await?);
     let result = async {
-        let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster.as_ref()))?;
+        let backend = env.backend(&loaded, Some(cluster.as_ref()))?;
         let store = open(backend.as_ref(), Operation::Destroy, env.state.lock_timeout).await?;
         let snapshot = store.snapshot()?;
         let addrs: BTreeSet<ObjectRef> = snapshot.managed.keys().cloned().collect();
         let live = read_live(cluster.as_ref(), &addrs).await?;
-        let plan = destroy_plan(&loaded, &snapshot, &live, req.include_protected);
-        for a in kept_protected(&snapshot, &live, req.include_protected) {
-            env.hook.event(Event::Notice(Notice::KeptProtected(a.clone())));
+        let mut plan = destroy_plan(&loaded, &snapshot, &live, req.include_protected);
+        let branch = req.load.revision.as_deref().is_some_and(|r| r != loaded.inventory.revision.value);
+        if branch {
+            // `--revision BRANCH`: a branch deployment shares everything with main but its root
+            // Applications; only those go (their finalizer makes Argo CD delete what they
+            // generated first), and what main applied stays.
+            let roots = branch_roots(&loaded);
+            plan.changes.retain(|c| roots.contains(&c.address));
+            plan.summary.delete = plan.changes.len();
+        } else {
+            for a in kept_protected(&snapshot, &live, req.include_protected) {
+                env.hook.event(Event::Notice(Notice::KeptProtected(a.clone())));
+            }
         }
         env.hook.plan(&plan, Operation::Destroy);
         if plan.changes.is_empty() {

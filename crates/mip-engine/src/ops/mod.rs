@@ -22,7 +22,6 @@ use crate::backend::{Backends, StateFlags};
 use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Connector, Hook, Operation};
 use mip_core::cluster::Cluster;
-use mip_inventory::StateSettings;
 use mip_state::{Backend, DynStore, HistoryEntry};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,12 +55,17 @@ impl<K: Connector> Env<'_, K> {
     }
 
     /// The state backend of a command: flags, else the inventory's `state:` section.
-    fn backend(
-        &self,
-        settings: Option<&StateSettings>,
-        cluster: Option<&K::Cluster>,
-    ) -> Result<Box<dyn Backend>, Error> {
-        self.backends.build(&self.state.spec(settings), cluster)
+    ///
+    /// A deployment of another revision than the inventory's (`--revision BRANCH`) keeps its
+    /// own state beside main's, as a Terraform workspace does: it shares every object with main
+    /// but its root Applications, and must neither delete main's roots nor lose track of its
+    /// own.
+    fn backend(&self, loaded: &Loaded, cluster: Option<&K::Cluster>) -> Result<Box<dyn Backend>, Error> {
+        let mut spec = self.state.spec(loaded.inventory.state.as_ref());
+        if loaded.desired.revision != loaded.inventory.revision.value {
+            spec.workspace = Some(loaded.desired.prefix.trim_end_matches('-').to_owned());
+        }
+        self.backends.build(&spec, cluster)
     }
 
     /// Runs `body` with the cluster, then reports the requests it made (whatever the result).

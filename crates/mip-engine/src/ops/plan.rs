@@ -44,7 +44,7 @@ pub async fn plan<K: Connector>(env: &Env<'_, K>, req: &PlanRequest) -> Result<P
         if spec.kind == BackendKind::Cluster {
             return Err(Error::OfflineClusterState);
         }
-        match env.backends.build(&spec, None)?.read(false).await? {
+        match env.backend(&loaded, None)?.read(false).await? {
             Some((snapshot, _)) => plan_against(&loaded, &prior_from(&snapshot)),
             None => plan_offline(&loaded),
         }
@@ -96,7 +96,7 @@ pub(crate) async fn live_read<K: Connector>(
     cluster: &K::Cluster,
     loaded: &Loaded,
 ) -> Result<(Plan, std::collections::BTreeMap<mip_core::ObjectRef, serde_json::Value>), Error> {
-    let backend = env.backend(loaded.inventory.state.as_ref(), Some(cluster))?;
+    let backend = env.backend(loaded, Some(cluster))?;
     let snapshot = backend.read(false).await?.map(|(s, _)| s);
     crate::live::plan::plan_live_read(cluster, loaded, snapshot.as_ref()).await
 }

@@ -81,7 +81,7 @@ pub async fn rebuild<K: Connector>(env: &Env<'_, K>, load: &LoadOptions) -> Resu
     let loaded = env.load(load)?;
     let cluster = env.connect(&loaded).await?;
     env.counted(&cluster, async {
-        let backend = env.backend(loaded.inventory.state.as_ref(), Some(&cluster))?;
+        let backend = env.backend(&loaded, Some(&cluster))?;
         let store = open(backend.as_ref(), Operation::StateRebuild, env.state.lock_timeout).await?;
         let n = crate::live::rebuild_state(&cluster, store.as_ref(), &loaded).await?;
         record_history(store.as_ref(), Operation::StateRebuild, format!("{n} recorded"))?;
