@@ -1,0 +1,102 @@
+//! What operators install and deploy: `mip --version` names its commit and build date; the
+//! container image builds without a daemon and its binary runs from the unpacked rootfs
+//! (`tools/image/check.sh`: buildah, umoci); the CronJob kustomize base of `examples/cron`
+//! builds (the kustomize of the Argo CD tier) and the API server accepts every object in a
+//! server-side dry run; the example PrometheusRule passes `promtool check rules`.
+
+use crate::live::kubectl;
+use crate::*;
+use mip_test_support::TestCluster;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// Runs `cmd` with `input` on stdin; its output.
+fn piped(mut cmd: Command, input: &str) -> Output {
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("runs");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn version_names_the_commit_and_the_build_date() {
+    let o = mip(&["--version"]);
+    assert_eq!(code(&o), 0);
+    let v = stdout(&o);
+    let (head, rest) = v.trim().split_once(" (commit ").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(head, format!("mip {}", env!("CARGO_PKG_VERSION")));
+    let (commit, date) = rest.trim_end_matches(')').split_once(", built ").unwrap_or_else(|| panic!("{v}"));
+    assert!(commit == "unknown" || commit.chars().all(|c| c.is_ascii_hexdigit()), "{v}");
+    let parts: Vec<&str> = date.split('-').collect();
+    assert!(parts.len() == 3 && parts.iter().all(|p| p.parse::<u32>().is_ok()), "{v}");
+}
+
+#[test]
+fn the_image_builds_without_a_daemon_and_its_binary_runs() {
+    let script = root().join("tools/image/check.sh");
+    let o = Command::new("bash").arg(&script).arg(env!("CARGO_BIN_EXE_mip")).output().expect("check.sh runs");
+    assert!(o.status.success(), "tools/image/check.sh failed: {}{}", stdout(&o), stderr(&o));
+    // The binary in the image, run inside its rootfs as uid 65532, says what the built one says.
+    assert_eq!(stdout(&o), stdout(&mip(&["--version"])), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(
+        log.contains("entrypoint exec form [\"/usr/local/bin/mip\",\"--help\"], user 65532, no shell"),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_cron_kustomize_base_builds_and_the_api_server_accepts_it() {
+    let kustomize =
+        mip_test_support::binaries::argocd_bin_dir().expect("Argo CD tier binaries").join("kustomize");
+    let built =
+        Command::new(&kustomize).arg("build").arg(root().join("examples/cron")).output().expect("kustomize");
+    assert!(built.status.success(), "kustomize build: {}", stderr(&built));
+    let manifests = stdout(&built);
+    // The inventory reached the generated ConfigMap, and the CronJob mounts that ConfigMap by
+    // its hashed name; no kubeconfig anywhere (the pod's ServiceAccount is used).
+    let config_map = manifests
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("name: mip-drift-"))
+        .unwrap_or_else(|| panic!("no generated ConfigMap: {manifests}"));
+    let mounted = manifests.split_once("configMap:").map(|(_, rest)| rest.trim_start()).unwrap_or_default();
+    assert!(mounted.starts_with(&format!("name: mip-drift-{config_map}\n")), "{manifests}");
+    assert!(manifests.contains("kind: Inventory"), "{manifests}");
+    assert!(!manifests.contains("kubeconfig"), "{manifests}");
+    for field in
+        ["activeDeadlineSeconds: 600", "ttlSecondsAfterFinished: 86400", "readOnlyRootFilesystem: true"]
+    {
+        assert!(manifests.contains(field), "{field}: {manifests}");
+    }
+    // Server-side dry run of everything (the namespace is created for real first: a dry run
+    // cannot put objects into a namespace that does not exist).
+    let _ = kubectl(&["create", "namespace", "mip-system"]);
+    let mut apply = TestCluster::shared().kubectl();
+    apply.args(["apply", "--dry-run=server", "-f", "-"]);
+    let o = piped(apply, &manifests);
+    assert!(o.status.success(), "server-side dry run: {}{}", stdout(&o), stderr(&o));
+    let accepted = stdout(&o);
+    for object in ["serviceaccount/mip-drift", "cronjob.batch/mip-drift", "configmap/mip-drift-"] {
+        assert!(accepted.contains(object), "{object}: {accepted}");
+    }
+}
+
+#[test]
+fn the_example_alert_rules_pass_promtool() {
+    let promtool = crate::metrics::tool("promtool", "prometheus");
+    let rule = std::fs::read_to_string(root().join("examples/cron/prometheus-rule.yaml")).expect("rule");
+    // A Prometheus rule file is the PrometheusRule's `spec`, one level less indented.
+    let spec: String = rule
+        .split_once("\nspec:\n")
+        .expect("spec")
+        .1
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, spec).expect("write");
+    let o = Command::new(promtool).args(["check", "rules"]).arg(&file).output().expect("promtool");
+    assert!(o.status.success(), "promtool check rules: {}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("SUCCESS: 4 rules found"), "{}", stdout(&o));
+}
