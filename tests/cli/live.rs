@@ -43,7 +43,7 @@ pub(crate) fn run(e: &Env, args: &[&str]) -> Output {
     run_env(e, args, &[])
 }
 
-fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
+pub(crate) fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
     let cluster = TestCluster::shared();
     let mut all: Vec<&str> = args.to_vec();
     if args.first() != Some(&"state") {

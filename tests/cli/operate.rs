@@ -262,3 +262,42 @@ fn sigterm_while_waiting_for_argo_cd_releases_the_lease_and_keeps_what_finished(
     let plan = run(&e, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
 }
+
+/// The canary for the log paths: an apply, a re-plan with a drifted Secret and a drift, at
+/// `RUST_LOG=trace` in JSON and at `-vvv` in text, leak no secret value (the client id and secret
+/// from env and file, the generated values), while kube's request traces do show.
+#[test]
+fn logs_at_every_level_and_format_carry_no_secret_value() {
+    let e = setup("logcanary");
+    let trace = [("RUST_LOG", "trace")];
+    let mut logs = String::new();
+    let mut step = |args: &[&str], vars: &[(&str, &str)], codes: &[i32]| {
+        let o = crate::live::run_env(&e, args, vars);
+        assert!(codes.contains(&code(&o)), "{args:?}: exit {}: {}", code(&o), stderr(&o));
+        logs.push_str(&stdout(&o));
+        logs.push_str(&stderr(&o));
+        stderr(&o)
+    };
+    let applied =
+        step(&["apply", "--auto-approve", "--wait-timeout", "0", "--log-format", "json"], &trace, &[0]);
+    // Every stderr line is a JSON object; kube's request traces are among them.
+    for line in applied.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(applied.contains("\"target\":\"kube_client"), "no kube traces at RUST_LOG=trace: {applied}");
+    assert!(applied.contains("Apply: ") && applied.contains("\"target\":\"mip::note\""), "{applied}");
+    let o = kubectl(&["delete", "secret", "-n", &e.fed, "keycloak-credentials"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    step(&["plan", "-vvv"], &[], &[0]);
+    step(&["drift", "--log-format", "json"], &trace, &[2]);
+    step(&["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"], &trace, &[0]);
+
+    let mut secrets = crate::live::secret_values(&e.fed, "mip-secret");
+    secrets.extend(crate::live::secret_values(&e.fed, "keycloak-credentials"));
+    secrets.extend([CLIENT_ID.to_owned(), crate::live::CLIENT_SECRET.to_owned()]);
+    assert!(secrets.len() >= 10, "{secrets:?}");
+    for value in secrets.iter().filter(|v| v.len() >= 8) {
+        assert!(!logs.contains(value.as_str()), "a secret value reached the logs");
+    }
+}
