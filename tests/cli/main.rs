@@ -14,10 +14,12 @@ mod plan;
 mod rbac;
 mod release;
 mod render;
+mod review;
 mod secrets;
 mod secrets_live;
 mod state_cluster;
 mod validate;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -55,6 +57,19 @@ pub fn stdout(o: &Output) -> String {
 /// Stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).expect("utf-8")
+}
+
+/// Runs `git` in `dir` (as a throwaway identity, unsigned); its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
 }
 
 /// Writes an inventory into a temp dir and returns (dir, path).

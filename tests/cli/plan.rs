@@ -27,7 +27,7 @@ fn plans_are_byte_identical_across_runs() {
     let dir = tempfile::tempdir().expect("tmp");
     let (p1, p2) = (dir.path().join("a.mip"), dir.path().join("b.mip"));
     for p in [&p1, &p2] {
-        let o = mip(&["plan", "--offline", "-i", INFRA, "-o", p.to_str().expect("utf8")]);
+        let o = mip(&["plan", "--offline", "-i", INFRA, "--out", p.to_str().expect("utf8")]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }
     assert_eq!(std::fs::read(&p1).expect("a"), std::fs::read(&p2).expect("b"), "plan files differ");
@@ -64,7 +64,7 @@ fn json_is_a_versioned_contract() {
 #[test]
 fn markdown_fits_a_pr_comment_and_says_when_cut() {
     let full = stdout(&mip(&["plan", "--offline", "-i", INFRA, "--output", "markdown"]));
-    assert!(full.starts_with("### mip plan"));
+    assert!(full.starts_with("<!-- mip-plan -->\n### mip plan"), "the hidden marker first: {full}");
     assert!(full.contains("<details>"));
     assert!(
         full.find("| create |").expect("table") < full.find("<details>").expect("details"),
@@ -90,7 +90,7 @@ fn plan_file_is_private_and_verifiable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("plan.mip");
-    let o = mip(&["plan", "--offline", "-i", INFRA, "-o", p.to_str().expect("utf8")]);
+    let o = mip(&["plan", "--offline", "-i", INFRA, "--out", p.to_str().expect("utf8")]);
     assert_eq!(code(&o), 0);
     assert!(stderr(&o).contains("saved the plan"));
     let mode = std::fs::metadata(&p).expect("exists").permissions().mode() & 0o777;
@@ -149,7 +149,7 @@ fn bad_inventory_writes_nothing() {
     );
     let out = dir.path().join("plan.mip");
     let o =
-        mip(&["plan", "--offline", "-i", path.to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
+        mip(&["plan", "--offline", "-i", path.to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
     assert_eq!(code(&o), 1);
     assert!(o.stdout.is_empty());
     assert!(!out.exists(), "a plan file was written for an invalid inventory");
@@ -211,7 +211,7 @@ fn apply_checks_local_inputs_before_contacting_the_cluster() {
     assert!(!err.contains("kubeconfig"), "{err}");
 
     let saved = dir.path().join("saved.plan");
-    let o = mip(&["plan", "--offline", "-i", inv, "--state-dir", dir.path().join("s").to_str().expect("utf8"), "-o", saved.to_str().expect("utf8")]);
+    let o = mip(&["plan", "--offline", "-i", inv, "--state-dir", dir.path().join("s").to_str().expect("utf8"), "--out", saved.to_str().expect("utf8")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = std::fs::read_to_string(&saved).expect("plan").replacen("create", "delete", 1);
     std::fs::write(&saved, text).expect("tamper");

@@ -33,7 +33,7 @@ fn secret_values_never_reach_outputs() {
                 inv.to_str().expect("utf8"),
                 "--output",
                 fmt,
-                "-o",
+                "--out",
                 plan_file.to_str().expect("utf8"),
             ],
             &env,

@@ -113,7 +113,7 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
 
     let plan_file = e.dir.path().join("plan.mip").display().to_string();
     for fmt in ["text", "json", "markdown"] {
-        let o = mip_in(&e, &["plan", "-vvv", "--output", fmt, "-o", &plan_file]);
+        let o = mip_in(&e, &["plan", "-vvv", "--output", fmt, "--out", &plan_file]);
         keep(&format!("plan {fmt}"), &o);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }

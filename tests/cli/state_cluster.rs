@@ -151,8 +151,8 @@ fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
     std::fs::write(&e.inv, text).expect("write inventory");
     let (p1, p2) = (e.dir.path().join("p1.mip"), e.dir.path().join("p2.mip"));
     let (p1, p2) = (p1.display().to_string(), p2.display().to_string());
-    assert_eq!(code(&run(&e, &["plan", "-o", &p1])), 0);
-    assert_eq!(code(&run(&e, &["plan", "-o", &p2])), 0);
+    assert_eq!(code(&run(&e, &["plan", "--out", &p1])), 0);
+    assert_eq!(code(&run(&e, &["plan", "--out", &p2])), 0);
     let first = run(&e, &["apply", &p1, "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let second = run(&e, &["apply", &p2, "--auto-approve", "--wait-timeout", "0"]);

@@ -247,6 +247,7 @@ impl CiContext {
     /// GitHub sets are left out, so nothing from the environment can inject Markdown.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> CiContext {
         let commit = var("MIP_HEAD_SHA")
+            .filter(|c| !c.is_empty())
             .or_else(|| var("GITHUB_SHA"))
             .filter(|c| (7..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()));
         let server = var("GITHUB_SERVER_URL").filter(|u| {

@@ -145,4 +145,11 @@ fn ci_values_that_could_inject_markdown_are_left_out() {
     assert_eq!(CiContext::from_vars(vars), CiContext::default());
     let head = |k: &str| (k == "MIP_HEAD_SHA").then(|| "deadbeef".to_owned());
     assert_eq!(CiContext::from_vars(head).commit.as_deref(), Some("deadbeef"));
+    // On a push the workflow's `MIP_HEAD_SHA` is empty: the commit is GITHUB_SHA.
+    let push = |k: &str| match k {
+        "MIP_HEAD_SHA" => Some(String::new()),
+        "GITHUB_SHA" => Some("cafe0123".to_owned()),
+        _ => None,
+    };
+    assert_eq!(CiContext::from_vars(push).commit.as_deref(), Some("cafe0123"));
 }
