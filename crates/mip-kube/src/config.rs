@@ -98,6 +98,7 @@ pub const IN_CLUSTER_CONTEXT: &str = "in-cluster";
 /// `~/.kube/config`; else, in a pod (`KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`
 /// set), the pod's ServiceAccount: its token (re-read as it rotates), CA and namespace, as one
 /// context named `in-cluster`.
+#[expect(clippy::result_large_err, reason = "the crate's one error type, built once per connection")]
 fn read_kubeconfig(
     opts: &ConnectOptions,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
@@ -138,6 +139,7 @@ fn read_kubeconfig(
 
 /// The pod's ServiceAccount as a kubeconfig, when `KUBERNETES_SERVICE_HOST` and
 /// `KUBERNETES_SERVICE_PORT` say this is a pod.
+#[expect(clippy::result_large_err, reason = "the crate's one error type, built once per connection")]
 fn in_cluster(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Option<(Kubeconfig, String)>, ClusterError> {
@@ -345,6 +347,7 @@ mod tests {
         text
     }
 
+    #[expect(clippy::result_large_err, reason = "the crate's one error type, built once per connection")]
     fn read(vars: &[(&str, &str)]) -> Result<(Kubeconfig, String), ClusterError> {
         read_kubeconfig(&ConnectOptions::default(), &env(vars))
     }
