@@ -131,7 +131,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
 
     // 1. Bootstrap: the gates release on what Argo CD generates from the rendered tree.
     let t = Instant::now();
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
+    let o = mip_on(
+        &cluster,
+        d,
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
+    );
     assert_eq!(code(&o), 0, "mip apply: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     let apply_time = t.elapsed();
     const APPS: &str = "applications.argoproj.io";
@@ -180,6 +184,14 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         "a root is not ready: {err}"
     );
 
+    // What mip models of the generated objects matches what the real Argo CD made from the
+    // rendered tree: no spec-differs finding on a fresh bootstrap.
+    let o = mip_on(&cluster, d, &["drift", "-i", "mip.yaml", "--output", "json"]);
+    let dj: Value = serde_json::from_slice(&o.stdout).expect("drift json");
+    let differs: Vec<&Value> =
+        dj["argo"].as_array().expect("argo").iter().filter(|a| a["kind"] == "spec-differs").collect();
+    assert!(differs.is_empty(), "the model of a generated object differs from Argo CD's: {differs:#?}");
+
     // 5. Right after: no changes, while Argo CD keeps rewriting Application status.
     let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "plan after apply: {}\n{}", stdout(&o), stderr(&o));
@@ -205,7 +217,17 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(
         &cluster,
         d,
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--force-conflicts", "--wait-timeout", "300", "--wait-for", "exists"],
+        &[
+            "apply",
+            "-i",
+            "mip.yaml",
+            "--auto-approve",
+            "--force-conflicts",
+            "--wait-timeout",
+            "300",
+            "--wait-for",
+            "exists",
+        ],
     );
     assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
 
@@ -273,7 +295,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     );
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "render federation-B");
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
+    let o = mip_on(
+        &cluster,
+        d,
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
+    );
     assert_eq!(code(&o), 0, "apply federation-B: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     wait_local_synced(
         &cluster,
@@ -287,7 +313,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(&cluster, d, &["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "remove federation-B");
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
+    let o = mip_on(
+        &cluster,
+        d,
+        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
+    );
     assert_eq!(code(&o), 0, "apply without federation-B: {}\n{}", stdout(&o), stderr(&o));
     let deadline = Instant::now() + TIMEOUT;
     loop {

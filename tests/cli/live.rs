@@ -249,7 +249,14 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     creator.join().expect("creator");
     assert_eq!(code(&gated), 0, "the gate did not release: {}", stderr(&gated));
     assert!(stderr(&gated).contains("everything Argo CD reconciles is ready"), "{}", stderr(&gated));
-    let drift = run(&e, &["drift"]);
+    // The objects this test created in Argo CD's place carry no real spec: Argo CD's side
+    // differs (one finding per object, never a mip-owned change); mip's side is clean.
+    let argo_side = run(&e, &["drift", "--output", "json"]);
+    assert_eq!(code(&argo_side), 2, "{}", stderr(&argo_side));
+    let aj = json(&argo_side);
+    assert_eq!(aj["changes"], serde_json::json!([]), "{aj}");
+    assert!(aj["argo"].as_array().expect("argo").iter().all(|a| a["kind"] == "spec-differs"), "{aj}");
+    let drift = run(&e, &["drift", "--mip-only"]);
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 
     // State lists what mip manages.
@@ -290,8 +297,11 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let h = run(&e, &["state", "history"]);
     assert_eq!(code(&h), 0, "{}", stderr(&h));
     let history = stdout(&h);
-    let ops: Vec<&str> =
-        history.lines().filter_map(|l| l.split_once(": ")).map(|(head, _)| head.rsplit(' ').next().unwrap_or("")).collect();
+    let ops: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(head, _)| head.rsplit(' ').next().unwrap_or(""))
+        .collect();
     assert_eq!(ops.last(), Some(&"destroy"), "{}", stdout(&h));
     assert!(ops.contains(&"apply"), "{}", stdout(&h));
 }
@@ -448,28 +458,41 @@ fn a_branch_deployment_has_its_own_state_and_its_teardown_leaves_main_alone() {
     let events: Vec<serde_json::Value> =
         stdout(&main).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert_eq!(events.first().map(|e| e["event"].clone()), Some("plan".into()), "{}", stdout(&main));
-    assert!(events.iter().any(|e| e["event"] == "done" && e["address"].as_str().is_some_and(|a| a.ends_with("main-argo-projects"))));
+    assert!(
+        events.iter().any(|e| e["event"] == "done"
+            && e["address"].as_str().is_some_and(|a| a.ends_with("main-argo-projects")))
+    );
     let last = events.last().expect("events");
     assert_eq!((last["event"].as_str(), last["complete"].as_bool()), (Some("outcome"), Some(true)), "{last}");
     let branch = run(&e, &["apply", "--revision", "feat/x", "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&branch), 0, "{}", stderr(&branch));
     // Every root carries Argo CD's resources finalizer, so deleting one cascades.
-    let root = kubectl(&["get", "application", "-n", &e.argocd, "feat-x-infra-clusterset", "-o", "jsonpath={.metadata.finalizers}"]);
+    let root = kubectl(&[
+        "get",
+        "application",
+        "-n",
+        &e.argocd,
+        "feat-x-infra-clusterset",
+        "-o",
+        "jsonpath={.metadata.finalizers}",
+    ]);
     assert!(String::from_utf8_lossy(&root.stdout).contains("resources-finalizer.argocd.argoproj.io"));
     // The branch keeps its own state: main's plan is still empty, main's roots untouched.
     let plan = run(&e, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "main's plan after the branch apply: {}", stdout(&plan));
     assert!(Path::new(&e.state).join("workspaces/feat-x").is_dir());
 
-    let d = with_argo_finalizers(&e.argocd, || {
-        run(&e, &["destroy", "--revision", "feat/x", "--auto-approve"])
-    });
+    let d =
+        with_argo_finalizers(&e.argocd, || run(&e, &["destroy", "--revision", "feat/x", "--auto-approve"]));
     assert_eq!(code(&d), 0, "{}", stderr(&d));
     for root in ["feat-x-argo-projects", "feat-x-infra-clusterset"] {
         assert!(!kubectl(&["get", "application", "-n", &e.argocd, root]).status.success(), "{root} left");
     }
     for root in ["main-argo-projects", "main-infra-clusterset"] {
-        assert!(kubectl(&["get", "application", "-n", &e.argocd, root]).status.success(), "main's {root} deleted");
+        assert!(
+            kubectl(&["get", "application", "-n", &e.argocd, root]).status.success(),
+            "main's {root} deleted"
+        );
     }
     assert!(kubectl(&["get", "namespace", &e.fed]).status.success(), "a shared namespace was deleted");
     let plan = run(&e, &["plan", "--detailed-exitcode"]);

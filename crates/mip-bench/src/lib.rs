@@ -27,6 +27,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod argocd;
 pub mod emit;
 pub mod generate;
 pub mod measure;

@@ -5,6 +5,7 @@
 //! mip-bench emit --federations N                    the mip-owned objects as multi-document YAML
 //! mip-bench emit --inventory FILE                   the same, for an existing inventory
 //! mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size 10000] [--mip PATH] [--docs DIR]
+//! mip-bench argocd [--repeat K] [--mip PATH]          Argo CD reaction time, with and without refresh
 //! ```
 
 use anyhow::{Context, bail};
@@ -16,7 +17,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   mip-bench generate --federations N [--dir DIR]
   mip-bench emit (--federations N | --inventory FILE)
-  mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR]";
+  mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR]
+  mip-bench argocd [--repeat K] [--mip PATH]";
 
 /// Flags as `--name value` pairs; every flag takes a value.
 fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -118,6 +120,18 @@ fn main_inner() -> anyhow::Result<()> {
             ));
             let _ = std::io::stderr().write_all(report.as_bytes());
             Ok(())
+        }
+        "argocd" => {
+            let exe = std::env::current_exe().context("failed to find this executable")?;
+            let mut options = mip_bench::argocd::Options { repeat: 3, mip: exe.with_file_name("mip") };
+            for (name, value) in &flags {
+                match name.as_str() {
+                    "repeat" => options.repeat = number(name, value)?.max(1),
+                    "mip" => options.mip = PathBuf::from(value),
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            stdout(&mip_bench::argocd::run(&options)?)
         }
         "-h" | "--help" | "help" => stdout(&format!("{USAGE}\n")),
         other => bail!("unknown command `{other}`\n{USAGE}"),

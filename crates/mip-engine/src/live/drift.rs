@@ -142,7 +142,7 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
     }
     for o in desired.objects.values().filter(|o| o.owner == Owner::ArgoCd) {
         let Some(l) = live.get(&o.addr) else { continue };
-        let differing = differing_leaves(&o.manifest, l, String::new());
+        let differing = mip_plan::argo::differing_fields(&o.manifest, l);
         if !differing.is_empty() {
             out.push(ArgoDrift {
                 address: o.addr.clone(),
@@ -155,59 +155,23 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
     out
 }
 
-/// The JSON pointers where `live` differs from what `model` says. A model models only some
-/// fields: what it leaves out is not compared; a list is compared as a set; a value that is an
-/// ApplicationSet template (`{{ … }}`) is not compared.
-fn differing_leaves(model: &Value, live: &Value, at: String) -> Vec<String> {
-    match model {
-        Value::Object(m) => m
-            .iter()
-            .flat_map(|(k, v)| {
-                let child = live.get(k).unwrap_or(&Value::Null);
-                differing_leaves(v, child, format!("{at}/{k}"))
-            })
-            .collect(),
-        Value::String(s) if s.contains("{{") => Vec::new(),
-        Value::Array(items) => {
-            let canon = |v: &Value| canonical::canonicalize(v).to_string();
-            let mut want: Vec<String> = items.iter().map(canon).collect();
-            let mut have: Vec<String> =
-                live.as_array().map(|a| a.iter().map(canon).collect()).unwrap_or_default();
-            want.sort();
-            have.sort();
-            if want == have { Vec::new() } else { vec![at] }
-        }
-        leaf => {
-            if leaf == live {
-                Vec::new()
-            } else {
-                vec![at]
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use mip_plan::argo::differing_fields;
     use serde_json::json;
 
     #[test]
     fn only_the_fields_a_model_names_are_compared_and_lists_as_sets() {
         let model = json!({"spec": {"destinations": [{"server": "s", "namespace": "a"}, {"server": "s", "namespace": "b"}], "description": "x"}});
         let same = json!({"spec": {"destinations": [{"namespace": "b", "server": "s"}, {"server": "s", "namespace": "a"}], "description": "x", "extra": 1}});
-        assert!(differing_leaves(&model, &same, String::new()).is_empty());
+        assert!(differing_fields(&model, &same).is_empty());
         let loosened =
             json!({"spec": {"destinations": [{"server": "*", "namespace": "*"}], "description": "x"}});
-        assert_eq!(differing_leaves(&model, &loosened, String::new()), vec!["/spec/destinations"]);
+        assert_eq!(differing_fields(&model, &loosened), vec!["/spec/destinations"]);
         let templated = json!({"spec": {"template": {"spec": {"project": "{{ templated }}"}}}});
         assert!(
-            differing_leaves(
-                &templated,
-                &json!({"spec": {"template": {"spec": {"project": "p"}}}}),
-                String::new()
-            )
-            .is_empty()
+            differing_fields(&templated, &json!({"spec": {"template": {"spec": {"project": "p"}}}}))
+                .is_empty()
         );
     }
 }

@@ -117,10 +117,19 @@ async fn settle<C: Cluster>(
 ) -> Result<Vec<NotReady>, Error> {
     let mut watch = Watch::new(final_targets(plan), opts.wait_for);
     let mut waiting: Vec<usize> = (0..watch.len()).collect();
+    let mut refreshed = !opts.refresh;
     loop {
         let opened = watch.poll(cluster, &waiting, hook).await?;
         waiting.retain(|i| !opened.contains(i));
         hook.event(Event::Waiting(waiting.len()));
+        if !refreshed && !waiting.is_empty() {
+            // Something is not reconciled yet: ask every root and ApplicationSet now (Git may
+            // have changed under an unchanged root, e.g. a federation added to the tree).
+            refreshed = true;
+            for i in 0..watch.len() {
+                request_refresh(cluster, watch.address(i), Action::Update).await;
+            }
+        }
         if waiting.is_empty() || tokio::time::Instant::now() >= deadline || opts.interrupt.is_triggered() {
             return Ok(watch.not_ready(waiting));
         }
@@ -371,7 +380,7 @@ impl<'p> Run<'p> {
         let (timeout, refresh) = (opts.deletion_timeout, opts.refresh);
         tasks.spawn(async move {
             let result = write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await;
-            if refresh && result.is_ok() {
+            if refresh && result.is_ok() && addr.kind == "Application" {
                 request_refresh(cluster.as_ref(), &addr, action).await;
             }
             (i, result)

@@ -83,16 +83,26 @@ pub(crate) async fn wait_gone<C: Cluster>(
     .await
 }
 
-/// Argo CD's annotation that asks for a refresh now, as `argocd app get --refresh` sets it;
-/// Argo CD removes it once done.
+/// Argo CD's annotation that asks for a refresh of an Application now, as `argocd app get
+/// --refresh` sets it; Argo CD removes it once done.
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+/// The ApplicationSet controller's counterpart: regenerate from the generators now (what its
+/// Git webhook does), instead of at its requeue period.
+const APPSET_REFRESH_ANNOTATION: &str = "argocd.argoproj.io/application-set-refresh";
 
-/// After mip wrote a root Application, asks Argo CD to compare it with Git now instead of at its
-/// next resync. Best effort: a refused refresh only means waiting for the resync period.
-pub(crate) async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, action: Action) {
-    if addr.group == "argoproj.io" && addr.kind == "Application" && action != Action::Delete {
-        let _ignored = cluster.annotate(addr, "mip-refresh", REFRESH_ANNOTATION, "normal").await;
+/// Asks Argo CD to reconcile `addr` now instead of at its next resync (an Application) or
+/// requeue (an ApplicationSet), under a field manager of its own. Best effort: a refused refresh
+/// only means waiting for the resync period. Whether it was asked.
+pub(crate) async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, action: Action) -> bool {
+    if addr.group != "argoproj.io" || action == Action::Delete {
+        return false;
     }
+    let (key, value) = match addr.kind.as_str() {
+        "Application" => (REFRESH_ANNOTATION, "normal"),
+        "ApplicationSet" => (APPSET_REFRESH_ANNOTATION, "true"),
+        _ => return false,
+    };
+    cluster.annotate(addr, "mip-refresh", key, value).await.unwrap_or(false)
 }
 
 /// One write: a server-side apply (a CRD then waits until Established, so its custom

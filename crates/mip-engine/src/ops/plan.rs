@@ -25,7 +25,7 @@ pub struct PlanRequest {
 /// A plan and the inventory it was made from.
 #[derive(Debug)]
 pub struct Planned {
-    /// The loaded inventory (its Argo-owned models released).
+    /// The loaded inventory (offline: its Argo-owned models released).
     pub loaded: Loaded,
     /// The plan.
     pub plan: Plan,
@@ -38,7 +38,11 @@ pub struct Planned {
 /// `--offline` with the state in the cluster.
 pub async fn plan<K: Connector>(env: &Env<'_, K>, req: &PlanRequest) -> Result<Planned, Error> {
     let mut loaded = env.load(&req.load)?;
-    loaded.release_argo_models();
+    // A live plan compares the models with what Argo CD generated (what it will change); an
+    // offline plan needs only their addresses.
+    if req.offline {
+        loaded.release_argo_models();
+    }
     let plan = if req.offline {
         let spec = env.state.spec(loaded.inventory.state.as_ref());
         if spec.kind == BackendKind::Cluster {
