@@ -82,6 +82,58 @@ pub(super) fn check_application_conditions(app: &Value, out: &mut Vec<Finding>) 
     }
 }
 
+/// What `mip drift` reports on Argo CD's side, explained: an Application OutOfSync at the
+/// revision it tracks (without a failed sync, which `sync-failed` covers), or Degraded, naming
+/// the resources Argo CD found unhealthy.
+pub(super) fn check_application_state(app: &Value, out: &mut Vec<Finding>) {
+    let text = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let failed = matches!(text("/status/operationState/phase"), "Failed" | "Error");
+    let current =
+        text("/status/sync/comparedTo/source/targetRevision") == text("/spec/source/targetRevision");
+    if current && !failed && text("/status/sync/status") == "OutOfSync" {
+        let auto = app.pointer("/spec/syncPolicy/automated").is_some();
+        out.push(Finding {
+            severity: Severity::Warning,
+            code: Code::OutOfSync,
+            address: addr_of("Application", app),
+            what: "OutOfSync with the revision it tracks".to_owned(),
+            fix: if auto {
+                "automated sync is on: something keeps changing the resources back (another controller or a mutating webhook); compare with `argocd app diff` and add an `ignoreDifferences` entry or stop the other writer".to_owned()
+            } else {
+                "sync it (`argocd app sync`), or turn on automated sync in its template; `argocd app diff` shows what differs".to_owned()
+            },
+        });
+    }
+    if text("/status/health/status") == "Degraded" {
+        let unhealthy: Vec<String> = app
+            .pointer("/status/resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.pointer("/health/status").and_then(Value::as_str) == Some("Degraded"))
+            .map(|r| {
+                let s = |p: &str| r.pointer(p).and_then(Value::as_str).unwrap_or_default();
+                let msg = s("/health/message");
+                let base = format!("{}/{}", s("/kind"), s("/name"));
+                if msg.is_empty() { base } else { format!("{base} ({msg})") }
+            })
+            .collect();
+        let message = text("/status/health/message");
+        let what = match (unhealthy.is_empty(), message.is_empty()) {
+            (false, _) => format!("Degraded: {}", unhealthy.join(", ")),
+            (true, false) => format!("Degraded: {message}"),
+            (true, true) => "Degraded".to_owned(),
+        };
+        out.push(Finding {
+            severity: Severity::Error,
+            code: Code::Degraded,
+            address: addr_of("Application", app),
+            what,
+            fix: "look at the unhealthy resources' events and logs (`kubectl describe`, `kubectl logs`) in the destination namespace; fix the values or the image in Git, then let Argo CD sync".to_owned(),
+        });
+    }
+}
+
 fn missing_project_fix(project: &str, ns: &str) -> String {
     format!(
         "create AppProject `{project}` in `{ns}` first: let `argo-projects` sync (or run `mip apply`), then refresh the application; if the name is wrong, fix `spec.project`"

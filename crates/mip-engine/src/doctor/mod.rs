@@ -32,8 +32,8 @@ pub use read::read;
 use crate::Error;
 use crate::load::Loaded;
 use checks::{
-    addr_of, check_application, check_application_conditions, check_application_set, check_default_project,
-    check_deletion, check_secret, name_of,
+    addr_of, check_application, check_application_conditions, check_application_set, check_application_state,
+    check_default_project, check_deletion, check_secret, name_of,
 };
 use mip_core::ObjectRef;
 use mip_core::cluster::Cluster;
@@ -96,6 +96,10 @@ pub enum Code {
     DefaultProjectLoosened,
     /// Argo CD reports an error condition on an Application.
     ArgoCondition,
+    /// An Application is OutOfSync at the revision its spec tracks, and no sync is failing.
+    OutOfSync,
+    /// An Application is Degraded.
+    Degraded,
 }
 
 impl Code {
@@ -112,6 +116,8 @@ impl Code {
             Code::AppsetError => "appset-error",
             Code::DefaultProjectLoosened => "default-project-loosened",
             Code::ArgoCondition => "argo-condition",
+            Code::OutOfSync => "out-of-sync",
+            Code::Degraded => "degraded",
         }
     }
 }
@@ -263,6 +269,7 @@ pub fn diagnose(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Vec<Fi
     for app in &live.applications {
         check_application(app, &projects, ns, &mut out);
         check_application_conditions(app, &mut out);
+        check_application_state(app, &mut out);
     }
     for set in &live.application_sets {
         check_application_set(set, &projects, ns, &mut out);

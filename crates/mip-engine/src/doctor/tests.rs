@@ -248,3 +248,28 @@ fn codes_serialise_as_their_kebab_case_names() {
     assert_eq!(json["findings"][0]["code"], "missing-secret");
     assert_eq!(Code::AppsetError.to_string(), "appset-error");
 }
+
+#[test]
+fn out_of_sync_and_degraded_applications_are_explained() {
+    let mut live = healthy();
+    let rev = live.applications[0]["spec"]["source"]["targetRevision"].clone();
+    live.applications[0]["status"] = json!({
+        "sync": {"status": "OutOfSync", "comparedTo": {"source": {"targetRevision": rev}}},
+        "health": {"status": "Degraded", "message": "a resource is degraded"},
+        "resources": [
+            {"kind": "Deployment", "name": "exareme2-controller", "health": {"status": "Degraded", "message": "Deployment exceeded its progress deadline"}},
+            {"kind": "Service", "name": "exareme2", "health": {"status": "Healthy"}}
+        ]
+    });
+    let found = diagnose(&exp(), &live, NOW);
+    let out_of_sync = found.iter().find(|f| f.code == Code::OutOfSync).expect("out-of-sync explained");
+    assert!(out_of_sync.fix.contains("argocd app"), "{}", out_of_sync.fix);
+    let degraded = found.iter().find(|f| f.code == Code::Degraded).expect("degraded explained");
+    assert_eq!(
+        degraded.what,
+        "Degraded: Deployment/exareme2-controller (Deployment exceeded its progress deadline)"
+    );
+    // Compared with an older revision: a refresh is pending, not drift.
+    live.applications[0]["status"]["sync"]["comparedTo"]["source"]["targetRevision"] = json!("old-branch");
+    assert!(diagnose(&exp(), &live, NOW).iter().all(|f| f.code != Code::OutOfSync));
+}
