@@ -3,6 +3,7 @@
 
 mod apps;
 mod argocd;
+mod argocd_platform;
 mod doctor;
 mod edit;
 mod examples_live;

@@ -310,6 +310,14 @@ pub fn plan_live(
             if !present {
                 summary.await_argo += 1;
             }
+            // Present but not as modelled (an upgraded revision, a moved destination): what
+            // Argo CD will change once the rendered tree is in Git.
+            let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.manifest, l));
+            if diff.is_some() {
+                summary.argo_update += 1;
+                expected.push(Expectation { diff, ..expectation(o, Action::Update, present) });
+                continue;
+            }
             expected.push(expectation(o, if present { Action::NoOp } else { Action::Await }, present));
             continue;
         }

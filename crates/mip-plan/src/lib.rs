@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod argo;
 mod build;
 pub mod diff;
 mod model;

@@ -203,7 +203,7 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
                 writeln!(s, "\n  # step {}", e.step)?;
                 step = Some(e.step);
             }
-            let symbol = if e.present { "=" } else { e.action.symbol() };
+            let symbol = if e.present && e.action != Action::Update { "=" } else { e.action.symbol() };
             writeln!(s, "  {symbol:>3} {}", e.address)?;
             match &e.generated_by {
                 Some(by) => {
@@ -338,7 +338,7 @@ fn mermaid(plan: &Plan) -> String {
             *counts.entry(c.action.symbol()).or_default() += 1;
             deletes |= c.action == Action::Delete;
         }
-        for e in plan.expected.iter().filter(|e| e.step == *step && !e.present) {
+        for e in plan.expected.iter().filter(|e| e.step == *step && (!e.present || e.action == Action::Update)) {
             *counts.entry(e.action.symbol()).or_default() += 1;
             deletes |= e.action == Action::Delete;
         }
@@ -446,7 +446,7 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
             }
         }
         for e in &expected {
-            let symbol = if e.present { "=" } else { e.action.symbol() };
+            let symbol = if e.present && e.action != Action::Update { "=" } else { e.action.symbol() };
             let _ = writeln!(sec, "- `{symbol}` `{}` — {}", e.address, e.reason);
         }
         let diffs = plan
