@@ -62,9 +62,10 @@ fn report_healthy(cluster: &TestCluster, ns: &str) {
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
     for app in list["items"].as_array().cloned().unwrap_or_default() {
         let name = app["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let destination = app["spec"]["destination"].clone();
         let compared = match app["spec"]["sources"].as_array() {
-            Some(sources) => serde_json::json!({ "sources": sources }),
-            None => serde_json::json!({ "source": app["spec"]["source"] }),
+            Some(sources) => serde_json::json!({ "sources": sources, "destination": destination }),
+            None => serde_json::json!({ "source": app["spec"]["source"], "destination": destination }),
         };
         let status = serde_json::json!({"status": {
             "sync": {"status": "Synced", "comparedTo": compared},
