@@ -313,10 +313,22 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o = mip_on(&cluster, d, &["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
     render_and_commit(&cluster, &argocd, d, "remove federation-B");
+    // Deleting a federation's namespace unattended must be named (review safety).
     let o = mip_on(
         &cluster,
         d,
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
+        &[
+            "apply",
+            "-i",
+            "mip.yaml",
+            "--auto-approve",
+            "--wait-timeout",
+            "300",
+            "--wait-for",
+            "exists",
+            "--allow-delete",
+            "v1/Namespace/federation-b",
+        ],
     );
     assert_eq!(code(&o), 0, "apply without federation-B: {}\n{}", stdout(&o), stderr(&o));
     let deadline = Instant::now() + TIMEOUT;

@@ -21,23 +21,49 @@ fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str], env: &[(&str, &str)]
     cmd
 }
 
-/// Creates, as Argo CD would (manager `argocd-controller`), every object the plan expects.
-fn play_argo(cluster: &TestCluster, expected: &[String]) {
+/// Deep merge of `top` into `base`.
+fn merge(base: &mut serde_json::Value, top: &serde_json::Value) {
+    match (base, top) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(t)) => {
+            for (k, v) in t {
+                merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, t) => *b = t.clone(),
+    }
+}
+
+/// Creates, as Argo CD would (manager `argocd-controller`), every object the plan expects, with
+/// the fields the plan says mip models for it (over a minimal valid spec).
+fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::Value)]) {
     let mut docs = String::new();
-    for addr in expected {
+    for (addr, model) in expected {
         let parts: Vec<&str> = addr.split('/').collect();
         let [_, _, kind, ns, name] = parts.as_slice() else { panic!("unexpected address {addr}") };
-        let spec = match *kind {
-            "AppProject" => "spec: {description: generated}",
-            "Application" => {
-                "spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}, source: {repoURL: 'https://example.org/r.git', path: p}}"
-            }
+        let mut doc = match *kind {
+            "AppProject" => serde_json::json!({"spec": {"description": "generated"}}),
+            "Application" => serde_json::json!({"spec": {"project": "p",
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"},
+                "source": {"repoURL": "https://example.org/r.git", "path": "p"}}}),
             "ApplicationSet" => {
-                "spec: {generators: [], template: {metadata: {name: x}, spec: {project: p, destination: {server: 'https://kubernetes.default.svc', namespace: x}}}}"
+                serde_json::json!({"spec": {"generators": [], "template": {"metadata": {"name": "x"},
+                "spec": {"project": "p", "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"}}}}})
             }
             other => panic!("unexpected kind {other}"),
         };
-        docs.push_str(&format!("---\napiVersion: argoproj.io/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n{spec}\n"));
+        if model.get("spec").and_then(|s| s.get("sources")).is_some()
+            && let Some(spec) = doc.get_mut("spec").and_then(serde_json::Value::as_object_mut)
+        {
+            spec.remove("source");
+        }
+        if model.is_object() {
+            merge(&mut doc, model);
+        }
+        merge(
+            &mut doc,
+            &serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": ns}}),
+        );
+        docs.push_str(&format!("---\n{doc}\n"));
     }
     let mut child = cluster
         .kubectl()
@@ -101,11 +127,11 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
         .expect("mip");
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let p: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
-    let expected: Vec<String> = p["expected"]
+    let expected: Vec<(String, serde_json::Value)> = p["expected"]
         .as_array()
         .expect("e")
         .iter()
-        .map(|e| e["address"].as_str().expect("a").to_owned())
+        .map(|e| (e["address"].as_str().expect("a").to_owned(), e["model"].clone()))
         .collect();
 
     // A gate that never releases fails, naming what is missing.
@@ -160,9 +186,7 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
         .output()
         .expect("mip");
     assert_eq!(code(&again), 0, "re-plan after bootstrap is not empty:\n{}", stdout(&again));
-    // The objects this test creates in Argo CD's place carry no real spec: mip's side only.
-    let drift =
-        mip_on(&cluster, dir.path(), &["drift", "-i", "mip.yaml", "--mip-only"], &env).output().expect("mip");
+    let drift = mip_on(&cluster, dir.path(), &["drift", "-i", "mip.yaml"], &env).output().expect("mip");
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 }
 

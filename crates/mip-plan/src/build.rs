@@ -146,6 +146,7 @@ pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> E
         generated_by: o.generated_by.clone(),
         present,
         diff: None,
+        model: (!o.manifest.is_null()).then(|| std::sync::Arc::clone(&o.manifest)),
     }
 }
 
@@ -371,7 +372,13 @@ pub fn plan_live(
         changes.push(Change {
             diff,
             live_fingerprint: live_obj.map(|l| crate::diff::live_fingerprint(l, is_secret)),
-            force: adopts(addr),
+            // Adopting an Argo CD object mip owns by design (the bootstrap project, a root
+            // Application made with the argocd CLI) takes its fields over from that creator; a
+            // Secret is never forced: a value another manager set that differs is a conflict.
+            force: adopts(addr)
+                || (addr.group == "argoproj.io"
+                    && live_obj
+                        .is_some_and(|l| crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none())),
             ..change_of(o, dag.dependencies_at(position), action, reason, fp)
         });
     }

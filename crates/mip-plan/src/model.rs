@@ -117,6 +117,10 @@ pub struct Expectation {
     /// base → head, for an object Argo CD will change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Live and review plans: the fields mip models for it (project, sources, destination, …):
+    /// what mip expects Argo CD to hold once it has reconciled the rendered tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 /// Counts per action.

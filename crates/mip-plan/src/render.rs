@@ -167,6 +167,10 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
     if !visible.is_empty() {
         s.write_str("\nmip will apply, in this order:\n")?;
     }
+    // Where apply waits: a change that depends on an object Argo CD has yet to generate is
+    // written only once that object is ready.
+    let awaited: std::collections::BTreeSet<&mip_core::ObjectRef> =
+        plan.expected.iter().filter(|e| !e.present).map(|e| &e.address).collect();
     for c in visible {
         if step != Some(c.step) && c.action != Action::Delete {
             writeln!(s, "\n  # step {}", c.step)?;
@@ -174,6 +178,13 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
         }
         writeln!(s, "  {:>3} {}", c.action.symbol(), c.address)?;
         writeln!(s, "        {} ({})", c.purpose, c.reason)?;
+        let gates: Vec<&mip_core::ObjectRef> =
+            c.depends_on.iter().map(|d| &d.address).filter(|a| awaited.contains(a)).collect();
+        if plan.mode != Mode::Review && !gates.is_empty() {
+            let shown: Vec<String> = gates.iter().take(3).map(|g| format!("{}/{}", g.kind, g.name)).collect();
+            let more = if gates.len() > 3 { format!(" and {} more", gates.len() - 3) } else { String::new() };
+            writeln!(s, "        waits until Argo CD has generated {}{more}", shown.join(", "))?;
+        }
         if let (Action::Update, Some(diff)) = (c.action, &c.diff) {
             for line in diff.lines() {
                 writeln!(s, "          {line}")?;
@@ -338,7 +349,9 @@ fn mermaid(plan: &Plan) -> String {
             *counts.entry(c.action.symbol()).or_default() += 1;
             deletes |= c.action == Action::Delete;
         }
-        for e in plan.expected.iter().filter(|e| e.step == *step && (!e.present || e.action == Action::Update)) {
+        for e in
+            plan.expected.iter().filter(|e| e.step == *step && (!e.present || e.action == Action::Update))
+        {
             *counts.entry(e.action.symbol()).or_default() += 1;
             deletes |= e.action == Action::Delete;
         }
