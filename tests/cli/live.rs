@@ -259,6 +259,35 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let drift = run(&e, &["drift", "--mip-only"]);
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 
+    // Argo CD reports a generated Application Degraded at the revision it tracks: drift names
+    // it on Argo CD's side (exit 2), doctor explains it with the unhealthy resource.
+    let leaf = format!("{}-exareme2", e.fed);
+    let app: serde_json::Value = serde_json::from_slice(
+        &kubectl(&["get", "application", "-n", &e.argocd, &leaf, "-o", "json"]).stdout,
+    )
+    .expect("the Application");
+    let status = serde_json::json!({"status": {
+        "sync": {"status": "OutOfSync", "comparedTo": {"source": app["spec"]["source"],
+                 "destination": app["spec"]["destination"]}},
+        "health": {"status": "Degraded"},
+        "resources": [{"kind": "StatefulSet", "name": "exareme2-worker", "health": {"status": "Degraded", "message": "0/1 ready"}}]}});
+    let patched = kubectl(&["patch", "application", &leaf, "-n", &e.argocd, "--type", "merge", "-p", &status.to_string()]);
+    assert!(patched.status.success(), "{}", String::from_utf8_lossy(&patched.stderr));
+    let d = run(&e, &["drift", "--output", "json"]);
+    assert_eq!(code(&d), 2, "{}", stderr(&d));
+    let kinds: Vec<String> = json(&d)["argo"]
+        .as_array()
+        .expect("argo")
+        .iter()
+        .filter(|a| a["address"].as_str().is_some_and(|x| x.ends_with(&format!("/{leaf}"))))
+        .map(|a| a["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(kinds.contains(&"degraded".to_owned()) && kinds.contains(&"out-of-sync".to_owned()), "{kinds:?}");
+    assert_eq!(code(&run(&e, &["drift", "--mip-only"])), 0, "--mip-only leaves Argo CD's side out");
+    let doc = run(&e, &["doctor"]);
+    assert_eq!(code(&doc), 2, "{}", stdout(&doc));
+    assert!(stdout(&doc).contains("[degraded]") && stdout(&doc).contains("StatefulSet/exareme2-worker (0/1 ready)"), "{}", stdout(&doc));
+
     // State lists what mip manages.
     let st = run(&e, &["state", "list", "--output", "json"]);
     keep("state", &st);

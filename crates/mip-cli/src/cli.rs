@@ -86,6 +86,23 @@ pub struct StateArgs {
     /// Payload bytes per state Secret (tests use small values to exercise chunking).
     #[arg(long, env = "MIP_STATE_CHUNK_BYTES", default_value_t = 512 * 1024, hide = true)]
     pub state_chunk_bytes: usize,
+    /// How many operations the state's history keeps in full; older ones are folded into one
+    /// summary entry (counts by operation, first and last serial and time).
+    #[arg(long, env = "MIP_HISTORY_LIMIT", default_value_t = mip_state::DEFAULT_HISTORY_LIMIT, value_name = "N")]
+    pub history_limit: usize,
+}
+
+/// What `federation remove` and `cluster remove` take.
+#[derive(Debug, Args, Clone)]
+pub struct RemoveArgs {
+    /// Name as in the inventory.
+    pub name: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Inventory location and the tree to re-render.
+    #[command(flatten)]
+    pub edit: EditArgs,
 }
 
 /// The inventory an editing command changes, and the tree it re-renders.
@@ -386,6 +403,15 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Read an existing mip-infra checkout into an inventory (stdout, or `-o FILE`); what it
+    /// cannot express is reported on stderr.
+    Import {
+        /// The checkout's root (the directory holding `base/`).
+        dir: PathBuf,
+        /// Write the inventory to FILE instead of stdout.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// The app catalogue: the built-in app definitions merged with the inventory's `apps:`.
     Apps {
         /// What to show.
@@ -573,16 +599,7 @@ pub enum FederationCommand {
     },
     /// Remove a federation from the inventory; Argo CD then deletes its applications,
     /// workloads and volumes, so this asks for confirmation.
-    Remove {
-        /// Name as in the inventory.
-        name: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Inventory location and the tree to re-render.
-        #[command(flatten)]
-        edit: EditArgs,
-    },
+    Remove(RemoveArgs),
 }
 
 /// `mip cluster` subcommands.
@@ -603,14 +620,5 @@ pub enum ClusterCommand {
         edit: EditArgs,
     },
     /// Remove a cluster no federation uses; asks for confirmation.
-    Remove {
-        /// Name as in the inventory.
-        name: String,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Inventory location and the tree to re-render.
-        #[command(flatten)]
-        edit: EditArgs,
-    },
+    Remove(RemoveArgs),
 }

@@ -2,7 +2,7 @@
 //! (`mip_inventory::edit` keeps every other byte), show the plan consequences on stderr, ask
 //! before a removal, and write atomically. Nothing is written when the edit is refused.
 
-use crate::cli::{ClusterCommand, EditArgs, FederationAppArg, FederationCommand, FederationKindArg};
+use crate::cli::{ClusterCommand, EditArgs, FederationAppArg, FederationCommand, FederationKindArg, RemoveArgs};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
@@ -38,7 +38,7 @@ pub fn federation(cmd: FederationCommand) -> Result<ExitStatus, CliError> {
                 edit::add_federation(file, text, &fed)
             })
         }
-        FederationCommand::Remove { name, yes, edit: args } => {
+        FederationCommand::Remove(RemoveArgs { name, yes, edit: args }) => {
             run(&args, &format!("federation `{name}`"), Some(yes), |file, text| {
                 edit::remove_federation(file, text, &name)
             })
@@ -53,7 +53,7 @@ pub fn cluster(cmd: ClusterCommand) -> Result<ExitStatus, CliError> {
             let c = NewCluster { name: name.clone(), server, context: kube_context };
             run(&args, &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
         }
-        ClusterCommand::Remove { name, yes, edit: args } => {
+        ClusterCommand::Remove(RemoveArgs { name, yes, edit: args }) => {
             run(&args, &format!("cluster `{name}`"), Some(yes), |file, text| {
                 edit::remove_cluster(file, text, &name)
             })
