@@ -1,6 +1,7 @@
 //! End-to-end tests of the `mip` binary: exit codes, streams, formats, determinism, files.
 //! Each test runs the real binary on the shipped examples or on a temporary inventory.
 
+mod adopt;
 mod apps;
 mod argocd;
 mod argocd_platform;
@@ -8,6 +9,7 @@ mod doctor;
 mod edit;
 mod examples_live;
 mod graph;
+mod import;
 mod live;
 mod metrics;
 mod operate;

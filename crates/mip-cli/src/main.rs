@@ -101,6 +101,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         }
         Command::State { command } => commands::state::run(&command),
         Command::Apps { command } => commands::apps::run(&command),
+        Command::Import { dir, out } => commands::import::run(&dir, out.as_deref()),
         Command::Federation { command } => edit::federation(command),
         Command::Cluster { command } => edit::cluster(command),
         Command::Doctor { inv, cluster, output } => doctor::doctor(&inv, &cluster, output),

@@ -166,6 +166,27 @@ pub enum Error {
         .0.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
     )]
     ProtectedDeletion(Vec<ObjectRef>),
+    /// `mip import DIR`: the checkout could not be read.
+    #[error("cannot read checkout `{path}`")]
+    ReadTree {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `mip import DIR`: no mip-infra tree there.
+    #[error("{0}")]
+    NotATree(String),
+    /// `mip import -o FILE`: the inventory could not be written.
+    #[error("cannot write inventory `{path}`")]
+    WriteInventory {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// `mip apply` of a review plan (base against head: no cluster, no state).
     #[error(
         "plan file `{0}` is a review plan (head against base), made without a cluster; it cannot be applied"
@@ -220,6 +241,10 @@ impl Error {
                 "review the plan, then repeat `--allow-delete ADDRESS` for each object, or apply at a terminal and confirm; the inventory's `protect:` list says which kinds need this"
             }
             Error::ReviewPlan(_) => "apply a plan made against the cluster: `mip plan --out FILE`",
+            Error::NotATree(_) => {
+                "point `mip import` at the root of a mip-infra checkout, the directory holding `base/`"
+            }
+            Error::WriteInventory { .. } => "check the directory exists and is writable, or print to stdout without `-o`",
             Error::OfflineClusterState => {
                 "drop `--offline`, or plan against a local copy with `--state-backend local --state-dir DIR` after `mip state migrate --from cluster --to local`"
             }

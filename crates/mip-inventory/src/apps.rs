@@ -211,6 +211,9 @@ impl AppDef {
 
     /// The version shown by `mip apps list`: the revisions of its upstream sources.
     pub fn version(&self) -> String {
+        if let Some(pin) = &self.target_revision {
+            return pin.clone();
+        }
         let mut v: Vec<&str> = self.upstream_sources().filter_map(|s| s.target_revision.as_deref()).collect();
         v.dedup();
         if v.is_empty() { "-".to_owned() } else { v.join(",") }

@@ -56,6 +56,7 @@
 
 pub mod branch;
 mod emit;
+pub mod import;
 mod tree;
 
 pub use tree::{

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod destroy;
 pub mod drift;
 pub mod graph;
+pub mod import;
 pub mod plan;
 pub mod show;
 pub mod state;

@@ -80,7 +80,58 @@ pub async fn read_live<C: Cluster>(
             }
         }
     }
+    adoptable_secrets(cluster, addrs, &mut out).await?;
     Ok(out)
+}
+
+/// Most namespaces whose unlabelled Secrets are listed one by one; beyond, one cluster-wide LIST.
+const ADOPT_NAMESPACE_LISTS: usize = 8;
+
+/// Secrets mip wants that exist without its label (made by hand, e.g. by the mip-infra README's
+/// `gen_secrets.sh`): read so that the plan adopts them and keeps every existing value. Only
+/// namespaces that can hold one are listed: not those of Namespaces mip wants that are absent
+/// (a bootstrap from nothing costs no request). Unrelated Secrets a LIST returns are dropped
+/// at once and never leave this function.
+async fn adoptable_secrets<C: Cluster>(
+    cluster: &C,
+    addrs: &BTreeSet<ObjectRef>,
+    out: &mut BTreeMap<ObjectRef, Value>,
+) -> Result<(), Error> {
+    let absent_namespace = |ns: &str| {
+        let a = ObjectRef::new("v1", "Namespace", None, ns);
+        addrs.contains(&a) && !out.contains_key(&a)
+    };
+    let wanted: Vec<&ObjectRef> = addrs
+        .iter()
+        .filter(|a| a.cluster.is_none() && a.is_secret() && !out.contains_key(*a))
+        .filter(|a| a.namespace.as_deref().is_some_and(|ns| !absent_namespace(ns)))
+        .collect();
+    let namespaces: BTreeSet<&str> = wanted.iter().filter_map(|a| a.namespace.as_deref()).collect();
+    if namespaces.is_empty() {
+        return Ok(());
+    }
+    let kind = KindRef::of(wanted[0]);
+    let lists: Vec<Option<&str>> = if namespaces.len() <= ADOPT_NAMESPACE_LISTS {
+        namespaces.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    for ns in lists {
+        let items = match cluster.list(&kind, ns, None).await {
+            Ok(items) => items,
+            Err(ClusterError::UnknownKind { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for item in items {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
+            let addr = ObjectRef::new("v1", "Secret", namespace, name);
+            if wanted.contains(&&addr) {
+                out.insert(addr, item);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a live object carries mip's managed-by label.

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod destroy;
 pub mod doctor;
+pub mod import;
 pub mod drift;
 pub mod plan;
 pub mod review;
