@@ -290,6 +290,10 @@ pub enum Command {
         /// Write nothing; exit 1 with a unified diff on stdout when DIR is out of date.
         #[arg(long)]
         check: bool,
+        /// Take over files at paths mip renders that it did not generate (a hand-written
+        /// checkout): their diff is printed on stdout, then they are rewritten.
+        #[arg(long, conflicts_with = "check")]
+        adopt: bool,
     },
     /// Draw the dependency graph (edges mean "after").
     Graph {
