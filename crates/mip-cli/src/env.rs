@@ -58,6 +58,7 @@ pub fn backends(connect: &ConnectOptions) -> Backends<KubeCluster> {
                 name: spec.cluster_name(spec.name.as_deref().unwrap_or(&defaults.name)),
                 lock_ttl: spec.lock_ttl,
                 chunk_bytes: spec.chunk_bytes.max(1),
+                history_limit: spec.history_limit,
             };
             let backend = ClusterBackend::new(connect.clone(), config);
             Box::new(match cluster {
@@ -87,6 +88,7 @@ pub fn state_flags(args: &StateArgs) -> StateFlags {
         lock_ttl: args.lock_ttl.max(Duration::from_secs(1)),
         lock_timeout: args.lock_timeout,
         chunk_bytes: args.state_chunk_bytes,
+        history_limit: args.history_limit,
     }
 }
 

@@ -59,6 +59,9 @@ pub struct StateFlags {
     pub lock_timeout: Duration,
     /// Payload bytes per state Secret.
     pub chunk_bytes: usize,
+    /// `--history-limit`: operations the history keeps in full; older ones are folded into
+    /// one summary entry.
+    pub history_limit: usize,
 }
 
 /// A resolved state location: flags over the inventory's `state:` section. Namespace and name
@@ -77,6 +80,8 @@ pub struct StateSpec {
     pub lock_ttl: Duration,
     /// Cluster: payload bytes per Secret.
     pub chunk_bytes: usize,
+    /// Operations the history keeps in full (both backends).
+    pub history_limit: usize,
     /// A branch deployment's own state (`--revision BRANCH`): the local store in
     /// `<dir>/workspaces/<branch>`, the cluster state named `<name>-<branch>`.
     pub workspace: Option<String>,
@@ -113,6 +118,7 @@ impl StateFlags {
             name: self.name.clone().or_else(|| from_inventory(|s| s.name.as_ref())),
             lock_ttl: self.lock_ttl,
             chunk_bytes: self.chunk_bytes,
+            history_limit: self.history_limit,
             workspace: None,
         }
     }
@@ -142,7 +148,9 @@ impl<C> Default for Backends<C> {
         let mut b = Backends { constructors: BTreeMap::new() };
         b.register(
             BackendKind::Local,
-            Box::new(|spec: &StateSpec, _: Option<&C>| Box::new(LocalBackend { dir: spec.local_dir() })),
+            Box::new(|spec: &StateSpec, _: Option<&C>| {
+                Box::new(LocalBackend { dir: spec.local_dir(), history_limit: spec.history_limit })
+            }),
         );
         b
     }
@@ -177,6 +185,7 @@ mod tests {
             lock_ttl: Duration::from_secs(30),
             lock_timeout: Duration::ZERO,
             chunk_bytes: 1024,
+            history_limit: mip_state::DEFAULT_HISTORY_LIMIT,
         }
     }
 
@@ -206,7 +215,10 @@ mod tests {
         assert_eq!(spec.local_dir(), PathBuf::from("state/store/workspaces/feat-x"));
         assert_eq!(spec.cluster_name("mip-state"), "mip-state-feat-x");
         let main = flags().spec(None);
-        assert_eq!((main.local_dir(), main.cluster_name("mip-state")), (PathBuf::from("state/store"), "mip-state".into()));
+        assert_eq!(
+            (main.local_dir(), main.cluster_name("mip-state")),
+            (PathBuf::from("state/store"), "mip-state".into())
+        );
     }
 
     #[test]

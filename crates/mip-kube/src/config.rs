@@ -82,6 +82,9 @@ pub(crate) async fn load(
     // Count the read timeout from when a request is sent, not from when its pooled connection
     // went idle.
     config.reset_reader_on_write = true;
+    // mip retries itself, within the timeout (`retry.rs`); kube's own layer would retry 429s
+    // up to 15 times with waits of up to 1000 s, past any bound mip promises.
+    config.default_retry = false;
 
     Ok(Loaded { config, context, server, proxy: proxy.as_deref().map(redact) })
 }

@@ -75,6 +75,7 @@ mod backend;
 mod config;
 mod discovery;
 mod error;
+mod retry;
 pub mod state;
 
 use std::fmt;
@@ -92,6 +93,7 @@ use serde_json::Value;
 pub use crate::backend::ClusterBackend;
 use crate::discovery::{Kinds, Resource};
 use crate::error::{Endpoint, Operation};
+pub use crate::retry::RetryCounts;
 pub use crate::state::{ClusterStateConfig, ClusterStore, read_state};
 
 /// The field manager of every apply.
@@ -138,13 +140,15 @@ struct Counters {
 /// Cheap to share behind an `Arc` (or by reference): every method takes `&self` and requests may
 /// run concurrently over the one connection pool.
 pub struct KubeCluster {
-    client: kube::Client,
+    pub(crate) client: kube::Client,
     context: String,
     server: String,
     proxy: Option<String>,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
     discovery: discovery::Cache,
     counters: Arc<Counters>,
+    /// Retries and the adaptive write concurrency (shared with the state store's handle).
+    pub(crate) limiter: Arc<retry::Limiter>,
 }
 
 impl fmt::Debug for KubeCluster {
@@ -181,6 +185,7 @@ impl KubeCluster {
             timeout: opts.timeout,
             discovery: discovery::Cache::default(),
             counters: Arc::default(),
+            limiter: Arc::default(),
         })
     }
 
@@ -194,6 +199,7 @@ impl KubeCluster {
             timeout: self.timeout,
             discovery: discovery::Cache::default(),
             counters: Arc::clone(&self.counters),
+            limiter: Arc::clone(&self.limiter),
         }
     }
 
@@ -207,9 +213,70 @@ impl KubeCluster {
         self.proxy.as_deref()
     }
 
-    /// The connect and read timeout.
+    /// The connect and read timeout, which is also each request's retry budget.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How many attempts were repeated after transient failures (429s among them) and how low
+    /// the adaptive write concurrency went; see the `retry` module.
+    pub fn retries(&self) -> RetryCounts {
+        self.limiter.counts()
+    }
+
+    /// Sends `request`, retrying transient failures within the timeout (honouring the
+    /// server's `Retry-After`); writes take a slot of the adaptive write limit per attempt.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: http::Request<Vec<u8>>,
+        write: bool,
+    ) -> Result<T, kube::Error> {
+        let mut budget = retry::Budget::new(self.timeout);
+        loop {
+            let permit = if write { Some(self.limiter.acquire().await) } else { None };
+            let result = self.send_once(copy_request(&request)).await;
+            drop(permit);
+            match result {
+                Ok(text) => {
+                    if write {
+                        self.limiter.succeeded();
+                    }
+                    return serde_json::from_slice(&text).map_err(kube::Error::SerdeError);
+                }
+                Err((error, retry_after)) if retry::transient(&error) => {
+                    let Some(wait) = budget.next_wait(retry_after) else { return Err(error) };
+                    self.limiter.retried(retry::throttled(&error), wait);
+                    tokio::time::sleep(wait).await;
+                }
+                Err((error, _)) => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt: the body of a success, or the error with the server's `Retry-After`.
+    async fn send_once(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Vec<u8>, (kube::Error, Option<Duration>)> {
+        let response =
+            self.client.send(request.map(kube::client::Body::from)).await.map_err(|e| (e, None))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|seconds| Duration::from_secs(seconds.min(60)));
+        let body = response.into_body().collect_bytes().await.map_err(|e| (e, None))?;
+        if status.is_client_error() || status.is_server_error() {
+            // As kube does: the server's `Status`, or one made from a plain-text answer.
+            let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+                kube::core::Status::failure(String::from_utf8_lossy(&body).trim(), "")
+                    .with_code(status.as_u16())
+            });
+            return Err((kube::Error::Api(status.boxed()), retry_after));
+        }
+        Ok(body.to_vec())
     }
 
     /// The server's version (`gitVersion` of `/version`, e.g. `v1.34.4`); one read. A cheap
@@ -222,7 +289,9 @@ impl KubeCluster {
         self.count_read();
         let op =
             Operation { verb: "get", resource: "/version".into(), namespace: None, addr: None, apply: false };
-        let info = self.client.apiserver_version().await.map_err(|e| self.error(e, &op))?;
+        let info = retry::with_retry(&self.limiter, self.timeout, || self.client.apiserver_version())
+            .await
+            .map_err(|e| self.error(e, &op))?;
         Ok(info.git_version)
     }
 
@@ -271,11 +340,14 @@ impl KubeCluster {
             format!("/apis/{api_version}")
         };
         let op = Operation { verb: "get", resource: path, namespace: None, addr: None, apply: false };
-        let list = if kind.group.is_empty() {
-            self.client.list_core_api_resources(&kind.version).await
-        } else {
-            self.client.list_api_group_resources(api_version).await
-        };
+        let list = retry::with_retry(&self.limiter, self.timeout, || async {
+            if kind.group.is_empty() {
+                self.client.list_core_api_resources(&kind.version).await
+            } else {
+                self.client.list_api_group_resources(api_version).await
+            }
+        })
+        .await;
         let list = match list {
             Ok(list) => list,
             // The group-version is not served (yet): no kinds.
@@ -304,6 +376,16 @@ impl KubeCluster {
     fn request(resource: &Resource, namespace: Option<&str>) -> Request {
         Request::new(DynamicObject::url_path(&resource.api, namespace))
     }
+}
+
+/// A copy of a request, for another attempt (`http::Request` is not `Clone`).
+fn copy_request(request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 /// A request that could not be built (an invalid name or parameter), before anything was sent.
@@ -374,10 +456,26 @@ impl Cluster for KubeCluster {
             params = params.labels(selector);
         }
         let mut items = Vec::new();
+        let mut restarted = false;
         loop {
             let built = build(request.list(&params), &op)?;
             self.count_read();
-            let mut page: Value = self.client.request(built).await.map_err(|e| self.error(e, &op))?;
+            let mut page: Value = match self.send(built, false).await {
+                Ok(page) => page,
+                // The continue token expired (etcd compacted its revision while mip read the
+                // pages): as client-go's pager does, read the whole list again in one request,
+                // without a limit, so the result is one consistent snapshot.
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && params.continue_token.is_some() && !restarted =>
+                {
+                    restarted = true;
+                    self.limiter.retried(false, Duration::ZERO);
+                    items.clear();
+                    params = ListParams { limit: None, continue_token: None, ..params };
+                    continue;
+                }
+                Err(e) => return Err(self.error(e, &op)),
+            };
             if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
                 items.extend(page_items.into_iter().map(|mut item| {
                     if let Some(object) = item.as_object_mut() {
@@ -400,7 +498,7 @@ impl Cluster for KubeCluster {
         let op = Operation::object("get", &resource, addr, false);
         let built = build(Self::request(&resource, namespace).get(&addr.name, &GetParams::default()), &op)?;
         self.count_read();
-        match self.client.request::<Value>(built).await {
+        match self.send::<Value>(built, false).await {
             Ok(object) => Ok(Some(object)),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
             Err(e) => Err(self.error(e, &op)),
@@ -430,7 +528,7 @@ impl Cluster for KubeCluster {
             built.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static(METADATA_ONLY));
         }
         self.count_write(opts.dry_run);
-        self.client.request::<Value>(built).await.map_err(|e| self.error(e, &op))
+        self.send::<Value>(built, true).await.map_err(|e| self.error(e, &op))
     }
 
     async fn annotate(
@@ -450,7 +548,7 @@ impl Cluster for KubeCluster {
             &op,
         )?;
         self.count_write(false);
-        match self.client.request::<Value>(built).await {
+        match self.send::<Value>(built, true).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
             Err(e) => Err(self.error(e, &op)),
@@ -464,7 +562,7 @@ impl Cluster for KubeCluster {
         let built =
             build(Self::request(&resource, namespace).delete(&addr.name, &DeleteParams::foreground()), &op)?;
         self.count_write(false);
-        match self.client.request::<Value>(built).await {
+        match self.send::<Value>(built, true).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
             Err(e) => Err(self.error(e, &op)),

@@ -1,22 +1,27 @@
 //! The in-cluster [`StateStore`]: mip's state kept in the cluster's own etcd, so a team of
 //! operators and a drift CronJob share one state, locked by a `coordination.k8s.io` Lease.
 //!
-//! # Layout (format version [`mip_state::FORMAT_VERSION`])
+//! # Layout (format version [`CLUSTER_FORMAT_VERSION`]; reads [`CLUSTER_FORMATS_READ`])
 //!
 //! In the namespace of [`ClusterStateConfig::namespace`], for the state named `N`
 //! ([`ClusterStateConfig::name`]):
 //!
 //! ```text
 //! Secret N                type mip.ebrains.eu/state, the commit point:
-//!   index.json            {format_version, lineage, serial, generation, chunks, size, sha256}
+//!   index.json            {format_version, lineage, serial, generation, chunks, size, sha256,
+//!                          encoding: gzip, stored_size}
 //!   chunk-0               the first chunk of the payload
 //! Secret N-g<G>-<i>       chunk i ≥ 1 of generation G, only when the payload is larger than one
 //!                         chunk (Secrets are limited to 1 MiB)
 //! Lease N-lock            the write lock, while an apply (or destroy, rm, rebuild, migrate) runs
 //! ```
 //!
-//! The payload is the JSON of the snapshot (lineage, serial, managed entries) and the history;
-//! like the local store, it holds fingerprints and salted hashes, never a secret value.
+//! The payload is the JSON of the snapshot (lineage, serial, managed entries) and the history,
+//! gzip-compressed (about 3× smaller: a 10 000-federation state fits one Secret); `size` and
+//! `sha256` are over the uncompressed JSON, so the checksum proves what mip reads, whatever the
+//! encoding. The history keeps [`ClusterStateConfig::history_limit`] operations in full and folds
+//! older ones into one summary entry, so the payload does not grow with every run. Like the local
+//! store, it holds fingerprints and salted hashes, never a secret value.
 //!
 //! # Why it is safe
 //!
@@ -60,7 +65,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef};
-use mip_state::{Error, FORMAT_VERSION, HistoryEntry, LockInfo, Record, Snapshot, StateStore};
+use mip_state::{Error, HistoryEntry, LockInfo, Record, Snapshot, StateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Operation;
@@ -96,6 +101,9 @@ pub struct ClusterStateConfig {
     pub lock_ttl: Duration,
     /// Payload bytes per Secret (below the API server's 1 MiB object limit, base64 included).
     pub chunk_bytes: usize,
+    /// Operations the history keeps in full (`--history-limit`); older ones are folded into
+    /// one summary entry ([`mip_state::bound_history`]).
+    pub history_limit: usize,
 }
 
 impl Default for ClusterStateConfig {
@@ -105,6 +113,7 @@ impl Default for ClusterStateConfig {
             name: "mip-state".to_owned(),
             lock_ttl: Duration::from_secs(30),
             chunk_bytes: 512 * 1024,
+            history_limit: mip_state::DEFAULT_HISTORY_LIMIT,
         }
     }
 }
@@ -131,8 +140,46 @@ struct Index {
     serial: u64,
     generation: u64,
     chunks: usize,
+    /// Bytes of the payload's JSON, uncompressed.
     size: usize,
+    /// Over the uncompressed JSON.
     sha256: String,
+    /// How the chunks encode the JSON: `gzip` (format 2); absent in format 1 (plain JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoding: Option<String>,
+    /// Bytes in the chunks, as stored (compressed); format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stored_size: Option<usize>,
+}
+
+/// The format this store writes: 2, the payload gzip-compressed with `size` and `sha256` over
+/// the uncompressed JSON. An older mip (which reads format 1 only) refuses it with
+/// [`Error::Incompatible`]; this one reads both.
+pub const CLUSTER_FORMAT_VERSION: &str = "2";
+
+/// The formats this store reads, oldest first: 1 (plain JSON, mip before compression) and 2.
+pub const CLUSTER_FORMATS_READ: &[&str] = &["1", CLUSTER_FORMAT_VERSION];
+
+/// The one encoding of format 2.
+const ENCODING_GZIP: &str = "gzip";
+
+/// Gzip of the payload: the fastest level (the state is mostly hex digests, which no level
+/// compresses much further; the JSON around them compresses well at any level).
+fn compress(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::fast());
+    encoder.write_all(bytes).map_err(internal)?;
+    encoder.finish().map_err(internal)
+}
+
+/// Un-gzips at most `size + 1` bytes (a payload larger than its index says is corrupt, and no
+/// crafted chunk can make mip allocate more than the index announced).
+fn decompress(stored: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity(size);
+    flate2::read::GzDecoder::new(stored).take(size as u64 + 1).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// What the chunks hold, concatenated.
@@ -219,6 +266,16 @@ impl Shared {
         Error::Remote { location: self.location(), reason: mapped.to_string(), hint }
     }
 
+    /// Runs one API call, retrying transient failures within the request timeout (see
+    /// `retry.rs`).
+    async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, kube::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        crate::retry::with_retry(&self.cluster.limiter, self.cluster.timeout, attempt).await
+    }
+
     fn corrupt(&self, reason: impl Into<String>) -> Error {
         Error::CorruptRemote { location: self.location(), reason: reason.into() }
     }
@@ -269,7 +326,7 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
     let mut previous_generation = None;
     for _ in 0..READ_ATTEMPTS {
         shared.cluster.count_read();
-        let index_secret = match shared.secrets.get_opt(name).await {
+        let index_secret = match shared.retry(|| shared.secrets.get_opt(name)).await {
             Ok(Some(secret)) => secret,
             Ok(None) => return Ok(None),
             Err(e) => return Err(shared.remote(e, "get", "secrets", name)),
@@ -286,8 +343,11 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
                 .map_err(|e| shared.corrupt(format!("`{KEY_INDEX}` cannot be read: {e}")))?,
             None => return Err(shared.corrupt(format!("the index Secret has no `{KEY_INDEX}`"))),
         };
-        if index.format_version != FORMAT_VERSION {
-            return Err(Error::Incompatible { found_version: index.format_version });
+        if !CLUSTER_FORMATS_READ.contains(&index.format_version.as_str()) {
+            return Err(Error::Incompatible {
+                found_version: index.format_version,
+                reads: CLUSTER_FORMATS_READ,
+            });
         }
         let Some(first) = data.get(KEY_FIRST_CHUNK) else {
             return Err(shared.corrupt(format!("the index Secret has no `{KEY_FIRST_CHUNK}`")));
@@ -297,7 +357,7 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
         for i in 1..index.chunks {
             let chunk_name = shared.config.chunk_name(index.generation, i);
             shared.cluster.count_read();
-            match shared.secrets.get_opt(&chunk_name).await {
+            match shared.retry(|| shared.secrets.get_opt(&chunk_name)).await {
                 Ok(Some(chunk)) => match chunk.data.as_ref().and_then(|d| d.get(KEY_CHUNK)) {
                     Some(part) => bytes.extend_from_slice(&part.0),
                     None => {
@@ -325,6 +385,31 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
             previous_generation = Some(index.generation);
             continue;
         }
+        let bytes = match (index.format_version.as_str(), index.encoding.as_deref()) {
+            ("1", None) => bytes,
+            (_, Some(ENCODING_GZIP)) => {
+                if index.stored_size.is_some_and(|stored| stored != bytes.len()) {
+                    return Err(shared.corrupt(format!(
+                        "the chunks of generation {} hold {} bytes, the index says {} stored bytes",
+                        index.generation,
+                        bytes.len(),
+                        index.stored_size.unwrap_or_default()
+                    )));
+                }
+                decompress(&bytes, index.size).map_err(|e| {
+                    shared.corrupt(format!(
+                        "the chunks of generation {} cannot be un-gzipped ({e}): they do not match the index's size and checksum",
+                        index.generation
+                    ))
+                })?
+            }
+            (version, encoding) => {
+                return Err(shared.corrupt(format!(
+                    "format {version} with encoding `{}` is not a combination mip writes",
+                    encoding.unwrap_or("none")
+                )));
+            }
+        };
         let checksum = format!("sha256:{}", mip_core::canonical::sha256_hex(&bytes));
         if bytes.len() != index.size || checksum != index.sha256 {
             return Err(shared.corrupt(format!(
@@ -369,8 +454,9 @@ const READ_ATTEMPTS: usize = 10;
 async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<Current, Error> {
     let config = &shared.config;
     let bytes = serde_json::to_vec(payload).map_err(internal)?;
+    let stored = compress(&bytes)?;
     let chunk_bytes = config.chunk_bytes.max(1);
-    let parts: Vec<&[u8]> = if bytes.is_empty() { vec![&[]] } else { bytes.chunks(chunk_bytes).collect() };
+    let parts: Vec<&[u8]> = stored.chunks(chunk_bytes).collect();
     let generation = current.generation + 1;
     let labels = |generation: Option<u64>| {
         let mut labels = BTreeMap::from([
@@ -395,21 +481,23 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
             ..Secret::default()
         };
         // Apply, not create: a chunk left by a writer killed before its commit is replaced.
+        let (apply_params, patch) = (PatchParams::apply(STATE_MANAGER).force(), Patch::Apply(&chunk));
         shared.cluster.count_write(false);
         shared
-            .secrets
-            .patch(&chunk_name, &PatchParams::apply(STATE_MANAGER).force(), &Patch::Apply(&chunk))
+            .retry(|| shared.secrets.patch(&chunk_name, &apply_params, &patch))
             .await
             .map_err(|e| shared.remote(e, "patch", "secrets", &chunk_name))?;
     }
     let index = Index {
-        format_version: FORMAT_VERSION.to_owned(),
+        format_version: CLUSTER_FORMAT_VERSION.to_owned(),
         lineage: payload.snapshot.lineage.clone(),
         serial: payload.snapshot.serial,
         generation,
         chunks: parts.len(),
         size: bytes.len(),
         sha256: format!("sha256:{}", mip_core::canonical::sha256_hex(&bytes)),
+        encoding: Some(ENCODING_GZIP.to_owned()),
+        stored_size: Some(stored.len()),
     };
     let index_secret = Secret {
         metadata: ObjectMeta {
@@ -421,18 +509,26 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
         type_: Some(SECRET_TYPE.to_owned()),
         data: Some(BTreeMap::from([
             (KEY_INDEX.to_owned(), ByteString(serde_json::to_vec_pretty(&index).map_err(internal)?)),
-            (KEY_FIRST_CHUNK.to_owned(), ByteString(parts[0].to_vec())),
+            (KEY_FIRST_CHUNK.to_owned(), ByteString(parts.first().map(|p| p.to_vec()).unwrap_or_default())),
         ])),
         ..Secret::default()
     };
     let params = PostParams { field_manager: Some(STATE_MANAGER.to_owned()), ..PostParams::default() };
     shared.cluster.count_write(false);
     let written = match &current.resource_version {
-        Some(_) => shared.secrets.replace(&config.name, &params, &index_secret).await,
-        None => shared.secrets.create(&params, &index_secret).await,
+        Some(_) => shared.retry(|| shared.secrets.replace(&config.name, &params, &index_secret)).await,
+        None => shared.retry(|| shared.secrets.create(&params, &index_secret)).await,
     };
     let written = match written {
         Ok(secret) => secret,
+        // A write whose answer was lost (a reset connection, a restarting server) and then
+        // retried conflicts with itself: if the index is the one this write made, it is done.
+        Err(e) if is_conflict(&e) && is_ours(shared, &index).await => {
+            match shared.retry(|| shared.secrets.get(&config.name)).await {
+                Ok(secret) => secret,
+                Err(e) => return Err(shared.remote(e, "get", "secrets", &config.name)),
+            }
+        }
         Err(e) if is_conflict(&e) => {
             return Err(shared.lock_lost(
                 "the state was written by another process since this one read it (it must have taken the expired lock)",
@@ -445,7 +541,8 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
     for i in 1..current.chunks {
         let chunk_name = config.chunk_name(current.generation, i);
         shared.cluster.count_write(false);
-        let _ = shared.secrets.delete(&chunk_name, &DeleteParams::default()).await;
+        let params = DeleteParams::default();
+        let _ = shared.retry(|| shared.secrets.delete(&chunk_name, &params)).await;
     }
     Ok(Current {
         payload: payload.clone(),
@@ -455,14 +552,27 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
     })
 }
 
+/// Whether the index Secret holds exactly `index` (same generation, serial and checksum).
+async fn is_ours(shared: &Shared, index: &Index) -> bool {
+    let Ok(Some(secret)) = shared.retry(|| shared.secrets.get_opt(&shared.config.name)).await else {
+        return false;
+    };
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(KEY_INDEX))
+        .and_then(|bytes| serde_json::from_slice::<Index>(&bytes.0).ok())
+        .is_some_and(|found| found == *index)
+}
+
 /// Deletes chunk Secrets of generations other than `current` (left by killed writers).
 async fn sweep(shared: &Shared, generation: u64) -> Result<(), Error> {
     let config = &shared.config;
     let selector = format!("{LABEL_STATE}={},{LABEL_GENERATION}", config.name);
+    let list_params = ListParams::default().labels(&selector);
     shared.cluster.count_read();
     let chunks = shared
-        .secrets
-        .list_metadata(&ListParams::default().labels(&selector))
+        .retry(|| shared.secrets.list_metadata(&list_params))
         .await
         .map_err(|e| shared.remote(e, "list", "secrets", &config.name))?;
     for chunk in chunks.items {
@@ -474,7 +584,8 @@ async fn sweep(shared: &Shared, generation: u64) -> Result<(), Error> {
             .is_some_and(|g| *g == generation.to_string());
         if let (false, Some(name)) = (keep, chunk.metadata.name) {
             shared.cluster.count_write(false);
-            match shared.secrets.delete(&name, &DeleteParams::default()).await {
+            let params = DeleteParams::default();
+            match shared.retry(|| shared.secrets.delete(&name, &params)).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(shared.remote(e, "delete", "secrets", &name)),
@@ -570,14 +681,20 @@ async fn acquire(shared: &Shared, identity: &str, info: &LockInfo) -> Result<Lea
     for _ in 0..5 {
         shared.cluster.count_read();
         let existing = shared
-            .leases
-            .get_opt(&name)
+            .retry(|| shared.leases.get_opt(&name))
             .await
             .map_err(|e| shared.remote(e, "get", "coordination.k8s.io/leases", &name))?;
         let result = match &existing {
             None => {
                 shared.cluster.count_write(false);
-                shared.leases.create(&params, &our_lease(config, identity, info, None)).await
+                let lease = our_lease(config, identity, info, None);
+                shared.retry(|| shared.leases.create(&params, &lease)).await
+            }
+            // Ours already: a create or replace whose answer was lost, then retried.
+            Some(lease)
+                if lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(identity) =>
+            {
+                return Ok(lease.clone());
             }
             Some(lease) if is_free(lease) => {
                 shared.cluster.count_write(false);
@@ -593,7 +710,7 @@ async fn acquire(shared: &Shared, identity: &str, info: &LockInfo) -> Result<Lea
         }
     }
     shared.cluster.count_read();
-    match shared.leases.get_opt(&name).await {
+    match shared.retry(|| shared.leases.get_opt(&name)).await {
         Ok(Some(lease)) => Err(Error::LockHeld(holder_of(&lease))),
         _ => Err(shared.lock_lost("the Lease kept changing while mip tried to take it")),
     }
@@ -621,7 +738,7 @@ async fn heartbeat(
             spec.renew_time = Some(MicroTime(now()));
         }
         shared.cluster.count_write(false);
-        match shared.leases.replace(&name, &params, &lease).await {
+        match shared.retry(|| shared.leases.replace(&name, &params, &lease)).await {
             Ok(l) => {
                 lease = l;
                 renewed = Instant::now();
@@ -629,7 +746,7 @@ async fn heartbeat(
             }
             Err(e) if is_conflict(&e) || is_not_found(&e) => {
                 shared.cluster.count_read();
-                match shared.leases.get_opt(&name).await {
+                match shared.retry(|| shared.leases.get_opt(&name)).await {
                     Ok(Some(l))
                         if l.spec.as_ref().and_then(|s| s.holder_identity.as_deref())
                             == Some(identity.as_str()) =>
@@ -822,7 +939,9 @@ impl StateStore for ClusterStore {
                 entries: held.snapshot.managed.len(),
             });
         }
-        let payload = Payload { snapshot: snapshot.clone(), history: history.to_vec() };
+        let mut history = history.to_vec();
+        mip_state::bound_history(&mut history, self.shared.config.history_limit);
+        let payload = Payload { snapshot: snapshot.clone(), history };
         self.commit(&mut current, payload)
     }
 
@@ -830,6 +949,7 @@ impl StateStore for ClusterStore {
         let mut current = self.current();
         let mut payload = current.payload.clone();
         payload.history.push(entry);
+        mip_state::bound_history(&mut payload.history, self.shared.config.history_limit);
         self.commit(&mut current, payload)
     }
 
@@ -862,7 +982,8 @@ async fn release(shared: &Shared, lease: Lease) {
         ..DeleteParams::default()
     };
     shared.cluster.count_write(false);
-    let _ = shared.leases.delete(&shared.config.lock_name(), &params).await;
+    let name = shared.config.lock_name();
+    let _ = shared.retry(|| shared.leases.delete(&name, &params)).await;
 }
 
 /// Runs `future` on `runtime` to completion: directly from plain threads, from a scoped

@@ -41,6 +41,7 @@ fn setup(
         name: "mip-state".into(),
         lock_ttl: Duration::from_secs(5),
         chunk_bytes,
+        history_limit: mip_state::DEFAULT_HISTORY_LIMIT,
     };
     (cluster, config, rt)
 }
@@ -90,7 +91,7 @@ fn chunk_names(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>) -> Vec<Strin
 
 #[test]
 fn records_history_and_reopen_round_trip_across_several_chunks() {
-    let (cluster, config, rt) = setup("state-roundtrip", 400);
+    let (cluster, config, rt) = setup("state-roundtrip", 100);
     assert!(read(&rt, cluster, &config).unwrap().is_none(), "no state before the first open");
 
     let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
@@ -108,6 +109,7 @@ fn records_history_and_reopen_round_trip_across_several_chunks() {
             operation: "apply".into(),
             summary: "19 applied".into(),
             at_unix: 7,
+            folded: None,
         })
         .unwrap();
     let written = store.snapshot().unwrap();
@@ -156,6 +158,7 @@ fn import_into_an_empty_cluster_store_keeps_lineage_serial_entries_and_history()
             operation: "apply".into(),
             summary: "5 applied".into(),
             at_unix: 1,
+            folded: None,
         })
         .unwrap();
     let snapshot = source.snapshot().unwrap();
@@ -270,7 +273,7 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
 
 #[test]
 fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
-    let (cluster, config, rt) = setup("state-corrupt", 300);
+    let (cluster, config, rt) = setup("state-corrupt", 60);
     let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
     store.record_many((0..8).map(|i| (addr(i), Some(entry(i)))).collect()).unwrap();
     drop(store);
@@ -340,4 +343,193 @@ fn a_missing_namespace_or_a_foreign_secret_is_a_clear_error() {
     rt.block_on(secrets.create(&PostParams::default(), &foreign)).unwrap();
     let e = read(&rt, cluster, &config).unwrap_err();
     assert!(e.to_string().contains("not a mip state"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// State growth and format versions (issue 18)
+
+/// Writes one line of figures for `docs/reliability.md` (`tools/reliability/report.sh` collects
+/// them from the test output).
+fn figure(name: &str, value: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
+}
+
+/// The index Secret's `index.json`, parsed.
+fn index_of(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>, name: &str) -> serde_json::Value {
+    let secret = rt.block_on(secrets.get(name)).unwrap();
+    serde_json::from_slice(&secret.data.unwrap()["index.json"].0).unwrap()
+}
+
+#[test]
+fn the_history_keeps_its_limit_and_folds_older_operations_in_the_cluster() {
+    let (cluster, mut config, _rt) = setup("state-history", 512 * 1024);
+    config.history_limit = 4;
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    for serial in 1..=12u64 {
+        let operation = if serial % 3 == 0 { "destroy" } else { "apply" };
+        let entry = HistoryEntry {
+            serial,
+            operation: operation.into(),
+            summary: format!("run {serial}"),
+            at_unix: 1_700_000_000 + serial,
+            folded: None,
+        };
+        store.append_history(entry).unwrap();
+    }
+    drop(store);
+    let store = ClusterStore::open(connect_options(cluster), config, "state history").unwrap();
+    let history = store.history().unwrap();
+    assert_eq!(history.iter().map(|e| e.serial).collect::<Vec<_>>(), [8, 9, 10, 11, 12]);
+    let folded = history[0].folded.as_ref().expect("a summary in front");
+    assert_eq!((folded.operations, folded.first_serial), (8, 1));
+    assert_eq!(folded.by_operation, BTreeMap::from([("apply".into(), 6), ("destroy".into(), 2)]));
+    assert_eq!(history[0].operation, mip_state::SUMMARY_OPERATION);
+    assert!(history[0].summary.starts_with("8 earlier operations, serials 1-8 ("), "{}", history[0].summary);
+}
+
+#[test]
+fn a_format_1_state_is_read_and_the_next_commit_writes_format_2_compressed() {
+    let (cluster, config, rt) = setup("state-format-1", 512 * 1024);
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    // What a mip before compression wrote: plain JSON in chunk-0, format 1, no encoding.
+    let payload = json!({
+        "lineage": "0b5e1c1e-0000-4000-8000-000000000001", "serial": 2,
+        "managed": {"v1/Namespace/federation-001": {"fingerprint": "sha256:01", "uid": "u1", "serial": 1},
+                    "v1/Namespace/federation-002": {"fingerprint": "sha256:02", "uid": "u2", "serial": 2}},
+        "history": [{"serial": 2, "operation": "apply", "summary": "2 created", "at_unix": 1}],
+    });
+    let bytes = serde_json::to_vec(&payload).unwrap();
+    let index = json!({
+        "format_version": "1", "lineage": "0b5e1c1e-0000-4000-8000-000000000001", "serial": 2,
+        "generation": 1, "chunks": 1, "size": bytes.len(),
+        "sha256": format!("sha256:{}", mip_core::canonical::sha256_hex(&bytes)),
+    });
+    let old: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "mip.ebrains.eu/state",
+        "metadata": {"name": "mip-state", "labels": {"mip.ebrains.eu/state": "mip-state"}},
+        "data": {
+            "index.json": base64(&serde_json::to_vec(&index).unwrap()),
+            "chunk-0": base64(&bytes),
+        },
+    }))
+    .unwrap();
+    rt.block_on(secrets.create(&PostParams::default(), &old)).unwrap();
+
+    let (snapshot, history) = read(&rt, cluster, &config).unwrap().unwrap();
+    assert_eq!((snapshot.serial, snapshot.managed.len(), history.len()), (2, 2, 1));
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    assert_eq!(store.record(&addr(3), Some(entry(3))).unwrap(), 3);
+    drop(store);
+    let index = index_of(&rt, &secrets, "mip-state");
+    assert_eq!(index["format_version"], "2");
+    assert_eq!(index["encoding"], "gzip");
+    assert!(index["stored_size"].as_u64().unwrap() < index["size"].as_u64().unwrap(), "{index}");
+    let (snapshot, _) = read(&rt, cluster, &config).unwrap().unwrap();
+    assert_eq!((snapshot.lineage.as_str(), snapshot.serial), ("0b5e1c1e-0000-4000-8000-000000000001", 3));
+    assert_eq!(snapshot.managed.len(), 3);
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn a_state_of_a_newer_format_is_refused_with_an_upgrade_hint_and_left_alone() {
+    let (cluster, config, rt) = setup("state-format-3", 512 * 1024);
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let mut index = index_of(&rt, &secrets, "mip-state");
+    index["format_version"] = "3".into();
+    let patch = json!({"data": {"index.json": base64(&serde_json::to_vec(&index).unwrap())}});
+    rt.block_on(secrets.patch("mip-state", &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
+    let before = rt.block_on(secrets.get("mip-state")).unwrap().metadata.resource_version;
+
+    for error in [
+        read(&rt, cluster, &config).unwrap_err(),
+        ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::Incompatible { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the state store has format version `3`, this mip reads version `1` and `2`"
+        );
+        assert!(error.hint().contains("written by a newer mip (format 3); upgrade mip"), "{}", error.hint());
+    }
+    let after = rt.block_on(secrets.get("mip-state")).unwrap().metadata.resource_version;
+    assert_eq!(before, after, "a refused state is not written");
+}
+
+/// What 10 000 federations leave in the state: per federation its Namespace, and the Secrets
+/// `keycloak-credentials` (2 keys) and `mip-secret` (10 keys) with a salted hash per key;
+/// fingerprints and hashes are real SHA-256 digests (incompressible hex).
+fn federation_entries(federations: usize) -> Vec<mip_state::Record> {
+    let digest = |text: String| format!("sha256:{}", mip_core::canonical::sha256_hex(text.as_bytes()));
+    let mut records = Vec::new();
+    for f in 0..federations {
+        let ns = format!("federation-{f:05}");
+        let mut push = |addr: ObjectRef, keys: usize| {
+            let secret_hashes =
+                (0..keys).map(|k| (format!("key-{k}"), digest(format!("{addr}/{k}")))).collect();
+            let entry = ManagedEntry {
+                fingerprint: digest(addr.to_string()),
+                uid: Some(digest(format!("uid/{addr}"))[7..43].to_owned()),
+                serial: 0,
+                secret_hashes,
+            };
+            records.push((addr, Some(entry)));
+        };
+        push(ObjectRef::new("v1", "Namespace", None, &ns), 0);
+        push(ObjectRef::new("v1", "Secret", Some(&ns), "keycloak-credentials"), 2);
+        push(ObjectRef::new("v1", "Secret", Some(&ns), "mip-secret"), 10);
+    }
+    records
+}
+
+#[test]
+fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_time() {
+    let (cluster, config, rt) = setup("state-10k", 512 * 1024);
+    let records = federation_entries(10_000);
+    let entries = records.len();
+    let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
+    snapshot.record(records);
+    let history: Vec<HistoryEntry> = (1..=200u64)
+        .map(|s| HistoryEntry {
+            serial: s,
+            operation: "apply".into(),
+            summary: format!("run {s}"),
+            at_unix: s,
+            folded: None,
+        })
+        .collect();
+
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    let started = std::time::Instant::now();
+    store.import(&snapshot, &history).unwrap();
+    let import = started.elapsed();
+    let started = std::time::Instant::now();
+    store.record(&addr(1), Some(entry(1))).unwrap();
+    let commit = started.elapsed();
+    drop(store);
+
+    let started = std::time::Instant::now();
+    let (read_back, read_history) = read(&rt, cluster, &config).unwrap().unwrap();
+    let read_time = started.elapsed();
+    assert_eq!(read_back.managed.len(), entries + 1);
+    assert_eq!(read_back.serial, snapshot.serial + 1);
+    assert_eq!(read_history.len(), mip_state::DEFAULT_HISTORY_LIMIT + 1, "the imported history is bounded");
+
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let index = index_of(&rt, &secrets, "mip-state");
+    let (size, stored) = (index["size"].as_u64().unwrap(), index["stored_size"].as_u64().unwrap());
+    assert!(stored * 2 < size, "gzip at least halves the state: {stored} of {size} bytes");
+    assert_eq!(index["chunks"].as_u64().unwrap(), stored.div_ceil(512 * 1024));
+    figure("state_10k_entries", &entries.to_string());
+    figure("state_10k_json_bytes", &size.to_string());
+    figure("state_10k_stored_bytes", &stored.to_string());
+    figure("state_10k_chunks", &index["chunks"].to_string());
+    figure("state_10k_import_ms", &import.as_millis().to_string());
+    figure("state_10k_commit_one_record_ms", &commit.as_millis().to_string());
+    figure("state_10k_read_ms", &read_time.as_millis().to_string());
 }

@@ -5,7 +5,7 @@
 //! constructors; each backend lives with the code that knows its storage: [`LocalBackend`] here
 //! (sled), the cluster backend in `mip-kube`. No caller matches on a backend kind.
 
-use crate::{Error, HistoryEntry, SledStore, Snapshot, StateStore};
+use crate::{DEFAULT_HISTORY_LIMIT, Error, HistoryEntry, SledStore, Snapshot, StateStore};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -42,6 +42,15 @@ pub trait Backend: Send + Sync {
 pub struct LocalBackend {
     /// The store's directory.
     pub dir: PathBuf,
+    /// How many operations the history keeps in full (`--history-limit`).
+    pub history_limit: usize,
+}
+
+impl LocalBackend {
+    /// The store in `dir`, with the default history limit.
+    pub fn new(dir: PathBuf) -> Self {
+        LocalBackend { dir, history_limit: DEFAULT_HISTORY_LIMIT }
+    }
 }
 
 impl Backend for LocalBackend {
@@ -50,7 +59,7 @@ impl Backend for LocalBackend {
     }
 
     fn open(&self, operation: &str) -> Result<Box<DynStore>, Error> {
-        Ok(Box::new(SledStore::open(&self.dir, operation)?))
+        Ok(Box::new(SledStore::open(&self.dir, operation)?.with_history_limit(self.history_limit)))
     }
 
     /// The snapshot needs no lock (an apply in progress does not block a plan); the history

@@ -28,14 +28,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The store was written by a mip with another state format.
+    /// The store was written by a mip with another state format: a newer mip (upgrade), or
+    /// something this mip never wrote.
     #[error(
-        "the state store has format version `{found_version}`, this mip reads version `{}`",
-        crate::FORMAT_VERSION
+        "the state store has format version `{found_version}`, this mip reads version {}",
+        versions(reads)
     )]
     Incompatible {
         /// The `format_version` the store records.
         found_version: String,
+        /// The versions this mip reads, oldest first (it writes the last one).
+        reads: &'static [&'static str],
     },
     /// A store kept elsewhere (the cluster store of `mip-kube`) could not be read or written:
     /// the API server is unreachable, refused the request, or the namespace is missing.
@@ -84,6 +87,16 @@ pub enum Error {
     },
 }
 
+/// `` `1` `` or `` `1` and `2` ``.
+fn versions(reads: &[&str]) -> String {
+    let quoted: Vec<String> = reads.iter().map(|v| format!("`{v}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => "none".to_owned(),
+    }
+}
+
 impl Error {
     /// What the user can do about it, one line without a trailing period.
     pub fn hint(&self) -> String {
@@ -99,8 +112,14 @@ impl Error {
                 "check that `{}` exists, is yours and is writable, and that the disk is not full",
                 path.display()
             ),
-            Error::Incompatible { .. } => {
-                "use the mip release that wrote this store, or a newer one".to_owned()
+            Error::Incompatible { found_version, reads } => {
+                let newest = reads.last().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                match found_version.parse::<u64>() {
+                    Ok(found) if found > newest => format!(
+                        "the state was written by a newer mip (format {found_version}); upgrade mip (`mip --version` says which one you run): a mip reads every older format, never a newer one"
+                    ),
+                    _ => "use the mip release that wrote this store, or a newer one".to_owned(),
+                }
             }
             Error::Remote { hint, .. } => hint.clone(),
             Error::CorruptRemote { .. } => "restore the state from a backup (e.g. `mip state migrate --from local --to cluster` from a local copy), or delete the state Secrets to start a new store and run `mip state rebuild`; mip never repairs a store on its own".to_owned(),

@@ -62,12 +62,14 @@
 mod backend;
 mod error;
 mod fsutil;
+mod history;
 mod lock;
 mod memory;
 mod sled_store;
 
 pub use backend::{Backend, BoxFuture, DynStore, LocalBackend, StateRead};
 pub use error::Error;
+pub use history::{DEFAULT_HISTORY_LIMIT, Folded, SUMMARY_OPERATION, bound_history};
 pub use lock::{LockInfo, READ_OPERATION, now_unix, rfc3339_utc};
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
@@ -76,7 +78,7 @@ use mip_core::ObjectRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The state format this crate reads and writes; a store with another one is
+/// The format of the local (sled) store this crate reads and writes; a store with another one is
 /// [`Error::Incompatible`].
 pub const FORMAT_VERSION: &str = "1";
 
@@ -180,6 +182,10 @@ pub struct HistoryEntry {
     pub summary: String,
     /// When it finished, seconds since the Unix epoch.
     pub at_unix: u64,
+    /// Set on the one summary entry that stands for older operations folded away by
+    /// [`bound_history`] (`--history-limit`); `None` on every operation's own entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folded: Option<Folded>,
 }
 
 /// Where mip keeps what it applied. Synchronous (sled is); both implementations are `Send +
@@ -214,7 +220,8 @@ pub trait StateStore {
         std::time::Duration::from_millis(25)
     }
 
-    /// Appends to the audit trail (durably, like `record`). Does not change the serial.
+    /// Appends to the audit trail (durably, like `record`), then folds what exceeds the store's
+    /// history limit into one summary entry ([`bound_history`]). Does not change the serial.
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error>;
 
     /// The audit trail, oldest first.

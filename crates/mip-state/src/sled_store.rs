@@ -13,7 +13,10 @@
 //! first, that one never refuses a mip process.
 
 use crate::lock::{self, LockGuard, READ_OPERATION};
-use crate::{Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore, fsutil};
+use crate::{
+    DEFAULT_HISTORY_LIMIT, Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore,
+    bound_history, fsutil,
+};
 use mip_core::ObjectRef;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -60,6 +63,8 @@ pub struct SledStore {
     /// `snapshot.json` was last written (it is rewritten at most every [`MIRROR_EVERY`] and
     /// on drop, so an apply of N objects does not rewrite an N-entry file N times).
     mirror: Mutex<MirrorCache>,
+    /// How many operations the history keeps in full ([`bound_history`]).
+    history_limit: usize,
     /// The OS lock, released last.
     _lock: LockGuard,
 }
@@ -117,6 +122,7 @@ impl SledStore {
                     .unwrap_or_else(std::time::Instant::now),
                 dirty: false,
             }),
+            history_limit: DEFAULT_HISTORY_LIMIT,
             _lock: guard,
         };
         fsutil::restrict_tree(dir)?;
@@ -166,6 +172,15 @@ impl SledStore {
             },
             Err(e) => Err(e),
         }
+    }
+
+    /// Keeps the `limit` most recent operations of the history in full and folds older ones
+    /// into one summary entry (default [`DEFAULT_HISTORY_LIMIT`]); applied at the next
+    /// [`StateStore::append_history`].
+    #[must_use]
+    pub fn with_history_limit(mut self, limit: usize) -> Self {
+        self.history_limit = limit;
+        self
     }
 
     /// The store's lineage.
@@ -265,10 +280,10 @@ impl StateStore for SledStore {
         for (addr, entry) in &snapshot.managed {
             batch.insert(format!("{PREFIX_MANAGED}{addr}").as_bytes(), to_json(entry)?);
         }
+        let mut history = history.to_vec();
+        bound_history(&mut history, self.history_limit);
         for (n, entry) in history.iter().enumerate() {
-            let mut key = PREFIX_HISTORY.as_bytes().to_vec();
-            key.extend_from_slice(&(n as u64).to_be_bytes());
-            batch.insert(key, to_json(entry)?);
+            batch.insert(history_key(n as u64), to_json(entry)?);
         }
         self.commit(batch)?;
         self.write_mirror(snapshot)?;
@@ -283,15 +298,35 @@ impl StateStore for SledStore {
     fn append_history(&self, entry: HistoryEntry) -> Result<(), Error> {
         let _w = self.writer();
         let path = self.db_path();
-        let last = sled_call(&path, || self.db.scan_prefix(PREFIX_HISTORY).next_back().transpose())?;
-        let next = match last {
-            Some((key, _)) => history_index(&key, &path)? + 1,
+        let pairs: Vec<_> = sled_call(&path, || self.db.scan_prefix(PREFIX_HISTORY).collect())?;
+        let next = match pairs.last() {
+            Some((key, _)) => history_index(key, &path)? + 1,
             None => 0,
         };
-        let mut key = PREFIX_HISTORY.as_bytes().to_vec();
-        key.extend_from_slice(&next.to_be_bytes());
         let mut batch = sled::Batch::default();
-        batch.insert(key, to_json(&entry)?);
+        let summary_first = match pairs.first() {
+            Some((_, v)) => from_json::<HistoryEntry>(v, &path, "a history entry")?.folded.is_some(),
+            None => false,
+        };
+        if pairs.len() < self.history_limit + usize::from(summary_first) {
+            batch.insert(history_key(next), to_json(&entry)?);
+            return self.commit(batch);
+        }
+        // Over the limit: fold the oldest into the summary and renumber what is kept so that it
+        // ends at `next` (keys stay increasing for any mip that appends after this one).
+        let mut history = pairs
+            .iter()
+            .map(|(_, v)| from_json(v, &path, "a history entry"))
+            .collect::<Result<Vec<HistoryEntry>, _>>()?;
+        history.push(entry);
+        bound_history(&mut history, self.history_limit);
+        for (key, _) in &pairs {
+            batch.remove(key);
+        }
+        let first = next + 1 - history.len() as u64;
+        for (n, entry) in (first..).zip(&history) {
+            batch.insert(history_key(n), to_json(entry)?);
+        }
         self.commit(batch)
     }
 
@@ -385,7 +420,7 @@ fn read_header(db: &sled::Db, path: &Path) -> Result<(String, u64), Error> {
         }
     };
     if version != FORMAT_VERSION {
-        return Err(Error::Incompatible { found_version: version });
+        return Err(Error::Incompatible { found_version: version, reads: &[FORMAT_VERSION] });
     }
     let lineage: String = match sled_call(path, || db.get(KEY_LINEAGE))? {
         Some(v) => from_json(&v, path, "`lineage`")?,
@@ -429,7 +464,7 @@ fn read_mirror(dir: &Path) -> Result<Option<Snapshot>, Error> {
     };
     let mirror: Mirror = from_json(&bytes, &path, "the snapshot")?;
     if mirror.format_version != FORMAT_VERSION {
-        return Err(Error::Incompatible { found_version: mirror.format_version });
+        return Err(Error::Incompatible { found_version: mirror.format_version, reads: &[FORMAT_VERSION] });
     }
     Ok(Some(mirror.snapshot))
 }
@@ -461,6 +496,13 @@ fn check_against_mirror(dir: &Path, snapshot: &Snapshot) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// The key of history entry `n`: big-endian, so keys sort in order.
+fn history_key(n: u64) -> Vec<u8> {
+    let mut key = PREFIX_HISTORY.as_bytes().to_vec();
+    key.extend_from_slice(&n.to_be_bytes());
+    key
 }
 
 /// The index of a `history/<n>` key.

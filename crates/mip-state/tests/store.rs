@@ -64,6 +64,7 @@ fn child_entry() {
                     operation: "apply".into(),
                     summary: "1 created".into(),
                     at_unix: 0,
+                    folded: None,
                 })
                 .unwrap();
             println!("child: done");
@@ -191,6 +192,7 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
                 operation: (*op).into(),
                 summary: format!("run {i}"),
                 at_unix: 1_700_000_000 + i as u64,
+                folded: None,
             })
             .expect("the store works");
     }
@@ -311,6 +313,7 @@ fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
             operation: "apply".into(),
             summary: "2 created".into(),
             at_unix: 5,
+            folded: None,
         })
         .unwrap();
     let before = store.snapshot().unwrap();
@@ -585,8 +588,72 @@ fn unknown_format_version_is_incompatible() {
                     e.to_string(),
                     "the state store has format version `99`, this mip reads version `1`"
                 );
+                assert!(
+                    e.hint().starts_with("the state was written by a newer mip (format 99); upgrade mip"),
+                    "{}",
+                    e.hint()
+                );
             }
             other => panic!("expected Incompatible, got {other:?}"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded history (issue 18)
+
+fn history_entry(serial: u64, operation: &str) -> HistoryEntry {
+    HistoryEntry {
+        serial,
+        operation: operation.to_owned(),
+        summary: format!("run {serial}"),
+        at_unix: 1_700_000_000 + serial,
+        folded: None,
+    }
+}
+
+#[test]
+fn sled_history_keeps_the_limit_and_folds_older_operations_across_reopens() {
+    let (_tmp, dir) = store_dir();
+    for round in 0..3u64 {
+        let store = SledStore::open(&dir, "apply").unwrap().with_history_limit(5);
+        for i in 1..=10u64 {
+            let serial = round * 10 + i;
+            store
+                .append_history(history_entry(serial, if serial % 2 == 0 { "apply" } else { "drift" }))
+                .unwrap();
+            assert!(store.history().unwrap().len() <= 6);
+        }
+    }
+    let store = SledStore::open(&dir, "state history").unwrap();
+    let history = store.history().unwrap();
+    assert_eq!(history.len(), 6, "{history:#?}");
+    let folded = history[0].folded.as_ref().expect("a summary in front");
+    assert_eq!((folded.operations, folded.first_serial, history[0].serial), (25, 1, 25));
+    assert_eq!(folded.by_operation.get("apply"), Some(&12));
+    assert_eq!(folded.by_operation.get("drift"), Some(&13));
+    assert_eq!(history[1..].iter().map(|e| e.serial).collect::<Vec<_>>(), [26, 27, 28, 29, 30]);
+    // The default limit applies to a store opened without one.
+    for serial in 31..=31 + mip_state::DEFAULT_HISTORY_LIMIT as u64 {
+        store.append_history(history_entry(serial, "apply")).unwrap();
+    }
+    let history = store.history().unwrap();
+    assert_eq!(history.len(), mip_state::DEFAULT_HISTORY_LIMIT + 1);
+    assert_eq!(history[0].folded.as_ref().map(|f| f.operations), Some(31));
+}
+
+#[test]
+fn sled_import_bounds_the_history_it_is_given() {
+    let (_tmp, dir) = store_dir();
+    let store = SledStore::open(&dir, "state migrate").unwrap().with_history_limit(3);
+    let snapshot = Snapshot { lineage: "l".into(), serial: 9, managed: Default::default() };
+    let history: Vec<_> = (1..=9).map(|s| history_entry(s, "apply")).collect();
+    store.import(&snapshot, &history).unwrap();
+    let kept = store.history().unwrap();
+    assert_eq!(kept.iter().map(|e| e.serial).collect::<Vec<_>>(), [6, 7, 8, 9]);
+    assert_eq!(kept[0].folded.as_ref().map(|f| f.operations), Some(6));
+    store.append_history(history_entry(10, "destroy")).unwrap();
+    let kept = store.history().unwrap();
+    assert_eq!(kept.iter().map(|e| e.serial).collect::<Vec<_>>(), [7, 8, 9, 10]);
+    assert_eq!(kept[0].folded.as_ref().map(|f| f.operations), Some(7));
 }

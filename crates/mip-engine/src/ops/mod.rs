@@ -112,6 +112,7 @@ fn record_history(store: &DynStore, operation: Operation, summary: String) -> Re
         operation: operation.as_str().to_owned(),
         summary,
         at_unix: mip_state::now_unix(),
+        folded: None,
     })?;
     Ok(())
 }
