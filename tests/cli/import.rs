@@ -98,3 +98,68 @@ fn import_of_a_directory_without_a_tree_is_one_error_and_writes_nothing() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("cannot read checkout `/nonexistent/mip-infra`"), "{}", stderr(&o));
 }
+
+#[test]
+fn init_writes_a_starter_that_validates_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("mip.yaml");
+    let f = file.to_str().expect("utf8");
+    // No inventory: the error points to `mip init`.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["plan", "--offline"])
+        .current_dir(dir.path())
+        .env_remove("MIP_INVENTORY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("mip");
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot read inventory `mip.yaml`")
+            && stderr(&o).contains("hint: write one with `mip init`"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+
+    let o = mip(&[
+        "init",
+        f,
+        "--infra-repo",
+        "https://example.org/infra.git",
+        "--deployments-repo",
+        "git@example.org:t/deploy.git",
+        "--federation",
+        "Lyon",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = std::fs::read_to_string(&file).expect("written");
+    assert!(text.contains("# the Git branch every repository is deployed from"), "commented: {text}");
+    assert!(
+        text.contains("  - name: Lyon ") && text.contains("sshPrivateKey: {file: ./argocd-remote-key}"),
+        "{text}"
+    );
+    assert!(stderr(&o).contains("next: `mip validate -i"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("argocd-remote-key"), "key").expect("key");
+    assert_eq!(code(&mip(&["validate", "-i", f])), 0);
+    // Never over an existing file without --force; a bad answer writes nothing.
+    let o = mip(&["init", f, "--federation", "Other"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("cannot write inventory") && stderr(&o).contains("`--force` overwrites it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), text);
+    let bad = dir.path().join("bad.yaml");
+    let o = mip(&["init", bad.to_str().expect("utf8"), "--argocd-namespace", "Not_A_Namespace"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("error[invalid-name]") || stderr(&o).contains("error["), "{}", stderr(&o));
+    assert!(!bad.exists(), "nothing written");
+    // --from-tree: the import of a checkout.
+    let tree = dir.path().join("checkout");
+    checkout(&tree);
+    let imported = dir.path().join("imported.yaml");
+    let o = mip(&["init", imported.to_str().expect("utf8"), "--from-tree", tree.to_str().expect("utf8")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&imported).expect("written").contains("  - name: Lyon\n"));
+}

@@ -407,6 +407,31 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Write a commented starter inventory (asking on a terminal for what no flag gives), or
+    /// with `--from-tree DIR` the import of an existing mip-infra checkout.
+    Init {
+        /// The inventory to write.
+        #[arg(default_value = "mip.yaml", value_name = "FILE")]
+        file: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Import this mip-infra checkout instead (as `mip import DIR`).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["argocd_namespace", "infra_repo", "deployments_repo", "federation"])]
+        from_tree: Option<PathBuf>,
+        /// The Argo CD namespace (default `argocd-mip-team`).
+        #[arg(long, value_name = "NS")]
+        argocd_namespace: Option<String>,
+        /// The infra repository URL.
+        #[arg(long, value_name = "URL")]
+        infra_repo: Option<String>,
+        /// The deployments repository URL (default: the infra one).
+        #[arg(long, value_name = "URL")]
+        deployments_repo: Option<String>,
+        /// The first federation's directory name (default `federation-A`).
+        #[arg(long, value_name = "NAME")]
+        federation: Option<String>,
+    },
     /// Read an existing mip-infra checkout into an inventory (stdout, or `-o FILE`); what it
     /// cannot express is reported on stderr.
     Import {

@@ -241,6 +241,9 @@ impl Error {
                 "review the plan, then repeat `--allow-delete ADDRESS` for each object, or apply at a terminal and confirm; the inventory's `protect:` list says which kinds need this"
             }
             Error::ReviewPlan(_) => "apply a plan made against the cluster: `mip plan --out FILE`",
+            Error::ReadInventory { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "write one with `mip init` (or `mip init --from-tree DIR` for an existing mip-infra checkout), or pass `-i FILE`"
+            }
             Error::NotATree(_) => {
                 "point `mip import` at the root of a mip-infra checkout, the directory holding `base/`"
             }

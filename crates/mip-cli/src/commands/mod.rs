@@ -7,6 +7,7 @@ pub mod destroy;
 pub mod drift;
 pub mod graph;
 pub mod import;
+pub mod init;
 pub mod plan;
 pub mod show;
 pub mod state;

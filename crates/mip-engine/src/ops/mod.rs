@@ -12,6 +12,7 @@ pub mod apply;
 pub mod destroy;
 pub mod doctor;
 pub mod import;
+pub mod init;
 pub mod drift;
 pub mod plan;
 pub mod review;
