@@ -375,8 +375,9 @@ pub enum Command {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
         output: DriftFormat,
-        /// Only mip's own objects: leave out what Argo CD reports out of sync or degraded, and
-        /// generated objects whose spec differs from the rendered tree.
+        /// Only mip's own objects: leave out Argo CD's side (objects it has yet to generate,
+        /// Applications out of sync or degraded, generated objects whose spec differs from the
+        /// rendered tree).
         #[arg(long)]
         mip_only: bool,
         /// Also push the metrics of this run (as `--output prometheus` prints them) to the

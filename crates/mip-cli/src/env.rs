@@ -12,7 +12,7 @@ use mip_engine::backend::{BackendKind, Backends, StateFlags, StateSpec};
 use mip_engine::live::Readiness;
 use mip_engine::ops::Env;
 use mip_engine::seams::{
-    Answer, Confirm, Connected, Connector, Event, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
+    Answer, Confirm, Connected, Connector, Event, Target, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
 };
 use mip_kube::{ClusterBackend, ClusterStateConfig, ConnectOptions, KubeCluster};
 use mip_plan::Plan;
@@ -40,6 +40,13 @@ impl Connector for KubeConnector {
 
     async fn connect(&self) -> Result<Connected<KubeCluster>, mip_core::cluster::ClusterError> {
         let cluster = KubeCluster::connect(self.0.clone()).await?;
+        let context = Some(cluster.context_name().to_owned());
+        Ok(Connected { cluster, context })
+    }
+
+    async fn connect_to(&self, target: &Target) -> Result<Connected<KubeCluster>, mip_core::cluster::ClusterError> {
+        let options = ConnectOptions { context: Some(target.context.clone()), ..self.0.clone() };
+        let cluster = KubeCluster::connect(options).await?;
         let context = Some(cluster.context_name().to_owned());
         Ok(Connected { cluster, context })
     }

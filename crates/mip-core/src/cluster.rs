@@ -103,6 +103,25 @@ pub trait Cluster: Send + Sync {
         label_selector: Option<&str>,
     ) -> impl Future<Output = Result<Vec<Value>, ClusterError>> + Send;
 
+    /// Whether this handle reaches objects on `cluster` (`None`: the management cluster, which
+    /// every handle reaches; a handle over several clusters reaches those it is connected to).
+    fn reaches(&self, cluster: Option<&str>) -> bool {
+        cluster.is_none()
+    }
+
+    /// [`list`](Cluster::list) on one of the clusters this handle reaches (the objects'
+    /// addresses then carry that cluster). A handle that does not reach `cluster` lists nothing.
+    fn list_in(
+        &self,
+        cluster: Option<&str>,
+        kind: &KindRef,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Value>, ClusterError>> + Send {
+        let here = cluster.is_none();
+        async move { if here { self.list(kind, namespace, label_selector).await } else { Ok(Vec::new()) } }
+    }
+
     /// One object, `None` when absent.
     fn get(&self, addr: &ObjectRef) -> impl Future<Output = Result<Option<Value>, ClusterError>> + Send;
 

@@ -16,14 +16,31 @@ pub struct Connected<C> {
     pub context: Option<String>,
 }
 
-/// Connects to the management cluster. Implemented over `mip-kube` by the CLI, and by the
-/// tests over the fake cluster.
+/// A remote cluster as the inventory describes it: its name and the kubeconfig context that
+/// reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The inventory name.
+    pub name: String,
+    /// The kubeconfig context.
+    pub context: String,
+}
+
+/// Connects to the management cluster and to remote clusters. Implemented over `mip-kube` by
+/// the CLI, and by the tests over the fake cluster.
 pub trait Connector: Send + Sync {
     /// The cluster type.
     type Cluster: Cluster + 'static;
 
-    /// Connects (sends no request: an unreachable server shows on the first call).
+    /// Connects to the management cluster (sends no request: an unreachable server shows on
+    /// the first call).
     fn connect(&self) -> impl Future<Output = Result<Connected<Self::Cluster>, ClusterError>> + Send;
+
+    /// Connects to a remote cluster through its own context (same kubeconfig and timeouts).
+    fn connect_to(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Connected<Self::Cluster>, ClusterError>> + Send;
 }
 
 /// Why a secret value could not be had from its source.

@@ -6,6 +6,7 @@
 //! through [`Hook`](crate::seams::Hook); never prints. The commands that use these stages are
 //! in [`crate::ops`].
 
+pub mod clusters;
 pub mod destroy;
 pub mod drift;
 pub mod gates;
@@ -18,6 +19,7 @@ pub mod scheduler;
 pub mod secrets;
 mod wait;
 
+pub use clusters::Clusters;
 pub use destroy::{destroy_plan, is_protected, kept_protected};
 pub use drift::{Drift, DriftItem, drift_of};
 pub use gates::NotReady;

@@ -70,31 +70,28 @@ pub async fn plan_live_read<C: Cluster>(
         mode: Mode::Live,
         mip_version: env!("CARGO_PKG_VERSION"),
     };
-    let plan = plan_reachable(loaded, &prior, &view, &input)?;
+    let plan = plan_reachable(loaded, &prior, &view, &input, |c| cluster.reaches(c))?;
     Ok((plan, view.objects))
 }
 
-/// Objects on other clusters (federations on remote clusters) are not reachable through this
-/// connection: they are left out of a live plan rather than applied to the wrong cluster.
-/// Only then is the desired state copied and its graph rebuilt.
+/// Objects on clusters mip is not connected to (a remote cluster without a kubeconfig context)
+/// are left out of a live plan rather than applied to the wrong cluster. Only then is the
+/// desired state copied and its graph rebuilt.
 fn plan_reachable(
     loaded: &Loaded,
     prior: &PriorState,
     view: &LiveView,
     input: &PlanInput<'_>,
+    reaches: impl Fn(Option<&str>) -> bool,
 ) -> Result<Plan, Error> {
-    if loaded.desired.objects.keys().all(|a| a.cluster.is_none()) {
+    let reached = |a: &ObjectRef| reaches(a.cluster.as_deref());
+    if loaded.desired.objects.keys().all(reached) {
         return Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, prior, view, input));
     }
     let mut desired = loaded.desired.clone();
-    desired.objects.retain(|a, _| a.cluster.is_none());
+    desired.objects.retain(|a, _| reached(a));
     let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
-    let edges = loaded
-        .dag
-        .edges()
-        .into_iter()
-        .filter(|e| e.from.cluster.is_none() && e.to.cluster.is_none())
-        .collect();
+    let edges = loaded.dag.edges().into_iter().filter(|e| reached(&e.from) && reached(&e.to)).collect();
     let dag =
         mip_graph::Dag::from_edges(&steps, edges).map_err(|e| Error::Stale { reason: e.to_string() })?;
     Ok(mip_plan::plan_live(&desired, &dag, prior, view, input))

@@ -39,9 +39,9 @@ pub fn check_guard(loaded: &Loaded, server: &str, context: Option<&str>) -> Resu
     Ok(())
 }
 
-/// Reads every object of interest with one LIST per kind (per namespace when all objects of
-/// the kind share one namespace; cluster-wide otherwise; Secrets only with mip's label).
-/// Objects on other clusters are not read (this connection does not reach them).
+/// Reads every object of interest with one LIST per kind and cluster (per namespace when all
+/// objects of the kind share one namespace; cluster-wide otherwise; Secrets only with mip's
+/// label). Objects on clusters the handle does not reach are not read.
 ///
 /// # Errors
 /// Cluster errors other than an unknown kind (a missing CRD means no objects of it).
@@ -49,19 +49,19 @@ pub async fn read_live<C: Cluster>(
     cluster: &C,
     addrs: &BTreeSet<ObjectRef>,
 ) -> Result<BTreeMap<ObjectRef, Value>, Error> {
-    let mut by_kind: BTreeMap<KindRef, BTreeSet<Option<String>>> = BTreeMap::new();
-    for a in addrs.iter().filter(|a| a.cluster.is_none()) {
-        by_kind.entry(KindRef::of(a)).or_default().insert(a.namespace.clone());
+    let mut by_kind: BTreeMap<(Option<String>, KindRef), BTreeSet<Option<String>>> = BTreeMap::new();
+    for a in addrs.iter().filter(|a| cluster.reaches(a.cluster.as_deref())) {
+        by_kind.entry((a.cluster.clone(), KindRef::of(a))).or_default().insert(a.namespace.clone());
     }
     let mut out = BTreeMap::new();
-    for (kind, namespaces) in by_kind {
+    for ((on, kind), namespaces) in by_kind {
         let selector =
             (kind.group.is_empty() && kind.kind == "Secret").then_some(mip_core::MANAGED_BY_SELECTOR);
         let ns = match namespaces.iter().collect::<Vec<_>>().as_slice() {
             [Some(one)] => Some(one.as_str()),
             _ => None,
         };
-        let items = match cluster.list(&kind, ns, selector).await {
+        let items = match cluster.list_in(on.as_deref(), &kind, ns, selector).await {
             Ok(items) => items,
             Err(ClusterError::UnknownKind { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
@@ -74,7 +74,10 @@ pub async fn read_live<C: Cluster>(
         for item in items {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             let namespace = item.pointer("/metadata/namespace").and_then(Value::as_str);
-            let addr = ObjectRef::new(&api_version, &kind.kind, namespace, name);
+            let addr = ObjectRef {
+                cluster: on.clone(),
+                ..ObjectRef::new(&api_version, &kind.kind, namespace, name)
+            };
             if addrs.contains(&addr) {
                 out.insert(addr, item);
             }

@@ -1,6 +1,7 @@
 //! `mip apply [PLAN]`: a saved plan checked for staleness, or a fresh live plan shown first;
 //! confirmation; the scheduler; the history.
 
+use super::Conn;
 use super::{Env, open, record_history};
 use crate::Error;
 use crate::live::{ApplyOpts, ApplyOutcome};
@@ -92,7 +93,7 @@ pub async fn apply<K: Connector>(
 async fn run<K: Connector>(
     env: &Env<'_, K>,
     loaded: &Loaded,
-    cluster: &Arc<K::Cluster>,
+    cluster: &Arc<Conn<K>>,
     saved: Option<Plan>,
     rotate: &BTreeSet<ObjectRef>,
     req: &ApplyRequest,

@@ -12,10 +12,19 @@ use crate::seams::Connector;
 ///
 /// # Errors
 /// Inventory, cluster and state errors.
-pub async fn drift<K: Connector>(env: &Env<'_, K>, load: &LoadOptions, mip_only: bool) -> Result<Drift, Error> {
+pub async fn drift<K: Connector>(
+    env: &Env<'_, K>,
+    load: &LoadOptions,
+    mip_only: bool,
+) -> Result<Drift, Error> {
     let loaded = env.load(load)?;
     let cluster = env.connect(&loaded).await?;
-    let (plan, live) = env.counted(&cluster, super::plan::live_read(env, &cluster, &loaded)).await?;
-    let argo = if mip_only { Vec::new() } else { argo_drift(&loaded.desired, &plan, &live) };
+    let (mut plan, live) = env.counted(&cluster, super::plan::live_read(env, &cluster, &loaded)).await?;
+    if mip_only {
+        // Only mip's own objects: what Argo CD has yet to generate is its side too.
+        plan.expected.clear();
+        return Ok(drift_of(&plan, Vec::new()));
+    }
+    let argo = argo_drift(&loaded.desired, &plan, &live);
     Ok(drift_of(&plan, argo))
 }

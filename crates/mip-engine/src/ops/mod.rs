@@ -11,9 +11,9 @@
 pub mod apply;
 pub mod destroy;
 pub mod doctor;
+pub mod drift;
 pub mod import;
 pub mod init;
-pub mod drift;
 pub mod plan;
 pub mod review;
 pub mod show;
@@ -21,12 +21,17 @@ pub mod state;
 
 use crate::Error;
 use crate::backend::{Backends, StateFlags};
+use crate::live::Clusters;
 use crate::load::{LoadOptions, Loaded};
-use crate::seams::{Connector, Hook, Operation};
+use crate::seams::{Connector, Hook, Operation, Target};
 use mip_core::cluster::Cluster;
 use mip_state::{Backend, DynStore, HistoryEntry};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The clusters an operation works on: the management cluster and the remote ones it reaches.
+pub type Conn<K> = Clusters<<K as Connector>::Cluster>;
 
 /// What every operation runs with: the connection, the state backends, the state flags and
 /// the hook that shows progress.
@@ -49,11 +54,32 @@ impl<K: Connector> Env<'_, K> {
         Ok(loaded)
     }
 
-    /// Connects and checks the inventory's guard.
-    async fn connect(&self, loaded: &Loaded) -> Result<K::Cluster, Error> {
+    /// Connects to the management cluster and checks the inventory's guard; then to every
+    /// remote cluster that the inventory gives a kubeconfig context and that holds objects of
+    /// the desired state, each checked against the server the inventory names for it.
+    async fn connect(&self, loaded: &Loaded) -> Result<Conn<K>, Error> {
         let connected = self.connector.connect().await?;
         crate::live::check_guard(loaded, &connected.cluster.server_url(), connected.context.as_deref())?;
-        Ok(connected.cluster)
+        let mut clusters = Clusters::single(connected.cluster);
+        let used: BTreeSet<&str> =
+            loaded.desired.objects.keys().filter_map(|a| a.cluster.as_deref()).collect();
+        for c in loaded.inventory.clusters.iter().filter(|c| used.contains(c.name.value.as_str())) {
+            let Some(context) = &c.context else { continue };
+            let target = Target { name: c.name.value.clone(), context: context.value.clone() };
+            let remote = self.connector.connect_to(&target).await?;
+            let server = remote.cluster.server_url();
+            if server.trim_end_matches('/') != c.server.value.trim_end_matches('/') {
+                return Err(Error::WrongCluster {
+                    expected: format!(
+                        "`{}` (clusters[{}].server, through context `{}`)",
+                        c.server.value, c.name.value, context.value
+                    ),
+                    actual: server,
+                });
+            }
+            clusters.add(c.name.value.clone(), remote.cluster);
+        }
+        Ok(clusters)
     }
 
     /// The state backend of a command: flags, else the inventory's `state:` section.
@@ -62,7 +88,8 @@ impl<K: Connector> Env<'_, K> {
     /// own state beside main's, as a Terraform workspace does: it shares every object with main
     /// but its root Applications, and must neither delete main's roots nor lose track of its
     /// own.
-    fn backend(&self, loaded: &Loaded, cluster: Option<&K::Cluster>) -> Result<Box<dyn Backend>, Error> {
+    fn backend(&self, loaded: &Loaded, cluster: Option<&Conn<K>>) -> Result<Box<dyn Backend>, Error> {
+        let cluster = cluster.map(Clusters::main);
         let mut spec = self.state.spec(loaded.inventory.state.as_ref());
         if loaded.desired.revision != loaded.inventory.revision.value {
             spec.workspace = Some(loaded.desired.prefix.trim_end_matches('-').to_owned());
@@ -73,7 +100,7 @@ impl<K: Connector> Env<'_, K> {
     /// Runs `body` with the cluster, then reports the requests it made (whatever the result).
     async fn counted<T>(
         &self,
-        cluster: &K::Cluster,
+        cluster: &Conn<K>,
         body: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         let result = body.await;

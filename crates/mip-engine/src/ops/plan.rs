@@ -1,6 +1,7 @@
 //! `mip plan`: offline against the state only, or live against the cluster and the state; the
 //! plan optionally saved as a hashed plan file.
 
+use super::Conn;
 use super::Env;
 use crate::Error;
 use crate::backend::BackendKind;
@@ -88,7 +89,7 @@ pub(crate) fn save(plan: &Plan, path: &std::path::Path) -> Result<(), Error> {
 /// The live plan against the cluster and the state read without the lock.
 pub(crate) async fn live<K: Connector>(
     env: &Env<'_, K>,
-    cluster: &K::Cluster,
+    cluster: &Conn<K>,
     loaded: &Loaded,
 ) -> Result<Plan, Error> {
     Ok(live_read(env, cluster, loaded).await?.0)
@@ -97,7 +98,7 @@ pub(crate) async fn live<K: Connector>(
 /// [`live`], and every object the plan read.
 pub(crate) async fn live_read<K: Connector>(
     env: &Env<'_, K>,
-    cluster: &K::Cluster,
+    cluster: &Conn<K>,
     loaded: &Loaded,
 ) -> Result<(Plan, std::collections::BTreeMap<mip_core::ObjectRef, serde_json::Value>), Error> {
     let backend = env.backend(loaded, Some(cluster))?;
