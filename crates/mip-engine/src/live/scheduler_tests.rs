@@ -304,7 +304,7 @@ async fn a_gated_change_waits_until_argo_cd_generated_what_it_needs() {
     assert!(at(&addr("free"), "apply").ended < generated.started, "an ungated change waited: {log:?}");
     // The root was asked to refresh, under a manager of its own.
     let live_root = cluster.object(&root("projects")).expect("root");
-    assert_eq!(live_root["metadata"]["annotations"]["argocd.argoproj.io/refresh"], "normal");
+    assert_eq!(live_root["metadata"]["annotations"]["argocd.argoproj.io/refresh"], "hard");
     assert!(
         mip_plan::diff::owned_fields(&live_root, "mip").expect("owned")["metadata"]
             .get("annotations")

@@ -84,7 +84,7 @@ pub(crate) async fn wait_gone<C: Cluster>(
 }
 
 /// Argo CD's annotation that asks for a refresh of an Application now, as `argocd app get
-/// --refresh` sets it; Argo CD removes it once done.
+/// --hard-refresh` sets it; Argo CD removes it once done.
 const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 /// The ApplicationSet controller's counterpart: regenerate from the generators now (what its
 /// Git webhook does), instead of at its requeue period.
@@ -98,7 +98,10 @@ pub(crate) async fn request_refresh<C: Cluster>(cluster: &C, addr: &ObjectRef, a
         return false;
     }
     let (key, value) = match addr.kind.as_str() {
-        "Application" => (REFRESH_ANNOTATION, "normal"),
+        // `hard`: the controller resolves the branch again (no revision cache) and renders
+        // anew, as `argocd app get --hard-refresh` does; `normal` would compare with a
+        // revision cached up to the repo-server's expiry (3 min by default).
+        "Application" => (REFRESH_ANNOTATION, "hard"),
         "ApplicationSet" => (APPSET_REFRESH_ANNOTATION, "true"),
         _ => return false,
     };
