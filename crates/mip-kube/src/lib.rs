@@ -469,7 +469,7 @@ impl Cluster for KubeCluster {
                     if status.code == 410 && params.continue_token.is_some() && !restarted =>
                 {
                     restarted = true;
-                    self.limiter.retried(false, Duration::ZERO);
+                    self.limiter.list_restarted();
                     items.clear();
                     params = ListParams { limit: None, continue_token: None, ..params };
                     continue;

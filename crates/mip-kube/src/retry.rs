@@ -91,6 +91,8 @@ pub struct RetryCounts {
     pub throttled: u64,
     /// The lowest write concurrency the limiter came down to (`None`: never throttled).
     pub min_write_limit: Option<usize>,
+    /// LISTs read again in one request because their continue token expired (HTTP 410).
+    pub list_restarts: u64,
 }
 
 /// The adaptive write concurrency limit (AIMD) and the retry counters.
@@ -100,6 +102,7 @@ pub(crate) struct Limiter {
     free: tokio::sync::Notify,
     retries: AtomicU64,
     throttled: AtomicU64,
+    list_restarts: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -125,6 +128,7 @@ impl Default for Limiter {
             free: tokio::sync::Notify::new(),
             retries: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            list_restarts: AtomicU64::new(0),
         }
     }
 }
@@ -191,12 +195,18 @@ impl Limiter {
         state.min_limit = Some(state.min_limit.map_or(state.limit, |m| m.min(state.limit)));
     }
 
+    /// A LIST is read again because its continue token expired.
+    pub(crate) fn list_restarted(&self) {
+        self.list_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters so far.
     pub(crate) fn counts(&self) -> RetryCounts {
         RetryCounts {
             retries: self.retries.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
             min_write_limit: self.state().min_limit,
+            list_restarts: self.list_restarts.load(Ordering::Relaxed),
         }
     }
 }
@@ -274,7 +284,7 @@ mod tests {
             limiter.succeeded();
         }
         assert_eq!(limiter.state().limit, 5);
-        assert_eq!(limiter.counts(), RetryCounts { retries: 2, throttled: 2, min_write_limit: Some(4) });
+        assert_eq!(limiter.counts(), RetryCounts { retries: 2, throttled: 2, min_write_limit: Some(4), list_restarts: 0 });
         // A full limit waits for a free slot.
         let held: Vec<_> = futures_lite(&limiter, 5).await;
         let waiting = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await;

@@ -202,18 +202,10 @@ impl ArgoCd {
         ];
         let kubeconfig = cluster.kubeconfig_path().to_owned();
         let namespace = self.namespace.clone();
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .context("failed to build a tokio runtime")?;
-                    runtime.block_on(configure(&kubeconfig, &namespace, &argocd_cm, &params))
-                })
-                .join()
-                .unwrap_or_else(|_| bail!("the configuration thread panicked"))
-        })?;
+        crate::block_on_private_thread(
+            "configuration",
+            configure(&kubeconfig, &namespace, &argocd_cm, &params),
+        )?;
 
         let redis_component = Component::spawn(
             "redis",

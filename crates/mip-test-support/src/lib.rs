@@ -43,6 +43,16 @@
 //! and over loopback HTTPS) as their source; see the [`argocd`] module. Its binaries are built by `build.sh argocd-bin-dir` on
 //! first use (cached like the control plane's).
 //!
+//! # Faults
+//!
+//! [`TestCluster::kill_apiserver`], [`TestCluster::start_apiserver`] and
+//! [`TestCluster::restart_apiserver`] stop and start kube-apiserver on the same port against the
+//! same etcd (what a control-plane upgrade or crash does to a client);
+//! [`TestClusterOptions::apiserver_args`] adds flags (throttling, compaction);
+//! [`TestCluster::toxiproxy`] puts a [`Toxiproxy`] in front of the API server, and
+//! [`TestCluster::kubeconfig_via`] writes a kubeconfig that goes through it. Use a dedicated
+//! cluster ([`TestCluster::start`]) for anything that stops or slows the API server for everyone.
+//!
 //! # Failures
 //!
 //! A cluster that fails to start panics (never skips) with the reason and the tail of each
@@ -70,6 +80,7 @@ pub mod binaries;
 pub mod dev;
 mod pki;
 mod process;
+pub mod toxiproxy;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -88,6 +99,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use process::pid_alive;
+pub use toxiproxy::{Toxic, Toxiproxy};
 
 use crate::pki::Pki;
 use crate::process::{Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port};
@@ -122,6 +134,10 @@ pub struct TestClusterOptions {
     pub crds_dir: Option<PathBuf>,
     /// The process whose death stops the cluster. `None`: this process.
     pub watch_pid: Option<u32>,
+    /// Extra kube-apiserver flags, after the harness's own (a later flag wins): e.g.
+    /// `--max-mutating-requests-inflight=1` to make it throttle, `--etcd-compaction-interval=1s`
+    /// to expire LIST continue tokens.
+    pub apiserver_args: Vec<String>,
 }
 
 impl Default for TestClusterOptions {
@@ -132,6 +148,7 @@ impl Default for TestClusterOptions {
             bin_dir: None,
             crds_dir: None,
             watch_pid: None,
+            apiserver_args: Vec::new(),
         }
     }
 }
@@ -156,6 +173,8 @@ pub struct TestCluster {
     startup: Duration,
     components: Vec<Component>,
     watchdog: Option<Child>,
+    /// The kube-apiserver's flags, to start it again the same way ([`TestCluster::start_apiserver`]).
+    apiserver_args: Vec<String>,
 }
 
 static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
@@ -224,6 +243,7 @@ impl TestCluster {
             startup: Duration::ZERO,
             components: Vec::new(),
             watchdog: None,
+            apiserver_args: Vec::new(),
         };
         // On error `cluster` is dropped after the logs are read: processes die, the dir goes.
         let (readyz, crds) = match cluster.boot(options, &crds_dir) {
@@ -286,7 +306,9 @@ impl TestCluster {
         self.watchdog = Some(spawn_watchdog(watched, group, &dir)?);
 
         self.wait_for_port("etcd", etcd_port)?;
-        let apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port);
+        let mut apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port);
+        apiserver_args.extend(options.apiserver_args.iter().cloned());
+        self.apiserver_args.clone_from(&apiserver_args);
         let apiserver = Component::spawn(
             "kube-apiserver",
             &self.bin_dir.join("kube-apiserver"),
@@ -309,18 +331,7 @@ impl TestCluster {
         let kubeconfig = self.kubeconfig_path.clone();
         let namespace = options.argocd_namespace.clone();
         let components = &mut self.components;
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .context("failed to build a tokio runtime")?;
-                    runtime.block_on(settle(&kubeconfig, components, crds, &namespace, started))
-                })
-                .join()
-                .unwrap_or_else(|_| bail!("the startup thread panicked"))
-        })
+        block_on_private_thread("startup", settle(&kubeconfig, components, crds, &namespace, started))
     }
 
     fn wait_for_port(&mut self, name: &str, port: u16) -> Result<()> {
@@ -403,6 +414,83 @@ impl TestCluster {
         command
     }
 
+    /// Kills kube-apiserver with `SIGKILL` (what a crash or a node losing power does; a
+    /// control-plane upgrade restarts it the same way from the client's point of view). etcd
+    /// keeps running with every object; [`TestCluster::start_apiserver`] brings the server back
+    /// on the same port.
+    ///
+    /// # Panics
+    /// If there is no kube-apiserver component (a harness bug).
+    pub fn kill_apiserver(&mut self) {
+        let Some(apiserver) = self.components.iter_mut().find(|c| c.name == "kube-apiserver") else {
+            panic!("the cluster has no kube-apiserver");
+        };
+        apiserver.stop();
+    }
+
+    /// Starts kube-apiserver again with the same flags (same port, same etcd, same
+    /// certificates) and waits until `/readyz` says ok; returns how long that took.
+    ///
+    /// # Errors
+    /// If it does not start or get ready within the startup timeout, with the log tails.
+    pub fn start_apiserver(&mut self) -> Result<Duration> {
+        let started = Instant::now();
+        let logs = self.data_dir.join("logs");
+        let group = self.components.first().map(|etcd| etcd.child.id());
+        let apiserver = Component::spawn(
+            "kube-apiserver",
+            &self.bin_dir.join("kube-apiserver"),
+            &self.apiserver_args,
+            &logs,
+            group,
+        )?;
+        match self.components.iter_mut().find(|c| c.name == "kube-apiserver") {
+            Some(slot) => *slot = apiserver,
+            None => self.components.push(apiserver),
+        }
+        let kubeconfig = self.kubeconfig_path.clone();
+        let components = &mut self.components;
+        let ready = block_on_private_thread("readiness", wait_ready(&kubeconfig, components));
+        match ready {
+            Ok(()) => Ok(started.elapsed()),
+            Err(error) => bail!("{error:#}\n{}", self.log_tails()),
+        }
+    }
+
+    /// [`TestCluster::kill_apiserver`] then [`TestCluster::start_apiserver`].
+    ///
+    /// # Errors
+    /// As [`TestCluster::start_apiserver`].
+    pub fn restart_apiserver(&mut self) -> Result<Duration> {
+        self.kill_apiserver();
+        self.start_apiserver()
+    }
+
+    /// A copy of the admin kubeconfig that reaches the API server at `server_url` instead
+    /// (e.g. through a [`Toxiproxy`] listener on another loopback port; the serving
+    /// certificate names 127.0.0.1, so TLS still verifies).
+    ///
+    /// # Errors
+    /// If the kubeconfig cannot be read or written.
+    pub fn kubeconfig_via(&self, server_url: &str, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(&self.kubeconfig_path)
+            .with_context(|| format!("failed to read `{}`", self.kubeconfig_path.display()))?;
+        let text =
+            text.replace(&format!("server: {}\n", self.server_url), &format!("server: {server_url}\n"));
+        write(path, &text)
+    }
+
+    /// Starts a Toxiproxy server in front of this cluster's API server (in the cluster's
+    /// process group, so the watchdog stops it with the cluster); see [`toxiproxy`].
+    ///
+    /// # Errors
+    /// If the binary cannot be built or the server does not come up.
+    pub fn toxiproxy(&self) -> Result<Toxiproxy> {
+        let group = self.components.first().map(|etcd| etcd.child.id());
+        let upstream = self.server_url.trim_start_matches("https://").to_owned();
+        Toxiproxy::start(&upstream, &self.data_dir.join("logs"), group)
+    }
+
     /// The last lines of each component's log.
     pub fn log_tails(&self) -> String {
         log_tails(&self.components, LOG_TAIL_LINES)
@@ -455,6 +543,37 @@ async fn settle(
     namespace: &str,
     started: Instant,
 ) -> Result<(Duration, Duration)> {
+    wait_ready(kubeconfig, components).await?;
+    let client = client_from(kubeconfig).await?;
+    let ready = started.elapsed();
+    let crds = crds.join().unwrap_or_else(|_| bail!("the CRD reader panicked"))?;
+    install_crds(&client, crds).await?;
+    apply_namespace(&client, namespace).await?;
+    Ok((ready, started.elapsed() - ready))
+}
+
+/// Runs `future` on a current-thread runtime of its own, on a scoped thread: callable from plain
+/// threads and from inside a test's runtime alike (blocking inside a runtime would panic).
+pub(crate) fn block_on_private_thread<T: Send>(
+    what: &str,
+    future: impl std::future::Future<Output = Result<T>> + Send,
+) -> Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("failed to build a tokio runtime")?;
+                runtime.block_on(future)
+            })
+            .join()
+            .unwrap_or_else(|_| bail!("the {what} thread panicked"))
+    })
+}
+
+/// Waits until `/readyz` answers ok (fails early when a component exits).
+async fn wait_ready(kubeconfig: &Path, components: &mut [Component]) -> Result<()> {
     let client = client_from(kubeconfig).await?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -464,18 +583,13 @@ async fn settle(
         let request = http::Request::get("/readyz").body(Vec::new()).context("failed to build a request")?;
         let answer = client.request_text(request).await;
         if matches!(&answer, Ok(body) if body.trim() == "ok") {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("kube-apiserver is not ready after {READY_TIMEOUT:?}; last /readyz answer: {answer:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ready = started.elapsed();
-    let crds = crds.join().unwrap_or_else(|_| bail!("the CRD reader panicked"))?;
-    install_crds(&client, crds).await?;
-    apply_namespace(&client, namespace).await?;
-    Ok((ready, started.elapsed() - ready))
 }
 
 /// A CRD read from the Argo CD module: the document plus the names needed to wait for it.

@@ -1,0 +1,382 @@
+//! `KubeCluster` and the cluster state under faults, on the real test cluster: a Toxiproxy
+//! (`mip_test_support::toxiproxy`) between mip and the API server adding latency, a bandwidth
+//! limit, connections cut mid-response and a black hole; an API server that throttles (HTTP 429
+//! with `Retry-After`); a LIST whose continue token expires (HTTP 410, etcd compacted between
+//! pages). Each test states mip's promise: success with the right answer, or a bounded error
+//! naming the server; never a partial list, never a half-recorded state.
+//!
+//! No assertion is a timing except the bounds mip promises (generous, for a loaded 2-core CI
+//! machine); figures go to stderr as `reliability-figure:` lines for `docs/reliability.md`.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
+#![allow(clippy::result_large_err, reason = "`ClusterError` is mip-core's, returned by value by the trait")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mip_core::ObjectRef;
+use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
+use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
+use mip_state::{Error, ManagedEntry, StateStore};
+use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
+use serde_json::{Value, json};
+
+const APPLY: ApplyOptions = ApplyOptions { dry_run: false, force: false };
+
+fn figure(name: &str, value: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
+}
+
+fn options(kubeconfig: &Path, timeout: Duration) -> ConnectOptions {
+    ConnectOptions { kubeconfig: Some(kubeconfig.to_owned()), context: None, timeout }
+}
+
+fn config_maps() -> KindRef {
+    KindRef::of(&ObjectRef::new("v1", "ConfigMap", None, "x"))
+}
+
+fn config_map(ns: &str, name: &str, bytes: usize) -> (ObjectRef, Value) {
+    let addr = ObjectRef::new("v1", "ConfigMap", Some(ns), name);
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": {"payload": "x".repeat(bytes)},
+    });
+    (addr, manifest)
+}
+
+/// Applies `n` ConfigMaps of `bytes` each, `parallel` at a time; the results in order.
+async fn apply_many(
+    kube: &Arc<KubeCluster>,
+    ns: &str,
+    prefix: &str,
+    n: usize,
+    bytes: usize,
+) -> Vec<Result<Value, ClusterError>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let kube = Arc::clone(kube);
+        let (addr, manifest) = config_map(ns, &format!("{prefix}-{i:04}"), bytes);
+        tasks.spawn(async move { (i, kube.apply(&addr, &manifest, APPLY).await) });
+    }
+    let mut results: Vec<_> = tasks.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The shared cluster, a fresh namespace, a Toxiproxy in front of the API server and a
+/// kubeconfig through it.
+struct Proxied {
+    _dir: tempfile::TempDir,
+    ns: String,
+    proxy: mip_test_support::Toxiproxy,
+    kubeconfig: PathBuf,
+}
+
+async fn proxied(prefix: &str) -> Proxied {
+    let cluster = TestCluster::shared();
+    let ns = cluster.fresh_namespace(prefix).await;
+    let proxy = cluster.toxiproxy().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.kubeconfig_via(&proxy.server_url(), &kubeconfig).unwrap();
+    Proxied { _dir: dir, ns, proxy, kubeconfig }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_a_bandwidth_limit_slow_requests_down_but_every_answer_is_right() {
+    let p = proxied("fault-slow").await;
+    let kube = Arc::new(KubeCluster::connect(options(&p.kubeconfig, Duration::from_secs(10))).await.unwrap());
+    p.proxy.add(&Toxic::latency(200)).unwrap();
+    let started = Instant::now();
+    let applied = apply_many(&kube, &p.ns, "slow", 20, 2_000).await;
+    assert!(applied.iter().all(Result::is_ok), "{applied:?}");
+    figure("latency_200ms_apply_20_objects_s", format!("{:.1}", started.elapsed().as_secs_f64()));
+    p.proxy.add(&Toxic::bandwidth(32)).unwrap();
+    let started = Instant::now();
+    let listed = kube.list(&config_maps(), Some(&p.ns), None).await.unwrap();
+    figure("bandwidth_32kBps_list_20_objects_s", format!("{:.1}", started.elapsed().as_secs_f64()));
+    let mut names: Vec<_> = listed.iter().filter_map(|o| o.pointer("/metadata/name")?.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(kube.retries().retries, 0, "slow is not failed: {:?}", kube.retries());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_mid_response_are_retried_and_a_list_is_never_partial() {
+    let p = proxied("fault-cut").await;
+    let kube = Arc::new(KubeCluster::connect(options(&p.kubeconfig, Duration::from_secs(10))).await.unwrap());
+    let applied = apply_many(&kube, &p.ns, "cut", 120, 1_000).await;
+    assert!(applied.iter().all(Result::is_ok));
+    let direct = kube.list(&config_maps(), Some(&p.ns), None).await.unwrap().len();
+    assert_eq!(direct, 120);
+
+    // Half the connections are closed after 20 kB: a LIST of ~150 kB dies mid-response there.
+    p.proxy.add(&Toxic::limit_data(20_000).toxicity(0.5)).unwrap();
+    let mut outcomes = (0, 0);
+    for _ in 0..6 {
+        let fresh = KubeCluster::connect(options(&p.kubeconfig, Duration::from_secs(10))).await.unwrap();
+        match fresh.list(&config_maps(), Some(&p.ns), None).await {
+            Ok(items) => {
+                assert_eq!(items.len(), direct, "a LIST is complete or an error, never partial");
+                outcomes.0 += 1;
+            }
+            Err(error) => {
+                assert!(matches!(&error, ClusterError::Unreachable { .. }), "{error:?}");
+                assert!(error.to_string().contains(&p.proxy.server_url()), "{error}");
+                outcomes.1 += 1;
+            }
+        }
+        figure("cut_mid_response_half_list_retries", fresh.retries().retries);
+    }
+    assert!(outcomes.0 >= 1, "retries over fresh connections get through: {outcomes:?}");
+
+    // Every connection cut: a bounded error that names the server.
+    p.proxy.remove("limit_data").unwrap();
+    p.proxy.add(&Toxic::limit_data(20_000)).unwrap();
+    let timeout = Duration::from_secs(3);
+    let fresh = KubeCluster::connect(options(&p.kubeconfig, timeout)).await.unwrap();
+    let started = Instant::now();
+    let error = fresh.list(&config_maps(), Some(&p.ns), None).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(&error, ClusterError::Unreachable { .. }), "{error:?}");
+    assert!(error.to_string().contains(&p.proxy.server_url()), "{error}");
+    assert!(elapsed < 3 * timeout, "{elapsed:?}");
+    assert!(fresh.retries().retries >= 2, "{:?}", fresh.retries());
+    figure("cut_every_response_error_after_s", format!("{:.1}", elapsed.as_secs_f64()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_is_a_bounded_error_naming_the_server() {
+    let p = proxied("fault-hole").await;
+    p.proxy.add(&Toxic::timeout(0)).unwrap();
+    let timeout = Duration::from_secs(2);
+    let kube = KubeCluster::connect(options(&p.kubeconfig, timeout)).await.unwrap();
+    let started = Instant::now();
+    let error = kube.list(&config_maps(), Some(&p.ns), None).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(&error, ClusterError::Unreachable { .. }), "{error:?}");
+    assert!(error.to_string().contains(&p.proxy.server_url()), "{error}");
+    assert!(error.to_string().contains("no answer within 2s"), "{error}");
+    assert!(elapsed < 3 * timeout, "{elapsed:?}");
+    figure("black_hole_error_after_s_timeout_2s", format!("{:.1}", elapsed.as_secs_f64()));
+}
+
+fn state_config(ns: &str, ttl: Duration) -> ClusterStateConfig {
+    ClusterStateConfig {
+        namespace: ns.to_owned(),
+        name: "mip-state".into(),
+        lock_ttl: ttl,
+        chunk_bytes: 2_000,
+        history_limit: 10,
+    }
+}
+
+fn addr(i: u64) -> ObjectRef {
+    ObjectRef::new("v1", "Namespace", None, &format!("federation-{i:03}"))
+}
+
+fn entry(i: u64) -> ManagedEntry {
+    ManagedEntry { fingerprint: format!("sha256:{i:064x}"), uid: None, serial: 0, ..Default::default() }
+}
+
+#[test]
+fn state_commits_through_resets_are_whole_or_not_at_all() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(proxied("fault-state"));
+    let cluster = TestCluster::shared();
+    let config = state_config(&p.ns, Duration::from_secs(30));
+    let store =
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(5)), config.clone(), "apply").unwrap();
+    // A third of the connections are reset right after they open.
+    p.proxy.add(&Toxic::reset_peer(0).toxicity(0.3)).unwrap();
+    let mut acknowledged = 0;
+    let mut failed = 0;
+    for i in 1..=15u64 {
+        // Several chunks per commit (2 kB each): a half-written generation would show.
+        let records = (0..20).map(|k| (addr(i * 100 + k), Some(entry(i * 100 + k)))).collect();
+        match store.record_many(records) {
+            Ok(serial) => acknowledged = serial,
+            Err(error) => {
+                assert!(matches!(error, Error::Remote { .. }), "{error:?}");
+                failed += 1;
+                break; // the engine stops recording after a failed commit
+            }
+        }
+    }
+    p.proxy.clear().unwrap();
+    drop(store);
+    figure("state_commits_through_30pct_resets_acknowledged_serial", acknowledged);
+    figure("state_commits_through_30pct_resets_failed", failed);
+    let direct = options(cluster.kubeconfig_path(), Duration::from_secs(10));
+    let (snapshot, _) = rt
+        .block_on(async { read_state(&KubeCluster::connect(direct).await.unwrap(), &config).await })
+        .unwrap()
+        .unwrap();
+    // What was acknowledged is there; an unacknowledged commit is there whole or not at all.
+    assert!(
+        snapshot.serial == acknowledged || snapshot.serial == acknowledged + 20,
+        "{} vs {acknowledged}",
+        snapshot.serial
+    );
+    assert_eq!(snapshot.managed.len() as u64, snapshot.serial);
+    assert!(acknowledged >= 20, "retries carry commits through a third of resets");
+}
+
+#[test]
+fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_nothing() {
+    let p = tokio::runtime::Runtime::new().unwrap().block_on(proxied("fault-lease"));
+    let cluster = TestCluster::shared();
+    let ttl = Duration::from_secs(3);
+    let config = state_config(&p.ns, ttl);
+    let store =
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(1)), config.clone(), "apply").unwrap();
+    p.proxy.add(&Toxic::latency(200)).unwrap();
+    std::thread::sleep(2 * ttl);
+    assert_eq!(store.record(&addr(1), Some(entry(1))).unwrap(), 1, "200 ms of latency keeps the lock");
+
+    // Cut off for more than a TTL: the heartbeat gives the lock up, and the holder writes no more.
+    p.proxy.add(&Toxic::timeout(0)).unwrap();
+    let direct = options(cluster.kubeconfig_path(), Duration::from_secs(10));
+    let taken = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match ClusterStore::open(direct.clone(), config.clone(), "apply") {
+                Ok(other) => break other,
+                Err(Error::LockHeld(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(250))
+                }
+                Err(error) => panic!("{error:?}"),
+            }
+        }
+    };
+    assert_eq!(taken.record(&addr(2), Some(entry(2))).unwrap(), 2);
+    p.proxy.clear().unwrap();
+    let refused = store.record(&addr(3), Some(entry(3))).unwrap_err();
+    assert!(matches!(refused, Error::LockLost { .. }), "{refused:?}");
+    assert_eq!(taken.snapshot().unwrap().serial, 2);
+    drop(taken);
+    drop(store);
+}
+
+/// A ServiceAccount with cluster-admin and a kubeconfig for it: the API server's throttling
+/// never applies to `system:masters` (the harness's admin), so the throttled client is this one.
+fn admin_service_account(cluster: &TestCluster, dir: &Path) -> PathBuf {
+    let kubectl = |args: &[&str]| {
+        let out = cluster.kubectl().args(args).output().unwrap();
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    kubectl(&["create", "serviceaccount", "-n", "default", "mip-throttled"]);
+    kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "mip-throttled",
+        "--clusterrole=cluster-admin",
+        "--serviceaccount=default:mip-throttled",
+    ]);
+    let token = kubectl(&["create", "token", "mip-throttled", "-n", "default", "--duration=1h"]);
+    let admin = std::fs::read_to_string(cluster.kubeconfig_path()).unwrap();
+    let ca = admin.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).unwrap();
+    let kubeconfig = dir.join("throttled.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
+             users:\n- name: sa\n  user:\n    token: {}\ncontexts:\n- name: sa\n  context: {{cluster: t, user: sa}}\n",
+            cluster.server_url(),
+            token.trim()
+        ),
+    )
+    .unwrap();
+    kubeconfig
+}
+
+#[test]
+fn a_throttling_server_is_honoured_and_write_concurrency_adapts() {
+    // One mutating request in flight at a time (non-mutating: 2); the rest get 429 with
+    // `Retry-After: 1`.
+    let cluster = TestCluster::start(TestClusterOptions {
+        apiserver_args: vec!["--max-mutating-requests-inflight=1".into(), "--max-requests-inflight=2".into()],
+        ..TestClusterOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = admin_service_account(&cluster, dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let ns = cluster.fresh_namespace("throttled").await;
+        let kube =
+            Arc::new(KubeCluster::connect(options(&kubeconfig, Duration::from_secs(30))).await.unwrap());
+        let started = Instant::now();
+        let applied = apply_many(&kube, &ns, "t", 40, 20_000).await;
+        let elapsed = started.elapsed();
+        let failed: Vec<_> = applied.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        let counts = kube.retries();
+        figure("throttled_apply_40_objects_s", format!("{:.1}", elapsed.as_secs_f64()));
+        figure("throttled_apply_40_objects_429s", counts.throttled);
+        figure("throttled_apply_40_objects_min_write_limit", counts.min_write_limit.unwrap_or(0));
+        assert!(counts.throttled > 0, "the server did throttle: {counts:?}");
+        assert!(counts.min_write_limit.is_some_and(|l| l < 40), "concurrency came down: {counts:?}");
+        let listed = kube.list(&config_maps(), Some(&ns), None).await.unwrap();
+        assert_eq!(listed.len(), 40);
+    });
+}
+
+#[test]
+fn a_list_whose_continue_token_expired_is_read_again_whole() {
+    // etcd compacted every second: a continue token older than that is gone (HTTP 410). Without
+    // the watch cache, whose snapshots would still serve the old revision.
+    let cluster = TestCluster::start(TestClusterOptions {
+        apiserver_args: vec!["--etcd-compaction-interval=1s".into(), "--watch-cache=false".into()],
+        ..TestClusterOptions::default()
+    });
+    let proxy = cluster.toxiproxy().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.kubeconfig_via(&proxy.server_url(), &kubeconfig).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let ns = cluster.fresh_namespace("expired").await;
+        let direct = Arc::new(
+            KubeCluster::connect(options(cluster.kubeconfig_path(), Duration::from_secs(30))).await.unwrap(),
+        );
+        // 1 100 objects: three pages of 500.
+        let applied = apply_many(&direct, &ns, "page", 1_100, 10).await;
+        assert!(applied.iter().all(Result::is_ok));
+        // Writes go on while mip pages slowly (3 s per answer), so etcd's revision moves and
+        // the compaction catches up with the first page's token.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (direct, ns, stop) = (Arc::clone(&direct), ns.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let (addr, manifest) = config_map(&ns, "ticker", 0);
+                    let mut manifest = manifest;
+                    manifest["data"]["payload"] = i.to_string().into();
+                    let _ = direct.apply(&addr, &manifest, APPLY).await;
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        proxy.add(&Toxic::latency(3_000)).unwrap();
+        let slow = KubeCluster::connect(options(&kubeconfig, Duration::from_secs(30))).await.unwrap();
+        let listed = slow.list(&config_maps(), Some(&ns), None).await.unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        writer.await.unwrap();
+        let counts = slow.retries();
+        figure("expired_continue_token_list_restarts", counts.list_restarts);
+        assert_eq!(counts.list_restarts, 1, "the second page's token had expired: {counts:?}");
+        let mut names: Vec<_> = listed.iter().filter_map(|o| o.pointer("/metadata/name")?.as_str()).collect();
+        let total = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), total, "no object twice");
+        assert_eq!(names.iter().filter(|n| n.starts_with("page-")).count(), 1_100, "no object missing");
+    });
+    drop(proxy);
+}
