@@ -5,15 +5,12 @@
 
 mod cli;
 mod commands;
-mod doctor;
 mod duration;
-mod edit;
 mod env;
 mod error;
 mod exit;
 mod logging;
 mod metrics;
-mod render;
 mod signals;
 mod views;
 
@@ -60,7 +57,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Validate { inv, output, branch_check, branch, tree } => {
             commands::validate::run(&inv, output, branch_check, branch.as_deref(), tree.as_deref())
         }
-        Command::Render { dir, inv, check, adopt } => render::render_with(&inv, &dir, check, adopt),
+        Command::Render { dir, inv, check, adopt } => commands::render::render_with(&inv, &dir, check, adopt),
         Command::Graph { inv, format } => commands::graph::run(&inv, format),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Show(args) => commands::show::run(&args),
@@ -113,9 +110,9 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
                 federation: federation.as_deref(),
             })
         }
-        Command::Federation { command } => edit::federation(command),
-        Command::Cluster { command } => edit::cluster(command),
-        Command::Doctor { inv, cluster, output } => doctor::doctor(&inv, &cluster, output),
+        Command::Federation { command } => commands::edit::federation(command),
+        Command::Cluster { command } => commands::edit::cluster(command),
+        Command::Doctor { inv, cluster, output } => commands::doctor::doctor(&inv, &cluster, output),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "mip", &mut buf);

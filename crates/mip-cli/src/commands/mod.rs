@@ -4,11 +4,14 @@
 pub mod apply;
 pub mod apps;
 pub mod destroy;
+pub mod doctor;
 pub mod drift;
+pub mod edit;
 pub mod graph;
 pub mod import;
 pub mod init;
 pub mod plan;
+pub mod render;
 pub mod show;
 pub mod state;
 pub mod validate;

@@ -19,13 +19,13 @@ pub fn run(
 ) -> Result<ExitStatus, CliError> {
     let loaded = super::load(inv)?;
     if let Some(dir) = tree {
-        let status = crate::render::user_files_check(&loaded, dir);
+        let status = crate::commands::render::user_files_check(&loaded, dir);
         if status != ExitStatus::Success {
             return Ok(status);
         }
     }
     if branch_check {
-        let status = crate::render::branch_check(&loaded, inv, branch, tree)?;
+        let status = crate::commands::render::branch_check(&loaded, inv, branch, tree)?;
         if status != ExitStatus::Success {
             return Ok(status);
         }
