@@ -545,7 +545,7 @@ fn app_def(
         Some(n) => match n.value {
             Value::Bool(b) => b,
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.networkPolicies` must be a boolean"), None);
+                d.error(d.loc(n), "wrong-type", format!("`{path}.networkPolicies` must be a boolean"), Some("`true` or `false`".to_owned()));
                 false
             }
         },
@@ -710,7 +710,7 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         Some(n) => match n.value {
             Value::Int(i) => Some(i),
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.wave` must be an integer"), None);
+                d.error(d.loc(n), "wrong-type", format!("`{path}.wave` must be an integer"), Some("Argo CD's sync wave, e.g. `1` (may be negative)".to_owned()));
                 None
             }
         },
@@ -754,7 +754,7 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         Some(n) => match n.value {
             Value::Bool(b) => b,
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.prune` must be a boolean"), None);
+                d.error(d.loc(n), "wrong-type", format!("`{path}.prune` must be a boolean"), Some("`true` or `false`".to_owned()));
                 false
             }
         },
@@ -879,7 +879,7 @@ fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<Strin
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     let Value::Map(entries) = &node.value else {
-        d.error(d.loc(node), "wrong-type", format!("`{path}.files` must map paths to documents"), None);
+        d.error(d.loc(node), "wrong-type", format!("`{path}.files` must map paths to documents"), Some("e.g. `files: {manifests/x.yaml: [{apiVersion: v1, kind: ConfigMap, ...}]}`".to_owned()));
         return out;
     };
     {
@@ -913,7 +913,7 @@ fn secrets(
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     let Value::Map(entries) = &node.value else {
-        d.error(d.loc(node), "wrong-type", format!("`{path}.secrets` must be a mapping"), None);
+        d.error(d.loc(node), "wrong-type", format!("`{path}.secrets` must be a mapping"), Some("e.g. `secrets: {my-secret: {password: generate}}`".to_owned()));
         return out;
     };
     for (k, v) in entries {
@@ -925,7 +925,7 @@ fn secrets(
                 d.loc(v),
                 "wrong-type",
                 format!("`{path}.secrets.{secret}` must map keys to sources"),
-                None,
+                Some("e.g. `password: generate`, `client-id: {keycloak: clientId}`".to_owned()),
             );
             continue;
         };
@@ -957,7 +957,7 @@ fn key_source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<KeySource>
                                 d.loc(v),
                                 "invalid-value",
                                 format!("`{path}.keycloak` must be `clientId` or `clientSecret`"),
-                                None,
+                                Some("the Keycloak client's id or secret, from `credentials.keycloak`".to_owned()),
                             );
                             None
                         }

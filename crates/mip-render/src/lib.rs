@@ -25,8 +25,14 @@
 //!   a kustomization (`namePrefix: <name>-`, the shared apps, one JSON patch per app setting
 //!   project, destination and the federation's values files, then the inventory's own patch
 //!   files) and, with `exareme2-overlay`, its Application;
-//! - `deployments/shared-apps/{exareme2,mip-stack}/`: the Application templates;
-//! - `common/<app>/` for each enabled common app.
+//! - `deployments/shared-apps/<app>/`: the Application template of each shared federation app;
+//! - `common/<app>/` for each enabled common app: its Applications (and the network-policy
+//!   ApplicationSets of an app with `networkPolicies`), and the files of its definition (the
+//!   network-policy charts, the ingress manifests, the Submariner kustomizations).
+//!
+//! Every app comes from its definition ([`mip_inventory::apps`]), so the tree is complete:
+//! what mip owns it renders; what the user owns ([`user_files`]: values and patch files,
+//! `$values/` files) it names, and [`missing_user_files`] reports when absent.
 //!
 //! # Choices that differ from the hand-written reference tree
 //! - No `default` AppProject in Git: mip owns it (locked down by server-side apply), and an
