@@ -43,6 +43,12 @@ impl Watch {
         &self.targets[i]
     }
 
+    /// Whether target `i` existed at the last look.
+    pub(crate) fn exists(&self, i: usize) -> bool {
+        matches!(&self.state[i], Some(Readiness::Ready))
+            || matches!(&self.state[i], Some(Readiness::NotReady(why)) if why != super::ready::NOT_CREATED)
+    }
+
     pub(crate) fn is_ready(&self, i: usize) -> bool {
         self.state[i].as_ref().is_some_and(Readiness::is_ready)
     }

@@ -29,6 +29,9 @@ impl WaitFor {
     }
 }
 
+/// Why an object that does not exist is not ready.
+pub(crate) const NOT_CREATED: &str = "not created yet";
+
 /// Whether an object is ready, and if not, why (Argo CD's conditions and messages).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
@@ -81,7 +84,7 @@ fn compared_revisions(app: &Value) -> Vec<&str> {
 
 /// The readiness of `addr` as `live` shows it (`None`: it does not exist).
 pub fn readiness(addr: &ObjectRef, live: Option<&Value>, level: WaitFor) -> Readiness {
-    let Some(live) = live else { return Readiness::NotReady("not created yet".to_owned()) };
+    let Some(live) = live else { return Readiness::NotReady(NOT_CREATED.to_owned()) };
     match (addr.group.as_str(), addr.kind.as_str()) {
         ("argoproj.io", "ApplicationSet") => {
             let errors = conditions(live, |c| {

@@ -117,25 +117,64 @@ async fn settle<C: Cluster>(
 ) -> Result<Vec<NotReady>, Error> {
     let mut watch = Watch::new(final_targets(plan), opts.wait_for);
     let mut waiting: Vec<usize> = (0..watch.len()).collect();
-    let mut refreshed = !opts.refresh;
+    let mut nudge = Nudge::new(plan, opts.refresh);
     loop {
         let opened = watch.poll(cluster, &waiting, hook).await?;
         waiting.retain(|i| !opened.contains(i));
         hook.event(Event::Waiting(waiting.len()));
-        if !refreshed && !waiting.is_empty() {
-            // Something is not reconciled yet: ask every root and ApplicationSet now (Git may
-            // have changed under an unchanged root, e.g. a federation added to the tree).
-            refreshed = true;
-            for i in 0..watch.len() {
-                request_refresh(cluster, watch.address(i), Action::Update).await;
-            }
-        }
+        nudge.round(cluster, &watch, &waiting).await;
         if waiting.is_empty() || tokio::time::Instant::now() >= deadline || opts.interrupt.is_triggered() {
             return Ok(watch.not_ready(waiting));
         }
         tokio::select! {
             () = tokio::time::sleep(opts.poll.min(deadline - tokio::time::Instant::now())) => {}
             () = opts.interrupt.triggered() => {}
+        }
+    }
+}
+
+/// Asks Argo CD to reconcile now what the wait depends on, instead of at its resync (3 min by
+/// default): once, every root Application and ApplicationSet (Git may have changed under an
+/// unchanged root, e.g. a federation added to the tree); then, as they appear, the generator of
+/// each object still missing (a new Application renders its source through a revision the
+/// repo-server may have cached from before the commit) and each Application not ready yet.
+struct Nudge {
+    enabled: bool,
+    first: bool,
+    generators: BTreeMap<ObjectRef, ObjectRef>,
+    asked: BTreeSet<ObjectRef>,
+}
+
+impl Nudge {
+    fn new(plan: &Plan, enabled: bool) -> Nudge {
+        let generators = plan
+            .expected
+            .iter()
+            .filter_map(|e| e.generated_by.clone().map(|g| (e.address.clone(), g)))
+            .collect();
+        Nudge { enabled, first: true, generators, asked: BTreeSet::new() }
+    }
+
+    async fn round<C: Cluster>(&mut self, cluster: &C, watch: &Watch, waiting: &[usize]) {
+        if !self.enabled || waiting.is_empty() {
+            return;
+        }
+        let mut ask: Vec<ObjectRef> = Vec::new();
+        if std::mem::take(&mut self.first) {
+            ask.extend((0..watch.len()).map(|i| watch.address(i).clone()));
+        }
+        for &i in waiting {
+            let addr = watch.address(i);
+            if watch.exists(i) {
+                ask.push(addr.clone());
+            } else if let Some(g) = self.generators.get(addr) {
+                ask.push(g.clone());
+            }
+        }
+        for addr in ask {
+            if !self.asked.contains(&addr) && request_refresh(cluster, &addr, Action::Update).await {
+                self.asked.insert(addr);
+            }
         }
     }
 }
