@@ -6,7 +6,7 @@
 
 use crate::model::ResolveOptions;
 use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
-use mip_inventory::{Federation, FederationAppKind, FederationKind, Inventory};
+use mip_inventory::{Federation, FederationApp, FederationAppKind, FederationKind, Inventory};
 use serde_json::{Map, Value, json};
 
 /// Argo CD's finalizer on an Application that makes its deletion cascade to what it manages.
@@ -231,9 +231,10 @@ pub fn overlay_dir(def: &AppDef, f: &Federation) -> Option<String> {
     (def.layout == Layout::Overlay).then(|| f.git_path())
 }
 
-/// The effective definition of a federation's app entry (present in a valid inventory).
-pub fn federation_app_def<'i>(inv: &'i Inventory, app: &FederationAppKind) -> Option<&'i AppDef> {
-    inv.app_def(app.as_str())
+/// The effective definition of a federation's app entry: its own (`override:`), else the
+/// catalogue's (present in a valid inventory).
+pub fn federation_app_def<'i>(inv: &'i Inventory, app: &'i FederationApp) -> Option<&'i AppDef> {
+    app.definition.as_ref().or_else(|| inv.app_def(app.kind.value.as_str()))
 }
 
 /// The Application a federation app makes (exactly one, checked when decoding).
@@ -283,14 +284,9 @@ pub fn extra_kinds(
             }
         }
         None => {
+            // Every federation's definition (an `override:` may add kinds): the chart is shared.
             for f in &inv.federations {
-                for a in &f.apps {
-                    if let Some(def) = inv.app_def(a.kind.value.as_str())
-                        && !defs.iter().any(|d| d.name == def.name)
-                    {
-                        defs.push(def);
-                    }
-                }
+                defs.extend(f.apps.iter().filter_map(|a| federation_app_def(inv, a)));
             }
         }
     }

@@ -600,7 +600,7 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
         );
         let keycloak = fed.keycloak.as_ref().or(inv.credentials.keycloak.as_ref());
         for app in &fed.apps {
-            let Some(def) = cat::federation_app_def(inv, &app.kind.value) else { continue };
+            let Some(def) = cat::federation_app_def(inv, app) else { continue };
             let whose = format!("federation `{}`", fed.name.value);
             app_secrets(b, def, cl, &ns, keycloak, &whose, &fed.name.at);
         }
@@ -843,7 +843,7 @@ fn federation_apps(
     );
     let server = b.server_of(&fed.cluster.value);
     for app in &fed.apps {
-        let Some(def) = cat::federation_app_def(inv, &app.kind.value) else { continue };
+        let Some(def) = cat::federation_app_def(inv, app) else { continue };
         let Some(spec) = cat::federation_spec(def) else { continue };
         let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
         let dir = cat::overlay_dir(def, fed);

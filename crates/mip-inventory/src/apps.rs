@@ -363,7 +363,23 @@ impl AppDef {
 pub struct Catalogue {
     /// Definitions by name.
     pub apps: BTreeMap<String, AppDef>,
+    /// Their located YAML (built-in merged with `apps:`), onto which a federation's
+    /// `override:` merges.
+    nodes: BTreeMap<String, DefNode>,
 }
+
+/// A definition's located YAML.
+#[derive(Debug, Clone)]
+struct DefNode(Node);
+
+impl PartialEq for DefNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+// `Node` compares floats, and no definition holds a NaN: equality is reflexive here.
+impl Eq for DefNode {}
 
 impl Catalogue {
     /// The built-in catalogue alone.
@@ -463,28 +479,60 @@ pub(crate) fn catalogue(d: &mut Decoder<'_>, overrides: Option<&Node>) -> Catalo
         }
     }
     let mut apps = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
     // Built-ins decode with a decoder of their own (their locations are in the shipped file).
     let mut builtin_decoder = Decoder::new(BUILTIN_FILE);
     for (name, node) in &builtin_nodes {
         let over = user.iter().find(|(n, _)| n.value == *name);
-        let def = match over {
-            None => app_def(&mut builtin_decoder, name, node, true, None),
-            Some((n, o)) => app_def(d, name, &merge(node, o), true, Some(n.at.clone())),
+        let path = format!("apps.{name}");
+        let (def, merged) = match over {
+            None => (app_def(&mut builtin_decoder, name, &path, node, true, None), node.clone()),
+            Some((n, o)) => {
+                let merged = merge(node, o);
+                (app_def(d, name, &path, &merged, true, Some(n.at.clone())), merged)
+            }
         };
         if let Some(def) = def {
             apps.insert(name.clone(), def);
+            nodes.insert(name.clone(), DefNode(merged));
         }
     }
     for (name, node) in &user {
         if builtin_nodes.iter().any(|(b, _)| *b == name.value) {
             continue;
         }
-        names::check_label(d, name, &format!("apps.{}", name.value));
-        if let Some(def) = app_def(d, &name.value, node, false, Some(name.at.clone())) {
+        let path = format!("apps.{}", name.value);
+        names::check_label(d, name, &path);
+        if let Some(def) = app_def(d, &name.value, &path, node, false, Some(name.at.clone())) {
             apps.insert(name.value.clone(), def);
+            nodes.insert(name.value.clone(), DefNode(node.clone()));
         }
     }
-    Catalogue { apps }
+    Catalogue { apps, nodes }
+}
+
+/// A federation's own definition of an app: its entry's `override:` (in the definition
+/// schema) merged onto the effective one. It may change anything but the scope and layout.
+pub(crate) fn federation_override(
+    d: &mut Decoder<'_>,
+    cat: &Catalogue,
+    name: &str,
+    over: &Node,
+    path: &str,
+) -> Option<AppDef> {
+    let (base, node) = (cat.apps.get(name)?, cat.nodes.get(name)?);
+    let at = d.loc(over);
+    let def = app_def(d, name, path, &merge(&node.0, over), base.builtin, Some(at.clone()))?;
+    if def.scope != base.scope || def.layout != base.layout {
+        d.error(
+            at,
+            "invalid-value",
+            format!("`{path}` may not change the scope or layout of `{name}`"),
+            Some("define a new app under `apps:` instead".to_owned()),
+        );
+        return None;
+    }
+    Some(def)
 }
 
 fn group_kinds(d: &mut Decoder<'_>, f: &mut Fields<'_>, key: &str, path: &str) -> Vec<(String, String)> {
@@ -506,11 +554,12 @@ fn group_kinds(d: &mut Decoder<'_>, f: &mut Fields<'_>, key: &str, path: &str) -
 fn app_def(
     d: &mut Decoder<'_>,
     name: &str,
+    path: &str,
     node: &Node,
     builtin: bool,
     at: Option<Location>,
 ) -> Option<AppDef> {
-    let path = format!("apps.{name}");
+    let path = path.to_owned();
     let mut f = d.fields(node, &path)?;
     let scope = match d.req_string(&mut f, "scope", Some("`federation` or `common`")) {
         Some(s) if s.value == "federation" => Some(Scope::Federation),
@@ -545,7 +594,12 @@ fn app_def(
         Some(n) => match n.value {
             Value::Bool(b) => b,
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.networkPolicies` must be a boolean"), Some("`true` or `false`".to_owned()));
+                d.error(
+                    d.loc(n),
+                    "wrong-type",
+                    format!("`{path}.networkPolicies` must be a boolean"),
+                    Some("`true` or `false`".to_owned()),
+                );
                 false
             }
         },
@@ -710,7 +764,12 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         Some(n) => match n.value {
             Value::Int(i) => Some(i),
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.wave` must be an integer"), Some("Argo CD's sync wave, e.g. `1` (may be negative)".to_owned()));
+                d.error(
+                    d.loc(n),
+                    "wrong-type",
+                    format!("`{path}.wave` must be an integer"),
+                    Some("Argo CD's sync wave, e.g. `1` (may be negative)".to_owned()),
+                );
                 None
             }
         },
@@ -754,7 +813,12 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         Some(n) => match n.value {
             Value::Bool(b) => b,
             _ => {
-                d.error(d.loc(n), "wrong-type", format!("`{path}.prune` must be a boolean"), Some("`true` or `false`".to_owned()));
+                d.error(
+                    d.loc(n),
+                    "wrong-type",
+                    format!("`{path}.prune` must be a boolean"),
+                    Some("`true` or `false`".to_owned()),
+                );
                 false
             }
         },
@@ -879,7 +943,12 @@ fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<Strin
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     let Value::Map(entries) = &node.value else {
-        d.error(d.loc(node), "wrong-type", format!("`{path}.files` must map paths to documents"), Some("e.g. `files: {manifests/x.yaml: [{apiVersion: v1, kind: ConfigMap, ...}]}`".to_owned()));
+        d.error(
+            d.loc(node),
+            "wrong-type",
+            format!("`{path}.files` must map paths to documents"),
+            Some("e.g. `files: {manifests/x.yaml: [{apiVersion: v1, kind: ConfigMap, ...}]}`".to_owned()),
+        );
         return out;
     };
     {
@@ -913,7 +982,12 @@ fn secrets(
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     let Value::Map(entries) = &node.value else {
-        d.error(d.loc(node), "wrong-type", format!("`{path}.secrets` must be a mapping"), Some("e.g. `secrets: {my-secret: {password: generate}}`".to_owned()));
+        d.error(
+            d.loc(node),
+            "wrong-type",
+            format!("`{path}.secrets` must be a mapping"),
+            Some("e.g. `secrets: {my-secret: {password: generate}}`".to_owned()),
+        );
         return out;
     };
     for (k, v) in entries {
@@ -957,7 +1031,10 @@ fn key_source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<KeySource>
                                 d.loc(v),
                                 "invalid-value",
                                 format!("`{path}.keycloak` must be `clientId` or `clientSecret`"),
-                                Some("the Keycloak client's id or secret, from `credentials.keycloak`".to_owned()),
+                                Some(
+                                    "the Keycloak client's id or secret, from `credentials.keycloak`"
+                                        .to_owned(),
+                                ),
                             );
                             None
                         }

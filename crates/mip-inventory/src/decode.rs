@@ -576,7 +576,13 @@ impl<'f> Decoder<'f> {
             None => None,
         };
         let target_revision = self.pin(&mut f, def, path);
-        self.finish(f, &["name", "values", "patches", "targetRevision"]);
+        let definition = match (f.get("override"), &name, def) {
+            (Some(over), Some(n), Some(_)) => {
+                crate::apps::federation_override(self, cat, &n.value, over, &format!("{path}.override"))
+            }
+            _ => None,
+        };
+        self.finish(f, &["name", "values", "patches", "targetRevision", "override"]);
         for (i, p) in values.iter().enumerate() {
             names::check_relative_path(self, p, &format!("{path}.values[{i}]"));
         }
@@ -590,6 +596,7 @@ impl<'f> Decoder<'f> {
             values,
             patches,
             target_revision,
+            definition,
         })
     }
 

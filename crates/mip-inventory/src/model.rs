@@ -311,6 +311,9 @@ pub struct FederationApp {
     pub patches: Vec<Located<String>>,
     /// `targetRevision`: pins the app's upstream sources in this federation (a canary).
     pub target_revision: Option<Located<String>>,
+    /// `override:`: this federation's own definition of the app (any field of the schema
+    /// merged onto the effective one, scope and layout excepted); `None` uses the catalogue's.
+    pub definition: Option<crate::apps::AppDef>,
 }
 
 /// A federation: a data-sharing network of hospitals.

@@ -535,20 +535,53 @@ fn federation_chart(c: &mut Ctx<'_>) {
     c.put(&format!("{base}/templates/appproject.yaml"), &[template]);
 }
 
-/// The JSON patch that places a shared app into a federation: project, destination, the
-/// federation's values files, and the entry's pinned revision (a canary upgrade) when it
-/// differs from the template's.
+/// The JSON patch that places a shared app into a federation: project, destination, what the
+/// federation's definition changes from the template (a pinned revision, a source, the sync
+/// wave, annotations, sync options), then the federation's values files.
 fn federation_patch(c: &Ctx<'_>, fed: &Federation, app: &FederationApp, def: &AppDef) -> String {
     let mut ops = vec![
         json!({ "op": "add", "path": "/spec/project", "value": cat::federation_project(fed) }),
         json!({ "op": "add", "path": "/spec/destination/server", "value": c.server_of(&fed.cluster.value) }),
         json!({ "op": "add", "path": "/spec/destination/namespace", "value": fed.k8s_name() }),
     ];
-    if let (Some(pin), Some(spec)) = (&app.target_revision, cat::federation_spec(def)) {
-        for (i, src) in spec.sources.iter().enumerate() {
-            if matches!(src.repo, Repo::Url(_)) && cat::upstream_revision(def, src, None) != pin.value {
-                ops.push(json!({ "op": "add", "path": format!("/spec/sources/{i}/targetRevision"), "value": pin.value }));
+    let template = c.inv.app_def(def.name.as_str());
+    if let (Some(t), Some(tspec), Some(spec)) =
+        (template, template.and_then(cat::federation_spec), cat::federation_spec(def))
+    {
+        let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+        let (was, now) =
+            (cat::sources(t, tspec, &c.repos, None, None), cat::sources(def, spec, &c.repos, pin, None));
+        if was.len() == now.len() {
+            for (i, (w, n)) in was.iter().zip(&now).enumerate() {
+                let mut only_revision = w.clone();
+                only_revision["targetRevision"] = n["targetRevision"].clone();
+                if only_revision == *n && w != n {
+                    ops.push(json!({ "op": "add", "path": format!("/spec/sources/{i}/targetRevision"), "value": n["targetRevision"] }));
+                } else if w != n {
+                    // `add` at an index would insert: the template's source is replaced.
+                    ops.push(json!({ "op": "replace", "path": format!("/spec/sources/{i}"), "value": n }));
+                }
             }
+        } else {
+            ops.push(json!({ "op": "add", "path": "/spec/sources", "value": now }));
+        }
+        let annotation =
+            |k: &str| format!("/metadata/annotations/{}", k.replace('~', "~0").replace('/', "~1"));
+        if spec.wave != tspec.wave
+            && let Some(w) = spec.wave
+        {
+            ops.push(json!({ "op": "add", "path": annotation("argocd.argoproj.io/sync-wave"), "value": w.to_string() }));
+        }
+        for (k, v) in spec.annotations.iter().filter(|a| !tspec.annotations.contains(a)) {
+            ops.push(json!({ "op": "add", "path": annotation(k), "value": v }));
+        }
+        if spec.sync_options != tspec.sync_options {
+            ops.push(
+                json!({ "op": "add", "path": "/spec/syncPolicy/syncOptions", "value": spec.sync_options }),
+            );
+        }
+        if spec.prune != tspec.prune {
+            ops.push(json!({ "op": "add", "path": "/spec/syncPolicy/automated/prune", "value": spec.prune }));
         }
     }
     for v in &app.values {
@@ -564,7 +597,7 @@ fn federation_dir(c: &mut Ctx<'_>, fed: &Federation) {
     let mut patches = Vec::new();
     for app in &fed.apps {
         let kind = &app.kind.value;
-        let Some(def) = cat::federation_app_def(c.inv, kind) else { continue };
+        let Some(def) = cat::federation_app_def(c.inv, app) else { continue };
         if def.layout == Layout::Overlay {
             resources.push(format!("{kind}.yaml"));
             overlay_app(c, fed, app, def);
@@ -668,7 +701,8 @@ fn shared_apps(c: &mut Ctx<'_>) {
     let mut used: Vec<&AppDef> = Vec::new();
     for f in &c.inv.federations {
         for a in &f.apps {
-            if let Some(def) = cat::federation_app_def(c.inv, &a.kind.value)
+            // The template is the catalogue's definition; a federation's `override:` is its patch.
+            if let Some(def) = c.inv.app_def(a.kind.value.as_str())
                 && def.layout == Layout::Shared
                 && !used.iter().any(|u| u.name == def.name)
             {

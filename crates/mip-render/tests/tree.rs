@@ -409,3 +409,97 @@ fn an_unknown_app_names_the_catalogue_and_a_user_app_is_checked_where_written() 
         "{lines:?}"
     );
 }
+
+/// `override:` on one federation's entry changes that federation's Application only (its
+/// patch carries the differences from the template), and its Secrets (a pinned user name).
+#[test]
+fn a_per_federation_override_changes_that_federation_only() {
+    let text = r#"
+apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd: {namespace: argocd-mip-team}
+revision: main
+repositories:
+  infra: {url: "https://example.org/infra.git"}
+  deployments: {url: "https://example.org/infra.git"}
+upstreamRepos: [https://github.com/madgik/exareme2, https://github.com/HBPMedical/mip-deployment]
+credentials:
+  keycloak: {clientId: {env: KC_ID}, clientSecret: {env: KC_SECRET}}
+federations:
+  - name: federation-A
+    kind: local
+    apps:
+      - name: exareme2
+        override:
+          applications:
+            - wave: 5
+              sources:
+                - {repoURL: "https://github.com/madgik/exareme2", targetRevision: v2.0.0, path: kubernetes/exareme2, helm: {valueFiles: [values.yaml]}}
+                - {repo: deployments, ref: values}
+              syncOptions: [CreateNamespace=true]
+      - name: mip-stack
+        override:
+          secrets:
+            mip-secret:
+              gateway-db.DB_ADMIN_USER: {value: postgres}
+  - name: federation-B
+    kind: local
+    apps: [{name: exareme2}, {name: mip-stack}]
+"#;
+    let inv = parse(text);
+    let opts = ResolveOptions::default();
+    argo_generates_what_inventory_expects(&inv, &opts);
+    let files = mip_render::render(&inv, &opts);
+    let a = &files[&PathBuf::from("deployments/local/federations/federation-A/kustomization.yaml")];
+    for op in [
+        "op: replace\n        path: /spec/sources/0\n        value:",
+        "path: /metadata/annotations/argocd.argoproj.io~1sync-wave\n        value: '5'",
+        "path: /spec/syncPolicy/syncOptions",
+    ] {
+        assert!(a.contains(op), "`{op}` in\n{a}");
+    }
+    let b = &files[&PathBuf::from("deployments/local/federations/federation-B/kustomization.yaml")];
+    assert!(!b.contains("sync-wave") && !b.contains("/spec/sources/0\n"), "{b}");
+    let template = &files[&PathBuf::from("deployments/shared-apps/exareme2/exareme2.yaml")];
+    assert!(
+        template.contains("targetRevision: c1d4eb3d9d90edcf868a3a6395cc37b19c934e66"),
+        "the template stays: {template}"
+    );
+    let d = desired(&inv, &opts);
+    let secret = |ns: &str| {
+        d.objects
+            .values()
+            .find(|o| o.addr.to_string() == format!("v1/Secret/{ns}/mip-secret"))
+            .expect("secret")
+    };
+    assert_eq!(secret("federation-a").manifest["stringData"]["gateway-db.DB_ADMIN_USER"], "postgres");
+    assert!(!secret("federation-a").sensitive.contains_key("gateway-db.DB_ADMIN_USER"));
+    assert_eq!(
+        secret("federation-b").sensitive["gateway-db.DB_ADMIN_USER"],
+        mip_core::SensitiveSource::Generated
+    );
+    let wave = |name: &str| {
+        d.objects
+            .values()
+            .find(|o| o.addr.name == name)
+            .and_then(|o| o.str_at("/metadata/annotations/argocd.argoproj.io~1sync-wave"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        (wave("federation-a-exareme2").as_deref(), wave("federation-b-exareme2").as_deref()),
+        (Some("5"), Some("1"))
+    );
+    // An override may not turn an app into another kind of app.
+    let bad = text.replace(
+        "          applications:\n            - wave: 5",
+        "          layout: overlay\n          applications:\n            - wave: 5",
+    );
+    let err = mip_inventory::parse("mip.yaml", &bad).expect_err("layout change");
+    assert!(
+        err.iter().any(|d| d
+            .to_string()
+            .contains("`federations[0].apps[0].override` may not change the scope or layout of `exareme2`")),
+        "{:?}",
+        err.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+}

@@ -199,15 +199,24 @@ fn docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
-fn pointer_add(doc: &mut Value, path: &str, value: Value) {
+/// One JSON 6902 `add` or `replace` (RFC 6901 pointers: `~1` is `/`, `~0` is `~`; `add` at an
+/// array index inserts, `replace` requires the target to exist).
+fn pointer_op(doc: &mut Value, op: &str, path: &str, value: Value) {
     let (parent, last) = path.rsplit_once('/').expect("pointer");
+    let last = last.replace("~1", "/").replace("~0", "~");
     let target = doc.pointer_mut(parent).unwrap_or_else(|| panic!("patch target `{parent}` missing"));
-    match target {
-        Value::Array(a) if last == "-" => a.push(value),
-        Value::Object(m) => {
-            m.insert(last.to_owned(), value);
+    match (op, target) {
+        ("add", Value::Array(a)) if last == "-" => a.push(value),
+        ("add", Value::Array(a)) => a.insert(last.parse().expect("index"), value),
+        ("replace", Value::Array(a)) => a[last.parse::<usize>().expect("index")] = value,
+        ("add", Value::Object(m)) => {
+            m.insert(last, value);
         }
-        other => panic!("cannot add at `{path}` in {other}"),
+        ("replace", Value::Object(m)) => {
+            assert!(m.contains_key(&last), "replace of missing `{path}`");
+            m.insert(last, value);
+        }
+        (_, other) => panic!("cannot {op} at `{path}` in {other}"),
     }
 }
 
@@ -236,8 +245,8 @@ impl Tree<'_> {
             for o in &mut out {
                 if o["kind"] == patch["target"]["kind"] && o["metadata"]["name"] == patch["target"]["name"] {
                     for op in ops.as_array().expect("ops") {
-                        assert_eq!(op["op"], "add");
-                        pointer_add(o, op["path"].as_str().expect("path"), op["value"].clone());
+                        let kind = op["op"].as_str().expect("op");
+                        pointer_op(o, kind, op["path"].as_str().expect("path"), op["value"].clone());
                     }
                 }
             }
