@@ -17,12 +17,15 @@ fn usage(inv: &Inventory, def: &AppDef) -> Vec<(String, String, Option<String>)>
         Scope::Federation => {
             for f in &inv.federations {
                 if let Some(a) = f.apps.iter().find(|a| a.kind.value.as_str() == def.name) {
+                    // A pin, else the federation's own definition (`override:`), else the catalogue's.
                     let pin = a.target_revision.as_ref();
-                    out.push((
-                        format!("federation `{}`", f.name.value),
-                        version(pin.map(|p| p.value.as_str())),
-                        pin.map(|p| p.at.to_string()),
-                    ));
+                    let own = a.definition.as_ref().map(AppDef::version);
+                    let (rev, at) = match (pin, own, &a.definition) {
+                        (Some(p), _, _) => (p.value.clone(), Some(p.at.to_string())),
+                        (None, Some(v), Some(d)) => (v, d.defined_at.as_ref().map(ToString::to_string)),
+                        _ => (version(None), None),
+                    };
+                    out.push((format!("federation `{}`", f.name.value), rev, at));
                 }
             }
         }
