@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
     cmd.args(args)
         .current_dir(dir)
@@ -35,7 +35,7 @@ fn merge(base: &mut serde_json::Value, top: &serde_json::Value) {
 
 /// Creates, as Argo CD would (manager `argocd-controller`), every object the plan expects, with
 /// the fields the plan says mip models for it (over a minimal valid spec).
-fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::Value)]) {
+pub(crate) fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::Value)]) {
     let mut docs = String::new();
     for (addr, model) in expected {
         let parts: Vec<&str> = addr.split('/').collect();
@@ -82,7 +82,7 @@ fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::Value)]) {
 /// Reports every Application in `ns` Synced (compared with the revision its spec tracks) and
 /// Healthy, as Argo CD's application controller does once it has synced (the Application CRD
 /// has no status subresource).
-fn report_healthy(cluster: &TestCluster, ns: &str) {
+pub(crate) fn report_healthy(cluster: &TestCluster, ns: &str) {
     let o =
         cluster.kubectl().args(["get", "applications", "-n", ns, "-o", "json"]).output().expect("kubectl");
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();

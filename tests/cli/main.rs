@@ -9,6 +9,7 @@ mod clusters;
 mod doctor;
 mod edit;
 mod examples_live;
+mod faults;
 mod graph;
 mod import;
 mod live;

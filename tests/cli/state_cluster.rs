@@ -63,19 +63,38 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
 }
 
-/// Every Secret of the state namespace, data decoded, concatenated.
+/// The state as stored in the namespace, readable: the index, and the payload put back
+/// together from its chunks in order and un-gzipped (format 2), so the canary below greps what
+/// the state really holds.
 fn state_secrets_text(ns: &str) -> String {
     let o = kubectl(&["get", "secrets", "-n", ns, "-o", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    let mut text = String::new();
-    for item in list["items"].as_array().expect("items") {
-        for value in item["data"].as_object().into_iter().flat_map(|d| d.values()) {
-            let bytes = STANDARD.decode(value.as_str().expect("str")).expect("base64");
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
+    let data = |name: &str, key: &str| -> Vec<u8> {
+        let item = list["items"].as_array().expect("items").iter().find(|i| i["metadata"]["name"] == name);
+        let value = item.and_then(|i| i["data"][key].as_str()).unwrap_or_else(|| panic!("{name}/{key}"));
+        STANDARD.decode(value).expect("base64")
+    };
+    let index_bytes = data("mip-state", "index.json");
+    let index: serde_json::Value = serde_json::from_slice(&index_bytes).expect("index");
+    assert_eq!(index["encoding"], "gzip", "{index}");
+    let mut stored = data("mip-state", "chunk-0");
+    for i in 1..index["chunks"].as_u64().expect("chunks") {
+        stored.extend(data(&format!("mip-state-g{}-{i}", index["generation"]), "chunk"));
     }
-    text
+    let mut gunzip = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip runs");
+    use std::io::Write as _;
+    gunzip.stdin.take().expect("stdin").write_all(&stored).expect("write");
+    let payload = gunzip.wait_with_output().expect("gzip");
+    assert!(payload.status.success(), "the payload is gzip");
+    let text = String::from_utf8(payload.stdout).expect("the payload is JSON text");
+    assert!(text.contains("\"managed\""), "{text}");
+    format!("{}\n{text}", String::from_utf8_lossy(&index_bytes))
 }
 
 #[test]

@@ -1,0 +1,405 @@
+//! The fault-injection tier of `mip` itself, on real clusters: kube-apiserver killed and
+//! restarted (same etcd, same port) while `mip apply` writes and while it waits for Argo CD;
+//! plan, apply and drift through a Toxiproxy adding latency, cutting connections or swallowing
+//! them; a throttling API server (HTTP 429) under `--parallelism 16`; and 20 concurrent plans
+//! and drifts reading the cluster state while an apply holds its Lease.
+//!
+//! What each test holds mip to is in `docs/reliability.md`. No timing is asserted except the
+//! bounds mip promises; figures go to stderr as `reliability-figure:` lines.
+
+use crate::examples_live::{mip_on, play_argo, report_healthy};
+use crate::*;
+use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn figure(name: &str, value: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
+}
+
+/// An inventory of `n` federations (Exareme2 only: no credentials needed).
+fn inventory(argocd: &str, n: usize) -> String {
+    let mut text = format!(
+        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
+         repositories:\n  infra: {{url: 'https://example.org/infra.git'}}\n  deployments: {{url: 'https://example.org/deploy.git'}}\n\
+         upstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!("  - {{name: federation-{i:03}, kind: local, apps: [{{name: exareme2}}]}}\n"));
+    }
+    text
+}
+
+/// `args` for the live test environment `e` (its inventory and state directory).
+fn live_args<'a>(e: &'a crate::live::Env, args: &[&'a str]) -> Vec<&'a str> {
+    [args, &["-i", &e.inv, "--state-dir", &e.state][..]].concat()
+}
+
+/// `mip` in `dir` against `kubeconfig`, started in the background with stdout piped (with the
+/// live tests' client id in the environment).
+fn spawn_mip(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(args)
+        .current_dir(dir)
+        .env("KUBECONFIG", kubeconfig)
+        .env("MIP_TEST_KC_ID", crate::live::CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mip starts")
+}
+
+/// `apply -i mip.yaml --auto-approve --output json` and `extra`.
+fn apply_json<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [&["apply", "-i", "mip.yaml", "--auto-approve", "--output", "json"][..], extra].concat()
+}
+
+/// Reads JSON progress lines from `child`'s stdout until `until` holds for one; returns them.
+fn read_events(child: &mut Child, until: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("read") > 0 {
+        let event: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+        line.clear();
+        let stop = until(&event);
+        seen.push(event);
+        if stop {
+            break;
+        }
+    }
+    // Keep draining, so mip never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    seen
+}
+
+/// Waits for `child`; its exit code and stderr.
+fn finish(mut child: Child) -> (i32, String) {
+    let mut err = String::new();
+    use std::io::Read as _;
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    let status = child.wait().expect("mip ends");
+    (status.code().expect("exited"), err)
+}
+
+fn run_in(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
+    mip_on(cluster, dir, args, &[]).output().expect("mip runs")
+}
+
+/// The objects Argo CD would generate, from `plan --output json`.
+fn expected(cluster: &TestCluster, dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let plan = run_in(cluster, dir, &["plan", "-i", "mip.yaml", "--output", "json"]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let p: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
+    p["expected"]
+        .as_array()
+        .expect("expected")
+        .iter()
+        .map(|e| (e["address"].as_str().expect("address").to_owned(), e["model"].clone()))
+        .collect()
+}
+
+#[test]
+fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_converges() {
+    let mut cluster =
+        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
+    let dir = tempfile::tempdir().expect("tmp");
+    let federations = 120;
+    std::fs::write(dir.path().join("mip.yaml"), inventory("argocd", federations)).expect("write");
+    let kubeconfig = cluster.kubeconfig_path().to_owned();
+
+    // 1. Killed while apply writes (one write at a time, so the kill lands among them).
+    let mut apply =
+        spawn_mip(&kubeconfig, dir.path(), &apply_json(&["--wait-timeout", "0", "--parallelism", "1"]));
+    let before = read_events(&mut apply, |e| {
+        e["event"] == "done" && e["address"].as_str().is_some_and(|a| a.contains("federation-010"))
+    });
+    assert!(before.iter().any(|e| e["event"] == "done"), "apply wrote before the kill: {before:?}");
+    let started = Instant::now();
+    cluster.kill_apiserver();
+    std::thread::sleep(Duration::from_secs(1)); // the outage itself, not an assertion
+    let back = cluster.start_apiserver().expect("the API server comes back");
+    let (first, err) = finish(apply);
+    figure("apiserver_restart_ready_s", format!("{:.1}", (Duration::from_secs(1) + back).as_secs_f64()));
+    figure("apiserver_restart_during_apply_exit", first);
+    assert!(
+        first == 0 || first == 5,
+        "retried through the restart (0) or stopped as a partial apply (5): {err}"
+    );
+    if first == 5 {
+        assert!(err.contains(cluster.server_url()), "the error names the server: {err}");
+    }
+    let again =
+        run_in(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    figure("apiserver_restart_during_apply_converged_s", format!("{:.1}", started.elapsed().as_secs_f64()));
+    let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "converged: nothing left to do\n{}{}", stdout(&plan), stderr(&plan));
+    // Nothing lost: every federation's namespace exists and the state manages each once.
+    let state = run_in(&cluster, dir.path(), &["state", "list", "--output", "json"]);
+    let state: serde_json::Value = serde_json::from_slice(&state.stdout).expect("json");
+    let managed: Vec<&str> =
+        state["managed"].as_array().expect("managed").iter().filter_map(|m| m["address"].as_str()).collect();
+    for i in 0..federations {
+        let ns = format!("v1/Namespace/federation-{i:03}");
+        assert_eq!(managed.iter().filter(|a| **a == ns).count(), 1, "{ns} in the state once");
+    }
+    let namespaces = cluster.kubectl().args(["get", "namespaces", "-o", "name"]).output().expect("kubectl");
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout).to_string();
+    assert_eq!(namespaces.lines().filter(|l| l.starts_with("namespace/federation-")).count(), federations);
+
+    // 2. Killed while apply waits for Argo CD (played from this thread once the server is back).
+    let expected = expected(&cluster, dir.path());
+    let mut apply = spawn_mip(
+        &kubeconfig,
+        dir.path(),
+        &apply_json(&["--wait-timeout", "120", "--request-timeout", "30s"]),
+    );
+    read_events(&mut apply, |e| e["event"] == "waiting");
+    let back = cluster.restart_apiserver().expect("the API server comes back");
+    figure("apiserver_restart_during_wait_ready_s", format!("{:.1}", back.as_secs_f64()));
+    play_argo(&cluster, &expected);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (waited, err) = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                report_healthy(&cluster, "argocd");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        let out = finish(apply);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        out
+    });
+    assert_eq!(waited, 0, "the wait rode out the restart: {err}");
+    let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
+    let drift = run_in(&cluster, dir.path(), &["drift", "-i", "mip.yaml"]);
+    assert_eq!(code(&drift), 0, "{}{}", stdout(&drift), stderr(&drift));
+}
+
+/// A kubeconfig through a fresh Toxiproxy in front of the shared cluster.
+fn through_proxy(dir: &Path) -> (mip_test_support::Toxiproxy, std::path::PathBuf) {
+    let cluster = TestCluster::shared();
+    let proxy = cluster.toxiproxy().expect("toxiproxy");
+    let kubeconfig = dir.join("proxied.kubeconfig");
+    cluster.kubeconfig_via(&proxy.server_url(), &kubeconfig).expect("kubeconfig");
+    (proxy, kubeconfig)
+}
+
+#[test]
+fn plan_apply_and_drift_through_a_faulty_network_succeed_or_fail_cleanly_naming_the_server() {
+    let e = crate::live::setup("faulty-net");
+    let (proxy, kubeconfig) = through_proxy(e.dir.path());
+    let kc = kubeconfig.display().to_string();
+    let via = |args: &[&str]| crate::live::run_env(&e, args, &[("KUBECONFIG", kc.as_str())]);
+
+    // 200 ms on every answer: slower, and exactly the same plan as a direct one.
+    proxy.add(&Toxic::latency(200)).expect("toxic");
+    let direct = crate::live::run(&e, &["plan", "--output", "json"]);
+    let started = Instant::now();
+    let slow = via(&["plan", "--output", "json"]);
+    figure("latency_200ms_plan_s", format!("{:.1}", started.elapsed().as_secs_f64()));
+    assert_eq!(code(&slow), 0, "{}", stderr(&slow));
+    assert_eq!(stdout(&slow), stdout(&direct), "the same plan through a slow link");
+    let started = Instant::now();
+    let applied = via(&["apply", "--auto-approve", "--wait-timeout", "0"]);
+    figure("latency_200ms_apply_s", format!("{:.1}", started.elapsed().as_secs_f64()));
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    // No Argo CD runs here: drift on mip's side only.
+    let drift = via(&["drift", "--mip-only"]);
+    assert_eq!(code(&drift), 0, "{}{}", stdout(&drift), stderr(&drift));
+
+    // A black hole: a bounded, one-line error naming the server, nothing written.
+    proxy.add(&Toxic::timeout(0)).expect("toxic");
+    let state_before = std::fs::read(Path::new(&e.state).join("snapshot.json")).expect("state");
+    for args in
+        [&["plan"][..], &["apply", "--auto-approve", "--wait-timeout", "0"][..], &["drift", "--mip-only"][..]]
+    {
+        let started = Instant::now();
+        let mut all = args.to_vec();
+        all.extend(["--request-timeout", "2s"]);
+        let o = via(&all);
+        let elapsed = started.elapsed();
+        let err = stderr(&o);
+        assert_eq!(code(&o), 1, "{args:?}: {err}");
+        assert!(err.contains(&proxy.server_url()) && err.contains("unreachable"), "{args:?}: {err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{args:?}: {err}");
+        assert!(elapsed < Duration::from_secs(20), "{args:?}: {elapsed:?}");
+        figure(
+            &format!("black_hole_{}_error_after_s_timeout_2s", args[0]),
+            format!("{:.1}", elapsed.as_secs_f64()),
+        );
+    }
+    assert_eq!(std::fs::read(Path::new(&e.state).join("snapshot.json")).expect("state"), state_before);
+
+    // Half the connections reset as they open: retried; the plan is still the empty one.
+    proxy.clear().expect("clear");
+    proxy.add(&Toxic::reset_peer(0).toxicity(0.5)).expect("toxic");
+    let plan = via(&["plan", "--detailed-exitcode"]);
+    assert!(code(&plan) == 0 || code(&plan) == 1, "{}", stderr(&plan));
+    if code(&plan) == 1 {
+        assert!(stderr(&plan).contains(&proxy.server_url()), "{}", stderr(&plan));
+    }
+    figure("resets_50pct_plan_exit", code(&plan));
+}
+
+#[test]
+fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_committed_serials() {
+    let e = crate::live::setup("load");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-load"));
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    let mut text = format!("{text}state: {{backend: cluster, namespace: {ns}}}\n");
+    let add = |text: &mut String, from: usize, to: usize| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let at = lines.iter().position(|l| l.starts_with("state:")).expect("state line");
+        for i in (from..to).rev() {
+            lines.insert(
+                at,
+                format!("  - {{name: {}-x{i:02}, kind: local, apps: [{{name: exareme2}}]}}", e.fed),
+            );
+        }
+        *text = lines.join("\n") + "\n";
+    };
+    add(&mut text, 0, 30);
+    std::fs::write(&e.inv, &text).expect("write");
+    let first = crate::live::run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    // The same apply (30 more federations) alone, then with the readers.
+    add(&mut text, 30, 60);
+    std::fs::write(&e.inv, &text).expect("write");
+    let started = Instant::now();
+    let baseline = crate::live::run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    let baseline_time = started.elapsed();
+    assert_eq!(code(&baseline), 0, "{}", stderr(&baseline));
+
+    add(&mut text, 60, 90);
+    std::fs::write(&e.inv, &text).expect("write");
+    let kubeconfig = TestCluster::shared().kubeconfig_path().to_owned();
+    let started = Instant::now();
+    let apply = spawn_mip(
+        &kubeconfig,
+        e.dir.path(),
+        &live_args(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]),
+    );
+    let apply = std::thread::spawn(move || {
+        let out = apply.wait_with_output().expect("apply ends");
+        (out, started.elapsed())
+    });
+    // The readers start once the apply holds the Lease.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !crate::live::kubectl(&["get", "lease", "-n", &ns, "mip-state-lock"]).status.success() {
+        assert!(Instant::now() < deadline, "the apply never took the Lease");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let readers: Vec<(&str, Child)> = (0..20)
+        .map(|i| {
+            let verb = if i % 2 == 0 { "plan" } else { "drift" };
+            let child = spawn_mip(&kubeconfig, e.dir.path(), &live_args(&e, &[verb, "--output", "json"]));
+            (verb, child)
+        })
+        .collect();
+    let mut serials = Vec::new();
+    for (verb, child) in readers {
+        let out = child.wait_with_output().expect("reader ends");
+        // plan: 0; drift: 0 or 2 (the apply's new objects are not the state's yet).
+        assert!(code(&out) == 0 || (verb == "drift" && code(&out) == 2), "{verb}: {}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(serial) = doc.pointer("/state/serial").and_then(serde_json::Value::as_u64) {
+            serials.push(serial);
+        }
+    }
+    let (applied, loaded_time) = apply.join().expect("apply thread");
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    let listed = crate::live::run(&e, &["state", "list", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let last = listed["serial"].as_u64().expect("serial");
+    assert!(serials.len() >= 10, "the plans report the serial they read: {serials:?}");
+    assert!(serials.iter().all(|s| *s <= last), "{serials:?} vs {last}");
+    figure(
+        "load_20_readers_serials_seen",
+        format!("{:?}", {
+            let mut s = serials.clone();
+            s.sort_unstable();
+            s.dedup();
+            s
+        }),
+    );
+    figure("load_apply_30_federations_alone_s", format!("{:.1}", baseline_time.as_secs_f64()));
+    figure("load_apply_30_federations_with_20_readers_s", format!("{:.1}", loaded_time.as_secs_f64()));
+}
+
+#[test]
+fn a_throttling_api_server_slows_apply_down_but_it_completes() {
+    // Only one mutating request at a time for anyone but system:masters; 429 + Retry-After.
+    let cluster = TestCluster::start(TestClusterOptions {
+        argocd_namespace: "argocd".into(),
+        apiserver_args: vec!["--max-mutating-requests-inflight=1".into(), "--max-requests-inflight=2".into()],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("mip.yaml"), inventory("argocd", 40)).expect("write");
+    let kubectl = |args: &[&str]| {
+        let o = cluster.kubectl().args(args).output().expect("kubectl");
+        assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    kubectl(&["create", "serviceaccount", "-n", "default", "mip"]);
+    kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "mip",
+        "--clusterrole=cluster-admin",
+        "--serviceaccount=default:mip",
+    ]);
+    let token = kubectl(&["create", "token", "mip", "-n", "default", "--duration=1h"]);
+    let admin = std::fs::read_to_string(cluster.kubeconfig_path()).expect("kubeconfig");
+    let ca = admin.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).expect("ca");
+    let kubeconfig = dir.path().join("sa.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
+             users:\n- name: sa\n  user:\n    token: {token}\ncontexts:\n- name: sa\n  context: {{cluster: t, user: sa}}\n",
+            cluster.server_url()
+        ),
+    )
+    .expect("write");
+    let started = Instant::now();
+    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--parallelism", "16"])
+        .current_dir(dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("mip runs");
+    figure(
+        "throttled_cli_apply_40_federations_parallelism_16_s",
+        format!("{:.1}", started.elapsed().as_secs_f64()),
+    );
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    let metrics = kubectl(&["get", "--raw", "/metrics"]);
+    let throttled: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains("code=\"429\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    figure("throttled_cli_apply_429s_served", throttled);
+    assert!(throttled > 0.0, "the server did throttle");
+    let plan = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["plan", "-i", "mip.yaml", "--detailed-exitcode"])
+        .current_dir(dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("mip runs");
+    assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
+}
