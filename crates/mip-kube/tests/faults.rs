@@ -116,6 +116,7 @@ async fn connections_cut_mid_response_are_retried_and_a_list_is_never_partial() 
     // Half the connections are closed after 20 kB: a LIST of ~150 kB dies mid-response there.
     p.proxy.add(&Toxic::limit_data(20_000).toxicity(0.5)).unwrap();
     let mut outcomes = (0, 0);
+    let mut retries = Vec::new();
     for _ in 0..6 {
         let fresh = KubeCluster::connect(options(&p.kubeconfig, Duration::from_secs(10))).await.unwrap();
         match fresh.list(&config_maps(), Some(&p.ns), None).await {
@@ -129,8 +130,9 @@ async fn connections_cut_mid_response_are_retried_and_a_list_is_never_partial() 
                 outcomes.1 += 1;
             }
         }
-        figure("cut_mid_response_half_list_retries", fresh.retries().retries);
+        retries.push(fresh.retries().retries);
     }
+    figure("cut_mid_response_half_6_lists_retries_each", format!("{retries:?}"));
     assert!(outcomes.0 >= 1, "retries over fresh connections get through: {outcomes:?}");
 
     // Every connection cut: a bounded error that names the server.
