@@ -134,16 +134,21 @@ async fn settle<C: Cluster>(
 }
 
 /// Asks Argo CD to reconcile now what the wait depends on, instead of at its resync (3 min by
-/// default): once, every root Application and ApplicationSet (Git may have changed under an
-/// unchanged root, e.g. a federation added to the tree); then, as they appear, the generator of
-/// each object still missing (a new Application renders its source through a revision the
-/// repo-server may have cached from before the commit) and each Application not ready yet.
+/// default): first every root Application and ApplicationSet (Git may have changed under an
+/// unchanged root, e.g. a federation added to the tree); then, while the wait lasts and at most
+/// every [`NUDGE_EVERY`] per object, the generator of each object still missing and each
+/// awaited Application not ready yet. Asking again matters: a root's sync changes an
+/// ApplicationSet's spec after the first ask, and a new ApplicationSet or Application renders
+/// through a revision the repo-server may have cached from before the commit.
 struct Nudge {
     enabled: bool,
     first: bool,
     generators: BTreeMap<ObjectRef, ObjectRef>,
-    asked: BTreeSet<ObjectRef>,
+    asked: BTreeMap<ObjectRef, tokio::time::Instant>,
 }
+
+/// How often one object is asked again while the wait lasts.
+const NUDGE_EVERY: Duration = Duration::from_secs(5);
 
 impl Nudge {
     fn new(plan: &Plan, enabled: bool) -> Nudge {
@@ -152,28 +157,32 @@ impl Nudge {
             .iter()
             .filter_map(|e| e.generated_by.clone().map(|g| (e.address.clone(), g)))
             .collect();
-        Nudge { enabled, first: true, generators, asked: BTreeSet::new() }
+        Nudge { enabled, first: true, generators, asked: BTreeMap::new() }
     }
 
     async fn round<C: Cluster>(&mut self, cluster: &C, watch: &Watch, waiting: &[usize]) {
         if !self.enabled || waiting.is_empty() {
             return;
         }
-        let mut ask: Vec<ObjectRef> = Vec::new();
+        let mut ask: BTreeSet<ObjectRef> = BTreeSet::new();
         if std::mem::take(&mut self.first) {
             ask.extend((0..watch.len()).map(|i| watch.address(i).clone()));
         }
         for &i in waiting {
             let addr = watch.address(i);
             if watch.exists(i) {
-                ask.push(addr.clone());
+                ask.insert(addr.clone());
             } else if let Some(g) = self.generators.get(addr) {
-                ask.push(g.clone());
+                ask.insert(g.clone());
             }
         }
+        let now = tokio::time::Instant::now();
         for addr in ask {
-            if !self.asked.contains(&addr) && request_refresh(cluster, &addr, Action::Update).await {
-                self.asked.insert(addr);
+            if self.asked.get(&addr).is_some_and(|at| now < *at + NUDGE_EVERY) {
+                continue;
+            }
+            if request_refresh(cluster, &addr, Action::Update).await {
+                self.asked.insert(addr, now);
             }
         }
     }
