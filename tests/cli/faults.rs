@@ -403,3 +403,37 @@ fn a_throttling_api_server_slows_apply_down_but_it_completes() {
         .expect("mip runs");
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
 }
+
+#[test]
+fn history_limit_bounds_the_history_of_both_backends() {
+    for backend in ["local", "cluster"] {
+        let e = crate::live::setup(&format!("history-{backend}"));
+        let mut inventory = std::fs::read_to_string(&e.inv).expect("inventory");
+        if backend == "cluster" {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-history"));
+            inventory.push_str(&format!("state: {{backend: cluster, namespace: {ns}}}\n"));
+        }
+        for i in 0..4 {
+            // Each run adds a federation, so each apply writes and is recorded.
+            let line = format!("  - {{name: {}-h{i}, kind: local, apps: [{{name: exareme2}}]}}\n", e.fed);
+            inventory = match inventory.find("state:") {
+                Some(at) => format!("{}{line}{}", &inventory[..at], &inventory[at..]),
+                None => format!("{inventory}{line}"),
+            };
+            std::fs::write(&e.inv, &inventory).expect("write");
+            let o = crate::live::run(
+                &e,
+                &["apply", "--auto-approve", "--wait-timeout", "0", "--history-limit", "2"],
+            );
+            assert_eq!(code(&o), 0, "{backend}: {}", stderr(&o));
+        }
+        let o = crate::live::run(&e, &["state", "history", "-i", &e.inv]);
+        assert_eq!(code(&o), 0, "{backend}: {}", stderr(&o));
+        let lines: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 3, "{backend}: a summary and the 2 most recent applies: {lines:?}");
+        assert!(lines[0].contains(" earlier: 2 earlier operations, serials "), "{backend}: {lines:?}");
+        assert!(lines[0].ends_with("): 2 apply"), "{backend}: {lines:?}");
+        assert!(lines[1..].iter().all(|l| l.contains(" apply: ")), "{backend}: {lines:?}");
+    }
+}
