@@ -337,11 +337,17 @@ fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_commi
 }
 
 #[test]
-fn a_throttling_api_server_slows_apply_down_but_it_completes() {
-    // Only one mutating request at a time for anyone but system:masters; 429 + Retry-After.
+fn priority_and_fairness_with_a_tiny_share_throttles_apply_and_it_completes() {
+    // API priority and fairness on, 15 seats in all; mip's ServiceAccount gets its own priority
+    // level with 1 share of about 250 (one seat) and no queue: what does not fit is rejected
+    // with 429 and `Retry-After`. (system:masters is exempt from APF, so mip is not the admin.)
     let cluster = TestCluster::start(TestClusterOptions {
         argocd_namespace: "argocd".into(),
-        apiserver_args: vec!["--max-mutating-requests-inflight=1".into(), "--max-requests-inflight=2".into()],
+        apiserver_args: vec![
+            "--enable-priority-and-fairness=true".into(),
+            "--max-requests-inflight=10".into(),
+            "--max-mutating-requests-inflight=5".into(),
+        ],
         ..Default::default()
     });
     let dir = tempfile::tempdir().expect("tmp");
@@ -360,6 +366,40 @@ fn a_throttling_api_server_slows_apply_down_but_it_completes() {
         "--serviceaccount=default:mip",
     ]);
     let token = kubectl(&["create", "token", "mip", "-n", "default", "--duration=1h"]);
+    let tiny = r#"
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {name: mip-tiny}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 1
+    lendablePercent: 0
+    borrowingLimitPercent: 0
+    limitResponse: {type: Reject}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: mip-tiny}
+spec:
+  priorityLevelConfiguration: {name: mip-tiny}
+  matchingPrecedence: 100
+  distinguisherMethod: {type: ByUser}
+  rules:
+  - subjects: [{kind: ServiceAccount, serviceAccount: {name: mip, namespace: default}}]
+    resourceRules: [{verbs: ["*"], apiGroups: ["*"], resources: ["*"], clusterScope: true, namespaces: ["*"]}]
+    nonResourceRules: [{verbs: ["*"], nonResourceURLs: ["*"]}]
+"#;
+    let manifest = dir.path().join("tiny.yaml");
+    std::fs::write(&manifest, tiny).expect("write");
+    kubectl(&["apply", "--server-side", "-f", manifest.to_str().expect("utf8")]);
+    // The API server takes the new flow schema up asynchronously: wait until it says so.
+    let dangling = "jsonpath={.status.conditions[?(@.type==\"Dangling\")].status}";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl(&["get", "flowschema", "mip-tiny", "-o", dangling]) != "False" {
+        assert!(Instant::now() < deadline, "the flow schema was never taken up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let admin = std::fs::read_to_string(cluster.kubeconfig_path()).expect("kubeconfig");
     let ca = admin.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).expect("ca");
     let kubeconfig = dir.path().join("sa.kubeconfig");
@@ -382,18 +422,21 @@ fn a_throttling_api_server_slows_apply_down_but_it_completes() {
         .output()
         .expect("mip runs");
     figure(
-        "throttled_cli_apply_40_federations_parallelism_16_s",
+        "apf_tiny_share_cli_apply_40_federations_parallelism_16_s",
         format!("{:.1}", started.elapsed().as_secs_f64()),
     );
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
     let metrics = kubectl(&["get", "--raw", "/metrics"]);
     let throttled: f64 = metrics
         .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains("code=\"429\""))
+        .filter(|l| {
+            l.starts_with("apiserver_flowcontrol_rejected_requests_total{")
+                && l.contains("priority_level=\"mip-tiny\"")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    figure("throttled_cli_apply_429s_served", throttled);
-    assert!(throttled > 0.0, "the server did throttle");
+    figure("apf_tiny_share_cli_apply_rejected_429", throttled);
+    assert!(throttled > 0.0, "priority and fairness rejected some of mip's requests");
     let plan = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
         .args(["plan", "-i", "mip.yaml", "--detailed-exitcode"])
         .current_dir(dir.path())

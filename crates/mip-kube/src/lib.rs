@@ -82,7 +82,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::api::{DeleteParams, GetParams, ListParams, Patch, PatchParams, ValidationDirective};
 use kube::core::{DynamicObject, Request, Resource as _};
@@ -225,7 +225,7 @@ impl KubeCluster {
     }
 
     /// Sends `request`, retrying transient failures within the timeout (honouring the
-    /// server's `Retry-After`); writes take a slot of the adaptive write limit per attempt.
+    /// server's `Retry-After`); a write first waits for a slot of the adaptive write limit.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: http::Request<Vec<u8>>,
@@ -233,7 +233,11 @@ impl KubeCluster {
     ) -> Result<T, kube::Error> {
         let mut budget = retry::Budget::new(self.timeout);
         loop {
+            // A write waits for its turn in the adaptive limit; that wait is not the request's
+            // own time, so the budget leaves it out (the others it waits for are bounded too).
+            let queued = Instant::now();
             let permit = if write { Some(self.limiter.acquire().await) } else { None };
+            budget.exclude(queued.elapsed());
             let result = self.send_once(copy_request(&request)).await;
             drop(permit);
             match result {
@@ -244,8 +248,9 @@ impl KubeCluster {
                     return serde_json::from_slice(&text).map_err(kube::Error::SerdeError);
                 }
                 Err((error, retry_after)) if retry::transient(&error) => {
-                    let Some(wait) = budget.next_wait(retry_after) else { return Err(error) };
-                    self.limiter.retried(retry::throttled(&error), wait);
+                    let throttled = retry::throttled(&error);
+                    let Some(wait) = budget.next_wait(retry_after, throttled) else { return Err(error) };
+                    self.limiter.retried(throttled, wait.min(retry::CALM_MAX));
                     tokio::time::sleep(wait).await;
                 }
                 Err((error, _)) => return Err(error),
