@@ -348,8 +348,9 @@ fn a_list_whose_continue_token_expired_is_read_again_whole() {
         // 1 100 objects: three pages of 500.
         let applied = apply_many(&direct, &ns, "page", 1_100, 10).await;
         assert!(applied.iter().all(Result::is_ok));
-        // Writes go on while mip pages slowly (3 s per answer), so etcd's revision moves and
-        // the compaction catches up with the first page's token.
+        // Writes go on while mip pages slowly (5 s per answer), so etcd's revision moves and the
+        // compaction catches up with the first page's token (the API server compacts to the
+        // revision it saw one interval before: a token is gone after about 2 s).
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let (direct, ns, stop) = (Arc::clone(&direct), ns.clone(), Arc::clone(&stop));
@@ -365,7 +366,7 @@ fn a_list_whose_continue_token_expired_is_read_again_whole() {
                 }
             })
         };
-        proxy.add(&Toxic::latency(3_000)).unwrap();
+        proxy.add(&Toxic::latency(5_000)).unwrap();
         let slow = KubeCluster::connect(options(&kubeconfig, Duration::from_secs(30))).await.unwrap();
         let listed = slow.list(&config_maps(), Some(&ns), None).await.unwrap();
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
