@@ -35,8 +35,18 @@ fn check_unique<'a>(
 /// Runs every cross-reference check.
 pub fn check(inv: &Inventory) -> Diagnostics {
     let mut d = Diagnostics::new();
+    check_clusters(&mut d, inv);
+    check_names(&mut d, inv);
+    check_federations(&mut d, inv);
+    check_common_apps(&mut d, inv);
+    check_hybrid(&mut d, inv);
+    d
+}
+
+/// Cluster names and servers: unique, and the in-cluster entry where it belongs.
+fn check_clusters(d: &mut Diagnostics, inv: &Inventory) {
     check_unique(
-        &mut d,
+        d,
         inv.clusters
             .iter()
             .filter(|c| !c.implicit)
@@ -45,7 +55,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
         "cluster names must be unique",
     );
     check_unique(
-        &mut d,
+        d,
         // The implicit in-cluster entry has no place in the file; a clash with it is reported
         // below as "uses the in-cluster server" instead.
         inv.clusters
@@ -81,14 +91,18 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             );
         }
     }
+}
+
+/// Federations, common apps, prerequisites and upstream repositories listed once each.
+fn check_names(d: &mut Diagnostics, inv: &Inventory) {
     check_unique(
-        &mut d,
+        d,
         inv.federations.iter().map(|f| (f.k8s_name(), &f.name.at, f.name.value.clone())),
         "federation",
         "federation names must differ after lowering (`federation-A` and `federation-a` are the same in Kubernetes)",
     );
     check_unique(
-        &mut d,
+        d,
         inv.common_apps
             .iter()
             .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
@@ -96,18 +110,26 @@ pub fn check(inv: &Inventory) -> Diagnostics {
         "list each common app once",
     );
     check_unique(
-        &mut d,
+        d,
         inv.prerequisites.iter().map(|p| (p.file.value.clone(), &p.file.at, p.file.value.clone())),
         "prerequisite",
         "list each manifest once",
     );
     check_unique(
-        &mut d,
+        d,
         inv.upstream_repos.iter().map(|u| (u.value.clone(), &u.at, u.value.clone())),
         "upstream repository",
         "list each repository once",
     );
+}
 
+/// Whether an app without its own Keycloak credentials has none to fall back on.
+fn needs_keycloak(inv: &Inventory, own: &Option<KeycloakCredentials>) -> bool {
+    own.is_none() && inv.credentials.keycloak.is_none()
+}
+
+/// Each federation: its namespace, clusters, remote clusters, apps and credentials.
+fn check_federations(d: &mut Diagnostics, inv: &Inventory) {
     let argocd_ns = &inv.argocd.namespace.value;
     let mut namespaces: BTreeMap<String, (&Location, String)> = BTreeMap::new();
     for app in &inv.common_apps {
@@ -116,8 +138,6 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             namespaces.insert(ns, (at, format!("common app `{}`", app.kind.value)));
         }
     }
-    let needs_keycloak =
-        |own: &Option<KeycloakCredentials>| own.is_none() && inv.credentials.keycloak.is_none();
 
     for fed in &inv.federations {
         let ns = fed.k8s_name();
@@ -144,7 +164,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
         }
         check_unique(
-            &mut d,
+            d,
             fed.remote_clusters.iter().map(|r| (r.value.clone(), &r.at, r.value.clone())),
             &format!("remote cluster of federation `{}`:", fed.name.value),
             "list each remote cluster once",
@@ -179,7 +199,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             );
         }
         check_unique(
-            &mut d,
+            d,
             fed.apps
                 .iter()
                 .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
@@ -204,7 +224,7 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             .iter()
             .filter_map(|a| inv.app_def(a.kind.value.as_str()))
             .find(|def| uses_keycloak(def).is_some());
-        if let (Some(def), true) = (keycloak_app, needs_keycloak(&fed.keycloak)) {
+        if let (Some(def), true) = (keycloak_app, needs_keycloak(inv, &fed.keycloak)) {
             d.push(
                 Diagnostic::error(
                     Some(fed.name.at.clone()),
@@ -218,9 +238,14 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             );
         }
     }
+}
+
+/// Each common app: credentials, namespace and the common apps it requires.
+fn check_common_apps(d: &mut Diagnostics, inv: &Inventory) {
+    let argocd_ns = &inv.argocd.namespace.value;
     for app in &inv.common_apps {
         let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
-        if let (Some(secret), true) = (uses_keycloak(def), needs_keycloak(&app.keycloak)) {
+        if let (Some(secret), true) = (uses_keycloak(def), needs_keycloak(inv, &app.keycloak)) {
             d.push(
                 Diagnostic::error(
                     Some(app.kind.at.clone()),
@@ -254,6 +279,10 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             );
         }
     }
+}
+
+/// Hybrid federations need Submariner.
+fn check_hybrid(d: &mut Diagnostics, inv: &Inventory) {
     if inv.federations.iter().any(|f| f.kind.value == FederationKind::Hybrid)
         && inv.common_app(CommonAppKind::Submariner).is_none()
     {
@@ -271,12 +300,14 @@ pub fn check(inv: &Inventory) -> Diagnostics {
             .with_hint("add `- name: submariner` to `commonApps`".to_owned()),
         );
     }
-    d
 }
 
 /// The first Secret of an app that takes Keycloak credentials.
 fn uses_keycloak(def: &crate::apps::AppDef) -> Option<&str> {
-    def.secrets.iter().find(|(_, keys)| keys.values().any(crate::apps::KeySource::is_keycloak)).map(|(n, _)| n.as_str())
+    def.secrets
+        .iter()
+        .find(|(_, keys)| keys.values().any(crate::apps::KeySource::is_keycloak))
+        .map(|(n, _)| n.as_str())
 }
 
 fn dangling(name: &Located<String>, inv: &Inventory, who: &str) -> Diagnostic {
