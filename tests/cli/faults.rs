@@ -110,8 +110,13 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
     let mut cluster =
         TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let dir = tempfile::tempdir().expect("tmp");
-    let federations = 120;
-    std::fs::write(dir.path().join("mip.yaml"), inventory("argocd", federations)).expect("write");
+    let federations = 40;
+    // The state in the cluster: the Lease's heartbeat and the state's commits ride out the
+    // restarts too.
+    let o = cluster.kubectl().args(["create", "namespace", "mip-system"]).output().expect("kubectl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = inventory("argocd", federations) + "state: {backend: cluster, namespace: mip-system}\n";
+    std::fs::write(dir.path().join("mip.yaml"), text).expect("write");
     let kubeconfig = cluster.kubeconfig_path().to_owned();
 
     // 1. Killed while apply writes (one write at a time, so the kill lands among them).
@@ -142,7 +147,7 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
     let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "converged: nothing left to do\n{}{}", stdout(&plan), stderr(&plan));
     // Nothing lost: every federation's namespace exists and the state manages each once.
-    let state = run_in(&cluster, dir.path(), &["state", "list", "--output", "json"]);
+    let state = run_in(&cluster, dir.path(), &["state", "list", "-i", "mip.yaml", "--output", "json"]);
     let state: serde_json::Value = serde_json::from_slice(&state.stdout).expect("json");
     let managed: Vec<&str> =
         state["managed"].as_array().expect("managed").iter().filter_map(|m| m["address"].as_str()).collect();
