@@ -24,6 +24,11 @@
 //! - **Bounded waiting.** Connect, read and write timeouts are all [`ConnectOptions::timeout`],
 //!   so an unreachable API server (or proxy) is a [`ClusterError::Unreachable`] within about that
 //!   time, never a hang. [`KubeCluster::connect`] itself sends nothing.
+//! - **Transient failures are retried** within that same timeout (a restarting API server, a
+//!   connection reset mid-response, 503/504), and a 429 as long as the server's `Retry-After`
+//!   says (up to six timeouts); a throttling server lowers the write concurrency (AIMD, FIFO).
+//!   A LIST whose continue token expired is read again whole. See the `retry` module;
+//!   [`KubeCluster::retries`] counts it all.
 //! - **No secret in an error or a log.** Errors carry the server's message (for Secrets with the
 //!   values it quotes back redacted), never a request body; this crate logs nothing, and
 //!   [`KubeCluster`]'s `Debug` shows only the context, server and proxy.
