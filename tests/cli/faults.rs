@@ -92,10 +92,9 @@ fn run_in(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
     mip_on(cluster, dir, args, &[]).output().expect("mip runs")
 }
 
-/// The objects Argo CD would generate, from `plan --output json`.
-fn expected(cluster: &TestCluster, dir: &Path) -> Vec<(String, serde_json::Value)> {
-    let plan = run_in(cluster, dir, &["plan", "-i", "mip.yaml", "--output", "json"]);
-    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+/// The objects Argo CD would generate, from the output of `plan --output json`.
+fn expected_of(plan: &Output) -> Vec<(String, serde_json::Value)> {
+    assert_eq!(code(plan), 0, "{}", stderr(plan));
     let p: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
     p["expected"]
         .as_array()
@@ -160,7 +159,8 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
     assert_eq!(namespaces.lines().filter(|l| l.starts_with("namespace/federation-")).count(), federations);
 
     // 2. Killed while apply waits for Argo CD (played from this thread once the server is back).
-    let expected = expected(&cluster, dir.path());
+    let expected =
+        expected_of(&run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--output", "json"]));
     let mut apply = spawn_mip(
         &kubeconfig,
         dir.path(),
@@ -319,14 +319,7 @@ fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_commi
 
     add(&mut text, 60, 90);
     std::fs::write(&e.inv, &text).expect("write");
-    let plan = crate::live::run(&e, &["plan", "--output", "json"]);
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
-    let expected: Vec<(String, serde_json::Value)> = plan["expected"]
-        .as_array()
-        .expect("expected")
-        .iter()
-        .map(|x| (x["address"].as_str().expect("address").to_owned(), x["model"].clone()))
-        .collect();
+    let expected = expected_of(&crate::live::run(&e, &["plan", "--output", "json"]));
     // This apply waits for Argo CD, so it holds the Lease until the readers are done.
     let args = live_args(
         &e,
