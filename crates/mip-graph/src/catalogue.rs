@@ -264,6 +264,32 @@ pub fn project_namespaces(sp: StaticProject, argocd_ns: &str, inv: &Inventory) -
     out
 }
 
+/// Destinations (server, namespace) of a static project: each of its namespaces on the
+/// in-cluster server, and a federation's namespaces (`federation-*`) also on every cluster a
+/// federation deploys to or joins (its `cluster` and `remoteClusters`), so a federation on a
+/// remote cluster is permitted where its apps run.
+pub fn project_destinations(sp: StaticProject, argocd_ns: &str, inv: &Inventory) -> Vec<(String, String)> {
+    let mut servers: Vec<String> = Vec::new();
+    for f in &inv.federations {
+        for c in std::iter::once(&f.cluster).chain(&f.remote_clusters) {
+            if let Some(cluster) = inv.cluster(&c.value)
+                && cluster.server.value != mip_core::IN_CLUSTER_SERVER
+                && !servers.contains(&cluster.server.value)
+            {
+                servers.push(cluster.server.value.clone());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ns in project_namespaces(sp, argocd_ns, inv) {
+        out.push((mip_core::IN_CLUSTER_SERVER.to_owned(), ns.clone()));
+        if ns.starts_with("federation-") {
+            out.extend(servers.iter().map(|s| (s.clone(), ns.clone())));
+        }
+    }
+    out
+}
+
 /// Kinds the enabled apps of a project need beyond `base`, in inventory order: the common
 /// apps of static project `sp`, or (with `None`) every federation app.
 pub fn extra_kinds(

@@ -667,10 +667,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             &static_set,
             origin.clone(),
         );
-        let dests: Vec<(String, String)> = cat::project_namespaces(sp, &argocd_ns, inv)
-            .into_iter()
-            .map(|n| (in_cluster.clone(), n))
-            .collect();
+        let dests: Vec<(String, String)> = cat::project_destinations(sp, &argocd_ns, inv);
         let model = project_model(b, &dests);
         b.argo(
             b.argo_addr("AppProject", project),

@@ -127,10 +127,25 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         let dest = Destination::of_application(spec.get("destination").unwrap_or(&Value::Null));
         let permitted = rules.permits_destination(&dest);
         if !permitted {
-            d.push(
-                Diagnostic::error(at, "not-permitted", format!("application `{name}`: destination server `{server}` and namespace `{ns}` do not match any destination of project `{project}`"))
-                    .with_hint("use a namespace the project allows (static projects allow `federation-*` and `mip-common-*`)"),
-            );
+            // The namespace is allowed somewhere: then it is the server the project refuses.
+            let namespace_allowed =
+                rules.destinations.iter().any(|r| crate::permit::glob_match(&r.namespace, ns));
+            let (what, hint) = if namespace_allowed {
+                (
+                    format!(
+                        "application `{name}`: project `{project}` does not permit destination server `{server}` (namespace `{ns}` is allowed on other servers)"
+                    ),
+                    format!(
+                        "the project permits only the clusters its apps deploy to: declare the cluster with server `{server}` in `clusters` and deploy a federation there, or correct the server"
+                    ),
+                )
+            } else {
+                (
+                    format!("application `{name}`: destination server `{server}` and namespace `{ns}` do not match any destination of project `{project}`"),
+                    "use a namespace the project allows (static projects allow `federation-*` and `mip-common-*`)".to_owned(),
+                )
+            };
+            d.push(Diagnostic::error(at, "not-permitted", what).with_hint(hint));
         }
     }
     d.sorted()

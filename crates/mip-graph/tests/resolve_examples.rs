@@ -264,3 +264,52 @@ fn expected_applications_carry_sources_revisions_and_waves() {
         "own repositories follow --revision"
     );
 }
+
+const REMOTE: &str = "apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd: {namespace: argocd}
+revision: main
+repositories:
+  infra: {url: 'https://example.org/infra.git'}
+  deployments: {url: 'https://example.org/deploy.git'}
+upstreamRepos: ['https://github.com/madgik/exareme2']
+clusters:
+  - {name: hospital, server: 'https://10.0.0.5:6443', bearerToken: {env: T}}
+commonApps:
+  - name: security
+federations:
+  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: exareme2}]}
+";
+
+#[test]
+fn static_projects_permit_the_clusters_federations_deploy_to() {
+    let inv = mip_inventory::parse("mip.yaml", REMOTE).expect("valid").inventory;
+    let desired = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
+    let checks = mip_graph::validate(&desired);
+    assert!(!checks.has_errors(), "{checks:?}");
+    let security =
+        ObjectRef::new("argoproj.io/v1alpha1", "AppProject", Some("argocd"), "mip-argo-project-security");
+    let dests = desired.objects[&security].manifest["spec"]["destinations"].to_string();
+    assert!(dests.contains("https://10.0.0.5:6443") && dests.contains("federation-*"), "{dests}");
+}
+
+#[test]
+fn a_destination_refused_for_its_server_names_the_server() {
+    let inv = mip_inventory::parse("mip.yaml", REMOTE).expect("valid").inventory;
+    let mut desired = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
+    // An Application sent to a server no federation uses: the namespace is allowed, the server not.
+    let app = desired
+        .objects
+        .values_mut()
+        .find(|o| {
+            o.owner == Owner::ArgoCd && o.addr.kind == "Application" && o.addr.name.starts_with("netpol-")
+        })
+        .expect("a network-policy Application");
+    let mut m = (*app.manifest).clone();
+    m["spec"]["destination"]["server"] = serde_json::json!("https://10.9.9.9:6443");
+    app.manifest = m.into();
+    let checks = mip_graph::validate(&desired);
+    let text = format!("{checks:?}");
+    assert!(text.contains("does not permit destination server `https://10.9.9.9:6443`"), "{text}");
+    assert!(text.contains("declare the cluster"), "{text}");
+}

@@ -435,9 +435,9 @@ fn static_projects(c: &mut Ctx<'_>) {
     for project in cat::StaticProject::ALL {
         let (name, dir) = (project.name(), project.dir());
         let p = project_rules(project);
-        let dests: Vec<Value> = cat::project_namespaces(project, &c.ns, c.inv)
+        let dests: Vec<Value> = cat::project_destinations(project, &c.ns, c.inv)
             .into_iter()
-            .map(|ns| json!({ "namespace": ns, "server": IN_CLUSTER_SERVER }))
+            .map(|(server, ns)| json!({ "namespace": ns, "server": server }))
             .collect();
         let mut namespaced: Vec<(String, String)> = p
             .namespaced
