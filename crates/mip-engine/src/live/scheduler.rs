@@ -367,6 +367,7 @@ impl<'p> Run<'p> {
                 self.start(i, cluster, opts, &mut tasks);
             }
             let blocking = if self.outcome.interrupted { Vec::new() } else { self.blocking_gates() };
+            let now = tokio::time::Instant::now();
             if tasks.is_empty() {
                 // Nothing in flight: waiting longer cannot enlarge the batch.
                 if !self.commit.is_empty() {
@@ -376,13 +377,15 @@ impl<'p> Run<'p> {
                 if blocking.is_empty() {
                     break;
                 }
-                if tokio::time::Instant::now() >= deadline {
+                if now >= deadline {
                     self.give_up(&blocking);
                     break;
                 }
             }
             let commit_at = self.commit.deadline(window);
-            let poll_at = (!blocking.is_empty()).then_some(next_poll.min(deadline));
+            // Past the deadline the gates are not read again (that would spin while writes are
+            // in flight); they are given up once the writes in flight are done.
+            let poll_at = (!blocking.is_empty() && now < deadline).then_some(next_poll.min(deadline));
             tokio::select! {
                 joined = tasks.join_next(), if !tasks.is_empty() => {
                     if let Some(Ok(written)) = joined {

@@ -411,3 +411,20 @@ async fn with_no_wait_nothing_is_gated_and_the_caller_is_told() {
     assert!(o.complete() && o.applied.len() == 3, "{o:?}");
     assert_eq!(*hook.0.lock().expect("lock"), vec![Notice::NotWaiting(vec![addr("infra")])]);
 }
+
+#[tokio::test]
+async fn past_the_deadline_gates_are_not_read_while_writes_are_in_flight() {
+    // `free` takes 300 ms; the gate's deadline is 30 ms: the gate is read a few times before
+    // the deadline, then not again until the write is done and the gate is given up.
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(300)));
+    let store = Counting::new();
+    let mut plan = gated_plan();
+    plan.changes.retain(|c| c.address != root("projects"));
+    let o = run(&cluster, &store, &plan, &waiting(crate::live::WaitFor::Exists, 30)).await;
+    assert_eq!(o.skipped, vec![(addr("infra"), Skip::GateNotReady(project("fed")))]);
+    assert!(
+        cluster.requests().reads < 15,
+        "{} reads: the gate was polled in a loop",
+        cluster.requests().reads
+    );
+}
