@@ -1,4 +1,8 @@
 //! Inventory → desired objects. Pure: no IO, deterministic.
+//!
+//! One file on purpose (about 850 lines): one builder function per kind of object (projects,
+//! credentials, namespaces and secrets, roots, expected Argo CD objects), sharing one `Builder`;
+//! the order of the functions is the order of the bootstrap.
 
 use crate::catalogue as cat;
 use crate::model::*;

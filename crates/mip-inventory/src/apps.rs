@@ -10,6 +10,9 @@
 //! Overrides merge on the located YAML tree before decoding (mappings key by key, lists and
 //! scalars replace), so a problem in an override is reported at the inventory's line and
 //! column like every other.
+//!
+//! One file on purpose (about 1 100 lines, a third of it tests): the definition schema, its
+//! decoder and the merge of overrides are one format; most of the length is the definition table.
 
 use crate::decode::{Decoder, Fields};
 use crate::model::{Located, SecretRef};

@@ -3,6 +3,9 @@
 //! Each function reads one level, reports what is wrong at the exact node, and goes on with
 //! whatever it could read, so one run lists all problems. Cross-references (duplicates,
 //! dangling cluster names) are checked afterwards in [`crate::check`].
+//!
+//! One file on purpose (about 900 lines): one decoder method per inventory section, in the
+//! order of the format's reference, so each key's rules (types, names, hints) sit in one place.
 
 use crate::apps::{AppDef, Catalogue, KeySource, Scope};
 use crate::model::*;

@@ -51,6 +51,10 @@
 //! [`ClusterStore`] owns a small runtime of its own (one worker thread, which also runs the
 //! heartbeat) and blocks on it; called from inside another runtime, it blocks from a scoped
 //! thread, never inside the caller's runtime.
+//!
+//! One file on purpose (about 1 000 lines): the store is one protocol (read with checksums,
+//! generations and chunks, the commit point, the Lease and its heartbeat, fencing), and its
+//! invariants span those parts; split across files, each would hide what the others rely on.
 
 use std::collections::BTreeMap;
 use std::future::Future;

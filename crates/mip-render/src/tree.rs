@@ -1,4 +1,7 @@
 //! The files of the GitOps tree, built from the inventory.
+//!
+//! One file on purpose (about 900 lines): one function per directory of the tree, sharing one
+//! context; much of the length is data (each static project's rules, the rendered templates).
 
 use crate::emit;
 use mip_core::{Diagnostic, Diagnostics, IN_CLUSTER_SERVER, Location};
