@@ -271,7 +271,17 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
                  "destination": app["spec"]["destination"]}},
         "health": {"status": "Degraded"},
         "resources": [{"kind": "StatefulSet", "name": "exareme2-worker", "health": {"status": "Degraded", "message": "0/1 ready"}}]}});
-    let patched = kubectl(&["patch", "application", &leaf, "-n", &e.argocd, "--type", "merge", "-p", &status.to_string()]);
+    let patched = kubectl(&[
+        "patch",
+        "application",
+        &leaf,
+        "-n",
+        &e.argocd,
+        "--type",
+        "merge",
+        "-p",
+        &status.to_string(),
+    ]);
     assert!(patched.status.success(), "{}", String::from_utf8_lossy(&patched.stderr));
     let d = run(&e, &["drift", "--output", "json"]);
     assert_eq!(code(&d), 2, "{}", stderr(&d));
@@ -286,7 +296,12 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert_eq!(code(&run(&e, &["drift", "--mip-only"])), 0, "--mip-only leaves Argo CD's side out");
     let doc = run(&e, &["doctor"]);
     assert_eq!(code(&doc), 2, "{}", stdout(&doc));
-    assert!(stdout(&doc).contains("[degraded]") && stdout(&doc).contains("StatefulSet/exareme2-worker (0/1 ready)"), "{}", stdout(&doc));
+    assert!(
+        stdout(&doc).contains("[degraded]")
+            && stdout(&doc).contains("StatefulSet/exareme2-worker (0/1 ready)"),
+        "{}",
+        stdout(&doc)
+    );
 
     // State lists what mip manages.
     let st = run(&e, &["state", "list", "--output", "json"]);

@@ -211,7 +211,16 @@ fn apply_checks_local_inputs_before_contacting_the_cluster() {
     assert!(!err.contains("kubeconfig"), "{err}");
 
     let saved = dir.path().join("saved.plan");
-    let o = mip(&["plan", "--offline", "-i", inv, "--state-dir", dir.path().join("s").to_str().expect("utf8"), "--out", saved.to_str().expect("utf8")]);
+    let o = mip(&[
+        "plan",
+        "--offline",
+        "-i",
+        inv,
+        "--state-dir",
+        dir.path().join("s").to_str().expect("utf8"),
+        "--out",
+        saved.to_str().expect("utf8"),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = std::fs::read_to_string(&saved).expect("plan").replacen("create", "delete", 1);
     std::fs::write(&saved, text).expect("tamper");

@@ -14,7 +14,14 @@ pub struct Cli {
     pub verbose: u8,
     /// Log format on stderr: `text` for people, `json` (one object per line, notes included)
     /// for log collectors. `RUST_LOG` overrides the `-v` level (e.g. `RUST_LOG=kube=debug`).
-    #[arg(long, global = true, value_enum, default_value = "text", env = "MIP_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "MIP_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
     pub log_format: crate::logging::LogFormat,
     /// The command.
     #[command(subcommand)]

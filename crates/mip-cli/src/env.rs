@@ -12,7 +12,8 @@ use mip_engine::backend::{BackendKind, Backends, StateFlags, StateSpec};
 use mip_engine::live::Readiness;
 use mip_engine::ops::Env;
 use mip_engine::seams::{
-    Answer, Confirm, Connected, Connector, Event, Target, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
+    Answer, Confirm, Connected, Connector, Event, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
+    Target,
 };
 use mip_kube::{ClusterBackend, ClusterStateConfig, ConnectOptions, KubeCluster};
 use mip_plan::Plan;
@@ -44,7 +45,10 @@ impl Connector for KubeConnector {
         Ok(Connected { cluster, context })
     }
 
-    async fn connect_to(&self, target: &Target) -> Result<Connected<KubeCluster>, mip_core::cluster::ClusterError> {
+    async fn connect_to(
+        &self,
+        target: &Target,
+    ) -> Result<Connected<KubeCluster>, mip_core::cluster::ClusterError> {
         let options = ConnectOptions { context: Some(target.context.clone()), ..self.0.clone() };
         let cluster = KubeCluster::connect(options).await?;
         let context = Some(cluster.context_name().to_owned());
@@ -255,7 +259,8 @@ impl Progress {
     }
 
     fn start(&self, writes: usize) {
-        if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 || crate::logging::json() {
+        if writes == 0 || !std::io::stderr().is_terminal() || views::verbosity() > 0 || crate::logging::json()
+        {
             return;
         }
         let bar = self.multi.add(indicatif::ProgressBar::new(writes as u64));
@@ -449,7 +454,9 @@ impl Hook for Progress {
                 }
             }
             _ if self.is_json() => {
-                self.emit(&serde_json::json!({ "event": "plan", "summary": plan.summary, "state": plan.state }));
+                self.emit(
+                    &serde_json::json!({ "event": "plan", "summary": plan.summary, "state": plan.state }),
+                );
             }
             _ => {
                 if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {
@@ -461,7 +468,10 @@ impl Hook for Progress {
 
     fn requests(&self, r: RequestCounts) {
         if std::env::var_os("MIP_STATS").is_some() || views::verbosity() >= 1 {
-            views::note(&format!("api requests: {} reads, {} writes ({} dry runs)", r.reads, r.writes, r.dry_runs));
+            views::note(&format!(
+                "api requests: {} reads, {} writes ({} dry runs)",
+                r.reads, r.writes, r.dry_runs
+            ));
         }
     }
 }

@@ -99,17 +99,23 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::State { command } => commands::state::run(&command),
         Command::Apps { command } => commands::apps::run(&command),
         Command::Import { dir, out } => commands::import::run(&dir, out.as_deref()),
-        Command::Init { file, force, from_tree, argocd_namespace, infra_repo, deployments_repo, federation } => {
-            commands::init::run(&commands::init::Args {
-                out: &file,
-                force,
-                from_tree: from_tree.as_deref(),
-                argocd_namespace: argocd_namespace.as_deref(),
-                infra_repo: infra_repo.as_deref(),
-                deployments_repo: deployments_repo.as_deref(),
-                federation: federation.as_deref(),
-            })
-        }
+        Command::Init {
+            file,
+            force,
+            from_tree,
+            argocd_namespace,
+            infra_repo,
+            deployments_repo,
+            federation,
+        } => commands::init::run(&commands::init::Args {
+            out: &file,
+            force,
+            from_tree: from_tree.as_deref(),
+            argocd_namespace: argocd_namespace.as_deref(),
+            infra_repo: infra_repo.as_deref(),
+            deployments_repo: deployments_repo.as_deref(),
+            federation: federation.as_deref(),
+        }),
         Command::Federation { command } => commands::edit::federation(command),
         Command::Cluster { command } => commands::edit::cluster(command),
         Command::Doctor { inv, cluster, output } => commands::doctor::doctor(&inv, &cluster, output),

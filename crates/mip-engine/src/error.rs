@@ -247,7 +247,9 @@ impl Error {
             Error::NotATree(_) => {
                 "point `mip import` at the root of a mip-infra checkout, the directory holding `base/`"
             }
-            Error::WriteInventory { .. } => "check the directory exists and is writable, or print to stdout without `-o`",
+            Error::WriteInventory { .. } => {
+                "check the directory exists and is writable, or print to stdout without `-o`"
+            }
             Error::OfflineClusterState => {
                 "drop `--offline`, or plan against a local copy with `--state-backend local --state-dir DIR` after `mip state migrate --from cluster --to local`"
             }

@@ -517,7 +517,10 @@ impl<'f> Decoder<'f> {
                 pin.at.clone(),
                 "invalid-value",
                 format!("`{path}.targetRevision`: `{}` has no upstream source to pin", def.name),
-                Some("its sources are mip's own repositories, which follow the inventory's `revision`".to_owned()),
+                Some(
+                    "its sources are mip's own repositories, which follow the inventory's `revision`"
+                        .to_owned(),
+                ),
             );
         }
         Some(pin)

@@ -2,7 +2,9 @@
 //! (`mip_inventory::edit` keeps every other byte), show the plan consequences on stderr, ask
 //! before a removal, and write atomically. Nothing is written when the edit is refused.
 
-use crate::cli::{ClusterCommand, EditArgs, FederationAppArg, FederationCommand, FederationKindArg, RemoveArgs};
+use crate::cli::{
+    ClusterCommand, EditArgs, FederationAppArg, FederationCommand, FederationKindArg, RemoveArgs,
+};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
