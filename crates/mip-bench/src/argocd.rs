@@ -102,12 +102,12 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     for i in 0..options.repeat {
         for refresh in [i % 2 == 0, i % 2 != 0] {
             let s = one_run(options, refresh)?;
-            eprintln!(
+            crate::run::progress(&format!(
                 "run {}: refresh={refresh} bootstrap {:.1} s, add federation {:.1} s",
                 i + 1,
                 s.bootstrap,
                 s.add_federation
-            );
+            ));
             if refresh { with.push(s) } else { without.push(s) }
         }
     }

@@ -137,7 +137,7 @@ pub struct Results {
     pub machine: Machine,
 }
 
-fn progress(message: &str) {
+pub(crate) fn progress(message: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "mip-bench: {message}");
 }

@@ -100,7 +100,7 @@ async fn run<K: Connector>(
     secrets: &dyn SecretResolver,
     confirm: &dyn Confirm,
 ) -> Result<Applied, Error> {
-    let backend = env.backend(&loaded, Some(cluster.as_ref()))?;
+    let backend = env.backend(loaded, Some(cluster.as_ref()))?;
     let store = open(backend.as_ref(), Operation::Apply, env.state.lock_timeout).await?;
     let mut plan = match saved {
         Some(plan) => {
