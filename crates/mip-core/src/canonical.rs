@@ -60,6 +60,12 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error
     Ok(())
 }
 
+/// A key as one token of a JSON pointer (RFC 6901: `~` as `~0`, `/` as `~1`), e.g. a label
+/// name such as `app.kubernetes.io/managed-by` under `/metadata/labels/`.
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 /// Lowercase hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

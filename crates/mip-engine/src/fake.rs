@@ -155,7 +155,7 @@ fn leaves(fields: &Value, prefix: &str, out: &mut Vec<String>) {
     };
     for (k, sub) in m {
         if let Some(name) = k.strip_prefix("f:") {
-            leaves(sub, &format!("{prefix}/{}", name.replace('~', "~0").replace('/', "~1")), out);
+            leaves(sub, &format!("{prefix}/{}", mip_core::canonical::pointer_token(name)), out);
         }
     }
 }

@@ -6,7 +6,9 @@
 
 use crate::catalogue as cat;
 use crate::model::*;
-use mip_core::{Diagnostic, Diagnostics, Location, MANAGED_BY_LABEL, ObjectRef, Owner, SensitiveSource};
+use mip_core::{
+    Diagnostic, Diagnostics, Location, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, Owner, SensitiveSource,
+};
 use mip_inventory::apps::{AppDef, KeySource};
 use mip_inventory::{DefaultProjectPolicy, Federation, Inventory, KeycloakCredentials, Repository};
 use serde_json::{Map, Value, json};
@@ -44,7 +46,7 @@ struct Builder<'a> {
 }
 
 fn labels() -> Value {
-    json!({ MANAGED_BY_LABEL: "mip" })
+    json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE })
 }
 
 impl Builder<'_> {
@@ -405,7 +407,7 @@ fn credential_secret(
         "metadata": {
             "name": name,
             "namespace": b.argocd_ns,
-            "labels": { MANAGED_BY_LABEL: "mip", "argocd.argoproj.io/secret-type": secret_type },
+            "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE, "argocd.argoproj.io/secret-type": secret_type },
         },
         "type": "Opaque",
         "stringData": string_data,
@@ -474,7 +476,7 @@ fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
         if let Some(meta) = manifest.pointer_mut("/metadata").and_then(Value::as_object_mut) {
             let labels = meta.entry("labels").or_insert_with(|| json!({}));
             if let Some(l) = labels.as_object_mut() {
-                l.insert(MANAGED_BY_LABEL.into(), json!("mip"));
+                l.insert(MANAGED_BY_LABEL.into(), json!(MANAGED_BY_VALUE));
             }
         }
         let addr = ObjectRef::new(api, kind, ns, name);

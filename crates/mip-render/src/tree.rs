@@ -568,8 +568,7 @@ fn federation_patch(c: &Ctx<'_>, fed: &Federation, app: &FederationApp, def: &Ap
         } else {
             ops.push(json!({ "op": "add", "path": "/spec/sources", "value": now }));
         }
-        let annotation =
-            |k: &str| format!("/metadata/annotations/{}", k.replace('~', "~0").replace('/', "~1"));
+        let annotation = |k: &str| format!("/metadata/annotations/{}", mip_core::canonical::pointer_token(k));
         if spec.wave != tspec.wave
             && let Some(w) = spec.wave
         {

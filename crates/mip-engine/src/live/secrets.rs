@@ -56,13 +56,9 @@ pub(crate) fn fill_secret(
     Ok(manifest)
 }
 
-fn pointer_escape(k: &str) -> String {
-    k.replace('~', "~0").replace('/', "~1")
-}
-
 /// A live Secret's value for a key, decoded (in memory only, to hash it or keep it).
 pub(crate) fn live_value(live: &Value, key: &str) -> Option<String> {
-    live.pointer(&format!("/data/{}", pointer_escape(key)))
+    live.pointer(&format!("/data/{}", canonical::pointer_token(key)))
         .and_then(Value::as_str)
         .and_then(mip_plan::base64_decode)
 }
@@ -70,7 +66,7 @@ pub(crate) fn live_value(live: &Value, key: &str) -> Option<String> {
 /// A filled manifest's value for a key.
 pub(crate) fn manifest_value(manifest: &Value, key: &str) -> Option<String> {
     manifest
-        .pointer(&format!("/stringData/{}", pointer_escape(key)))
+        .pointer(&format!("/stringData/{}", canonical::pointer_token(key)))
         .and_then(Value::as_str)
         .map(str::to_owned)
 }
