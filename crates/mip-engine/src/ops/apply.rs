@@ -84,9 +84,7 @@ pub async fn apply<K: Connector>(
         check_deletions(&loaded, plan, &allowed, confirm)?;
     }
     let cluster = Arc::new(env.connect(&loaded).await?);
-    let result = run(env, &loaded, &cluster, saved, &rotate, req, secrets, confirm).await;
-    env.hook.requests(cluster.requests());
-    result
+    env.counted(&cluster, run(env, &loaded, &cluster, saved, &rotate, req, secrets, confirm)).await
 }
 
 #[expect(clippy::too_many_arguments, reason = "the phases of one command, each argument used once")]

@@ -8,7 +8,6 @@ use crate::Error;
 use crate::live::{ApplyOpts, ApplyOutcome, Interrupt, destroy_plan, kept_protected, read_live};
 use crate::load::LoadOptions;
 use crate::seams::{Confirm, Connector, Event, Notice, Operation, SecretResolver, SourceError};
-use mip_core::cluster::Cluster;
 use mip_core::{ObjectRef, Sensitive, SensitiveSource};
 use mip_state::Record;
 use std::collections::BTreeSet;
@@ -64,7 +63,7 @@ pub async fn destroy<K: Connector>(
 ) -> Result<Destroyed, Error> {
     let loaded = env.load(&req.load)?;
     let cluster = Arc::new(env.connect(&loaded).await?);
-    let result = async {
+    let body = async {
         let backend = env.backend(&loaded, Some(cluster.as_ref()))?;
         let store = open(backend.as_ref(), Operation::Destroy, env.state.lock_timeout).await?;
         let snapshot = store.snapshot()?;
@@ -116,8 +115,6 @@ pub async fn destroy<K: Connector>(
         }
         record_history(store.as_ref(), Operation::Destroy, outcome.summary())?;
         Ok(Destroyed::Ran(outcome))
-    }
-    .await;
-    env.hook.requests(cluster.requests());
-    result
+    };
+    env.counted(&cluster, body).await
 }
