@@ -649,9 +649,29 @@ pub enum ClusterCommand {
         /// API server URL as Argo CD reaches it (https).
         #[arg(long, value_name = "URL")]
         server: String,
-        /// Kubeconfig context mip uses to reach it.
+        /// Kubeconfig context mip uses to reach it. Without other credentials, mip registers
+        /// the cluster through it as `argocd cluster add` does (ServiceAccount, role and token
+        /// there; the cluster Secret here).
         #[arg(long = "context", value_name = "CTX")]
         kube_context: Option<String>,
+        /// Register it with cluster-wide rights, not only in the namespaces mip creates there.
+        #[arg(long, requires = "kube_context")]
+        cluster_admin: bool,
+        /// For a cluster mip cannot write to: Argo CD's bearer token, from this environment
+        /// variable at apply time.
+        #[arg(long, value_name = "VAR", conflicts_with_all = ["cluster_admin", "client_certificate_file"])]
+        bearer_token_env: Option<String>,
+        /// For a cluster mip cannot write to: Argo CD's client certificate (PEM file, relative
+        /// to the inventory), with `--client-key-file`.
+        #[arg(long, value_name = "FILE", requires = "client_key_file", conflicts_with = "cluster_admin")]
+        client_certificate_file: Option<String>,
+        /// The client certificate's private key (PEM file, relative to the inventory).
+        #[arg(long, value_name = "FILE", requires = "client_certificate_file")]
+        client_key_file: Option<String>,
+        /// The cluster's CA certificate (PEM file, relative to the inventory), with a token or
+        /// a client certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<String>,
         /// Inventory location and the tree to re-render.
         #[command(flatten)]
         edit: EditArgs,

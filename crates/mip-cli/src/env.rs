@@ -199,17 +199,24 @@ impl Resolver {
                     .map_err(|e| SourceError::Prompt(e.to_string()))
             }
             SensitiveSource::Generated => Err(SourceError::Generated),
-            SensitiveSource::ClusterConfig { token, ca_file } => {
-                let token = self.resolve(token)?;
+            SensitiveSource::ClusterConfig { token, client_certificate, client_key, ca_file } => {
+                let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
                 let mut tls = serde_json::json!({ "insecure": false });
                 if let Some(path) = ca_file {
-                    let pem = self.read_file(path)?;
-                    tls["caData"] =
-                        serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(pem));
+                    tls["caData"] = serde_json::Value::String(b64(&self.read_file(path)?));
                 }
-                let config = serde_json::json!({ "bearerToken": token.expose(), "tlsClientConfig": tls });
+                let mut config = serde_json::json!({});
+                if let Some(token) = token {
+                    config["bearerToken"] = serde_json::Value::String(self.resolve(token)?.expose().to_owned());
+                }
+                if let (Some(cert), Some(key)) = (client_certificate, client_key) {
+                    tls["certData"] = serde_json::Value::String(b64(self.resolve(cert)?.expose().as_bytes()));
+                    tls["keyData"] = serde_json::Value::String(b64(self.resolve(key)?.expose().as_bytes()));
+                }
+                config["tlsClientConfig"] = tls;
                 Ok(Sensitive::new(config.to_string()))
             }
+            SensitiveSource::ServiceAccountToken { .. } => Err(SourceError::FromCluster),
         }
     }
 }

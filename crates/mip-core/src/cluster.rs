@@ -109,6 +109,14 @@ pub trait Cluster: Send + Sync {
         cluster.is_none()
     }
 
+    /// How this handle reaches remote cluster `cluster`: the kubeconfig context and the API
+    /// server, kept in the state beside the objects written there (`None`: not a remote
+    /// cluster of this handle).
+    fn reached_via(&self, cluster: &str) -> Option<(String, String)> {
+        let _ = cluster;
+        None
+    }
+
     /// [`list`](Cluster::list) on one of the clusters this handle reaches (the objects'
     /// addresses then carry that cluster). A handle that does not reach `cluster` lists nothing.
     fn list_in(

@@ -69,6 +69,17 @@ pub enum SourceError {
     /// Generated values are the engine's; a resolver is never asked for one.
     #[error("generated values are made by the engine")]
     Generated,
+    /// Values read from a cluster are the engine's; a resolver is never asked for one.
+    #[error("values read from a cluster are read by the engine")]
+    FromCluster,
+    /// A registered cluster's token Secret was not filled in time.
+    #[error("the token Secret `{secret}` has no token after {seconds} s")]
+    TokenNotIssued {
+        /// The token Secret.
+        secret: String,
+        /// How long mip waited.
+        seconds: u64,
+    },
 }
 
 /// Reads secret values from their sources (env, file, prompt); generated values are the

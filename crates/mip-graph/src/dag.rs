@@ -40,6 +40,12 @@ pub enum Rule {
     ProjectsBeforeInfra,
     /// Argo CD generates the object from its parent (an Application or ApplicationSet).
     GeneratedBy,
+    /// A ServiceAccount exists before its token Secret: the token controller deletes a token
+    /// Secret whose ServiceAccount does not exist.
+    AccountFirst,
+    /// An object whose secret values are read from a Secret mip writes (a registered
+    /// cluster's token) comes after that Secret.
+    SourceFirst,
 }
 
 impl Rule {
@@ -55,6 +61,8 @@ impl Rule {
             Rule::BootstrapBeforeInfra => "bootstrap-before-infra",
             Rule::ProjectsBeforeInfra => "projects-before-infra",
             Rule::GeneratedBy => "generated-by",
+            Rule::AccountFirst => "account-first",
+            Rule::SourceFirst => "source-first",
         }
     }
 }
@@ -185,6 +193,23 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
             };
             if let Some(&r) = position.get(&role) {
                 add(r, i, Rule::RoleFirst);
+            }
+        }
+        // account-first
+        if o.addr.is_secret()
+            && o.str_at("/type") == Some("kubernetes.io/service-account-token")
+            && let Some(sa) = o.str_at("/metadata/annotations/kubernetes.io~1service-account.name")
+        {
+            let account = ObjectRef::new("v1", "ServiceAccount", o.addr.namespace.as_deref(), sa)
+                .on_cluster(o.addr.cluster.as_deref());
+            if let Some(&a) = position.get(&account) {
+                add(a, i, Rule::AccountFirst);
+            }
+        }
+        // source-first
+        for source in o.sensitive.values().filter_map(mip_core::SensitiveSource::reads) {
+            if let Some(&s) = position.get(source) {
+                add(s, i, Rule::SourceFirst);
             }
         }
         // generated-by

@@ -30,6 +30,7 @@ mod dag;
 mod model;
 pub mod permit;
 pub mod render;
+pub mod register;
 mod resolve;
 mod validate;
 

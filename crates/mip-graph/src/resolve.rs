@@ -215,6 +215,7 @@ pub fn resolve(
     credentials(&mut b);
     prerequisite_objects(&mut b, prerequisites);
     namespaces_and_secrets(&mut b);
+    clusters(&mut b);
 
     // Root Applications. Automated sync (self-heal, no prune) so that Argo CD syncs them by
     // itself and mip never has to set `operation`; mip waits on what they generate. Argo CD's
@@ -371,22 +372,19 @@ fn credentials(b: &mut Builder<'_>) {
             repo.url.at.clone(),
         );
     }
-    for c in &inv.clusters {
-        if c.name.value == mip_inventory::IN_CLUSTER {
-            continue;
+}
+
+/// The cluster Secret of each remote cluster and what registering it takes there, once the
+/// namespaces mip creates on each cluster are known (a registration is bound in those).
+fn clusters(b: &mut Builder<'_>) {
+    let mut namespaces: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for a in b.objects.keys().filter(|a| a.kind == "Namespace" && a.group.is_empty()) {
+        if let Some(c) = &a.cluster {
+            namespaces.entry(c.clone()).or_default().insert(a.name.clone());
         }
-        let name = format!("mip-cluster-{}", c.name.value);
-        let mut sensitive = BTreeMap::new();
-        if let Some(t) = &c.bearer_token {
-            let ca_file = c.ca_file.as_ref().map(|f| f.value.clone());
-            sensitive.insert(
-                "config".to_owned(),
-                SensitiveSource::ClusterConfig { token: Box::new(t.source.clone()), ca_file },
-            );
-        }
-        let data = json!({ "name": c.name.value, "server": c.server.value, "config": "" });
-        let reason = format!("cluster credentials for `{}` (declarative `argocd cluster add`)", c.name.value);
-        credential_secret(b, &name, "cluster", data, sensitive, reason, c.name.at.clone());
+    }
+    for o in crate::register::cluster_objects(b.inv, &b.argocd_ns, &namespaces) {
+        b.add(o);
     }
 }
 

@@ -90,6 +90,23 @@ fn check_clusters(d: &mut Diagnostics, inv: &Inventory) {
                 .with_hint("give a remote cluster another name".to_owned()),
             );
         }
+        if c.name.value != IN_CLUSTER && c.credentials == ClusterCredentials::None {
+            d.push(
+                Diagnostic::error(
+                    Some(c.name.at.clone()),
+                    "missing-credential",
+                    format!(
+                        "cluster `{}` gives Argo CD no credentials: its cluster Secret would not connect",
+                        c.name.value
+                    ),
+                )
+                .with_hint(
+                    "add `context: <kubeconfig context>` (mip registers the cluster, as `argocd cluster add` \
+                     does), or `bearerToken`, or `clientCertificate` and `clientKey`"
+                        .to_owned(),
+                ),
+            );
+        }
     }
 }
 

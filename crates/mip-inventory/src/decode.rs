@@ -453,17 +453,108 @@ impl<'f> Decoder<'f> {
         let server =
             self.req_string(&mut f, "server", Some("the API server URL Argo CD uses for this cluster"));
         let context = self.opt_string(&mut f, "context");
-        let bearer_token =
-            f.get("bearerToken").and_then(|n| self.secret_ref(n, &format!("{path}.bearerToken"), false));
+        let secret = |d: &mut Self, f: &mut Fields<'_>, key: &str| {
+            f.get(key).and_then(|n| d.secret_ref(n, &format!("{path}.{key}"), false))
+        };
+        let bearer_token = secret(self, &mut f, "bearerToken");
+        let certificate = secret(self, &mut f, "clientCertificate");
+        let key = secret(self, &mut f, "clientKey");
+        let register = f.get("register").and_then(|n| self.registration(n, &format!("{path}.register")));
         let ca_file = self.opt_string(&mut f, "caFile");
-        self.finish(f, &["name", "server", "context", "bearerToken", "caFile"]);
+        self.finish(
+            f,
+            &["name", "server", "context", "bearerToken", "clientCertificate", "clientKey", "register", "caFile"],
+        );
         if let Some(n) = &name {
             names::check_label(self, n, &format!("{path}.name"));
         }
         if let Some(s) = &server {
             names::check_https_url(self, s, &format!("{path}.server"));
         }
-        Some(Cluster { name: name?, server: server?, context, bearer_token, ca_file, implicit: false })
+        let credentials = self.cluster_credentials(path, node, &context, bearer_token, certificate, key, register)?;
+        Some(Cluster { name: name?, server: server?, context, credentials, ca_file, implicit: false })
+    }
+
+    /// `register: true | false | {clusterAdmin: BOOL}`; `Some(None)` is `register: false`.
+    fn registration(&mut self, node: &Node, path: &str) -> Option<Option<Registration>> {
+        let at = self.loc(node);
+        match &node.value {
+            Value::Bool(true) => Some(Some(Registration { cluster_admin: false, at })),
+            Value::Bool(false) => Some(None),
+            Value::Map(_) => {
+                let mut f = self.fields(node, path)?;
+                let admin = match f.get("clusterAdmin").map(|n| &n.value) {
+                    None => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        let n = f.get("clusterAdmin")?;
+                        self.type_error(n, &format!("{path}.clusterAdmin"), "`true` or `false`");
+                        false
+                    }
+                };
+                self.finish(f, &["clusterAdmin"]);
+                Some(Some(Registration { cluster_admin: admin, at }))
+            }
+            _ => {
+                self.type_error(node, path, "`true`, `false` or a mapping");
+                None
+            }
+        }
+    }
+
+    /// Which credentials Argo CD gets for a cluster: exactly one way, or registration by
+    /// default when mip can reach the cluster through a context.
+    #[allow(clippy::too_many_arguments)]
+    fn cluster_credentials(
+        &mut self,
+        path: &str,
+        node: &Node,
+        context: &Option<Located<String>>,
+        bearer_token: Option<SecretRef>,
+        certificate: Option<SecretRef>,
+        key: Option<SecretRef>,
+        register: Option<Option<Registration>>,
+    ) -> Option<ClusterCredentials> {
+        let given = [bearer_token.is_some(), certificate.is_some() || key.is_some(), matches!(register, Some(Some(_)))];
+        if given.iter().filter(|g| **g).count() > 1 {
+            self.error(
+                self.loc(node),
+                "conflicting-credentials",
+                format!("`{path}` gives Argo CD more than one way to authenticate"),
+                Some("keep one of `register`, `bearerToken`, or `clientCertificate` with `clientKey`".to_owned()),
+            );
+            return None;
+        }
+        if let Some(Some(r)) = &register
+            && context.is_none()
+        {
+            self.error(
+                r.at.clone(),
+                "missing-context",
+                format!("`{path}.register` needs the kubeconfig context mip reaches the cluster through"),
+                Some("add `context: <kubeconfig context>` to the cluster".to_owned()),
+            );
+            return None;
+        }
+        Some(match (bearer_token, certificate, key, register) {
+            (Some(t), ..) => ClusterCredentials::BearerToken(t),
+            (None, Some(certificate), Some(key), _) => ClusterCredentials::ClientCertificate { certificate, key },
+            (None, Some(r), None, _) | (None, None, Some(r), _) => {
+                self.error(
+                    r.at.clone(),
+                    "missing-credential",
+                    format!("`{path}` needs both `clientCertificate` and `clientKey`"),
+                    Some("give the certificate and its private key, each from a source".to_owned()),
+                );
+                return None;
+            }
+            (None, None, None, Some(Some(r))) => ClusterCredentials::Register(r),
+            (None, None, None, None) => match context {
+                Some(c) => ClusterCredentials::Register(Registration { cluster_admin: false, at: c.at.clone() }),
+                None => ClusterCredentials::None,
+            },
+            (None, None, None, Some(None)) => ClusterCredentials::None,
+        })
     }
 
     /// The definition an entry names, or an `unknown-app` error with the known names.
@@ -752,7 +843,7 @@ impl<'f> Decoder<'f> {
                     name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
                     server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
                     context: None,
-                    bearer_token: None,
+                    credentials: ClusterCredentials::None,
                     ca_file: None,
                     implicit: true,
                 },

@@ -120,8 +120,16 @@ pub struct NewCluster {
     pub name: String,
     /// API server URL as Argo CD addresses it.
     pub server: String,
-    /// Kubeconfig context mip uses to reach it.
+    /// Kubeconfig context mip uses to reach it (and registers it through, without other
+    /// credentials).
     pub context: Option<String>,
+    /// Register it with cluster-wide rights instead of only in the namespaces mip creates.
+    pub cluster_admin: bool,
+    /// Credentials for a cluster mip cannot write to, as `(key, source)` pairs of flow YAML,
+    /// e.g. `("bearerToken", "{env: EAST_TOKEN}")`.
+    pub credentials: Vec<(&'static str, String)>,
+    /// PEM file of its CA certificate, with `credentials`.
+    pub ca_file: Option<String>,
 }
 
 /// A checked edit: the new text and the inventories before and after it.
@@ -324,6 +332,13 @@ fn cluster_item(c: &NewCluster, style: &ItemStyle) -> String {
     let mut fields = vec![("name", scalar(&c.name)), ("server", scalar(&c.server))];
     if let Some(ctx) = &c.context {
         fields.push(("context", scalar(ctx)));
+    }
+    if c.cluster_admin {
+        fields.push(("register", "{clusterAdmin: true}".to_owned()));
+    }
+    fields.extend(c.credentials.iter().cloned());
+    if let Some(ca) = &c.ca_file {
+        fields.push(("caFile", scalar(ca)));
     }
     item_text(&fields, None, style)
 }
@@ -720,7 +735,14 @@ prerequisites: []
     }
 
     fn cluster(name: &str, server: &str) -> NewCluster {
-        NewCluster { name: name.into(), server: server.into(), context: Some(name.into()) }
+        NewCluster {
+            name: name.into(),
+            server: server.into(),
+            context: Some(name.into()),
+            cluster_admin: false,
+            credentials: Vec::new(),
+            ca_file: None,
+        }
     }
 
     fn text_of(e: &EditError) -> String {

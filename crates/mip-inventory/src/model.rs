@@ -161,12 +161,53 @@ pub struct Cluster {
     pub server: Located<String>,
     /// Kubeconfig context mip uses to reach it.
     pub context: Option<Located<String>>,
-    /// Bearer token Argo CD uses (remote clusters).
-    pub bearer_token: Option<SecretRef>,
-    /// PEM file of the cluster's CA certificate (relative to the inventory).
+    /// How Argo CD authenticates to it (remote clusters).
+    pub credentials: ClusterCredentials,
+    /// PEM file of the cluster's CA certificate (relative to the inventory), for a token or a
+    /// client certificate given by the user (a registered cluster's CA comes with its token).
     pub ca_file: Option<Located<String>>,
     /// Whether the entry was added implicitly (`in-cluster` not written by the user).
     pub implicit: bool,
+}
+
+impl Cluster {
+    /// Whether mip registers the cluster (writes Argo CD's ServiceAccount, role and token
+    /// there, as `argocd cluster add` does).
+    pub fn registration(&self) -> Option<&Registration> {
+        match &self.credentials {
+            ClusterCredentials::Register(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// How Argo CD authenticates to a remote cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterCredentials {
+    /// None given (a validation error for any cluster but `in-cluster`).
+    None,
+    /// A bearer token from a source (a cluster mip cannot write to).
+    BearerToken(SecretRef),
+    /// A client certificate and key (PEM) from sources.
+    ClientCertificate {
+        /// The certificate.
+        certificate: SecretRef,
+        /// Its private key.
+        key: SecretRef,
+    },
+    /// mip registers the cluster through its kubeconfig context (the default with a
+    /// `context` and no other credentials).
+    Register(Registration),
+}
+
+/// How mip registers a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Bind Argo CD's ServiceAccount cluster-wide (`clusterAdmin: true`) instead of only in the
+    /// namespaces mip creates there (least privilege, the default).
+    pub cluster_admin: bool,
+    /// Where the registration was asked for (the `register` key, else the `context` key).
+    pub at: Location,
 }
 
 /// Keycloak client credentials (`keycloak-credentials`, `datacatalog-secrets`).

@@ -79,6 +79,7 @@ fn entry(i: usize) -> ManagedEntry {
         uid: Some(format!("uid-{i}")),
         serial: 0,
         secret_hashes: BTreeMap::from([("password".to_owned(), format!("sha256:{i:064}"))]),
+        via: None,
     }
 }
 
@@ -477,6 +478,7 @@ fn federation_entries(federations: usize) -> Vec<mip_state::Record> {
                 uid: Some(digest(format!("uid/{addr}"))[7..43].to_owned()),
                 serial: 0,
                 secret_hashes,
+                via: None,
             };
             records.push((addr, Some(entry)));
         };

@@ -382,6 +382,7 @@ pub fn plan_live(
             ..change_of(o, dag.dependencies_at(position), action, reason, fp)
         });
     }
+    reissued(&mut changes, &mut summary, live);
     for addr in no_longer_desired(desired, prior) {
         let Some(l) = live.objects.get(addr) else { continue };
         let is_secret = addr.is_secret();
@@ -390,6 +391,26 @@ pub fn plan_live(
         changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), live_fp));
     }
     assemble(desired, prior, input, changes, expected, summary)
+}
+
+/// A Secret whose value is read from another Secret mip writes (a registered cluster's token)
+/// is written again when that Secret is (re)created or is missing: a new token is issued, and
+/// the old value no longer authenticates. The value itself is known only at apply time.
+fn reissued(changes: &mut [Change], summary: &mut Summary, live: &LiveView) {
+    let created: std::collections::BTreeSet<ObjectRef> =
+        changes.iter().filter(|c| c.action == Action::Create).map(|c| c.address.clone()).collect();
+    for c in changes.iter_mut().filter(|c| c.action == Action::NoOp) {
+        let source = c.sensitive.iter().filter_map(|k| k.source.reads()).find(|s| {
+            created.contains(*s) || !live.objects.contains_key(*s)
+        });
+        if let Some(source) = source {
+            c.reason = format!("`{source}` is issued anew: its token is carried again (known after apply)");
+            c.diff = Some("~ config: (sensitive, known after apply)\n".to_owned());
+            c.action = Action::Update;
+            summary.no_op -= 1;
+            summary.update += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -98,6 +98,20 @@ pub struct ManagedEntry {
     /// with the lineage as salt), to detect a value changed in the cluster without storing it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secret_hashes: BTreeMap<String, String>,
+    /// For an object on a remote cluster: how mip reached it, so that it can still be reached
+    /// (to delete the object) once the inventory no longer declares that cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+/// How mip reaches a remote cluster: a kubeconfig context and the API server it must lead to
+/// (the guard). Neither is secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Via {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The API server URL the context must reach.
+    pub server: String,
 }
 
 /// One change of [`StateStore::record_many`]: an address and what was applied to it (`None`:

@@ -1,7 +1,7 @@
 //! Test support for `mip`: a real Kubernetes control plane for integration tests.
 //!
 //! [`TestCluster`] runs **etcd**, **kube-apiserver** and **kube-controller-manager** (only the
-//! namespace and garbage-collector controllers) as local processes on free 127.0.0.1 ports,
+//! namespace, garbage-collector and ServiceAccount token controllers) as local processes on free 127.0.0.1 ports,
 //! installs Argo CD's three CRDs (`Application`, `AppProject`, `ApplicationSet`) and creates the
 //! Argo CD namespace (`argocd-mip-team` by default). It does not run Argo CD, a scheduler or a
 //! kubelet: pods never start, but everything `mip` talks to (CRDs, validation, server-side
@@ -318,7 +318,7 @@ impl TestCluster {
         )?;
         self.components.push(apiserver);
         // It waits for the apiserver by itself; starting it now overlaps the two startups.
-        let controller_manager_args = controller_manager_args(&self.kubeconfig_path);
+        let controller_manager_args = controller_manager_args(&self.kubeconfig_path, &dir);
         let controller_manager = Component::spawn(
             "kube-controller-manager",
             &self.bin_dir.join("kube-controller-manager"),
@@ -785,10 +785,15 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
     ]
 }
 
-fn controller_manager_args(kubeconfig: &Path) -> Vec<String> {
+fn controller_manager_args(kubeconfig: &Path, dir: &Path) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
     vec![
         format!("--kubeconfig={}", kubeconfig.display()),
-        "--controllers=namespace-controller,garbage-collector-controller".into(),
+        // The token controller fills `kubernetes.io/service-account-token` Secrets, as
+        // `argocd cluster add` and mip's cluster registration expect of a real cluster.
+        "--controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller".into(),
+        format!("--service-account-private-key-file={}", file("service-account.key")),
+        format!("--root-ca-file={}", file("ca.crt")),
         "--leader-elect=false".into(),
         // No serving endpoint needed (and none to authenticate).
         "--secure-port=0".into(),

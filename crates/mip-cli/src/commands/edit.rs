@@ -51,8 +51,34 @@ pub fn federation(cmd: FederationCommand) -> Result<ExitStatus, CliError> {
 /// `mip cluster …`.
 pub fn cluster(cmd: ClusterCommand) -> Result<ExitStatus, CliError> {
     match cmd {
-        ClusterCommand::Add { name, server, kube_context, edit: args } => {
-            let c = NewCluster { name: name.clone(), server, context: kube_context };
+        ClusterCommand::Add {
+            name,
+            server,
+            kube_context,
+            cluster_admin,
+            bearer_token_env,
+            client_certificate_file,
+            client_key_file,
+            ca_file,
+            edit: args,
+        } => {
+            let flow = |key: &str, value: String| format!("{{{key}: {}}}", serde_json::Value::String(value));
+            let mut credentials = Vec::new();
+            if let Some(var) = bearer_token_env {
+                credentials.push(("bearerToken", flow("env", var)));
+            }
+            if let (Some(cert), Some(key)) = (client_certificate_file, client_key_file) {
+                credentials.push(("clientCertificate", flow("file", cert)));
+                credentials.push(("clientKey", flow("file", key)));
+            }
+            let c = NewCluster {
+                name: name.clone(),
+                server,
+                context: kube_context,
+                cluster_admin,
+                credentials,
+                ca_file,
+            };
             run(&args, &format!("cluster `{name}`"), None, |file, text| edit::add_cluster(file, text, &c))
         }
         ClusterCommand::Remove(RemoveArgs { name, yes, edit: args }) => {

@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 pub struct Clusters<C> {
     main: C,
     remote: BTreeMap<String, C>,
+    /// The kubeconfig context each remote cluster was reached through.
+    contexts: BTreeMap<String, String>,
 }
 
 impl<C: Cluster> Clusters<C> {
     /// Only the management cluster.
     pub fn single(main: C) -> Clusters<C> {
-        Clusters { main, remote: BTreeMap::new() }
+        Clusters { main, remote: BTreeMap::new(), contexts: BTreeMap::new() }
     }
 
     /// The management cluster.
@@ -26,8 +28,9 @@ impl<C: Cluster> Clusters<C> {
         &self.main
     }
 
-    /// Adds a remote cluster under its inventory name.
-    pub fn add(&mut self, name: String, cluster: C) {
+    /// Adds a remote cluster under its inventory name, reached through kubeconfig `context`.
+    pub fn add(&mut self, name: String, cluster: C, context: String) {
+        self.contexts.insert(name.clone(), context);
         self.remote.insert(name, cluster);
     }
 
@@ -69,6 +72,10 @@ impl<C: Cluster> Cluster for Clusters<C> {
 
     fn reaches(&self, cluster: Option<&str>) -> bool {
         cluster.is_none_or(|c| self.remote.contains_key(c))
+    }
+
+    fn reached_via(&self, cluster: &str) -> Option<(String, String)> {
+        Some((self.contexts.get(cluster)?.clone(), self.remote.get(cluster)?.server_url()))
     }
 
     async fn list_in(
@@ -123,6 +130,13 @@ impl<C: Cluster> Cluster for Clusters<C> {
     }
 }
 
+/// How `cluster` reaches the remote cluster of `addr`, for the state entry of an object written
+/// there (`None` for the management cluster).
+pub fn via_of<C: Cluster>(cluster: &C, addr: &ObjectRef) -> Option<mip_state::Via> {
+    let (context, server) = cluster.reached_via(addr.cluster.as_deref()?)?;
+    Some(mip_state::Via { context, server })
+}
+
 /// The address as the cluster it lives on knows it (without the cluster name).
 fn local(addr: &ObjectRef) -> ObjectRef {
     ObjectRef { cluster: None, ..addr.clone() }
@@ -137,7 +151,7 @@ mod tests {
     #[tokio::test]
     async fn requests_go_to_the_cluster_the_address_names() {
         let mut clusters = Clusters::single(FakeCluster::new());
-        clusters.add("hospital".into(), FakeCluster::new());
+        clusters.add("hospital".into(), FakeCluster::new(), "hospital-ctx".into());
         let remote =
             ObjectRef { cluster: Some("hospital".into()), ..ObjectRef::new("v1", "Namespace", None, "fed") };
         let manifest = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fed"}});
@@ -148,6 +162,9 @@ mod tests {
         let kind = KindRef::of(&here);
         assert_eq!(clusters.list_in(Some("hospital"), &kind, None, None).await.expect("list").len(), 1);
         assert!(clusters.reaches(Some("hospital")) && !clusters.reaches(Some("elsewhere")));
+        let (context, _) = clusters.reached_via("hospital").expect("remote");
+        assert_eq!(context, "hospital-ctx");
+        assert!(clusters.reached_via("elsewhere").is_none());
         let unknown = ObjectRef { cluster: Some("elsewhere".into()), ..here };
         let e = clusters.get(&unknown).await.expect_err("no connection");
         assert!(e.to_string().contains("clusters[].context"), "{e}");

@@ -26,13 +26,25 @@ pub struct NotReady {
 pub(crate) struct Watch {
     level: WaitFor,
     targets: Vec<ObjectRef>,
+    /// For each target, whether it is waited for to be gone (an object Argo CD removes)
+    /// rather than ready.
+    gone: Vec<bool>,
     state: Vec<Option<Readiness>>,
 }
 
+/// Why a target waited for to be gone is not yet.
+const STILL_PRESENT: &str = "still present: Argo CD has not removed it yet";
+
 impl Watch {
     pub(crate) fn new(targets: Vec<ObjectRef>, level: WaitFor) -> Watch {
+        let gone = vec![false; targets.len()];
+        Watch::with_gone(targets, gone, level)
+    }
+
+    /// A watch where `gone[i]` says target `i` is waited for to be gone.
+    pub(crate) fn with_gone(targets: Vec<ObjectRef>, gone: Vec<bool>, level: WaitFor) -> Watch {
         let state = vec![None; targets.len()];
-        Watch { level, targets, state }
+        Watch { level, targets, gone, state }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -65,7 +77,11 @@ impl Watch {
         let live = read_live(cluster, &addrs).await?;
         let mut opened = Vec::new();
         for &i in which {
-            let now = readiness(&self.targets[i], live.get(&self.targets[i]), self.level);
+            let now = match (self.gone[i], live.get(&self.targets[i])) {
+                (true, None) => Readiness::Ready,
+                (true, Some(_)) => Readiness::NotReady(STILL_PRESENT.to_owned()),
+                (false, l) => readiness(&self.targets[i], l, self.level),
+            };
             if self.state[i].as_ref() != Some(&now) {
                 hook.event(Event::Ready(self.targets[i].clone(), now.clone()));
                 if now.is_ready() {
@@ -100,15 +116,28 @@ pub(crate) struct Gates {
     /// For each gate, the change of this run that makes Argo CD generate it (its generator, or
     /// the generator's generator), if any: when that change fails, the gate can never open.
     pub(crate) parents: Vec<Option<ObjectRef>>,
+    /// For each gate, whether it waits for its object to be gone.
+    pub(crate) gone: Vec<bool>,
     /// For each change (by position), the gates it waits for (by position).
     pub(crate) per_change: Vec<Vec<usize>>,
 }
 
 /// The gates of a run. Dependencies written by the same run are not gates.
+///
+/// Deleting what mip made that is not an Argo CD object (a federation's namespace and
+/// Secrets, a cluster's registration and credentials) waits until Argo CD has removed every
+/// object the plan expects it to remove: Argo CD still needs the namespace, and the cluster's
+/// credentials, to delete the workloads it deployed there.
 pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gates {
     let written: BTreeSet<&ObjectRef> = changes.iter().map(|c| &c.address).collect();
     let expected: BTreeMap<&ObjectRef, Option<&ObjectRef>> =
         plan.expected.iter().map(|e| (&e.address, e.generated_by.as_ref())).collect();
+    let removed: Vec<&ObjectRef> = plan
+        .expected
+        .iter()
+        .filter(|e| e.action == mip_core::Action::Delete && e.address.kind == "Application")
+        .map(|e| &e.address)
+        .collect();
     let mut gates: Vec<ObjectRef> = Vec::new();
     let mut index: BTreeMap<ObjectRef, usize> = BTreeMap::new();
     let mut gate = |a: &ObjectRef| -> usize {
@@ -132,11 +161,17 @@ pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gate
                     mine.insert(gate(parent));
                 }
             }
+            if c.action == mip_core::Action::Delete && c.address.group != "argoproj.io" {
+                for e in &removed {
+                    mine.insert(gate(e));
+                }
+            }
             mine.into_iter().collect()
         })
         .collect();
     let parents = gates.iter().map(|g| written_ancestor(g, &expected, &written)).collect();
-    Gates { targets: gates, parents, per_change }
+    let gone = gates.iter().map(|g| removed.contains(&g)).collect();
+    Gates { targets: gates, parents, gone, per_change }
 }
 
 /// The nearest generator of `addr` that this run writes.

@@ -31,7 +31,9 @@ pub async fn rebuild_state<C: Cluster>(
             mip_plan::diff::owned_fields(l, mip_core::FIELD_MANAGER)?;
             let uid = l.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned);
             let secret_hashes = value_hashes(&lineage, &o.addr, o.sensitive.keys(), |k| live_value(l, k));
-            let entry = ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes };
+            let via = super::clusters::via_of(cluster, &o.addr);
+            let entry =
+                ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes, via };
             Some((o.addr.clone(), Some(entry)))
         })
         .collect();

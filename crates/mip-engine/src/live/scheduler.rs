@@ -15,7 +15,7 @@ use super::gates::{Gates, NotReady, Watch, final_targets, gates_of};
 use super::outcome::{ApplyOpts, ApplyOutcome, Failure};
 use super::read::check_fresh;
 use super::ready::WaitFor;
-use super::secrets::{fill_secret, live_value, manifest_value, value_hashes};
+use super::secrets::{Pending, fill_secret, live_value, manifest_value, read_pending, value_hashes};
 use super::wait::{request_refresh, write};
 use crate::Error;
 use crate::seams::{Event, Hook, Notice, SecretResolver, Skip};
@@ -38,6 +38,9 @@ struct Job<'p> {
     change: &'p Change,
     manifest: Option<Value>,
     hashes: BTreeMap<String, String>,
+    /// Keys read from a cluster when the write starts (a registered cluster's token, once its
+    /// token Secret is written and filled), hashed then.
+    pending: Vec<Pending>,
 }
 
 /// Applies a plan: checks it is fresh, writes it in dependency order (see the module docs),
@@ -74,14 +77,19 @@ pub async fn apply<C: Cluster + 'static>(
         if !ungated.is_empty() {
             hook.event(Event::Notice(Notice::NotWaiting(ungated)));
         }
-        gates = Gates { targets: Vec::new(), parents: Vec::new(), per_change: vec![Vec::new(); jobs.len()] };
+        gates = Gates {
+            targets: Vec::new(),
+            parents: Vec::new(),
+            gone: Vec::new(),
+            per_change: vec![Vec::new(); jobs.len()],
+        };
     }
     let mut run =
-        Run::new(jobs, gates, opts.wait_for, snapshot.serial, Arc::clone(&store), Arc::clone(&hook));
+        Run::new(jobs, gates, opts.wait_for, &snapshot, Arc::clone(&store), Arc::clone(&hook));
     hook.event(Event::Writing(run.jobs.len()));
     run.drive(&cluster, opts, deadline).await?;
     let mut outcome = run.outcome;
-    if let Some(serial) = record_adopted(store.as_ref(), plan, &snapshot, &live)? {
+    if let Some(serial) = record_adopted(cluster.as_ref(), store.as_ref(), plan, &snapshot, &live)? {
         outcome.serial = serial;
     }
     if watching && outcome.failed.is_empty() && outcome.skipped.is_empty() && !outcome.interrupted {
@@ -215,29 +223,25 @@ fn prepare<'p>(
         .filter(|c| c.action.is_write());
     let mut jobs = Vec::new();
     for change in changes {
-        let (manifest, hashes) = match change.action {
+        let (manifest, hashes, pending) = match change.action {
             Action::Create | Action::Update if !change.sensitive.is_empty() => {
-                let m = fill_secret(
-                    change,
-                    live.get(&change.address),
-                    resolver,
-                    rotate.contains(&change.address),
-                )?;
-                let keys = change.sensitive.iter().map(|k| &k.key);
+                let (m, pending) = fill_secret(change, live, resolver, rotate.contains(&change.address))?;
+                let keys = change.sensitive.iter().map(|k| &k.key).filter(|k| !pending.iter().any(|p| &p.0 == *k));
                 let hashes =
                     value_hashes(&snapshot.lineage, &change.address, keys, |k| manifest_value(&m, k));
-                (Some(m), hashes)
+                (Some(m), hashes, pending)
             }
-            Action::Create | Action::Update => (change.manifest.as_deref().cloned(), BTreeMap::new()),
-            _ => (None, BTreeMap::new()),
+            Action::Create | Action::Update => (change.manifest.as_deref().cloned(), BTreeMap::new(), Vec::new()),
+            _ => (None, BTreeMap::new(), Vec::new()),
         };
-        jobs.push(Job { change, manifest, hashes });
+        jobs.push(Job { change, manifest, hashes, pending });
     }
     Ok(jobs)
 }
 
 /// What one write returned: the object's metadata (`None` after a delete) or the error.
-type Written = (usize, Result<Option<Value>, ClusterError>);
+/// The hashes of the values read when the write started are returned with it.
+type Written = (usize, Result<Option<Value>, ClusterError>, BTreeMap<String, String>);
 
 /// The state of a run: which jobs wait for how many dependencies, which are ready, and the
 /// finished changes waiting for their group commit.
@@ -257,6 +261,8 @@ struct Run<'p> {
     settled: Vec<bool>,
     commit: GroupCommit,
     store: Arc<DynStore>,
+    /// The state's lineage: the salt of the value hashes.
+    lineage: String,
     hook: Arc<dyn Hook>,
     outcome: ApplyOutcome,
 }
@@ -266,15 +272,15 @@ impl<'p> Run<'p> {
         jobs: Vec<Job<'p>>,
         gates: Gates,
         level: WaitFor,
-        serial: u64,
+        snapshot: &Snapshot,
         store: Arc<DynStore>,
         hook: Arc<dyn Hook>,
     ) -> Run<'p> {
         let index: BTreeMap<&ObjectRef, usize> =
             jobs.iter().enumerate().map(|(i, j)| (&j.change.address, i)).collect();
         let mut dependents = vec![Vec::new(); jobs.len()];
-        let Gates { targets, parents, per_change } = gates;
-        let watch = Watch::new(targets, level);
+        let Gates { targets, parents, gone, per_change } = gates;
+        let watch = Watch::with_gone(targets, gone, level);
         let mut gate_dependents = vec![Vec::new(); watch.len()];
         let mut waiting_on = vec![0; jobs.len()];
         for (i, job) in jobs.iter().enumerate() {
@@ -291,7 +297,7 @@ impl<'p> Run<'p> {
         }
         let ready = (0..jobs.len()).filter(|&i| waiting_on[i] == 0).collect();
         let settled = vec![false; jobs.len()];
-        let outcome = ApplyOutcome { serial, ..ApplyOutcome::default() };
+        let outcome = ApplyOutcome { serial: snapshot.serial, ..ApplyOutcome::default() };
         Run {
             jobs,
             dependents,
@@ -303,6 +309,7 @@ impl<'p> Run<'p> {
             settled,
             commit: GroupCommit::default(),
             store,
+            lineage: snapshot.lineage.clone(),
             hook,
             outcome,
         }
@@ -389,7 +396,7 @@ impl<'p> Run<'p> {
             tokio::select! {
                 joined = tasks.join_next(), if !tasks.is_empty() => {
                     if let Some(Ok(written)) = joined {
-                        self.finished(written);
+                        self.finished(cluster.as_ref(), written);
                     }
                 }
                 () = sleep_until(commit_at) => self.flush().await?,
@@ -425,20 +432,30 @@ impl<'p> Run<'p> {
         self.settled[i] = true;
         let job = &self.jobs[i];
         let (addr, action, force) = (job.change.address.clone(), job.change.action, job.change.force);
-        let manifest = job.manifest.clone().unwrap_or(Value::Null);
+        let mut manifest = job.manifest.clone().unwrap_or(Value::Null);
+        let pending = job.pending.clone();
+        let lineage = self.lineage.clone();
         self.hook.event(Event::Start(addr.clone(), action));
         let cluster = Arc::clone(cluster);
         let (timeout, refresh) = (opts.deletion_timeout, opts.refresh);
         tasks.spawn(async move {
+            let mut hashes = BTreeMap::new();
+            if !pending.is_empty() {
+                if let Err(e) = read_pending(cluster.as_ref(), &pending, &mut manifest).await {
+                    return (i, Err(e), hashes);
+                }
+                let keys: Vec<&String> = pending.iter().map(|p| &p.0).collect();
+                hashes = value_hashes(&lineage, &addr, keys, |k| manifest_value(&manifest, k));
+            }
             let result = write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await;
             if refresh && result.is_ok() && addr.kind == "Application" {
                 request_refresh(cluster.as_ref(), &addr, action).await;
             }
-            (i, result)
+            (i, result, hashes)
         });
     }
 
-    fn finished(&mut self, (i, result): Written) {
+    fn finished<C: Cluster>(&mut self, cluster: &C, (i, result, read): Written) {
         let job = &self.jobs[i];
         let addr = job.change.address.clone();
         match result {
@@ -447,7 +464,8 @@ impl<'p> Run<'p> {
                     fingerprint: job.change.fingerprint.clone(),
                     uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
                     serial: 0,
-                    secret_hashes: job.hashes.clone(),
+                    secret_hashes: job.hashes.iter().chain(&read).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    via: super::clusters::via_of(cluster, &addr),
                 });
                 self.commit.push(i, (addr, entry));
             }
@@ -562,7 +580,8 @@ impl GroupCommit {
 
 /// Unchanged objects that the state does not know yet (adopted earlier, or a lost state) are
 /// recorded too, so that state can be rebuilt by a plain re-apply. The new serial, if any.
-fn record_adopted(
+fn record_adopted<C: Cluster>(
+    cluster: &C,
     store: &DynStore,
     plan: &Plan,
     snapshot: &Snapshot,
@@ -579,7 +598,13 @@ fn record_adopted(
             let secret_hashes = value_hashes(&snapshot.lineage, &c.address, keys, |k| live_value(l, k));
             Some((
                 c.address.clone(),
-                Some(ManagedEntry { fingerprint: c.fingerprint.clone(), uid, serial: 0, secret_hashes }),
+                Some(ManagedEntry {
+                    fingerprint: c.fingerprint.clone(),
+                    uid,
+                    serial: 0,
+                    secret_hashes,
+                    via: super::clusters::via_of(cluster, &c.address),
+                }),
             ))
         })
         .collect();

@@ -27,17 +27,32 @@ pub fn generate_secret() -> Result<Sensitive, SourceError> {
     Ok(Sensitive::new(out))
 }
 
+/// A key whose value is read from a cluster once the Secret it comes from is written and filled:
+/// the key and that Secret.
+pub(crate) type Pending = (String, ObjectRef);
+
 /// Fills a Secret manifest's `stringData` from sources; existing values of generated keys are
-/// kept (create-if-absent), `rotate` regenerates them.
+/// kept (create-if-absent), `rotate` regenerates them. A value read from a Secret on a cluster
+/// (a registered cluster's token) is taken from `live` when that Secret is already filled;
+/// otherwise its key is returned as pending, to be read when the write starts
+/// ([`read_pending`]).
 pub(crate) fn fill_secret(
     change: &Change,
-    live: Option<&Value>,
+    live: &BTreeMap<ObjectRef, Value>,
     resolver: &dyn SecretResolver,
     rotate: bool,
-) -> Result<Value, Error> {
+) -> Result<(Value, Vec<Pending>), Error> {
     let mut manifest = change.manifest.as_deref().cloned().unwrap_or(Value::Null);
+    let mut pending = Vec::new();
     for key in &change.sensitive {
-        let existing = live.and_then(|l| live_value(l, &key.key)).map(Sensitive::new);
+        if let Some(secret) = key.source.reads() {
+            match live.get(secret).and_then(token_config) {
+                Some(v) => set_value(&mut manifest, &key.key, &v),
+                None => pending.push((key.key.clone(), secret.clone())),
+            }
+            continue;
+        }
+        let existing = live.get(&change.address).and_then(|l| live_value(l, &key.key)).map(Sensitive::new);
         let (value, source_desc) = match (&key.source, existing) {
             (SensitiveSource::Generated, Some(v)) if !rotate => (Ok(v), String::new()),
             (SensitiveSource::Generated, _) => (generate_secret(), "the OS random source".to_owned()),
@@ -49,11 +64,61 @@ pub(crate) fn fill_secret(
             source_desc,
             source,
         })?;
-        if let Some(data) = manifest.get_mut("stringData").and_then(Value::as_object_mut) {
-            data.insert(key.key.clone(), Value::String(value.expose().to_owned()));
+        set_value(&mut manifest, &key.key, &value);
+    }
+    Ok((manifest, pending))
+}
+
+fn set_value(manifest: &mut Value, key: &str, value: &Sensitive) {
+    if let Some(data) = manifest.get_mut("stringData").and_then(Value::as_object_mut) {
+        data.insert(key.to_owned(), Value::String(value.expose().to_owned()));
+    }
+}
+
+/// How long a write waits for a registered cluster's token controller to fill the token Secret
+/// it depends on (it does so within a second on a healthy cluster).
+pub(crate) const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the pending keys of a job from their Secrets on the cluster, waiting up to
+/// [`TOKEN_TIMEOUT`] for each to be filled, into `manifest`.
+pub(crate) async fn read_pending<C: mip_core::cluster::Cluster>(
+    cluster: &C,
+    pending: &[Pending],
+    manifest: &mut Value,
+) -> Result<(), mip_core::cluster::ClusterError> {
+    for (key, secret) in pending {
+        let deadline = tokio::time::Instant::now() + TOKEN_TIMEOUT;
+        loop {
+            if let Some(v) = cluster.get(secret).await?.as_ref().and_then(token_config) {
+                set_value(manifest, key, &v);
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(mip_core::cluster::ClusterError::Other {
+                    operation: format!("read the token of `{secret}`"),
+                    message: format!(
+                        "{} (is the cluster's token controller running? kube-controller-manager's \
+                         serviceaccount-token controller fills it)",
+                        SourceError::TokenNotIssued { secret: secret.to_string(), seconds: TOKEN_TIMEOUT.as_secs() }
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
     }
-    Ok(manifest)
+    Ok(())
+}
+
+/// The `config` of an Argo CD cluster Secret from a ServiceAccount token Secret its cluster's
+/// token controller filled: the bearer token and the cluster's CA (`ca.crt`, which the API
+/// gives base64-encoded, as `caData` wants it). `None` while the token is not issued.
+pub(crate) fn token_config(token_secret: &Value) -> Option<Sensitive> {
+    let token = live_value(token_secret, "token").filter(|t| !t.is_empty())?;
+    let mut tls = serde_json::json!({ "insecure": false });
+    if let Some(ca) = token_secret.pointer("/data/ca.crt").and_then(Value::as_str) {
+        tls["caData"] = Value::String(ca.chars().filter(|c| !c.is_whitespace()).collect());
+    }
+    Some(Sensitive::new(serde_json::json!({ "bearerToken": token, "tlsClientConfig": tls }).to_string()))
 }
 
 /// A live Secret's value for a key, decoded (in memory only, to hash it or keep it).

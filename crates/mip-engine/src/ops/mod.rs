@@ -26,7 +26,7 @@ use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Connector, Hook, Operation, Target};
 use mip_core::cluster::Cluster;
 use mip_state::{Backend, DynStore, HistoryEntry};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,29 +55,51 @@ impl<K: Connector> Env<'_, K> {
     }
 
     /// Connects to the management cluster and checks the inventory's guard; then to every
-    /// remote cluster that the inventory gives a kubeconfig context and that holds objects of
-    /// the desired state, each checked against the server the inventory names for it.
+    /// remote cluster that holds objects of the desired state or of the state (what a removed
+    /// federation or cluster left there is deleted there), each checked against the server it
+    /// must lead to. A cluster the inventory declares with a context is reached through it;
+    /// one it no longer declares, through the context the state remembers for its objects.
     async fn connect(&self, loaded: &Loaded) -> Result<Conn<K>, Error> {
         let connected = self.connector.connect().await?;
         crate::live::check_guard(loaded, &connected.cluster.server_url(), connected.context.as_deref())?;
         let mut clusters = Clusters::single(connected.cluster);
-        let used: BTreeSet<&str> =
-            loaded.desired.objects.keys().filter_map(|a| a.cluster.as_deref()).collect();
-        for c in loaded.inventory.clusters.iter().filter(|c| used.contains(c.name.value.as_str())) {
-            let Some(context) = &c.context else { continue };
-            let target = Target { name: c.name.value.clone(), context: context.value.clone() };
+        let mut wanted: BTreeMap<String, Option<mip_state::Via>> = BTreeMap::new();
+        for a in loaded.desired.objects.keys() {
+            if let Some(c) = &a.cluster {
+                wanted.entry(c.clone()).or_default();
+            }
+        }
+        // The state read here is only a peek (no lock): a broken store is reported by the
+        // command's own read.
+        if let Ok(backend) = self.backend(loaded, Some(&clusters))
+            && let Ok(Some((snapshot, _))) = backend.read(false).await
+        {
+            for (a, e) in &snapshot.managed {
+                if let Some(c) = &a.cluster {
+                    let via = wanted.entry(c.clone()).or_default();
+                    if via.is_none() {
+                        via.clone_from(&e.via);
+                    }
+                }
+            }
+        }
+        for (name, remembered) in wanted {
+            let declared = loaded.inventory.cluster(&name).and_then(|c| {
+                let context = c.context.as_ref()?;
+                Some((context.value.clone(), c.server.value.clone(), format!("clusters[{name}].server")))
+            });
+            let from_state = remembered.map(|v| (v.context, v.server, format!("the state's record of `{name}`")));
+            let Some((context, expected, what)) = declared.or(from_state) else { continue };
+            let target = Target { name: name.clone(), context: context.clone() };
             let remote = self.connector.connect_to(&target).await?;
             let server = remote.cluster.server_url();
-            if server.trim_end_matches('/') != c.server.value.trim_end_matches('/') {
+            if server.trim_end_matches('/') != expected.trim_end_matches('/') {
                 return Err(Error::WrongCluster {
-                    expected: format!(
-                        "`{}` (clusters[{}].server, through context `{}`)",
-                        c.server.value, c.name.value, context.value
-                    ),
+                    expected: format!("`{expected}` ({what}, through context `{context}`)"),
                     actual: server,
                 });
             }
-            clusters.add(c.name.value.clone(), remote.cluster);
+            clusters.add(name, remote.cluster, context);
         }
         Ok(clusters)
     }
