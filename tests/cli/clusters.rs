@@ -164,3 +164,236 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// `mip apply` registers a cluster the way `argocd cluster add` does, declaratively: Argo CD's
+/// ServiceAccount, role and token on the second cluster, the cluster Secret carrying that
+/// token and CA on the first. The credentials work and reach only the federation's namespace;
+/// a deleted ServiceAccount is drift and is restored with a new token carried over; removing
+/// the federation and then the cluster leaves nothing of mip's on either cluster; the token is
+/// in no output, plan file or state.
+#[test]
+fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
+    let main =
+        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
+    let hospital = TestCluster::start(TestClusterOptions::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let second =
+        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
+    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
+    let kubeconfig =
+        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
+    let head = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\n\
+         repositories:\n  infra: {url: 'https://example.org/mip-infra.git'}\n  deployments: {url: 'https://example.org/mip-deployments.git'}\n\
+         upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{name: security}]\n";
+    let cluster = format!(
+        "clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n",
+        hospital.server_url()
+    );
+    let federation =
+        "federations:\n  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: exareme2}]}\n";
+    let write_inventory = |text: &str| std::fs::write(d.join("mip.yaml"), text).expect("inventory");
+    write_inventory(&format!("{head}{cluster}{federation}"));
+
+    // With `security` on, the static projects permit the federation's namespace on the second
+    // cluster: the inventory validates.
+    let valid = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(["validate", "-i", "mip.yaml"])
+        .current_dir(d)
+        .output()
+        .expect("mip runs");
+    assert_eq!(code(&valid), 0, "{}", stderr(&valid));
+
+    let plan = mip_in(d, &kubeconfig, &["plan", "--out", "registered.plan"]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    for line in [
+        "+ hospital:v1/ServiceAccount/kube-system/mip-argocd-manager",
+        "+ hospital:rbac.authorization.k8s.io/v1/ClusterRole/mip-argocd-manager",
+        "+ hospital:rbac.authorization.k8s.io/v1/RoleBinding/federation-h/mip-argocd-manager",
+        "+ hospital:v1/Secret/kube-system/mip-argocd-manager-token",
+        "+ v1/Secret/argocd/mip-cluster-hospital",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("hospital:rbac.authorization.k8s.io/v1/ClusterRoleBinding"),
+        "least privilege by default:\n{text}"
+    );
+
+    let apply =
+        mip_in(d, &kubeconfig, &["apply", "registered.plan", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
+    let token = registered_token(&hospital);
+    let config = cluster_config(&main);
+    assert_eq!(config["bearerToken"], token.as_str(), "the cluster Secret carries the registered token");
+    let ca = std::fs::read(hospital.data_dir().join("ca.crt")).expect("ca");
+    let ca_data = config["tlsClientConfig"]["caData"].as_str().expect("caData");
+    assert_eq!(
+        mip_plan::base64_decode(ca_data).expect("base64").as_bytes(),
+        ca.as_slice(),
+        "and the remote CA"
+    );
+    let secret = kubectl_on(&main, &["get", "secret", "-n", "argocd", "mip-cluster-hospital", "-o", "json"]);
+    let secret: serde_json::Value = serde_json::from_slice(&secret.stdout).expect("json");
+    let field =
+        |k: &str| mip_plan::base64_decode(secret["data"][k].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(field("namespaces"), "federation-h");
+    assert_eq!(field("clusterResources"), "false");
+
+    // What Argo CD can do with it, connecting as Argo CD would (server, CA data, token).
+    let can_i = |args: &[&str]| {
+        let kc = d.join("as-argocd.kubeconfig");
+        std::fs::write(
+            &kc,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters: [{{name: c, cluster: {{server: '{}', certificate-authority-data: {ca_data}}}}}]\n\
+                 users: [{{name: u, user: {{token: {token}}}}}]\ncontexts: [{{name: a, context: {{cluster: c, user: u}}}}]\n",
+                hospital.server_url()
+            ),
+        )
+        .expect("write");
+        let o = hospital
+            .kubectl()
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(["auth", "can-i"])
+            .args(args)
+            .output()
+            .expect("kubectl");
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(can_i(&["create", "deployments.apps", "-n", "federation-h"]), "yes");
+    assert_eq!(can_i(&["create", "deployments.apps", "-n", "default"]), "no");
+    assert_eq!(can_i(&["create", "namespaces"]), "no");
+
+    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "re-plan after apply:\n{}{}", stdout(&again), stderr(&again));
+
+    // A deleted ServiceAccount (its token goes with it) is drift on the second cluster; apply
+    // restores both and carries the new token to the cluster Secret.
+    assert!(
+        kubectl_on(&hospital, &["delete", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
+            .status
+            .success()
+    );
+    let drift = mip_in(d, &kubeconfig, &["drift", "--mip-only"]);
+    assert_eq!(code(&drift), 2, "{}{}", stdout(&drift), stderr(&drift));
+    assert!(
+        stdout(&drift).contains("hospital:v1/ServiceAccount/kube-system/mip-argocd-manager"),
+        "{}",
+        stdout(&drift)
+    );
+    let fix = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&fix), 0, "{}{}", stdout(&fix), stderr(&fix));
+    let new_token = registered_token(&hospital);
+    assert_ne!(new_token, token, "a new token is issued");
+    assert_eq!(cluster_config(&main)["bearerToken"], new_token.as_str(), "and carried over");
+    // (The API server caches a token's authentication for a few seconds.)
+    let dead = (0..60).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // An unknown token is not authenticated at all: kubectl answers nothing on stdout.
+        can_i(&["create", "deployments.apps", "-n", "federation-h"]) != "yes"
+    });
+    assert!(dead, "the old token still works");
+    let clean = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&clean), 0, "after the fix:\n{}{}", stdout(&clean), stderr(&clean));
+
+    // Removing the federation deletes its namespace and binding there; the registration stays.
+    write_inventory(&format!("{head}{cluster}"));
+    let without_federation = mip_in(
+        d,
+        &kubeconfig,
+        &[
+            "apply",
+            "--auto-approve",
+            "--wait-timeout",
+            "0",
+            "--allow-delete",
+            "hospital:v1/Namespace/federation-h",
+        ],
+    );
+    assert_eq!(
+        code(&without_federation),
+        0,
+        "{}{}",
+        stdout(&without_federation),
+        stderr(&without_federation)
+    );
+    let absent = |c: &TestCluster, args: &[&str]| {
+        let o = kubectl_on(c, args);
+        !o.status.success() || String::from_utf8_lossy(&o.stdout).contains("Terminating")
+    };
+    assert!(absent(&hospital, &["get", "namespace", "federation-h", "-o", "jsonpath={.status.phase}"]));
+    assert!(absent(&hospital, &["get", "rolebinding", "-n", "federation-h", "mip-argocd-manager"]));
+    assert!(
+        kubectl_on(&hospital, &["get", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
+            .status
+            .success()
+    );
+
+    // Removing the cluster from the inventory: mip still reaches it through the context the
+    // state remembers, and deletes the registration there and the cluster Secret here.
+    write_inventory(head);
+    let without_cluster = mip_in(
+        d,
+        &kubeconfig,
+        &[
+            "apply",
+            "--auto-approve",
+            "--wait-timeout",
+            "0",
+            "--allow-delete",
+            "hospital:v1/Secret/kube-system/mip-argocd-manager-token",
+            "--allow-delete",
+            "v1/Secret/argocd/mip-cluster-hospital",
+        ],
+    );
+    assert_eq!(code(&without_cluster), 0, "{}{}", stdout(&without_cluster), stderr(&without_cluster));
+    for args in [
+        &["get", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"][..],
+        &["get", "secret", "-n", "kube-system", "mip-argocd-manager-token"],
+        &["get", "clusterrole", "mip-argocd-manager"],
+    ] {
+        assert!(absent(&hospital, args), "{args:?} still on the second cluster");
+    }
+    assert!(absent(&main, &["get", "secret", "-n", "argocd", "mip-cluster-hospital"]));
+    let state = mip_in(d, &kubeconfig, &["state", "list"]);
+    assert!(!stdout(&state).contains("hospital:"), "{}", stdout(&state));
+
+    // Canary: neither token is in any output, the plan file or the state.
+    let outputs =
+        [&valid, &plan, &apply, &again, &drift, &fix, &clean, &without_federation, &without_cluster, &state];
+    let mut files = vec![d.join("registered.plan")];
+    collect(&d.join("state"), &mut files);
+    for secret in [&token, &new_token] {
+        for o in outputs {
+            assert!(!stdout(o).contains(secret.as_str()) && !stderr(o).contains(secret.as_str()));
+        }
+        for f in &files {
+            let bytes = std::fs::read(f).expect("read");
+            assert!(!String::from_utf8_lossy(&bytes).contains(secret.as_str()), "{}", f.display());
+        }
+    }
+}
+
+/// The token the second cluster's token controller issued for Argo CD's ServiceAccount.
+fn registered_token(cluster: &TestCluster) -> String {
+    let o = kubectl_on(
+        cluster,
+        &["get", "secret", "-n", "kube-system", "mip-argocd-manager-token", "-o", "jsonpath={.data.token}"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    mip_plan::base64_decode(String::from_utf8_lossy(&o.stdout).trim()).expect("token")
+}
+
+/// The `config` JSON of Argo CD's cluster Secret for `hospital` on the management cluster.
+fn cluster_config(cluster: &TestCluster) -> serde_json::Value {
+    let o = kubectl_on(
+        cluster,
+        &["get", "secret", "-n", "argocd", "mip-cluster-hospital", "-o", "jsonpath={.data.config}"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&mip_plan::base64_decode(String::from_utf8_lossy(&o.stdout).trim()).expect("b64"))
+        .expect("config JSON")
+}

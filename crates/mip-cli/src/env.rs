@@ -207,7 +207,8 @@ impl Resolver {
                 }
                 let mut config = serde_json::json!({});
                 if let Some(token) = token {
-                    config["bearerToken"] = serde_json::Value::String(self.resolve(token)?.expose().to_owned());
+                    config["bearerToken"] =
+                        serde_json::Value::String(self.resolve(token)?.expose().to_owned());
                 }
                 if let (Some(cert), Some(key)) = (client_certificate, client_key) {
                     tls["certData"] = serde_json::Value::String(b64(self.resolve(cert)?.expose().as_bytes()));

@@ -29,8 +29,8 @@ pub mod catalogue;
 mod dag;
 mod model;
 pub mod permit;
-pub mod render;
 pub mod register;
+pub mod render;
 mod resolve;
 mod validate;
 

@@ -158,12 +158,14 @@ fn cluster_secret(
             client_key: None,
             ca_file,
         }),
-        (ClusterCredentials::ClientCertificate { certificate, key }, None) => Some(SensitiveSource::ClusterConfig {
-            token: None,
-            client_certificate: Some(Box::new(certificate.source.clone())),
-            client_key: Some(Box::new(key.source.clone())),
-            ca_file,
-        }),
+        (ClusterCredentials::ClientCertificate { certificate, key }, None) => {
+            Some(SensitiveSource::ClusterConfig {
+                token: None,
+                client_certificate: Some(Box::new(certificate.source.clone())),
+                client_key: Some(Box::new(key.source.clone())),
+                ca_file,
+            })
+        }
         // Refused by validation; nothing to carry.
         _ => None,
     };

@@ -463,7 +463,16 @@ impl<'f> Decoder<'f> {
         let ca_file = self.opt_string(&mut f, "caFile");
         self.finish(
             f,
-            &["name", "server", "context", "bearerToken", "clientCertificate", "clientKey", "register", "caFile"],
+            &[
+                "name",
+                "server",
+                "context",
+                "bearerToken",
+                "clientCertificate",
+                "clientKey",
+                "register",
+                "caFile",
+            ],
         );
         if let Some(n) = &name {
             names::check_label(self, n, &format!("{path}.name"));
@@ -471,7 +480,8 @@ impl<'f> Decoder<'f> {
         if let Some(s) = &server {
             names::check_https_url(self, s, &format!("{path}.server"));
         }
-        let credentials = self.cluster_credentials(path, node, &context, bearer_token, certificate, key, register)?;
+        let credentials =
+            self.cluster_credentials(path, node, &context, bearer_token, certificate, key, register)?;
         Some(Cluster { name: name?, server: server?, context, credentials, ca_file, implicit: false })
     }
 
@@ -515,13 +525,20 @@ impl<'f> Decoder<'f> {
         key: Option<SecretRef>,
         register: Option<Option<Registration>>,
     ) -> Option<ClusterCredentials> {
-        let given = [bearer_token.is_some(), certificate.is_some() || key.is_some(), matches!(register, Some(Some(_)))];
+        let given = [
+            bearer_token.is_some(),
+            certificate.is_some() || key.is_some(),
+            matches!(register, Some(Some(_))),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
             self.error(
                 self.loc(node),
                 "conflicting-credentials",
                 format!("`{path}` gives Argo CD more than one way to authenticate"),
-                Some("keep one of `register`, `bearerToken`, or `clientCertificate` with `clientKey`".to_owned()),
+                Some(
+                    "keep one of `register`, `bearerToken`, or `clientCertificate` with `clientKey`"
+                        .to_owned(),
+                ),
             );
             return None;
         }
@@ -538,7 +555,9 @@ impl<'f> Decoder<'f> {
         }
         Some(match (bearer_token, certificate, key, register) {
             (Some(t), ..) => ClusterCredentials::BearerToken(t),
-            (None, Some(certificate), Some(key), _) => ClusterCredentials::ClientCertificate { certificate, key },
+            (None, Some(certificate), Some(key), _) => {
+                ClusterCredentials::ClientCertificate { certificate, key }
+            }
             (None, Some(r), None, _) | (None, None, Some(r), _) => {
                 self.error(
                     r.at.clone(),
@@ -550,7 +569,9 @@ impl<'f> Decoder<'f> {
             }
             (None, None, None, Some(Some(r))) => ClusterCredentials::Register(r),
             (None, None, None, None) => match context {
-                Some(c) => ClusterCredentials::Register(Registration { cluster_admin: false, at: c.at.clone() }),
+                Some(c) => {
+                    ClusterCredentials::Register(Registration { cluster_admin: false, at: c.at.clone() })
+                }
                 None => ClusterCredentials::None,
             },
             (None, None, None, Some(None)) => ClusterCredentials::None,

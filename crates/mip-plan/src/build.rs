@@ -400,9 +400,11 @@ fn reissued(changes: &mut [Change], summary: &mut Summary, live: &LiveView) {
     let created: std::collections::BTreeSet<ObjectRef> =
         changes.iter().filter(|c| c.action == Action::Create).map(|c| c.address.clone()).collect();
     for c in changes.iter_mut().filter(|c| c.action == Action::NoOp) {
-        let source = c.sensitive.iter().filter_map(|k| k.source.reads()).find(|s| {
-            created.contains(*s) || !live.objects.contains_key(*s)
-        });
+        let source = c
+            .sensitive
+            .iter()
+            .filter_map(|k| k.source.reads())
+            .find(|s| created.contains(*s) || !live.objects.contains_key(*s));
         if let Some(source) = source {
             c.reason = format!("`{source}` is issued anew: its token is carried again (known after apply)");
             c.diff = Some("~ config: (sensitive, known after apply)\n".to_owned());

@@ -174,15 +174,30 @@ fn pretty(v: &Value) -> String {
 pub fn diff(desired: &Value, live: &Value, is_secret: bool) -> ObjectDiff {
     let (want, have) = if is_secret {
         (secret_view(desired), {
-            let mut owned = owned_fields(live, FIELD_MANAGER).unwrap_or(Value::Object(Map::new()));
-            // Keys come from the live object: owned or not, an existing key is kept.
-            let keys = secret_view(live)["keys"].clone();
+            let owned = owned_fields(live, FIELD_MANAGER).unwrap_or(Value::Object(Map::new()));
             let mut view = secret_view(&owned);
+            // Keys come from the live object: a desired key is there whoever wrote it last, and
+            // a key mip owns but no longer wants is one to remove. Keys only others write (a
+            // token controller's `token`) are theirs, not a difference.
+            let names = |v: &Value| -> Vec<String> {
+                v["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let (wanted, mine) = (names(&secret_view(desired)), names(&view));
+            let keys: Vec<Value> = names(&secret_view(live))
+                .into_iter()
+                .filter(|k| wanted.contains(k) || mine.contains(k))
+                .map(Value::String)
+                .collect();
             if let Some(m) = view.as_object_mut() {
-                m.insert("keys".into(), keys);
+                m.insert("keys".into(), Value::Array(keys));
             }
-            owned = view;
-            owned
+            view
         })
     } else {
         let mut have = owned_fields(live, FIELD_MANAGER).unwrap_or(Value::Object(Map::new()));

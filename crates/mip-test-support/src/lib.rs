@@ -791,7 +791,8 @@ fn controller_manager_args(kubeconfig: &Path, dir: &Path) -> Vec<String> {
         format!("--kubeconfig={}", kubeconfig.display()),
         // The token controller fills `kubernetes.io/service-account-token` Secrets, as
         // `argocd cluster add` and mip's cluster registration expect of a real cluster.
-        "--controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller".into(),
+        "--controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller"
+            .into(),
         format!("--service-account-private-key-file={}", file("service-account.key")),
         format!("--root-ca-file={}", file("ca.crt")),
         "--leader-elect=false".into(),

@@ -84,8 +84,7 @@ pub async fn apply<C: Cluster + 'static>(
             per_change: vec![Vec::new(); jobs.len()],
         };
     }
-    let mut run =
-        Run::new(jobs, gates, opts.wait_for, &snapshot, Arc::clone(&store), Arc::clone(&hook));
+    let mut run = Run::new(jobs, gates, opts.wait_for, &snapshot, Arc::clone(&store), Arc::clone(&hook));
     hook.event(Event::Writing(run.jobs.len()));
     run.drive(&cluster, opts, deadline).await?;
     let mut outcome = run.outcome;
@@ -226,12 +225,15 @@ fn prepare<'p>(
         let (manifest, hashes, pending) = match change.action {
             Action::Create | Action::Update if !change.sensitive.is_empty() => {
                 let (m, pending) = fill_secret(change, live, resolver, rotate.contains(&change.address))?;
-                let keys = change.sensitive.iter().map(|k| &k.key).filter(|k| !pending.iter().any(|p| &p.0 == *k));
+                let keys =
+                    change.sensitive.iter().map(|k| &k.key).filter(|k| !pending.iter().any(|p| &p.0 == *k));
                 let hashes =
                     value_hashes(&snapshot.lineage, &change.address, keys, |k| manifest_value(&m, k));
                 (Some(m), hashes, pending)
             }
-            Action::Create | Action::Update => (change.manifest.as_deref().cloned(), BTreeMap::new(), Vec::new()),
+            Action::Create | Action::Update => {
+                (change.manifest.as_deref().cloned(), BTreeMap::new(), Vec::new())
+            }
             _ => (None, BTreeMap::new(), Vec::new()),
         };
         jobs.push(Job { change, manifest, hashes, pending });
@@ -464,7 +466,12 @@ impl<'p> Run<'p> {
                     fingerprint: job.change.fingerprint.clone(),
                     uid: o.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_owned),
                     serial: 0,
-                    secret_hashes: job.hashes.iter().chain(&read).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    secret_hashes: job
+                        .hashes
+                        .iter()
+                        .chain(&read)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     via: super::clusters::via_of(cluster, &addr),
                 });
                 self.commit.push(i, (addr, entry));

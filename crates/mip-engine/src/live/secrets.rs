@@ -99,7 +99,10 @@ pub(crate) async fn read_pending<C: mip_core::cluster::Cluster>(
                     message: format!(
                         "{} (is the cluster's token controller running? kube-controller-manager's \
                          serviceaccount-token controller fills it)",
-                        SourceError::TokenNotIssued { secret: secret.to_string(), seconds: TOKEN_TIMEOUT.as_secs() }
+                        SourceError::TokenNotIssued {
+                            secret: secret.to_string(),
+                            seconds: TOKEN_TIMEOUT.as_secs()
+                        }
                     ),
                 });
             }

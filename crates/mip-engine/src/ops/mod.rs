@@ -88,7 +88,8 @@ impl<K: Connector> Env<'_, K> {
                 let context = c.context.as_ref()?;
                 Some((context.value.clone(), c.server.value.clone(), format!("clusters[{name}].server")))
             });
-            let from_state = remembered.map(|v| (v.context, v.server, format!("the state's record of `{name}`")));
+            let from_state =
+                remembered.map(|v| (v.context, v.server, format!("the state's record of `{name}`")));
             let Some((context, expected, what)) = declared.or(from_state) else { continue };
             let target = Target { name: name.clone(), context: context.clone() };
             let remote = self.connector.connect_to(&target).await?;
