@@ -4,6 +4,7 @@
 mod adopt;
 mod apps;
 mod argocd;
+mod argocd_clusters;
 mod argocd_platform;
 mod clusters;
 mod doctor;

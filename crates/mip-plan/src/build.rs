@@ -238,6 +238,9 @@ pub struct LiveView {
     pub objects: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
     /// The diff of every mip-owned desired object against its live counterpart.
     diffs: std::collections::BTreeMap<ObjectRef, crate::diff::ObjectDiff>,
+    /// Argo CD objects in the cluster that the desired state does not have (read by the same
+    /// LISTs): those generated from mip's tree are what Argo CD will delete.
+    pub leftovers: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
 }
 
 impl LiveView {
@@ -253,7 +256,16 @@ impl LiveView {
                 Some((o.addr.clone(), crate::diff::diff(&o.manifest, live, o.addr.is_secret())))
             })
             .collect();
-        LiveView { objects, diffs }
+        LiveView { objects, diffs, leftovers: std::collections::BTreeMap::new() }
+    }
+
+    /// The view with the Argo CD objects the desired state does not have.
+    pub fn with_leftovers(
+        mut self,
+        leftovers: std::collections::BTreeMap<ObjectRef, serde_json::Value>,
+    ) -> Self {
+        self.leftovers = leftovers;
+        self
     }
 
     /// The objects whose owned fields differ and that mip already manages (a Secret compares
@@ -383,6 +395,10 @@ pub fn plan_live(
         });
     }
     reissued(&mut changes, &mut summary, live);
+    for e in removed_by_argo(desired, live) {
+        summary.argo_delete += 1;
+        expected.push(e);
+    }
     for addr in no_longer_desired(desired, prior) {
         let Some(l) = live.objects.get(addr) else { continue };
         let is_secret = addr.is_secret();
@@ -391,6 +407,66 @@ pub fn plan_live(
         changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), live_fp));
     }
     assemble(desired, prior, input, changes, expected, summary)
+}
+
+/// The generator Argo CD records on an object it made: the ApplicationSet that owns it, or the
+/// Application its tracking label or annotation names (the label keys mip-infra and Argo CD
+/// use by default, and annotation tracking `app:group/kind:namespace/name`).
+fn generator_of(addr: &ObjectRef, live: &serde_json::Value) -> Option<ObjectRef> {
+    let text = |p: &str| live.pointer(p).and_then(serde_json::Value::as_str);
+    let ns = addr.namespace.as_deref();
+    if let Some(owners) = live.pointer("/metadata/ownerReferences").and_then(serde_json::Value::as_array)
+        && let Some(set) = owners.iter().find(|o| o["kind"] == "ApplicationSet")
+    {
+        let name = set["name"].as_str()?;
+        return Some(
+            ObjectRef::new("argoproj.io/v1alpha1", "ApplicationSet", ns, name)
+                .on_cluster(addr.cluster.as_deref()),
+        );
+    }
+    let app = text("/metadata/labels/argocd.argoproj.io~1instanceTracking")
+        .or_else(|| text("/metadata/labels/app.kubernetes.io~1instance"))
+        .or_else(|| {
+            text("/metadata/annotations/argocd.argoproj.io~1tracking-id").and_then(|t| t.split(':').next())
+        })?;
+    // Apps in any namespace are tracked as `namespace_name`.
+    let name = app.rsplit_once('_').map_or(app, |(_, n)| n);
+    Some(ObjectRef::new("argoproj.io/v1alpha1", "Application", ns, name).on_cluster(addr.cluster.as_deref()))
+}
+
+/// What Argo CD will delete: objects it generated from mip's tree (their generator is desired,
+/// or is itself being deleted) that the desired state no longer has.
+fn removed_by_argo(desired: &Desired, live: &LiveView) -> Vec<Expectation> {
+    let mut removed: std::collections::BTreeMap<&ObjectRef, ObjectRef> = std::collections::BTreeMap::new();
+    loop {
+        let before = removed.len();
+        for (addr, l) in &live.leftovers {
+            if removed.contains_key(addr) || desired.objects.contains_key(addr) {
+                continue;
+            }
+            if let Some(g) = generator_of(addr, l)
+                && (desired.objects.contains_key(&g) || removed.contains_key(&g))
+            {
+                removed.insert(addr, g);
+            }
+        }
+        if removed.len() == before {
+            break;
+        }
+    }
+    removed
+        .into_iter()
+        .map(|(addr, g)| Expectation {
+            address: addr.clone(),
+            action: Action::Delete,
+            step: mip_graph::Step::Infra,
+            reason: format!("no longer in the tree: Argo CD deletes it (from {})", g.short()),
+            generated_by: Some(g),
+            present: true,
+            diff: None,
+            model: None,
+        })
+        .collect()
 }
 
 /// A Secret whose value is read from another Secret mip writes (a registered cluster's token)

@@ -96,6 +96,7 @@ pub struct ArgoCd {
     data_dir: PathBuf,
     repo_dir: PathBuf,
     git_port: u16,
+    controller_metrics_port: u16,
     startup: Duration,
     components: Vec<Component>,
     watchdog: Option<Child>,
@@ -155,6 +156,7 @@ impl ArgoCd {
             repo_dir: data_dir.join("repo"),
             data_dir,
             git_port: 0,
+            controller_metrics_port: 0,
             startup: Duration::ZERO,
             components: Vec::new(),
             watchdog: None,
@@ -187,6 +189,7 @@ impl ArgoCd {
         let repo_port = free_port()?;
         let repo_metrics_port = free_port()?;
         let controller_metrics_port = free_port()?;
+        self.controller_metrics_port = controller_metrics_port;
         let appset_ports = [free_port()?, free_port()?, free_port()?];
 
         let resync = options.resync.as_secs().max(1).to_string();
@@ -390,6 +393,22 @@ impl ArgoCd {
     /// Argo CD sources and generators and for inventories.
     pub fn repo_url(&self) -> String {
         format!("https://127.0.0.1:{}/repo", self.git_port)
+    }
+
+    /// The application controller's Prometheus metrics (text format), e.g. each cluster's
+    /// `argocd_cluster_connection_status`; empty when they cannot be read.
+    pub fn controller_metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.controller_metrics_port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut response = String::new();
+        if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut response).is_err() {
+            return String::new();
+        }
+        response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
     }
 
     /// The same repository as a `file://` URL (Argo CD accepts it; mip inventories do not).

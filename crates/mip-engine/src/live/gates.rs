@@ -36,13 +36,8 @@ pub(crate) struct Watch {
 const STILL_PRESENT: &str = "still present: Argo CD has not removed it yet";
 
 impl Watch {
-    pub(crate) fn new(targets: Vec<ObjectRef>, level: WaitFor) -> Watch {
-        let gone = vec![false; targets.len()];
-        Watch::with_gone(targets, gone, level)
-    }
-
     /// A watch where `gone[i]` says target `i` is waited for to be gone.
-    pub(crate) fn with_gone(targets: Vec<ObjectRef>, gone: Vec<bool>, level: WaitFor) -> Watch {
+    pub(crate) fn new(targets: Vec<ObjectRef>, gone: Vec<bool>, level: WaitFor) -> Watch {
         let state = vec![None; targets.len()];
         Watch { level, targets, gone, state }
     }

@@ -1,7 +1,6 @@
 //! The live plan: the cluster read with one LIST per kind, each mip-owned object diffed once,
 //! and a server-side dry run only for objects whose owned fields differ.
 
-use super::read::read_live;
 use crate::Error;
 use crate::load::{Loaded, prior_from};
 use mip_core::cluster::{ApplyOptions, Cluster};
@@ -51,8 +50,8 @@ pub async fn plan_live_read<C: Cluster>(
     let prior = snapshot.map(prior_from).unwrap_or_default();
     let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
     addrs.extend(prior.managed.keys().cloned());
-    let objects = read_live(cluster, &addrs).await?;
-    let mut view = LiveView::new(&loaded.desired, objects);
+    let (objects, leftovers) = super::read::read_live_with_leftovers(cluster, &addrs).await?;
+    let mut view = LiveView::new(&loaded.desired, objects).with_leftovers(leftovers);
     for (addr, manifest) in view.to_confirm(&loaded.desired) {
         let opts = ApplyOptions { dry_run: true, force: mip_plan::adopts(&addr) };
         if let Ok(result) = cluster.apply(&addr, &manifest, opts).await

@@ -49,6 +49,19 @@ pub async fn read_live<C: Cluster>(
     cluster: &C,
     addrs: &BTreeSet<ObjectRef>,
 ) -> Result<BTreeMap<ObjectRef, Value>, Error> {
+    Ok(read_live_with_leftovers(cluster, addrs).await?.0)
+}
+
+/// [`read_live`], and the Argo CD objects its LISTs returned that were not asked for: what Argo
+/// CD generated that the desired state no longer has (it deletes them once it reads Git).
+///
+/// # Errors
+/// As [`read_live`].
+pub async fn read_live_with_leftovers<C: Cluster>(
+    cluster: &C,
+    addrs: &BTreeSet<ObjectRef>,
+) -> Result<(BTreeMap<ObjectRef, Value>, BTreeMap<ObjectRef, Value>), Error> {
+    let mut leftovers = BTreeMap::new();
     let mut by_kind: BTreeMap<(Option<String>, KindRef), BTreeSet<Option<String>>> = BTreeMap::new();
     for a in addrs.iter().filter(|a| cluster.reaches(a.cluster.as_deref())) {
         by_kind.entry((a.cluster.clone(), KindRef::of(a))).or_default().insert(a.namespace.clone());
@@ -80,11 +93,13 @@ pub async fn read_live<C: Cluster>(
             };
             if addrs.contains(&addr) {
                 out.insert(addr, item);
+            } else if kind.group == "argoproj.io" {
+                leftovers.insert(addr, item);
             }
         }
     }
     adoptable_secrets(cluster, addrs, &mut out).await?;
-    Ok(out)
+    Ok((out, leftovers))
 }
 
 /// Most namespaces whose unlabelled Secrets are listed one by one; beyond, one cluster-wide LIST.

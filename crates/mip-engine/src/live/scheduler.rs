@@ -122,7 +122,11 @@ async fn settle<C: Cluster>(
     deadline: tokio::time::Instant,
     hook: &dyn Hook,
 ) -> Result<Vec<NotReady>, Error> {
-    let mut watch = Watch::new(final_targets(plan), opts.wait_for);
+    let targets = final_targets(plan);
+    let removed: BTreeSet<&ObjectRef> =
+        plan.expected.iter().filter(|e| e.action == Action::Delete).map(|e| &e.address).collect();
+    let gone = targets.iter().map(|t| removed.contains(t)).collect();
+    let mut watch = Watch::new(targets, gone, opts.wait_for);
     let mut waiting: Vec<usize> = (0..watch.len()).collect();
     let mut nudge = Nudge::new(plan, opts.refresh);
     loop {
@@ -282,7 +286,7 @@ impl<'p> Run<'p> {
             jobs.iter().enumerate().map(|(i, j)| (&j.change.address, i)).collect();
         let mut dependents = vec![Vec::new(); jobs.len()];
         let Gates { targets, parents, gone, per_change } = gates;
-        let watch = Watch::with_gone(targets, gone, level);
+        let watch = Watch::new(targets, gone, level);
         let mut gate_dependents = vec![Vec::new(); watch.len()];
         let mut waiting_on = vec![0; jobs.len()];
         for (i, job) in jobs.iter().enumerate() {
