@@ -397,3 +397,88 @@ fn cluster_config(cluster: &TestCluster) -> serde_json::Value {
     serde_json::from_str(&mip_plan::base64_decode(String::from_utf8_lossy(&o.stdout).trim()).expect("b64"))
         .expect("config JSON")
 }
+
+/// A hybrid federation whose remote node is the second cluster: mip carries Submariner's broker
+/// token and CA and the IPsec PSK from the main cluster (where the broker chart and the operator
+/// made them; seeded here as they would) into the join Secret on the remote node, never showing
+/// them, and a re-plan is empty.
+#[test]
+fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
+    const BROKER_TOKEN: &str = "CANARY-broker-token-71c2";
+    const PSK: &str = "CANARY-ipsec-psk-0d9a";
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nCANARY-broker-ca-44e1\n-----END CERTIFICATE-----\n";
+    let main =
+        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
+    let hospital = TestCluster::start(TestClusterOptions::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let second =
+        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
+    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
+    let kubeconfig =
+        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let ca_b64 = b64(CA_PEM);
+    let seed = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: submariner-k8s-broker}}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {{name: submariner-operator}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: submariner-k8s-broker-admin-token, namespace: submariner-k8s-broker}}\n\
+         data: {{token: {}, ca.crt: {ca_b64}}}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: submariner-ipsec-psk, namespace: submariner-operator}}\ndata: {{psk: {}}}\n",
+        b64(BROKER_TOKEN),
+        b64(PSK)
+    );
+    std::fs::write(d.join("seed.yaml"), seed).expect("write");
+    let seeded = kubectl_on(&main, &["apply", "-f", &d.join("seed.yaml").display().to_string()]);
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let inventory = format!(
+        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
+         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
+         upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{{name: submariner}}]\n\
+         clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n\
+         federations:\n  - {{name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{{name: exareme2}}]}}\n",
+        hospital.server_url()
+    );
+    std::fs::write(d.join("mip.yaml"), inventory).expect("inventory");
+
+    let plan = mip_in(d, &kubeconfig, &["plan", "--out", "hybrid.plan"]);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert!(text.contains("+ hospital:v1/Namespace/submariner-operator"), "{text}");
+    assert!(text.contains("+ hospital:v1/Secret/submariner-operator/submariner-broker-join"), "{text}");
+    assert!(
+        text.contains("(sensitive, from key `token` of `v1/Secret/submariner-k8s-broker/submariner-k8s-broker-admin-token`)"),
+        "{text}"
+    );
+    let apply = mip_in(d, &kubeconfig, &["apply", "hybrid.plan", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
+    let join = kubectl_on(
+        &hospital,
+        &["get", "secret", "-n", "submariner-operator", "submariner-broker-join", "-o", "json"],
+    );
+    assert!(join.status.success(), "{}", String::from_utf8_lossy(&join.stderr));
+    let join: serde_json::Value = serde_json::from_slice(&join.stdout).expect("json");
+    let field =
+        |k: &str| mip_plan::base64_decode(join["data"][k].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(field("broker-token"), BROKER_TOKEN);
+    assert_eq!(field("broker-ca"), ca_b64, "base64, as the chart's `broker.ca` wants it");
+    assert_eq!(field("ipsec-psk"), PSK);
+    assert_eq!(field("cluster-id"), "hospital");
+    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "re-plan after apply:\n{}{}", stdout(&again), stderr(&again));
+
+    let mut files = vec![d.join("hybrid.plan")];
+    collect(&d.join("state"), &mut files);
+    for secret in [BROKER_TOKEN, PSK, "CANARY-broker-ca-44e1", ca_b64.as_str()] {
+        for o in [&plan, &apply, &again] {
+            assert!(!stdout(o).contains(secret) && !stderr(o).contains(secret), "{secret} shown");
+        }
+        for f in &files {
+            let bytes = std::fs::read(f).expect("read");
+            assert!(!String::from_utf8_lossy(&bytes).contains(secret), "{secret} in {}", f.display());
+        }
+    }
+}

@@ -217,7 +217,9 @@ impl Resolver {
                 config["tlsClientConfig"] = tls;
                 Ok(Sensitive::new(config.to_string()))
             }
-            SensitiveSource::ServiceAccountToken { .. } => Err(SourceError::FromCluster),
+            SensitiveSource::ServiceAccountToken { .. } | SensitiveSource::SecretKey { .. } => {
+                Err(SourceError::FromCluster)
+            }
         }
     }
 }

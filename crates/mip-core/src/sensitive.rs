@@ -40,6 +40,18 @@ pub enum SensitiveSource {
         /// The `kubernetes.io/service-account-token` Secret on the registered cluster.
         secret: crate::ObjectRef,
     },
+    /// One key of a Secret on a cluster mip reaches (made by another tool, e.g. a chart Argo
+    /// CD deployed), carried to another Secret at apply time, in memory only.
+    SecretKey {
+        /// The Secret.
+        secret: crate::ObjectRef,
+        /// Its key.
+        key: String,
+        /// Keep the value base64-encoded, as the API gives it (for consumers that want it so,
+        /// like a CA certificate in a Helm value), instead of decoded.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        encoded: bool,
+    },
 }
 
 impl SensitiveSource {
@@ -47,7 +59,9 @@ impl SensitiveSource {
     /// must be written (and filled by its cluster) first.
     pub fn reads(&self) -> Option<&crate::ObjectRef> {
         match self {
-            SensitiveSource::ServiceAccountToken { secret } => Some(secret),
+            SensitiveSource::ServiceAccountToken { secret } | SensitiveSource::SecretKey { secret, .. } => {
+                Some(secret)
+            }
             _ => None,
         }
     }
@@ -70,6 +84,7 @@ impl fmt::Display for SensitiveSource {
             SensitiveSource::ServiceAccountToken { secret } => {
                 write!(f, "the token mip registered in `{secret}`")
             }
+            SensitiveSource::SecretKey { secret, key, .. } => write!(f, "key `{key}` of `{secret}`"),
         }
     }
 }

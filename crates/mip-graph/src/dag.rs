@@ -43,8 +43,9 @@ pub enum Rule {
     /// A ServiceAccount exists before its token Secret: the token controller deletes a token
     /// Secret whose ServiceAccount does not exist.
     AccountFirst,
-    /// An object whose secret values are read from a Secret mip writes (a registered
-    /// cluster's token) comes after that Secret.
+    /// An object whose secret values are read from another Secret comes after that Secret: one
+    /// mip writes (a registered cluster's token), or the Application Argo CD deploys into its
+    /// namespace (Submariner's broker, whose credentials are carried to remote nodes).
     SourceFirst,
 }
 
@@ -149,6 +150,12 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
         .filter(|&i| all[i].addr.group.is_empty() && all[i].addr.kind == "Namespace")
         .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
         .collect();
+    // Where Argo CD deploys each of the Applications it generates: a Secret another tool makes
+    // there (a chart's) comes from that Application.
+    let deployers: BTreeMap<(&Option<String>, &str), usize> = (0..all.len())
+        .filter(|&i| all[i].owner == Owner::ArgoCd && is_argo(all[i], "Application"))
+        .filter_map(|i| Some(((&all[i].addr.cluster, all[i].str_at("/spec/destination/namespace")?), i)))
+        .collect();
     let crds: BTreeMap<(&str, &str), usize> = (0..all.len())
         .filter(|&i| all[i].addr.kind == "CustomResourceDefinition")
         .filter_map(|i| Some(((all[i].str_at("/spec/group")?, all[i].str_at("/spec/names/kind")?), i)))
@@ -208,7 +215,8 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
         }
         // source-first
         for source in o.sensitive.values().filter_map(mip_core::SensitiveSource::reads) {
-            if let Some(&s) = position.get(source) {
+            let made_by = source.namespace.as_deref().and_then(|ns| deployers.get(&(&source.cluster, ns)));
+            if let Some(&s) = position.get(source).or(made_by) {
                 add(s, i, Rule::SourceFirst);
             }
         }

@@ -30,6 +30,7 @@ mod dag;
 mod model;
 pub mod permit;
 pub mod register;
+pub mod remote_node;
 pub mod render;
 mod resolve;
 mod validate;

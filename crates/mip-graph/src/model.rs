@@ -25,17 +25,21 @@ pub enum Step {
     Infra,
     /// Argo CD creates the federation and common Applications; mip waits for them.
     AwaitApps,
+    /// mip carries what joins the remote nodes of hybrid federations (Submariner's broker
+    /// credentials) to their clusters, once Argo CD has deployed the broker.
+    RemoteNodes,
 }
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Step::DefaultProject,
         Step::Bootstrap,
         Step::ArgoProjects,
         Step::AwaitProjects,
         Step::Infra,
         Step::AwaitApps,
+        Step::RemoteNodes,
     ];
 
     /// Kebab-case name, as in JSON.
@@ -47,6 +51,7 @@ impl Step {
             Step::AwaitProjects => "await-projects",
             Step::Infra => "infra",
             Step::AwaitApps => "await-apps",
+            Step::RemoteNodes => "remote-nodes",
         }
     }
 }

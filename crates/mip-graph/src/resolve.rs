@@ -215,6 +215,9 @@ pub fn resolve(
     credentials(&mut b);
     prerequisite_objects(&mut b, prerequisites);
     namespaces_and_secrets(&mut b);
+    for o in crate::remote_node::remote_node_objects(inv) {
+        b.add(o);
+    }
     clusters(&mut b);
 
     // Root Applications. Automated sync (self-heal, no prune) so that Argo CD syncs them by

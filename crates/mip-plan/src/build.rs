@@ -473,17 +473,22 @@ fn removed_by_argo(desired: &Desired, live: &LiveView) -> Vec<Expectation> {
 /// is written again when that Secret is (re)created or is missing: a new token is issued, and
 /// the old value no longer authenticates. The value itself is known only at apply time.
 fn reissued(changes: &mut [Change], summary: &mut Summary, live: &LiveView) {
-    let created: std::collections::BTreeSet<ObjectRef> =
-        changes.iter().filter(|c| c.action == Action::Create).map(|c| c.address.clone()).collect();
+    // Only Secrets mip writes: one another tool makes is read again with `mip apply --rotate`.
+    let managed: std::collections::BTreeMap<ObjectRef, Action> =
+        changes.iter().map(|c| (c.address.clone(), c.action)).collect();
     for c in changes.iter_mut().filter(|c| c.action == Action::NoOp) {
-        let source = c
-            .sensitive
-            .iter()
-            .filter_map(|k| k.source.reads())
-            .find(|s| created.contains(*s) || !live.objects.contains_key(*s));
+        let source = c.sensitive.iter().filter_map(|k| k.source.reads()).find(|s| {
+            managed.get(*s).is_some_and(|a| *a == Action::Create || !live.objects.contains_key(*s))
+        });
         if let Some(source) = source {
-            c.reason = format!("`{source}` is issued anew: its token is carried again (known after apply)");
-            c.diff = Some("~ config: (sensitive, known after apply)\n".to_owned());
+            c.reason = format!("`{source}` is issued anew: its value is carried again (known after apply)");
+            let keys: Vec<&str> = c
+                .sensitive
+                .iter()
+                .filter(|k| k.source.reads() == Some(source))
+                .map(|k| k.key.as_str())
+                .collect();
+            c.diff = Some(keys.iter().map(|k| format!("~ {k}: (sensitive, known after apply)\n")).collect());
             c.action = Action::Update;
             summary.no_op -= 1;
             summary.update += 1;

@@ -29,7 +29,7 @@ pub fn generate_secret() -> Result<Sensitive, SourceError> {
 
 /// A key whose value is read from a cluster once the Secret it comes from is written and filled:
 /// the key and that Secret.
-pub(crate) type Pending = (String, ObjectRef);
+pub(crate) type Pending = (String, SensitiveSource);
 
 /// Fills a Secret manifest's `stringData` from sources; existing values of generated keys are
 /// kept (create-if-absent), `rotate` regenerates them. A value read from a Secret on a cluster
@@ -46,9 +46,9 @@ pub(crate) fn fill_secret(
     let mut pending = Vec::new();
     for key in &change.sensitive {
         if let Some(secret) = key.source.reads() {
-            match live.get(secret).and_then(token_config) {
+            match live.get(secret).and_then(|l| value_from(&key.source, l)) {
                 Some(v) => set_value(&mut manifest, &key.key, &v),
-                None => pending.push((key.key.clone(), secret.clone())),
+                None => pending.push((key.key.clone(), key.source.clone())),
             }
             continue;
         }
@@ -86,10 +86,11 @@ pub(crate) async fn read_pending<C: mip_core::cluster::Cluster>(
     pending: &[Pending],
     manifest: &mut Value,
 ) -> Result<(), mip_core::cluster::ClusterError> {
-    for (key, secret) in pending {
+    for (key, source) in pending {
+        let Some(secret) = source.reads() else { continue };
         let deadline = tokio::time::Instant::now() + TOKEN_TIMEOUT;
         loop {
-            if let Some(v) = cluster.get(secret).await?.as_ref().and_then(token_config) {
+            if let Some(v) = cluster.get(secret).await?.as_ref().and_then(|l| value_from(source, l)) {
                 set_value(manifest, key, &v);
                 break;
             }
@@ -110,6 +111,22 @@ pub(crate) async fn read_pending<C: mip_core::cluster::Cluster>(
         }
     }
     Ok(())
+}
+
+/// The value `source` reads from the live Secret it names, `None` while it is not there.
+fn value_from(source: &SensitiveSource, secret: &Value) -> Option<Sensitive> {
+    match source {
+        SensitiveSource::ServiceAccountToken { .. } => token_config(secret),
+        SensitiveSource::SecretKey { key, encoded: false, .. } => {
+            live_value(secret, key).filter(|v| !v.is_empty()).map(Sensitive::new)
+        }
+        SensitiveSource::SecretKey { key, encoded: true, .. } => secret
+            .pointer(&format!("/data/{}", canonical::pointer_token(key)))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(|v| Sensitive::new(v.chars().filter(|c| !c.is_whitespace()).collect::<String>())),
+        _ => None,
+    }
 }
 
 /// The `config` of an Argo CD cluster Secret from a ServiceAccount token Secret its cluster's

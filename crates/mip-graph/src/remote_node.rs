@@ -1,0 +1,102 @@
+//! The remote nodes of hybrid federations: what Submariner's join needs on each remote cluster,
+//! carried from the main cluster by mip. Pure.
+//!
+//! By hand (mip-infra's remote-node procedure) an operator reads the broker's token and CA and
+//! the IPsec PSK on the main cluster and passes them to `helm install submariner-operator` on
+//! the remote node with `--set-string`. mip carries them instead: on every remote cluster of a
+//! hybrid federation it writes the namespace `submariner-operator` and the Secret
+//! `submariner-broker-join` whose keys are read, at apply time and in memory only, from the
+//! Secrets the broker chart and the operator made on the main cluster
+//! ([`SensitiveSource::SecretKey`]). The Secret is written once Argo CD has deployed the
+//! broker (the DAG's source-first rule ties it to the Application that deploys into the
+//! source's namespace). See the README, "Hybrid federations", for the step left to the remote
+//! node's Helm release and why.
+
+use crate::model::{DesiredObject, Step};
+use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, Owner, SensitiveSource};
+use mip_inventory::{CommonAppKind, FederationKind, Inventory};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The broker's namespace on the main cluster (the `submariner` common app deploys it there).
+pub const BROKER_NAMESPACE: &str = "submariner-k8s-broker";
+/// The broker chart's token Secret (keys `token`, `ca.crt`): `<broker namespace>-admin-token`.
+pub const BROKER_SECRET: &str = "submariner-k8s-broker-admin-token";
+/// The operator's namespace, on the main cluster and on every remote node.
+pub const OPERATOR_NAMESPACE: &str = "submariner-operator";
+/// The IPsec pre-shared key Secret of the main cluster's Submariner (key `psk`).
+pub const PSK_SECRET: &str = "submariner-ipsec-psk";
+/// The Secret mip writes on each remote node.
+pub const JOIN_SECRET: &str = "submariner-broker-join";
+
+/// For each remote cluster of a hybrid federation (once, in inventory order) when the
+/// `submariner` common app is on: its operator namespace and the join Secret.
+pub fn remote_node_objects(inv: &Inventory) -> Vec<DesiredObject> {
+    if inv.common_app(CommonAppKind::Submariner).is_none() {
+        return Vec::new();
+    }
+    let mut seen = BTreeMap::new();
+    for f in inv.federations.iter().filter(|f| f.kind.value == FederationKind::Hybrid) {
+        for r in &f.remote_clusters {
+            seen.entry(r.value.clone()).or_insert_with(|| (r.at.clone(), f.name.value.clone()));
+        }
+    }
+    let broker = ObjectRef::new("v1", "Secret", Some(BROKER_NAMESPACE), BROKER_SECRET);
+    let psk = ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), PSK_SECRET);
+    let carried = |secret: &ObjectRef, key: &str, encoded: bool| SensitiveSource::SecretKey {
+        secret: secret.clone(),
+        key: key.to_owned(),
+        encoded,
+    };
+    let mut out = Vec::new();
+    for (cluster, (at, federation)) in seen {
+        let on = Some(cluster.as_str());
+        let labels = json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE });
+        out.push(DesiredObject {
+            addr: ObjectRef::new("v1", "Namespace", None, OPERATOR_NAMESPACE).on_cluster(on),
+            owner: Owner::Mip,
+            step: Step::Bootstrap,
+            manifest: json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": { "name": OPERATOR_NAMESPACE, "labels": labels },
+            })
+            .into(),
+            sensitive: BTreeMap::new(),
+            reason: format!(
+                "Submariner's namespace on remote node `{cluster}` (hybrid federation `{federation}`)"
+            ),
+            origin: Some(at.clone()),
+            generated_by: None,
+        });
+        let sensitive = BTreeMap::from([
+            ("broker-token".to_owned(), carried(&broker, "token", false)),
+            ("broker-ca".to_owned(), carried(&broker, "ca.crt", true)),
+            ("ipsec-psk".to_owned(), carried(&psk, "psk", false)),
+        ]);
+        let mut data: serde_json::Map<String, serde_json::Value> =
+            sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
+        data.insert("broker-namespace".into(), json!(BROKER_NAMESPACE));
+        data.insert("cluster-id".into(), json!(cluster));
+        out.push(DesiredObject {
+                addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on),
+                owner: Owner::Mip,
+                step: Step::RemoteNodes,
+                manifest: json!({
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": { "name": JOIN_SECRET, "namespace": OPERATOR_NAMESPACE, "labels": labels },
+                    "type": "Opaque",
+                    "stringData": data,
+                })
+                .into(),
+                sensitive,
+                reason: format!(
+                    "Submariner's broker token, CA and IPsec PSK carried from the main cluster to remote node `{cluster}`"
+                ),
+                origin: Some(at),
+                generated_by: None,
+        });
+    }
+    out
+}
