@@ -149,6 +149,67 @@ fn cluster_add_then_remove_round_trips_and_a_federation_can_use_it() {
 }
 
 #[test]
+fn cluster_add_writes_the_credentials_argo_cd_gets() {
+    // Registration with cluster-wide rights.
+    let (dir, inv) = temp_inventory(MINIMAL);
+    let path = inv.to_str().expect("utf-8");
+    let add = mip(&[
+        "cluster",
+        "add",
+        "east",
+        "--server",
+        "https://east.example.org:6443",
+        "--context",
+        "east",
+        "--cluster-admin",
+        "-i",
+        path,
+    ]);
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let text = std::fs::read_to_string(&inv).expect("read");
+    assert!(text.ends_with("    context: east\n    register: {clusterAdmin: true}\n"), "{text}");
+    assert!(
+        stderr(&add).contains("+ east:rbac.authorization.k8s.io/v1/ClusterRoleBinding/mip-argocd-manager"),
+        "{}",
+        stderr(&add)
+    );
+    drop(dir);
+    // A cluster mip cannot write to: a client certificate and the CA.
+    let (dir, inv) = temp_inventory(MINIMAL);
+    let path = inv.to_str().expect("utf-8");
+    let add = mip(&[
+        "cluster",
+        "add",
+        "west",
+        "--server",
+        "https://west.example.org:6443",
+        "--client-certificate-file",
+        "west.crt",
+        "--client-key-file",
+        "west.key",
+        "--ca-file",
+        "west-ca.pem",
+        "-i",
+        path,
+    ]);
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let text = std::fs::read_to_string(&inv).expect("read");
+    assert!(
+        text.ends_with(
+            "    clientCertificate: {file: \"west.crt\"}\n    clientKey: {file: \"west.key\"}\n    caFile: west-ca.pem\n"
+        ),
+        "{text}"
+    );
+    // Without any credentials the edit is refused, naming the cluster, and nothing is written.
+    let before = std::fs::read(&inv).expect("read");
+    let bare = mip(&["cluster", "add", "north", "--server", "https://north.example.org:6443", "-i", path]);
+    assert_eq!(code(&bare), 1, "{}", stderr(&bare));
+    assert!(stderr(&bare).contains("cluster `north` gives Argo CD no credentials"), "{}", stderr(&bare));
+    assert_eq!(std::fs::read(&inv).expect("read"), before);
+    drop(dir);
+}
+
+#[test]
 fn render_option_re_renders_the_gitops_tree_after_the_edit() {
     let (dir, inv, _) = infra_copy();
     let tree = dir.path().join("tree").display().to_string();

@@ -313,3 +313,111 @@ fn a_destination_refused_for_its_server_names_the_server() {
     assert!(text.contains("does not permit destination server `https://10.9.9.9:6443`"), "{text}");
     assert!(text.contains("declare the cluster"), "{text}");
 }
+
+/// The inventory with the second cluster's credentials replaced by `auth` (YAML flow fields).
+fn remote_with(auth: &str, extra: &str) -> Desired {
+    let text = REMOTE
+        .replace("bearerToken: {env: T}", auth)
+        .replace("commonApps:\n", &format!("commonApps:\n{extra}"));
+    let inv = mip_inventory::parse("mip.yaml", &text).expect("valid").inventory;
+    resolve(&inv, &[], &ResolveOptions::default()).expect("resolves")
+}
+
+fn on_hospital(api: &str, kind: &str, ns: Option<&str>, name: &str) -> ObjectRef {
+    ObjectRef::new(api, kind, ns, name).on_cluster(Some("hospital"))
+}
+
+fn has_edge(edges: &[mip_graph::Edge], from: &ObjectRef, to: &ObjectRef, rule: mip_graph::Rule) -> bool {
+    edges.iter().any(|e| &e.from == from && &e.to == to && e.rule == rule)
+}
+
+#[test]
+fn a_registered_cluster_gets_argo_cds_account_bound_only_in_its_namespaces() {
+    let d = remote_with("context: hospital", "");
+    let sa = on_hospital("v1", "ServiceAccount", Some("kube-system"), "mip-argocd-manager");
+    let token = on_hospital("v1", "Secret", Some("kube-system"), "mip-argocd-manager-token");
+    let binding = on_hospital(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        Some("federation-h"),
+        "mip-argocd-manager",
+    );
+    let role = on_hospital("rbac.authorization.k8s.io/v1", "ClusterRole", None, "mip-argocd-manager");
+    let secret = ObjectRef::new("v1", "Secret", Some("argocd"), "mip-cluster-hospital");
+    for a in [&sa, &token, &binding, &role, &secret] {
+        assert!(d.objects.contains_key(a), "{a} missing");
+    }
+    assert!(!d.objects.keys().any(|a| a.kind == "ClusterRoleBinding"), "least privilege by default");
+    let cluster_secret = &d.objects[&secret];
+    assert_eq!(cluster_secret.str_at("/stringData/namespaces"), Some("federation-h"));
+    assert_eq!(cluster_secret.str_at("/stringData/clusterResources"), Some("false"));
+    assert_eq!(
+        cluster_secret.sensitive["config"],
+        mip_core::SensitiveSource::ServiceAccountToken { secret: token.clone() }
+    );
+    // The token comes after its account, the cluster Secret after the token.
+    let edges = mip_graph::rule_edges(&d.objects);
+    assert!(has_edge(&edges, &sa, &token, mip_graph::Rule::AccountFirst));
+    assert!(has_edge(&edges, &token, &secret, mip_graph::Rule::SourceFirst));
+    assert!(has_edge(&edges, &role, &binding, mip_graph::Rule::RoleFirst));
+    Dag::build(&d.objects).expect("no cycle");
+
+    // Cluster-wide only when asked; then Argo CD is not told to stay in namespaces.
+    let admin = remote_with("context: hospital, register: {clusterAdmin: true}", "");
+    assert!(admin.objects.contains_key(&on_hospital(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        None,
+        "mip-argocd-manager"
+    )));
+    assert!(!admin.objects.contains_key(&binding));
+    assert_eq!(admin.objects[&secret].str_at("/stringData/namespaces"), None);
+}
+
+#[test]
+fn a_cluster_mip_cannot_write_to_takes_a_token_or_a_client_certificate() {
+    let cert = remote_with("clientCertificate: {file: h.crt}, clientKey: {env: HKEY}, caFile: ca.pem", "");
+    let secret = ObjectRef::new("v1", "Secret", Some("argocd"), "mip-cluster-hospital");
+    let mip_core::SensitiveSource::ClusterConfig { token, client_certificate, client_key, ca_file } =
+        &cert.objects[&secret].sensitive["config"]
+    else {
+        panic!("a cluster config")
+    };
+    assert!(token.is_none());
+    assert_eq!(client_certificate.as_deref(), Some(&mip_core::SensitiveSource::File("h.crt".into())));
+    assert_eq!(client_key.as_deref(), Some(&mip_core::SensitiveSource::Env("HKEY".into())));
+    assert_eq!(ca_file.as_deref(), Some("ca.pem"));
+    assert!(!cert.objects.keys().any(|a| a.kind == "ServiceAccount"), "nothing written on that cluster");
+}
+
+#[test]
+fn a_hybrid_remote_node_gets_the_submariner_join_after_argo_cd_deployed_the_broker() {
+    let text = REMOTE
+        .replace("bearerToken: {env: T}", "context: hospital")
+        .replace("commonApps:\n", "commonApps:\n  - name: submariner\n")
+        .replace(
+            "  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: exareme2}]}",
+            "  - {name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{name: exareme2}]}",
+        );
+    let inv = mip_inventory::parse("mip.yaml", &text).expect("valid").inventory;
+    let d = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
+    let join = on_hospital("v1", "Secret", Some("submariner-operator"), "submariner-broker-join");
+    let o = &d.objects[&join];
+    assert_eq!(o.step, Step::RemoteNodes);
+    let keys: Vec<&str> = o.sensitive.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["broker-ca", "broker-token", "ipsec-psk"]);
+    let broker = ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), "submariner-broker");
+    let operator =
+        ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), "submariner-operator");
+    let edges = mip_graph::rule_edges(&d.objects);
+    assert!(has_edge(&edges, &broker, &join, mip_graph::Rule::SourceFirst), "token and CA from the broker");
+    assert!(has_edge(&edges, &operator, &join, mip_graph::Rule::SourceFirst), "PSK from the operator");
+    // The remote node's namespace is one the registration binds Argo CD in.
+    assert!(d.objects.contains_key(&on_hospital(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        Some("submariner-operator"),
+        "mip-argocd-manager"
+    )));
+    Dag::build(&d.objects).expect("no cycle");
+}

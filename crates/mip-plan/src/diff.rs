@@ -303,4 +303,26 @@ mod tests {
         assert!(!d.text.contains("c2VjcmV0"), "a value leaked into the diff: {}", d.text);
         assert!(!live_fingerprint(&live, true).contains("c2VjcmV0"));
     }
+
+    #[test]
+    fn keys_only_another_manager_writes_are_not_a_difference() {
+        // A ServiceAccount token Secret: mip writes its type and annotation, the token
+        // controller its keys.
+        let desired = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "t", "namespace": "n" },
+                              "type": "kubernetes.io/service-account-token" });
+        let live = live_with(
+            json!({ "f:type": {} }),
+            json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "t", "namespace": "n", "uid": "u" },
+                    "type": "kubernetes.io/service-account-token", "data": { "token": "dG9rZW4=", "ca.crt": "Y2E=" } }),
+        );
+        let d = diff(&desired, &live, true);
+        assert!(!d.changed, "{}", d.text);
+        // A key mip owns and no longer wants still is one.
+        let owned = live_with(
+            json!({ "f:type": {}, "f:data": { "f:old": {} } }),
+            json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "t", "namespace": "n", "uid": "u" },
+                    "type": "kubernetes.io/service-account-token", "data": { "old": "eA==" } }),
+        );
+        assert!(diff(&desired, &owned, true).changed);
+    }
 }

@@ -428,3 +428,62 @@ async fn past_the_deadline_gates_are_not_read_while_writes_are_in_flight() {
         cluster.requests().reads
     );
 }
+
+/// A registered cluster: the cluster Secret's `config` is read from the token Secret when its
+/// write starts (after the token Secret is written and its cluster filled it), never before,
+/// and only its salted hash reaches the state.
+#[tokio::test]
+async fn a_registered_token_is_read_when_the_write_starts_and_only_hashed() {
+    let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(5)));
+    let store = Counting::new();
+    let token = ObjectRef::new("v1", "Secret", Some("kube-system"), "mip-argocd-manager-token");
+    let target = ObjectRef::new("v1", "Secret", Some("argocd"), "mip-cluster-hospital");
+    let token_change = Change {
+        address: token.clone(),
+        manifest: Some(Arc::new(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": token.name, "namespace": "kube-system",
+                         "annotations": {"kubernetes.io/service-account.name": "mip-argocd-manager"}},
+        }))),
+        ..create("unused", &[])
+    };
+    let cluster_secret = Change {
+        address: target.clone(),
+        manifest: Some(Arc::new(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": target.name, "namespace": "argocd"},
+            "stringData": {"name": "hospital", "server": "https://h:6443", "config": ""},
+        }))),
+        sensitive: vec![mip_plan::SensitiveKey {
+            key: "config".into(),
+            source: SensitiveSource::ServiceAccountToken { secret: token.clone() },
+        }],
+        depends_on: vec![Dependency { address: token.clone(), rule: "source-first".into() }],
+        ..create("unused", &[])
+    };
+    // The cluster's token controller fills the Secret a moment after it is created.
+    let controller = {
+        let (cluster, token) = (Arc::clone(&cluster), token.clone());
+        tokio::spawn(async move {
+            while cluster.object(&token).is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let data = json!({"data": {"token": "Q0FOQVJZLXRva2Vu", "ca.crt": "UEVN"}});
+            cluster.apply_as("kube-controller-manager", &token, &data);
+        })
+    };
+    let plan = plan_of(vec![cluster_secret, token_change]);
+    let o = run(&cluster, &store, &plan, &opts(4)).await;
+    controller.await.expect("controller");
+    assert!(o.complete(), "{o:?}");
+    let written = cluster.object(&target).expect("written");
+    let config = crate::live::secrets::live_value(&written, "config").expect("config");
+    let config: serde_json::Value = serde_json::from_str(&config).expect("JSON");
+    assert_eq!(config["bearerToken"], "CANARY-token");
+    assert_eq!(config["tlsClientConfig"]["caData"], "UEVN");
+    let snapshot = store.snapshot().expect("state");
+    let entry = &snapshot.managed[&target];
+    assert!(entry.secret_hashes.contains_key("config"), "{entry:?}");
+    assert!(!format!("{snapshot:?}").contains("CANARY-token"));
+}
