@@ -485,3 +485,34 @@ impl Hook for Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_certificate_config_carries_certificate_key_and_ca_as_argo_cd_reads_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("c.crt"), "CERT-PEM").expect("write");
+        std::fs::write(dir.path().join("c.key"), "KEY-PEM").expect("write");
+        std::fs::write(dir.path().join("ca.pem"), "CA-PEM").expect("write");
+        let resolver = Resolver { base: dir.path().to_owned() };
+        let source = SensitiveSource::ClusterConfig {
+            token: None,
+            client_certificate: Some(Box::new(SensitiveSource::File("c.crt".into()))),
+            client_key: Some(Box::new(SensitiveSource::File("c.key".into()))),
+            ca_file: Some("ca.pem".into()),
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(resolver.resolve(&source).expect("resolved").expose()).expect("JSON");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert_eq!(config["tlsClientConfig"]["certData"], b64("CERT-PEM"));
+        assert_eq!(config["tlsClientConfig"]["keyData"], b64("KEY-PEM"));
+        assert_eq!(config["tlsClientConfig"]["caData"], b64("CA-PEM"));
+        assert!(config.get("bearerToken").is_none());
+        let carried = SensitiveSource::ServiceAccountToken {
+            secret: mip_core::ObjectRef::new("v1", "Secret", None, "t"),
+        };
+        assert!(matches!(resolver.resolve(&carried), Err(SourceError::FromCluster)), "the engine's job");
+    }
+}
