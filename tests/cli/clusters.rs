@@ -220,6 +220,13 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         !text.contains("hospital:rbac.authorization.k8s.io/v1/ClusterRoleBinding"),
         "least privilege by default:\n{text}"
     );
+    // The plan says what changes on each cluster, the management cluster first.
+    let by_cluster = text.split("By cluster:\n").nth(1).unwrap_or_default();
+    assert!(
+        by_cluster.starts_with("  in-cluster: ")
+            && by_cluster.contains("\n  hospital: 5 to create, 0 to update, 0 to replace, 0 to delete\n"),
+        "{text}"
+    );
 
     let apply =
         mip_in(d, &kubeconfig, &["apply", "registered.plan", "--auto-approve", "--wait-timeout", "0"]);

@@ -143,6 +143,25 @@ fn plan_summary_line(plan: &Plan) -> String {
     summary_line(&plan.summary)
 }
 
+/// mip's changes per cluster (the management cluster first, as `in-cluster`): `(cluster,
+/// [create, update, replace, delete])`; empty when every change is on the management cluster.
+pub fn by_cluster(plan: &Plan) -> Vec<(String, [usize; 4])> {
+    let mut counts: std::collections::BTreeMap<Option<&str>, [usize; 4]> = std::collections::BTreeMap::new();
+    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+        let slot = match c.action {
+            Action::Create => 0,
+            Action::Update => 1,
+            Action::Replace => 2,
+            _ => 3,
+        };
+        counts.entry(c.address.cluster.as_deref()).or_default()[slot] += 1;
+    }
+    if counts.keys().all(Option::is_none) {
+        return Vec::new();
+    }
+    counts.into_iter().map(|(c, n)| (c.unwrap_or("in-cluster").to_owned(), n)).collect()
+}
+
 /// The human plan.
 pub fn text(plan: &Plan) -> String {
     let mut s = String::new();
@@ -227,6 +246,13 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
             for line in e.diff.iter().flat_map(|d| d.lines()) {
                 writeln!(s, "          {line}")?;
             }
+        }
+    }
+    let clusters = by_cluster(plan);
+    if !clusters.is_empty() {
+        s.write_str("\nBy cluster:\n")?;
+        for (cluster, [c, u, r, d]) in clusters {
+            writeln!(s, "  {cluster}: {c} to create, {u} to update, {r} to replace, {d} to delete")?;
         }
     }
     write!(s, "\n{}\n", plan_summary_line(plan))
@@ -422,6 +448,14 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
             "| {} | {} | {} | {} | {} |\n",
             s.create, s.update, s.replace, s.delete, s.await_argo
         );
+    }
+    let clusters = by_cluster(plan);
+    if !clusters.is_empty() {
+        head.push_str("| cluster | create | update | replace | delete |\n|---|---:|---:|---:|---:|\n");
+        for (cluster, [c, u, r, d]) in clusters {
+            let _ = writeln!(head, "| `{cluster}` | {c} | {u} | {r} | {d} |");
+        }
+        head.push('\n');
     }
     let _ = writeln!(
         head,
