@@ -2,7 +2,8 @@
 //! servers (each with its own etcd and CA), Argo CD on the first. `mip apply` registers the
 //! second cluster (ServiceAccount, role and token there; the cluster Secret here), Argo CD
 //! connects to it (its `argocd_cluster_connection_status` metric) and deploys the federation's
-//! app there from the local Git repository, within the namespace the registration allows.
+//! app there from the local Git repository, within the namespace the registration allows; a
+//! hybrid federation runs its app on the first cluster and on its remote node, the second.
 //! Removing the federation through Git and the inventory, mip deletes the namespace only once
 //! Argo CD has removed the app and its workload; removing the cluster then leaves nothing of
 //! mip's on either cluster.
@@ -48,6 +49,7 @@ apps:
   settings:
     scope: federation
     description: The federation's settings, from the local repository at a pinned commit
+    remoteNodes: true
     applications:
       - wave: 1
         sources:
@@ -58,7 +60,8 @@ apps:
         text.push_str(&format!("clusters:\n  - {{name: hospital, server: '{server}', context: hospital}}\n"));
         if federation {
             text.push_str(
-                "federations:\n  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: settings}]}\n",
+                "federations:\n  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: settings}]}\n  \
+                 - {name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{name: settings}]}\n",
             );
         }
     }
@@ -115,7 +118,7 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
     .expect("write");
     let pin = argocd.commit_tree(&d.join("tree"), "the federation's settings");
     write_inventory(&pin, Some(&server), true);
-    render_and_commit(d, &kc, &argocd, "a federation on the hospital cluster");
+    render_and_commit(d, &kc, &argocd, "a federation on the hospital cluster, a hybrid one spanning both");
 
     let apply = mip_in(d, &kc, &["apply", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
     assert_eq!(code(&apply), 0, "mip apply: {}\n{}\n{}", stdout(&apply), stderr(&apply), argocd.log_tails());
@@ -136,6 +139,17 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
         get(&main, &["configmap", "-n", "federation-h", "settings"]).is_none(),
         "not on the first cluster"
     );
+    // The hybrid federation spans both clusters: its app on the first, and on its remote node.
+    for (cluster, name) in [(&main, "main"), (&hospital, "hospital")] {
+        wait_until(
+            &argocd,
+            &format!("the hybrid federation's ConfigMap never reached the {name} cluster"),
+            || get(cluster, &["configmap", "-n", "federation-z", "settings"]).is_some(),
+        );
+    }
+    let remote =
+        get(&main, &["applications.argoproj.io", "-n", &ns, "federation-z-settings-hospital"]).expect("app");
+    assert_eq!(remote["spec"]["destination"]["server"], server.as_str(), "{remote}");
     let app = get(&main, &["applications.argoproj.io", "-n", &ns, "federation-h-settings"]).expect("the app");
     assert_eq!(app["spec"]["destination"]["server"], server.as_str(), "{app}");
     wait_until(&argocd, "the federation's app never became Synced", || {
@@ -148,7 +162,7 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
     // The federation goes from the inventory and from Git: Argo CD removes its app and the
     // app's workload on the hospital cluster before mip deletes the namespace there.
     write_inventory(&pin, Some(&server), false);
-    render_and_commit(d, &kc, &argocd, "federation-H removed");
+    render_and_commit(d, &kc, &argocd, "the federations removed");
     let removed = mip_in(
         d,
         &kc,
@@ -159,6 +173,10 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
             "300",
             "--allow-delete",
             "hospital:v1/Namespace/federation-h",
+            "--allow-delete",
+            "hospital:v1/Namespace/federation-z",
+            "--allow-delete",
+            "v1/Namespace/federation-z",
             "--output",
             "json",
         ],
@@ -183,8 +201,10 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
         "the namespace is deleted only after Argo CD removed the app: {app_gone:?} {ns_deleted:?}\n{}",
         stdout(&removed)
     );
-    wait_until(&argocd, "the federation's namespace is still on the hospital cluster", || {
+    assert!(get(&main, &["applications.argoproj.io", "-n", &ns, "federation-z-settings-hospital"]).is_none());
+    wait_until(&argocd, "the federations' namespaces are still on the hospital cluster", || {
         get(&hospital, &["namespace", "federation-h"]).is_none()
+            && get(&hospital, &["namespace", "federation-z"]).is_none()
     });
 
     // The cluster goes: its registration there and its credentials here.

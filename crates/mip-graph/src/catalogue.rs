@@ -142,6 +142,42 @@ pub fn federation_child_app(f: &Federation, app: &FederationAppKind) -> String {
     format!("{}-{}", f.k8s_name(), app.as_str())
 }
 
+/// The remote clusters where a federation's apps with `remoteNodes` also run: its
+/// `remoteClusters` when it is hybrid (none otherwise).
+pub fn remote_node_clusters(f: &Federation) -> Vec<&str> {
+    if f.kind.value == FederationKind::Hybrid {
+        f.remote_clusters.iter().map(|r| r.value.as_str()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether a federation runs an app with `remoteNodes` on remote clusters.
+pub fn runs_on_remote_nodes(inv: &Inventory, f: &Federation) -> bool {
+    !remote_node_clusters(f).is_empty()
+        && f.apps.iter().filter_map(|a| federation_app_def(inv, a)).any(|d| d.remote_nodes)
+}
+
+/// `<app>-<cluster>`: the Application of an app with `remoteNodes` on one remote cluster, in
+/// the federation's directory (the kustomize prefix adds the federation's name).
+pub fn remote_node_app(app: &FederationAppKind, cluster: &str) -> String {
+    format!("{}-{cluster}", app.as_str())
+}
+
+/// The servers a federation's project permits besides its own cluster: those of the remote
+/// clusters its apps also run on.
+pub fn project_remote_servers(inv: &Inventory, f: &Federation) -> Vec<String> {
+    if !runs_on_remote_nodes(inv, f) {
+        return Vec::new();
+    }
+    remote_node_clusters(f)
+        .into_iter()
+        .map(|c| {
+            inv.cluster(c).map_or_else(|| mip_core::IN_CLUSTER_SERVER.to_owned(), |c| c.server.value.clone())
+        })
+        .collect()
+}
+
 /// `netpol-<federation>-<kind>` (AppSet `federation-network-policies`).
 pub fn federation_netpol_app(f: &Federation) -> String {
     format!("netpol-{}-{}", federation_segment(f), f.kind.value.as_str())

@@ -611,6 +611,15 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
             let whose = format!("federation `{}`", fed.name.value);
             app_secrets(b, def, cl, &ns, keycloak, &whose, &fed.name.at);
         }
+        // Where its apps also run on remote nodes: the namespace there too (and with it the
+        // registration's binding), before Argo CD deploys into it.
+        if cat::runs_on_remote_nodes(inv, fed) {
+            for (remote, at) in fed.remote_clusters.iter().map(|r| (r.value.as_str(), r.at.clone())) {
+                let why =
+                    format!("namespace of hybrid federation `{}` on remote node `{remote}`", fed.name.value);
+                namespace(b, Some(remote), &ns, why, at);
+            }
+        }
     }
     for app in &inv.common_apps {
         let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
@@ -699,7 +708,10 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             at.clone(),
         );
         let server = b.server_of(&fed.cluster.value);
-        let dests = vec![(server, fed.k8s_name()), (in_cluster.clone(), argocd_ns.clone())];
+        let mut dests = vec![(server, fed.k8s_name()), (in_cluster.clone(), argocd_ns.clone())];
+        for remote in cat::project_remote_servers(inv, fed) {
+            dests.push((remote, fed.k8s_name()));
+        }
         let model = project_model(b, &dests);
         let project = b.argo_addr("AppProject", &cat::federation_project(fed));
         b.argo(
@@ -862,5 +874,24 @@ fn federation_apps(
             &wrapper,
             Some(app.kind.at.clone()),
         );
+        if !def.remote_nodes {
+            continue;
+        }
+        for remote in cat::remote_node_clusters(fed) {
+            let sources = cat::sources(def, spec, &b.repos, pin, dir.as_deref());
+            let model = b.app_model(&project, sources, &b.server_of(remote), &fed.k8s_name(), spec.wave);
+            let name = format!("{}-{}", fed.k8s_name(), cat::remote_node_app(&app.kind.value, remote));
+            b.argo(
+                b.argo_addr("Application", &name),
+                Step::AwaitApps,
+                model,
+                format!(
+                    "`{}` of hybrid federation `{}` on remote node `{remote}`",
+                    app.kind.value, fed.name.value
+                ),
+                &wrapper,
+                Some(app.kind.at.clone()),
+            );
+        }
     }
 }

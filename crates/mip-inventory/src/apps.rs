@@ -192,6 +192,9 @@ pub struct AppDef {
     pub requires: Vec<String>,
     /// Whether it renders the network-policy ApplicationSets.
     pub network_policies: bool,
+    /// (Federation apps) A hybrid federation also runs it on each of its remote clusters (its
+    /// workers on the hospitals' nodes), one Application per remote cluster.
+    pub remote_nodes: bool,
     /// Its Applications.
     pub applications: Vec<AppSpec>,
     /// Files mip renders under its directory: relative path → YAML documents.
@@ -303,6 +306,9 @@ impl AppDef {
         }
         if self.network_policies {
             m.insert("networkPolicies".into(), json!(true));
+        }
+        if self.remote_nodes {
+            m.insert("remoteNodes".into(), json!(true));
         }
         let apps: Vec<Value> = self
             .applications
@@ -592,7 +598,7 @@ fn app_def(
         names::check_revision(d, r, &format!("{path}.targetRevision"));
     }
     let requires = d.string_list(&mut f, "requires");
-    let network_policies = match f.get("networkPolicies") {
+    let mut flag = |key: &str| match f.get(key) {
         None => false,
         Some(n) => match n.value {
             Value::Bool(b) => b,
@@ -600,13 +606,15 @@ fn app_def(
                 d.error(
                     d.loc(n),
                     "wrong-type",
-                    format!("`{path}.networkPolicies` must be a boolean"),
+                    format!("`{path}.{key}` must be a boolean"),
                     Some("`true` or `false`".to_owned()),
                 );
                 false
             }
         },
     };
+    let network_policies = flag("networkPolicies");
+    let remote_nodes = flag("remoteNodes");
     let applications = match f.get("applications") {
         None => Vec::new(),
         Some(n) => d.seq(n, &format!("{path}.applications")).map_or_else(Vec::new, |items| {
@@ -643,6 +651,7 @@ fn app_def(
             "targetRevision",
             "requires",
             "networkPolicies",
+            "remoteNodes",
             "applications",
             "files",
             "secrets",
@@ -650,6 +659,17 @@ fn app_def(
         ],
     );
     let scope = scope?;
+    if scope == Scope::Common && remote_nodes {
+        d.error(
+            d.loc(node),
+            "invalid-value",
+            format!(
+                "`{path}.remoteNodes`: only federation apps run on the remote nodes of hybrid federations"
+            ),
+            Some("remove `remoteNodes`".to_owned()),
+        );
+        return None;
+    }
     let layout = match (scope, layout_s) {
         (Scope::Common, None) => Layout::Common,
         (Scope::Common, Some(l)) => {
@@ -745,6 +765,7 @@ fn app_def(
         target_revision: target_revision.map(|r| r.value),
         requires: requires.into_iter().map(|r| r.value).collect(),
         network_policies,
+        remote_nodes,
         applications,
         files,
         secrets,

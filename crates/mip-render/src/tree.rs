@@ -493,7 +493,20 @@ fn federation_chart(c: &mut Ctx<'_>) {
     c.put(&format!("{base}/Chart.yaml"), &[chart]);
     let servers: serde_json::Map<String, Value> =
         c.inv.federations.iter().map(|f| (f.k8s_name(), json!(c.server_of(&f.cluster.value)))).collect();
-    let values = json!({ "server": IN_CLUSTER_SERVER, "servers": servers });
+    let mut values = json!({ "server": IN_CLUSTER_SERVER, "servers": servers });
+    // The remote clusters a hybrid federation's apps also run on (`remoteNodes` apps).
+    let remotes: serde_json::Map<String, Value> = c
+        .inv
+        .federations
+        .iter()
+        .map(|f| (f.k8s_name(), cat::project_remote_servers(c.inv, f)))
+        .filter(|(_, servers)| !servers.is_empty())
+        .map(|(name, servers)| (name, json!(servers)))
+        .collect();
+    let any_remote = !remotes.is_empty();
+    if any_remote {
+        values["remotes"] = Value::Object(remotes);
+    }
     c.put(&format!("{base}/values.yaml"), &[values]);
     let project = format!("mip-argo-project-{CHART_FEDERATION}");
     let mut namespaced: Vec<(String, String)> =
@@ -506,6 +519,15 @@ fn federation_chart(c: &mut Ctx<'_>) {
         g.push(format!("{CHART_FEDERATION}-{own}"));
         json!({ "name": role, "description": format!("{desc} {CHART_FEDERATION} resources"), "policies": policies(&project, role, actions), "groups": g })
     };
+    let mut destinations = vec![
+        json!({ "namespace": CHART_FEDERATION, "server": CHART_SERVER }),
+        json!({ "namespace": c.ns, "server": IN_CLUSTER_SERVER }),
+    ];
+    if any_remote {
+        // One destination per remote server of this federation: a Helm `range`, written in
+        // place of this marker once the document is emitted.
+        destinations.push(json!({ "namespace": REMOTES_MARKER, "server": REMOTES_MARKER }));
+    }
     let template = json!({
         "apiVersion": ARGO,
         "kind": "AppProject",
@@ -522,10 +544,7 @@ fn federation_chart(c: &mut Ctx<'_>) {
         "spec": {
             "description": format!("Federation-specific project for {CHART_FEDERATION}"),
             "sourceRepos": c.source_repos(),
-            "destinations": [
-                { "namespace": CHART_FEDERATION, "server": CHART_SERVER },
-                { "namespace": c.ns, "server": IN_CLUSTER_SERVER },
-            ],
+            "destinations": destinations,
             "clusterResourceWhitelist": owned_gks(&cluster),
             "namespaceResourceWhitelist": owned_gks(&namespaced),
             "clusterResourceBlacklist": gks(&SENSITIVE),
@@ -535,7 +554,36 @@ fn federation_chart(c: &mut Ctx<'_>) {
             ],
         },
     });
-    c.put(&format!("{base}/templates/appproject.yaml"), &[template]);
+    let path = format!("{base}/templates/appproject.yaml");
+    c.put(&path, &[template]);
+    if let Some(text) = c.files.get_mut(&PathBuf::from(&path)) {
+        *text = remote_destinations(text);
+    }
+}
+
+/// Stands for the remote destinations in the federation project template.
+const REMOTES_MARKER: &str = "mip-remote-destinations";
+
+/// The marker destination replaced by a Helm loop over the federation's remote servers, at the
+/// marker's indentation.
+fn remote_destinations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        if trimmed == format!("- namespace: {REMOTES_MARKER}") {
+            let indent = &line[..line.len() - trimmed.len()];
+            lines.next(); // its `server:` line
+            out.push_str(&format!("{indent}{{{{- range index .Values.remotes .Values.federationName }}}}\n"));
+            out.push_str(&format!("{indent}- namespace: '{{{{ $.Values.federationName }}}}'\n"));
+            out.push_str(&format!("{indent}  server: '{{{{ . }}}}'\n"));
+            out.push_str(&format!("{indent}{{{{- end }}}}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The JSON patch that places a shared app into a federation: project, destination, what the
@@ -610,6 +658,12 @@ fn federation_dir(c: &mut Ctx<'_>, fed: &Federation) {
         patches.push(json!({ "target": target, "patch": federation_patch(c, fed, app, def) }));
         for p in &app.patches {
             patches.push(json!({ "path": p.value, "target": target }));
+        }
+        if def.remote_nodes {
+            for remote in cat::remote_node_clusters(fed) {
+                resources.push(format!("{}.yaml", cat::remote_node_app(kind, remote)));
+                remote_node_app(c, fed, app, def, remote);
+            }
         }
     }
     let mut k = serde_json::Map::new();
@@ -697,6 +751,25 @@ fn overlay_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &App
         });
         c.put(&format!("{dir}/{path}/kustomization.yaml"), &[k]);
     }
+}
+
+/// An app with `remoteNodes` on one remote cluster of a hybrid federation: a whole Application
+/// in the federation's directory (the kustomize prefix adds the federation's name), with the
+/// federation's pin and values files, sent to that cluster.
+fn remote_node_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &AppDef, remote: &str) {
+    let Some(spec) = cat::federation_spec(def) else { return };
+    let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
+    let mut sources = cat::sources(def, spec, &c.repos, pin, None);
+    if let Some(first) = sources.first_mut().filter(|_| !app.values.is_empty()) {
+        let mut files: Vec<Value> = first["helm"]["valueFiles"].as_array().cloned().unwrap_or_default();
+        files.extend(app.values.iter().map(|v| json!(format!("$values/{}/{}", fed.git_path(), v.value))));
+        first["helm"]["valueFiles"] = Value::Array(files);
+    }
+    let name = cat::remote_node_app(&app.kind.value, remote);
+    let spec = AppSpec { name: name.clone(), ..spec.clone() };
+    let doc =
+        application(c, &spec, &cat::federation_project(fed), sources, &c.server_of(remote), &fed.k8s_name());
+    c.put(&format!("{}/{name}.yaml", fed.git_path()), &[doc]);
 }
 
 fn shared_apps(c: &mut Ctx<'_>) {
