@@ -163,6 +163,61 @@ fn argo_generates_what_resolve_expects_minimal() {
     argo_generates_what_resolve_expects("minimal", &ResolveOptions::default());
 }
 
+/// A hybrid federation whose app runs on its remote node too, with the remote cluster
+/// registered: the tree Argo CD evaluates generates what resolution expects (the remote
+/// Application, the project permitting the remote server).
+#[test]
+fn argo_generates_what_resolve_expects_for_remote_nodes() {
+    let text = "apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd: {namespace: argocd}
+revision: main
+repositories:
+  infra: {url: 'https://example.org/infra.git'}
+  deployments: {url: 'https://example.org/infra.git'}
+apps:
+  settings:
+    scope: federation
+    description: settings
+    remoteNodes: true
+    applications:
+      - sources: [{repoURL: 'https://example.org/infra.git', targetRevision: abc, path: apps/settings}]
+clusters:
+  - {name: hospital, server: 'https://10.0.0.9:6443', context: hospital}
+  - {name: clinic, server: 'https://10.0.0.10:6443', context: clinic}
+federations:
+  - {name: federation-Z, kind: hybrid, remoteClusters: [hospital, clinic], apps: [{name: settings}]}
+  - {name: federation-A, kind: local, apps: [{name: settings}]}
+";
+    let inv = mip_inventory::parse("mip.yaml", text).expect("valid").inventory;
+    argo_generates_what_inventory_expects(&inv, &ResolveOptions::default());
+    let d = desired(&inv, &ResolveOptions::default());
+    let project = &d.objects[&mip_core::ObjectRef::new(
+        "argoproj.io/v1alpha1",
+        "AppProject",
+        Some("argocd"),
+        "mip-argo-project-federation-z",
+    )];
+    let dests = project.manifest["spec"]["destinations"].to_string();
+    assert!(dests.contains("https://10.0.0.9:6443") && dests.contains("https://10.0.0.10:6443"), "{dests}");
+    for remote in ["hospital", "clinic"] {
+        let app = mip_core::ObjectRef::new(
+            "argoproj.io/v1alpha1",
+            "Application",
+            Some("argocd"),
+            &format!("federation-z-settings-{remote}"),
+        );
+        assert!(d.objects.contains_key(&app), "{app}");
+        let ns = mip_core::ObjectRef::new("v1", "Namespace", None, "federation-z").on_cluster(Some(remote));
+        assert!(d.objects.contains_key(&ns), "{ns}");
+    }
+    assert!(
+        !d.objects.keys().any(|a| a.name.starts_with("federation-a-settings-")),
+        "a local federation has none"
+    );
+    assert!(!mip_graph::validate(&d).has_errors());
+}
+
 #[test]
 fn every_file_parses_and_carries_the_header() {
     for example in ["mip-infra", "minimal"] {

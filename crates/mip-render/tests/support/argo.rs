@@ -127,6 +127,33 @@ pub fn eval(tpl: &str, ctx: &Value) -> String {
     out
 }
 
+/// Expands Helm `range` blocks written on lines of their own (`{{- range PIPELINE }}` …
+/// `{{- end }}`, as the federation project template writes its remote destinations): the body
+/// once per item, `{{ . }}` the item and `$.` the root.
+fn expand_ranges(tpl: &str, ctx: &Value) -> String {
+    let lines: Vec<&str> = tpl.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim();
+        if let Some(p) = t.strip_prefix("{{- range ").and_then(|r| r.strip_suffix("}}")) {
+            let end = (i + 1..lines.len()).find(|&j| lines[j].trim() == "{{- end }}").expect("range end");
+            for item in pipeline(p.trim(), ctx).as_array().cloned().unwrap_or_default() {
+                for body in &lines[i + 1..end] {
+                    out.push_str(&body.replace("{{ . }}", &s(&item)).replace("$.", "."));
+                    out.push('\n');
+                }
+            }
+            i = end + 1;
+        } else {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+        }
+    }
+    out
+}
+
 fn eval_value(v: &Value, ctx: &Value) -> Value {
     match v {
         Value::String(t) => json!(eval(t, ctx)),
@@ -278,11 +305,12 @@ impl Tree<'_> {
             // Only Argo CD objects matter to this model; other templates (the network
             // policies) use more of Helm than it evaluates, and are rendered by the real Helm
             // in the Argo CD tier. Every rendered file parses as YAML before evaluation.
-            let argo = docs(text)
+            let text = expand_ranges(text, &ctx);
+            let argo = docs(&text)
                 .iter()
                 .any(|d| d["apiVersion"].as_str().is_some_and(|a| a.starts_with("argoproj.io/")));
             if argo {
-                out.extend(docs(&eval(text, &ctx)));
+                out.extend(docs(&eval(&text, &ctx)));
             }
         }
         out
