@@ -189,7 +189,7 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
         stderr(&removed)
     );
     let events: Vec<Value> = stdout(&removed).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let position = |f: &dyn Fn(&Value) -> bool| events.iter().position(|e| f(e));
+    let position = |f: &dyn Fn(&Value) -> bool| events.iter().position(f);
     let app = format!("argoproj.io/v1alpha1/Application/{ns}/federation-h-settings");
     let app_gone = position(&|e| {
         e["event"] == "readiness" && e["address"] == app.as_str() && e["readiness"]["state"] == "ready"

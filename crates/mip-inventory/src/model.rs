@@ -183,6 +183,7 @@ impl Cluster {
 
 /// How Argo CD authenticates to a remote cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(clippy::large_enum_variant, reason = "one per cluster of the inventory, never moved in bulk")]
 pub enum ClusterCredentials {
     /// None given (a validation error for any cluster but `in-cluster`).
     None,
