@@ -4,7 +4,9 @@
 //! prerequisite files) into a [`Desired`] state of two layers:
 //! - objects **mip owns** and applies with server-side apply: the locked-down `default`
 //!   project, the bootstrap project, repository and cluster credentials, prerequisites,
-//!   namespaces and secrets, and the two root Applications;
+//!   namespaces and secrets, and the two root Applications; on remote clusters, what
+//!   registering them takes ([`register`]) and the Submariner join of hybrid federations'
+//!   remote nodes ([`remote_node`]);
 //! - objects **Argo CD generates** from Git (AppProjects, ApplicationSets, Applications),
 //!   which mip expects and waits for but never writes (one owner per object).
 //!
