@@ -489,3 +489,54 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
         }
     }
 }
+
+/// The second cluster's API server down: plan and apply fail naming it, nothing is written on
+/// either cluster and the state is unchanged; once it is back, nothing is left to do.
+#[test]
+fn a_remote_cluster_that_is_down_fails_the_run_by_name_and_loses_nothing() {
+    let main =
+        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
+    let mut hospital = TestCluster::start(TestClusterOptions::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let second =
+        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
+    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
+    let kubeconfig =
+        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
+    let inventory = |apps: &str| {
+        format!(
+            "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
+             repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
+             upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/HBPMedical/mip-deployment']\n\
+             credentials: {{keycloak: {{clientId: {{env: HOSPITAL_TOKEN}}, clientSecret: {{env: HOSPITAL_TOKEN}}}}}}\n\
+             clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n\
+             federations:\n  - {{name: federation-H, kind: local, cluster: hospital, apps: [{apps}]}}\n",
+            hospital.server_url()
+        )
+    };
+    std::fs::write(d.join("mip.yaml"), inventory("{name: exareme2}")).expect("inventory");
+    let apply = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
+    let state_before = stdout(&mip_in(d, &kubeconfig, &["state", "list"]));
+
+    // A change that writes on both clusters (the federation's Secrets there), while the second
+    // cluster is down.
+    std::fs::write(d.join("mip.yaml"), inventory("{name: exareme2}, {name: mip-stack}")).expect("inventory");
+    hospital.kill_apiserver();
+    let port = hospital.server_url().rsplit(':').next().expect("port").to_owned();
+    for args in [&["plan"][..], &["apply", "--auto-approve", "--wait-timeout", "0"]] {
+        let o = mip_in(d, &kubeconfig, args);
+        assert_eq!(code(&o), 1, "{args:?}: {}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(&port), "{args:?} names the server that is down: {}", stderr(&o));
+        assert!(!stderr(&o).contains(TOKEN));
+    }
+    assert_eq!(stdout(&mip_in(d, &kubeconfig, &["state", "list"])), state_before, "the state is unchanged");
+
+    hospital.start_apiserver().expect("the API server comes back");
+    let apply = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
+    assert!(kubectl_on(&hospital, &["get", "secret", "-n", "federation-h", "mip-secret"]).status.success());
+    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+}
