@@ -291,7 +291,7 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         "{}",
         stdout(&drift)
     );
-    let fix = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    let fix = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
     assert_eq!(code(&fix), 0, "{}{}", stdout(&fix), stderr(&fix));
     let new_token = registered_token(&hospital);
     assert_ne!(new_token, token, "a new token is issued");
@@ -368,7 +368,8 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
     let state = mip_in(d, &kubeconfig, &["state", "list"]);
     assert!(!stdout(&state).contains("hospital:"), "{}", stdout(&state));
 
-    // Canary: neither token is in any output, the plan file or the state.
+    // Canary: neither token is in any output (the restoring apply logs at -vvv), the plan file
+    // or the state.
     let outputs =
         [&valid, &plan, &apply, &again, &drift, &fix, &clean, &without_federation, &without_cluster, &state];
     let mut files = vec![d.join("registered.plan")];
@@ -460,7 +461,8 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
         text.contains("(sensitive, from key `token` of `v1/Secret/submariner-k8s-broker/submariner-k8s-broker-admin-token`)"),
         "{text}"
     );
-    let apply = mip_in(d, &kubeconfig, &["apply", "hybrid.plan", "--auto-approve", "--wait-timeout", "0"]);
+    let apply =
+        mip_in(d, &kubeconfig, &["apply", "hybrid.plan", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
     assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
     let join = kubectl_on(
         &hospital,
