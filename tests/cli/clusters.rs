@@ -277,6 +277,26 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
     let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&again), 0, "re-plan after apply:\n{}{}", stdout(&again), stderr(&again));
 
+    // A cluster Secret whose credentials were emptied by hand is what `mip doctor` names; the
+    // value differs from its source, so apply (taking the field back) carries the token again.
+    let patch = r#"{"stringData": {"config": "{\"tlsClientConfig\": {\"insecure\": false}}"}}"#;
+    let emptied = kubectl_on(
+        &main,
+        &["patch", "secret", "-n", "argocd", "mip-cluster-hospital", "--type", "merge", "-p", patch],
+    );
+    assert!(emptied.status.success(), "{}", String::from_utf8_lossy(&emptied.stderr));
+    let doctor = mip_in(d, &kubeconfig, &["doctor"]);
+    assert_eq!(code(&doctor), 2, "{}{}", stdout(&doctor), stderr(&doctor));
+    assert!(
+        stdout(&doctor).contains("error[cluster-without-credentials] v1/Secret/argocd/mip-cluster-hospital"),
+        "{}",
+        stdout(&doctor)
+    );
+    let restored =
+        mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0", "--force-conflicts"]);
+    assert_eq!(code(&restored), 0, "{}{}", stdout(&restored), stderr(&restored));
+    assert_eq!(cluster_config(&main)["bearerToken"], token.as_str(), "carried again");
+
     // A deleted ServiceAccount (its token goes with it) is drift on the second cluster; apply
     // restores both and carries the new token to the cluster Secret.
     assert!(
@@ -370,8 +390,20 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
 
     // Canary: neither token is in any output (the restoring apply logs at -vvv), the plan file
     // or the state.
-    let outputs =
-        [&valid, &plan, &apply, &again, &drift, &fix, &clean, &without_federation, &without_cluster, &state];
+    let outputs = [
+        &valid,
+        &plan,
+        &apply,
+        &again,
+        &doctor,
+        &restored,
+        &drift,
+        &fix,
+        &clean,
+        &without_federation,
+        &without_cluster,
+        &state,
+    ];
     let mut files = vec![d.join("registered.plan")];
     collect(&d.join("state"), &mut files);
     for secret in [&token, &new_token] {

@@ -98,6 +98,8 @@ pub enum Code {
     ArgoCondition,
     /// An Application is OutOfSync at the revision its spec tracks, and no sync is failing.
     OutOfSync,
+    /// An Argo CD cluster Secret gives no credentials: Argo CD cannot connect to that cluster.
+    ClusterWithoutCredentials,
     /// An Application is Degraded.
     Degraded,
 }
@@ -117,6 +119,7 @@ impl Code {
             Code::DefaultProjectLoosened => "default-project-loosened",
             Code::ArgoCondition => "argo-condition",
             Code::OutOfSync => "out-of-sync",
+            Code::ClusterWithoutCredentials => "cluster-without-credentials",
             Code::Degraded => "degraded",
         }
     }
@@ -199,6 +202,19 @@ pub struct LiveObjects {
     pub secret_keys: BTreeMap<ObjectRef, BTreeSet<String>>,
     /// The namespaces of [`Expectations::namespaces`] that exist.
     pub namespaces: Vec<Value>,
+    /// Argo CD's cluster Secrets (`secret-type: cluster`) by name, each reduced to its server
+    /// and whether its `config` carries credentials (never a value).
+    pub clusters: BTreeMap<String, ClusterSecret>,
+}
+
+/// What the diagnosis keeps of an Argo CD cluster Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterSecret {
+    /// Its `server`.
+    pub server: String,
+    /// Whether its `config` names a bearer token, a client certificate, basic auth or an exec
+    /// or cloud provider.
+    pub has_credentials: bool,
 }
 
 /// What the loaded inventory requires.
@@ -250,6 +266,7 @@ pub fn report(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Report {
         ("ApplicationSet".to_owned(), live.application_sets.len()),
         ("Secret".to_owned(), exp.secrets.len()),
         ("Namespace".to_owned(), live.namespaces.len()),
+        ("cluster Secret".to_owned(), live.clusters.len()),
     ]);
     Report {
         format_version: FORMAT_VERSION,
@@ -294,6 +311,15 @@ pub fn diagnose(exp: &Expectations, live: &LiveObjects, now_unix: u64) -> Vec<Fi
     }
     for n in &live.namespaces {
         check_deletion(ObjectRef::new("v1", "Namespace", None, name_of(n)), n, now_unix, &mut out);
+    }
+    for (name, c) in live.clusters.iter().filter(|(_, c)| !c.has_credentials) {
+        out.push(Finding {
+            severity: Severity::Error,
+            code: Code::ClusterWithoutCredentials,
+            address: ObjectRef::new("v1", "Secret", Some(ns), name),
+            what: format!("cluster Secret `{name}` gives Argo CD no credentials for `{}`: its Applications there cannot sync", c.server),
+            fix: "declare the cluster with `context:` (mip registers it) or with `bearerToken` / `clientCertificate`, then `mip apply`".into(),
+        });
     }
     out.sort_by(|a, b| {
         (a.severity, &a.address, a.code.as_str()).cmp(&(b.severity, &b.address, b.code.as_str()))

@@ -1,7 +1,7 @@
 //! The cluster read: one LIST per Argo CD kind, the namespaces, and the required Secrets
 //! reduced to their key names.
 
-use super::{Expectations, LiveObjects};
+use super::{ClusterSecret, Expectations, LiveObjects};
 use crate::Error;
 use crate::live::read_live;
 use mip_core::cluster::{Cluster, ClusterError, KindRef};
@@ -47,5 +47,36 @@ pub async fn read<C: Cluster>(cluster: &C, exp: &Expectations) -> Result<LiveObj
             secret_keys.insert(s.addr.clone(), key_names(&obj));
         }
     }
-    Ok(LiveObjects { projects, applications, application_sets, secret_keys, namespaces })
+    let secrets = KindRef { group: String::new(), version: "v1".into(), kind: "Secret".into() };
+    let clusters = cluster
+        .list(&secrets, Some(ns), Some("argocd.argoproj.io/secret-type=cluster"))
+        .await?
+        .iter()
+        .map(|s| {
+            let name = s.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            (name, cluster_secret(s))
+        })
+        .collect();
+    Ok(LiveObjects { projects, applications, application_sets, secret_keys, namespaces, clusters })
+}
+
+/// A cluster Secret reduced at once to its server and whether its `config` carries credentials
+/// (the decoded values never leave this function).
+pub(super) fn cluster_secret(secret: &Value) -> ClusterSecret {
+    let field = |k: &str| {
+        secret
+            .pointer(&format!("/data/{k}"))
+            .and_then(Value::as_str)
+            .and_then(mip_plan::base64_decode)
+            .or_else(|| {
+                secret.pointer(&format!("/stringData/{k}")).and_then(Value::as_str).map(str::to_owned)
+            })
+    };
+    let config: Value = field("config").and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null);
+    let present = |p: &str| config.pointer(p).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+    let has_credentials =
+        ["/bearerToken", "/tlsClientConfig/certData", "/username", "/execProviderConfig", "/awsAuthConfig"]
+            .iter()
+            .any(|p| present(p));
+    ClusterSecret { server: field("server").unwrap_or_default(), has_credentials }
 }

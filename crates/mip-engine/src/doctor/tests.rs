@@ -56,6 +56,10 @@ fn healthy() -> LiveObjects {
             BTreeSet::from(["client-id".to_owned(), "client-secret".to_owned()]),
         )]),
         namespaces: vec![json!({"metadata": {"name": "federation-a"}})],
+        clusters: BTreeMap::from([(
+            "mip-cluster-hospital".to_owned(),
+            ClusterSecret { server: "https://10.0.0.5:6443".into(), has_credentials: true },
+        )]),
     }
 }
 
@@ -272,4 +276,32 @@ fn out_of_sync_and_degraded_applications_are_explained() {
     // Compared with an older revision: a refresh is pending, not drift.
     live.applications[0]["status"]["sync"]["comparedTo"]["source"]["targetRevision"] = json!("old-branch");
     assert!(diagnose(&exp(), &live, NOW).iter().all(|f| f.code != Code::OutOfSync));
+}
+
+#[test]
+fn a_cluster_secret_without_credentials_is_named_with_its_server() {
+    let mut live = healthy();
+    let config = |c: serde_json::Value| {
+        use base64::Engine;
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        json!({"metadata": {"name": "c"}, "data": {"server": b64("https://10.0.0.5:6443"), "config": b64(&c.to_string())}})
+    };
+    // Read as the doctor reads them: the config is parsed and dropped at once.
+    assert!(
+        super::read::cluster_secret(&config(json!({"bearerToken": "t", "tlsClientConfig": {}})))
+            .has_credentials
+    );
+    assert!(
+        super::read::cluster_secret(&config(json!({"tlsClientConfig": {"certData": "Yw=="}})))
+            .has_credentials
+    );
+    let empty = super::read::cluster_secret(&config(json!({"tlsClientConfig": {"insecure": false}})));
+    assert!(!empty.has_credentials);
+    assert_eq!(empty.server, "https://10.0.0.5:6443");
+    live.clusters.insert("mip-cluster-east".into(), empty);
+    let findings = diagnose(&exp(), &live, NOW);
+    let f = findings.iter().find(|f| f.code == Code::ClusterWithoutCredentials).expect("a finding");
+    assert_eq!(f.address.to_string(), format!("v1/Secret/{NS}/mip-cluster-east"));
+    assert!(f.what.contains("https://10.0.0.5:6443"), "{}", f.what);
+    assert_eq!(codes(&live), vec![("cluster-without-credentials", "mip-cluster-east".to_owned())]);
 }
