@@ -192,7 +192,7 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
     let position = |f: &dyn Fn(&Value) -> bool| events.iter().position(f);
     let app = format!("argoproj.io/v1alpha1/Application/{ns}/federation-h-settings");
     let app_gone = position(&|e| {
-        e["event"] == "readiness" && e["address"] == app.as_str() && e["readiness"]["state"] == "ready"
+        e["event"] == "readiness" && e["address"] == app.as_str() && e["readiness"]["state"] == "gone"
     });
     let ns_deleted =
         position(&|e| e["event"] == "start" && e["address"] == "hospital:v1/Namespace/federation-h");

@@ -307,6 +307,7 @@ impl Progress {
     fn awaited(&self, a: &mip_core::ObjectRef, readiness: &Readiness) {
         let text = match readiness {
             Readiness::Ready => format!("  ✓ {a}: ready"),
+            Readiness::Gone => format!("  ✓ {a}: removed by Argo CD"),
             Readiness::NotReady(why) => format!("  … {a}: {why}"),
         };
         let Some(bar) = self.bar() else {
@@ -320,7 +321,7 @@ impl Progress {
             line
         });
         match readiness {
-            Readiness::Ready => line.finish_with_message(text),
+            Readiness::Ready | Readiness::Gone => line.finish_with_message(text),
             Readiness::NotReady(_) => line.set_message(text),
         }
     }

@@ -73,7 +73,7 @@ impl Watch {
         let mut opened = Vec::new();
         for &i in which {
             let now = match (self.gone[i], live.get(&self.targets[i])) {
-                (true, None) => Readiness::Ready,
+                (true, None) => Readiness::Gone,
                 (true, Some(_)) => Readiness::NotReady(STILL_PRESENT.to_owned()),
                 (false, l) => readiness(&self.targets[i], l, self.level),
             };

@@ -38,6 +38,8 @@ pub(crate) const NOT_CREATED: &str = "not created yet";
 pub enum Readiness {
     /// Ready at the level asked for.
     Ready,
+    /// Gone, as awaited: Argo CD removed it (and what it deployed).
+    Gone,
     /// Not yet, or failed: why.
     NotReady(String),
 }
@@ -45,7 +47,7 @@ pub enum Readiness {
 impl Readiness {
     /// Whether ready.
     pub fn is_ready(&self) -> bool {
-        matches!(self, Readiness::Ready)
+        matches!(self, Readiness::Ready | Readiness::Gone)
     }
 }
 
