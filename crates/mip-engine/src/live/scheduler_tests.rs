@@ -487,3 +487,34 @@ async fn a_registered_token_is_read_when_the_write_starts_and_only_hashed() {
     assert!(entry.secret_hashes.contains_key("config"), "{entry:?}");
     assert!(!format!("{snapshot:?}").contains("CANARY-token"));
 }
+
+/// A token the cluster never fills fails only the write that carries it, after the token
+/// timeout, naming what it waited for; what does not depend on it is applied.
+#[tokio::test(start_paused = true)]
+async fn a_token_never_issued_fails_its_write_by_name() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    let token = ObjectRef::new("v1", "Secret", Some("kube-system"), "mip-argocd-manager-token");
+    let target = ObjectRef::new("v1", "Secret", Some("argocd"), "mip-cluster-hospital");
+    let cluster_secret = Change {
+        address: target.clone(),
+        manifest: Some(Arc::new(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": target.name, "namespace": "argocd"},
+            "stringData": {"config": ""},
+        }))),
+        sensitive: vec![mip_plan::SensitiveKey {
+            key: "config".into(),
+            source: SensitiveSource::ServiceAccountToken { secret: token.clone() },
+        }],
+        ..create("unused", &[])
+    };
+    let plan = plan_of(vec![cluster_secret, create("other", &[])]);
+    let o = run(&cluster, &store, &plan, &opts(4)).await;
+    assert_eq!(o.applied, vec![addr("other")], "{o:?}");
+    let [failure] = o.failed.as_slice() else { panic!("one failure: {o:?}") };
+    assert_eq!(failure.address, target);
+    let text = failure.error.to_string();
+    assert!(text.contains("mip-argocd-manager-token") && text.contains("token controller"), "{text}");
+    assert!(cluster.object(&target).is_none(), "nothing written without the token");
+}

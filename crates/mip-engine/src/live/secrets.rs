@@ -95,16 +95,20 @@ pub(crate) async fn read_pending<C: mip_core::cluster::Cluster>(
                 break;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(mip_core::cluster::ClusterError::Other {
-                    operation: format!("read the token of `{secret}`"),
-                    message: format!(
+                let seconds = TOKEN_TIMEOUT.as_secs();
+                let message = match source {
+                    SensitiveSource::ServiceAccountToken { .. } => format!(
                         "{} (is the cluster's token controller running? kube-controller-manager's \
                          serviceaccount-token controller fills it)",
-                        SourceError::TokenNotIssued {
-                            secret: secret.to_string(),
-                            seconds: TOKEN_TIMEOUT.as_secs()
-                        }
+                        SourceError::TokenNotIssued { secret: secret.to_string(), seconds }
                     ),
+                    _ => format!(
+                        "`{secret}` has no value for it after {seconds} s (has Argo CD deployed what makes it?)"
+                    ),
+                };
+                return Err(mip_core::cluster::ClusterError::Other {
+                    operation: format!("read {source}"),
+                    message,
                 });
             }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
