@@ -170,12 +170,7 @@ pub fn project_remote_servers(inv: &Inventory, f: &Federation) -> Vec<String> {
     if !runs_on_remote_nodes(inv, f) {
         return Vec::new();
     }
-    remote_node_clusters(f)
-        .into_iter()
-        .map(|c| {
-            inv.cluster(c).map_or_else(|| mip_core::IN_CLUSTER_SERVER.to_owned(), |c| c.server.value.clone())
-        })
-        .collect()
+    remote_node_clusters(f).into_iter().map(|c| inv.server_of(c)).collect()
 }
 
 /// `netpol-<federation>-<kind>` (AppSet `federation-network-policies`).

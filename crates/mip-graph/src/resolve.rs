@@ -118,7 +118,7 @@ impl Builder<'_> {
     }
 
     fn server_of(&self, cluster: &str) -> String {
-        self.inv.cluster(cluster).map_or_else(|| self.in_cluster.clone(), |c| c.server.value.clone())
+        self.inv.server_of(cluster)
     }
 
     fn cluster_ref(&self, cluster: &str) -> Option<String> {

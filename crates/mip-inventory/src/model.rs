@@ -421,6 +421,12 @@ impl Inventory {
         self.clusters.iter().find(|c| c.name.value == name)
     }
 
+    /// The API server URL of a cluster as Argo CD addresses it (the in-cluster server for a
+    /// name the inventory does not declare, which validation refuses).
+    pub fn server_of(&self, name: &str) -> String {
+        self.cluster(name).map_or_else(|| mip_core::IN_CLUSTER_SERVER.to_owned(), |c| c.server.value.clone())
+    }
+
     /// Whether a common app is enabled.
     pub fn common_app(&self, kind: CommonAppKind) -> Option<&CommonApp> {
         self.common_apps.iter().find(|a| a.kind.value == kind)

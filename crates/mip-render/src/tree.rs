@@ -266,7 +266,7 @@ impl Ctx<'_> {
     }
 
     fn server_of(&self, cluster: &str) -> String {
-        self.inv.cluster(cluster).map_or_else(|| IN_CLUSTER_SERVER.to_owned(), |c| c.server.value.clone())
+        self.inv.server_of(cluster)
     }
 
     /// Clusters that federations deploy to, in inventory order, with their federations.
