@@ -201,21 +201,17 @@ impl Resolver {
             SensitiveSource::Generated => Err(SourceError::Generated),
             SensitiveSource::ClusterConfig { token, client_certificate, client_key, ca_file } => {
                 let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-                let mut tls = serde_json::json!({ "insecure": false });
-                if let Some(path) = ca_file {
-                    tls["caData"] = serde_json::Value::String(b64(&self.read_file(path)?));
-                }
-                let mut config = serde_json::json!({});
-                if let Some(token) = token {
-                    config["bearerToken"] =
-                        serde_json::Value::String(self.resolve(token)?.expose().to_owned());
-                }
-                if let (Some(cert), Some(key)) = (client_certificate, client_key) {
-                    tls["certData"] = serde_json::Value::String(b64(self.resolve(cert)?.expose().as_bytes()));
-                    tls["keyData"] = serde_json::Value::String(b64(self.resolve(key)?.expose().as_bytes()));
-                }
-                config["tlsClientConfig"] = tls;
-                Ok(Sensitive::new(config.to_string()))
+                let ca = ca_file.as_ref().map(|path| self.read_file(path)).transpose()?.map(|pem| b64(&pem));
+                let token = token.as_ref().map(|t| self.resolve(t)).transpose()?;
+                let client = match (client_certificate, client_key) {
+                    (Some(cert), Some(key)) => Some((
+                        b64(self.resolve(cert)?.expose().as_bytes()),
+                        Sensitive::new(b64(self.resolve(key)?.expose().as_bytes())),
+                    )),
+                    _ => None,
+                };
+                let client = client.as_ref().map(|(cert, key)| (cert.as_str(), key));
+                Ok(mip_core::argo_cluster_config(token.as_ref(), client, ca.as_deref()))
             }
             SensitiveSource::ServiceAccountToken { .. } | SensitiveSource::SecretKey { .. } => {
                 Err(SourceError::FromCluster)

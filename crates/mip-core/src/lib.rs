@@ -41,7 +41,7 @@ mod sensitive;
 pub use action::{Action, Owner};
 pub use address::{AddressError, ObjectRef};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
-pub use sensitive::{Sensitive, SensitiveSource};
+pub use sensitive::{Sensitive, SensitiveSource, argo_cluster_config};
 
 /// The Kubernetes API server address Argo CD uses for the cluster it runs in.
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";

@@ -89,6 +89,30 @@ impl fmt::Display for SensitiveSource {
     }
 }
 
+/// The `config` JSON of an Argo CD cluster Secret: a bearer token, or a client certificate and
+/// key (`certData`/`keyData`, base64 PEM), and the cluster's CA (`caData`, base64 PEM; `None`:
+/// the system roots). Assembled in memory; the result is as sensitive as its parts.
+pub fn argo_cluster_config(
+    bearer_token: Option<&Sensitive>,
+    client: Option<(&str, &Sensitive)>,
+    ca_data: Option<&str>,
+) -> Sensitive {
+    let mut tls = serde_json::json!({ "insecure": false });
+    if let Some(ca) = ca_data {
+        tls["caData"] = serde_json::Value::String(ca.to_owned());
+    }
+    if let Some((cert, key)) = client {
+        tls["certData"] = serde_json::Value::String(cert.to_owned());
+        tls["keyData"] = serde_json::Value::String(key.expose().to_owned());
+    }
+    let mut config = serde_json::json!({});
+    if let Some(token) = bearer_token {
+        config["bearerToken"] = serde_json::Value::String(token.expose().to_owned());
+    }
+    config["tlsClientConfig"] = tls;
+    Sensitive::new(config.to_string())
+}
+
 /// A value that must never be shown. `Debug` and `Display` print only `(sensitive)`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sensitive(String);

@@ -137,12 +137,12 @@ fn value_from(source: &SensitiveSource, secret: &Value) -> Option<Sensitive> {
 /// token controller filled: the bearer token and the cluster's CA (`ca.crt`, which the API
 /// gives base64-encoded, as `caData` wants it). `None` while the token is not issued.
 pub(crate) fn token_config(token_secret: &Value) -> Option<Sensitive> {
-    let token = live_value(token_secret, "token").filter(|t| !t.is_empty())?;
-    let mut tls = serde_json::json!({ "insecure": false });
-    if let Some(ca) = token_secret.pointer("/data/ca.crt").and_then(Value::as_str) {
-        tls["caData"] = Value::String(ca.chars().filter(|c| !c.is_whitespace()).collect());
-    }
-    Some(Sensitive::new(serde_json::json!({ "bearerToken": token, "tlsClientConfig": tls }).to_string()))
+    let token = live_value(token_secret, "token").filter(|t| !t.is_empty()).map(Sensitive::new)?;
+    let ca: Option<String> = token_secret
+        .pointer("/data/ca.crt")
+        .and_then(Value::as_str)
+        .map(|ca| ca.chars().filter(|c| !c.is_whitespace()).collect());
+    Some(mip_core::argo_cluster_config(Some(&token), None, ca.as_deref()))
 }
 
 /// A live Secret's value for a key, decoded (in memory only, to hash it or keep it).
