@@ -13,7 +13,7 @@
 //! node's Helm release and why.
 
 use crate::model::{DesiredObject, Step};
-use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, Owner, SensitiveSource};
+use mip_core::{Location, MANAGED_BY_LABEL, MANAGED_BY_VALUE, ObjectRef, Owner, SensitiveSource};
 use mip_inventory::{CommonAppKind, FederationKind, Inventory};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -29,9 +29,21 @@ pub const PSK_SECRET: &str = "submariner-ipsec-psk";
 /// The Secret mip writes on each remote node.
 pub const JOIN_SECRET: &str = "submariner-broker-join";
 
-/// For each remote cluster of a hybrid federation (once, in inventory order) when the
-/// `submariner` common app is on: its operator namespace and the join Secret.
-pub fn remote_node_objects(inv: &Inventory) -> Vec<DesiredObject> {
+/// A remote node: a remote cluster of a hybrid federation, with the first federation that names
+/// it and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNode {
+    /// The cluster's inventory name.
+    pub cluster: String,
+    /// The (first) hybrid federation whose `remoteClusters` name it.
+    pub federation: String,
+    /// Where it names it.
+    pub at: Location,
+}
+
+/// The remote nodes Submariner joins (each cluster once, by name), when the `submariner`
+/// common app is on.
+pub fn remote_nodes(inv: &Inventory) -> Vec<RemoteNode> {
     if inv.common_app(CommonAppKind::Submariner).is_none() {
         return Vec::new();
     }
@@ -41,6 +53,12 @@ pub fn remote_node_objects(inv: &Inventory) -> Vec<DesiredObject> {
             seen.entry(r.value.clone()).or_insert_with(|| (r.at.clone(), f.name.value.clone()));
         }
     }
+    seen.into_iter().map(|(cluster, (at, federation))| RemoteNode { cluster, federation, at }).collect()
+}
+
+/// The join Secret of a remote node (in [`OPERATOR_NAMESPACE`] there, which the resolver
+/// creates first): its keys carried from the main cluster at apply time.
+pub fn join_secret(node: &RemoteNode) -> DesiredObject {
     let broker = ObjectRef::new("v1", "Secret", Some(BROKER_NAMESPACE), BROKER_SECRET);
     let psk = ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), PSK_SECRET);
     let carried = |secret: &ObjectRef, key: &str, encoded: bool| SensitiveSource::SecretKey {
@@ -48,55 +66,35 @@ pub fn remote_node_objects(inv: &Inventory) -> Vec<DesiredObject> {
         key: key.to_owned(),
         encoded,
     };
-    let mut out = Vec::new();
-    for (cluster, (at, federation)) in seen {
-        let on = Some(cluster.as_str());
-        let labels = json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE });
-        out.push(DesiredObject {
-            addr: ObjectRef::new("v1", "Namespace", None, OPERATOR_NAMESPACE).on_cluster(on),
-            owner: Owner::Mip,
-            step: Step::Bootstrap,
-            manifest: json!({
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": { "name": OPERATOR_NAMESPACE, "labels": labels },
-            })
-            .into(),
-            sensitive: BTreeMap::new(),
-            reason: format!(
-                "Submariner's namespace on remote node `{cluster}` (hybrid federation `{federation}`)"
-            ),
-            origin: Some(at.clone()),
-            generated_by: None,
-        });
-        let sensitive = BTreeMap::from([
-            ("broker-token".to_owned(), carried(&broker, "token", false)),
-            ("broker-ca".to_owned(), carried(&broker, "ca.crt", true)),
-            ("ipsec-psk".to_owned(), carried(&psk, "psk", false)),
-        ]);
-        let mut data: serde_json::Map<String, serde_json::Value> =
-            sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
-        data.insert("broker-namespace".into(), json!(BROKER_NAMESPACE));
-        data.insert("cluster-id".into(), json!(cluster));
-        out.push(DesiredObject {
-                addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on),
-                owner: Owner::Mip,
-                step: Step::RemoteNodes,
-                manifest: json!({
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": { "name": JOIN_SECRET, "namespace": OPERATOR_NAMESPACE, "labels": labels },
-                    "type": "Opaque",
-                    "stringData": data,
-                })
-                .into(),
-                sensitive,
-                reason: format!(
-                    "Submariner's broker token, CA and IPsec PSK carried from the main cluster to remote node `{cluster}`"
-                ),
-                origin: Some(at),
-                generated_by: None,
-        });
+    let RemoteNode { cluster, at, .. } = node;
+    let on = Some(cluster.as_str());
+    let labels = json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE });
+    let sensitive = BTreeMap::from([
+        ("broker-token".to_owned(), carried(&broker, "token", false)),
+        ("broker-ca".to_owned(), carried(&broker, "ca.crt", true)),
+        ("ipsec-psk".to_owned(), carried(&psk, "psk", false)),
+    ]);
+    let mut data: serde_json::Map<String, serde_json::Value> =
+        sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
+    data.insert("broker-namespace".into(), json!(BROKER_NAMESPACE));
+    data.insert("cluster-id".into(), json!(cluster));
+    DesiredObject {
+        addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on),
+        owner: Owner::Mip,
+        step: Step::RemoteNodes,
+        manifest: json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": JOIN_SECRET, "namespace": OPERATOR_NAMESPACE, "labels": labels },
+            "type": "Opaque",
+            "stringData": data,
+        })
+        .into(),
+        sensitive,
+        reason: format!(
+            "Submariner's broker token, CA and IPsec PSK carried from the main cluster to remote node `{cluster}`"
+        ),
+        origin: Some(at.clone()),
+        generated_by: None,
     }
-    out
 }
