@@ -8,8 +8,9 @@
 //! Argo CD has removed the app and its workload; removing the cluster then leaves nothing of
 //! mip's on either cluster.
 
+use crate::clusters::{TwoClusters, two_clusters};
 use crate::*;
-use mip_test_support::{ArgoCd, ArgoCdOptions, CONTEXT, TestCluster, TestClusterOptions};
+use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -91,17 +92,11 @@ fn wait_until(argocd: &ArgoCd, what: &str, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_sides() {
-    let main = TestCluster::start(TestClusterOptions::default());
+    let TwoClusters { main, hospital, dir, kubeconfig: kc } = two_clusters(TestClusterOptions::default());
     let argocd = ArgoCd::start(&main, ArgoCdOptions::default());
-    let hospital = TestCluster::start(TestClusterOptions::default());
     let ns = main.argocd_namespace().to_owned();
     let repo = argocd.repo_url();
-    let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
-    let second =
-        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
-    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
-    let kc = format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
     let server = hospital.server_url().to_owned();
     let write_inventory = |pin: &str, server: Option<&str>, federation: bool| {
         std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, pin, server, federation))

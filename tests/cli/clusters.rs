@@ -24,24 +24,37 @@ fn mip_in(dir: &Path, kubeconfig: &str, args: &[&str]) -> Output {
         .expect("mip runs")
 }
 
+/// Two dedicated API servers (each with its own etcd and CA): `main` with `options`, and
+/// `hospital`, whose kubeconfig is copied into `dir` with its context renamed `hospital`;
+/// `kubeconfig` merges both as kubectl merges `KUBECONFIG`.
+pub(crate) struct TwoClusters {
+    pub(crate) main: TestCluster,
+    pub(crate) hospital: TestCluster,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) kubeconfig: String,
+}
+
+pub(crate) fn two_clusters(options: TestClusterOptions) -> TwoClusters {
+    let main = TestCluster::start(options);
+    let hospital = TestCluster::start(TestClusterOptions::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let renamed =
+        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
+    let second = dir.path().join("hospital.kubeconfig");
+    std::fs::write(&second, renamed).expect("write");
+    let kubeconfig = format!("{}:{}", main.kubeconfig_path().display(), second.display());
+    TwoClusters { main, hospital, dir, kubeconfig }
+}
+
 fn kubectl_on(cluster: &TestCluster, args: &[&str]) -> Output {
     cluster.kubectl().args(args).output().expect("kubectl runs")
 }
 
 #[test]
 fn a_federation_on_a_second_cluster_is_planned_applied_drifted_and_destroyed_there() {
-    let main =
-        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
-    let hospital = TestCluster::start(TestClusterOptions::default());
-    let dir = tempfile::tempdir().expect("tmp");
+    let TwoClusters { main, hospital, dir, kubeconfig } =
+        two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    // One kubeconfig per cluster, merged as kubectl merges KUBECONFIG: the second one's
-    // context is `hospital`.
-    let second =
-        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
-    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
-    let kubeconfig =
-        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
     let inventory = format!(
         "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
          repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
@@ -173,16 +186,9 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// in no output, plan file or state.
 #[test]
 fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
-    let main =
-        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
-    let hospital = TestCluster::start(TestClusterOptions::default());
-    let dir = tempfile::tempdir().expect("tmp");
+    let TwoClusters { main, hospital, dir, kubeconfig } =
+        two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let second =
-        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
-    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
-    let kubeconfig =
-        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
     let head = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\n\
          repositories:\n  infra: {url: 'https://example.org/mip-infra.git'}\n  deployments: {url: 'https://example.org/mip-deployments.git'}\n\
          upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{name: security}]\n";
@@ -447,16 +453,9 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
     const BROKER_TOKEN: &str = "CANARY-broker-token-71c2";
     const PSK: &str = "CANARY-ipsec-psk-0d9a";
     const CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nCANARY-broker-ca-44e1\n-----END CERTIFICATE-----\n";
-    let main =
-        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
-    let hospital = TestCluster::start(TestClusterOptions::default());
-    let dir = tempfile::tempdir().expect("tmp");
+    let TwoClusters { main, hospital, dir, kubeconfig } =
+        two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let second =
-        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
-    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
-    let kubeconfig =
-        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
     let b64 = |s: &str| {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(s)
@@ -528,16 +527,9 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
 /// either cluster and the state is unchanged; once it is back, nothing is left to do.
 #[test]
 fn a_remote_cluster_that_is_down_fails_the_run_by_name_and_loses_nothing() {
-    let main =
-        TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
-    let mut hospital = TestCluster::start(TestClusterOptions::default());
-    let dir = tempfile::tempdir().expect("tmp");
+    let TwoClusters { main: _main, mut hospital, dir, kubeconfig } =
+        two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let second =
-        std::fs::read_to_string(hospital.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
-    std::fs::write(d.join("hospital.kubeconfig"), second).expect("write");
-    let kubeconfig =
-        format!("{}:{}", main.kubeconfig_path().display(), d.join("hospital.kubeconfig").display());
     let inventory = |apps: &str| {
         format!(
             "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
