@@ -474,8 +474,18 @@ fn removed_by_argo(desired: &Desired, live: &LiveView) -> Vec<Expectation> {
 /// the old value no longer authenticates. The value itself is known only at apply time.
 fn reissued(changes: &mut [Change], summary: &mut Summary, live: &LiveView) {
     // Only Secrets mip writes: one another tool makes is read again with `mip apply --rotate`.
-    let managed: std::collections::BTreeMap<ObjectRef, Action> =
-        changes.iter().map(|c| (c.address.clone(), c.action)).collect();
+    // The few sources some change reads, with their own action (no map of every change: this
+    // runs on every plan).
+    let sources: std::collections::BTreeSet<&ObjectRef> =
+        changes.iter().flat_map(|c| c.sensitive.iter().filter_map(|k| k.source.reads())).collect();
+    if sources.is_empty() {
+        return;
+    }
+    let managed: std::collections::BTreeMap<ObjectRef, Action> = changes
+        .iter()
+        .filter(|c| sources.contains(&c.address))
+        .map(|c| (c.address.clone(), c.action))
+        .collect();
     for c in changes.iter_mut().filter(|c| c.action == Action::NoOp) {
         let source = c.sensitive.iter().filter_map(|k| k.source.reads()).find(|s| {
             managed.get(*s).is_some_and(|a| *a == Action::Create || !live.objects.contains_key(*s))
