@@ -130,12 +130,7 @@ impl Parts {
 
     /// The engine's environment.
     pub fn env(&self) -> Env<'_, KubeConnector> {
-        Env {
-            connector: &self.connector,
-            backends: &self.backends,
-            state: &self.state,
-            hook: Arc::clone(&self.progress) as Arc<dyn Hook>,
-        }
+        Env::new(&self.connector, &self.backends, &self.state, Arc::clone(&self.progress) as Arc<dyn Hook>)
     }
 }
 

@@ -44,9 +44,29 @@ pub struct Env<'a, K: Connector> {
     pub state: &'a StateFlags,
     /// Where progress goes.
     pub hook: Arc<dyn Hook>,
+    /// The state [`Env::connect`] read (without the lock) to find the remote clusters it holds
+    /// objects on, kept for the command's own lock-free read (a plan or drift reads it once).
+    peeked: std::sync::Mutex<Option<mip_state::Snapshot>>,
+}
+
+impl<'a, K: Connector> Env<'a, K> {
+    /// An environment.
+    pub fn new(
+        connector: &'a K,
+        backends: &'a Backends<K::Cluster>,
+        state: &'a StateFlags,
+        hook: Arc<dyn Hook>,
+    ) -> Self {
+        Env { connector, backends, state, hook, peeked: std::sync::Mutex::default() }
+    }
 }
 
 impl<K: Connector> Env<'_, K> {
+    /// The state [`Env::connect`] read, once; `None` when it read none (then read it).
+    fn take_peeked(&self) -> Option<mip_state::Snapshot> {
+        self.peeked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
     /// Loads the inventory and shows its warnings.
     fn load(&self, opts: &LoadOptions) -> Result<Loaded, Error> {
         let loaded = crate::load::load(opts)?;
@@ -82,6 +102,7 @@ impl<K: Connector> Env<'_, K> {
                     }
                 }
             }
+            *self.peeked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(snapshot);
         }
         for (name, remembered) in wanted {
             let declared = loaded.inventory.cluster(&name).and_then(|c| {

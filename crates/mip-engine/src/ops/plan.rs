@@ -101,7 +101,9 @@ pub(crate) async fn live_read<K: Connector>(
     cluster: &Conn<K>,
     loaded: &Loaded,
 ) -> Result<(Plan, std::collections::BTreeMap<mip_core::ObjectRef, serde_json::Value>), Error> {
-    let backend = env.backend(loaded, Some(cluster))?;
-    let snapshot = backend.read(false).await?.map(|(s, _)| s);
+    let snapshot = match env.take_peeked() {
+        Some(snapshot) => Some(snapshot),
+        None => env.backend(loaded, Some(cluster))?.read(false).await?.map(|(s, _)| s),
+    };
     crate::live::plan::plan_live_read(cluster, loaded, snapshot.as_ref()).await
 }
