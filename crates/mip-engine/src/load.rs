@@ -185,6 +185,7 @@ pub fn load_bytes(
         invalid(&path, std::iter::once(d).collect())
     })?;
     let mut warnings = parsed.warnings;
+    warnings.extend(desired.warnings.clone());
     warnings.extend(checks);
     Ok(Loaded { path, digest, inventory, desired, dag, warnings })
 }

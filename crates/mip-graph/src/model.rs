@@ -123,6 +123,9 @@ pub struct Desired {
     pub revision: String,
     /// The root Application name prefix (`<sanitised revision>-`).
     pub prefix: String,
+    /// Warnings of resolution (e.g. an object declared twice in the prerequisite files, taken
+    /// as `kubectl apply` takes it: the later one wins).
+    pub warnings: mip_core::Diagnostics,
 }
 
 impl Desired {

@@ -276,7 +276,7 @@ pub fn resolve(
     if b.diags.has_errors() {
         return Err(b.diags.sorted());
     }
-    Ok(Desired { objects: b.objects, revision, prefix })
+    Ok(Desired { objects: b.objects, revision, prefix, warnings: b.diags.sorted() })
 }
 
 fn default_project(b: &mut Builder<'_>) {
@@ -430,6 +430,9 @@ fn credential_secret(
     });
 }
 
+/// The reason of every prerequisite object (how a later duplicate recognises an earlier one).
+const PREREQUISITE_REASON: &str = "prerequisite from";
+
 fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
     for doc in docs {
         let at = Some(doc.at.clone());
@@ -486,7 +489,22 @@ fn prerequisite_objects(b: &mut Builder<'_>, docs: &[Manifest]) {
             }
         }
         let addr = ObjectRef::new(api, kind, ns, name);
-        b.mip(addr, Step::Bootstrap, manifest, format!("prerequisite from `{}`", doc.at.file), at);
+        // The same object twice in the prerequisite files: `kubectl apply -f` (the manual
+        // step these files come from) applies both, so the later one is what the cluster
+        // ends up with. Take it, and say so with both places.
+        if let Some(prev) = b.objects.get(&addr).filter(|p| p.reason.starts_with(PREREQUISITE_REASON)) {
+            let first = prev.origin.as_ref().map_or_else(|| "elsewhere".to_owned(), ToString::to_string);
+            b.diags.push(
+                Diagnostic::warning(
+                    at.clone(),
+                    "duplicate-object",
+                    format!("object `{addr}` is declared again (first at {first}); the later one is applied, as `kubectl apply` would"),
+                )
+                .with_hint("remove one of the two documents"),
+            );
+            b.objects.remove(&addr);
+        }
+        b.mip(addr, Step::Bootstrap, manifest, format!("{PREREQUISITE_REASON} `{}`", doc.at.file), at);
     }
 }
 

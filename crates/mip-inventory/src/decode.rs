@@ -838,6 +838,7 @@ impl<'f> Decoder<'f> {
         let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
         let state = f.get("state").and_then(|n| self.state(n));
         let protect = f.get("protect").and_then(|n| self.protect(n));
+        let tree = f.get("tree").and_then(|n| self.tree(n)).unwrap_or_default();
         self.finish(
             f,
             &[
@@ -855,6 +856,7 @@ impl<'f> Decoder<'f> {
                 "state",
                 "protect",
                 "apps",
+                "tree",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -905,7 +907,57 @@ impl<'f> Decoder<'f> {
             state,
             protect,
             catalogue,
+            tree,
         })
+    }
+
+    /// `tree: {path, keep}`: relative paths inside the tree, never leaving it.
+    fn tree(&mut self, node: &Node) -> Option<TreeSettings> {
+        let mut f = self.fields(node, "tree")?;
+        let path = self.opt_string(&mut f, "path");
+        let keep = self.string_list(&mut f, "keep");
+        self.finish(f, &["path", "keep"]);
+        let mut out = TreeSettings { path: None, keep: Vec::new() };
+        if let Some(p) = path {
+            if self.relative_path(&p, "tree.path", true) {
+                out.path = Some(p);
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, k) in keep.into_iter().enumerate() {
+            if !self.relative_path(&k, &format!("tree.keep[{i}]"), false) {
+                continue;
+            }
+            if !seen.insert(k.value.clone()) {
+                self.error(
+                    k.at.clone(),
+                    "duplicate",
+                    format!("duplicate `tree.keep` entry `{}`", k.value),
+                    Some("list each path once".to_owned()),
+                );
+                continue;
+            }
+            out.keep.push(k);
+        }
+        Some(out)
+    }
+
+    /// Whether a path is relative, `/`-separated and stays inside its directory (`..` may
+    /// lead out of the inventory's directory only for `tree.path`).
+    fn relative_path(&mut self, p: &Located<String>, what: &str, may_go_up: bool) -> bool {
+        let bad = p.value.is_empty()
+            || p.value.starts_with('/')
+            || p.value.contains('\\')
+            || (!may_go_up && p.value.split('/').any(|s| s == ".." || s == "."));
+        if bad {
+            self.error(
+                p.at.clone(),
+                "invalid-value",
+                format!("`{what}` must be a relative path inside the tree, found `{}`", p.value),
+                Some("write it as in `git ls-files`, e.g. `common/submariner/` or `base/argo-projects.yaml`".to_owned()),
+            );
+        }
+        !bad
     }
 
     /// `protect:`: a list of kinds (`Namespace`) and addresses (`v1/Secret/ns/name`).

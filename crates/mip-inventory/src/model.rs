@@ -57,6 +57,31 @@ pub struct Inventory {
     pub protect: Option<Vec<Protected>>,
     /// The effective app catalogue: the built-in definitions merged with `apps:`.
     pub catalogue: crate::apps::Catalogue,
+    /// The GitOps tree mip renders (`tree:`): where it is, and the paths that stay the
+    /// operator's.
+    pub tree: TreeSettings,
+}
+
+/// The `tree:` section: the rendered GitOps tree and the files mip leaves to the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeSettings {
+    /// The tree's directory, relative to the inventory's (`None`: the inventory's own
+    /// directory). `mip plan --base` reads the tree's files here at both revisions.
+    pub path: Option<Located<String>>,
+    /// Paths (relative to the tree) that mip never writes, changes or removes: the
+    /// operator's files where mip would otherwise render one (`mip import` keeps every file
+    /// whose content mip's render would change). An entry ending in `/` keeps a directory.
+    pub keep: Vec<Located<String>>,
+}
+
+impl TreeSettings {
+    /// Whether `path` (relative to the tree, `/`-separated) is kept.
+    pub fn keeps(&self, path: &str) -> bool {
+        self.keep.iter().any(|k| match k.value.strip_suffix('/') {
+            Some(dir) => path.starts_with(&k.value) || path == dir,
+            None => path == k.value,
+        })
+    }
 }
 
 /// One entry of `protect:`.

@@ -500,7 +500,76 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
     if !prerequisites.is_empty() {
         inv.insert("prerequisites".into(), Value::Array(prerequisites));
     }
-    let mut text = format!("# imported by mip from `{dir}`; review the report on stderr\n");
-    text.push_str(&crate::to_yaml(&Value::Object(inv)));
+    let header = format!("# imported by mip from `{dir}`; review the report on stderr\n");
+    let first = format!("{header}{}", crate::to_yaml(&Value::Object(inv.clone())));
+    // Same effect or kept: each path mip would render stays the operator's unless mip's
+    // file declares the same documents, so rendering the import changes no deployed value.
+    let parsed = mip_inventory::parse("mip.yaml", &first).map_err(|d| {
+        let first = d.iter().find(|d| d.severity == mip_core::Severity::Error).map(ToString::to_string);
+        format!("the imported inventory does not validate: {}", first.unwrap_or_default())
+    })?;
+    let rendered = crate::render(&parsed.inventory, &mip_graph::ResolveOptions::default());
+    let mut keep: Vec<String> = Vec::new();
+    let mut same = 0;
+    for (path, new) in &rendered {
+        let shown = path.display().to_string();
+        match files.get(path) {
+            Some(old) if crate::takeover::same_effect(old, new) => same += 1,
+            Some(old) => {
+                let name = path.display().to_string();
+                let diff = match (crate::takeover::documents(&name, old), crate::takeover::documents(&name, new)) {
+                    (Some(a), Some(b)) => crate::takeover::differences(&a, &b, 3).join(", "),
+                    _ => "the text (not YAML)".to_owned(),
+                };
+                report.push(format!("kept `{shown}` as it is (`tree.keep`): mip's render would change {diff}"));
+                keep.push(shown);
+            }
+            None => {
+                report.push(format!("kept `{shown}` absent (`tree.keep`): mip would add a file the tree does not have"));
+                keep.push(shown);
+            }
+        }
+    }
+    report.push(format!(
+        "{same} file(s) mip renders declare what the tree's do (same documents): `mip render --adopt` takes them over"
+    ));
+    report.extend(roles(files, &rendered, &parsed.inventory));
+    if !keep.is_empty() {
+        let entries: Vec<Value> = keep.iter().map(|k| json!(k)).collect();
+        inv.insert("tree".into(), json!({ "keep": entries }));
+    }
+    let text = format!("{header}{}", crate::to_yaml(&Value::Object(inv)));
     Ok(Imported { inventory: text, report })
+}
+
+/// One report line for each file of the checkout that mip does not render: what it is to
+/// mip (data the inventory names, a prerequisite, the operator's file kept in place, or
+/// outside mip with why).
+fn roles(
+    files: &BTreeMap<PathBuf, String>,
+    rendered: &BTreeMap<PathBuf, String>,
+    inv: &mip_inventory::Inventory,
+) -> Vec<String> {
+    let user: std::collections::BTreeSet<PathBuf> = crate::user_files(inv).into_iter().collect();
+    let mut out = Vec::new();
+    for path in files.keys().filter(|p| !rendered.contains_key(*p)) {
+        let shown = path.display().to_string();
+        let role = if user.contains(path) {
+            "data the inventory names (a values or patch file): kept in place, read by Argo CD".to_owned()
+        } else if inv.tree.keeps(&shown) {
+            continue;
+        } else if path.starts_with("argo-setup") {
+            "outside mip: Argo CD's own installation (install it as the seed does; mip drives an Argo CD that runs)".to_owned()
+        } else if path.extension().is_some_and(|e| e == "md") {
+            "outside mip: documentation".to_owned()
+        } else if path.starts_with("base") && path.components().any(|c| c.as_os_str() == "rbac") {
+            "a prerequisite: mip applies it before the infrastructure (`prerequisites`)".to_owned()
+        } else if path == Path::new("projects/mip-infrastructure.yaml") {
+            "outside mip's tree: mip applies the bootstrap project `mip-argo-project-infrastructure` itself".to_owned()
+        } else {
+            "the operator's file, kept in place: mip renders nothing at this path".to_owned()
+        };
+        out.push(format!("`{shown}`: {role}"));
+    }
+    out
 }

@@ -63,6 +63,7 @@
 pub mod branch;
 mod emit;
 pub mod import;
+pub mod takeover;
 mod tree;
 
 pub use tree::{
@@ -107,6 +108,8 @@ pub struct TreeStatus {
     pub foreign: Vec<PathBuf>,
     /// Files mip did not generate at paths it renders (never overwritten).
     pub conflicts: Vec<PathBuf>,
+    /// Files at paths the inventory keeps (`tree.keep`): the operator's, never touched.
+    pub kept: Vec<PathBuf>,
 }
 
 impl TreeStatus {
@@ -120,10 +123,12 @@ impl TreeStatus {
 }
 
 /// Classifies the files of a checkout (`path → text`, `None` for unreadable or binary
-/// files) against the rendered tree.
+/// files) against the rendered tree; `tree.keep` paths are never stale (a generated file the
+/// inventory now keeps stays, as the operator's).
 pub fn compare(
     rendered: &BTreeMap<PathBuf, String>,
     checkout: &BTreeMap<PathBuf, Option<String>>,
+    tree: &mip_inventory::TreeSettings,
 ) -> TreeStatus {
     let mut s = TreeStatus::default();
     for (path, text) in rendered {
@@ -136,6 +141,10 @@ pub fn compare(
     }
     for (path, text) in checkout {
         if rendered.contains_key(path) {
+            continue;
+        }
+        if tree.keeps(&path.to_string_lossy()) {
+            s.kept.push(path.clone());
             continue;
         }
         match text {

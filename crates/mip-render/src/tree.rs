@@ -321,7 +321,10 @@ pub fn render(inv: &Inventory, opts: &ResolveOptions) -> BTreeMap<PathBuf, Strin
     for app in &inv.common_apps {
         common_app(&mut c, app);
     }
-    c.files
+    // The operator's paths (`tree.keep`): mip renders nothing there.
+    let mut files = c.files;
+    files.retain(|p, _| !inv.tree.keeps(&p.to_string_lossy()));
+    files
 }
 
 fn argo_projects(c: &mut Ctx<'_>) {

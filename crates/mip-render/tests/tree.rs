@@ -271,7 +271,7 @@ fn checkout(files: &BTreeMap<PathBuf, String>) -> BTreeMap<PathBuf, Option<Strin
 fn compare_finds_edits_deletions_stale_foreign_and_conflicts() {
     let files = mip_render::render(&inventory("mip-infra"), &ResolveOptions::default());
     let mut disk = checkout(&files);
-    assert!(mip_render::compare(&files, &disk).up_to_date());
+    assert!(mip_render::compare(&files, &disk, &Default::default()).up_to_date());
     let edited = PathBuf::from("base/argo-projects.yaml");
     let deleted = PathBuf::from("common/security/netpol.yaml");
     let conflict = PathBuf::from("common/datacatalog/kustomization.yaml");
@@ -284,7 +284,7 @@ fn compare_finds_edits_deletions_stale_foreign_and_conflicts() {
     disk.insert("common/datacatalog/values.yaml".into(), Some("namespace: x\n".into()));
     disk.insert("logo.png".into(), None);
     disk.insert(conflict.clone(), Some("resources: [datacatalog.yaml]\n".into()));
-    let s = mip_render::compare(&files, &disk);
+    let s = mip_render::compare(&files, &disk, &Default::default());
     assert_eq!(s.changed, vec![edited.clone()]);
     assert_eq!(s.missing, vec![deleted]);
     assert_eq!(s.stale, vec![PathBuf::from("deployments/local/federations/Old/kustomization.yaml")]);

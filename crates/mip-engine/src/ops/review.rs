@@ -65,7 +65,7 @@ pub fn review(req: &ReviewRequest) -> Result<Planned, Error> {
             Base::File(_) => None,
         },
     };
-    let empty = Desired { objects: Default::default(), revision: String::new(), prefix: String::new() };
+    let empty = Desired { objects: Default::default(), revision: String::new(), prefix: String::new(), warnings: Default::default() };
     let empty_dag = Dag::build(&empty.objects)
         .map_err(|e| Error::ReadBase { base: base_ref.inventory.clone(), reason: e.to_string() })?;
     let base_side = match &base {
