@@ -24,6 +24,7 @@ mod review;
 mod secrets;
 mod secrets_live;
 mod state_cluster;
+mod takeover;
 mod validate;
 mod workflow;
 

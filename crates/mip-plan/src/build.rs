@@ -110,6 +110,7 @@ pub fn assemble(
         targets: Vec::new(),
         changes,
         expected,
+        files: Vec::new(),
         summary,
     }
 }

@@ -147,6 +147,10 @@ pub struct Summary {
     /// Review plans: objects Argo CD will delete (with what they run).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub argo_delete: usize,
+    /// Review plans: Applications Argo CD re-syncs because a file they read changed (see
+    /// [`Plan::files`]), whatever else changes in them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub argo_resync: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -162,7 +166,7 @@ impl Summary {
     /// Whether anything changes, on mip's side or (review plans) on Argo CD's: what
     /// `--detailed-exitcode` reports.
     pub fn changes_anything(&self) -> bool {
-        self.has_changes() || self.argo_create + self.argo_update + self.argo_delete > 0
+        self.has_changes() || self.argo_create + self.argo_update + self.argo_delete + self.argo_resync > 0
     }
 }
 
@@ -196,8 +200,49 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Argo-owned objects to expect, in order.
     pub expected: Vec<Expectation>,
+    /// Review plans: the files of the GitOps tree that the change edits and Argo CD reads
+    /// (values files, patches, kustomizations, charts, manifests), in path order. A file no
+    /// Application reads (documentation) is not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileChange>,
     /// Counts.
     pub summary: Summary,
+}
+
+/// A file of the GitOps tree that a review's change edits, and who reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Its path in the tree.
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub status: FileStatus,
+    /// The Applications that read it (Argo CD re-syncs each once the change is merged).
+    pub read_by: Vec<ObjectRef>,
+    /// The unified diff, base → head, with values under sensitive-looking keys masked.
+    pub diff: String,
+}
+
+/// What a change does to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// New in the head.
+    Added,
+    /// Edited.
+    Modified,
+    /// Gone from the head.
+    Deleted,
+}
+
+impl FileStatus {
+    /// Its name in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Added => "added",
+            FileStatus::Modified => "modified",
+            FileStatus::Deleted => "deleted",
+        }
+    }
 }
 
 /// The base of a review plan.

@@ -117,7 +117,7 @@ fn short_digest(d: &str) -> &str {
 /// Summary line, e.g. `Plan: 12 to create, 0 to update, 0 to replace, 0 to delete; 40 to await from Argo CD.`;
 /// a review plan says what Argo CD will create, change and delete instead of what mip awaits.
 pub fn summary_line(s: &Summary) -> String {
-    let argo = s.argo_create + s.argo_update + s.argo_delete;
+    let argo = s.argo_create + s.argo_update + s.argo_delete + s.argo_resync;
     if !s.has_changes() && s.await_argo == 0 && argo == 0 {
         return "No changes. The cluster matches the inventory.".to_owned();
     }
@@ -125,9 +125,14 @@ pub fn summary_line(s: &Summary) -> String {
         "Plan: {} to create, {} to update, {} to replace, {} to delete",
         s.create, s.update, s.replace, s.delete
     );
+    let resync = if s.argo_resync > 0 {
+        format!(", and re-sync {} for the files it reads", s.argo_resync)
+    } else {
+        String::new()
+    };
     if argo > 0 {
         format!(
-            "{mip}; Argo CD will create {}, change {} and delete {}.",
+            "{mip}; Argo CD will create {}, change {} and delete {}{resync}.",
             s.argo_create, s.argo_update, s.argo_delete
         )
     } else {
@@ -248,6 +253,18 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
             }
         }
     }
+    if !plan.files.is_empty() {
+        s.write_str("\nFiles Argo CD reads that this change edits (each reader re-syncs once it is merged):\n")?;
+        for f in &plan.files {
+            writeln!(s, "\n  {} {} ({})", file_symbol(f.status), f.path, f.status.as_str())?;
+            for a in &f.read_by {
+                writeln!(s, "        read by {a}")?;
+            }
+            for line in f.diff.lines() {
+                writeln!(s, "          {line}")?;
+            }
+        }
+    }
     let clusters = by_cluster(plan);
     if !clusters.is_empty() {
         s.write_str("\nBy cluster:\n")?;
@@ -256,6 +273,14 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
         }
     }
     write!(s, "\n{}\n", plan_summary_line(plan))
+}
+
+fn file_symbol(status: FileStatus) -> &'static str {
+    match status {
+        FileStatus::Added => "+",
+        FileStatus::Modified => "~",
+        FileStatus::Deleted => "-",
+    }
 }
 
 /// The JSON plan (`format_version` first; see [`Plan`] for the fields).
@@ -433,11 +458,11 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
     }
     let _ = writeln!(head, "**{}**\n", plan_summary_line(plan));
     if plan.mode == Mode::Review {
-        head.push_str("| mip: create | update | delete | Argo CD: create | change | delete |\n|---:|---:|---:|---:|---:|---:|\n");
+        head.push_str("| mip: create | update | delete | Argo CD: create | change | delete | re-sync (files) |\n|---:|---:|---:|---:|---:|---:|---:|\n");
         let _ = writeln!(
             head,
-            "| {} | {} | {} | {} | {} | {} |\n",
-            s.create, s.update, s.delete, s.argo_create, s.argo_update, s.argo_delete
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            s.create, s.update, s.delete, s.argo_create, s.argo_update, s.argo_delete, s.argo_resync
         );
     } else {
         head.push_str(
@@ -507,6 +532,33 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
                 sec,
                 "\n<details><summary><code>{address}</code> diff</summary>\n\n{}</details>\n",
                 fenced("diff", d)
+            );
+        }
+        sec.push_str("\n</details>\n\n");
+        sections.push(sec);
+    }
+    if !plan.files.is_empty() {
+        let mut sec = format!(
+            "<details><summary>files Argo CD reads: {} edited</summary>\n\n",
+            plan.files.len()
+        );
+        for f in &plan.files {
+            let readers: Vec<String> = f.read_by.iter().map(|a| format!("`{}`", a.name)).collect();
+            let _ = writeln!(
+                sec,
+                "- `{}` `{}` ({}) — re-syncs {}",
+                file_symbol(f.status),
+                f.path,
+                f.status.as_str(),
+                readers.join(", ")
+            );
+        }
+        for f in &plan.files {
+            let _ = writeln!(
+                sec,
+                "\n<details><summary><code>{}</code> diff</summary>\n\n{}</details>\n",
+                f.path,
+                fenced("diff", &f.diff)
             );
         }
         sec.push_str("\n</details>\n\n");

@@ -90,6 +90,7 @@ pub fn review(base: Side<'_>, head: Side<'_>, input: &PlanInput<'_>, base_ref: B
         targets: Vec::new(),
         changes,
         expected,
+        files: Vec::new(),
         summary,
     }
 }
@@ -132,6 +133,16 @@ fn unified(base: &Value, head: &Value) -> String {
         |v: &Value| serde_json::to_string_pretty(&canonical::canonicalize(v)).unwrap_or_default() + "\n";
     let (a, b) = (pretty(base), pretty(head));
     similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(2).header("base", "head").to_string()
+}
+
+/// The review plan with the edited files Argo CD reads (`files`, in path order; unread ones
+/// already left out): each reader counts once in `argo_resync`.
+pub fn with_files(mut plan: Plan, mut files: Vec<FileChange>) -> Plan {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let readers: std::collections::BTreeSet<&ObjectRef> = files.iter().flat_map(|f| &f.read_by).collect();
+    plan.summary.argo_resync = readers.len();
+    plan.files = files;
+    plan
 }
 
 /// Addresses of a review's deletions, mip's and Argo CD's, most consequential first:

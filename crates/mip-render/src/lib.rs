@@ -63,6 +63,7 @@
 pub mod branch;
 mod emit;
 pub mod import;
+pub mod reads;
 pub mod takeover;
 mod tree;
 
@@ -166,4 +167,75 @@ pub fn diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> Str
         .context_radius(3)
         .header(&a, &b)
         .to_string()
+}
+
+/// Words that make a YAML key look sensitive (case-insensitive, anywhere in the key).
+const SENSITIVE_WORDS: [&str; 9] =
+    ["password", "passwd", "secret", "token", "credential", "privatekey", "private_key", "apikey", "psk"];
+
+/// `text` with the value of every `key: value` line whose key looks sensitive replaced by
+/// `(masked)`, for diffs that reviewers read: a values file may hold a password by mistake,
+/// and a plan comment is no place for it. A block scalar under such a key (`key: |`) is
+/// masked to its end.
+pub fn mask_sensitive(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(level) = block {
+            if line.trim().is_empty() || indent > level {
+                out.push_str(&" ".repeat(indent));
+                out.push_str("(masked)\n");
+                continue;
+            }
+            block = None;
+        }
+        let body = line.trim_start().trim_start_matches("- ");
+        let masked = body.split_once(':').and_then(|(key, value)| {
+            let k = key.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase().replace('-', "");
+            let sensitive = SENSITIVE_WORDS.iter().any(|w| k.contains(w));
+            let value = value.trim();
+            (sensitive && !value.is_empty() && !key.contains(' ')).then_some((key, value))
+        });
+        match masked {
+            Some((key, value)) => {
+                if value.starts_with('|') || value.starts_with('>') {
+                    block = Some(indent);
+                }
+                let prefix = &line[..line.len() - line.trim_start().len() + (line.trim_start().len() - body.len())];
+                out.push_str(prefix);
+                out.push_str(key);
+                out.push_str(": (masked)");
+                out.push_str(if line.ends_with('\n') { "\n" } else { "" });
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// [`diff`] of two versions of a file the reviewers read, with [`mask_sensitive`] applied to
+/// both sides first.
+pub fn masked_diff(path: &std::path::Path, old: Option<&str>, new: Option<&str>) -> String {
+    let old = old.map(mask_sensitive);
+    let new = new.map(mask_sensitive);
+    diff(path, old.as_deref(), new.as_deref())
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn values_under_sensitive_keys_are_masked_and_nothing_else() {
+        let text = "image: {version: 1.2.1}\ndb:\n  password: hunter2-canary\n  user: admin\napiToken: 'x'\n- clientSecret: s3cr3t\nprivateKey: |\n  -----BEGIN KEY-----\n  abc\nafter: kept\nsecretName: still-a-name\nkey: app\n";
+        let m = mask_sensitive(text);
+        assert_eq!(
+            m,
+            "image: {version: 1.2.1}\ndb:\n  password: (masked)\n  user: admin\napiToken: (masked)\n- clientSecret: (masked)\nprivateKey: (masked)\n  (masked)\n  (masked)\nafter: kept\nsecretName: (masked)\nkey: app\n"
+        );
+        assert!(!m.contains("hunter2") && !m.contains("s3cr3t") && !m.contains("BEGIN"));
+        let d = masked_diff(std::path::Path::new("v.yaml"), Some("password: old-canary\nx: 1\n"), Some("password: new-canary\nx: 2\n"));
+        assert!(!d.contains("canary") && d.contains("-x: 1") && d.contains("+x: 2"), "{d}");
+    }
 }

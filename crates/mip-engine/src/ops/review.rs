@@ -14,7 +14,9 @@ use crate::Error;
 use crate::load::{LoadOptions, Loaded, ReadRelative, load_bytes};
 use mip_graph::{Dag, Desired};
 use mip_plan::review::{Side, review as compare};
-use mip_plan::{BaseRef, Mode, PlanInput};
+use mip_plan::{BaseRef, FileChange, FileStatus, Mode, PlanInput};
+use mip_render::reads::Reader;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -79,11 +81,102 @@ pub fn review(req: &ReviewRequest) -> Result<Planned, Error> {
         mip_version: env!("CARGO_PKG_VERSION"),
     };
     let plan = compare(base_side, Side { desired: &head.desired, dag: &head.dag }, &input, base_ref);
+    // At a Git revision, the files of the tree too: what Argo CD reads changes with them.
+    let plan = match &req.base {
+        Base::Git(rev) => {
+            let files = edited_files(&req.load.inventory, rev, &head, base.as_ref())?;
+            mip_plan::review::with_files(plan, files)
+        }
+        Base::File(_) => plan,
+    };
     let plan = narrow(plan, &req.targets)?;
     if let Some(path) = &req.out {
         super::plan::save(&plan, path)?;
     }
     Ok(Planned { loaded: head, plan })
+}
+
+/// The Applications of a desired state as [`Reader`]s: their sources' paths in our own
+/// repositories and their `$values/` files.
+fn readers_of(loaded: &Loaded) -> Vec<Reader> {
+    let repos = &loaded.inventory.repositories;
+    let own = [repos.infra.url.value.as_str(), repos.deployments.url.value.as_str()];
+    loaded
+        .desired
+        .objects
+        .values()
+        .filter(|o| o.addr.kind == "Application")
+        .map(|o| {
+            let spec = o.manifest.get("spec");
+            let sources: Vec<&serde_json::Value> = spec
+                .and_then(|s| s.get("sources"))
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(spec.and_then(|s| s.get("source")))
+                .collect();
+            let paths = sources
+                .iter()
+                .filter(|s| s["repoURL"].as_str().is_some_and(|u| own.contains(&u)))
+                .filter_map(|s| s["path"].as_str().map(str::to_owned))
+                .collect();
+            let values = sources
+                .iter()
+                .flat_map(|s| s.pointer("/helm/valueFiles").and_then(serde_json::Value::as_array).into_iter().flatten())
+                .filter_map(|v| v.as_str()?.strip_prefix("$values/").map(str::to_owned))
+                .collect();
+            Reader {
+                address: o.addr.to_string(),
+                name: o.addr.name.clone(),
+                parent: o.generated_by.as_ref().map(ToString::to_string),
+                paths,
+                values,
+            }
+        })
+        .collect()
+}
+
+/// The files of the tree (`tree.path`, relative to the inventory) that differ between `rev`
+/// and the work tree and that an Application reads (at the head, or at the base for a file
+/// the change deletes), each with its masked diff and its readers.
+fn edited_files(
+    inventory: &Path,
+    rev: &str,
+    head: &Loaded,
+    base: Option<&Loaded>,
+) -> Result<Vec<FileChange>, Error> {
+    let tree = head.inventory.tree.path.as_ref().map_or(".", |p| p.value.as_str());
+    let git = Git { dir: dir_of(inventory).join(tree), rev: rev.to_owned() };
+    let fail = |reason: String| Error::ReadBase { base: format!("{rev}:{tree}"), reason };
+    let before = git.files_at_revision().map_err(|e| fail(e.unwrap_or_default()))?;
+    let after = git.files_in_work_tree().map_err(|e| fail(e.unwrap_or_default()))?;
+    let head_readers = mip_render::reads::readers(&after, &readers_of(head));
+    let base_readers =
+        base.map(|b| mip_render::reads::readers(&before, &readers_of(b))).unwrap_or_default();
+    let mut out = Vec::new();
+    let paths: std::collections::BTreeSet<&PathBuf> = before.keys().chain(after.keys()).collect();
+    for path in paths {
+        let (old, new) = (before.get(path), after.get(path));
+        if old == new {
+            continue;
+        }
+        let status = match (old, new) {
+            (None, _) => FileStatus::Added,
+            (_, None) => FileStatus::Deleted,
+            _ => FileStatus::Modified,
+        };
+        let readers = if status == FileStatus::Deleted { &base_readers } else { &head_readers };
+        let Some(read_by) = readers.get(path).filter(|r| !r.is_empty()) else { continue };
+        let read_by = read_by.iter().filter_map(|a| a.parse::<mip_core::ObjectRef>().ok()).collect();
+        out.push(FileChange {
+            path: path.display().to_string(),
+            status,
+            read_by,
+            diff: mip_render::masked_diff(path, old.map(String::as_str), new.map(String::as_str)),
+        });
+    }
+    Ok(out)
 }
 
 fn base_name(base: &Base, inventory: &Path) -> String {
@@ -155,6 +248,75 @@ impl Git {
         }
         let err = String::from_utf8_lossy(&out.stderr);
         Err(err.lines().next().map(|l| l.trim_start_matches("fatal: ").to_owned()).filter(|l| !l.is_empty()))
+    }
+}
+
+impl Git {
+    /// Every UTF-8 file under the directory at the revision (relative paths); none when the
+    /// directory is not in it.
+    fn files_at_revision(&self) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
+        let listing = self.run(&["ls-tree", "-r", "-z", "--name-only", "--end-of-options", &self.rev, "--", "."])?;
+        let names: Vec<String> = listing
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        self.batch(&names)
+    }
+
+    /// The work tree's files under the directory that Git tracks or would add (ignored ones
+    /// left out), as they are on disk.
+    fn files_in_work_tree(&self) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
+        let listing = self.run(&["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."])?;
+        let mut out = BTreeMap::new();
+        for name in listing.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            // A deleted but still indexed file is absent from the work tree.
+            if let Ok(bytes) = std::fs::read(self.dir.join(&name))
+                && let Ok(text) = String::from_utf8(bytes)
+            {
+                out.insert(PathBuf::from(name), text);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blobs of `names` at the revision in one `git cat-file --batch`.
+    fn batch(&self, names: &[String]) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(["--no-pager", "cat-file", "--batch"])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Some(format!("cannot run `git`: {e}")))?;
+        let input: String = names.iter().map(|n| format!("{}\n", self.spec(n))).collect();
+        let mut stdin = child.stdin.take().ok_or(None)?;
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().map_err(|e| Some(e.to_string()))?;
+        let _ = writer.join();
+        let mut rest = out.stdout.as_slice();
+        let mut files = BTreeMap::new();
+        for name in names {
+            let end = rest.iter().position(|b| *b == b'\n').ok_or(None)?;
+            let header = String::from_utf8_lossy(&rest[..end]).into_owned();
+            rest = &rest[end + 1..];
+            let size: usize = match header.rsplit(' ').next().and_then(|s| s.parse().ok()) {
+                Some(n) if header.contains(" blob ") => n,
+                _ => continue,
+            };
+            let body = rest.get(..size).ok_or(None)?;
+            if let Ok(text) = std::str::from_utf8(body) {
+                files.insert(PathBuf::from(name), text.to_owned());
+            }
+            rest = rest.get(size + 1..).unwrap_or_default();
+        }
+        Ok(files)
     }
 }
 

@@ -1,0 +1,222 @@
+//! Taking over the real mip-infra tree (`../shared/reference/mip-infra`, the upstream
+//! repository's tree) as an operator would: `mip import`, `mip validate`, `mip render --adopt`
+//! in a git repository of that tree; then what Argo CD deploys from it is compared with the
+//! original the way Argo CD reads it. Equal, except the one deliberate difference: the
+//! `default` AppProject's lock-down leaves `base/`, since mip applies it itself.
+
+use crate::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The upstream tree, beside the project (CI has a copy of `shared/` there too).
+pub fn reference_tree() -> PathBuf {
+    let p = root().join("../shared/reference/mip-infra");
+    assert!(p.is_dir(), "the reference tree is missing at {}", p.display());
+    p
+}
+
+/// Copies a tree (files only, writable) into `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::write(&target, std::fs::read(entry.path()).expect("read")).expect("write");
+        }
+    }
+}
+
+/// A git repository holding a copy of the reference tree, committed on `main`.
+pub fn reference_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    copy_tree(&reference_tree(), dir.path());
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "the platform as upstream has it"]);
+    dir
+}
+
+fn files(dir: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir.join(rel)).expect("read dir") {
+        let entry = entry.expect("entry");
+        let path = rel.join(entry.file_name());
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        if entry.file_type().expect("type").is_dir() {
+            files(dir, &path, out);
+        } else {
+            out.insert(path, std::fs::read(entry.path()).expect("read"));
+        }
+    }
+}
+
+fn parsed(name: &str, bytes: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(bytes);
+    match mip_inventory::yaml::parse_stream(name, &text) {
+        Ok(docs) => Value::Array(docs.iter().map(mip_inventory::yaml::Node::to_json).collect()),
+        // A Helm template: its text is what Argo CD renders.
+        Err(_) => Value::String(text.into_owned()),
+    }
+}
+
+/// What Argo CD deploys from a tree, unit by unit:
+/// - `root <dir>`: the documents of the files a root Application reads (a directory source:
+///   the YAML files directly in it);
+/// - `kustomize <dir>`: `kustomize build` of each kustomization; one that pulls a Helm chart
+///   or a remote resource (not reachable here) is the documents of every file under it, its
+///   whole input;
+/// - `file <path>`: every other file, parsed when YAML, as text otherwise (Helm templates).
+///
+/// `skip` names files left out (the inventory mip adds).
+pub fn effective_state(dir: &Path, kustomize: &Path, skip: &[&str]) -> BTreeMap<String, Value> {
+    let mut all = BTreeMap::new();
+    files(dir, Path::new(""), &mut all);
+    all.retain(|p, _| !skip.iter().any(|s| p == Path::new(s)));
+    let mut units = BTreeMap::new();
+    for root_dir in ["base", "base/mip-infrastructure"] {
+        let docs: Vec<Value> = all
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(Path::new(root_dir)))
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .flat_map(|(p, b)| parsed(&p.display().to_string(), b).as_array().cloned().unwrap_or_default())
+            .collect();
+        units.insert(format!("root {root_dir}"), Value::Array(docs));
+    }
+    for (path, bytes) in &all {
+        if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+            let kdir = path.parent().expect("dir");
+            let text = String::from_utf8_lossy(bytes);
+            let offline = !text.contains("helmCharts") && !text.contains("https://");
+            let unit = if offline {
+                let o = Command::new(kustomize).arg("build").arg(dir.join(kdir)).output().expect("kustomize");
+                assert!(
+                    o.status.success(),
+                    "kustomize build {}: {}",
+                    kdir.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                parsed("build", &o.stdout)
+            } else {
+                Value::Array(
+                    all.iter()
+                        .filter(|(p, _)| p.starts_with(kdir))
+                        .map(|(p, b)| serde_json::json!([p.display().to_string(), parsed("input", b)]))
+                        .collect(),
+                )
+            };
+            units.insert(format!("kustomize {}", kdir.display()), unit);
+        }
+        units.insert(format!("file {}", path.display()), parsed(&path.display().to_string(), bytes));
+    }
+    units
+}
+
+/// The units that differ between two effective states.
+pub fn differing(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
+}
+
+fn kustomize() -> PathBuf {
+    mip_test_support::binaries::argocd_bin_dir().expect("Argo CD tier binaries (kustomize)").join("kustomize")
+}
+
+#[test]
+fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lock_down() {
+    let repo = reference_repo();
+    let dir = repo.path();
+    let d = dir.to_str().expect("utf8");
+    let kustomize = kustomize();
+    let original = effective_state(dir, &kustomize, &[]);
+
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("MIP_INVENTORY")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("mip");
+        (code(&o), stdout(&o), stderr(&o))
+    };
+    let (c, _, err) = run(&["import", ".", "-o", "mip.yaml"]);
+    assert_eq!(c, 0, "{err}");
+    // The duplicate RBAC objects of the real tree are taken as `kubectl apply` takes them.
+    let (c, _, err) = run(&["validate", "-i", "mip.yaml"]);
+    assert_eq!(c, 0, "the import of the real tree validates: {err}");
+    assert!(
+        err.contains("submariner-rbac.yaml:265:1: warning[duplicate-object]: object `rbac.authorization.k8s.io/v1/ClusterRole/submariner-routeagent` is declared again (first at ./base/mip-infrastructure/rbac/submariner-rbac.yaml:89:1)"),
+        "{err}"
+    );
+    let inventory = std::fs::read_to_string(dir.join("mip.yaml")).expect("inventory");
+
+    // Before this import kept anything: the same inventory without `tree:` renders over the
+    // operator's files; the figure is for the record (the issue counted 21 of 48 units).
+    let before = {
+        let copy = tempfile::tempdir().expect("tmp");
+        copy_tree(dir, copy.path());
+        let unkept = inventory.split("\ntree:\n").next().expect("inventory").to_owned() + "\n";
+        std::fs::write(copy.path().join("mip.yaml"), unkept).expect("write");
+        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
+            .args(["render", ".", "-i", "mip.yaml", "--adopt"])
+            .current_dir(copy.path())
+            .output()
+            .expect("mip");
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        differing(&original, &effective_state(copy.path(), &kustomize, &["mip.yaml"]))
+    };
+
+    let (c, diff, err) = run(&["render", ".", "-i", "mip.yaml", "--adopt"]);
+    assert_eq!(c, 0, "{err}");
+    assert!(
+        err.contains("removed `argoproj.io/v1alpha1/AppProject/argocd-mip-team/default` from `./base/argo-projects.yaml`: mip applies it itself"),
+        "{err}"
+    );
+    assert!(diff.contains("--- a/base/argo-projects.yaml"), "the removal is shown as a diff: {diff}");
+    let after = effective_state(dir, &kustomize, &["mip.yaml"]);
+    let changed = differing(&original, &after);
+    let units = original.len();
+    eprintln!(
+        "effective state: before keeping {} of {units} units equal ({} differ: {before:?}); after {} of {units} equal ({changed:?})",
+        units - before.len(),
+        before.len(),
+        units - changed.len()
+    );
+    assert_eq!(
+        changed,
+        vec!["file base/argo-projects.yaml".to_owned(), "root base".to_owned()],
+        "only the deliberate difference may change what Argo CD deploys"
+    );
+    // ... and it is exactly the `default` project: every other document of `base/` is there.
+    let without_default: Vec<Value> = original["root base"]
+        .as_array()
+        .expect("docs")
+        .iter()
+        .filter(|d| !(d["kind"] == "AppProject" && d["metadata"]["name"] == "default"))
+        .cloned()
+        .collect();
+    assert_eq!(after["root base"], Value::Array(without_default));
+    // The plan shows mip applying the lock-down, first.
+    let (c, plan, err) = run(&["plan", "--offline", "-i", "mip.yaml"]);
+    assert_eq!(c, 0, "{err}");
+    let first_step = plan.find("# step").map(|i| &plan[i..]).unwrap_or_default();
+    assert!(
+        first_step.starts_with("# step default-project\n    + argoproj.io/v1alpha1/AppProject/argocd-mip-team/default"),
+        "{plan}"
+    );
+    let (_, again, _) = run(&["plan", "--offline", "-i", "mip.yaml"]);
+    assert_eq!(plan, again, "the same inputs give byte-identical plans");
+    let (c, out, err) = run(&["render", ".", "-i", "mip.yaml", "--check"]);
+    assert_eq!(c, 0, "after the takeover the tree is up to date: {out}{err}");
+    // Rendering again changes nothing (the kept files stay the operator's).
+    let status_before = git(dir, &["status", "--porcelain"]);
+    let (c, _, err) = run(&["render", ".", "-i", "mip.yaml"]);
+    assert_eq!(c, 0, "{err}");
+    assert_eq!(git(dir, &["status", "--porcelain"]), status_before);
+}
