@@ -421,3 +421,34 @@ fn a_hybrid_remote_node_gets_the_submariner_join_after_argo_cd_deployed_the_brok
     )));
     Dag::build(&d.objects).expect("no cycle");
 }
+
+fn docs(file: &str, text: &str) -> Vec<Manifest> {
+    mip_inventory::yaml::parse_stream(file, text)
+        .expect("valid yaml")
+        .iter()
+        .map(|d| Manifest { at: d.location(file), value: d.to_json() })
+        .collect()
+}
+
+#[test]
+fn an_object_declared_twice_in_prerequisites_is_the_later_one_with_a_warning_naming_both() {
+    let inv = mip_inventory::parse("mip.yaml", &std::fs::read_to_string(root().join("examples/minimal/mip.yaml")).expect("example"))
+        .expect("valid")
+        .inventory;
+    let role = |verbs: &str| {
+        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: routeagent}}\nrules: [{{apiGroups: [''], resources: [pods], verbs: [{verbs}]}}]\n")
+    };
+    let text = format!("{}---\n{}", role("get"), role("get, list"));
+    let d = resolve(&inv, &docs("rbac.yaml", &text), &ResolveOptions::default()).expect("kubectl apply accepts it");
+    let addr = ObjectRef::new("rbac.authorization.k8s.io/v1", "ClusterRole", None, "routeagent");
+    assert_eq!(d.objects[&addr].manifest["rules"][0]["verbs"], serde_json::json!(["get", "list"]), "the later one wins");
+    let w: Vec<String> = d.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        w,
+        ["rbac.yaml:6:1: warning[duplicate-object]: object `rbac.authorization.k8s.io/v1/ClusterRole/routeagent` is declared again (first at rbac.yaml:1:1); the later one is applied, as `kubectl apply` would (hint: remove one of the two documents)"]
+    );
+    // A prerequisite that redeclares an object mip itself makes is still an error.
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: federation-a}\n";
+    let err = resolve(&inv, &docs("ns.yaml", ns), &ResolveOptions::default()).expect_err("two owners");
+    assert!(err.iter().any(|d| d.to_string().contains("error[duplicate-object]")), "{err:?}");
+}

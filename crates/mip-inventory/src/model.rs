@@ -462,3 +462,27 @@ impl Inventory {
         self.catalogue.get(name)
     }
 }
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    fn at() -> mip_core::Location {
+        mip_core::Location { file: "mip.yaml".into(), line: 1, column: 1 }
+    }
+
+    #[test]
+    fn keep_entries_name_a_file_or_a_whole_directory() {
+        let tree = TreeSettings {
+            path: None,
+            keep: ["base/argo-projects.yaml", "common/submariner/"]
+                .iter()
+                .map(|k| Located { value: (*k).to_owned(), at: at() })
+                .collect(),
+        };
+        assert!(tree.keeps("base/argo-projects.yaml"));
+        assert!(!tree.keeps("base/argo-projects.yaml.bak") && !tree.keeps("base"));
+        assert!(tree.keeps("common/submariner/operator/values.yaml") && tree.keeps("common/submariner"));
+        assert!(!tree.keeps("common/submariner-extra/x.yaml"), "a directory entry is not a name prefix");
+    }
+}

@@ -136,10 +136,14 @@ fn unified(base: &Value, head: &Value) -> String {
 }
 
 /// The review plan with the edited files Argo CD reads (`files`, in path order; unread ones
-/// already left out): each reader counts once in `argo_resync`.
+/// already left out): each reader counts once in `argo_resync`, unless the plan already
+/// creates, changes or deletes it.
 pub fn with_files(mut plan: Plan, mut files: Vec<FileChange>) -> Plan {
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let readers: std::collections::BTreeSet<&ObjectRef> = files.iter().flat_map(|f| &f.read_by).collect();
+    // An Application the change creates, changes or deletes anyway is counted there.
+    let counted: std::collections::BTreeSet<&ObjectRef> = plan.expected.iter().map(|e| &e.address).collect();
+    let readers: std::collections::BTreeSet<&ObjectRef> =
+        files.iter().flat_map(|f| &f.read_by).filter(|a| !counted.contains(a)).collect();
     plan.summary.argo_resync = readers.len();
     plan.files = files;
     plan
