@@ -464,7 +464,7 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
     let seed = format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: submariner-k8s-broker}}\n---\n\
          apiVersion: v1\nkind: Namespace\nmetadata: {{name: submariner-operator}}\n---\n\
-         apiVersion: v1\nkind: Secret\nmetadata: {{name: submariner-k8s-broker-admin-token, namespace: submariner-k8s-broker}}\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {{name: submariner-broker-submariner-k8s-broker-client-token, namespace: submariner-k8s-broker}}\n\
          data: {{token: {}, ca.crt: {ca_b64}}}\n---\n\
          apiVersion: v1\nkind: Secret\nmetadata: {{name: submariner-ipsec-psk, namespace: submariner-operator}}\ndata: {{psk: {}}}\n",
         b64(BROKER_TOKEN),
@@ -477,6 +477,7 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
         "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
          repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
          upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{{name: submariner}}]\n\
+         apps: {{submariner: {{joinSecrets: {{psk: submariner-operator/submariner-ipsec-psk}}}}}}\n\
          clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n\
          federations:\n  - {{name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{{name: exareme2}}]}}\n",
         hospital.server_url()
@@ -489,7 +490,10 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
     assert!(text.contains("+ hospital:v1/Namespace/submariner-operator"), "{text}");
     assert!(text.contains("+ hospital:v1/Secret/submariner-operator/submariner-broker-join"), "{text}");
     assert!(
-        text.contains("(sensitive, from key `token` of `v1/Secret/submariner-k8s-broker/submariner-k8s-broker-admin-token`)"),
+        // The broker Secret by the catalogue's default (mip-infra's name), the PSK where the
+        // inventory's `joinSecrets` override says.
+        text.contains("(sensitive, from key `token` of `v1/Secret/submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token`)")
+            && text.contains("(sensitive, from key `psk` of `v1/Secret/submariner-operator/submariner-ipsec-psk`)"),
         "{text}"
     );
     let apply =

@@ -220,3 +220,167 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
     assert_eq!(c, 0, "{err}");
     assert_eq!(git(dir, &["status", "--porcelain"]), status_before);
 }
+
+/// `mip` in `dir`, its exit code and its JSON plan (or stdout) and stderr.
+fn mip_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_mip"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MIP_INVENTORY")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("mip");
+    (code(&o), stdout(&o), stderr(&o))
+}
+
+/// The edited files of a review plan, each with the names of its readers.
+fn files_of(plan: &Value) -> BTreeMap<String, Vec<String>> {
+    plan["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let readers = f["read_by"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str()?.rsplit('/').next().map(str::to_owned))
+                .collect();
+            (f["path"].as_str().unwrap_or_default().to_owned(), readers)
+        })
+        .collect()
+}
+
+fn argo(plan: &Value, action: &str) -> Vec<String> {
+    plan["expected"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == action)
+        .filter_map(|e| e["address"].as_str()?.rsplit('/').next().map(str::to_owned))
+        .collect()
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let text = std::fs::read_to_string(&p).expect("read");
+    assert!(text.contains(from), "`{from}` is not in {file}");
+    std::fs::write(&p, text.replacen(from, to, 1)).expect("write");
+}
+
+#[test]
+fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_change() {
+    let repo = reference_repo();
+    let dir = repo.path();
+    assert_eq!(mip_in(dir, &["import", ".", "-o", "mip.yaml"]).0, 0);
+    let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml", "--adopt"]);
+    assert_eq!(c, 0, "{err}");
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "taken over by mip"]);
+    let review = |what: &str| -> (i32, Value, String) {
+        let (c, out, err) =
+            mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "json", "--detailed-exitcode"]);
+        let plan = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}{err}"));
+        let (_, text, _) = mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml"]);
+        (c, plan, text)
+    };
+    let reset = || {
+        git(dir, &["checkout", "-q", "-f", "main"]);
+        git(dir, &["clean", "-fdq"]);
+    };
+
+    // An upgrade of the data catalogue's database image: one values file, one Application.
+    edit(dir, "common/datacatalog/values.yaml", "image: postgres:15", "image: postgres:16");
+    let (c, plan, text) = review("values");
+    assert_eq!(c, 2, "a deployed file changed: {text}");
+    assert_eq!(files_of(&plan), BTreeMap::from([("common/datacatalog/values.yaml".to_owned(), vec!["datacatalog".to_owned()])]));
+    assert_eq!(plan["summary"]["argo_resync"], 1);
+    assert!(text.contains("-  image: postgres:15\n") && text.contains("+  image: postgres:16\n"), "{text}");
+    assert!(text.contains("re-sync 1 for the files it reads"), "{text}");
+    reset();
+
+    // A federation's kustomize patch of Exareme2: the federation's wrapper and its Exareme2.
+    edit(
+        dir,
+        "deployments/local/federations/federation-A/customizations/exareme2-kustomize.yaml",
+        "- /spec/replicas",
+        "- /spec/minReadySeconds",
+    );
+    let (c, plan, _) = review("patch");
+    assert_eq!(c, 2);
+    assert_eq!(
+        files_of(&plan),
+        BTreeMap::from([(
+            "deployments/local/federations/federation-A/customizations/exareme2-kustomize.yaml".to_owned(),
+            vec!["deployments-local-a".to_owned(), "federation-a-exareme2".to_owned()]
+        )])
+    );
+    reset();
+
+    // A revision bump of Exareme2 in the shared template: every federation's Exareme2.
+    edit(
+        dir,
+        "deployments/shared-apps/exareme2/exareme2.yaml",
+        "c1d4eb3d9d90edcf868a3a6395cc37b19c934e66",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let (c, plan, _) = review("revision");
+    assert_eq!(c, 2);
+    let readers = &files_of(&plan)["deployments/shared-apps/exareme2/exareme2.yaml"];
+    for app in ["federation-a-exareme2", "federation-z-exareme2", "deployments-local-a", "deployments-hybrid-z-mip-infrastructure"] {
+        assert!(readers.contains(&app.to_owned()), "{app}: {readers:?}");
+    }
+    assert!(!readers.iter().any(|r| r.contains("mip-stack")), "{readers:?}");
+    reset();
+
+    // A new federation, added with mip and rendered: its namespace, what Argo CD creates, and
+    // the new directory read by its wrapper.
+    let (c, _, err) = mip_in(
+        dir,
+        &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml", "--render", "."],
+    );
+    assert_eq!(c, 0, "{err}");
+    let (c, plan, text) = review("federation");
+    assert_eq!(c, 2);
+    let created = argo(&plan, "create");
+    for app in ["deployments-local-b", "federation-b-exareme2", "mip-argo-project-federation-b"] {
+        assert!(created.contains(&app.to_owned()), "{app}: {text}");
+    }
+    assert!(text.contains("+ v1/Namespace/federation-b"), "{text}");
+    assert_eq!(
+        files_of(&plan).get("deployments/local/federations/federation-B/kustomization.yaml"),
+        Some(&vec!["deployments-local-b".to_owned()])
+    );
+    assert_eq!(plan["summary"]["argo_resync"], 0, "a new Application is created, not re-synced: {text}");
+    reset();
+
+    // A common app removed: from the inventory, from the kept ApplicationSet (the operator's
+    // file), and its rendered files with `mip render`.
+    edit(dir, "mip.yaml", "  - name: nginx-ingress\n", "");
+    edit(dir, "base/mip-infrastructure/mip-infrastructure.yaml", "                - path: common/nginx-ingress\n", "");
+    let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml"]);
+    assert_eq!(c, 0, "{err}");
+    let (c, plan, text) = review("common app");
+    assert_eq!(c, 2);
+    let deleted = argo(&plan, "delete");
+    for app in ["common-nginx-ingress", "nginx-public-ingress"] {
+        assert!(deleted.contains(&app.to_owned()), "{app}: {text}");
+    }
+    let files = files_of(&plan);
+    assert!(
+        files["base/mip-infrastructure/mip-infrastructure.yaml"].iter().any(|r| r.ends_with("infra-clusterset")),
+        "{files:?}"
+    );
+    assert_eq!(files["common/nginx-ingress/kustomization.yaml"], ["common-nginx-ingress"], "{files:?}");
+    assert!(text.contains("- common/nginx-ingress/kustomization.yaml (deleted)"), "{text}");
+    reset();
+
+    // Documentation only: nothing Argo CD reads changed.
+    std::fs::write(dir.join("README.md"), "# The platform\n").expect("write");
+    edit(dir, "deployments/local/federations/federation-A/customizations/REFERENCE-advanced-kustomization-examples.yaml", "---", "--- # read by no one");
+    let (c, plan, text) = review("docs");
+    assert_eq!(c, 0, "{text}");
+    assert!(plan.get("files").is_none(), "{plan}");
+    assert!(text.contains("No changes. The inventory changes nothing against its base."), "{text}");
+    reset();
+}

@@ -18,14 +18,8 @@ use mip_inventory::{CommonAppKind, FederationKind, Inventory};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// The broker's namespace on the main cluster (the `submariner` common app deploys it there).
-pub const BROKER_NAMESPACE: &str = "submariner-k8s-broker";
-/// The broker chart's token Secret (keys `token`, `ca.crt`): `<broker namespace>-admin-token`.
-pub const BROKER_SECRET: &str = "submariner-k8s-broker-admin-token";
-/// The operator's namespace, on the main cluster and on every remote node.
+/// The operator's namespace on every remote node (where the join Secret goes).
 pub const OPERATOR_NAMESPACE: &str = "submariner-operator";
-/// The IPsec pre-shared key Secret of the main cluster's Submariner (key `psk`).
-pub const PSK_SECRET: &str = "submariner-ipsec-psk";
 /// The Secret mip writes on each remote node.
 pub const JOIN_SECRET: &str = "submariner-broker-join";
 
@@ -56,11 +50,37 @@ pub fn remote_nodes(inv: &Inventory) -> Vec<RemoteNode> {
     seen.into_iter().map(|(cluster, (at, federation))| RemoteNode { cluster, federation, at }).collect()
 }
 
+/// The main cluster's Secrets a join carries from (`joinSecrets` of the app definition that
+/// joins remote nodes; the built-in `submariner` names the ones mip-infra's broker hook reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinSources {
+    /// The broker's token Secret (keys `token`, `ca.crt`).
+    pub broker: ObjectRef,
+    /// The IPsec pre-shared key Secret (key `psk`).
+    pub psk: ObjectRef,
+}
+
+impl JoinSources {
+    /// From the `submariner` definition's `joinSecrets` (role missing: the built-in default).
+    pub fn of(inv: &Inventory) -> JoinSources {
+        let def = inv.app_def("submariner");
+        let get = |role: &str, default: (&str, &str)| {
+            let (ns, name) = def
+                .and_then(|d| d.join_secrets.get(role))
+                .map_or(default, |(ns, name)| (ns.as_str(), name.as_str()));
+            ObjectRef::new("v1", "Secret", Some(ns), name)
+        };
+        JoinSources {
+            broker: get("broker", ("submariner-k8s-broker", "submariner-broker-submariner-k8s-broker-client-token")),
+            psk: get("psk", ("submariner-k8s-broker", "submariner-ipsec-psk")),
+        }
+    }
+}
+
 /// The join Secret of a remote node (in [`OPERATOR_NAMESPACE`] there, which the resolver
-/// creates first): its keys carried from the main cluster at apply time.
-pub fn join_secret(node: &RemoteNode) -> DesiredObject {
-    let broker = ObjectRef::new("v1", "Secret", Some(BROKER_NAMESPACE), BROKER_SECRET);
-    let psk = ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), PSK_SECRET);
+/// creates first): its keys carried from the main cluster's `sources` at apply time.
+pub fn join_secret(node: &RemoteNode, sources: &JoinSources) -> DesiredObject {
+    let (broker, psk) = (&sources.broker, &sources.psk);
     let carried = |secret: &ObjectRef, key: &str, encoded: bool| SensitiveSource::SecretKey {
         secret: secret.clone(),
         key: key.to_owned(),
@@ -70,13 +90,13 @@ pub fn join_secret(node: &RemoteNode) -> DesiredObject {
     let on = Some(cluster.as_str());
     let labels = json!({ MANAGED_BY_LABEL: MANAGED_BY_VALUE });
     let sensitive = BTreeMap::from([
-        ("broker-token".to_owned(), carried(&broker, "token", false)),
-        ("broker-ca".to_owned(), carried(&broker, "ca.crt", true)),
-        ("ipsec-psk".to_owned(), carried(&psk, "psk", false)),
+        ("broker-token".to_owned(), carried(broker, "token", false)),
+        ("broker-ca".to_owned(), carried(broker, "ca.crt", true)),
+        ("ipsec-psk".to_owned(), carried(psk, "psk", false)),
     ]);
     let mut data: serde_json::Map<String, serde_json::Value> =
         sensitive.keys().map(|k| (k.clone(), json!(""))).collect();
-    data.insert("broker-namespace".into(), json!(BROKER_NAMESPACE));
+    data.insert("broker-namespace".into(), json!(broker.namespace.clone().unwrap_or_default()));
     data.insert("cluster-id".into(), json!(cluster));
     DesiredObject {
         addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on),

@@ -215,13 +215,14 @@ pub fn resolve(
     credentials(&mut b);
     prerequisite_objects(&mut b, prerequisites);
     namespaces_and_secrets(&mut b);
+    let join = crate::remote_node::JoinSources::of(inv);
     for node in crate::remote_node::remote_nodes(inv) {
         let why = format!(
             "Submariner's namespace on remote node `{}` (hybrid federation `{}`)",
             node.cluster, node.federation
         );
         namespace(&mut b, Some(&node.cluster), crate::remote_node::OPERATOR_NAMESPACE, why, node.at.clone());
-        b.add(crate::remote_node::join_secret(&node));
+        b.add(crate::remote_node::join_secret(&node, &join));
     }
     clusters(&mut b);
 

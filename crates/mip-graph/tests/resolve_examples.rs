@@ -410,8 +410,25 @@ fn a_hybrid_remote_node_gets_the_submariner_join_after_argo_cd_deployed_the_brok
     let operator =
         ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), "submariner-operator");
     let edges = mip_graph::rule_edges(&d.objects);
-    assert!(has_edge(&edges, &broker, &join, mip_graph::Rule::SourceFirst), "token and CA from the broker");
-    assert!(has_edge(&edges, &operator, &join, mip_graph::Rule::SourceFirst), "PSK from the operator");
+    assert!(has_edge(&edges, &broker, &join, mip_graph::Rule::SourceFirst), "token, CA and PSK from the broker");
+    assert!(!has_edge(&edges, &operator, &join, mip_graph::Rule::SourceFirst), "{edges:?}");
+    let source = |key: &str| match &o.sensitive[key] {
+        mip_core::SensitiveSource::SecretKey { secret, .. } => secret.to_string(),
+        other => panic!("{other:?}"),
+    };
+    // The names mip-infra's broker hook reads, by default.
+    assert_eq!(source("broker-token"), "v1/Secret/submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token");
+    assert_eq!(source("ipsec-psk"), "v1/Secret/submariner-k8s-broker/submariner-ipsec-psk");
+    // Overridden in the inventory: the PSK from the operator's namespace, after the operator.
+    let moved = text.replace("commonApps:\n", "apps: {submariner: {joinSecrets: {psk: submariner-operator/my-psk}}}\ncommonApps:\n");
+    let inv2 = mip_inventory::parse("mip.yaml", &moved).expect("valid").inventory;
+    let d2 = resolve(&inv2, &[], &ResolveOptions::default()).expect("resolves");
+    let edges2 = mip_graph::rule_edges(&d2.objects);
+    assert!(has_edge(&edges2, &operator, &join, mip_graph::Rule::SourceFirst), "PSK from the operator");
+    match &d2.objects[&join].sensitive["ipsec-psk"] {
+        mip_core::SensitiveSource::SecretKey { secret, .. } => assert_eq!(secret.to_string(), "v1/Secret/submariner-operator/my-psk"),
+        other => panic!("{other:?}"),
+    }
     // The remote node's namespace is one the registration binds Argo CD in.
     assert!(d.objects.contains_key(&on_hospital(
         "rbac.authorization.k8s.io/v1",

@@ -203,6 +203,10 @@ pub struct AppDef {
     pub secrets: BTreeMap<String, BTreeMap<String, KeySource>>,
     /// Kinds its project must permit.
     pub kinds: Kinds,
+    /// (The app that joins remote nodes) The Secrets on the main cluster whose keys mip
+    /// carries to each remote node (`joinSecrets`): role (`broker`: keys `token` and `ca.crt`;
+    /// `psk`: key `psk`) → `(namespace, name)`.
+    pub join_secrets: BTreeMap<String, (String, String)>,
     /// Whether mip ships it.
     pub builtin: bool,
     /// Where the inventory defines or overrides it.
@@ -309,6 +313,11 @@ impl AppDef {
         }
         if self.remote_nodes {
             m.insert("remoteNodes".into(), json!(true));
+        }
+        if !self.join_secrets.is_empty() {
+            let j: Map<String, Value> =
+                self.join_secrets.iter().map(|(k, (ns, n))| (k.clone(), json!(format!("{ns}/{n}")))).collect();
+            m.insert("joinSecrets".into(), Value::Object(j));
         }
         let apps: Vec<Value> = self
             .applications
@@ -640,10 +649,12 @@ fn app_def(
             }
         },
     };
+    let join_secrets = join_secrets(d, f.get("joinSecrets"), &path);
     let at_def = d.loc(node);
     d.finish(
         f,
         &[
+            "joinSecrets",
             "scope",
             "description",
             "layout",
@@ -770,6 +781,7 @@ fn app_def(
         files,
         secrets,
         kinds,
+        join_secrets,
         builtin,
         defined_at: at,
     })
@@ -961,6 +973,30 @@ fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {
         reference,
         value_files,
     })
+}
+
+/// `joinSecrets: {broker: NAMESPACE/NAME, psk: NAMESPACE/NAME}`.
+fn join_secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    let Some(node) = node else { return out };
+    let Some(mut f) = d.fields(node, &format!("{path}.joinSecrets")) else { return out };
+    for role in ["broker", "psk"] {
+        let Some(v) = d.opt_string(&mut f, role) else { continue };
+        let parts: Vec<&str> = v.value.split('/').collect();
+        match parts.as_slice() {
+            [ns, name] if names::is_dns1123_label(ns) && name.len() <= 253 && name.split('.').all(names::is_dns1123_label) => {
+                out.insert(role.to_owned(), ((*ns).to_owned(), (*name).to_owned()));
+            }
+            _ => d.error(
+                v.at.clone(),
+                "invalid-value",
+                format!("`{path}.joinSecrets.{role}` must be `namespace/name` of a Secret, found `{}`", v.value),
+                Some("e.g. `submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token`".to_owned()),
+            ),
+        }
+    }
+    d.finish(f, &["broker", "psk"]);
+    out
 }
 
 fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, Vec<serde_json::Value>> {
