@@ -391,3 +391,53 @@ mod tests {
         assert_eq!(branch_prefix("feat/Argo_project.x"), "feat-argo-project-x-");
     }
 }
+
+/// The repositories a project may source, least privilege: mip's own repositories where its
+/// Applications read them, and the upstream repositories its apps source that the inventory
+/// allows (`upstreamRepos`). `None` is a federation's project (and the static federations and
+/// shared-apps projects, which hold the same apps): the federations' apps. A static project of
+/// common apps: the apps whose Applications it holds (and, for the security project, the
+/// network-policy Applications, which read the infra repository). An app sourcing a repository
+/// the inventory does not allow is left to the permission check, which names it.
+pub fn project_source_repos(inv: &Inventory, repos: &Repos, project: Option<StaticProject>) -> Vec<String> {
+    let mut used: Vec<String> = vec![repos.infra.clone()];
+    let mut push = |u: &str| {
+        if !used.iter().any(|x| x == u) {
+            used.push(u.to_owned());
+        }
+    };
+    let url = |s: &mip_inventory::apps::Source| match &s.repo {
+        Repo::Infra => repos.infra.clone(),
+        Repo::Deployments => repos.deploy.clone(),
+        Repo::Url(u) => u.clone(),
+    };
+    match project {
+        None | Some(StaticProject::Federations | StaticProject::SharedApps) => {
+            // The federation wrappers read the deployments repository.
+            push(&repos.deploy);
+            for f in &inv.federations {
+                for app in &f.apps {
+                    let Some(def) = federation_app_def(inv, app) else { continue };
+                    for s in def.applications.iter().flat_map(|a| &a.sources) {
+                        push(&url(s));
+                    }
+                }
+            }
+        }
+        Some(sp) => {
+            for entry in &inv.common_apps {
+                let Some(def) = inv.app_def(entry.kind.value.as_str()) else { continue };
+                for spec in def.applications.iter().filter(|a| a.project.as_deref() == Some(sp.name())) {
+                    for s in &spec.sources {
+                        push(&url(s));
+                    }
+                }
+            }
+        }
+    }
+    let allowed = |u: &String| {
+        *u == repos.infra || *u == repos.deploy || inv.upstream_repos.iter().any(|r| r.value == *u)
+    };
+    used.retain(allowed);
+    used
+}

@@ -125,21 +125,6 @@ impl Builder<'_> {
         (cluster != mip_inventory::IN_CLUSTER).then(|| cluster.to_owned())
     }
 
-    /// Every repository a project may source: mip's own two plus the upstream charts.
-    fn source_repos(&self) -> Vec<String> {
-        let mut v = vec![
-            self.inv.repositories.infra.url.value.clone(),
-            self.inv.repositories.deployments.url.value.clone(),
-        ];
-        for u in &self.inv.upstream_repos {
-            if !v.contains(&u.value) {
-                v.push(u.value.clone());
-            }
-        }
-        v.dedup();
-        v
-    }
-
     /// The fields mip knows of an Application Argo CD generates: its project, every source
     /// (repository, revision, path or chart, `ref`), its destination and its sync wave, so a
     /// plan can show what Argo CD will change (an upgrade moves `targetRevision`).
@@ -664,10 +649,11 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
     }
 }
 
-fn project_model(b: &Builder<'_>, destinations: &[(String, String)]) -> Value {
+fn project_model(b: &Builder<'_>, project: Option<cat::StaticProject>, destinations: &[(String, String)]) -> Value {
     let dests: Vec<Value> =
         destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
-    json!({ "spec": { "sourceRepos": b.source_repos(), "destinations": dests } })
+    let repos = cat::project_source_repos(b.inv, &b.repos, project);
+    json!({ "spec": { "sourceRepos": repos, "destinations": dests } })
 }
 
 fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
@@ -708,7 +694,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             origin.clone(),
         );
         let dests: Vec<(String, String)> = cat::project_destinations(sp, &argocd_ns, inv);
-        let model = project_model(b, &dests);
+        let model = project_model(b, Some(sp), &dests);
         b.argo(
             b.argo_addr("AppProject", project),
             Step::AwaitProjects,
@@ -736,7 +722,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
         for remote in cat::project_remote_servers(inv, fed) {
             dests.push((remote, fed.k8s_name()));
         }
-        let model = project_model(b, &dests);
+        let model = project_model(b, None, &dests);
         let project = b.argo_addr("AppProject", &cat::federation_project(fed));
         b.argo(
             project,

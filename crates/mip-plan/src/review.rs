@@ -249,24 +249,26 @@ federations:
     }
 
     #[test]
-    fn a_new_upstream_repository_changes_the_projects_argo_cd_renders_with_a_diff() {
+    fn an_upstream_repository_reaches_a_project_only_when_an_app_there_sources_it() {
+        // Allowed but sourced by nothing: no project gains it (least privilege).
         let head = BASE.replace(
             "upstreamRepos: ['https://github.com/madgik/exareme2']",
             "upstreamRepos: ['https://github.com/madgik/exareme2', 'https://example.org/charts.git']",
         );
         let plan = run(BASE, &head);
-        assert!(plan.changes.iter().all(|c| c.address.kind != "Namespace"), "{:#?}", plan.changes);
+        assert!(!plan.summary.changes_anything(), "{:#?}", plan.expected);
+        // A common app that sources it: its project, and only its project, gains it.
+        let base = format!("{BASE}credentials:\n  keycloak:\n    clientId: {{env: KC_ID}}\n    clientSecret: {{env: KC_SECRET}}\n")
+            .replace("upstreamRepos: ['https://github.com/madgik/exareme2']", "upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/madgik/datacatalog']");
+        let head = format!("{base}commonApps: [{{name: datacatalog}}]\n");
+        let plan = run(&base, &head);
         let updated: Vec<&Expectation> =
-            plan.expected.iter().filter(|e| e.action == Action::Update).collect();
-        assert!(
-            updated.iter().any(|e| e.address.name == "mip-argo-project-federation-a"),
-            "{:#?}",
-            plan.expected
-        );
-        assert_eq!(plan.summary.argo_update, updated.len());
-        assert_eq!(plan.summary.argo_create + plan.summary.argo_delete, 0);
+            plan.expected.iter().filter(|e| e.action == Action::Update && e.address.kind == "AppProject").collect();
+        let names: Vec<&str> = updated.iter().map(|e| e.address.name.as_str()).collect();
+        assert_eq!(names, ["mip-argo-project-common"], "{:#?}", plan.expected);
         let d = updated[0].diff.as_deref().expect("diff");
-        assert!(d.contains("+") && d.contains("https://example.org/charts.git"), "{d}");
+        assert!(d.contains("+") && d.contains("https://github.com/madgik/datacatalog"), "{d}");
+        assert!(!d.contains("exareme2"), "the common project does not get the federations' charts: {d}");
         assert!(plan.summary.changes_anything());
     }
 

@@ -157,8 +157,8 @@ mod tests {
         assert!(same_effect(a, b));
         assert!(!same_effect(a, "kind: X\nspec: {repos: [b, a]}\n"), "order of a list is a value");
         assert!(!same_effect(a, "kind: X\nspec: {repos: [a, b]}\n---\nkind: Y\n"), "a document more");
-        assert!(!same_effect("{{ if }}", "{{ else }}"), "unparseable texts differ unless equal");
-        assert!(same_effect("{{ if }}", "{{ if }}"));
+        assert!(!same_effect("a: [\n", "a: [ \n"), "unparseable texts differ unless equal");
+        assert!(same_effect("a: [\n", "a: [\n"));
     }
 
     #[test]

@@ -252,18 +252,6 @@ impl Ctx<'_> {
         json!({ "name": name, "namespace": self.ns, "labels": labels_argocd(&[]) })
     }
 
-    /// Every repository the generated projects may source (the same list
-    /// `mip_graph::resolve` expects).
-    fn source_repos(&self) -> Vec<String> {
-        let mut v = vec![self.infra.clone(), self.deploy.clone()];
-        for u in &self.inv.upstream_repos {
-            if !v.contains(&u.value) {
-                v.push(u.value.clone());
-            }
-        }
-        v.dedup();
-        v
-    }
 
     fn server_of(&self, cluster: &str) -> String {
         self.inv.server_of(cluster)
@@ -437,8 +425,10 @@ fn infrastructure(c: &mut Ctx<'_>) {
 }
 
 fn static_projects(c: &mut Ctx<'_>) {
-    let repos = c.source_repos();
     for project in cat::StaticProject::ALL {
+        // Least privilege: the repositories of what deploys through this project (the same
+        // list `mip_graph::resolve` expects).
+        let repos = cat::project_source_repos(c.inv, &c.repos, Some(project));
         let (name, dir) = (project.name(), project.dir());
         let p = project_rules(project);
         let dests: Vec<Value> = cat::project_destinations(project, &c.ns, c.inv)
@@ -546,7 +536,7 @@ fn federation_chart(c: &mut Ctx<'_>) {
         },
         "spec": {
             "description": format!("Federation-specific project for {CHART_FEDERATION}"),
-            "sourceRepos": c.source_repos(),
+            "sourceRepos": cat::project_source_repos(c.inv, &c.repos, None),
             "destinations": destinations,
             "clusterResourceWhitelist": owned_gks(&cluster),
             "namespaceResourceWhitelist": owned_gks(&namespaced),
