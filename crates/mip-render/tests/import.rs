@@ -186,8 +186,26 @@ fn import_of_a_reference_layout_checkout_renders_the_same_platform() {
             assert_eq!(o.str_at("/spec/sources/0/targetRevision"), Some(rev.as_str()), "{name}: revision");
         }
     }
-    // And its tree renders.
-    assert!(mip_render::render(&inv, &ResolveOptions::default()).len() > 30);
+    // And its tree renders: every path of the whole tree either rendered (its documents are
+    // the checkout's) or kept as the checkout has it.
+    let whole = {
+        let mut all = inv.clone();
+        all.tree = Default::default();
+        mip_render::render(&all, &ResolveOptions::default())
+    };
+    assert!(whole.len() > 30);
+    let rendered = mip_render::render(&inv, &ResolveOptions::default());
+    for (path, text) in &whole {
+        let shown = path.display().to_string();
+        match rendered.get(path) {
+            Some(_) => assert!(
+                files.get(path).is_some_and(|t| mip_render::takeover::same_effect(t, text)),
+                "{shown} is rendered only where the checkout declares the same"
+            ),
+            None => assert!(inv.tree.keeps(&shown), "{shown} is kept"),
+        }
+    }
+    assert!(!inv.tree.keep.is_empty());
 
     let report = imported.report.join("\n");
     for expected in [
