@@ -351,7 +351,7 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
         files_of(&plan).get("deployments/local/federations/federation-B/kustomization.yaml"),
         Some(&vec!["deployments-local-b".to_owned()])
     );
-    assert_eq!(plan["summary"]["argo_resync"], 0, "a new Application is created, not re-synced: {text}");
+    assert_eq!(plan["summary"]["argo_resync"].as_u64().unwrap_or(0), 0, "a new Application is created, not re-synced: {text}");
     reset();
 
     // A common app removed: from the inventory, from the kept ApplicationSet (the operator's

@@ -150,6 +150,10 @@ pub fn render_with(
             files.get(p).map(String::as_str),
         ));
     }
+    // And what leaves the operator's files (one owner per object), as a diff too.
+    for (p, text, _) in &trims {
+        taken.push_str(&mip_render::diff(p, checkout.get(p).and_then(Option::as_deref), Some(text)));
+    }
     views::stdout(&taken)?;
     for p in &status.conflicts {
         write_generated(&dir.join(p), &files[p])?;
