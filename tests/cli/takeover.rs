@@ -135,16 +135,7 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
     let kustomize = kustomize();
     let original = effective_state(dir, &kustomize, &[]);
 
-    let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
-            .args(args)
-            .current_dir(dir)
-            .env_remove("MIP_INVENTORY")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("mip");
-        (code(&o), stdout(&o), stderr(&o))
-    };
+    let run = |args: &[&str]| mip_in(dir, args);
     let (c, _, err) = run(&["import", ".", "-o", "mip.yaml"]);
     assert_eq!(c, 0, "{err}");
     // The duplicate RBAC objects of the real tree are taken as `kubectl apply` takes them.

@@ -355,16 +355,8 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
                 }
                 None => {
                     // A strategic-merge patch: its values files are imported; it stays a patch.
-                    fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
-                        match v {
-                            Value::String(s) => out.push(s),
-                            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-                            Value::Object(m) => m.values().for_each(|x| strings(x, out)),
-                            _ => {}
-                        }
-                    }
                     let mut all = Vec::new();
-                    strings(&doc, &mut all);
+                    crate::reads::strings(&doc, &mut all);
                     values.extend(
                         all.iter()
                             .filter(|v| v.starts_with(&prefix))

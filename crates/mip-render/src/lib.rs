@@ -34,7 +34,14 @@
 //! what mip owns it renders; what the user owns ([`user_files`]: values and patch files,
 //! `$values/` files) it names, and [`missing_user_files`] reports when absent.
 //!
-//! # Choices that differ from the hand-written reference tree
+//! # Taking over a tree written by hand
+//! [`import`] reads a checkout back into an inventory; [`takeover`] holds the two rules that
+//! keep that lossless (a file mip renders must declare the checkout's documents, else its path
+//! goes into `tree.keep`; a document of the roots' directories declaring an object mip applies
+//! itself leaves the operator's file). [`reads`] says which Applications read which files, for
+//! review plans of pull requests.
+//!
+//! # Choices that differ from the hand-written reference tree (when mip renders from scratch)
 //! - No `default` AppProject in Git: mip owns it (locked down by server-side apply), and an
 //!   object has one owner. No `projects/mip-infrastructure.yaml` either: mip applies the
 //!   bootstrap project.

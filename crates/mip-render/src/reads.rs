@@ -152,7 +152,7 @@ fn kustomize_references(k: &Value) -> Vec<String> {
 }
 
 /// Every string under a value.
-fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+pub(crate) fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     match v {
         Value::String(s) => out.push(s),
         Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
