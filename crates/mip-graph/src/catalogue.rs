@@ -5,6 +5,7 @@
 //! Argo CD fields, once for the rendered tree and the expected objects alike.
 
 use crate::model::ResolveOptions;
+use std::collections::BTreeMap;
 use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
 use mip_inventory::{Federation, FederationApp, FederationAppKind, FederationKind, Inventory};
 use serde_json::{Map, Value, json};
@@ -194,6 +195,8 @@ pub struct Repos {
     pub deploy: String,
     /// Its revision.
     pub deploy_rev: String,
+    /// `mirrors:`: normalised upstream URL → the mirror Argo CD reads instead.
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl Repos {
@@ -205,7 +208,17 @@ impl Repos {
             infra_rev: rev(&inv.repositories.infra),
             deploy: inv.repositories.deployments.url.value.clone(),
             deploy_rev: rev(&inv.repositories.deployments),
+            mirrors: inv
+                .mirrors
+                .iter()
+                .map(|m| (mip_inventory::normalize_repo_url(&m.upstream.value), m.mirror.value.clone()))
+                .collect(),
         }
+    }
+
+    /// The URL Argo CD reads for an upstream repository: its mirror, or itself.
+    pub fn upstream(&self, url: &str) -> String {
+        self.mirrors.get(&mip_inventory::normalize_repo_url(url)).cloned().unwrap_or_else(|| url.to_owned())
     }
 }
 
@@ -227,7 +240,7 @@ pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir:
         Repo::Deployments => {
             (repos.deploy.clone(), repos.deploy_rev.clone(), src.path.as_deref().map(own_path))
         }
-        Repo::Url(u) => (u.clone(), upstream_revision(def, src, pin), src.path.clone()),
+        Repo::Url(u) => (repos.upstream(u), upstream_revision(def, src, pin), src.path.clone()),
     };
     m.insert("repoURL".into(), json!(url));
     m.insert("targetRevision".into(), json!(rev));
@@ -409,7 +422,7 @@ pub fn project_source_repos(inv: &Inventory, repos: &Repos, project: Option<Stat
     let url = |s: &mip_inventory::apps::Source| match &s.repo {
         Repo::Infra => repos.infra.clone(),
         Repo::Deployments => repos.deploy.clone(),
-        Repo::Url(u) => u.clone(),
+        Repo::Url(u) => repos.upstream(u),
     };
     match project {
         None | Some(StaticProject::Federations | StaticProject::SharedApps) => {
@@ -435,8 +448,9 @@ pub fn project_source_repos(inv: &Inventory, repos: &Repos, project: Option<Stat
             }
         }
     }
+    // `upstreamRepos` names upstream URLs; a mirrored one allows its mirror.
     let allowed = |u: &String| {
-        *u == repos.infra || *u == repos.deploy || inv.upstream_repos.iter().any(|r| r.value == *u)
+        *u == repos.infra || *u == repos.deploy || inv.upstream_repos.iter().any(|r| repos.upstream(&r.value) == *u)
     };
     used.retain(allowed);
     used

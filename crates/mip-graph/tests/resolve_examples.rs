@@ -469,3 +469,28 @@ fn an_object_declared_twice_in_prerequisites_is_the_later_one_with_a_warning_nam
     let err = resolve(&inv, &docs("ns.yaml", ns), &ResolveOptions::default()).expect_err("two owners");
     assert!(err.iter().any(|d| d.to_string().contains("error[duplicate-object]")), "{err:?}");
 }
+
+#[test]
+fn mirrors_replace_upstream_sources_everywhere_mip_renders_and_expects() {
+    let base = std::fs::read_to_string(root().join("examples/mip-infra/mip.yaml")).expect("example");
+    let mirrored = format!(
+        "{base}mirrors:\n  - {{upstream: https://github.com/madgik/exareme2, mirror: 'http://git.hospital.local/exareme2.git'}}\n  - {{upstream: 'https://submariner-io.github.io/submariner-charts/charts', mirror: 'http://charts.hospital.local/submariner'}}\n"
+    );
+    let parsed = mip_inventory::parse("mip.yaml", &mirrored).expect("valid");
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    let inv = parsed.inventory;
+    let d = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
+    assert!(mip_graph::validate(&d).is_empty(), "the projects permit the mirror: {:?}", mip_graph::validate(&d));
+    let app = d.objects.values().find(|o| o.addr.name == "federation-a-exareme2").expect("expected");
+    assert_eq!(app.str_at("/spec/sources/0/repoURL"), Some("http://git.hospital.local/exareme2.git"));
+    // The projects' sourceRepos: the mirror instead of the upstream (never both).
+    let project = d.objects.values().find(|o| o.addr.name == "mip-argo-project-federations").expect("project");
+    let repos: Vec<&str> =
+        project.manifest["spec"]["sourceRepos"].as_array().expect("repos").iter().filter_map(|v| v.as_str()).collect();
+    assert!(repos.contains(&"http://git.hospital.local/exareme2.git"), "{repos:?}");
+    assert!(!repos.contains(&"https://github.com/madgik/exareme2"), "{repos:?}");
+    // A mirror of something nothing reads is a warning at its line.
+    let unused = format!("{base}mirrors:\n  - {{upstream: https://example.org/nothing.git, mirror: 'http://m.local/x.git'}}\n");
+    let w: Vec<String> = mip_inventory::parse("mip.yaml", &unused).expect("valid").warnings.iter().map(ToString::to_string).collect();
+    assert!(w.iter().any(|w| w.contains("warning[unused-mirror]: mirror of `https://example.org/nothing.git`")), "{w:?}");
+}

@@ -40,7 +40,65 @@ pub fn check(inv: &Inventory) -> Diagnostics {
     check_federations(&mut d, inv);
     check_common_apps(&mut d, inv);
     check_hybrid(&mut d, inv);
+    check_mirrors(&mut d, inv);
     d
+}
+
+/// Every upstream repository the inventory's apps read (their sources and the Helm chart
+/// repositories of the files they render), normalised.
+pub fn upstreams_in_use(inv: &Inventory) -> std::collections::BTreeSet<String> {
+    let mut defs: Vec<&crate::apps::AppDef> = Vec::new();
+    for f in &inv.federations {
+        for a in &f.apps {
+            defs.extend(a.definition.as_ref().or_else(|| inv.app_def(a.kind.value.as_str())));
+        }
+    }
+    for a in &inv.common_apps {
+        defs.extend(inv.app_def(a.kind.value.as_str()));
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for def in defs {
+        for s in def.upstream_sources() {
+            if let crate::apps::Repo::Url(u) = &s.repo {
+                out.insert(crate::normalize_repo_url(u));
+            }
+        }
+        for doc in def.files.values().flatten() {
+            for chart in doc["helmCharts"].as_array().into_iter().flatten() {
+                if let Some(r) = chart["repo"].as_str() {
+                    out.insert(crate::normalize_repo_url(r));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `mirrors:`: each upstream once; a mirror of something nothing reads is a warning (a typo,
+/// or an app that was removed).
+fn check_mirrors(d: &mut Diagnostics, inv: &Inventory) {
+    check_unique(
+        d,
+        inv.mirrors.iter().map(|m| (crate::normalize_repo_url(&m.upstream.value), &m.upstream.at, m.upstream.value.clone())),
+        "mirror of",
+        "map each upstream repository to one mirror",
+    );
+    let used = upstreams_in_use(inv);
+    let listed: std::collections::BTreeSet<String> =
+        inv.upstream_repos.iter().map(|u| crate::normalize_repo_url(&u.value)).collect();
+    for m in &inv.mirrors {
+        let key = crate::normalize_repo_url(&m.upstream.value);
+        if !used.contains(&key) && !listed.contains(&key) {
+            d.push(
+                Diagnostic::warning(
+                    Some(m.upstream.at.clone()),
+                    "unused-mirror",
+                    format!("mirror of `{}`: no app of this inventory reads that repository", m.upstream.value),
+                )
+                .with_hint("check the URL against `mip apps show APP`, or remove the entry"),
+            );
+        }
+    }
 }
 
 /// Cluster names and servers: unique, and the in-cluster entry where it belongs.

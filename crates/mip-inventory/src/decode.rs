@@ -839,6 +839,7 @@ impl<'f> Decoder<'f> {
         let state = f.get("state").and_then(|n| self.state(n));
         let protect = f.get("protect").and_then(|n| self.protect(n));
         let tree = f.get("tree").and_then(|n| self.tree(n)).unwrap_or_default();
+        let mirrors = self.list(&mut f, "mirrors", |d, n, p| d.mirror(n, p));
         self.finish(
             f,
             &[
@@ -857,6 +858,7 @@ impl<'f> Decoder<'f> {
                 "protect",
                 "apps",
                 "tree",
+                "mirrors",
             ],
         );
         if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
@@ -908,7 +910,36 @@ impl<'f> Decoder<'f> {
             protect,
             catalogue,
             tree,
+            mirrors,
         })
+    }
+
+    /// `{upstream: URL, mirror: URL}`: a mirror may be plain `http://` (a site's own server).
+    fn mirror(&mut self, node: &Node, path: &str) -> Option<Mirror> {
+        let mut f = self.fields(node, path)?;
+        let upstream = self.req_string(&mut f, "upstream", Some("the URL app definitions name, e.g. `https://github.com/madgik/exareme2`"));
+        let mirror = self.req_string(&mut f, "mirror", Some("the local server's URL, e.g. `https://git.hospital.local/madgik/exareme2.git`"));
+        self.finish(f, &["upstream", "mirror"]);
+        let (upstream, mirror) = (upstream?, mirror?);
+        for (v, key) in [(&upstream, "upstream"), (&mirror, "mirror")] {
+            let s = &v.value;
+            let host = |r: &str| r.split('/').next().is_some_and(|h| !h.is_empty());
+            let ok = !s.contains(char::is_whitespace)
+                && (s.strip_prefix("https://").is_some_and(host)
+                    || s.strip_prefix("http://").is_some_and(host)
+                    || s.strip_prefix("ssh://").is_some_and(host)
+                    || s.strip_prefix("git@").is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
+            if !ok {
+                self.error(
+                    v.at.clone(),
+                    "invalid-url",
+                    format!("`{path}.{key}`: `{s}` is not a Git or Helm repository URL"),
+                    Some("use `https://host/path`, `http://host/path`, `ssh://host/path` or `git@host:path`".to_owned()),
+                );
+                return None;
+            }
+        }
+        Some(Mirror { upstream, mirror })
     }
 
     /// `tree: {path, keep}`: relative paths inside the tree, never leaving it.

@@ -60,6 +60,36 @@ pub struct Inventory {
     /// The GitOps tree mip renders (`tree:`): where it is, and the paths that stay the
     /// operator's.
     pub tree: TreeSettings,
+    /// Upstream sources mapped to local mirrors (`mirrors:`), for sites without internet.
+    pub mirrors: Vec<Mirror>,
+}
+
+/// One entry of `mirrors:`: where an upstream Git or Helm repository is served locally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The upstream URL as app definitions and `upstreamRepos` name it.
+    pub upstream: Located<String>,
+    /// The URL Argo CD reads instead.
+    pub mirror: Located<String>,
+}
+
+/// A repository URL without the differences Argo CD ignores when it compares them (a
+/// trailing `/` or `.git`, the case of the host).
+pub fn normalize_repo_url(url: &str) -> String {
+    let trimmed = url.trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix(".git").unwrap_or(trimmed);
+    trimmed.to_ascii_lowercase()
+}
+
+impl Inventory {
+    /// The URL Argo CD reads for `url`: its mirror, or itself.
+    pub fn mirrored<'a>(&'a self, url: &'a str) -> &'a str {
+        let key = normalize_repo_url(url);
+        self.mirrors
+            .iter()
+            .find(|m| normalize_repo_url(&m.upstream.value) == key)
+            .map_or(url, |m| m.mirror.value.as_str())
+    }
 }
 
 /// The `tree:` section: the rendered GitOps tree and the files mip leaves to the operator.

@@ -172,6 +172,33 @@ fn upstream_revision(app: &Value, own: &[&str]) -> Option<String> {
         .and_then(|src| src["targetRevision"].as_str().map(str::to_owned))
 }
 
+/// The upstream sources of a definition that an Application of the tree reads from another
+/// URL (a mirror): the definition's URL → the tree's, source by source in order.
+fn mirrored_sources(app: &Value, def: &mip_inventory::apps::AppDef, own: &[&str], out: &mut BTreeMap<String, String>) {
+    let mut tree: Vec<&str> = app
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(app.pointer("/spec/source"))
+        .filter_map(|s| s["repoURL"].as_str())
+        .filter(|u| !own.contains(u))
+        .collect();
+    tree.dedup();
+    let upstream: Vec<&str> = def
+        .upstream_sources()
+        .filter_map(|s| match &s.repo {
+            Repo::Url(u) => Some(u.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (up, here) in upstream.into_iter().zip(tree) {
+        if mip_inventory::normalize_repo_url(up) != mip_inventory::normalize_repo_url(here) {
+            out.entry(up.to_owned()).or_insert_with(|| here.to_owned());
+        }
+    }
+}
+
 /// Imports a checkout (`path → text`, relative paths); `dir` names it in the report and the
 /// prerequisites' paths (relative to where the inventory will be written).
 ///
@@ -240,6 +267,8 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
     }
 
     let mut overrides: BTreeMap<String, String> = BTreeMap::new();
+    // Upstream sources the tree reads from elsewhere (a site's mirror): upstream → mirror.
+    let mut mirrors: BTreeMap<String, String> = BTreeMap::new();
     let mut check_version = |app: &str, rev: Option<String>, report: &mut Vec<String>| {
         let (Some(def), Some(rev)) = (catalogue.get(app), rev) else { return };
         if def.version() != rev {
@@ -266,9 +295,12 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
                     continue;
                 }
                 let template = rel(&fed.dir, r).join(format!("{app}.yaml"));
-                let rev =
-                    docs.get(&template).and_then(|d| d.first()).and_then(|d| upstream_revision(d, &own));
+                let tdoc = docs.get(&template).and_then(|d| d.first());
+                let rev = tdoc.and_then(|d| upstream_revision(d, &own));
                 check_version(app, rev, &mut report);
+                if let (Some(d), Some(def)) = (tdoc, catalogue.get(app)) {
+                    mirrored_sources(d, def, &own, &mut mirrors);
+                }
                 let mut m = Map::new();
                 m.insert("name".into(), json!(app));
                 apps.push(m);
@@ -406,12 +438,27 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
                 continue;
             };
             check_version(name, upstream_revision(app, &own), &mut report);
+            mirrored_sources(app, def, &own, &mut mirrors);
             if let (Some(ns), Some(default)) =
                 (s(app, "/spec/destination/namespace"), def.namespace.as_deref())
                 && spec.namespace.is_none()
                 && ns != default
             {
                 m.insert("namespace".into(), json!(ns));
+            }
+        }
+        // The Helm chart repositories of the files the definition renders, as the tree has them.
+        for (rel_path, def_docs) in &def.files {
+            let tree_docs = docs.get(&PathBuf::from(format!("common/{name}/{rel_path}")));
+            for (dd, td) in def_docs.iter().zip(tree_docs.into_iter().flatten()) {
+                let charts = |v: &Value| -> Vec<String> {
+                    v["helmCharts"].as_array().into_iter().flatten().filter_map(|c| c["repo"].as_str().map(str::to_owned)).collect()
+                };
+                for (up, here) in charts(dd).into_iter().zip(charts(td)) {
+                    if mip_inventory::normalize_repo_url(&up) != mip_inventory::normalize_repo_url(&here) {
+                        mirrors.entry(up).or_insert(here);
+                    }
+                }
             }
         }
         uses_keycloak |= def.secrets.values().flat_map(|k| k.values()).any(|k| k.is_keycloak());
@@ -491,6 +538,14 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
     }
     if !prerequisites.is_empty() {
         inv.insert("prerequisites".into(), Value::Array(prerequisites));
+    }
+    if !mirrors.is_empty() {
+        let list: Vec<Value> =
+            mirrors.iter().map(|(u, m)| json!({ "upstream": u, "mirror": m })).collect();
+        for (u, m) in &mirrors {
+            report.push(format!("mirrors: the tree reads `{u}` from `{m}`"));
+        }
+        inv.insert("mirrors".into(), Value::Array(list));
     }
     let header = format!("# imported by mip from `{dir}`; review the report on stderr\n");
     let first = format!("{header}{}", crate::to_yaml(&Value::Object(inv.clone())));

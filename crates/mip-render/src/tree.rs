@@ -820,7 +820,20 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
     c.put(&format!("{dir}/{file}"), &docs);
     c.kustomization(&dir, &[file]);
     for (rel, docs) in &def.files {
-        c.put(&format!("{dir}/{rel}"), docs);
+        // Helm chart repositories of kustomizations are upstream sources too (`mirrors:`).
+        let docs: Vec<Value> = docs
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                for chart in d.get_mut("helmCharts").and_then(Value::as_array_mut).into_iter().flatten() {
+                    if let Some(repo) = chart.get("repo").and_then(Value::as_str).map(|r| c.repos.upstream(r)) {
+                        chart["repo"] = json!(repo);
+                    }
+                }
+                d
+            })
+            .collect();
+        c.put(&format!("{dir}/{rel}"), &docs);
     }
 }
 

@@ -558,3 +558,23 @@ federations:
         err.iter().map(ToString::to_string).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn mirrors_leave_no_upstream_url_in_the_tree() {
+    let path = format!("{}/../../examples/mip-infra/mip.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("example");
+    let mirrored = format!(
+        "{text}mirrors:\n  - {{upstream: https://github.com/madgik/exareme2, mirror: 'http://git.hospital.local/exareme2.git'}}\n  - {{upstream: https://github.com/HBPMedical/mip-deployment, mirror: 'http://git.hospital.local/mip-deployment.git'}}\n  - {{upstream: https://github.com/madgik/datacatalog, mirror: 'http://git.hospital.local/datacatalog.git'}}\n  - {{upstream: 'https://submariner-io.github.io/submariner-charts/charts', mirror: 'http://charts.hospital.local/submariner'}}\n"
+    );
+    let inv = mip_inventory::parse("mip.yaml", &mirrored).expect("valid").inventory;
+    let files = mip_render::render(&inv, &ResolveOptions::default());
+    let all = tree_text(&files);
+    for upstream in ["github.com/madgik", "github.com/HBPMedical", "submariner-io.github.io"] {
+        assert!(!all.contains(upstream), "`{upstream}` is left in the tree");
+    }
+    assert!(all.contains("repo: http://charts.hospital.local/submariner"), "the kustomize helmCharts read the mirror");
+    assert!(all.contains("repoURL: http://git.hospital.local/exareme2.git"), "the Applications read the mirror");
+    // The projects allow the mirrors: what Argo CD generates from this tree is what resolve expects.
+    let d = desired(&inv, &ResolveOptions::default());
+    assert!(mip_graph::validate(&d).is_empty(), "{:?}", mip_graph::validate(&d));
+}

@@ -126,6 +126,7 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
                         "origin": origin(def),
                         "definition": def.to_json(),
                         "used": usage_json(inv, def),
+                        "mirrors": mirrors_of(inv, def).into_iter().collect::<serde_json::Map<_, _>>(),
                     });
                     format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
                 }
@@ -140,6 +141,9 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
                             None => s.push_str(&format!("# {w}: {r}\n")),
                         }
                     }
+                    for (upstream, mirror) in mirrors_of(inv, def) {
+                        s.push_str(&format!("# mirrored: {upstream} is read from {}\n", mirror.as_str().unwrap_or_default()));
+                    }
                     s.push_str(&mip_render::to_yaml(&json!({ def.name.clone(): def.to_json() })));
                     s
                 }
@@ -148,4 +152,28 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// The definition's upstream repositories (sources, Helm chart repositories of its files)
+/// that the inventory's `mirrors:` maps, with their mirrors.
+fn mirrors_of(inv: &mip_inventory::Inventory, def: &mip_inventory::apps::AppDef) -> Vec<(String, serde_json::Value)> {
+    let mut urls: Vec<String> = def
+        .upstream_sources()
+        .filter_map(|s| match &s.repo {
+            mip_inventory::apps::Repo::Url(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    for doc in def.files.values().flatten() {
+        for chart in doc["helmCharts"].as_array().into_iter().flatten() {
+            urls.extend(chart["repo"].as_str().map(str::to_owned));
+        }
+    }
+    urls.dedup();
+    urls.into_iter()
+        .filter_map(|u| {
+            let m = inv.mirrored(&u);
+            (m != u).then(|| (u.clone(), json!(m)))
+        })
+        .collect()
 }
