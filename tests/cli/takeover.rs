@@ -146,6 +146,11 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
         "{err}"
     );
     let inventory = std::fs::read_to_string(dir.join("mip.yaml")).expect("inventory");
+    // The tree reads Submariner's charts from another URL than the catalogue's: a mirror.
+    assert!(
+        inventory.contains("mirrors:\n  - upstream: https://submariner-io.github.io/submariner-charts/charts\n    mirror: https://raw.githubusercontent.com/submariner-io/submariner-charts/gh-pages/charts\n"),
+        "{inventory}"
+    );
 
     // Before this import kept anything: the same inventory without `tree:` renders over the
     // operator's files; the figure is for the record (the issue counted 21 of 48 units).
