@@ -371,6 +371,17 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     assert!(text.contains("- common/nginx-ingress/kustomization.yaml (deleted)"), "{text}");
     reset();
 
+    // A values file that carries a credential by mistake: the diff masks it, in every format.
+    edit(dir, "common/datacatalog/values.yaml", "image: postgres:15", "image: postgres:15\n  password: CANARY-pr-values-4f2a9c1e\n  token: |\n    CANARY-pr-block-77d0e3b5");
+    let (c, plan, text) = review("canary");
+    assert_eq!(c, 2);
+    let (_, markdown, err) = mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "markdown"]);
+    for out in [plan.to_string(), text.clone(), markdown.clone(), err] {
+        assert!(!out.contains("CANARY-pr-values") && !out.contains("CANARY-pr-block"), "a secret value leaked: {out}");
+    }
+    assert!(text.contains("+  password: (masked)") && markdown.contains("+  password: (masked)"), "{text}");
+    reset();
+
     // Documentation only: nothing Argo CD reads changed.
     std::fs::write(dir.join("README.md"), "# The platform\n").expect("write");
     edit(dir, "deployments/local/federations/federation-A/customizations/REFERENCE-advanced-kustomization-examples.yaml", "---", "--- # read by no one");
