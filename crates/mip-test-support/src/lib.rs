@@ -3,10 +3,11 @@
 //! [`TestCluster`] runs **etcd**, **kube-apiserver** and **kube-controller-manager** (only the
 //! namespace, garbage-collector and ServiceAccount token controllers) as local processes on free 127.0.0.1 ports,
 //! installs Argo CD's three CRDs (`Application`, `AppProject`, `ApplicationSet`) and creates the
-//! Argo CD namespace (`argocd-mip-team` by default). It does not run Argo CD, a scheduler or a
-//! kubelet: pods never start, but everything `mip` talks to (CRDs, validation, server-side
-//! apply, namespace deletion, foreground deletion / ownerReferences) behaves like a real
-//! cluster, because it is one. There are no mocks.
+//! Argo CD namespace (`argocd-mip-team` by default). By default it does not run Argo CD, a
+//! scheduler or a kubelet: pods never start, but everything `mip` talks to (CRDs, validation,
+//! server-side apply, namespace deletion, foreground deletion / ownerReferences) behaves like a
+//! real cluster, because it is one. There are no mocks. Two opt-in tiers add the rest: Argo CD
+//! ([`ArgoCd`]) and workloads ([`TestClusterOptions::workloads`]).
 //!
 //! # Where the binaries come from
 //!
@@ -42,6 +43,20 @@
 //! and repo-server (plus Redis) to a cluster, with a local Git repository (served as `file://`
 //! and over loopback HTTPS) as their source; see the [`argocd`] module. Its binaries are built by `build.sh argocd-bin-dir` on
 //! first use (cached like the control plane's).
+//!
+//! # The workload tier (opt-in)
+//!
+//! `TestClusterOptions { workloads: Some(WorkloadOptions::default()), .. }` (or
+//! [`TestCluster::shared_with_workloads`]) makes pods run, without containers: kube-controller-manager
+//! gets the workload controllers (deployment, replicaset, statefulset, job, the PersistentVolume
+//! binder, …), and **kube-scheduler** and **kwok** (a kubelet simulator: Nodes become Ready, pods
+//! bound to them Running and Ready, Job pods Succeeded) join the cluster's process group. Three
+//! Nodes labelled as the MIP charts' `nodeSelector`s ask (`master: "true"`, `worker: "true"` ×2)
+//! are Ready when the start returns, and claims of the default or the charts' StorageClasses
+//! bind (kwok plays their provisioner; nothing touches the disk). So Deployments, StatefulSets
+//! and Jobs become available/complete as on a real cluster. The tier adds well under a second to
+//! the start; its binaries come from `build.sh kwok-bin-dir` (cached). See the [`workloads`]
+//! module.
 //!
 //! # Faults
 //!
@@ -370,8 +385,9 @@ impl TestCluster {
         )?;
         self.components.push(controller_manager);
         // The workload tier's processes wait for the apiserver by themselves, too.
-        let ports = match (&options.workloads, &self.kwok_bin_dir) {
-            (Some(_), Some(kwok_bin_dir)) => {
+        // (`kwok_bin_dir` is set exactly when the tier is asked for.)
+        let ports = match &self.kwok_bin_dir {
+            Some(kwok_bin_dir) => {
                 let ports = workloads::Ports { scheduler: free_port()?, kwok: free_port()? };
                 workloads::spawn(
                     kwok_bin_dir,
@@ -383,7 +399,7 @@ impl TestCluster {
                 )?;
                 Some(ports)
             }
-            _ => None,
+            None => None,
         };
 
         let kubeconfig = self.kubeconfig_path.clone();
@@ -596,11 +612,13 @@ struct Prepared {
     kwok_bin_dir: Option<PathBuf>,
 }
 
-/// How long the phases of a start took (each since the start of the boot).
+/// How long the phases of a start took.
 struct Phases {
+    /// From the start of the boot until `/readyz` said ok.
     readyz: Duration,
+    /// From `/readyz` until the CRDs were served and the namespace created.
     crds: Duration,
-    /// From `/readyz` until every simulated Node was Ready.
+    /// From `/readyz` until every simulated Node was Ready (at the same time as `crds`).
     workloads: Option<Duration>,
 }
 
