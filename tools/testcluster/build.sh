@@ -223,7 +223,7 @@ cmd_argocd_bin_dir() {
 
 cmd_kwok_bin_dir() {
   cached_build "$cache_root/kwok-$(kwok_cache_key)/bin" kwok_build_into \
-    "2-4 min cold on 2 cores" "${kwok_binaries[@]}"
+    "5 min cold on 2 cores, 1.5 min after the control plane's build" "${kwok_binaries[@]}"
 }
 
 cmd_bin_dir() {

@@ -103,8 +103,8 @@ pub fn argocd_bin_dir() -> Result<PathBuf> {
 }
 
 /// The workload tier's bin dir: `$MIP_TESTCLUSTER_KWOK_BIN_DIR` if set, else
-/// `build.sh kwok-bin-dir` (a Go build of kwok and kube-scheduler when not cached, 2-4 minutes
-/// cold on 2 cores).
+/// `build.sh kwok-bin-dir` (a Go build of kwok and kube-scheduler when not cached: about 5
+/// minutes cold on 2 cores, 1.5 after the control plane's build).
 pub fn kwok_bin_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os(KWOK_BIN_DIR_ENV) {
         Some(dir) => PathBuf::from(dir),
