@@ -9,12 +9,19 @@
 #                        argocd-{application-controller,applicationset-controller,repo-server}
 #                        links, helm, kustomize); print their bin dir
 #   build.sh argocd-key  print that cache key
+#   build.sh kwok-bin-dir     build the workload tier's binaries unless cached (kwok, and
+#                        kube-scheduler from the same Kubernetes module as the control plane) plus
+#                        kwok-stages.yaml (kwok's own Stage objects, read from its module); print
+#                        their bin dir
+#   build.sh kwok-key    print that cache key
 #
 # Cache: ${MIP_TESTCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mip-testcluster}/<key>/bin, where
 # key = sha256(go.mod, go.sum, etcd/go.mod, etcd/go.sum, `go version`, build recipe). When every
 # binary is present nothing is built and stderr says "cache hit". Logs go to stderr only.
 # The Argo CD tier has its own key (argocd-bin/, helm/, kustomize/ go.mod+go.sum, main.go,
 # `go version`, recipe) and dir <cache>/argocd-<key>/bin, so neither set rebuilds the other.
+# The workload tier's key covers go.mod, go.sum (kube-scheduler), kwok/go.mod, kwok/go.sum,
+# `go version` and its recipe; dir <cache>/kwok-<key>/bin.
 # Details: docs/testcluster.md.
 set -euo pipefail
 
@@ -33,6 +40,13 @@ recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-l
 
 argocd_binaries=(argocd argocd-application-controller argocd-applicationset-controller argocd-repo-server helm kustomize)
 argocd_recipe="CGO_ENABLED=0 -trimpath -s -w argocd-version-ldflags helm-version-ldflags v1"
+
+# The workload tier: kwok (tools/testcluster/kwok/go.mod) simulates kubelets, kube-scheduler (this
+# directory's go.mod, the control plane's Kubernetes version) binds pods to its Nodes.
+kwok_binaries=(kwok kube-scheduler)
+# The Stage files of kwok's module that go into kwok-stages.yaml, in that order.
+kwok_stage_files=(node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml)
+kwok_recipe="CGO_ENABLED=0 -trimpath -tags=selinux,notest,grpcnotrace -s -w version-ldflags stages:${kwok_stage_files[*]} v1"
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 
@@ -55,6 +69,14 @@ argocd_cache_key() {
       "$here/helm/go.mod" "$here/helm/go.sum" "$here/kustomize/go.mod" "$here/kustomize/go.sum"
     (cd "$here" && go version)
     echo "$argocd_recipe"
+  } | sha256sum | cut -c1-16
+}
+
+kwok_cache_key() {
+  {
+    cat "$here/go.mod" "$here/go.sum" "$here/kwok/go.mod" "$here/kwok/go.sum"
+    (cd "$here" && go version)
+    echo "$kwok_recipe"
   } | sha256sum | cut -c1-16
 }
 
@@ -120,6 +142,49 @@ argocd_build_into() {
   go build -C "$here/kustomize" -trimpath -o "$out/kustomize" -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5
 }
 
+# The dir of a pinned module in the module cache, downloaded if needed and its hash checked
+# against go.sum: module_dir <module path> <version> <go.sum>
+module_dir() {
+  local module=$1 version=$2 gosum=$3 sum json dir got
+  sum=$(awk -v m="$module" -v v="$version" '$1 == m && $2 == v { print $3 }' "$gosum")
+  # Outside any module, so only this one module is fetched (no dependency graph).
+  json=$(cd / && go mod download -json "$module@$version")
+  dir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  got=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')
+  if [[ -z "$sum" || "$got" != "$sum" ]]; then
+    log "$module $version: module hash $got does not match $gosum (${sum:-no entry})"
+    return 1
+  fi
+  echo "$dir"
+}
+
+# kube-scheduler (same module, flags and version ldflags as the control plane), kwok, and
+# kwok-stages.yaml: the Stage objects of kwok's module (no stages: kwok refuses to start).
+kwok_build_into() {
+  local out=$1 kwok_version kwok_dir file
+  export CGO_ENABLED=0
+  kwok_version=$(module_version "$here/kwok/go.mod" sigs.k8s.io/kwok)
+  log "go build kube-scheduler ($k8s_version) -> $out"
+  go build -C "$here" -trimpath -tags=selinux,notest,grpcnotrace -ldflags "-s -w $(version_ldflags)" \
+    -o "$out/" k8s.io/kubernetes/cmd/kube-scheduler
+  log "go build kwok ($kwok_version) -> $out"
+  go build -C "$here/kwok" -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok
+  kwok_dir=$(module_dir sigs.k8s.io/kwok "$kwok_version" "$here/kwok/go.sum")
+  {
+    echo "# kwok's Stage objects, from sigs.k8s.io/kwok@$kwok_version kustomize/stage/ (written by build.sh)"
+    for file in "${kwok_stage_files[@]}"; do
+      if [[ ! -f "$kwok_dir/kustomize/stage/$file" ]]; then
+        log "sigs.k8s.io/kwok $kwok_version: no kustomize/stage/$file in $kwok_dir"
+        return 1
+      fi
+      echo "---"
+      echo "# kustomize/stage/$file"
+      cat "$kwok_dir/kustomize/stage/$file"
+    done
+  } >"$out/kwok-stages.yaml"
+  log "wrote $out/kwok-stages.yaml (${#kwok_stage_files[@]} stages)"
+}
+
 # cached_build <dir> <build function> <note> <binary...>: dir, built by the function unless all
 # binaries are present in it.
 cached_build() {
@@ -156,22 +221,19 @@ cmd_argocd_bin_dir() {
     "8-15 min cold on 2 cores" "${argocd_binaries[@]}"
 }
 
+cmd_kwok_bin_dir() {
+  cached_build "$cache_root/kwok-$(kwok_cache_key)/bin" kwok_build_into \
+    "5 min cold on 2 cores, 1.5 min after the control plane's build" "${kwok_binaries[@]}"
+}
+
 cmd_bin_dir() {
   cached_build "$cache_root/$(cache_key)/bin" build_into "5-10 min cold on 2 cores" "${binaries[@]}"
 }
 
 cmd_crds_dir() {
-  local version sum json dir got
+  local version dir
   version=$(module_version "$here/argocd/go.mod" github.com/argoproj/argo-cd/v3)
-  sum=$(awk -v v="$version" '$1 == "github.com/argoproj/argo-cd/v3" && $2 == v { print $3 }' "$here/argocd/go.sum")
-  # Outside any module, so only this one module is fetched (no dependency graph).
-  json=$(cd / && go mod download -json "github.com/argoproj/argo-cd/v3@$version")
-  dir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  got=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",$/\1/p')
-  if [[ "$got" != "$sum" ]]; then
-    log "argo-cd $version: module hash $got does not match argocd/go.sum ($sum)"
-    exit 1
-  fi
+  dir=$(module_dir github.com/argoproj/argo-cd/v3 "$version" "$here/argocd/go.sum")
   if [[ ! -f "$dir/manifests/crds/application-crd.yaml" ]]; then
     log "argo-cd $version: no manifests/crds in $dir"
     exit 1
@@ -185,8 +247,10 @@ case "${1:-bin-dir}" in
   key) cache_key ;;
   argocd-bin-dir) cmd_argocd_bin_dir ;;
   argocd-key) argocd_cache_key ;;
+  kwok-bin-dir) cmd_kwok_bin_dir ;;
+  kwok-key) kwok_cache_key ;;
   *)
-    log "usage: build.sh [bin-dir|crds-dir|key|argocd-bin-dir|argocd-key]"
+    log "usage: build.sh [bin-dir|crds-dir|key|argocd-bin-dir|argocd-key|kwok-bin-dir|kwok-key]"
     exit 2
     ;;
 esac

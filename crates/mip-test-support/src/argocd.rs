@@ -22,8 +22,9 @@
 //!   binary) using the test cluster's serving certificate; its CA is put where the repo-server
 //!   looks for per-host certificates (`$ARGOCD_TLS_DATA_PATH/127.0.0.1`).
 //!
-//! Workloads never become healthy (no scheduler, no kubelet): use ConfigMaps, Services and the
-//! like in test sources, and assert sync status.
+//! On a cluster without the [workload tier](crate::workloads) workloads never become healthy
+//! (no scheduler, no kubelet): use ConfigMaps, Services and the like in test sources, and assert
+//! sync status.
 //!
 //! Processes: Redis leads a process group of its own that the three Argo CD components join;
 //! a watchdog (the same as the cluster's) kills the group and removes the data dir when the

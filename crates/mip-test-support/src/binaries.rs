@@ -1,4 +1,5 @@
-//! Finding the control-plane binaries and the Argo CD CRDs through `tools/testcluster/build.sh`.
+//! Finding the control-plane binaries, the Argo CD CRDs and the opt-in tiers' binaries through
+//! `tools/testcluster/build.sh`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,19 @@ pub const ARGOCD_BINARIES: [&str; 6] = [
     "helm",
     "kustomize",
 ];
+
+/// Overrides the workload tier's bin dir (skips `build.sh kwok-bin-dir`); it must hold
+/// [`KWOK_BINARIES`] and [`KWOK_STAGES_FILE`].
+pub const KWOK_BIN_DIR_ENV: &str = "MIP_TESTCLUSTER_KWOK_BIN_DIR";
+
+/// The workload tier's binaries ([`crate::workloads`]): the node simulator and the scheduler
+/// (built from the same Kubernetes module as [`BINARIES`]).
+pub const KWOK_BINARIES: [&str; 2] = ["kwok", "kube-scheduler"];
+
+/// kwok's Stage objects (`node-initialize`, `pod-ready`, `pod-complete`, `pod-delete` from
+/// `kustomize/stage/` of the pinned kwok module), one YAML stream next to [`KWOK_BINARIES`],
+/// passed to `kwok --config`.
+pub const KWOK_STAGES_FILE: &str = "kwok-stages.yaml";
 
 /// The binaries every cluster needs, all in one bin dir.
 pub const BINARIES: [&str; 4] = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl"];
@@ -81,6 +95,23 @@ pub fn argocd_bin_dir() -> Result<PathBuf> {
     };
     for binary in ARGOCD_BINARIES {
         let path = dir.join(binary);
+        if !path.is_file() {
+            bail!("`{}` is missing", path.display());
+        }
+    }
+    Ok(dir)
+}
+
+/// The workload tier's bin dir: `$MIP_TESTCLUSTER_KWOK_BIN_DIR` if set, else
+/// `build.sh kwok-bin-dir` (a Go build of kwok and kube-scheduler when not cached: about 5
+/// minutes cold on 2 cores, 1.5 after the control plane's build).
+pub fn kwok_bin_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os(KWOK_BIN_DIR_ENV) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(run_build_script("kwok-bin-dir")?.0),
+    };
+    for file in KWOK_BINARIES.iter().chain([&KWOK_STAGES_FILE]) {
+        let path = dir.join(file);
         if !path.is_file() {
             bail!("`{}` is missing", path.display());
         }

@@ -3,10 +3,11 @@
 //! [`TestCluster`] runs **etcd**, **kube-apiserver** and **kube-controller-manager** (only the
 //! namespace, garbage-collector and ServiceAccount token controllers) as local processes on free 127.0.0.1 ports,
 //! installs Argo CD's three CRDs (`Application`, `AppProject`, `ApplicationSet`) and creates the
-//! Argo CD namespace (`argocd-mip-team` by default). It does not run Argo CD, a scheduler or a
-//! kubelet: pods never start, but everything `mip` talks to (CRDs, validation, server-side
-//! apply, namespace deletion, foreground deletion / ownerReferences) behaves like a real
-//! cluster, because it is one. There are no mocks.
+//! Argo CD namespace (`argocd-mip-team` by default). By default it does not run Argo CD, a
+//! scheduler or a kubelet: pods never start, but everything `mip` talks to (CRDs, validation,
+//! server-side apply, namespace deletion, foreground deletion / ownerReferences) behaves like a
+//! real cluster, because it is one. There are no mocks. Two opt-in tiers add the rest: Argo CD
+//! ([`ArgoCd`]) and workloads ([`TestClusterOptions::workloads`]).
 //!
 //! # Where the binaries come from
 //!
@@ -42,6 +43,20 @@
 //! and repo-server (plus Redis) to a cluster, with a local Git repository (served as `file://`
 //! and over loopback HTTPS) as their source; see the [`argocd`] module. Its binaries are built by `build.sh argocd-bin-dir` on
 //! first use (cached like the control plane's).
+//!
+//! # The workload tier (opt-in)
+//!
+//! `TestClusterOptions { workloads: Some(WorkloadOptions::default()), .. }` (or
+//! [`TestCluster::shared_with_workloads`]) makes pods run, without containers: kube-controller-manager
+//! gets the workload controllers (deployment, replicaset, statefulset, job, the PersistentVolume
+//! binder, …), and **kube-scheduler** and **kwok** (a kubelet simulator: Nodes become Ready, pods
+//! bound to them Running and Ready, Job pods Succeeded) join the cluster's process group. Three
+//! Nodes labelled as the MIP charts' `nodeSelector`s ask (`master: "true"`, `worker: "true"` ×2)
+//! are Ready when the start returns, and claims of the default or the charts' StorageClasses
+//! bind (kwok plays their provisioner; nothing touches the disk). So Deployments, StatefulSets
+//! and Jobs become available/complete as on a real cluster. The tier adds well under a second to
+//! the start; its binaries come from `build.sh kwok-bin-dir` (cached). See the [`workloads`]
+//! module.
 //!
 //! # Faults
 //!
@@ -81,6 +96,7 @@ pub mod dev;
 mod pki;
 mod process;
 pub mod toxiproxy;
+pub mod workloads;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -100,6 +116,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use process::pid_alive;
 pub use toxiproxy::{Toxic, Toxiproxy};
+pub use workloads::{SimulatedNode, WorkloadOptions};
 
 use crate::pki::Pki;
 use crate::process::{Component, free_port, log_tails, pids, spawn_watchdog, stop_all, wait_for_port};
@@ -138,6 +155,9 @@ pub struct TestClusterOptions {
     /// `--max-mutating-requests-inflight=1` to make it throttle, `--etcd-compaction-interval=1s`
     /// to expire LIST continue tokens.
     pub apiserver_args: Vec<String>,
+    /// The opt-in workload tier (kube-scheduler, kwok, the workload controllers and simulated
+    /// Nodes; see [`workloads`]). `None` (the default): no pod ever runs.
+    pub workloads: Option<WorkloadOptions>,
 }
 
 impl Default for TestClusterOptions {
@@ -149,6 +169,7 @@ impl Default for TestClusterOptions {
             crds_dir: None,
             watch_pid: None,
             apiserver_args: Vec::new(),
+            workloads: None,
         }
     }
 }
@@ -175,9 +196,14 @@ pub struct TestCluster {
     watchdog: Option<Child>,
     /// The kube-apiserver's flags, to start it again the same way ([`TestCluster::start_apiserver`]).
     apiserver_args: Vec<String>,
+    /// The workload tier's bin dir, when it runs.
+    kwok_bin_dir: Option<PathBuf>,
+    /// The names of the simulated Nodes (empty without the workload tier).
+    nodes: Vec<String>,
 }
 
 static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+static SHARED_WITH_WORKLOADS: OnceLock<Result<TestCluster, String>> = OnceLock::new();
 
 impl TestCluster {
     /// The cluster shared by every test in this test binary, started on first use.
@@ -188,6 +214,27 @@ impl TestCluster {
     pub fn shared() -> &'static TestCluster {
         let shared = SHARED.get_or_init(|| {
             TestCluster::try_start(TestClusterOptions::default()).map_err(|error| error.to_string())
+        });
+        match shared {
+            Ok(cluster) => cluster,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// The cluster with the [workload tier](workloads) (default [`WorkloadOptions`]) shared by
+    /// every test in this test binary that asks for it, started on first use. It is another
+    /// cluster than [`TestCluster::shared`]'s.
+    ///
+    /// # Panics
+    ///
+    /// If the cluster cannot start (every caller panics with the same reason and log tails).
+    pub fn shared_with_workloads() -> &'static TestCluster {
+        let shared = SHARED_WITH_WORKLOADS.get_or_init(|| {
+            let options = TestClusterOptions {
+                workloads: Some(WorkloadOptions::default()),
+                ..TestClusterOptions::default()
+            };
+            TestCluster::try_start(options).map_err(|error| error.to_string())
         });
         match shared {
             Ok(cluster) => cluster,
@@ -231,7 +278,7 @@ impl TestCluster {
 
     fn start_once(options: &TestClusterOptions) -> Result<TestCluster, StartError> {
         let started = Instant::now();
-        let (bin_dir, crds_dir, data_dir) = prepare(options)
+        let Prepared { bin_dir, crds_dir, data_dir, kwok_bin_dir } = prepare(options)
             .map_err(|error| StartError { reason: format!("{error:#}"), logs: String::new() })?;
         let prepared = started.elapsed();
         let mut cluster = TestCluster {
@@ -244,30 +291,39 @@ impl TestCluster {
             components: Vec::new(),
             watchdog: None,
             apiserver_args: Vec::new(),
+            kwok_bin_dir,
+            nodes: Vec::new(),
         };
         // On error `cluster` is dropped after the logs are read: processes die, the dir goes.
-        let (readyz, crds) = match cluster.boot(options, &crds_dir) {
+        let phases = match cluster.boot(options, &crds_dir) {
             Ok(phases) => phases,
             Err(error) => {
                 return Err(StartError { reason: format!("{error:#}"), logs: cluster.log_tails() });
             }
         };
         cluster.startup = started.elapsed();
+        let workloads = match phases.workloads {
+            Some(took) => {
+                format!(", workload tier {:.1}s ({} Nodes Ready)", took.as_secs_f64(), cluster.nodes.len())
+            }
+            None => String::new(),
+        };
         let _ = writeln_stderr(&format!(
             "mip-test-support: test cluster ready at {} in {:.1}s (binaries {:.1}s, \
-             /readyz {:.1}s, CRDs + namespace {:.1}s; data dir `{}`)",
+             /readyz {:.1}s, CRDs + namespace {:.1}s{workloads}; data dir `{}`)",
             cluster.server_url,
             cluster.startup.as_secs_f64(),
             prepared.as_secs_f64(),
-            readyz.as_secs_f64(),
-            crds.as_secs_f64(),
+            phases.readyz.as_secs_f64(),
+            phases.crds.as_secs_f64(),
             cluster.data_dir.display()
         ));
         Ok(cluster)
     }
 
-    /// Starts the components; returns how long `/readyz` and then the CRDs + namespace took.
-    fn boot(&mut self, options: &TestClusterOptions, crds_dir: &Path) -> Result<(Duration, Duration)> {
+    /// Starts the components; returns how long `/readyz`, then the CRDs + namespace (and, in
+    /// parallel with those, the workload tier's Nodes) took.
+    fn boot(&mut self, options: &TestClusterOptions, crds_dir: &Path) -> Result<Phases> {
         let started = Instant::now();
         let crds_dir = crds_dir.to_owned();
         let crds = std::thread::spawn(move || read_crds(&crds_dir));
@@ -306,7 +362,7 @@ impl TestCluster {
         self.watchdog = Some(spawn_watchdog(watched, group, &dir)?);
 
         self.wait_for_port("etcd", etcd_port)?;
-        let mut apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port);
+        let mut apiserver_args = apiserver_args(&dir, etcd_port, apiserver_port, options.workloads.is_some());
         apiserver_args.extend(options.apiserver_args.iter().cloned());
         self.apiserver_args.clone_from(&apiserver_args);
         let apiserver = Component::spawn(
@@ -318,7 +374,8 @@ impl TestCluster {
         )?;
         self.components.push(apiserver);
         // It waits for the apiserver by itself; starting it now overlaps the two startups.
-        let controller_manager_args = controller_manager_args(&self.kubeconfig_path, &dir);
+        let controller_manager_args =
+            controller_manager_args(&self.kubeconfig_path, &dir, options.workloads.is_some());
         let controller_manager = Component::spawn(
             "kube-controller-manager",
             &self.bin_dir.join("kube-controller-manager"),
@@ -327,11 +384,38 @@ impl TestCluster {
             Some(group),
         )?;
         self.components.push(controller_manager);
+        // The workload tier's processes wait for the apiserver by themselves, too.
+        // (`kwok_bin_dir` is set exactly when the tier is asked for.)
+        let ports = match &self.kwok_bin_dir {
+            Some(kwok_bin_dir) => {
+                let ports = workloads::Ports { scheduler: free_port()?, kwok: free_port()? };
+                workloads::spawn(
+                    kwok_bin_dir,
+                    &self.kubeconfig_path,
+                    &dir,
+                    &ports,
+                    group,
+                    &mut self.components,
+                )?;
+                Some(ports)
+            }
+            None => None,
+        };
 
         let kubeconfig = self.kubeconfig_path.clone();
         let namespace = options.argocd_namespace.clone();
         let components = &mut self.components;
-        block_on_private_thread("startup", settle(&kubeconfig, components, crds, &namespace, started))
+        let phases = block_on_private_thread(
+            "startup",
+            settle(&kubeconfig, components, crds, &namespace, options.workloads.as_ref(), started),
+        )?;
+        if let (Some(ports), Some(workloads)) = (ports, &options.workloads) {
+            // Normally long open by now (the Nodes were Ready): proof that both got past startup.
+            self.wait_for_port("kube-scheduler", ports.scheduler)?;
+            self.wait_for_port("kwok", ports.kwok)?;
+            self.nodes = workloads.nodes.iter().map(|node| node.name.clone()).collect();
+        }
+        Ok(phases)
     }
 
     fn wait_for_port(&mut self, name: &str, port: u16) -> Result<()> {
@@ -354,6 +438,18 @@ impl TestCluster {
         &self.bin_dir
     }
 
+    /// The dir with `kwok`, `kube-scheduler` and `kwok-stages.yaml`, when the
+    /// [workload tier](workloads) runs.
+    pub fn kwok_bin_dir(&self) -> Option<&Path> {
+        self.kwok_bin_dir.as_deref()
+    }
+
+    /// The names of the simulated Nodes, all Ready when the cluster started (empty without the
+    /// [workload tier](workloads)).
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
     /// The data dir (etcd data, certificates, kubeconfig, `logs/<component>.log`).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -369,7 +465,8 @@ impl TestCluster {
         self.startup
     }
 
-    /// `(component name, pid)` of every control-plane process.
+    /// `(component name, pid)` of every control-plane process (with the workload tier, also
+    /// `kube-scheduler` and `kwok`).
     pub fn component_pids(&self) -> Vec<(&'static str, u32)> {
         pids(&self.components)
     }
@@ -506,11 +603,35 @@ impl Drop for TestCluster {
     }
 }
 
-/// Resolves the bin dir, CRD dir and a fresh data dir.
-fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> {
+/// What [`prepare`] resolves.
+struct Prepared {
+    bin_dir: PathBuf,
+    crds_dir: PathBuf,
+    data_dir: PathBuf,
+    /// The workload tier's bin dir, when the tier is asked for.
+    kwok_bin_dir: Option<PathBuf>,
+}
+
+/// How long the phases of a start took.
+struct Phases {
+    /// From the start of the boot until `/readyz` said ok.
+    readyz: Duration,
+    /// From `/readyz` until the CRDs were served and the namespace created.
+    crds: Duration,
+    /// From `/readyz` until every simulated Node was Ready (at the same time as `crds`).
+    workloads: Option<Duration>,
+}
+
+/// Resolves the bin dirs, the CRD dir and a fresh data dir.
+fn prepare(options: &TestClusterOptions) -> Result<Prepared> {
     let bin_dir = match &options.bin_dir {
         Some(dir) => dir.clone(),
         None => binaries::bin_dir()?,
+    };
+    let kwok_bin_dir = match &options.workloads {
+        None => None,
+        Some(WorkloadOptions { bin_dir: Some(dir), .. }) => Some(dir.clone()),
+        Some(WorkloadOptions { bin_dir: None, .. }) => Some(binaries::kwok_bin_dir()?),
     };
     let crds_dir = match &options.crds_dir {
         Some(dir) => dir.clone(),
@@ -531,25 +652,39 @@ fn prepare(options: &TestClusterOptions) -> Result<(PathBuf, PathBuf, PathBuf)> 
             .context("failed to create a temp dir")?
             .keep(),
     };
-    Ok((bin_dir, crds_dir, data_dir))
+    Ok(Prepared { bin_dir, crds_dir, data_dir, kwok_bin_dir })
 }
 
-/// Waits for `/readyz`, installs the CRDs and creates the Argo CD namespace; returns how long
-/// (since `started`) `/readyz` took, and how long the rest took.
+/// Waits for `/readyz`, installs the CRDs and creates the Argo CD namespace and, at the same
+/// time, the workload tier's StorageClasses and Nodes (waiting until they are Ready).
 async fn settle(
     kubeconfig: &Path,
     components: &mut [Component],
     crds: std::thread::JoinHandle<Result<Vec<Crd>>>,
     namespace: &str,
+    workloads: Option<&WorkloadOptions>,
     started: Instant,
-) -> Result<(Duration, Duration)> {
+) -> Result<Phases> {
     wait_ready(kubeconfig, components).await?;
     let client = client_from(kubeconfig).await?;
     let ready = started.elapsed();
     let crds = crds.join().unwrap_or_else(|_| bail!("the CRD reader panicked"))?;
-    install_crds(&client, crds).await?;
-    apply_namespace(&client, namespace).await?;
-    Ok((ready, started.elapsed() - ready))
+    let control_plane = async {
+        install_crds(&client, crds).await?;
+        apply_namespace(&client, namespace).await?;
+        anyhow::Ok(started.elapsed() - ready)
+    };
+    let tier = async {
+        match workloads {
+            Some(options) => {
+                workloads::install(&client, options, components).await?;
+                anyhow::Ok(Some(started.elapsed() - ready))
+            }
+            None => anyhow::Ok(None),
+        }
+    };
+    let (crds, workloads) = tokio::try_join!(control_plane, tier)?;
+    Ok(Phases { readyz: ready, crds, workloads })
 }
 
 /// Runs `future` on a current-thread runtime of its own, on a scoped thread: callable from plain
@@ -759,8 +894,16 @@ fn etcd_args(dir: &Path, port: u16, peer_port: u16) -> Vec<String> {
     ]
 }
 
-fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
+/// The kube-apiserver's flags; `workloads`: for the workload tier (Nodes get no `not-ready` taint).
+fn apiserver_args(dir: &Path, etcd_port: u16, port: u16, workloads: bool) -> Vec<String> {
     let file = |name: &str| dir.join(name).display().to_string();
+    // No controller creates `default` ServiceAccounts here. With the workload tier, Nodes also
+    // skip `TaintNodesByCondition` (see the `workloads` module).
+    let disabled_admission = if workloads {
+        "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"
+    } else {
+        "--disable-admission-plugins=ServiceAccount"
+    };
     vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
         "--bind-address=127.0.0.1".into(),
@@ -777,22 +920,28 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         format!("--service-account-key-file={}", file("service-account.pub")),
         format!("--service-account-signing-key-file={}", file("service-account.key")),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
-        // No controller creates `default` ServiceAccounts here.
-        "--disable-admission-plugins=ServiceAccount".into(),
+        disabled_admission.into(),
         // Fewer bootstrap post-start hooks, faster /readyz.
         "--enable-priority-and-fairness=false".into(),
         "--profiling=false".into(),
     ]
 }
 
-fn controller_manager_args(kubeconfig: &Path, dir: &Path) -> Vec<String> {
+/// The controller manager's flags; `workloads`: with the workload tier's controllers
+/// ([`workloads::CONTROLLERS`]).
+fn controller_manager_args(kubeconfig: &Path, dir: &Path, workloads: bool) -> Vec<String> {
     let file = |name: &str| dir.join(name).display().to_string();
+    // The token controller fills `kubernetes.io/service-account-token` Secrets, as
+    // `argocd cluster add` and mip's cluster registration expect of a real cluster.
+    let controllers = if workloads {
+        workloads::controllers_arg()
+    } else {
+        "--controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller"
+            .into()
+    };
     vec![
         format!("--kubeconfig={}", kubeconfig.display()),
-        // The token controller fills `kubernetes.io/service-account-token` Secrets, as
-        // `argocd cluster add` and mip's cluster registration expect of a real cluster.
-        "--controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller"
-            .into(),
+        controllers,
         format!("--service-account-private-key-file={}", file("service-account.key")),
         format!("--root-ca-file={}", file("ca.crt")),
         "--leader-elect=false".into(),
