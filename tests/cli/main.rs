@@ -5,6 +5,7 @@ mod adopt;
 mod apps;
 mod argocd;
 mod argocd_clusters;
+mod argocd_healthy;
 mod argocd_platform;
 mod clusters;
 mod doctor;

@@ -70,6 +70,37 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
     }
 }
 
+/// Argo CD refuses an Application whose sources read one repository at two revisions ("cannot
+/// reference a different revision of the same repository"): e.g. a chart mirrored into the
+/// GitOps repository itself, pinned to a commit, beside the `$values` ref at the branch.
+fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
+    let Some(sources) = app.manifest.pointer("/spec/sources").and_then(Value::as_array) else { return };
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for s in sources {
+        let (Some(url), Some(rev)) = (s["repoURL"].as_str(), s["targetRevision"].as_str()) else { continue };
+        let key = mip_inventory::normalize_repo_url(url);
+        match seen.get(&key) {
+            Some(first) if *first != rev => {
+                d.push(
+                    Diagnostic::error(
+                        app.origin.clone(),
+                        "same-repository-twice",
+                        format!(
+                            "application `{}` reads `{url}` at `{first}` and at `{rev}`, which Argo CD refuses",
+                            app.addr.name
+                        ),
+                    )
+                    .with_hint("serve the upstream source (its `mirrors:` entry) from a repository of its own, or pin both to one revision"),
+                );
+                return;
+            }
+            _ => {
+                seen.insert(key, rev);
+            }
+        }
+    }
+}
+
 /// Runs every static check on a desired state.
 pub fn validate(desired: &Desired) -> Diagnostics {
     let mut d = Diagnostics::new();
@@ -88,6 +119,7 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         let Some(project) = app.str_at("/spec/project") else { continue };
         let at = app.origin.clone();
         let name = &app.addr.name;
+        same_repository_twice(app, &mut d);
         if project == crate::catalogue::DEFAULT_PROJECT {
             d.push(
                 Diagnostic::error(

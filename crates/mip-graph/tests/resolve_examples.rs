@@ -494,3 +494,18 @@ fn mirrors_replace_upstream_sources_everywhere_mip_renders_and_expects() {
     let w: Vec<String> = mip_inventory::parse("mip.yaml", &unused).expect("valid").warnings.iter().map(ToString::to_string).collect();
     assert!(w.iter().any(|w| w.contains("warning[unused-mirror]: mirror of `https://example.org/nothing.git`")), "{w:?}");
 }
+
+#[test]
+fn a_mirror_in_the_gitops_repository_at_another_revision_is_refused_as_argo_cd_refuses_it() {
+    let base = std::fs::read_to_string(root().join("examples/minimal/mip.yaml")).expect("example");
+    let inv = mip_inventory::parse("mip.yaml", &base).expect("valid").inventory;
+    let deploy = inv.repositories.deployments.url.value.clone();
+    let text = format!("{base}mirrors:\n  - {{upstream: https://github.com/madgik/exareme2, mirror: '{deploy}'}}\n");
+    let inv = mip_inventory::parse("mip.yaml", &text).expect("valid").inventory;
+    let d = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
+    let found: Vec<String> = mip_graph::validate(&d).iter().map(ToString::to_string).collect();
+    assert!(
+        found.iter().any(|f| f.contains("error[same-repository-twice]: application `federation-a-exareme2` reads")),
+        "{found:#?}"
+    );
+}
