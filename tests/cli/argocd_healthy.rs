@@ -104,7 +104,8 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
         "log_level: DEBUG\nmanaged_cluster: true\nnamespace: federation-a\nlocalnodes: 2\n",
     )
     .expect("values");
-    std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "exareme2-values.yaml")).expect("inventory");
+    std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "exareme2-values.yaml"))
+        .expect("inventory");
     let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
@@ -134,7 +135,14 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     assert!(expected.contains(&"federation-a-exareme2".to_owned()), "{expected:?}");
 
     let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "420"]);
-    assert_eq!(code(&o), 0, "mip apply (--wait-for healthy): {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
+    assert_eq!(
+        code(&o),
+        0,
+        "mip apply (--wait-for healthy): {}\n{}\n{}",
+        stdout(&o),
+        stderr(&o),
+        argocd.log_tails()
+    );
 
     // Every Application: exactly the plan's, each Synced and Healthy, named one by one if not.
     let apps = json_of(&cluster, &["get", "applications.argoproj.io", "-n", &ns]);
@@ -144,7 +152,9 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     assert_eq!(names, expected, "Argo CD generated exactly the Applications the plan named");
     let unhealthy: Vec<String> = apps
         .iter()
-        .filter(|a| text(a, "/status/sync/status") != "Synced" || text(a, "/status/health/status") != "Healthy")
+        .filter(|a| {
+            text(a, "/status/sync/status") != "Synced" || text(a, "/status/health/status") != "Healthy"
+        })
         .map(|a| {
             format!(
                 "{}: {} {} {}",
@@ -198,7 +208,8 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
 
     // Negative: a values file the tree does not have. Argo CD cannot render the Application;
     // the same check names it, and the next apply fails naming it.
-    std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "no-such-values.yaml")).expect("inventory");
+    std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "no-such-values.yaml"))
+        .expect("inventory");
     let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
     assert_eq!(code(&o), 0, "render only warns of a missing file: {}", stderr(&o));
     argocd.commit_tree(&tree, "a broken values reference");
@@ -214,7 +225,11 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
         if state.contains("no-such-values.yaml") {
             break state;
         }
-        assert!(std::time::Instant::now() < deadline, "Argo CD never reported the missing file: {state}\n{}", argocd.log_tails());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Argo CD never reported the missing file: {state}\n{}",
+            argocd.log_tails()
+        );
         std::thread::sleep(std::time::Duration::from_secs(2));
     };
     assert!(!broken.starts_with("Synced Healthy"), "{broken}");

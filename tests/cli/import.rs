@@ -53,12 +53,19 @@ fn import_prints_an_inventory_that_validates_and_reports_the_rest() {
     // The checkout's files that mip's render would change are kept (`tree.keep`), so
     // rendering into the checkout itself writes nothing and changes nothing Argo CD reads.
     let inventory = std::fs::read_to_string(&out).expect("inventory");
-    assert!(inventory.contains("tree:\n  keep:\n") && inventory.contains("    - deployments/local/federations/Lyon/kustomization.yaml\n"), "{inventory}");
-    let before = std::fs::read_to_string(dir.path().join("deployments/local/federations/Lyon/kustomization.yaml")).expect("read");
+    assert!(
+        inventory.contains("tree:\n  keep:\n")
+            && inventory.contains("    - deployments/local/federations/Lyon/kustomization.yaml\n"),
+        "{inventory}"
+    );
+    let before =
+        std::fs::read_to_string(dir.path().join("deployments/local/federations/Lyon/kustomization.yaml"))
+            .expect("read");
     let o = mip(&["render", tree, "-i", inv]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("deployments/local/federations/Lyon/kustomization.yaml")).expect("read"),
+        std::fs::read_to_string(dir.path().join("deployments/local/federations/Lyon/kustomization.yaml"))
+            .expect("read"),
         before,
         "a kept file is never rewritten"
     );

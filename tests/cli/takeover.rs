@@ -131,7 +131,6 @@ fn kustomize() -> PathBuf {
 fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lock_down() {
     let repo = reference_repo();
     let dir = repo.path();
-    let d = dir.to_str().expect("utf8");
     let kustomize = kustomize();
     let original = effective_state(dir, &kustomize, &[]);
 
@@ -203,7 +202,9 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
     assert_eq!(c, 0, "{err}");
     let first_step = plan.find("# step").map(|i| &plan[i..]).unwrap_or_default();
     assert!(
-        first_step.starts_with("# step default-project\n    + argoproj.io/v1alpha1/AppProject/argocd-mip-team/default"),
+        first_step.starts_with(
+            "# step default-project\n    + argoproj.io/v1alpha1/AppProject/argocd-mip-team/default"
+        ),
         "{plan}"
     );
     let (_, again, _) = run(&["plan", "--offline", "-i", "mip.yaml"]);
@@ -289,7 +290,10 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     edit(dir, "common/datacatalog/values.yaml", "image: postgres:15", "image: postgres:16");
     let (c, plan, text) = review("values");
     assert_eq!(c, 2, "a deployed file changed: {text}");
-    assert_eq!(files_of(&plan), BTreeMap::from([("common/datacatalog/values.yaml".to_owned(), vec!["datacatalog".to_owned()])]));
+    assert_eq!(
+        files_of(&plan),
+        BTreeMap::from([("common/datacatalog/values.yaml".to_owned(), vec!["datacatalog".to_owned()])])
+    );
     assert_eq!(plan["summary"]["argo_resync"], 1);
     assert!(text.contains("-  image: postgres:15\n") && text.contains("+  image: postgres:16\n"), "{text}");
     assert!(text.contains("re-sync 1 for the files it reads"), "{text}");
@@ -323,7 +327,12 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     let (c, plan, _) = review("revision");
     assert_eq!(c, 2);
     let readers = &files_of(&plan)["deployments/shared-apps/exareme2/exareme2.yaml"];
-    for app in ["federation-a-exareme2", "federation-z-exareme2", "deployments-local-a", "deployments-hybrid-z-mip-infrastructure"] {
+    for app in [
+        "federation-a-exareme2",
+        "federation-z-exareme2",
+        "deployments-local-a",
+        "deployments-hybrid-z-mip-infrastructure",
+    ] {
         assert!(readers.contains(&app.to_owned()), "{app}: {readers:?}");
     }
     assert!(!readers.iter().any(|r| r.contains("mip-stack")), "{readers:?}");
@@ -333,7 +342,19 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     // the new directory read by its wrapper.
     let (c, _, err) = mip_in(
         dir,
-        &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml", "--render", "."],
+        &[
+            "federation",
+            "add",
+            "federation-B",
+            "--kind",
+            "local",
+            "--app",
+            "exareme2",
+            "-i",
+            "mip.yaml",
+            "--render",
+            ".",
+        ],
     );
     assert_eq!(c, 0, "{err}");
     let (c, plan, text) = review("federation");
@@ -347,13 +368,22 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
         files_of(&plan).get("deployments/local/federations/federation-B/kustomization.yaml"),
         Some(&vec!["deployments-local-b".to_owned()])
     );
-    assert_eq!(plan["summary"]["argo_resync"].as_u64().unwrap_or(0), 0, "a new Application is created, not re-synced: {text}");
+    assert_eq!(
+        plan["summary"]["argo_resync"].as_u64().unwrap_or(0),
+        0,
+        "a new Application is created, not re-synced: {text}"
+    );
     reset();
 
     // A common app removed: from the inventory, from the kept ApplicationSet (the operator's
     // file), and its rendered files with `mip render`.
     edit(dir, "mip.yaml", "  - name: nginx-ingress\n", "");
-    edit(dir, "base/mip-infrastructure/mip-infrastructure.yaml", "                - path: common/nginx-ingress\n", "");
+    edit(
+        dir,
+        "base/mip-infrastructure/mip-infrastructure.yaml",
+        "                - path: common/nginx-ingress\n",
+        "",
+    );
     let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml"]);
     assert_eq!(c, 0, "{err}");
     let (c, plan, text) = review("common app");
@@ -364,7 +394,9 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     }
     let files = files_of(&plan);
     assert!(
-        files["base/mip-infrastructure/mip-infrastructure.yaml"].iter().any(|r| r.ends_with("infra-clusterset")),
+        files["base/mip-infrastructure/mip-infrastructure.yaml"]
+            .iter()
+            .any(|r| r.ends_with("infra-clusterset")),
         "{files:?}"
     );
     assert_eq!(files["common/nginx-ingress/kustomization.yaml"], ["common-nginx-ingress"], "{files:?}");
@@ -372,19 +404,32 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     reset();
 
     // A values file that carries a credential by mistake: the diff masks it, in every format.
-    edit(dir, "common/datacatalog/values.yaml", "image: postgres:15", "image: postgres:15\n  password: CANARY-pr-values-4f2a9c1e\n  token: |\n    CANARY-pr-block-77d0e3b5");
+    edit(
+        dir,
+        "common/datacatalog/values.yaml",
+        "image: postgres:15",
+        "image: postgres:15\n  password: CANARY-pr-values-4f2a9c1e\n  token: |\n    CANARY-pr-block-77d0e3b5",
+    );
     let (c, plan, text) = review("canary");
     assert_eq!(c, 2);
     let (_, markdown, err) = mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "markdown"]);
     for out in [plan.to_string(), text.clone(), markdown.clone(), err] {
-        assert!(!out.contains("CANARY-pr-values") && !out.contains("CANARY-pr-block"), "a secret value leaked: {out}");
+        assert!(
+            !out.contains("CANARY-pr-values") && !out.contains("CANARY-pr-block"),
+            "a secret value leaked: {out}"
+        );
     }
     assert!(text.contains("+  password: (masked)") && markdown.contains("+  password: (masked)"), "{text}");
     reset();
 
     // Documentation only: nothing Argo CD reads changed.
     std::fs::write(dir.join("README.md"), "# The platform\n").expect("write");
-    edit(dir, "deployments/local/federations/federation-A/customizations/REFERENCE-advanced-kustomization-examples.yaml", "---", "--- # read by no one");
+    edit(
+        dir,
+        "deployments/local/federations/federation-A/customizations/REFERENCE-advanced-kustomization-examples.yaml",
+        "---",
+        "--- # read by no one",
+    );
     let (c, plan, text) = review("docs");
     assert_eq!(c, 0, "{text}");
     assert!(plan.get("files").is_none(), "{plan}");

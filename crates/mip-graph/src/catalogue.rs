@@ -5,10 +5,10 @@
 //! Argo CD fields, once for the rendered tree and the expected objects alike.
 
 use crate::model::ResolveOptions;
-use std::collections::BTreeMap;
 use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
 use mip_inventory::{Federation, FederationApp, FederationAppKind, FederationKind, Inventory};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Argo CD's finalizer on an Application that makes its deletion cascade to what it manages.
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
@@ -372,39 +372,6 @@ pub fn extra_kinds(
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn infra_names_match_the_reference_template() {
-        assert_eq!(infra_app_name("deployments/local/federations/federation-A"), "deployments-local-a");
-        assert_eq!(
-            infra_app_name("deployments/hybrid/federations/federation-Z/mip-infrastructure"),
-            "deployments-hybrid-z-mip-infrastructure"
-        );
-        assert_eq!(infra_app_name("common/datacatalog"), "common-datacatalog");
-        assert_eq!(
-            infra_app_name("deployments/local/federations/Lyon"),
-            "deployments-local-federations-lyon"
-        );
-    }
-
-    #[test]
-    fn static_project_names_follow_the_project_prefix() {
-        for p in StaticProject::ALL {
-            assert!(p.name().starts_with("mip-argo-project-"), "{p:?}");
-            assert_eq!(project_name(p.name().trim_start_matches("mip-argo-project-")), p.name());
-        }
-    }
-
-    #[test]
-    fn branch_prefix_is_sanitised_and_lowercase() {
-        assert_eq!(branch_prefix("main"), "main-");
-        assert_eq!(branch_prefix("feat/Argo_project.x"), "feat-argo-project-x-");
-    }
-}
-
 /// The repositories a project may source, least privilege: mip's own repositories where its
 /// Applications read them, and the upstream repositories its apps source that the inventory
 /// allows (`upstreamRepos`). `None` is a federation's project (and the static federations and
@@ -450,8 +417,43 @@ pub fn project_source_repos(inv: &Inventory, repos: &Repos, project: Option<Stat
     }
     // `upstreamRepos` names upstream URLs; a mirrored one allows its mirror.
     let allowed = |u: &String| {
-        *u == repos.infra || *u == repos.deploy || inv.upstream_repos.iter().any(|r| repos.upstream(&r.value) == *u)
+        *u == repos.infra
+            || *u == repos.deploy
+            || inv.upstream_repos.iter().any(|r| repos.upstream(&r.value) == *u)
     };
     used.retain(allowed);
     used
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infra_names_match_the_reference_template() {
+        assert_eq!(infra_app_name("deployments/local/federations/federation-A"), "deployments-local-a");
+        assert_eq!(
+            infra_app_name("deployments/hybrid/federations/federation-Z/mip-infrastructure"),
+            "deployments-hybrid-z-mip-infrastructure"
+        );
+        assert_eq!(infra_app_name("common/datacatalog"), "common-datacatalog");
+        assert_eq!(
+            infra_app_name("deployments/local/federations/Lyon"),
+            "deployments-local-federations-lyon"
+        );
+    }
+
+    #[test]
+    fn static_project_names_follow_the_project_prefix() {
+        for p in StaticProject::ALL {
+            assert!(p.name().starts_with("mip-argo-project-"), "{p:?}");
+            assert_eq!(project_name(p.name().trim_start_matches("mip-argo-project-")), p.name());
+        }
+    }
+
+    #[test]
+    fn branch_prefix_is_sanitised_and_lowercase() {
+        assert_eq!(branch_prefix("main"), "main-");
+        assert_eq!(branch_prefix("feat/Argo_project.x"), "feat-argo-project-x-");
+    }
 }

@@ -71,7 +71,10 @@ impl JoinSources {
             ObjectRef::new("v1", "Secret", Some(ns), name)
         };
         JoinSources {
-            broker: get("broker", ("submariner-k8s-broker", "submariner-broker-submariner-k8s-broker-client-token")),
+            broker: get(
+                "broker",
+                ("submariner-k8s-broker", "submariner-broker-submariner-k8s-broker-client-token"),
+            ),
             psk: get("psk", ("submariner-k8s-broker", "submariner-ipsec-psk")),
         }
     }

@@ -649,7 +649,11 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
     }
 }
 
-fn project_model(b: &Builder<'_>, project: Option<cat::StaticProject>, destinations: &[(String, String)]) -> Value {
+fn project_model(
+    b: &Builder<'_>,
+    project: Option<cat::StaticProject>,
+    destinations: &[(String, String)],
+) -> Value {
     let dests: Vec<Value> =
         destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
     let repos = cat::project_source_repos(b.inv, &b.repos, project);

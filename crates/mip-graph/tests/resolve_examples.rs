@@ -410,23 +410,34 @@ fn a_hybrid_remote_node_gets_the_submariner_join_after_argo_cd_deployed_the_brok
     let operator =
         ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), "submariner-operator");
     let edges = mip_graph::rule_edges(&d.objects);
-    assert!(has_edge(&edges, &broker, &join, mip_graph::Rule::SourceFirst), "token, CA and PSK from the broker");
+    assert!(
+        has_edge(&edges, &broker, &join, mip_graph::Rule::SourceFirst),
+        "token, CA and PSK from the broker"
+    );
     assert!(!has_edge(&edges, &operator, &join, mip_graph::Rule::SourceFirst), "{edges:?}");
     let source = |key: &str| match &o.sensitive[key] {
         mip_core::SensitiveSource::SecretKey { secret, .. } => secret.to_string(),
         other => panic!("{other:?}"),
     };
     // The names mip-infra's broker hook reads, by default.
-    assert_eq!(source("broker-token"), "v1/Secret/submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token");
+    assert_eq!(
+        source("broker-token"),
+        "v1/Secret/submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token"
+    );
     assert_eq!(source("ipsec-psk"), "v1/Secret/submariner-k8s-broker/submariner-ipsec-psk");
     // Overridden in the inventory: the PSK from the operator's namespace, after the operator.
-    let moved = text.replace("commonApps:\n", "apps: {submariner: {joinSecrets: {psk: submariner-operator/my-psk}}}\ncommonApps:\n");
+    let moved = text.replace(
+        "commonApps:\n",
+        "apps: {submariner: {joinSecrets: {psk: submariner-operator/my-psk}}}\ncommonApps:\n",
+    );
     let inv2 = mip_inventory::parse("mip.yaml", &moved).expect("valid").inventory;
     let d2 = resolve(&inv2, &[], &ResolveOptions::default()).expect("resolves");
     let edges2 = mip_graph::rule_edges(&d2.objects);
     assert!(has_edge(&edges2, &operator, &join, mip_graph::Rule::SourceFirst), "PSK from the operator");
     match &d2.objects[&join].sensitive["ipsec-psk"] {
-        mip_core::SensitiveSource::SecretKey { secret, .. } => assert_eq!(secret.to_string(), "v1/Secret/submariner-operator/my-psk"),
+        mip_core::SensitiveSource::SecretKey { secret, .. } => {
+            assert_eq!(secret.to_string(), "v1/Secret/submariner-operator/my-psk")
+        }
         other => panic!("{other:?}"),
     }
     // The remote node's namespace is one the registration binds Argo CD in.
@@ -449,20 +460,32 @@ fn docs(file: &str, text: &str) -> Vec<Manifest> {
 
 #[test]
 fn an_object_declared_twice_in_prerequisites_is_the_later_one_with_a_warning_naming_both() {
-    let inv = mip_inventory::parse("mip.yaml", &std::fs::read_to_string(root().join("examples/minimal/mip.yaml")).expect("example"))
-        .expect("valid")
-        .inventory;
+    let inv = mip_inventory::parse(
+        "mip.yaml",
+        &std::fs::read_to_string(root().join("examples/minimal/mip.yaml")).expect("example"),
+    )
+    .expect("valid")
+    .inventory;
     let role = |verbs: &str| {
-        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: routeagent}}\nrules: [{{apiGroups: [''], resources: [pods], verbs: [{verbs}]}}]\n")
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: routeagent}}\nrules: [{{apiGroups: [''], resources: [pods], verbs: [{verbs}]}}]\n"
+        )
     };
     let text = format!("{}---\n{}", role("get"), role("get, list"));
-    let d = resolve(&inv, &docs("rbac.yaml", &text), &ResolveOptions::default()).expect("kubectl apply accepts it");
+    let d = resolve(&inv, &docs("rbac.yaml", &text), &ResolveOptions::default())
+        .expect("kubectl apply accepts it");
     let addr = ObjectRef::new("rbac.authorization.k8s.io/v1", "ClusterRole", None, "routeagent");
-    assert_eq!(d.objects[&addr].manifest["rules"][0]["verbs"], serde_json::json!(["get", "list"]), "the later one wins");
+    assert_eq!(
+        d.objects[&addr].manifest["rules"][0]["verbs"],
+        serde_json::json!(["get", "list"]),
+        "the later one wins"
+    );
     let w: Vec<String> = d.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         w,
-        ["rbac.yaml:6:1: warning[duplicate-object]: object `rbac.authorization.k8s.io/v1/ClusterRole/routeagent` is declared again (first at rbac.yaml:1:1); the later one is applied, as `kubectl apply` would (hint: remove one of the two documents)"]
+        [
+            "rbac.yaml:6:1: warning[duplicate-object]: object `rbac.authorization.k8s.io/v1/ClusterRole/routeagent` is declared again (first at rbac.yaml:1:1); the later one is applied, as `kubectl apply` would (hint: remove one of the two documents)"
+        ]
     );
     // A prerequisite that redeclares an object mip itself makes is still an error.
     let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: federation-a}\n";
@@ -480,19 +503,38 @@ fn mirrors_replace_upstream_sources_everywhere_mip_renders_and_expects() {
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     let inv = parsed.inventory;
     let d = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
-    assert!(mip_graph::validate(&d).is_empty(), "the projects permit the mirror: {:?}", mip_graph::validate(&d));
+    assert!(
+        mip_graph::validate(&d).is_empty(),
+        "the projects permit the mirror: {:?}",
+        mip_graph::validate(&d)
+    );
     let app = d.objects.values().find(|o| o.addr.name == "federation-a-exareme2").expect("expected");
     assert_eq!(app.str_at("/spec/sources/0/repoURL"), Some("http://git.hospital.local/exareme2.git"));
     // The projects' sourceRepos: the mirror instead of the upstream (never both).
-    let project = d.objects.values().find(|o| o.addr.name == "mip-argo-project-federations").expect("project");
-    let repos: Vec<&str> =
-        project.manifest["spec"]["sourceRepos"].as_array().expect("repos").iter().filter_map(|v| v.as_str()).collect();
+    let project =
+        d.objects.values().find(|o| o.addr.name == "mip-argo-project-federations").expect("project");
+    let repos: Vec<&str> = project.manifest["spec"]["sourceRepos"]
+        .as_array()
+        .expect("repos")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     assert!(repos.contains(&"http://git.hospital.local/exareme2.git"), "{repos:?}");
     assert!(!repos.contains(&"https://github.com/madgik/exareme2"), "{repos:?}");
     // A mirror of something nothing reads is a warning at its line.
-    let unused = format!("{base}mirrors:\n  - {{upstream: https://example.org/nothing.git, mirror: 'http://m.local/x.git'}}\n");
-    let w: Vec<String> = mip_inventory::parse("mip.yaml", &unused).expect("valid").warnings.iter().map(ToString::to_string).collect();
-    assert!(w.iter().any(|w| w.contains("warning[unused-mirror]: mirror of `https://example.org/nothing.git`")), "{w:?}");
+    let unused = format!(
+        "{base}mirrors:\n  - {{upstream: https://example.org/nothing.git, mirror: 'http://m.local/x.git'}}\n"
+    );
+    let w: Vec<String> = mip_inventory::parse("mip.yaml", &unused)
+        .expect("valid")
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        w.iter().any(|w| w.contains("warning[unused-mirror]: mirror of `https://example.org/nothing.git`")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -500,12 +542,15 @@ fn a_mirror_in_the_gitops_repository_at_another_revision_is_refused_as_argo_cd_r
     let base = std::fs::read_to_string(root().join("examples/minimal/mip.yaml")).expect("example");
     let inv = mip_inventory::parse("mip.yaml", &base).expect("valid").inventory;
     let deploy = inv.repositories.deployments.url.value.clone();
-    let text = format!("{base}mirrors:\n  - {{upstream: https://github.com/madgik/exareme2, mirror: '{deploy}'}}\n");
+    let text =
+        format!("{base}mirrors:\n  - {{upstream: https://github.com/madgik/exareme2, mirror: '{deploy}'}}\n");
     let inv = mip_inventory::parse("mip.yaml", &text).expect("valid").inventory;
     let d = resolve(&inv, &[], &ResolveOptions::default()).expect("resolves");
     let found: Vec<String> = mip_graph::validate(&d).iter().map(ToString::to_string).collect();
     assert!(
-        found.iter().any(|f| f.contains("error[same-repository-twice]: application `federation-a-exareme2` reads")),
+        found
+            .iter()
+            .any(|f| f.contains("error[same-repository-twice]: application `federation-a-exareme2` reads")),
         "{found:#?}"
     );
 }

@@ -315,8 +315,11 @@ impl AppDef {
             m.insert("remoteNodes".into(), json!(true));
         }
         if !self.join_secrets.is_empty() {
-            let j: Map<String, Value> =
-                self.join_secrets.iter().map(|(k, (ns, n))| (k.clone(), json!(format!("{ns}/{n}")))).collect();
+            let j: Map<String, Value> = self
+                .join_secrets
+                .iter()
+                .map(|(k, (ns, n))| (k.clone(), json!(format!("{ns}/{n}"))))
+                .collect();
             m.insert("joinSecrets".into(), Value::Object(j));
         }
         let apps: Vec<Value> = self
@@ -984,14 +987,24 @@ fn join_secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMa
         let Some(v) = d.opt_string(&mut f, role) else { continue };
         let parts: Vec<&str> = v.value.split('/').collect();
         match parts.as_slice() {
-            [ns, name] if names::is_dns1123_label(ns) && name.len() <= 253 && name.split('.').all(names::is_dns1123_label) => {
+            [ns, name]
+                if names::is_dns1123_label(ns)
+                    && name.len() <= 253
+                    && name.split('.').all(names::is_dns1123_label) =>
+            {
                 out.insert(role.to_owned(), ((*ns).to_owned(), (*name).to_owned()));
             }
             _ => d.error(
                 v.at.clone(),
                 "invalid-value",
-                format!("`{path}.joinSecrets.{role}` must be `namespace/name` of a Secret, found `{}`", v.value),
-                Some("e.g. `submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token`".to_owned()),
+                format!(
+                    "`{path}.joinSecrets.{role}` must be `namespace/name` of a Secret, found `{}`",
+                    v.value
+                ),
+                Some(
+                    "e.g. `submariner-k8s-broker/submariner-broker-submariner-k8s-broker-client-token`"
+                        .to_owned(),
+                ),
             ),
         }
     }

@@ -79,7 +79,9 @@ pub fn upstreams_in_use(inv: &Inventory) -> std::collections::BTreeSet<String> {
 fn check_mirrors(d: &mut Diagnostics, inv: &Inventory) {
     check_unique(
         d,
-        inv.mirrors.iter().map(|m| (crate::normalize_repo_url(&m.upstream.value), &m.upstream.at, m.upstream.value.clone())),
+        inv.mirrors.iter().map(|m| {
+            (crate::normalize_repo_url(&m.upstream.value), &m.upstream.at, m.upstream.value.clone())
+        }),
         "mirror of",
         "map each upstream repository to one mirror",
     );
@@ -93,7 +95,10 @@ fn check_mirrors(d: &mut Diagnostics, inv: &Inventory) {
                 Diagnostic::warning(
                     Some(m.upstream.at.clone()),
                     "unused-mirror",
-                    format!("mirror of `{}`: no app of this inventory reads that repository", m.upstream.value),
+                    format!(
+                        "mirror of `{}`: no app of this inventory reads that repository",
+                        m.upstream.value
+                    ),
                 )
                 .with_hint("check the URL against `mip apps show APP`, or remove the entry"),
             );

@@ -917,8 +917,16 @@ impl<'f> Decoder<'f> {
     /// `{upstream: URL, mirror: URL}`: a mirror may be plain `http://` (a site's own server).
     fn mirror(&mut self, node: &Node, path: &str) -> Option<Mirror> {
         let mut f = self.fields(node, path)?;
-        let upstream = self.req_string(&mut f, "upstream", Some("the URL app definitions name, e.g. `https://github.com/madgik/exareme2`"));
-        let mirror = self.req_string(&mut f, "mirror", Some("the local server's URL, e.g. `https://git.hospital.local/madgik/exareme2.git`"));
+        let upstream = self.req_string(
+            &mut f,
+            "upstream",
+            Some("the URL app definitions name, e.g. `https://github.com/madgik/exareme2`"),
+        );
+        let mirror = self.req_string(
+            &mut f,
+            "mirror",
+            Some("the local server's URL, e.g. `https://git.hospital.local/madgik/exareme2.git`"),
+        );
         self.finish(f, &["upstream", "mirror"]);
         let (upstream, mirror) = (upstream?, mirror?);
         for (v, key) in [(&upstream, "upstream"), (&mirror, "mirror")] {
@@ -928,13 +936,18 @@ impl<'f> Decoder<'f> {
                 && (s.strip_prefix("https://").is_some_and(host)
                     || s.strip_prefix("http://").is_some_and(host)
                     || s.strip_prefix("ssh://").is_some_and(host)
-                    || s.strip_prefix("git@").is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
+                    || s.strip_prefix("git@").is_some_and(|r| {
+                        r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())
+                    }));
             if !ok {
                 self.error(
                     v.at.clone(),
                     "invalid-url",
                     format!("`{path}.{key}`: `{s}` is not a Git or Helm repository URL"),
-                    Some("use `https://host/path`, `http://host/path`, `ssh://host/path` or `git@host:path`".to_owned()),
+                    Some(
+                        "use `https://host/path`, `http://host/path`, `ssh://host/path` or `git@host:path`"
+                            .to_owned(),
+                    ),
                 );
                 return None;
             }
@@ -949,10 +962,10 @@ impl<'f> Decoder<'f> {
         let keep = self.string_list(&mut f, "keep");
         self.finish(f, &["path", "keep"]);
         let mut out = TreeSettings { path: None, keep: Vec::new() };
-        if let Some(p) = path {
-            if self.relative_path(&p, "tree.path", true) {
-                out.path = Some(p);
-            }
+        if let Some(p) = path
+            && self.relative_path(&p, "tree.path", true)
+        {
+            out.path = Some(p);
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, k) in keep.into_iter().enumerate() {
@@ -985,7 +998,10 @@ impl<'f> Decoder<'f> {
                 p.at.clone(),
                 "invalid-value",
                 format!("`{what}` must be a relative path inside the tree, found `{}`", p.value),
-                Some("write it as in `git ls-files`, e.g. `common/submariner/` or `base/argo-projects.yaml`".to_owned()),
+                Some(
+                    "write it as in `git ls-files`, e.g. `common/submariner/` or `base/argo-projects.yaml`"
+                        .to_owned(),
+                ),
             );
         }
         !bad

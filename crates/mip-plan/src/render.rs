@@ -254,7 +254,9 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
         }
     }
     if !plan.files.is_empty() {
-        s.write_str("\nFiles Argo CD reads that this change edits (each reader re-syncs once it is merged):\n")?;
+        s.write_str(
+            "\nFiles Argo CD reads that this change edits (each reader re-syncs once it is merged):\n",
+        )?;
         for f in &plan.files {
             writeln!(s, "\n  {} {} ({})", file_symbol(f.status), f.path, f.status.as_str())?;
             for a in &f.read_by {
@@ -538,10 +540,8 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
         sections.push(sec);
     }
     if !plan.files.is_empty() {
-        let mut sec = format!(
-            "<details><summary>files Argo CD reads: {} edited</summary>\n\n",
-            plan.files.len()
-        );
+        let mut sec =
+            format!("<details><summary>files Argo CD reads: {} edited</summary>\n\n", plan.files.len());
         for f in &plan.files {
             let readers: Vec<String> = f.read_by.iter().map(|a| format!("`{}`", a.name)).collect();
             let _ = writeln!(

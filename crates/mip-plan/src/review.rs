@@ -262,8 +262,11 @@ federations:
             .replace("upstreamRepos: ['https://github.com/madgik/exareme2']", "upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/madgik/datacatalog']");
         let head = format!("{base}commonApps: [{{name: datacatalog}}]\n");
         let plan = run(&base, &head);
-        let updated: Vec<&Expectation> =
-            plan.expected.iter().filter(|e| e.action == Action::Update && e.address.kind == "AppProject").collect();
+        let updated: Vec<&Expectation> = plan
+            .expected
+            .iter()
+            .filter(|e| e.action == Action::Update && e.address.kind == "AppProject")
+            .collect();
         let names: Vec<&str> = updated.iter().map(|e| e.address.name.as_str()).collect();
         assert_eq!(names, ["mip-argo-project-common"], "{:#?}", plan.expected);
         let d = updated[0].diff.as_deref().expect("diff");

@@ -174,7 +174,12 @@ fn upstream_revision(app: &Value, own: &[&str]) -> Option<String> {
 
 /// The upstream sources of a definition that an Application of the tree reads from another
 /// URL (a mirror): the definition's URL → the tree's, source by source in order.
-fn mirrored_sources(app: &Value, def: &mip_inventory::apps::AppDef, own: &[&str], out: &mut BTreeMap<String, String>) {
+fn mirrored_sources(
+    app: &Value,
+    def: &mip_inventory::apps::AppDef,
+    own: &[&str],
+    out: &mut BTreeMap<String, String>,
+) {
     let mut tree: Vec<&str> = app
         .pointer("/spec/sources")
         .and_then(Value::as_array)
@@ -452,7 +457,12 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
             let tree_docs = docs.get(&PathBuf::from(format!("common/{name}/{rel_path}")));
             for (dd, td) in def_docs.iter().zip(tree_docs.into_iter().flatten()) {
                 let charts = |v: &Value| -> Vec<String> {
-                    v["helmCharts"].as_array().into_iter().flatten().filter_map(|c| c["repo"].as_str().map(str::to_owned)).collect()
+                    v["helmCharts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c["repo"].as_str().map(str::to_owned))
+                        .collect()
                 };
                 for (up, here) in charts(dd).into_iter().zip(charts(td)) {
                     if mip_inventory::normalize_repo_url(&up) != mip_inventory::normalize_repo_url(&here) {
@@ -540,8 +550,7 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
         inv.insert("prerequisites".into(), Value::Array(prerequisites));
     }
     if !mirrors.is_empty() {
-        let list: Vec<Value> =
-            mirrors.iter().map(|(u, m)| json!({ "upstream": u, "mirror": m })).collect();
+        let list: Vec<Value> = mirrors.iter().map(|(u, m)| json!({ "upstream": u, "mirror": m })).collect();
         for (u, m) in &mirrors {
             report.push(format!("mirrors: the tree reads `{u}` from `{m}`"));
         }
@@ -564,15 +573,19 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
             Some(old) if crate::takeover::same_effect(old, new) => same += 1,
             Some(old) => {
                 let name = path.display().to_string();
-                let diff = match (crate::takeover::documents(&name, old), crate::takeover::documents(&name, new)) {
-                    (Some(a), Some(b)) => crate::takeover::differences(&a, &b, 3).join(", "),
-                    _ => "the text (not YAML)".to_owned(),
-                };
-                report.push(format!("kept `{shown}` as it is (`tree.keep`): mip's render would change {diff}"));
+                let diff =
+                    match (crate::takeover::documents(&name, old), crate::takeover::documents(&name, new)) {
+                        (Some(a), Some(b)) => crate::takeover::differences(&a, &b, 3).join(", "),
+                        _ => "the text (not YAML)".to_owned(),
+                    };
+                report
+                    .push(format!("kept `{shown}` as it is (`tree.keep`): mip's render would change {diff}"));
                 keep.push(shown);
             }
             None => {
-                report.push(format!("kept `{shown}` absent (`tree.keep`): mip would add a file the tree does not have"));
+                report.push(format!(
+                    "kept `{shown}` absent (`tree.keep`): mip would add a file the tree does not have"
+                ));
                 keep.push(shown);
             }
         }
@@ -612,7 +625,8 @@ fn roles(
         } else if path.starts_with("base") && path.components().any(|c| c.as_os_str() == "rbac") {
             "a prerequisite: mip applies it before the infrastructure (`prerequisites`)".to_owned()
         } else if path == Path::new("projects/mip-infrastructure.yaml") {
-            "outside mip's tree: mip applies the bootstrap project `mip-argo-project-infrastructure` itself".to_owned()
+            "outside mip's tree: mip applies the bootstrap project `mip-argo-project-infrastructure` itself"
+                .to_owned()
         } else {
             "the operator's file, kept in place: mip renders nothing at this path".to_owned()
         };

@@ -209,7 +209,8 @@ pub fn mask_sensitive(text: &str) -> String {
                 if value.starts_with('|') || value.starts_with('>') {
                     block = Some(indent);
                 }
-                let prefix = &line[..line.len() - line.trim_start().len() + (line.trim_start().len() - body.len())];
+                let prefix =
+                    &line[..line.len() - line.trim_start().len() + (line.trim_start().len() - body.len())];
                 out.push_str(prefix);
                 out.push_str(key);
                 out.push_str(": (masked)");
@@ -242,7 +243,11 @@ mod mask_tests {
             "image: {version: 1.2.1}\ndb:\n  password: (masked)\n  user: admin\napiToken: (masked)\n- clientSecret: (masked)\nprivateKey: (masked)\n  (masked)\n  (masked)\nafter: kept\nsecretName: (masked)\nkey: app\n"
         );
         assert!(!m.contains("hunter2") && !m.contains("s3cr3t") && !m.contains("BEGIN"));
-        let d = masked_diff(std::path::Path::new("v.yaml"), Some("password: old-canary\nx: 1\n"), Some("password: new-canary\nx: 2\n"));
+        let d = masked_diff(
+            std::path::Path::new("v.yaml"),
+            Some("password: old-canary\nx: 1\n"),
+            Some("password: new-canary\nx: 2\n"),
+        );
         assert!(!d.contains("canary") && d.contains("-x: 1") && d.contains("+x: 2"), "{d}");
     }
 }

@@ -136,7 +136,12 @@ fn kustomize_references(k: &Value) -> Vec<String> {
             for list in ["files", "envs"] {
                 for f in g[list].as_array().into_iter().flatten() {
                     // `key=path` names the path after `=`.
-                    push(f.as_str().map(|s| s.rsplit('=').next().unwrap_or(s)).map(|s| Value::String(s.into())).as_ref());
+                    push(
+                        f.as_str()
+                            .map(|s| s.rsplit('=').next().unwrap_or(s))
+                            .map(|s| Value::String(s.into()))
+                            .as_ref(),
+                    );
                 }
             }
             push(g.get("env"));
@@ -195,11 +200,17 @@ pub fn readers(files: &BTreeMap<PathBuf, String>, apps: &[Reader]) -> BTreeMap<P
             }
             for doc in yaml(files, file) {
                 let named = |n: &str| -> Vec<&Reader> {
-                    children.iter().copied().filter(|c| c.name == n || c.name.ends_with(&format!("-{n}"))).collect()
+                    children
+                        .iter()
+                        .copied()
+                        .filter(|c| c.name == n || c.name.ends_with(&format!("-{n}")))
+                        .collect()
                 };
                 let mut targets: Vec<&Reader> = Vec::new();
                 if doc["kind"] == "Application" {
-                    targets.extend(doc.pointer("/metadata/name").and_then(Value::as_str).map(named).unwrap_or_default());
+                    targets.extend(
+                        doc.pointer("/metadata/name").and_then(Value::as_str).map(named).unwrap_or_default(),
+                    );
                 }
                 // Patches of a kustomization aimed at an Application by name.
                 for p in doc["patches"].as_array().into_iter().flatten() {
@@ -266,14 +277,23 @@ mod tests {
     #[test]
     fn a_kustomization_reads_what_it_names_recursively_and_nothing_else() {
         let files = tree(&[
-            ("fed/A/kustomization.yaml", "resources: [../../shared/app, np.yaml, https://example.org/x.yaml]\npatches: [{path: c/p.yaml, target: {kind: Application, name: app}}]\n"),
+            (
+                "fed/A/kustomization.yaml",
+                "resources: [../../shared/app, np.yaml, https://example.org/x.yaml]\npatches: [{path: c/p.yaml, target: {kind: Application, name: app}}]\n",
+            ),
             ("fed/A/np.yaml", "kind: NetworkPolicy\n"),
-            ("fed/A/c/p.yaml", "- {op: add, path: /spec/sources/0/helm/valueFiles/-, value: $values/fed/A/c/v.yaml}\n"),
+            (
+                "fed/A/c/p.yaml",
+                "- {op: add, path: /spec/sources/0/helm/valueFiles/-, value: $values/fed/A/c/v.yaml}\n",
+            ),
             ("fed/A/c/v.yaml", "a: 1\n"),
             ("fed/A/README.md", "docs\n"),
             ("fed/A/unused.yaml", "kind: X\n"),
             ("shared/app/kustomization.yaml", "resources: [app.yaml]\n"),
-            ("shared/app/app.yaml", "kind: Application\nmetadata: {name: app}\nspec: {sources: [{helm: {valueFiles: [$values/shared/app/values.yaml]}}]}\n"),
+            (
+                "shared/app/app.yaml",
+                "kind: Application\nmetadata: {name: app}\nspec: {sources: [{helm: {valueFiles: [$values/shared/app/values.yaml]}}]}\n",
+            ),
             ("shared/app/values.yaml", "b: 2\n"),
             ("chart/Chart.yaml", "name: c\n"),
             ("chart/templates/t.yaml", "{{ x }}\n"),
@@ -283,7 +303,13 @@ mod tests {
         let read: Vec<String> = closure(&files, "fed/A").iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             read,
-            ["fed/A/c/p.yaml", "fed/A/kustomization.yaml", "fed/A/np.yaml", "shared/app/app.yaml", "shared/app/kustomization.yaml"]
+            [
+                "fed/A/c/p.yaml",
+                "fed/A/kustomization.yaml",
+                "fed/A/np.yaml",
+                "shared/app/app.yaml",
+                "shared/app/kustomization.yaml"
+            ]
         );
         assert_eq!(closure(&files, "chart").len(), 2, "a chart of ours reads every file under it");
         assert_eq!(closure(&files, "dir").len(), 1, "a directory source is not recursive");
@@ -294,8 +320,14 @@ mod tests {
             reader("x/Application/ns/other", None, &[], &["shared/app/values.yaml"]),
         ];
         let who = readers(&files, &apps);
-        let of = |p: &str| who.get(Path::new(p)).map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        assert_eq!(of("fed/A/c/v.yaml"), ["x/Application/ns/fed-a-app"], "the patch's values file is the child's");
+        let of = |p: &str| {
+            who.get(Path::new(p)).map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        };
+        assert_eq!(
+            of("fed/A/c/v.yaml"),
+            ["x/Application/ns/fed-a-app"],
+            "the patch's values file is the child's"
+        );
         assert_eq!(of("shared/app/values.yaml"), ["x/Application/ns/fed-a-app", "x/Application/ns/other"]);
         assert_eq!(of("fed/A/c/p.yaml"), ["x/Application/ns/fed-a-app", "x/Application/ns/wrapper-a"]);
         assert_eq!(of("fed/A/np.yaml"), ["x/Application/ns/wrapper-a"]);

@@ -116,8 +116,8 @@ pub fn without_documents(text: &str, indices: &[usize]) -> Option<String> {
     // Pieces start at a `---` line (the first one may have none).
     let mut pieces: Vec<String> = vec![String::new()];
     for line in text.split_inclusive('\n') {
-        let is_separator = line.starts_with("---")
-            && line[3..].chars().next().is_none_or(|c| c.is_whitespace());
+        let is_separator =
+            line.starts_with("---") && line[3..].chars().next().is_none_or(|c| c.is_whitespace());
         if is_separator && !pieces.last().is_some_and(String::is_empty) {
             pieces.push(String::new());
         }
@@ -173,7 +173,10 @@ mod tests {
     fn a_document_is_cut_out_with_every_other_byte_kept() {
         let text = "---\n# first\napiVersion: v1\nkind: A\nmetadata: {name: a}\n---\n# default should not be allowed anything\napiVersion: v1\nkind: B\nmetadata: {name: b}\n---\nkind: C # trailing\n";
         let cut = without_documents(text, &[1]).expect("cut");
-        assert_eq!(cut, "---\n# first\napiVersion: v1\nkind: A\nmetadata: {name: a}\n---\nkind: C # trailing\n");
+        assert_eq!(
+            cut,
+            "---\n# first\napiVersion: v1\nkind: A\nmetadata: {name: a}\n---\nkind: C # trailing\n"
+        );
         assert_eq!(without_documents(text, &[]).as_deref(), Some(text));
         // A text whose separators cannot be found line by line is refused, not guessed.
         assert_eq!(without_documents("kind: A\n--- \nkind: B\n", &[0]).as_deref(), Some("--- \nkind: B\n"));
@@ -184,13 +187,12 @@ mod tests {
     fn owned_twice_reads_only_the_root_directories_and_never_generated_files() {
         let mut checkout = BTreeMap::new();
         let project = "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: default}\n";
-        checkout.insert(PathBuf::from("base/argo-projects.yaml"), Some(format!("kind: Other\n---\n{project}")));
+        checkout
+            .insert(PathBuf::from("base/argo-projects.yaml"), Some(format!("kind: Other\n---\n{project}")));
         checkout.insert(PathBuf::from("base/deeper/p.yaml"), Some(project.to_owned()));
         checkout.insert(PathBuf::from("common/p.yaml"), Some(project.to_owned()));
-        checkout.insert(
-            PathBuf::from("base/mine.yaml"),
-            Some(format!("{}{project}", crate::header("mip.yaml"))),
-        );
+        checkout
+            .insert(PathBuf::from("base/mine.yaml"), Some(format!("{}{project}", crate::header("mip.yaml"))));
         let found = owned_twice(&checkout, &["base".to_owned()], |api, kind, ns, name| {
             (kind == "AppProject" && name == "default" && ns.is_none())
                 .then(|| format!("{api}/{kind}/argocd/{name}"))

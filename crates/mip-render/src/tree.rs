@@ -252,7 +252,6 @@ impl Ctx<'_> {
         json!({ "name": name, "namespace": self.ns, "labels": labels_argocd(&[]) })
     }
 
-
     fn server_of(&self, cluster: &str) -> String {
         self.inv.server_of(cluster)
     }
@@ -826,7 +825,8 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
             .map(|d| {
                 let mut d = d.clone();
                 for chart in d.get_mut("helmCharts").and_then(Value::as_array_mut).into_iter().flatten() {
-                    if let Some(repo) = chart.get("repo").and_then(Value::as_str).map(|r| c.repos.upstream(r)) {
+                    if let Some(repo) = chart.get("repo").and_then(Value::as_str).map(|r| c.repos.upstream(r))
+                    {
                         chart["repo"] = json!(repo);
                     }
                 }

@@ -572,8 +572,14 @@ fn mirrors_leave_no_upstream_url_in_the_tree() {
     for upstream in ["github.com/madgik", "github.com/HBPMedical", "submariner-io.github.io"] {
         assert!(!all.contains(upstream), "`{upstream}` is left in the tree");
     }
-    assert!(all.contains("repo: http://charts.hospital.local/submariner"), "the kustomize helmCharts read the mirror");
-    assert!(all.contains("repoURL: http://git.hospital.local/exareme2.git"), "the Applications read the mirror");
+    assert!(
+        all.contains("repo: http://charts.hospital.local/submariner"),
+        "the kustomize helmCharts read the mirror"
+    );
+    assert!(
+        all.contains("repoURL: http://git.hospital.local/exareme2.git"),
+        "the Applications read the mirror"
+    );
     // The projects allow the mirrors: what Argo CD generates from this tree is what resolve expects.
     let d = desired(&inv, &ResolveOptions::default());
     assert!(mip_graph::validate(&d).is_empty(), "{:?}", mip_graph::validate(&d));

@@ -444,14 +444,15 @@ impl ArgoCd {
     /// If `name` is not a plain lowercase name (`[a-z0-9-]`, not `repo`), or copying or `git`
     /// fails.
     pub fn serve_repo(&self, name: &str, tree: &Path, message: &str) -> (String, String) {
-        let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let plain = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         assert!(plain && name != "repo" && name != "home", "`{name}` cannot name a served repository");
         let dir = self.data_dir.join(name);
         let home = self.data_dir.join("home");
-        if !dir.join(".git").is_dir() {
-            if let Err(error) = init_repo(&dir, &home) {
-                panic!("failed to create repository `{name}`: {error:#}");
-            }
+        if !dir.join(".git").is_dir()
+            && let Err(error) = init_repo(&dir, &home)
+        {
+            panic!("failed to create repository `{name}`: {error:#}");
         }
         match commit_tree(&dir, &home, tree, message) {
             Ok(sha) => (format!("https://127.0.0.1:{}/{name}", self.git_port), sha),

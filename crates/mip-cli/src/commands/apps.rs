@@ -142,7 +142,10 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
                         }
                     }
                     for (upstream, mirror) in mirrors_of(inv, def) {
-                        s.push_str(&format!("# mirrored: {upstream} is read from {}\n", mirror.as_str().unwrap_or_default()));
+                        s.push_str(&format!(
+                            "# mirrored: {upstream} is read from {}\n",
+                            mirror.as_str().unwrap_or_default()
+                        ));
                     }
                     s.push_str(&mip_render::to_yaml(&json!({ def.name.clone(): def.to_json() })));
                     s
@@ -156,7 +159,10 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
 
 /// The definition's upstream repositories (sources, Helm chart repositories of its files)
 /// that the inventory's `mirrors:` maps, with their mirrors.
-fn mirrors_of(inv: &mip_inventory::Inventory, def: &mip_inventory::apps::AppDef) -> Vec<(String, serde_json::Value)> {
+fn mirrors_of(
+    inv: &mip_inventory::Inventory,
+    def: &mip_inventory::apps::AppDef,
+) -> Vec<(String, serde_json::Value)> {
     let mut urls: Vec<String> = def
         .upstream_sources()
         .filter_map(|s| match &s.repo {

@@ -209,10 +209,13 @@ fn owned_twice(
     let argocd_ns = loaded.inventory.argocd.namespace.value.as_str();
     let found = mip_render::takeover::owned_twice(checkout, &roots, |api, kind, ns, name| {
         // A document without a namespace lands in the root's destination: the Argo CD one.
-        [ObjectRef::new(api, kind, Some(ns.unwrap_or(argocd_ns)), name), ObjectRef::new(api, kind, None, name)]
-            .into_iter()
-            .find(|a| (ns.is_none() || a.namespace.is_some()) && mip_owned(a))
-            .map(|a| a.to_string())
+        [
+            ObjectRef::new(api, kind, Some(ns.unwrap_or(argocd_ns)), name),
+            ObjectRef::new(api, kind, None, name),
+        ]
+        .into_iter()
+        .find(|a| (ns.is_none() || a.namespace.is_some()) && mip_owned(a))
+        .map(|a| a.to_string())
     });
     let mut by_file: BTreeMap<PathBuf, (Vec<usize>, Vec<String>)> = BTreeMap::new();
     for f in found {

@@ -67,7 +67,12 @@ pub fn review(req: &ReviewRequest) -> Result<Planned, Error> {
             Base::File(_) => None,
         },
     };
-    let empty = Desired { objects: Default::default(), revision: String::new(), prefix: String::new(), warnings: Default::default() };
+    let empty = Desired {
+        objects: Default::default(),
+        revision: String::new(),
+        prefix: String::new(),
+        warnings: Default::default(),
+    };
     let empty_dag = Dag::build(&empty.objects)
         .map_err(|e| Error::ReadBase { base: base_ref.inventory.clone(), reason: e.to_string() })?;
     let base_side = match &base {
@@ -123,7 +128,9 @@ fn readers_of(loaded: &Loaded) -> Vec<Reader> {
                 .collect();
             let values = sources
                 .iter()
-                .flat_map(|s| s.pointer("/helm/valueFiles").and_then(serde_json::Value::as_array).into_iter().flatten())
+                .flat_map(|s| {
+                    s.pointer("/helm/valueFiles").and_then(serde_json::Value::as_array).into_iter().flatten()
+                })
                 .filter_map(|v| v.as_str()?.strip_prefix("$values/").map(str::to_owned))
                 .collect();
             Reader {
@@ -152,8 +159,7 @@ fn edited_files(
     let before = git.files_at_revision().map_err(|e| fail(e.unwrap_or_default()))?;
     let after = git.files_in_work_tree().map_err(|e| fail(e.unwrap_or_default()))?;
     let head_readers = mip_render::reads::readers(&after, &readers_of(head));
-    let base_readers =
-        base.map(|b| mip_render::reads::readers(&before, &readers_of(b))).unwrap_or_default();
+    let base_readers = base.map(|b| mip_render::reads::readers(&before, &readers_of(b))).unwrap_or_default();
     let mut out = Vec::new();
     let paths: std::collections::BTreeSet<&PathBuf> = before.keys().chain(after.keys()).collect();
     for path in paths {
@@ -255,7 +261,8 @@ impl Git {
     /// Every UTF-8 file under the directory at the revision (relative paths); none when the
     /// directory is not in it.
     fn files_at_revision(&self) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
-        let listing = self.run(&["ls-tree", "-r", "-z", "--name-only", "--end-of-options", &self.rev, "--", "."])?;
+        let listing =
+            self.run(&["ls-tree", "-r", "-z", "--name-only", "--end-of-options", &self.rev, "--", "."])?;
         let names: Vec<String> = listing
             .split(|b| *b == 0)
             .filter(|n| !n.is_empty())
@@ -267,7 +274,8 @@ impl Git {
     /// The work tree's files under the directory that Git tracks or would add (ignored ones
     /// left out), as they are on disk.
     fn files_in_work_tree(&self) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
-        let listing = self.run(&["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."])?;
+        let listing =
+            self.run(&["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."])?;
         let mut out = BTreeMap::new();
         for name in listing.split(|b| *b == 0).filter(|n| !n.is_empty()) {
             let name = String::from_utf8_lossy(name).into_owned();
