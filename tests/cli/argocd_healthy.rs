@@ -7,25 +7,13 @@
 //! checks the chart's workloads in the cluster. A broken values file reference then fails the
 //! next apply, naming the Application.
 
+use crate::argocd_platform::mip_on;
 use crate::*;
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 const EXAREME2: &str = "https://github.com/madgik/exareme2";
-
-fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", cluster.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env_remove("MIP_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip runs")
-}
 
 fn inventory(repo: &str, mirror: &str, ns: &str, pin: &str, values: &str) -> String {
     format!(

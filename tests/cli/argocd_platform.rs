@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(420);
 const APPS: &str = "applications.argoproj.io";
 
-fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
+/// `mip` against `cluster` in `dir` (no terminal; the test Keycloak client in the env).
+pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mip"))
         .args(args)
         .current_dir(dir)
