@@ -218,6 +218,9 @@ impl Repos {
 
     /// The URL Argo CD reads for an upstream repository: its mirror, or itself.
     pub fn upstream(&self, url: &str) -> String {
+        if self.mirrors.is_empty() {
+            return url.to_owned();
+        }
         self.mirrors.get(&mip_inventory::normalize_repo_url(url)).cloned().unwrap_or_else(|| url.to_owned())
     }
 }

@@ -649,14 +649,9 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
     }
 }
 
-fn project_model(
-    b: &Builder<'_>,
-    project: Option<cat::StaticProject>,
-    destinations: &[(String, String)],
-) -> Value {
+fn project_model(repos: &[String], destinations: &[(String, String)]) -> Value {
     let dests: Vec<Value> =
         destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
-    let repos = cat::project_source_repos(b.inv, &b.repos, project);
     json!({ "spec": { "sourceRepos": repos, "destinations": dests } })
 }
 
@@ -698,7 +693,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             origin.clone(),
         );
         let dests: Vec<(String, String)> = cat::project_destinations(sp, &argocd_ns, inv);
-        let model = project_model(b, Some(sp), &dests);
+        let model = project_model(&cat::project_source_repos(inv, &b.repos, Some(sp)), &dests);
         b.argo(
             b.argo_addr("AppProject", project),
             Step::AwaitProjects,
@@ -708,6 +703,9 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             origin.clone(),
         );
     }
+    // One list for every federation's project (the chart renders them from one template);
+    // computed once: it reads every federation's apps.
+    let federation_repos = cat::project_source_repos(inv, &b.repos, None);
     for fed in &inv.federations {
         let app = b.argo_addr("Application", &cat::federation_project_app(fed));
         let src = b.own_source(true, "projects/templates/federation");
@@ -726,7 +724,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
         for remote in cat::project_remote_servers(inv, fed) {
             dests.push((remote, fed.k8s_name()));
         }
-        let model = project_model(b, None, &dests);
+        let model = project_model(&federation_repos, &dests);
         let project = b.argo_addr("AppProject", &cat::federation_project(fed));
         b.argo(
             project,
