@@ -7,11 +7,11 @@
 //! checks the chart's workloads in the cluster. A broken values file reference then fails the
 //! next apply, naming the Application.
 
-use crate::argocd_platform::mip_on;
+use crate::argocd_platform::{mip_on, text};
+use crate::takeover::copy_tree;
 use crate::*;
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
 use serde_json::Value;
-use std::path::Path;
 
 const EXAREME2: &str = "https://github.com/madgik/exareme2";
 
@@ -44,22 +44,6 @@ fn json_of(cluster: &TestCluster, args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("json")
 }
 
-fn text(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::write(to.join(e.file_name()), std::fs::read(e.path()).expect("read")).expect("write");
-        }
-    }
-}
-
 #[test]
 fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated_nodes() {
     let cluster = TestCluster::start(TestClusterOptions {
@@ -81,7 +65,8 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     let fixture = root().join("../shared/fixtures/upstream/exareme2/kubernetes");
     assert!(fixture.join("Chart.yaml").is_file(), "the fixture chart is missing at {}", fixture.display());
     let upstream = d.join("upstream");
-    copy_dir(&fixture, &upstream.join("kubernetes"));
+    std::fs::create_dir_all(upstream.join("kubernetes")).expect("mkdir");
+    copy_tree(&fixture, &upstream.join("kubernetes"));
     let (mirror, pin) = argocd.serve_repo("exareme2", &upstream, "exareme2 at mip-infra's pin");
     std::fs::create_dir_all(tree.join(fed)).expect("mkdir");
     // federation-A's values as mip-infra has them: its namespace (the chart's default is

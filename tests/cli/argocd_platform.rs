@@ -133,7 +133,7 @@ fn sources(app: &Value) -> Vec<Value> {
     v
 }
 
-fn text(v: &Value, p: &str) -> String {
+pub(crate) fn text(v: &Value, p: &str) -> String {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 

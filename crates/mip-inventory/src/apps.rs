@@ -219,6 +219,29 @@ impl AppDef {
         self.applications.iter().flat_map(|a| &a.sources).filter(|s| matches!(s.repo, Repo::Url(_)))
     }
 
+    /// Every upstream repository it reads: its upstream sources' URLs, then the Helm chart
+    /// repositories of the kustomizations it renders (`files`), each once, in that order.
+    pub fn upstream_urls(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let sources = self.upstream_sources().filter_map(|s| match &s.repo {
+            Repo::Url(u) => Some(u.clone()),
+            _ => None,
+        });
+        let charts = self.files.values().flatten().flat_map(|doc| {
+            doc["helmCharts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["repo"].as_str().map(str::to_owned))
+        });
+        for u in sources.chain(charts) {
+            if !out.contains(&u) {
+                out.push(u);
+            }
+        }
+        out
+    }
+
     /// The version shown by `mip apps list`: the revisions of its upstream sources.
     pub fn version(&self) -> String {
         if let Some(pin) = &self.target_revision {

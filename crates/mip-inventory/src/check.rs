@@ -56,27 +56,16 @@ pub fn upstreams_in_use(inv: &Inventory) -> std::collections::BTreeSet<String> {
     for a in &inv.common_apps {
         defs.extend(inv.app_def(a.kind.value.as_str()));
     }
-    let mut out = std::collections::BTreeSet::new();
-    for def in defs {
-        for s in def.upstream_sources() {
-            if let crate::apps::Repo::Url(u) = &s.repo {
-                out.insert(crate::normalize_repo_url(u));
-            }
-        }
-        for doc in def.files.values().flatten() {
-            for chart in doc["helmCharts"].as_array().into_iter().flatten() {
-                if let Some(r) = chart["repo"].as_str() {
-                    out.insert(crate::normalize_repo_url(r));
-                }
-            }
-        }
-    }
-    out
+    defs.iter().flat_map(|d| d.upstream_urls()).map(|u| crate::normalize_repo_url(&u)).collect()
 }
 
 /// `mirrors:`: each upstream once; a mirror of something nothing reads is a warning (a typo,
 /// or an app that was removed).
 fn check_mirrors(d: &mut Diagnostics, inv: &Inventory) {
+    // Most inventories have none: then walking every federation's apps is wasted.
+    if inv.mirrors.is_empty() {
+        return;
+    }
     check_unique(
         d,
         inv.mirrors.iter().map(|m| {

@@ -931,15 +931,7 @@ impl<'f> Decoder<'f> {
         let (upstream, mirror) = (upstream?, mirror?);
         for (v, key) in [(&upstream, "upstream"), (&mirror, "mirror")] {
             let s = &v.value;
-            let host = |r: &str| r.split('/').next().is_some_and(|h| !h.is_empty());
-            let ok = !s.contains(char::is_whitespace)
-                && (s.strip_prefix("https://").is_some_and(host)
-                    || s.strip_prefix("http://").is_some_and(host)
-                    || s.strip_prefix("ssh://").is_some_and(host)
-                    || s.strip_prefix("git@").is_some_and(|r| {
-                        r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())
-                    }));
-            if !ok {
+            if !names::is_repo_url(s, true) {
                 self.error(
                     v.at.clone(),
                     "invalid-url",

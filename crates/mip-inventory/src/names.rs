@@ -105,6 +105,17 @@ pub(crate) fn check_federation_name(d: &mut Decoder<'_>, v: &Located<String>, pa
     }
 }
 
+/// Whether `s` is a Git (or Helm) repository URL: `https://`, `ssh://` or `git@host:path`, and
+/// with `plain_http` also `http://` (a site's own mirror server).
+pub(crate) fn is_repo_url(s: &str, plain_http: bool) -> bool {
+    !s.contains(char::is_whitespace)
+        && (s.strip_prefix("https://").is_some_and(has_host)
+            || (plain_http && s.strip_prefix("http://").is_some_and(has_host))
+            || s.strip_prefix("ssh://").is_some_and(has_host)
+            || s.strip_prefix("git@")
+                .is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())))
+}
+
 fn has_host(rest: &str) -> bool {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     !host.is_empty() && !host.starts_with(':')
@@ -125,17 +136,11 @@ pub(crate) fn check_https_url(d: &mut Decoder<'_>, v: &Located<String>, path: &s
 
 /// Git URLs: `https://…`, `ssh://…` or scp-like `git@host:org/repo.git`.
 pub(crate) fn check_repo_url(d: &mut Decoder<'_>, v: &Located<String>, path: &str) {
-    let s = &v.value;
-    let ok = !s.contains(char::is_whitespace)
-        && (s.strip_prefix("https://").is_some_and(has_host)
-            || s.strip_prefix("ssh://").is_some_and(has_host)
-            || s.strip_prefix("git@")
-                .is_some_and(|r| r.split_once(':').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())));
-    if !ok {
+    if !is_repo_url(&v.value, false) {
         d.error(
             v.at.clone(),
             "invalid-url",
-            format!("`{path}`: `{s}` is not a Git URL"),
+            format!("`{path}`: `{}` is not a Git URL", v.value),
             Some("use `https://host/org/repo.git` or `git@host:org/repo.git`".to_owned()),
         );
     }

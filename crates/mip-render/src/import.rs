@@ -111,18 +111,9 @@ fn shared_app(resource: &str) -> Option<&str> {
     (parts.next()? == "shared-apps").then_some(app)
 }
 
+/// `dir/p` normalised (a path leaving the checkout is empty: it names no file of it).
 fn rel(dir: &str, p: &str) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in Path::new(dir).join(p).components() {
-        match part {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    crate::reads::join(Path::new(dir), p).unwrap_or_default()
 }
 
 struct Fed {

@@ -34,7 +34,7 @@ pub struct Reader {
 }
 
 /// Normalises `dir/rel` (`..` and `.` resolved); `None` when it leaves the tree.
-fn join(dir: &Path, rel: &str) -> Option<PathBuf> {
+pub(crate) fn join(dir: &Path, rel: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for part in dir.join(rel).components() {
         match part {

@@ -157,26 +157,14 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
     }
 }
 
-/// The definition's upstream repositories (sources, Helm chart repositories of its files)
-/// that the inventory's `mirrors:` maps, with their mirrors.
+/// The definition's upstream repositories that the inventory's `mirrors:` maps, with their
+/// mirrors.
 fn mirrors_of(
     inv: &mip_inventory::Inventory,
     def: &mip_inventory::apps::AppDef,
 ) -> Vec<(String, serde_json::Value)> {
-    let mut urls: Vec<String> = def
-        .upstream_sources()
-        .filter_map(|s| match &s.repo {
-            mip_inventory::apps::Repo::Url(u) => Some(u.clone()),
-            _ => None,
-        })
-        .collect();
-    for doc in def.files.values().flatten() {
-        for chart in doc["helmCharts"].as_array().into_iter().flatten() {
-            urls.extend(chart["repo"].as_str().map(str::to_owned));
-        }
-    }
-    urls.dedup();
-    urls.into_iter()
+    def.upstream_urls()
+        .into_iter()
         .filter_map(|u| {
             let m = inv.mirrored(&u);
             (m != u).then(|| (u.clone(), json!(m)))
