@@ -14,6 +14,7 @@
 //! kustomization places, with `namePrefix`) read the `$values/` files their documents and the
 //! patches aimed at them name.
 
+use mip_core::ObjectRef;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -21,12 +22,10 @@ use std::path::{Component, Path, PathBuf};
 /// An Application as the reads are computed for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reader {
-    /// Its address, as the plan names it.
-    pub address: String,
-    /// Its name (children are matched by it).
-    pub name: String,
-    /// The Application that generates it, by address (`None` for a root).
-    pub parent: Option<String>,
+    /// Its address (children are matched by its name).
+    pub address: ObjectRef,
+    /// The Application that generates it (`None` for a root).
+    pub parent: Option<ObjectRef>,
     /// Its sources' paths in the tree (sources of our own repositories only).
     pub paths: Vec<String>,
     /// Its `$values/` files (the part after `$values/`).
@@ -174,10 +173,10 @@ fn values_refs(v: &Value) -> Vec<String> {
 }
 
 /// For each file of the tree that some Application reads, those Applications' addresses.
-pub fn readers(files: &BTreeMap<PathBuf, String>, apps: &[Reader]) -> BTreeMap<PathBuf, BTreeSet<String>> {
-    let mut out: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
-    let mut add = |p: PathBuf, who: &str| {
-        out.entry(p).or_default().insert(who.to_owned());
+pub fn readers(files: &BTreeMap<PathBuf, String>, apps: &[Reader]) -> BTreeMap<PathBuf, BTreeSet<ObjectRef>> {
+    let mut out: BTreeMap<PathBuf, BTreeSet<ObjectRef>> = BTreeMap::new();
+    let mut add = |p: PathBuf, who: &ObjectRef| {
+        out.entry(p).or_default().insert(who.clone());
     };
     for app in apps {
         let mut read = BTreeSet::new();
@@ -192,7 +191,7 @@ pub fn readers(files: &BTreeMap<PathBuf, String>, apps: &[Reader]) -> BTreeMap<P
         // Children: an Application document in what this one reads, or a patch aimed at one,
         // names the `$values/` files (and is the definition) of the child it becomes.
         let children: Vec<&Reader> =
-            apps.iter().filter(|c| c.parent.as_deref() == Some(app.address.as_str())).collect();
+            apps.iter().filter(|c| c.parent.as_ref() == Some(&app.address)).collect();
         for file in &read {
             add(file.clone(), &app.address);
             if children.is_empty() {
@@ -203,7 +202,7 @@ pub fn readers(files: &BTreeMap<PathBuf, String>, apps: &[Reader]) -> BTreeMap<P
                     children
                         .iter()
                         .copied()
-                        .filter(|c| c.name == n || c.name.ends_with(&format!("-{n}")))
+                        .filter(|c| c.address.name == n || c.address.name.ends_with(&format!("-{n}")))
                         .collect()
                 };
                 let mut targets: Vec<&Reader> = Vec::new();
@@ -264,11 +263,14 @@ mod tests {
         files.iter().map(|(p, t)| (PathBuf::from(p), (*t).to_owned())).collect()
     }
 
-    fn reader(address: &str, parent: Option<&str>, paths: &[&str], values: &[&str]) -> Reader {
+    fn app(name: &str) -> ObjectRef {
+        ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("ns"), name)
+    }
+
+    fn reader(name: &str, parent: Option<&str>, paths: &[&str], values: &[&str]) -> Reader {
         Reader {
-            address: address.to_owned(),
-            name: address.rsplit('/').next().unwrap_or_default().to_owned(),
-            parent: parent.map(str::to_owned),
+            address: app(name),
+            parent: parent.map(app),
             paths: paths.iter().map(|s| (*s).to_owned()).collect(),
             values: values.iter().map(|s| (*s).to_owned()).collect(),
         }
@@ -315,22 +317,20 @@ mod tests {
         assert_eq!(closure(&files, "dir").len(), 1, "a directory source is not recursive");
 
         let apps = [
-            reader("x/Application/ns/wrapper-a", None, &["fed/A"], &[]),
-            reader("x/Application/ns/fed-a-app", Some("x/Application/ns/wrapper-a"), &[], &[]),
-            reader("x/Application/ns/other", None, &[], &["shared/app/values.yaml"]),
+            reader("wrapper-a", None, &["fed/A"], &[]),
+            reader("fed-a-app", Some("wrapper-a"), &[], &[]),
+            reader("other", None, &[], &["shared/app/values.yaml"]),
         ];
         let who = readers(&files, &apps);
         let of = |p: &str| {
-            who.get(Path::new(p)).map(|s| s.iter().cloned().collect::<Vec<_>>()).unwrap_or_default()
+            who.get(Path::new(p))
+                .map(|s| s.iter().map(|a| a.name.clone()).collect::<Vec<_>>())
+                .unwrap_or_default()
         };
-        assert_eq!(
-            of("fed/A/c/v.yaml"),
-            ["x/Application/ns/fed-a-app"],
-            "the patch's values file is the child's"
-        );
-        assert_eq!(of("shared/app/values.yaml"), ["x/Application/ns/fed-a-app", "x/Application/ns/other"]);
-        assert_eq!(of("fed/A/c/p.yaml"), ["x/Application/ns/fed-a-app", "x/Application/ns/wrapper-a"]);
-        assert_eq!(of("fed/A/np.yaml"), ["x/Application/ns/wrapper-a"]);
+        assert_eq!(of("fed/A/c/v.yaml"), ["fed-a-app"], "the patch's values file is the child's");
+        assert_eq!(of("shared/app/values.yaml"), ["fed-a-app", "other"]);
+        assert_eq!(of("fed/A/c/p.yaml"), ["fed-a-app", "wrapper-a"]);
+        assert_eq!(of("fed/A/np.yaml"), ["wrapper-a"]);
         assert!(of("fed/A/README.md").is_empty() && of("fed/A/unused.yaml").is_empty());
     }
 

@@ -133,13 +133,7 @@ fn readers_of(loaded: &Loaded) -> Vec<Reader> {
                 })
                 .filter_map(|v| v.as_str()?.strip_prefix("$values/").map(str::to_owned))
                 .collect();
-            Reader {
-                address: o.addr.to_string(),
-                name: o.addr.name.clone(),
-                parent: o.generated_by.as_ref().map(ToString::to_string),
-                paths,
-                values,
-            }
+            Reader { address: o.addr.clone(), parent: o.generated_by.clone(), paths, values }
         })
         .collect()
 }
@@ -174,7 +168,7 @@ fn edited_files(
         };
         let readers = if status == FileStatus::Deleted { &base_readers } else { &head_readers };
         let Some(read_by) = readers.get(path).filter(|r| !r.is_empty()) else { continue };
-        let read_by = read_by.iter().filter_map(|a| a.parse::<mip_core::ObjectRef>().ok()).collect();
+        let read_by = read_by.iter().cloned().collect();
         out.push(FileChange {
             path: path.display().to_string(),
             status,
@@ -255,9 +249,7 @@ impl Git {
         let err = String::from_utf8_lossy(&out.stderr);
         Err(err.lines().next().map(|l| l.trim_start_matches("fatal: ").to_owned()).filter(|l| !l.is_empty()))
     }
-}
 
-impl Git {
     /// Every UTF-8 file under the directory at the revision (relative paths); none when the
     /// directory is not in it.
     fn files_at_revision(&self) -> Result<BTreeMap<PathBuf, String>, Option<String>> {
