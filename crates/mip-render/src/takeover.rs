@@ -146,6 +146,66 @@ pub fn without_documents(text: &str, indices: &[usize]) -> Option<String> {
     (after == expected).then_some(out)
 }
 
+/// An operator's file that loses the documents of objects mip applies itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trim {
+    /// The file, relative to the tree.
+    pub path: PathBuf,
+    /// Its text without those documents.
+    pub text: String,
+    /// Their addresses.
+    pub addresses: Vec<String>,
+}
+
+/// [`owned_twice`] for a desired state: the directories its root Applications read (mip's own
+/// Applications' source paths), the objects it applies itself (a document without a namespace
+/// lands in `argocd_ns`, the roots' destination), each file cut with [`without_documents`].
+///
+/// # Errors
+/// A one-line reason, with a hint, for a file whose documents cannot be cut apart.
+pub fn trims(
+    desired: &mip_graph::Desired,
+    argocd_ns: &str,
+    checkout: &BTreeMap<PathBuf, Option<String>>,
+) -> Result<Vec<Trim>, String> {
+    use mip_core::{ObjectRef, Owner};
+    let mip_owned = |a: &ObjectRef| desired.objects.get(a).is_some_and(|o| o.owner == Owner::Mip);
+    let roots: Vec<String> = desired
+        .mip_owned()
+        .filter(|o| o.addr.kind == "Application")
+        .filter_map(|o| o.manifest.pointer("/spec/source/path").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let found = owned_twice(checkout, &roots, |api, kind, ns, name| {
+        [
+            ObjectRef::new(api, kind, Some(ns.unwrap_or(argocd_ns)), name),
+            ObjectRef::new(api, kind, None, name),
+        ]
+        .into_iter()
+        .find(|a| (ns.is_none() || a.namespace.is_some()) && mip_owned(a))
+        .map(|a| a.to_string())
+    });
+    let mut by_file: BTreeMap<PathBuf, (Vec<usize>, Vec<String>)> = BTreeMap::new();
+    for f in found {
+        let e = by_file.entry(f.path).or_default();
+        e.0.push(f.index);
+        e.1.push(f.address);
+    }
+    by_file
+        .into_iter()
+        .map(|(path, (indices, addresses))| {
+            let text = checkout.get(&path).and_then(Option::as_deref).unwrap_or_default();
+            match without_documents(text, &indices) {
+                Some(text) => Ok(Trim { path, text, addresses }),
+                None => Err(format!(
+                    "`{}` declares {} that mip applies itself, but its documents cannot be told apart at their `---` lines (hint: remove those documents by hand: an object has one owner)",
+                    path.display(),
+                    addresses.join(", ")
+                )),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
