@@ -151,6 +151,15 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
         "{inventory}"
     );
 
+    // The static projects' rules are mip's data with mip-infra's values: each project is
+    // expressed (its own source repositories as `projects:`, as the tree lists them, least
+    // privilege kept per project) and none of their files is kept.
+    assert!(
+        inventory.contains("  mip-argo-project-security:\n    sourceRepos:\n      - https://github.com/Medical-Informatics-Platform/mip-infra.git\n      - git@github.com:Medical-Informatics-Platform/mip-deployments.git\n"),
+        "{inventory}"
+    );
+    let keep = inventory.split("\ntree:\n").nth(1).expect("tree.keep");
+    assert!(!keep.contains("projects/static/"), "a static project file is kept: {keep}");
     // Before this import kept anything: the same inventory without `tree:` renders over the
     // operator's files; the figure is for the record (the issue counted 21 of 48 units).
     let before = {

@@ -5,7 +5,7 @@
 //! Argo CD fields, once for the rendered tree and the expected objects alike.
 
 use crate::model::ResolveOptions;
-use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo, Source};
+use mip_inventory::apps::{AppDef, AppSpec, Layout, NetworkPolicies, Repo, Source};
 use mip_inventory::{Federation, FederationApp, FederationAppKind, FederationKind, Inventory};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -75,25 +75,16 @@ impl StaticProject {
             StaticProject::Submariner => "submariner",
         }
     }
-
-    /// Its destination namespaces (globs) on the in-cluster server; `argocd_ns` is the Argo
-    /// CD namespace, where the projects that create Applications must also deploy.
-    pub fn namespaces(self, argocd_ns: &str) -> Vec<String> {
-        let v: &[&str] = match self {
-            StaticProject::Federations => &["federation-*", argocd_ns],
-            StaticProject::SharedApps => &["federation-*", "test-*"],
-            StaticProject::Common => {
-                &["monitoring", "security", "mip-common-*", "kube-system", "ingress-nginx", argocd_ns]
-            }
-            StaticProject::Security => &["federation-*", "mip-common-*"],
-            StaticProject::Submariner => &["submariner-k8s-broker", "submariner-operator"],
-        };
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
 }
 
-/// Common namespaces that get network policies from `common-network-policies`.
-pub const COMMON_NETPOL_NAMESPACES: [&str; 2] = ["mip-common-datacatalog", "mip-common-security"];
+/// The app whose network policies the platform renders: the first enabled common app with
+/// `networkPolicies` (the built-in `security`), with its sets.
+pub fn network_policies(inv: &Inventory) -> Option<(&mip_inventory::CommonApp, &NetworkPolicies)> {
+    inv.common_apps.iter().find_map(|a| {
+        let def = inv.app_def(a.kind.value.as_str())?;
+        def.network_policies.as_ref().map(|np| (a, np))
+    })
+}
 
 /// `mip-argo-project-<suffix>`.
 pub fn project_name(suffix: &str) -> String {
@@ -294,11 +285,11 @@ pub fn static_project(name: &str) -> Option<StaticProject> {
     StaticProject::ALL.into_iter().find(|p| p.name() == name)
 }
 
-/// Destination namespaces of a static project: its own (see [`StaticProject::namespaces`])
-/// and those of the enabled common apps running in it that no existing pattern covers (an
+/// Destination namespaces of a static project: its rules' (`projects.yaml`, the inventory's
+/// `projects:`) and those of the enabled common apps running in it that no existing pattern covers (an
 /// app the inventory defines gets its namespace permitted without a new mip build).
 pub fn project_namespaces(sp: StaticProject, argocd_ns: &str, inv: &Inventory) -> Vec<String> {
-    let mut out = sp.namespaces(argocd_ns);
+    let mut out = inv.projects.get(sp.name()).map(|r| r.namespaces_in(argocd_ns)).unwrap_or_default();
     for entry in &inv.common_apps {
         let Some(def) = inv.app_def(entry.kind.value.as_str()) else { continue };
         for spec in def.applications.iter().filter(|a| a.project.as_deref() == Some(sp.name())) {
@@ -382,7 +373,21 @@ pub fn extra_kinds(
 /// common apps: the apps whose Applications it holds (and, for the security project, the
 /// network-policy Applications, which read the infra repository). An app sourcing a repository
 /// the inventory does not allow is left to the permission check, which names it.
+///
+/// A project whose rules list `sourceRepos` (`projects:`, as `mip import` carries a tree's own
+/// lists) gets exactly those, as written (a mirror is named as such); an app reading another
+/// repository then fails the permission check, which names the project.
 pub fn project_source_repos(inv: &Inventory, repos: &Repos, project: Option<StaticProject>) -> Vec<String> {
+    let key = project.map_or(mip_inventory::projects::FEDERATION, StaticProject::name);
+    if let Some(list) = inv.projects.get(key).and_then(|r| r.source_repos.as_ref()) {
+        let mut out: Vec<String> = Vec::new();
+        for u in list {
+            if !out.contains(u) {
+                out.push(u.clone());
+            }
+        }
+        return out;
+    }
     let mut used: Vec<String> = vec![repos.infra.clone()];
     let mut push = |u: &str| {
         if !used.iter().any(|x| x == u) {

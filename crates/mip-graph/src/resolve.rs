@@ -755,7 +755,6 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
     for fed in &inv.federations {
         federation_apps(b, fed, &infra_set, &argocd_ns, &in_cluster);
     }
-    let mut network_policies = None;
     for app in &inv.common_apps {
         let kind = &app.kind.value;
         let Some(def) = inv.app_def(kind.as_str()) else { continue };
@@ -786,18 +785,23 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
                 at.clone(),
             );
         }
-        if def.network_policies && network_policies.is_none() {
-            network_policies = Some((wrapper, at));
-        }
     }
-    if let Some((wrapper, at)) = network_policies {
-        expected_network_policies(b, &wrapper, at);
+    if let Some((app, sets)) = cat::network_policies(inv) {
+        let wrapper = b.argo_addr("Application", &cat::infra_app_name(&format!("common/{}", app.kind.value)));
+        let dir = format!("common/{}", app.kind.value);
+        expected_network_policies(b, &wrapper, Some(app.kind.at.clone()), &dir, &sets.common_namespaces);
     }
 }
 
 /// The two network-policy ApplicationSets of an app with `networkPolicies: true`, and the
 /// Applications they generate: one per federation, one per common namespace.
-fn expected_network_policies(b: &mut Builder<'_>, wrapper: &ObjectRef, at: Option<Location>) {
+fn expected_network_policies(
+    b: &mut Builder<'_>,
+    wrapper: &ObjectRef,
+    at: Option<Location>,
+    dir: &str,
+    common_namespaces: &[String],
+) {
     let inv = b.inv;
     let in_cluster = b.in_cluster.clone();
     let project = cat::StaticProject::Security.name();
@@ -820,8 +824,8 @@ fn expected_network_policies(b: &mut Builder<'_>, wrapper: &ObjectRef, at: Optio
         wrapper,
         at.clone(),
     );
-    for ns in cat::COMMON_NETPOL_NAMESPACES {
-        let src = b.own_source(true, "common/security/common-templates");
+    for ns in common_namespaces {
+        let src = b.own_source(true, &format!("{dir}/common-templates"));
         let m = b.app_model(project, vec![src], &in_cluster, ns, None);
         b.argo(
             b.argo_addr("Application", &format!("netpol-{ns}")),
@@ -834,7 +838,7 @@ fn expected_network_policies(b: &mut Builder<'_>, wrapper: &ObjectRef, at: Optio
     }
     for fed in &inv.federations {
         let server = b.server_of(&fed.cluster.value);
-        let src = b.own_source(true, "common/security/federation");
+        let src = b.own_source(true, &format!("{dir}/federation"));
         let m = b.app_model(project, vec![src], &server, &fed.k8s_name(), None);
         let name = cat::federation_netpol_app(fed);
         b.argo(

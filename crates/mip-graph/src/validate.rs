@@ -174,7 +174,7 @@ pub fn validate(desired: &Desired) -> Diagnostics {
             } else {
                 (
                     format!("application `{name}`: destination server `{server}` and namespace `{ns}` do not match any destination of project `{project}`"),
-                    "use a namespace the project allows (static projects allow `federation-*` and `mip-common-*`)".to_owned(),
+                    "use a namespace the project allows (a static project's are its `namespaces` in `projects:`, plus those of its apps)".to_owned(),
                 )
             };
             d.push(Diagnostic::error(at, "not-permitted", what).with_hint(hint));

@@ -173,6 +173,19 @@ pub struct Kinds {
     pub cluster: Vec<(String, String)>,
 }
 
+/// The network policies an app renders: one Application per federation (its namespace, on its
+/// cluster) from the app's `federation/` chart, and one per common namespace from its
+/// `common-templates/` chart, through two ApplicationSets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkPolicies {
+    /// The common namespaces that get policies.
+    pub common_namespaces: Vec<String>,
+    /// Helm parameters of each federation's policies (beyond the namespace and kind mip sets).
+    pub federation_parameters: Vec<(String, String)>,
+    /// Helm parameters of each common namespace's policies (beyond the namespace).
+    pub common_parameters: Vec<(String, String)>,
+}
+
 /// One app definition, effective (built-in merged with the inventory's overrides).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppDef {
@@ -190,8 +203,8 @@ pub struct AppDef {
     pub target_revision: Option<String>,
     /// Apps that must run beside it.
     pub requires: Vec<String>,
-    /// Whether it renders the network-policy ApplicationSets.
-    pub network_policies: bool,
+    /// The network-policy ApplicationSets it renders, if any (`networkPolicies`).
+    pub network_policies: Option<NetworkPolicies>,
     /// (Federation apps) A hybrid federation also runs it on each of its remote clusters (its
     /// workers on the hospitals' nodes), one Application per remote cluster.
     pub remote_nodes: bool,
@@ -331,8 +344,18 @@ impl AppDef {
         if !self.requires.is_empty() {
             m.insert("requires".into(), json!(self.requires));
         }
-        if self.network_policies {
-            m.insert("networkPolicies".into(), json!(true));
+        if let Some(np) = &self.network_policies {
+            let params = |p: &[(String, String)]| -> Vec<serde_json::Value> {
+                p.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect()
+            };
+            m.insert(
+                "networkPolicies".into(),
+                json!({
+                    "commonNamespaces": np.common_namespaces,
+                    "federationParameters": params(&np.federation_parameters),
+                    "commonParameters": params(&np.common_parameters),
+                }),
+            );
         }
         if self.remote_nodes {
             m.insert("remoteNodes".into(), json!(true));
@@ -579,7 +602,12 @@ pub(crate) fn federation_override(
     Some(def)
 }
 
-fn group_kinds(d: &mut Decoder<'_>, f: &mut Fields<'_>, key: &str, path: &str) -> Vec<(String, String)> {
+pub(crate) fn group_kinds(
+    d: &mut Decoder<'_>,
+    f: &mut Fields<'_>,
+    key: &str,
+    path: &str,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (i, s) in d.string_list(f, key).into_iter().enumerate() {
         match s.value.rsplit_once('/') {
@@ -648,8 +676,8 @@ fn app_def(
             }
         },
     };
-    let network_policies = flag("networkPolicies");
     let remote_nodes = flag("remoteNodes");
+    let network_policies = network_policies(d, f.get("networkPolicies"), &path);
     let applications = match f.get("applications") {
         None => Vec::new(),
         Some(n) => d.seq(n, &format!("{path}.applications")).map_or_else(Vec::new, |items| {
@@ -1033,6 +1061,71 @@ fn join_secrets(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMa
     }
     d.finish(f, &["broker", "psk"]);
     out
+}
+
+/// `networkPolicies: true` (no common namespaces, no parameters) or
+/// `{commonNamespaces: [...], federationParameters: [{name, value}], commonParameters: [...]}`.
+fn network_policies(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> Option<NetworkPolicies> {
+    let node = node?;
+    let path = format!("{path}.networkPolicies");
+    match &node.value {
+        Value::Bool(b) => return b.then(NetworkPolicies::default),
+        Value::Map(_) => {}
+        other => {
+            d.error(
+                d.loc(node),
+                "wrong-type",
+                format!("`{path}` must be `true` or a mapping, found {}", other.type_name()),
+                Some("e.g. `{commonNamespaces: [mip-common-datacatalog]}`".to_owned()),
+            );
+            return None;
+        }
+    }
+    let mut f = d.fields(node, &path)?;
+    let common_namespaces: Vec<String> = d
+        .string_list(&mut f, "commonNamespaces")
+        .into_iter()
+        .map(|ns| {
+            names::check_label(d, &ns, &format!("{path}.commonNamespaces"));
+            ns.value
+        })
+        .collect();
+    let mut params = |d: &mut Decoder<'_>, key: &str| -> Vec<(String, String)> {
+        let kp = format!("{path}.{key}");
+        let Some(n) = f.get(key) else { return Vec::new() };
+        let Some(items) = d.seq(n, &kp) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ip = format!("{kp}[{i}]");
+            let Some(mut pf) = d.fields(item, &ip) else { continue };
+            let name =
+                d.req_string(&mut pf, "name", Some("the Helm value's path, e.g. `networkPolicy.enabled`"));
+            let value = match pf.get("value") {
+                None => None,
+                Some(v) => match v.scalar_text() {
+                    Some(text) if !matches!(v.value, Value::Null) => Some(text),
+                    _ => {
+                        d.error(
+                            d.loc(v),
+                            "wrong-type",
+                            format!("`{ip}.value` must be a scalar"),
+                            Some("Helm parameters are strings; quote the value".to_owned()),
+                        );
+                        None
+                    }
+                },
+            };
+            d.finish(pf, &["name", "value"]);
+            if let (Some(name), Some(value)) = (name, value) {
+                out.push((name.value, value));
+            }
+        }
+        out
+    };
+    let federation_parameters = params(d, "federationParameters");
+    let common_parameters = params(d, "commonParameters");
+    d.finish(f, &["commonNamespaces", "federationParameters", "commonParameters"]);
+    Some(NetworkPolicies { common_namespaces, federation_parameters, common_parameters })
 }
 
 fn files(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> BTreeMap<String, Vec<serde_json::Value>> {

@@ -833,6 +833,7 @@ impl<'f> Decoder<'f> {
         let mut clusters = self.list(&mut f, "clusters", |d, n, p| d.cluster(n, p));
         let credentials = Credentials { keycloak: f.get("credentials").and_then(|n| self.credentials(n)) };
         let catalogue = crate::apps::catalogue(self, f.get("apps"));
+        let projects = crate::projects::projects(self, f.get("projects"));
         let common_apps = self.list(&mut f, "commonApps", |d, n, p| d.common_app(n, p, &catalogue));
         let federations = self.list(&mut f, "federations", |d, n, p| d.federation(n, p, &catalogue));
         let prerequisites = self.list(&mut f, "prerequisites", |d, n, p| d.prerequisite(n, p));
@@ -857,6 +858,7 @@ impl<'f> Decoder<'f> {
                 "state",
                 "protect",
                 "apps",
+                "projects",
                 "tree",
                 "mirrors",
             ],
@@ -909,6 +911,7 @@ impl<'f> Decoder<'f> {
             state,
             protect,
             catalogue,
+            projects,
             tree,
             mirrors,
         })

@@ -37,6 +37,7 @@ mod decode;
 pub mod edit;
 pub mod model;
 pub mod names;
+pub mod projects;
 pub mod yaml;
 
 use mip_core::Diagnostics;

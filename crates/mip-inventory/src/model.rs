@@ -57,6 +57,8 @@ pub struct Inventory {
     pub protect: Option<Vec<Protected>>,
     /// The effective app catalogue: the built-in definitions merged with `apps:`.
     pub catalogue: crate::apps::Catalogue,
+    /// The effective rules of mip's projects: the built-in ones merged with `projects:`.
+    pub projects: crate::projects::Projects,
     /// The GitOps tree mip renders (`tree:`): where it is, and the paths that stay the
     /// operator's.
     pub tree: TreeSettings,

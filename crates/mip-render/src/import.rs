@@ -548,6 +548,15 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
         inv.insert("mirrors".into(), Value::Array(list));
     }
     let header = format!("# imported by mip from `{dir}`; review the report on stderr\n");
+    // The tree's own project rules, where they differ from mip's: `projects:` (their
+    // derivation reads the inventory, so it is parsed once without them).
+    let draft = format!("{header}{}", crate::to_yaml(&Value::Object(inv.clone())));
+    if let Ok(parsed) = mip_inventory::parse("mip.yaml", &draft) {
+        let projects = project_overrides(&docs, &parsed.inventory, &mut report);
+        if !projects.is_empty() {
+            inv.insert("projects".into(), Value::Object(projects));
+        }
+    }
     let first = format!("{header}{}", crate::to_yaml(&Value::Object(inv.clone())));
     // Same effect or kept: each path mip would render stays the operator's unless mip's
     // file declares the same documents, so rendering the import changes no deployed value.
@@ -591,6 +600,130 @@ pub fn import(files: &BTreeMap<PathBuf, String>, dir: &str) -> Result<Imported, 
     }
     let text = format!("{header}{}", crate::to_yaml(&Value::Object(inv)));
     Ok(Imported { inventory: text, report })
+}
+
+/// The rules the tree's static projects differ in from mip's (`projects.yaml` and what mip
+/// derives: source repositories, namespaces), as `projects:` overrides, one key per differing
+/// field. A role whose policies are not one `applications` action each on the whole project
+/// cannot be expressed: the report says so, and the file stays the operator's.
+fn project_overrides(
+    docs: &BTreeMap<PathBuf, Vec<Value>>,
+    inv: &mip_inventory::Inventory,
+    report: &mut Vec<String>,
+) -> Map<String, Value> {
+    use mip_graph::catalogue as cat;
+    let repos = cat::Repos::of(inv, &mip_graph::ResolveOptions::default());
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    };
+    let kinds = |v: Option<&Value>| -> Value {
+        match v.and_then(Value::as_array) {
+            None => Value::Null,
+            Some(list) => json!(
+                list.iter()
+                    .map(|gk| format!(
+                        "{}/{}",
+                        gk["group"].as_str().unwrap_or(""),
+                        gk["kind"].as_str().unwrap_or("")
+                    ))
+                    .collect::<Vec<_>>()
+            ),
+        }
+    };
+    let mut out = Map::new();
+    for sp in cat::StaticProject::ALL {
+        let name = sp.name();
+        let Some(rules) = inv.projects.get(name) else { continue };
+        let found = docs.iter().find_map(|(path, list)| {
+            let doc = list.iter().find(|d| d["kind"] == "AppProject" && d["metadata"]["name"] == name)?;
+            path.starts_with("projects/static").then_some((path, doc))
+        });
+        let Some((path, doc)) = found else { continue };
+        let spec = &doc["spec"];
+        let mut namespaces: Vec<String> = Vec::new();
+        for ns in
+            spec["destinations"].as_array().into_iter().flatten().filter_map(|d| d["namespace"].as_str())
+        {
+            if !namespaces.iter().any(|n| n == ns) {
+                namespaces.push(ns.to_owned());
+            }
+        }
+        let mut roles = Vec::new();
+        let mut expressible = true;
+        for role in spec["roles"].as_array().into_iter().flatten() {
+            let rname = role["name"].as_str().unwrap_or_default();
+            let mut actions = Vec::new();
+            for p in strings(role.get("policies")) {
+                let parts: Vec<&str> = p.split(',').map(str::trim).collect();
+                match parts.as_slice() {
+                    ["p", subject, "applications", action, object, "allow"]
+                        if *subject == format!("proj:{name}:{rname}") && *object == format!("{name}/*") =>
+                    {
+                        actions.push((*action).to_owned());
+                    }
+                    _ => expressible = false,
+                }
+            }
+            let mut r =
+                json!({ "name": rname, "description": role["description"].as_str().unwrap_or_default() });
+            r["actions"] = json!(actions);
+            r["groups"] = json!(strings(role.get("groups")));
+            roles.push(r);
+        }
+        let labels = doc["metadata"].get("labels").cloned().unwrap_or_else(|| json!({}));
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        let tree = json!({
+            "description": spec["description"].as_str().unwrap_or_default(),
+            "file": file,
+            "labels": labels,
+            "clusterResourceWhitelist": kinds(spec.get("clusterResourceWhitelist")),
+            "namespaceResourceWhitelist": kinds(spec.get("namespaceResourceWhitelist")),
+            "clusterResourceBlacklist": kinds(spec.get("clusterResourceBlacklist")),
+            "syncWindows": spec.get("syncWindows").cloned().unwrap_or(Value::Null),
+            "roles": roles,
+        });
+        let mine = rules.to_json();
+        let mut over = Map::new();
+        for (k, v) in tree.as_object().into_iter().flatten() {
+            if k == "roles" && !expressible {
+                report.push(format!("`{}`: a role of project `{name}` has policies other than one action on its applications each: kept as the tree has it", path.display()));
+                continue;
+            }
+            if k == "description" && v.as_str().is_some_and(str::is_empty) {
+                continue; // a description mip requires; the tree has none
+            }
+            if mine.get(k).unwrap_or(&Value::Null) != v {
+                over.insert(k.clone(), v.clone());
+            }
+        }
+        // What mip derives is compared as derived: the tree's lists are kept where they differ.
+        if namespaces.is_empty() {
+            report.push(format!(
+                "`{}`: project `{name}` has no destinations: mip's namespaces are used",
+                path.display()
+            ));
+        } else if namespaces != cat::project_namespaces(sp, &inv.argocd.namespace.value, inv) {
+            over.insert("namespaces".into(), json!(namespaces));
+        }
+        let sources = strings(spec.get("sourceRepos"));
+        if sources != cat::project_source_repos(inv, &repos, Some(sp)) {
+            over.insert("sourceRepos".into(), json!(sources));
+        }
+        if !over.is_empty() {
+            let keys: Vec<&str> = over.keys().map(String::as_str).collect();
+            report.push(format!(
+                "projects.{name}: the tree's own {} (from `{}`)",
+                keys.join(", "),
+                path.display()
+            ));
+            out.insert(name.to_owned(), Value::Object(over));
+        }
+    }
+    out
 }
 
 /// One report line for each file of the checkout that mip does not render: what it is to

@@ -1,13 +1,15 @@
 //! The files of the GitOps tree, built from the inventory.
 //!
-//! One file on purpose (about 900 lines): one function per directory of the tree, sharing one
-//! context; much of the length is data (each static project's rules, the rendered templates).
+//! One file on purpose (about 850 lines): one function per directory of the tree, sharing one
+//! context. The projects' rules and the network-policy sets are data (`projects.yaml`, the
+//! security app's definition), merged with the inventory's; this file only lays them out.
 
 use crate::emit;
 use mip_core::{Diagnostic, Diagnostics, IN_CLUSTER_SERVER, Location};
 use mip_graph::ResolveOptions;
 use mip_graph::catalogue as cat;
-use mip_inventory::apps::{AppDef, AppSpec, Layout, Repo};
+use mip_inventory::apps::{AppDef, AppSpec, Layout, NetworkPolicies, Repo};
+use mip_inventory::projects::{FEDERATION_TOKEN, ProjectRules};
 use mip_inventory::{CommonApp, Federation, FederationApp, Inventory};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -50,174 +52,8 @@ fn gk(group: &str, kind: &str) -> Value {
     json!({ "group": group, "kind": kind })
 }
 
-fn gks(list: &[(&str, &str)]) -> Value {
-    Value::Array(list.iter().map(|(g, k)| gk(g, k)).collect())
-}
-
 fn owned_gks(list: &[(String, String)]) -> Value {
     Value::Array(list.iter().map(|(g, k)| gk(g, k)).collect())
-}
-
-/// Cluster-scoped kinds no generated project may touch.
-const SENSITIVE: [(&str, &str); 5] = [
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-];
-
-/// Namespaced kinds of the federation workloads (charts of Exareme2 and the MIP stack).
-const WORKLOADS: [(&str, &str); 17] = [
-    ("argoproj.io", "Application"),
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("apps", "DaemonSet"),
-    ("apps", "ReplicaSet"),
-    ("", "Service"),
-    ("", "ConfigMap"),
-    ("", "Secret"),
-    ("", "PersistentVolumeClaim"),
-    ("", "ServiceAccount"),
-    ("", "Pod"),
-    ("rbac.authorization.k8s.io", "Role"),
-    ("rbac.authorization.k8s.io", "RoleBinding"),
-    ("networking.k8s.io", "Ingress"),
-    ("networking.k8s.io", "NetworkPolicy"),
-    ("batch", "Job"),
-    ("batch", "CronJob"),
-];
-
-/// What a static project permits besides its destinations.
-struct ProjectRules {
-    description: &'static str,
-    /// Cluster-scoped kinds it may manage.
-    cluster: &'static [(&'static str, &'static str)],
-    /// Namespaced kinds (`None`: [`WORKLOADS`]).
-    namespaced: Option<&'static [(&'static str, &'static str)]>,
-    /// Namespaced kinds added to those.
-    extra_namespaced: &'static [(&'static str, &'static str)],
-    /// Whether [`SENSITIVE`] is blacklisted.
-    blacklist: bool,
-    /// `(role, description, actions, group)`.
-    roles: &'static [(&'static str, &'static str, &'static [&'static str], &'static str)],
-}
-
-const ALL_ACTIONS: &[&str] = &["get", "create", "update", "delete", "sync"];
-const READ_SYNC: &[&str] = &["get", "sync"];
-
-fn project_rules(project: cat::StaticProject) -> ProjectRules {
-    match project {
-        cat::StaticProject::Federations => ProjectRules {
-            description: "Federation-specific applications and configurations",
-            cluster: &[],
-            namespaced: None,
-            extra_namespaced: &[],
-            blacklist: true,
-            roles: &[
-                ("federation-admin", "Full access to federation resources", ALL_ACTIONS, "argocd-admins"),
-                (
-                    "federation-developer",
-                    "Limited access to federation resources",
-                    READ_SYNC,
-                    "argocd-developers",
-                ),
-            ],
-        },
-        cat::StaticProject::SharedApps => ProjectRules {
-            description: "Shared applications like exareme2 and mip-stack",
-            cluster: &[],
-            namespaced: None,
-            extra_namespaced: &[],
-            blacklist: true,
-            roles: &[
-                ("shared-apps-admin", "Full access to shared applications", ALL_ACTIONS, "argocd-admins"),
-                (
-                    "shared-apps-developer",
-                    "Limited access to shared applications",
-                    READ_SYNC,
-                    "argocd-developers",
-                ),
-            ],
-        },
-        cat::StaticProject::Common => ProjectRules {
-            description: "Common resources like monitoring, security, and datacatalog",
-            cluster: &[
-                ("", "Namespace"),
-                ("", "PersistentVolume"),
-                ("networking.k8s.io", "IngressClass"),
-                ("cert-manager.io", "ClusterIssuer"),
-            ],
-            namespaced: None,
-            extra_namespaced: &[
-                ("monitoring.coreos.com", "ServiceMonitor"),
-                ("monitoring.coreos.com", "PrometheusRule"),
-                ("cert-manager.io", "Certificate"),
-                ("cert-manager.io", "Issuer"),
-            ],
-            blacklist: true,
-            roles: &[
-                ("common-admin", "Full access to common resources", ALL_ACTIONS, "argocd-admins"),
-                ("common-operator", "Limited access to common resources", READ_SYNC, "argocd-operators"),
-            ],
-        },
-        cat::StaticProject::Security => ProjectRules {
-            description: "Network security policies for federations and common namespaces",
-            cluster: &[("", "Namespace")],
-            namespaced: Some(&[("argoproj.io", "Application"), ("networking.k8s.io", "NetworkPolicy")]),
-            extra_namespaced: &[],
-            blacklist: true,
-            roles: &[
-                ("security-admin", "Full access to network security policies", ALL_ACTIONS, "argocd-admins"),
-                (
-                    "security-operator",
-                    "Limited access to network security policies",
-                    READ_SYNC,
-                    "argocd-operators",
-                ),
-            ],
-        },
-        cat::StaticProject::Submariner => ProjectRules {
-            description: "Project for Submariner deployment",
-            cluster: &[
-                ("apiextensions.k8s.io", "CustomResourceDefinition"),
-                ("submariner.io", "Cluster"),
-                ("submariner.io", "Endpoint"),
-                ("submariner.io", "Gateway"),
-                ("submariner.io", "ClusterGlobalEgressIP"),
-                ("submariner.io", "GlobalEgressIP"),
-            ],
-            namespaced: Some(&[
-                ("apps", "Deployment"),
-                ("apps", "DaemonSet"),
-                ("batch", "Job"),
-                ("", "ServiceAccount"),
-                ("", "Service"),
-                ("", "ConfigMap"),
-                ("", "Secret"),
-                ("rbac.authorization.k8s.io", "Role"),
-                ("rbac.authorization.k8s.io", "RoleBinding"),
-                ("submariner.io", "Submariner"),
-                ("submariner.io", "ServiceDiscovery"),
-                ("submariner.io", "Broker"),
-            ]),
-            extra_namespaced: &[],
-            blacklist: false,
-            roles: &[(
-                "submariner-admin",
-                "Admin access to Submariner resources",
-                ALL_ACTIONS,
-                "argocd-admins",
-            )],
-        },
-    }
-}
-
-fn policies(project: &str, role: &str, actions: &[&str]) -> Vec<String> {
-    actions
-        .iter()
-        .map(|a| format!("p, proj:{project}:{role}, applications, {a}, {project}/*, allow"))
-        .collect()
 }
 
 fn labels_argocd(extra: &[(&str, &str)]) -> Value {
@@ -423,52 +259,91 @@ fn infrastructure(c: &mut Ctx<'_>) {
     c.put("base/mip-infrastructure/mip-infrastructure.yaml", &[set]);
 }
 
+/// A project's spec from its rules (`projects.yaml`, the inventory's `projects:`), with what
+/// mip computes: its repositories, destinations, and the kinds its apps declare.
+fn project_spec(
+    rules: &ProjectRules,
+    sp: Option<cat::StaticProject>,
+    c: &Ctx<'_>,
+    repos: Value,
+    destinations: Vec<Value>,
+    subst: &dyn Fn(&str) -> String,
+) -> Value {
+    let name = subst(&format!("mip-argo-project-{FEDERATION_TOKEN}"));
+    let name = sp.map_or(name, |sp| sp.name().to_owned());
+    let mut spec = serde_json::Map::new();
+    spec.insert("description".into(), json!(subst(&rules.description)));
+    spec.insert("sourceRepos".into(), repos);
+    spec.insert("destinations".into(), Value::Array(destinations));
+    // Kinds the apps declare (`kinds:`) are added, to a list the rules write or to a new one.
+    let with_apps = |base: &Option<Vec<(String, String)>>, namespaced: bool| -> Option<Value> {
+        let mut list = base.clone().unwrap_or_default();
+        let extra = cat::extra_kinds(c.inv, sp, namespaced, &list);
+        if base.is_none() && extra.is_empty() {
+            return None;
+        }
+        list.extend(extra);
+        Some(owned_gks(&list))
+    };
+    if let Some(v) = with_apps(&rules.cluster_whitelist, false) {
+        spec.insert("clusterResourceWhitelist".into(), v);
+    }
+    if let Some(v) = with_apps(&rules.namespace_whitelist, true) {
+        spec.insert("namespaceResourceWhitelist".into(), v);
+    }
+    if let Some(list) = &rules.cluster_blacklist {
+        spec.insert("clusterResourceBlacklist".into(), owned_gks(list));
+    }
+    if let Some(w) = &rules.sync_windows {
+        spec.insert("syncWindows".into(), w.clone());
+    }
+    let roles: Vec<Value> = rules
+        .roles
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "description": subst(&r.description),
+                "policies": ProjectRules::policies(&name, r),
+                "groups": r.groups.iter().map(|g| subst(g)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    if !roles.is_empty() {
+        spec.insert("roles".into(), Value::Array(roles));
+    }
+    Value::Object(spec)
+}
+
+fn project_meta(c: &Ctx<'_>, name: &str, rules: &ProjectRules, subst: &dyn Fn(&str) -> String) -> Value {
+    let mut meta = json!({ "name": name, "namespace": c.ns });
+    if !rules.labels.is_empty() {
+        let labels: serde_json::Map<String, Value> =
+            rules.labels.iter().map(|(k, v)| (subst(k), json!(subst(v)))).collect();
+        meta["labels"] = Value::Object(labels);
+    }
+    meta
+}
+
 fn static_projects(c: &mut Ctx<'_>) {
     for project in cat::StaticProject::ALL {
+        let (name, dir) = (project.name(), project.dir());
+        // Every static project has rules (the built-in file names each; a test holds it).
+        let Some(rules) = c.inv.projects.get(name) else { continue };
         // Least privilege: the repositories of what deploys through this project (the same
         // list `mip_graph::resolve` expects).
         let repos = cat::project_source_repos(c.inv, &c.repos, Some(project));
-        let (name, dir) = (project.name(), project.dir());
-        let p = project_rules(project);
         let dests: Vec<Value> = cat::project_destinations(project, &c.ns, c.inv)
             .into_iter()
             .map(|(server, ns)| json!({ "namespace": ns, "server": server }))
             .collect();
-        let mut namespaced: Vec<(String, String)> = p
-            .namespaced
-            .unwrap_or(&WORKLOADS)
-            .iter()
-            .chain(p.extra_namespaced)
-            .map(|(g, k)| ((*g).to_owned(), (*k).to_owned()))
-            .collect();
-        namespaced.extend(cat::extra_kinds(c.inv, Some(project), true, &namespaced));
-        let mut cluster: Vec<(String, String)> =
-            p.cluster.iter().map(|(g, k)| ((*g).to_owned(), (*k).to_owned())).collect();
-        cluster.extend(cat::extra_kinds(c.inv, Some(project), false, &cluster));
-        let roles: Vec<Value> = p
-            .roles
-            .iter()
-            .map(|(role, desc, actions, group)| {
-                json!({ "name": role, "description": desc, "policies": policies(name, role, actions), "groups": [group] })
-            })
-            .collect();
-        let mut spec = serde_json::Map::new();
-        spec.insert("description".into(), json!(p.description));
-        spec.insert("sourceRepos".into(), json!(repos));
-        spec.insert("destinations".into(), Value::Array(dests));
-        if !cluster.is_empty() {
-            spec.insert("clusterResourceWhitelist".into(), owned_gks(&cluster));
-        }
-        spec.insert("namespaceResourceWhitelist".into(), owned_gks(&namespaced));
-        if p.blacklist {
-            spec.insert("clusterResourceBlacklist".into(), gks(&SENSITIVE));
-        }
-        spec.insert("roles".into(), Value::Array(roles));
-        let project =
-            json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": c.meta(name), "spec": spec });
+        let same = |s: &str| s.to_owned();
+        let spec = project_spec(rules, Some(project), c, json!(repos), dests, &same);
+        let doc = json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": project_meta(c, name, rules, &same), "spec": spec });
+        let file = rules.file.clone().unwrap_or_else(|| format!("{dir}.yaml"));
         let base = format!("projects/static/{dir}");
-        c.put(&format!("{base}/{dir}.yaml"), &[project]);
-        c.kustomization(&base, &[format!("{dir}.yaml")]);
+        c.put(&format!("{base}/{file}"), &[doc]);
+        c.kustomization(&base, &[file]);
     }
 }
 
@@ -501,16 +376,6 @@ fn federation_chart(c: &mut Ctx<'_>) {
     }
     c.put(&format!("{base}/values.yaml"), &[values]);
     let project = format!("mip-argo-project-{CHART_FEDERATION}");
-    let mut namespaced: Vec<(String, String)> =
-        WORKLOADS.iter().map(|(g, k)| ((*g).to_owned(), (*k).to_owned())).collect();
-    namespaced.extend(cat::extra_kinds(c.inv, None, true, &namespaced));
-    let mut cluster = vec![(String::new(), "Namespace".to_owned())];
-    cluster.extend(cat::extra_kinds(c.inv, None, false, &cluster));
-    let role = |role: &str, desc: &str, actions: &[&str], groups: &[&str], own: &str| {
-        let mut g: Vec<String> = groups.iter().map(|s| (*s).to_owned()).collect();
-        g.push(format!("{CHART_FEDERATION}-{own}"));
-        json!({ "name": role, "description": format!("{desc} {CHART_FEDERATION} resources"), "policies": policies(&project, role, actions), "groups": g })
-    };
     let mut destinations = vec![
         json!({ "namespace": CHART_FEDERATION, "server": CHART_SERVER }),
         json!({ "namespace": c.ns, "server": IN_CLUSTER_SERVER }),
@@ -520,32 +385,18 @@ fn federation_chart(c: &mut Ctx<'_>) {
         // place of this marker once the document is emitted.
         destinations.push(json!({ "namespace": REMOTES_MARKER, "server": REMOTES_MARKER }));
     }
-    let template = json!({
-        "apiVersion": ARGO,
-        "kind": "AppProject",
-        "metadata": {
-            "name": project,
-            "namespace": c.ns,
-            "labels": labels_argocd(&[("app.kubernetes.io/name", &format!("{CHART_FEDERATION}-project")), ("federation", CHART_FEDERATION)]),
-            // Removing a federation prunes its project and its Applications at the same time;
-            // an Application whose project is already gone cannot be deleted ("error getting
-            // app project … not found", argo-cd#4369). With this finalizer the application
-            // controller keeps the project until no Application references it.
-            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
-        },
-        "spec": {
-            "description": format!("Federation-specific project for {CHART_FEDERATION}"),
-            "sourceRepos": cat::project_source_repos(c.inv, &c.repos, None),
-            "destinations": destinations,
-            "clusterResourceWhitelist": owned_gks(&cluster),
-            "namespaceResourceWhitelist": owned_gks(&namespaced),
-            "clusterResourceBlacklist": gks(&SENSITIVE),
-            "roles": [
-                role("federation-admin", "Admin access to", ALL_ACTIONS, &["argocd-admins"], "admins"),
-                role("federation-developer", "Developer access to", READ_SYNC, &["argocd-developers"], "developers"),
-            ],
-        },
-    });
+    // The rules of `federation` (the built-in file names it; a test holds it).
+    let Some(rules) = c.inv.projects.get(mip_inventory::projects::FEDERATION) else { return };
+    let subst = |s: &str| s.replace(FEDERATION_TOKEN, CHART_FEDERATION);
+    let repos = json!(cat::project_source_repos(c.inv, &c.repos, None));
+    let spec = project_spec(rules, None, c, repos, destinations, &subst);
+    let mut metadata = project_meta(c, &project, rules, &subst);
+    // Removing a federation prunes its project and its Applications at the same time; an
+    // Application whose project is already gone cannot be deleted ("error getting app project
+    // … not found", argo-cd#4369). With this finalizer the application controller keeps the
+    // project until no Application references it.
+    metadata["finalizers"] = json!([FINALIZER]);
+    let template = json!({ "apiVersion": ARGO, "kind": "AppProject", "metadata": metadata, "spec": spec });
     let path = format!("{base}/templates/appproject.yaml");
     c.put(&path, &[template]);
     if let Some(text) = c.files.get_mut(&PathBuf::from(&path)) {
@@ -808,8 +659,8 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
         let project = spec.project.clone().unwrap_or_default();
         docs.push(application(c, spec, &project, sources, IN_CLUSTER_SERVER, &ns));
     }
-    if def.network_policies {
-        docs.extend(security_sets(c));
+    if let Some(sets) = &def.network_policies {
+        docs.extend(security_sets(c, &dir, sets));
     }
     // The file keeps the name the reference tree gives it.
     let file = match kind.as_str() {
@@ -837,7 +688,8 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
     }
 }
 
-fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
+/// The two network-policy ApplicationSets of an app with `networkPolicies` (in `dir`).
+fn security_sets(c: &Ctx<'_>, dir: &str, sets: &NetworkPolicies) -> Vec<Value> {
     let project = cat::StaticProject::Security.name();
     let mut generators = Vec::new();
     for (name, server, feds) in c.federation_clusters() {
@@ -850,6 +702,11 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
         generators.push(json!({ "list": { "elements": [] } }));
     }
     let param = |name: &str, value: &str| json!({ "name": name, "value": value });
+    let mut federation_params =
+        vec![param("targetNamespace", SEGMENT_TEMPLATE), param("federationType", KIND_TEMPLATE)];
+    federation_params.extend(sets.federation_parameters.iter().map(|(n, v)| param(n, v)));
+    let mut common_params = vec![param("targetNamespace", "{{ .commonNamespace }}")];
+    common_params.extend(sets.common_parameters.iter().map(|(n, v)| param(n, v)));
     let federations = json!({
         "apiVersion": ARGO,
         "kind": "ApplicationSet",
@@ -868,14 +725,8 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
                     "source": {
                         "repoURL": c.infra,
                         "targetRevision": c.infra_rev,
-                        "path": "common/security/federation",
-                        "helm": { "parameters": [
-                            param("targetNamespace", SEGMENT_TEMPLATE),
-                            param("federationType", KIND_TEMPLATE),
-                            param("networkPolicy.excludedSelector[0].key", "app"),
-                            param("networkPolicy.excludedSelector[0].operator", "NotIn"),
-                            param("networkPolicy.excludedSelector[0].values[0]", "exareme2-worker"),
-                        ] },
+                        "path": format!("{dir}/federation"),
+                        "helm": { "parameters": federation_params },
                     },
                     "destination": { "server": "{{ .server }}", "namespace": SEGMENT_TEMPLATE },
                     "syncPolicy": auto_sync(&["ApplyOutOfSyncOnly=true"]),
@@ -884,7 +735,7 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
         },
     });
     let elements: Vec<Value> =
-        cat::COMMON_NETPOL_NAMESPACES.iter().map(|ns| json!({ "commonNamespace": ns })).collect();
+        sets.common_namespaces.iter().map(|ns| json!({ "commonNamespace": ns })).collect();
     let common = json!({
         "apiVersion": ARGO,
         "kind": "ApplicationSet",
@@ -903,8 +754,8 @@ fn security_sets(c: &Ctx<'_>) -> Vec<Value> {
                     "source": {
                         "repoURL": c.infra,
                         "targetRevision": c.infra_rev,
-                        "path": "common/security/common-templates",
-                        "helm": { "parameters": [param("targetNamespace", "{{ .commonNamespace }}")] },
+                        "path": format!("{dir}/common-templates"),
+                        "helm": { "parameters": common_params },
                     },
                     "destination": { "server": IN_CLUSTER_SERVER, "namespace": "{{ .commonNamespace }}" },
                     "syncPolicy": auto_sync(&["CreateNamespace=true", "ApplyOutOfSyncOnly=true"]),

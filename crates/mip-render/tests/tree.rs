@@ -584,3 +584,68 @@ fn mirrors_leave_no_upstream_url_in_the_tree() {
     let d = desired(&inv, &ResolveOptions::default());
     assert!(mip_graph::validate(&d).is_empty(), "{:?}", mip_graph::validate(&d));
 }
+
+/// The static projects' rules and the network-policy sets are data: an inventory's overrides
+/// reach the rendered files, and what Argo CD generates from them is what resolution expects
+/// (the new common namespace's policy Application, the parameters, the project's namespaces).
+#[test]
+fn project_rules_and_network_policy_sets_are_the_inventorys() {
+    let text = "apiVersion: mip.ebrains.eu/v1alpha1
+kind: Inventory
+argocd: {namespace: argocd}
+revision: main
+repositories:
+  infra: {url: 'https://example.org/infra.git'}
+  deployments: {url: 'https://example.org/infra.git'}
+projects:
+  mip-argo-project-security:
+    description: Policies only
+    namespaces: [federation-*, mip-common-*, audit]
+    syncWindows: ~
+    clusterResourceBlacklist: ~
+    roles: [{name: auditor, description: Reads, actions: [get], groups: [auditors]}]
+  federation:
+    roles: [{name: owner, description: Owns $federation, actions: [get, sync], groups: [$federation-owners]}]
+apps:
+  security:
+    networkPolicies:
+      commonNamespaces: [mip-common-audit]
+      federationParameters: [{name: networkPolicy.enabled, value: 'true'}]
+      commonParameters: [{name: systemNamespace, value: kube-dns}]
+commonApps: [{name: security}]
+federations:
+  - {name: federation-A, kind: local, apps: []}
+";
+    let inv = mip_inventory::parse("mip.yaml", text).expect("valid").inventory;
+    argo_generates_what_inventory_expects(&inv, &ResolveOptions::default());
+    let files = mip_render::render(&inv, &ResolveOptions::default());
+    let file = |p: &str| files.get(&PathBuf::from(p)).unwrap_or_else(|| panic!("{p} rendered")).clone();
+    let security = file("projects/static/mip-security/mip-security.yaml");
+    assert!(security.contains("description: Policies only"), "{security}");
+    assert!(security.contains("- namespace: audit\n"), "{security}");
+    assert!(
+        !security.contains("syncWindows") && !security.contains("clusterResourceBlacklist"),
+        "{security}"
+    );
+    assert!(
+        security.contains(
+            "p, proj:mip-argo-project-security:auditor, applications, get, mip-argo-project-security/*, allow"
+        ),
+        "{security}"
+    );
+    assert!(!security.contains("security-admin"), "roles replace: {security}");
+    let template = file("projects/templates/federation/templates/appproject.yaml");
+    assert!(template.contains("description: 'Owns {{ .Values.federationName }}'"), "{template}");
+    assert!(template.contains("- '{{ .Values.federationName }}-owners'"), "{template}");
+    let netpol = file("common/security/netpol.yaml");
+    assert!(netpol.contains("- commonNamespace: mip-common-audit\n"), "{netpol}");
+    assert!(!netpol.contains("mip-common-datacatalog"), "the list replaces the built-in one: {netpol}");
+    assert!(netpol.contains("name: networkPolicy.enabled\n"), "{netpol}");
+    assert!(netpol.contains("name: systemNamespace\n"), "{netpol}");
+    assert!(!netpol.contains("exareme2-worker"), "the parameters replace the built-in ones: {netpol}");
+    let d = desired(&inv, &ResolveOptions::default());
+    let app =
+        |name: &str| mip_core::ObjectRef::new("argoproj.io/v1alpha1", "Application", Some("argocd"), name);
+    assert!(d.objects.contains_key(&app("netpol-mip-common-audit")));
+    assert!(!d.objects.contains_key(&app("netpol-mip-common-datacatalog")));
+}
