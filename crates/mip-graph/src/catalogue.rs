@@ -264,6 +264,18 @@ pub fn sources(
     spec.sources.iter().map(|s| source(def, s, repos, pin, dir)).collect()
 }
 
+/// `sources` with a federation app entry's values files (`values:`) appended to the first
+/// source's Helm value files, as `$values/<federation dir>/<file>`: what Argo CD reads once the
+/// federation's patch (or its remote-node Application) has placed the app.
+pub fn with_values(mut sources: Vec<Value>, fed: &Federation, app: &FederationApp) -> Vec<Value> {
+    if let Some(first) = sources.first_mut().filter(|_| !app.values.is_empty()) {
+        let mut files: Vec<Value> = first["helm"]["valueFiles"].as_array().cloned().unwrap_or_default();
+        files.extend(app.values.iter().map(|v| json!(format!("$values/{}/{}", fed.git_path(), v.value))));
+        first["helm"]["valueFiles"] = Value::Array(files);
+    }
+    sources
+}
+
 /// The directory an overlay app's own-repo paths are relative to.
 pub fn overlay_dir(def: &AppDef, f: &Federation) -> Option<String> {
     (def.layout == Layout::Overlay).then(|| f.git_path())

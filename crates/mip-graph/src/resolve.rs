@@ -879,7 +879,7 @@ fn federation_apps(
         let Some(spec) = cat::federation_spec(def) else { continue };
         let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
         let dir = cat::overlay_dir(def, fed);
-        let sources = cat::sources(def, spec, &b.repos, pin, dir.as_deref());
+        let sources = cat::with_values(cat::sources(def, spec, &b.repos, pin, dir.as_deref()), fed, app);
         let model = b.app_model(&project, sources, &server, &fed.k8s_name(), spec.wave);
         let name = cat::federation_child_app(fed, &app.kind.value);
         b.argo(
@@ -894,7 +894,7 @@ fn federation_apps(
             continue;
         }
         for remote in cat::remote_node_clusters(fed) {
-            let sources = cat::sources(def, spec, &b.repos, pin, dir.as_deref());
+            let sources = cat::with_values(cat::sources(def, spec, &b.repos, pin, dir.as_deref()), fed, app);
             let model = b.app_model(&project, sources, &b.server_of(remote), &fed.k8s_name(), spec.wave);
             let name = format!("{}-{}", fed.k8s_name(), cat::remote_node_app(&app.kind.value, remote));
             b.argo(

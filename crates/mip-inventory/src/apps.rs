@@ -255,12 +255,17 @@ impl AppDef {
         out
     }
 
-    /// The version shown by `mip apps list`: the revisions of its upstream sources.
+    /// The version shown by `mip apps list`: the revisions of its upstream sources, then the
+    /// chart versions of its kustomizations.
     pub fn version(&self) -> String {
         if let Some(pin) = &self.target_revision {
             return pin.clone();
         }
         let mut v: Vec<&str> = self.upstream_sources().filter_map(|s| s.target_revision.as_deref()).collect();
+        // The chart versions of the kustomizations it renders (Submariner's).
+        v.extend(self.files.values().flatten().flat_map(|doc| {
+            doc["helmCharts"].as_array().into_iter().flatten().filter_map(|c| c["version"].as_str())
+        }));
         v.dedup();
         if v.is_empty() { "-".to_owned() } else { v.join(",") }
     }

@@ -623,12 +623,12 @@ impl<'f> Decoder<'f> {
         let pin = self.opt_string(f, "targetRevision")?;
         names::check_revision(self, &pin, &format!("{path}.targetRevision"));
         if let Some(def) = def
-            && def.upstream_sources().next().is_none()
+            && def.upstream_urls().is_empty()
         {
             self.error(
                 pin.at.clone(),
                 "invalid-value",
-                format!("`{path}.targetRevision`: `{}` has no upstream source to pin", def.name),
+                format!("`{path}.targetRevision`: `{}` has no upstream source or chart to pin", def.name),
                 Some(
                     "its sources are mip's own repositories, which follow the inventory's `revision`"
                         .to_owned(),

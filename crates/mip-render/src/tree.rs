@@ -602,12 +602,7 @@ fn overlay_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &App
 fn remote_node_app(c: &mut Ctx<'_>, fed: &Federation, app: &FederationApp, def: &AppDef, remote: &str) {
     let Some(spec) = cat::federation_spec(def) else { return };
     let pin = app.target_revision.as_ref().map(|p| p.value.as_str());
-    let mut sources = cat::sources(def, spec, &c.repos, pin, None);
-    if let Some(first) = sources.first_mut().filter(|_| !app.values.is_empty()) {
-        let mut files: Vec<Value> = first["helm"]["valueFiles"].as_array().cloned().unwrap_or_default();
-        files.extend(app.values.iter().map(|v| json!(format!("$values/{}/{}", fed.git_path(), v.value))));
-        first["helm"]["valueFiles"] = Value::Array(files);
-    }
+    let sources = cat::with_values(cat::sources(def, spec, &c.repos, pin, None), fed, app);
     let name = cat::remote_node_app(&app.kind.value, remote);
     let spec = AppSpec { name: name.clone(), ..spec.clone() };
     let doc =
@@ -670,7 +665,10 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
     c.put(&format!("{dir}/{file}"), &docs);
     c.kustomization(&dir, &[file]);
     for (rel, docs) in &def.files {
-        // Helm chart repositories of kustomizations are upstream sources too (`mirrors:`).
+        // Helm charts of kustomizations are upstream sources too: `mirrors:` maps their
+        // repository, and a pin (the entry's `targetRevision`, else the definition's) is their
+        // chart version.
+        let chart_pin = pin.or(def.target_revision.as_deref());
         let docs: Vec<Value> = docs
             .iter()
             .map(|d| {
@@ -679,6 +677,9 @@ fn common_app(c: &mut Ctx<'_>, app: &CommonApp) {
                     if let Some(repo) = chart.get("repo").and_then(Value::as_str).map(|r| c.repos.upstream(r))
                     {
                         chart["repo"] = json!(repo);
+                    }
+                    if let Some(version) = chart_pin {
+                        chart["version"] = json!(version);
                     }
                 }
                 d

@@ -113,20 +113,32 @@ fn argo_generates_what_inventory_expects(inv: &Inventory, opts: &ResolveOptions)
                     .collect();
                 repos.sort();
                 assert_eq!(argo::repos(&g.manifest), repos, "{key}: repositories");
-                // Every source as Argo CD will fetch it: repository, revision, path or chart, ref.
+                // Every source as Argo CD will fetch it: repository, revision, path or chart, ref,
+                // and the Helm value files it reads (a federation's own among them).
                 let generated_sources: Vec<serde_json::Value> = match have.get("sources") {
                     Some(s) => s.as_array().expect("sources").clone(),
                     None => vec![have["source"].clone()],
                 };
                 let pick = |s: &serde_json::Value| {
-                    ["repoURL", "targetRevision", "path", "chart", "ref"]
+                    ["/repoURL", "/targetRevision", "/path", "/chart", "/ref"]
                         .iter()
-                        .map(|k| s.get(*k).cloned().unwrap_or_default())
+                        .map(|k| s.pointer(k).cloned().unwrap_or_default())
                         .collect::<Vec<_>>()
                 };
-                let want: Vec<_> = model["sources"].as_array().expect("sources").iter().map(pick).collect();
+                let modelled = model["sources"].as_array().expect("sources");
+                let want: Vec<_> = modelled.iter().map(pick).collect();
                 let got: Vec<_> = generated_sources.iter().map(pick).collect();
                 assert_eq!(got, want, "{key}: sources");
+                // The Helm value files where the model names them (a live plan compares them).
+                for (i, m) in modelled.iter().enumerate() {
+                    if let Some(files) = m.pointer("/helm/valueFiles") {
+                        assert_eq!(
+                            generated_sources[i].pointer("/helm/valueFiles"),
+                            Some(files),
+                            "{key}: source {i} value files"
+                        );
+                    }
+                }
                 let wave = &o.manifest["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"];
                 if !wave.is_null() {
                     assert_eq!(

@@ -460,6 +460,22 @@ impl ArgoCd {
         }
     }
 
+    /// A static Helm chart repository of the packaged charts in `charts`, as a site serves its
+    /// mirror of an upstream one (`<data dir>/<name>/`, indexed by the tier's `helm`; plain
+    /// HTTP on loopback, see [`crate::helm_repo`]). Returns its URL.
+    ///
+    /// # Panics
+    /// If `name` is not a plain lowercase name or the repository cannot be served.
+    pub fn serve_helm_repo(&self, name: &str, charts: &Path) -> String {
+        let plain = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        assert!(plain && name != "repo" && name != "home", "`{name}` cannot name a served repository");
+        match crate::helm_repo::serve(charts, &self.data_dir.join(name), &self.bin_dir.join("helm")) {
+            Ok(url) => url,
+            Err(error) => panic!("failed to serve the Helm repository `{name}`: {error:#}"),
+        }
+    }
+
     /// The Argo CD namespace (the cluster's).
     pub fn namespace(&self) -> &str {
         &self.namespace

@@ -93,6 +93,7 @@
 pub mod argocd;
 pub mod binaries;
 pub mod dev;
+pub mod helm_repo;
 mod pki;
 mod process;
 pub mod toxiproxy;

@@ -16,7 +16,9 @@
 //!   `pod-complete`, `pod-delete`, in the bin dir's `kwok-stages.yaml`) make a Node `Ready`, a
 //!   pod bound to a Node `Running` and Ready, a Job's pod `Succeeded`, and a deleted pod gone.
 //!   No container runtime, no image is pulled, nothing is executed. Two Stages of mip's own
-//!   ([`VOLUME_STAGES`]) play a volume provisioner (see *Volumes* below);
+//!   ([`VOLUME_STAGES`]) play a volume provisioner (see *Volumes* below), two more
+//!   ([`NETWORK_STAGES`]) a load-balancer and an ingress controller: a `LoadBalancer` Service and
+//!   an Ingress get an address in their status, which Argo CD's health checks wait for;
 //! - the [`SimulatedNode`]s of [`WorkloadOptions::nodes`], created through the API with generous
 //!   capacity ([`NODE_CAPACITY`]) and the labels MIP charts' `nodeSelector`s ask for
 //!   ([`default_nodes`]), and waited for until kwok reports them `Ready`.
@@ -93,6 +95,11 @@ pub const PROVISIONER: &str = "mip.invalid/simulated-volume";
 /// mip's kwok Stages for [`PROVISIONER`] (`mip-volume-provision`: a PV pre-bound to each claim
 /// marked for it; `mip-volume-delete`: released PVs go), passed to kwok after its own Stages.
 pub const VOLUME_STAGES: &str = include_str!("volume-stages.yaml");
+
+/// mip's kwok Stages of a load-balancer and ingress controller (`mip-load-balancer`: a
+/// `LoadBalancer` Service gets its address; `mip-ingress-address`: an Ingress gets one), so Argo
+/// CD's health checks of both pass as on a cluster with those controllers.
+pub const NETWORK_STAGES: &str = include_str!("network-stages.yaml");
 
 /// The pod IP range kwok hands out (outside the cluster's Service range, 10.0.0.0/24).
 pub const POD_CIDR: &str = "10.244.0.0/16";
@@ -211,6 +218,9 @@ pub(crate) fn spawn(
     let volume_stages = data_dir.join("kwok-volume-stages.yaml");
     std::fs::write(&volume_stages, VOLUME_STAGES)
         .with_context(|| format!("failed to write `{}`", volume_stages.display()))?;
+    let network_stages = data_dir.join("kwok-network-stages.yaml");
+    std::fs::write(&network_stages, NETWORK_STAGES)
+        .with_context(|| format!("failed to write `{}`", network_stages.display()))?;
     let kwok = Component::spawn_with_env(
         "kwok",
         &bin_dir.join("kwok"),
@@ -218,6 +228,7 @@ pub(crate) fn spawn(
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--config={}", stages.display()),
             format!("--config={}", volume_stages.display()),
+            format!("--config={}", network_stages.display()),
             "--manage-all-nodes=true".into(),
             format!("--server-address=127.0.0.1:{}", ports.kwok),
             format!("--cidr={POD_CIDR}"),
