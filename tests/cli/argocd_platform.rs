@@ -13,8 +13,8 @@
 //! broken values file reference in one federation fails the next apply, naming that Application
 //! and no other.
 
-use crate::takeover::copy_tree;
 use crate::*;
+use mip_test_support::platform::{self, DATACATALOG, EXAREME2, MIP_DEPLOYMENT, Mirrors};
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
 use serde_json::Value;
 use std::path::Path;
@@ -23,12 +23,6 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(420);
 const APPS: &str = "applications.argoproj.io";
-const EXAREME2: &str = "https://github.com/madgik/exareme2";
-const MIP_DEPLOYMENT: &str = "https://github.com/HBPMedical/mip-deployment";
-const DATACATALOG: &str = "https://github.com/madgik/datacatalog";
-const SUBMARINER_CHARTS: &str = "https://submariner-io.github.io/submariner-charts/charts";
-/// The version of the packaged Submariner charts in the fixtures (mip-infra pins 0.21.0).
-const SUBMARINER_VERSION: &str = "0.18.1";
 /// The Applications Argo CD generates from this tree (the plan lists the same; see below).
 const APPLICATIONS: usize = 35;
 
@@ -47,42 +41,6 @@ pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output
         .expect("mip runs")
 }
 
-/// The mirrors of the upstream sources (`(upstream, mirror URL, pin)`), and the Submariner
-/// operator's kustomization for the served chart version (JSON; `None`: the catalogue's).
-struct Mirrors {
-    served: Vec<(&'static str, String, String)>,
-    operator_kustomization: Option<String>,
-}
-
-impl Mirrors {
-    fn pin(&self, upstream: &str) -> &str {
-        self.served.iter().find(|(u, _, _)| *u == upstream).map(|(_, _, p)| p.as_str()).expect("mirrored")
-    }
-}
-
-/// The operator's kustomization as a site on the served chart version writes it: the
-/// catalogue's (as `mip render` wrote it), less the two Secret references of the Submariner
-/// resource that the 0.18 CRD does not have (the API server would prune them, and Argo CD would
-/// see it OutOfSync for ever; 0.21.0, mip-infra's pin and the catalogue's, has them).
-fn operator_kustomization(tree: &Path) -> String {
-    let text = std::fs::read_to_string(tree.join("common/submariner/operator/kustomization.yaml"))
-        .expect("rendered");
-    let mut doc: Value = serde_saphyr::from_str(&text).expect("yaml");
-    let patches = doc["patches"].as_array_mut().expect("the catalogue's operator patches");
-    let mut edited = 0;
-    for p in patches.iter_mut() {
-        if let Some(text) = p["patch"].as_str().filter(|t| t.contains("kind: Submariner")) {
-            let kept: Vec<&str> = text.lines().filter(|l| !l.contains("Secret: ")).collect();
-            p["patch"] = Value::String(kept.join("\n"));
-            edited += 1;
-        }
-    }
-    assert_eq!(edited, 1, "{doc}");
-    assert!(!doc.to_string().contains("brokerK8sSecret"), "{doc}");
-    doc["helmCharts"][0].as_object_mut().expect("chart").remove("version"); // the pin sets it
-    Value::Array(vec![doc]).to_string()
-}
-
 /// The platform; `notebooks` (an app the inventory defines, read from the local repository at
 /// a pinned commit) runs in federation-A at `pin_a` and federation-B at the definition's `rev`;
 /// federation-B's Exareme2 reads `b_values`.
@@ -94,10 +52,6 @@ fn inventory(
     pin_a: Option<&str>,
     b_values: &str,
 ) -> String {
-    let operator = m
-        .operator_kustomization
-        .as_deref()
-        .map_or_else(String::new, |docs| format!("\n    files: {{operator/kustomization.yaml: {docs}}}"));
     let notebooks_def = rev.map_or_else(String::new, |rev| {
         format!(
             "  notebooks:
@@ -116,11 +70,7 @@ fn inventory(
         (Some(_), None) => "\n      - name: notebooks".to_owned(),
         (Some(_), Some(p)) => format!("\n      - {{name: notebooks, targetRevision: {p}}}"),
     };
-    let mirrors: String = m
-        .served
-        .iter()
-        .map(|(u, mirror, _)| format!("  - {{upstream: '{u}', mirror: '{mirror}'}}\n"))
-        .collect();
+    let (mirrors, pins) = (m.inventory_lines(), m.pins());
     format!(
         "apiVersion: mip.ebrains.eu/v1alpha1
 kind: Inventory
@@ -142,12 +92,7 @@ prerequisites:
   - file: rbac/nginx-public-rbac.yaml
   - file: rbac/submariner-rbac.yaml
 apps:
-  exareme2: {{targetRevision: {exareme2}}}
-  mip-stack: {{targetRevision: {mip_stack}}}
-  datacatalog: {{targetRevision: {datacatalog}}}
-  submariner:
-    targetRevision: {SUBMARINER_VERSION}{operator}
-  monitoring:
+{pins}  monitoring:
     scope: common
     description: A common app of the inventory's own, its manifests rendered by mip
     namespace: observability
@@ -183,9 +128,6 @@ federations:
     apps:
       - {{name: exareme2, values: [exareme2-values.yaml]}}
 ",
-        exareme2 = m.pin(EXAREME2),
-        mip_stack = m.pin(MIP_DEPLOYMENT),
-        datacatalog = m.pin(DATACATALOG),
         a = notebooks(pin_a),
         b = notebooks(None),
     )
@@ -203,9 +145,7 @@ pub(crate) fn text(v: &Value, p: &str) -> String {
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
-    std::fs::write(p, text).expect("write");
+    platform::write(dir, rel, text).expect("write");
 }
 
 fn notebooks_manifest(version: &str) -> String {
@@ -228,64 +168,6 @@ fn configmap_version(cluster: &TestCluster, ns: &str) -> String {
     }
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     text(&v, "/data/version")
-}
-
-/// Serves each fixture chart as its mirror: a Git repository holding the chart at the path the
-/// definition reads (`kubernetes/`), and the packaged Submariner charts as a Helm repository.
-fn serve_mirrors(argocd: &ArgoCd, d: &Path) -> Mirrors {
-    let fixtures = root().join("../shared/fixtures/upstream");
-    let mut out = Vec::new();
-    for (upstream, name, dir) in [
-        (EXAREME2, "exareme2", "exareme2/kubernetes"),
-        (MIP_DEPLOYMENT, "mip-deployment", "mip-deployment/kubernetes"),
-        (DATACATALOG, "datacatalog", "datacatalog/kubernetes"),
-    ] {
-        let chart = fixtures.join(dir);
-        assert!(chart.join("Chart.yaml").is_file(), "the fixture chart is missing at {}", chart.display());
-        let tree = d.join("upstream").join(name);
-        std::fs::create_dir_all(tree.join("kubernetes")).expect("mkdir");
-        copy_tree(&chart, &tree.join("kubernetes"));
-        let (url, sha) = argocd.serve_repo(name, &tree, &format!("{name} at mip-infra's pin"));
-        out.push((upstream, url, sha));
-    }
-    let charts = argocd.serve_helm_repo("submariner-charts", &fixtures.join("submariner-charts/charts"));
-    out.push((SUBMARINER_CHARTS, charts, SUBMARINER_VERSION.to_owned()));
-    Mirrors { served: out, operator_kustomization: None }
-}
-
-/// The Submariner operator chart's cluster-wide RBAC, as an administrator applies it before
-/// Argo CD deploys the chart (mip-infra's `submariner-rbac.yaml`): the charts' namespaces and
-/// the operator chart's own ClusterRoles and ClusterRoleBindings, rendered by the tier's `helm`.
-fn submariner_cluster_rbac(argocd: &ArgoCd) -> String {
-    let chart = root().join(format!(
-        "../shared/fixtures/upstream/submariner-charts/charts/submariner-operator-{SUBMARINER_VERSION}.tgz"
-    ));
-    let o = Command::new(argocd.bin_dir().join("helm"))
-        .args(["template", "submariner-operator"])
-        .arg(&chart)
-        .args(["--namespace", "submariner-operator"])
-        .output()
-        .expect("helm");
-    assert!(o.status.success(), "helm template: {}", String::from_utf8_lossy(&o.stderr));
-    let all = String::from_utf8_lossy(&o.stdout).into_owned();
-    let docs: Vec<&str> = all
-        .split("\n---")
-        .filter(|d| d.contains("\nkind: ClusterRole\n") || d.contains("\nkind: ClusterRoleBinding\n"))
-        .collect();
-    assert!(docs.len() >= 2, "the operator chart has cluster RBAC: {all}");
-    // As mip-infra's file, it also creates the two namespaces: the Submariner project may not.
-    let mut out = String::from(
-        "# The Submariner charts' namespaces and the operator chart's cluster RBAC (helm template), applied by mip first.\n",
-    );
-    for ns in ["submariner-k8s-broker", "submariner-operator"] {
-        out.push_str(&format!("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"));
-    }
-    for doc in docs {
-        out.push_str("---");
-        out.push_str(doc.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// Every Application in the Argo CD namespace that is not Synced and Healthy, with why.
@@ -318,7 +200,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     let tree = d.join("tree");
-    let mut mirrors = serve_mirrors(&argocd, d);
+    let mut mirrors = Mirrors::serve(&argocd, d).expect("mirrors");
     let b_values = "exareme2-values.yaml";
     write(
         d,
@@ -326,40 +208,20 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         &std::fs::read_to_string(root().join("examples/mip-infra/rbac/nginx-public-rbac.yaml"))
             .expect("rbac"),
     );
-    write(d, "rbac/submariner-rbac.yaml", &submariner_cluster_rbac(&argocd));
-
+    write(
+        d,
+        "rbac/submariner-rbac.yaml",
+        &platform::submariner_cluster_rbac(&argocd.bin_dir().join("helm")).expect("rbac"),
+    );
     // The values files of mip-infra's own federations and data catalogue, as the upstream tree
     // has them (federation-B is a second local federation: federation-A's, in its namespace).
-    let real = root().join("../shared/reference/mip-infra");
-    let values = |rel: &str| std::fs::read_to_string(real.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let (a, z) = (
-        "deployments/local/federations/federation-A",
-        "deployments/hybrid/federations/federation-Z/mip-infrastructure",
-    );
-    for app in ["exareme2", "mip-stack"] {
-        write(
-            &tree,
-            &format!("{a}/{app}-values.yaml"),
-            &values(&format!("{a}/customizations/{app}-values.yaml")),
-        );
-    }
-    write(
-        &tree,
-        "deployments/local/federations/federation-B/exareme2-values.yaml",
-        &values(&format!("{a}/customizations/exareme2-values.yaml")).replace("federation-a", "federation-b"),
-    );
-    write(
-        &tree,
-        &format!("{z}/exareme2-values.yaml"),
-        &values(&format!("{z}/customizations/exareme2-values.yaml")),
-    );
-    write(&tree, "common/datacatalog/values.yaml", &values("common/datacatalog/values.yaml"));
+    platform::write_values(&tree, &["federation-b"]).expect("values");
 
     // The notebooks' first version, at a commit the inventory then pins.
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, None, None, b_values))
         .expect("inventory");
     render(&cluster, d);
-    mirrors.operator_kustomization = Some(operator_kustomization(&tree));
+    mirrors.adapt_operator(&tree).expect("the operator kustomization");
     write(&tree, "apps/notebooks/settings.yaml", &notebooks_manifest("1"));
     let v1 = argocd.commit_tree(&tree, "notebooks v1");
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, Some(&v1), None, b_values))

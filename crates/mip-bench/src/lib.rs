@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod argocd;
+pub mod argocd_refresh;
 pub mod emit;
 pub mod generate;
 pub mod measure;

@@ -5,7 +5,8 @@
 //! mip-bench emit --federations N                    the mip-owned objects as multi-document YAML
 //! mip-bench emit --inventory FILE                   the same, for an existing inventory
 //! mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size 10000] [--mip PATH] [--docs DIR]
-//! mip-bench argocd [--repeat K] [--mip PATH]          Argo CD reaction time, with and without refresh
+//! mip-bench argocd [--repeat K] [--mip PATH]          time to a Healthy platform: mip, the scripted README, Argo CD's floor
+//! mip-bench argocd-refresh [--repeat K] [--mip PATH]  Argo CD reaction time, with and without refresh
 //! ```
 
 use anyhow::{Context, bail};
@@ -18,7 +19,8 @@ const USAGE: &str = "usage:
   mip-bench generate --federations N [--dir DIR]
   mip-bench emit (--federations N | --inventory FILE)
   mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR]
-  mip-bench argocd [--repeat K] [--mip PATH]";
+  mip-bench argocd [--repeat K] [--mip PATH] [--ways mip,script,floor]
+  mip-bench argocd-refresh [--repeat K] [--mip PATH]";
 
 /// Flags as `--name value` pairs; every flag takes a value.
 fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -123,7 +125,33 @@ fn main_inner() -> anyhow::Result<()> {
         }
         "argocd" => {
             let exe = std::env::current_exe().context("failed to find this executable")?;
-            let mut options = mip_bench::argocd::Options { repeat: 3, mip: exe.with_file_name("mip") };
+            let mut options = mip_bench::argocd::Options {
+                repeat: 3,
+                mip: exe.with_file_name("mip"),
+                ways: mip_bench::argocd::Way::ALL.to_vec(),
+            };
+            for (name, value) in &flags {
+                match name.as_str() {
+                    "repeat" => options.repeat = number(name, value)?.max(1),
+                    "mip" => options.mip = PathBuf::from(value),
+                    "ways" => {
+                        options.ways = value
+                            .split(',')
+                            .map(|w| {
+                                mip_bench::argocd::Way::parse(w)
+                                    .with_context(|| format!("unknown way `{w}` (mip, script, floor)"))
+                            })
+                            .collect::<anyhow::Result<_>>()?;
+                    }
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            stdout(&mip_bench::argocd::run(&options)?)
+        }
+        "argocd-refresh" => {
+            let exe = std::env::current_exe().context("failed to find this executable")?;
+            let mut options =
+                mip_bench::argocd_refresh::Options { repeat: 3, mip: exe.with_file_name("mip") };
             for (name, value) in &flags {
                 match name.as_str() {
                     "repeat" => options.repeat = number(name, value)?.max(1),
@@ -131,7 +159,7 @@ fn main_inner() -> anyhow::Result<()> {
                     _ => bail!("unknown flag `--{name}`\n{USAGE}"),
                 }
             }
-            stdout(&mip_bench::argocd::run(&options)?)
+            stdout(&mip_bench::argocd_refresh::run(&options)?)
         }
         "-h" | "--help" | "help" => stdout(&format!("{USAGE}\n")),
         other => bail!("unknown command `{other}`\n{USAGE}"),

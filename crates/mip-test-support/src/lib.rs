@@ -95,6 +95,7 @@ pub mod binaries;
 pub mod dev;
 pub mod helm_repo;
 mod pki;
+pub mod platform;
 mod process;
 pub mod toxiproxy;
 pub mod workloads;

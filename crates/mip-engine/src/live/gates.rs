@@ -29,6 +29,9 @@ pub(crate) struct Watch {
     /// For each target, whether it is waited for to be gone (an object Argo CD removes)
     /// rather than ready.
     gone: Vec<bool>,
+    /// For each target, the fields the plan expects Argo CD to hold once it has reconciled
+    /// (`None`: any state will do, e.g. a gate that only needs the object to exist).
+    models: Vec<Option<std::sync::Arc<serde_json::Value>>>,
     state: Vec<Option<Readiness>>,
 }
 
@@ -38,8 +41,17 @@ const STILL_PRESENT: &str = "still present: Argo CD has not removed it yet";
 impl Watch {
     /// A watch where `gone[i]` says target `i` is waited for to be gone.
     pub(crate) fn new(targets: Vec<ObjectRef>, gone: Vec<bool>, level: WaitFor) -> Watch {
-        let state = vec![None; targets.len()];
-        Watch { level, targets, gone, state }
+        let (state, models) = (vec![None; targets.len()], vec![None; targets.len()]);
+        Watch { level, targets, gone, models, state }
+    }
+
+    /// The same watch, where a target is ready only once it also holds what the plan models
+    /// for it (`models[i]`): after a change in Git (a pin, a values file), an Application that
+    /// is Synced and Healthy on the old spec is not done.
+    pub(crate) fn with_models(mut self, models: Vec<Option<std::sync::Arc<serde_json::Value>>>) -> Watch {
+        debug_assert_eq!(models.len(), self.targets.len());
+        self.models = models;
+        self
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -75,7 +87,23 @@ impl Watch {
             let now = match (self.gone[i], live.get(&self.targets[i])) {
                 (true, None) => Readiness::Gone,
                 (true, Some(_)) => Readiness::NotReady(STILL_PRESENT.to_owned()),
-                (false, l) => readiness(&self.targets[i], l, self.level),
+                (false, l) => {
+                    let ready = readiness(&self.targets[i], l, self.level);
+                    match (ready, l, self.models[i].as_deref()) {
+                        (Readiness::Ready, Some(live), Some(model)) if !model.is_null() => {
+                            let differs = mip_plan::argo::differing_fields(model, live);
+                            if differs.is_empty() {
+                                Readiness::Ready
+                            } else {
+                                Readiness::NotReady(format!(
+                                    "not yet as planned ({}): Argo CD has not applied the change from Git",
+                                    differs.join(", ")
+                                ))
+                            }
+                        }
+                        (ready, _, _) => ready,
+                    }
+                }
             };
             if self.state[i].as_ref() != Some(&now) {
                 hook.event(Event::Ready(self.targets[i].clone(), now.clone()));

@@ -126,7 +126,11 @@ async fn settle<C: Cluster>(
     let removed: BTreeSet<&ObjectRef> =
         plan.expected.iter().filter(|e| e.action == Action::Delete).map(|e| &e.address).collect();
     let gone = targets.iter().map(|t| removed.contains(t)).collect();
-    let mut watch = Watch::new(targets, gone, opts.wait_for);
+    let models = targets
+        .iter()
+        .map(|t| plan.expected.iter().find(|e| &e.address == t).and_then(|e| e.model.clone()))
+        .collect();
+    let mut watch = Watch::new(targets, gone, opts.wait_for).with_models(models);
     let mut waiting: Vec<usize> = (0..watch.len()).collect();
     let mut nudge = Nudge::new(plan, opts.refresh);
     loop {
@@ -147,8 +151,9 @@ async fn settle<C: Cluster>(
 /// Asks Argo CD to reconcile now what the wait depends on, instead of at its resync (3 min by
 /// default): first every root Application and ApplicationSet (Git may have changed under an
 /// unchanged root, e.g. a federation added to the tree); then, while the wait lasts and at most
-/// every [`NUDGE_EVERY`] per object, the generator of each object still missing and each
-/// awaited Application not ready yet. Asking again matters: a root's sync changes an
+/// every [`NUDGE_EVERY`] per object, each awaited Application not ready yet and the generator of
+/// each object still missing or not as expected (an Application whose pin changed in Git is
+/// re-rendered by its parent, which a refresh of the child alone does not do). Asking again matters: a root's sync changes an
 /// ApplicationSet's spec after the first ask, and a new ApplicationSet or Application renders
 /// through a revision the repo-server may have cached from before the commit.
 struct Nudge {
@@ -183,7 +188,10 @@ impl Nudge {
             let addr = watch.address(i);
             if watch.exists(i) {
                 ask.insert(addr.clone());
-            } else if let Some(g) = self.generators.get(addr) {
+            }
+            // Missing, or there but not what the plan expects (a pin changed in Git): what
+            // renders it must read Git again, not only the object itself.
+            if let Some(g) = self.generators.get(addr) {
                 ask.insert(g.clone());
             }
         }

@@ -518,3 +518,47 @@ async fn a_token_never_issued_fails_its_write_by_name() {
     assert!(text.contains("mip-argocd-manager-token") && text.contains("token controller"), "{text}");
     assert!(cluster.object(&target).is_none(), "nothing written without the token");
 }
+
+/// An Application Argo CD already runs, Synced and Healthy on the spec of before a commit,
+/// whose plan models the new revision: the wait ends only once Argo CD holds what the plan
+/// models, not at the first look (a pin changed in Git, the app upgraded by Argo CD later).
+#[tokio::test]
+async fn the_wait_ends_only_once_argo_cd_holds_the_planned_spec() {
+    let cluster = Arc::new(FakeCluster::new());
+    let store = Counting::new();
+    let mut plan = plan_of(vec![create("free", &[])]);
+    let app = root("federation-a-exareme2");
+    let expectation = json!({"address": app, "action": "await", "step": "await-apps",
+        "reason": "generated", "present": true,
+        "model": {"spec": {"sources": [{"repoURL": "r", "targetRevision": "v2"}]}}});
+    plan.expected.push(serde_json::from_value(expectation).expect("an expectation"));
+    let state = |rev: &str| {
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "spec": {"sources": [{"repoURL": "r", "targetRevision": rev}]},
+            "status": {"sync": {"status": "Synced", "comparedTo": {"sources": [{"targetRevision": rev}]}},
+                "health": {"status": "Healthy"}}})
+    };
+    cluster.apply_as("argocd-application-controller", &app, &state("v1"));
+    let upgrade = {
+        let cluster = Arc::clone(&cluster);
+        let app = app.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            cluster.apply_as("argocd-application-controller", &app, &state("v2"));
+        })
+    };
+    let o = run(&cluster, &store, &plan, &waiting(crate::live::WaitFor::Healthy, 5_000)).await;
+    let live = cluster.object(&app).expect("app");
+    assert_eq!(live["spec"]["sources"][0]["targetRevision"], "v2", "the wait ended on the old spec: {o:?}");
+    upgrade.await.expect("upgrade");
+    assert!(o.complete(), "{o:?}");
+    // Never upgraded: the apply times out naming it, with why.
+    let (cluster, store) = (Arc::new(FakeCluster::new()), Counting::new());
+    cluster.apply_as("argocd-application-controller", &app, &state("v1"));
+    let o = run(&cluster, &store, &plan, &waiting(crate::live::WaitFor::Healthy, 200)).await;
+    assert!(!o.complete());
+    assert!(
+        o.pending.iter().any(|p| p.address == app && p.reason.contains("not yet as planned (/spec/sources)")),
+        "{o:?}"
+    );
+}
