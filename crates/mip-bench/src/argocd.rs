@@ -93,6 +93,9 @@ pub struct Sample {
     pub upgrade: f64,
 }
 
+/// Which duration of a sample a row shows.
+type Pick = fn(&Sample) -> f64;
+
 const APPS: &str = "applications.argoproj.io";
 const TIMEOUT: Duration = Duration::from_secs(900);
 const POLL: Duration = Duration::from_secs(1);
@@ -520,7 +523,7 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         "| step | mip apply | scripted README procedure | Argo CD floor | script / mip | mip / floor |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|");
-    let steps: [(&str, fn(&Sample) -> f64); 3] = [
+    let steps: [(&str, Pick); 3] = [
         ("empty cluster to every Application Healthy", |s| s.bootstrap),
         ("a federation added in Git, to its Applications Healthy", |s| s.add_federation),
         ("an app upgraded in one federation, to it Healthy on the new revision", |s| s.upgrade),

@@ -46,8 +46,9 @@ impl Watch {
     }
 
     /// The same watch, where a target is ready only once it also holds what the plan models
-    /// for it (`models[i]`): after a change in Git (a pin, a values file), an Application that
-    /// is Synced and Healthy on the old spec is not done.
+    /// for it (`models[i]`; at `synced` and `healthy`, not `exists`): after a change in Git (a
+    /// pin, a values file), an Application that is Synced and Healthy on the old spec is not
+    /// done.
     pub(crate) fn with_models(mut self, models: Vec<Option<std::sync::Arc<serde_json::Value>>>) -> Watch {
         debug_assert_eq!(models.len(), self.targets.len());
         self.models = models;
@@ -90,7 +91,10 @@ impl Watch {
                 (false, l) => {
                     let ready = readiness(&self.targets[i], l, self.level);
                     match (ready, l, self.models[i].as_deref()) {
-                        (Readiness::Ready, Some(live), Some(model)) if !model.is_null() => {
+                        // `--wait-for exists` waits for existence only.
+                        (Readiness::Ready, Some(live), Some(model))
+                            if !model.is_null() && self.level > WaitFor::Exists =>
+                        {
                             let differs = mip_plan::argo::differing_fields(model, live);
                             if differs.is_empty() {
                                 Readiness::Ready
