@@ -17,8 +17,9 @@
 //!   argo-projects root; once every AppProject exists the infra root), polling every second
 //!   for what the next step needs and at the end until every Application is Healthy;
 //! - **floor**: Argo CD's own: the same finished objects applied with one `kubectl apply`, then
-//!   polled every second until every Application is Healthy; after a commit, every root and
-//!   ApplicationSet told to read Git again at once (hard refresh, `application-set-refresh`).
+//!   polled every second until every Application is Healthy; after a commit, every Application
+//!   and ApplicationSet told to read Git again (hard refresh, `application-set-refresh`) at once
+//!   and every 5 s until done: as fast as Argo CD can be told.
 //!
 //! The script's `argocd app sync` of a root is a hard refresh of it; the argocd CLI has no
 //! command that makes an ApplicationSet read Git again, so the script waits for Argo CD's own
@@ -257,6 +258,13 @@ impl Site {
         Ok(())
     }
 
+    /// Every Application hard-refreshed and every ApplicationSet told to read Git again.
+    fn refresh_all(&self) -> anyhow::Result<()> {
+        let names: Vec<String> = self.applications()?.iter().map(|a| text(a, "/metadata/name")).collect();
+        self.refresh(&names)?;
+        self.refresh_sets()
+    }
+
     /// The floor's extra: every ApplicationSet's generators read Git again now (the argocd CLI
     /// has no command for it; mip sets the same annotation).
     fn refresh_sets(&self) -> anyhow::Result<()> {
@@ -287,8 +295,24 @@ impl Site {
     /// Polls every second until the Applications are exactly `want`, each Synced and Healthy,
     /// and `extra` holds for them.
     fn until_healthy(&self, want: &[String], extra: &dyn Fn(&[Value]) -> bool) -> anyhow::Result<()> {
+        self.until_healthy_nudging(want, extra, false)
+    }
+
+    /// [`Site::until_healthy`]; with `nudge`, every 5 s every Application is hard-refreshed and
+    /// every ApplicationSet told to read Git again (the floor: as fast as Argo CD can be told).
+    fn until_healthy_nudging(
+        &self,
+        want: &[String],
+        extra: &dyn Fn(&[Value]) -> bool,
+        nudge: bool,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + TIMEOUT;
+        let mut nudged = Instant::now();
         loop {
+            if nudge && nudged.elapsed() >= Duration::from_secs(5) {
+                self.refresh_all()?;
+                nudged = Instant::now();
+            }
             let apps = self.applications()?;
             let mut names: Vec<String> = apps.iter().map(|a| text(a, "/metadata/name")).collect();
             names.sort();
@@ -460,7 +484,7 @@ fn one_run(options: &Options, way: Way) -> anyhow::Result<Sample> {
                 site.refresh_sets()?;
             }
             site.refresh(&p.roots)?;
-            site.until_healthy(&p.applications, &|_| true)
+            site.until_healthy_nudging(&p.applications, &|_| true, way == Way::Floor)
         }
     })?;
 
@@ -483,10 +507,10 @@ fn one_run(options: &Options, way: Way) -> anyhow::Result<Sample> {
         }
         Way::Script | Way::Floor => {
             if way == Way::Floor {
-                site.refresh_sets()?;
+                site.refresh_all()?;
             }
             site.refresh(&p.roots)?;
-            site.until_healthy(&p.applications, &on_new)
+            site.until_healthy_nudging(&p.applications, &on_new, way == Way::Floor)
         }
     })?;
     Ok(Sample { bootstrap, add_federation, upgrade })
