@@ -7,7 +7,7 @@
 //! checks the chart's workloads in the cluster. A broken values file reference then fails the
 //! next apply, naming the Application.
 
-use crate::argocd_platform::{mip_on, text};
+use crate::argocd_platform::{mip_on, not_healthy, text};
 use crate::takeover::copy_tree;
 use crate::*;
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
@@ -123,21 +123,7 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     let mut names: Vec<String> = apps.iter().map(|a| text(a, "/metadata/name")).collect();
     names.sort();
     assert_eq!(names, expected, "Argo CD generated exactly the Applications the plan named");
-    let unhealthy: Vec<String> = apps
-        .iter()
-        .filter(|a| {
-            text(a, "/status/sync/status") != "Synced" || text(a, "/status/health/status") != "Healthy"
-        })
-        .map(|a| {
-            format!(
-                "{}: {} {} {}",
-                text(a, "/metadata/name"),
-                text(a, "/status/sync/status"),
-                text(a, "/status/health/status"),
-                text(a, "/status/conditions/0/message")
-            )
-        })
-        .collect();
+    let unhealthy = not_healthy(&apps);
     assert!(unhealthy.is_empty(), "not Synced and Healthy: {unhealthy:#?}");
     // The chart's workloads run: the controller, the global worker and both local workers
     // (Argo CD 3 keeps per-resource health out of the Application's status, so they are read

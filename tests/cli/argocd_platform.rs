@@ -171,7 +171,7 @@ fn configmap_version(cluster: &TestCluster, ns: &str) -> String {
 }
 
 /// Every Application in the Argo CD namespace that is not Synced and Healthy, with why.
-fn not_healthy(apps: &[Value]) -> Vec<String> {
+pub(crate) fn not_healthy(apps: &[Value]) -> Vec<String> {
     apps.iter()
         .filter(|a| {
             text(a, "/status/sync/status") != "Synced" || text(a, "/status/health/status") != "Healthy"

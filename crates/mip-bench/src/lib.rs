@@ -1,6 +1,6 @@
 //! Benchmarks of mip against kubectl, on the real test cluster (issue 8).
 //!
-//! Three parts, one per job:
+//! Its parts, one per job:
 //!
 //! - [`generate`]: a synthetic inventory with N local federations, each running `exareme2` and
 //!   `mip-stack` (so each has a namespace, `keycloak-credentials` and `mip-secret`), plus the
@@ -13,6 +13,9 @@
 //! - [`run`]: the benchmark itself (`mip-bench run`): dedicated test clusters, pairwise
 //!   interleaved mip/kubectl measurements, and the report ([`report`]) written to
 //!   `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! - [`argocd`]: the time to a Healthy platform with real Argo CD and simulated nodes (`mip-bench
+//!   argocd`): mip against the scripted README procedure and Argo CD's floor; and
+//!   [`argocd_refresh`]: Argo CD's reaction with and without mip's refresh.
 //!
 //! Benchmarks are not tests: nothing here asserts a timing. The one smoke test checks that the
 //! generator and the emitter produce what the parsers accept.

@@ -677,7 +677,7 @@ fn commit_tree(repo: &Path, home: &Path, tree: &Path, message: &str) -> Result<S
     run_git(repo, home, &["rev-parse", "HEAD"])
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("failed to create `{}`", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("failed to read `{}`", from.display()))? {
         let entry = entry?;

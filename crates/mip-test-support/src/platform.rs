@@ -57,7 +57,7 @@ impl Mirrors {
                 chart.display()
             );
             let tree = work.join("upstream").join(name);
-            copy_dir(&chart, &tree.join("kubernetes"))?;
+            crate::argocd::copy_dir(&chart, &tree.join("kubernetes"))?;
             let (url, sha) = argocd.serve_repo(name, &tree, &format!("{name} at mip-infra's pin"));
             served.push((upstream, url, sha));
         }
@@ -223,19 +223,4 @@ pub fn write(dir: &Path, rel: &str, text: &str) -> Result<()> {
             .with_context(|| format!("failed to create `{}`", parent.display()))?;
     }
     std::fs::write(&p, text).with_context(|| format!("failed to write `{}`", p.display()))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("failed to create `{}`", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("failed to read `{}`", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("failed to copy to `{}`", target.display()))?;
-        }
-    }
-    Ok(())
 }
