@@ -35,6 +35,9 @@ pub(crate) struct Watch {
     state: Vec<Option<Readiness>>,
 }
 
+/// How the reason of a target that is there but not as planned starts.
+const NOT_AS_PLANNED: &str = "not yet as planned";
+
 /// Why a target waited for to be gone is not yet.
 const STILL_PRESENT: &str = "still present: Argo CD has not removed it yet";
 
@@ -61,6 +64,11 @@ impl Watch {
 
     pub(crate) fn address(&self, i: usize) -> &ObjectRef {
         &self.targets[i]
+    }
+
+    /// Whether target `i` existed at the last look but did not hold what the plan models.
+    pub(crate) fn outdated(&self, i: usize) -> bool {
+        matches!(&self.state[i], Some(Readiness::NotReady(why)) if why.starts_with(NOT_AS_PLANNED))
     }
 
     /// Whether target `i` existed at the last look.
@@ -100,7 +108,7 @@ impl Watch {
                                 Readiness::Ready
                             } else {
                                 Readiness::NotReady(format!(
-                                    "not yet as planned ({}): Argo CD has not applied the change from Git",
+                                    "{NOT_AS_PLANNED} ({}): Argo CD has not applied the change from Git",
                                     differs.join(", ")
                                 ))
                             }

@@ -152,8 +152,8 @@ async fn settle<C: Cluster>(
 /// default): first every root Application and ApplicationSet (Git may have changed under an
 /// unchanged root, e.g. a federation added to the tree); then, while the wait lasts and at most
 /// every [`NUDGE_EVERY`] per object, each awaited Application not ready yet and the generator of
-/// each object still missing or not as expected (an Application whose pin changed in Git is
-/// re-rendered by its parent, which a refresh of the child alone does not do). Asking again matters: a root's sync changes an
+/// each object still missing or not as the plan models it (an Application whose pin changed in
+/// Git is re-rendered by its parent, which a refresh of the child alone does not do). Asking again matters: a root's sync changes an
 /// ApplicationSet's spec after the first ask, and a new ApplicationSet or Application renders
 /// through a revision the repo-server may have cached from before the commit.
 struct Nudge {
@@ -189,9 +189,12 @@ impl Nudge {
             if watch.exists(i) {
                 ask.insert(addr.clone());
             }
-            // Missing, or there but not what the plan expects (a pin changed in Git): what
-            // renders it must read Git again, not only the object itself.
-            if let Some(g) = self.generators.get(addr) {
+            // Missing, or there but not what the plan models (a pin changed in Git): what
+            // renders it must read Git again, not only the object itself. (One merely not
+            // Healthy yet leaves its generator alone: a re-render would not help it.)
+            if (!watch.exists(i) || watch.outdated(i))
+                && let Some(g) = self.generators.get(addr)
+            {
                 ask.insert(g.clone());
             }
         }
