@@ -528,6 +528,6 @@ fn history_limit_bounds_the_history_of_both_backends() {
         assert_eq!(lines.len(), 3, "{backend}: a summary and the 2 most recent applies: {lines:?}");
         assert!(lines[0].contains(" earlier: 2 earlier operations, serials "), "{backend}: {lines:?}");
         assert!(lines[0].ends_with("): 2 apply"), "{backend}: {lines:?}");
-        assert!(lines[1..].iter().all(|l| l.contains(" apply: ")), "{backend}: {lines:?}");
+        assert!(lines[1..].iter().all(|l| l.contains(" apply completed: ")), "{backend}: {lines:?}");
     }
 }

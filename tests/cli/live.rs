@@ -71,6 +71,12 @@ pub(crate) fn kubectl(args: &[&str]) -> Output {
 /// an Application being deleted loses its resources finalizer (the real controller removes it
 /// once it has deleted what the Application manages; the test cluster runs no Argo CD).
 pub(crate) fn with_argo_finalizers<T>(ns: &str, f: impl FnOnce() -> T) -> T {
+    with_argo_finalizers_except(ns, None, f)
+}
+
+/// [`with_argo_finalizers`], but the Application `keep` keeps its finalizer (as if Argo CD
+/// could not delete what it deployed).
+pub(crate) fn with_argo_finalizers_except<T>(ns: &str, keep: Option<&str>, f: impl FnOnce() -> T) -> T {
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -80,6 +86,9 @@ pub(crate) fn with_argo_finalizers<T>(ns: &str, f: impl FnOnce() -> T) -> T {
                 for app in list["items"].as_array().cloned().unwrap_or_default() {
                     if app["metadata"]["deletionTimestamp"].is_string() {
                         let name = app["metadata"]["name"].as_str().unwrap_or_default();
+                        if keep == Some(name) {
+                            continue;
+                        }
                         let patch = r#"{"metadata": {"finalizers": null}}"#;
                         kubectl(&["patch", "application", name, "-n", ns, "--type", "merge", "-p", patch]);
                     }
@@ -87,9 +96,16 @@ pub(crate) fn with_argo_finalizers<T>(ns: &str, f: impl FnOnce() -> T) -> T {
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });
-        let out = f();
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        out
+        // Stops the helper however `f` ends (a failed assertion in it included), so the scope
+        // can join it.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let _stop = Stop(&done);
+        f()
     })
 }
 
@@ -344,10 +360,12 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let ops: Vec<&str> = history
         .lines()
         .filter_map(|l| l.split_once(": "))
-        .map(|(head, _)| head.rsplit(' ').next().unwrap_or(""))
+        .map(|(head, _)| {
+            head.split_once(" serial ").map_or("", |(_, rest)| rest.split_once(' ').map_or("", |r| r.1))
+        })
         .collect();
-    assert_eq!(ops.last(), Some(&"destroy"), "{}", stdout(&h));
-    assert!(ops.contains(&"apply"), "{}", stdout(&h));
+    assert_eq!(ops.last(), Some(&"destroy completed"), "{}", stdout(&h));
+    assert!(ops.contains(&"apply completed"), "{}", stdout(&h));
 }
 
 #[test]
@@ -546,5 +564,5 @@ fn a_branch_deployment_has_its_own_state_and_its_teardown_leaves_main_alone() {
         .args(["state", "history", "-i", &e.inv, "--state-dir", &workspace])
         .output()
         .expect("mip");
-    assert!(stdout(&h).lines().last().is_some_and(|l| l.contains(" destroy: ")), "{}", stdout(&h));
+    assert!(stdout(&h).lines().last().is_some_and(|l| l.contains(" destroy completed: ")), "{}", stdout(&h));
 }

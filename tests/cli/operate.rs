@@ -258,7 +258,10 @@ fn sigterm_while_waiting_for_argo_cd_releases_the_lease_and_keeps_what_finished(
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(listed["managed"].as_array().expect("managed").len(), done + skipped, "{listed}");
     let history = stdout(&run(&e, &["state", "history", "-i", &e.inv]));
-    assert!(history.contains(&format!("apply: {done} applied, 0 failed, {skipped} skipped")), "{history}");
+    assert!(
+        history.contains(&format!("apply interrupted: {done} applied, 0 failed, {skipped} skipped")),
+        "{history}"
+    );
     let plan = run(&e, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
 }
@@ -300,4 +303,140 @@ fn logs_at_every_level_and_format_carry_no_secret_value() {
     for value in secrets.iter().filter(|v| v.len() >= 8) {
         assert!(!logs.contains(value.as_str()), "a secret value reached the logs");
     }
+}
+
+/// The root Applications mip's apply made, by name (the test cluster runs no Argo CD).
+fn applications(ns: &str) -> Vec<String> {
+    let o = kubectl(&["get", "applications", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}"]);
+    stdout(&o).split_whitespace().map(str::to_owned).collect()
+}
+
+/// How many objects the state holds.
+fn managed(e: &Env) -> usize {
+    let listed = run(e, &["state", "list", "--output", "json", "-i", &e.inv]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    listed["managed"].as_array().expect("managed").len()
+}
+
+/// The last line of `mip state history`.
+fn last_history(e: &Env) -> String {
+    let h = stdout(&run(e, &["state", "history", "-i", &e.inv]));
+    h.lines().last().unwrap_or_else(|| panic!("no history: {h}")).to_owned()
+}
+
+/// Destroy where Argo CD does not delete what one root Application deployed (its controller
+/// down or broken; the test cluster runs none, and a helper thread plays its part for every
+/// other Application): a SIGTERM while destroy waits for that one stops it at once, with what
+/// was deleted recorded once and an `interrupted` history entry; `--wait-timeout` bounds the
+/// next destroy, which names the object, its finalizer, who removes it and the fix (exit 5,
+/// a `failed` entry); once the finalizer goes, destroy completes.
+#[test]
+fn destroy_never_waits_without_end_and_every_destroy_is_in_the_history() {
+    let e = setup("destroy-held");
+    let o = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let apps = applications(&e.argocd);
+    assert!(apps.len() >= 2, "{apps:?}");
+    let held = apps.last().expect("an application").clone();
+    let before = managed(&e);
+
+    // 1. SIGTERM once destroy is waiting for the held Application to go (its deletion asked).
+    let (deleted, failed, skipped) =
+        crate::live::with_argo_finalizers_except(&e.argocd, Some(held.as_str()), || {
+            let (mut child, lines) = spawn_apply(&e, &["destroy", "--auto-approve", "--wait-timeout", "10m"]);
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let o = kubectl(&[
+                    "get",
+                    "application",
+                    "-n",
+                    &e.argocd,
+                    &held,
+                    "-o",
+                    "jsonpath={.metadata.deletionTimestamp}",
+                ]);
+                if !stdout(&o).trim().is_empty() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the held Application was never deleted");
+                assert!(child.try_wait().expect("wait").is_none(), "destroy ended before deleting {held}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+            assert!(term.success());
+            // Generous: stopping is a poll away (200 ms), but this machine is shared.
+            let (status, _) = wait_exit(&mut child, Duration::from_secs(60));
+            let err = lines.iter().collect::<Vec<_>>().join("\n");
+            assert_eq!(status, 5, "{err}");
+            assert!(err.contains(&format!("{held}` is still there when interrupted")), "{err}");
+            let summary = err.lines().find(|l| l.starts_with("Destroy: ")).unwrap_or_else(|| panic!("{err}"));
+            // The held one, and any other whose deletion was in flight at the signal.
+            let failed = count_before(summary, " failed");
+            assert_eq!(err.matches("is still there when interrupted").count(), failed, "{err}");
+            (count_before(summary, " deleted"), failed, count_before(summary, " not started"))
+        });
+    assert!(deleted >= 1, "the other Applications were deleted first");
+    // What was deleted is forgotten once each: the state lost exactly that many records.
+    assert_eq!(managed(&e), before - deleted, "deleted {deleted} of {before}");
+    let last = last_history(&e);
+    assert!(
+        last.contains(&format!(
+            " destroy interrupted: {deleted} deleted, {failed} failed, {skipped} skipped"
+        )),
+        "{last}"
+    );
+
+    // 2. The next destroy is bounded by --wait-timeout and says what holds each Application
+    // left (the held one, and any whose finalizer the helper had not yet removed at the signal).
+    let left = applications(&e.argocd);
+    assert!(left.contains(&held), "{left:?}");
+    let started = Instant::now();
+    let d = run(&e, &["destroy", "--auto-approve", "--wait-timeout", "3s"]);
+    let err = stderr(&d);
+    assert_eq!(code(&d), 5, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}: {err}", started.elapsed());
+    for app in &left {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("{app}` is still there after ")))
+            .unwrap_or_else(|| panic!("{app} not named: {err}"));
+        for needle in [
+            "held by finalizer `resources-finalizer.argocd.argoproj.io`",
+            "Argo CD's application controller removes it",
+            "app.kubernetes.io/name=argocd-application-controller",
+            &format!("kubectl -n {} patch application.argoproj.io {app} --type merge", e.argocd),
+        ] {
+            assert!(line.contains(needle), "no `{needle}` in: {line}");
+        }
+    }
+    let last = last_history(&e);
+    assert!(last.contains(" destroy failed: 0 deleted"), "{last}");
+    assert!(last.contains(&format!(", {} failed, ", left.len())), "{last}");
+    assert!(kubectl(&["get", "application", "-n", &e.argocd, &held]).status.success(), "still there");
+
+    // 3. Argo CD back: it removes the finalizers once it has deleted what the Applications
+    // deployed, and they go. The next destroy has nothing left to delete but forgets the
+    // records of what is gone (the state held them: their deletion was never seen through),
+    // and says so in the history.
+    let patch = r#"{"metadata": {"finalizers": null}}"#;
+    for app in &left {
+        let p = kubectl(&["patch", "application", app, "-n", &e.argocd, "--type", "merge", "-p", patch]);
+        assert!(p.status.success(), "{}", stderr(&p));
+    }
+    let held_addr = format!("argoproj.io/v1alpha1/Application/{}/{held}", e.argocd);
+    let listed = stdout(&run(&e, &["state", "list", "-i", &e.inv]));
+    assert!(listed.lines().any(|l| l == held_addr), "{listed}");
+    let d = run(&e, &["destroy", "--auto-approve"]);
+    assert_eq!(code(&d), 0, "{}", stderr(&d));
+    let n = left.len();
+    assert!(
+        stderr(&d).contains(&format!("{n} object(s) the state held were already gone and are forgotten")),
+        "{}",
+        stderr(&d)
+    );
+    assert!(applications(&e.argocd).is_empty(), "{:?}", applications(&e.argocd));
+    let listed = stdout(&run(&e, &["state", "list", "-i", &e.inv]));
+    assert!(!listed.contains("/Application/"), "{listed}");
+    let last = last_history(&e);
+    assert!(last.contains(&format!(" destroy completed: 0 deleted, {n} already gone forgotten")), "{last}");
 }

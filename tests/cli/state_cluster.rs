@@ -157,7 +157,11 @@ fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
     assert!(after["serial"].as_u64().expect("serial") >= serial, "state lost: {after}");
     assert_eq!(after["managed"], listed["managed"], "the killed apply changed nothing");
     let history = run(&e, &["state", "history", "-i", &e.inv]);
-    assert!(stdout(&history).contains(" apply: 7 applied"), "the first apply's record: {}", stdout(&history));
+    assert!(
+        stdout(&history).contains(" apply completed: 7 applied"),
+        "the first apply's record: {}",
+        stdout(&history)
+    );
 
     // Saved plans carry the cluster state's lineage and serial: the first applies, the second
     // (made against the same serial) is stale once the first has moved it.
@@ -233,7 +237,7 @@ fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
     let cluster = ["--state-backend", "cluster", "--state-namespace", ns.as_str()];
     let local_list = list(&[]);
     let local_history = history(&[]);
-    assert!(local_history.contains(" apply: "), "{local_history}");
+    assert!(local_history.contains(" apply completed: "), "{local_history}");
 
     let up =
         run(&e, &[&["state", "migrate", "--from", "local", "--to", "cluster"][..], &cluster[2..]].concat());

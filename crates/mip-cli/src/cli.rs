@@ -408,6 +408,12 @@ pub enum Command {
         /// Applications or custom resources with them).
         #[arg(long)]
         include_protected: bool,
+        /// How long destroy may wait, all deletions together, for deleted objects to be gone
+        /// (`90s`, `10m`, plain seconds): a root Application goes only once Argo CD's
+        /// application controller has deleted what it deployed. An object still there then
+        /// is reported with what holds it (exit 5), and what it depends on is kept.
+        #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
+        wait_timeout: std::time::Duration,
     },
     /// Inspect the local state.
     State {

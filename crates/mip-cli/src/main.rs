@@ -93,8 +93,8 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Drift { inv, cluster, output, mip_only, pushgateway } => {
             commands::drift::run(&inv, &cluster, output, mip_only, pushgateway.as_deref())
         }
-        Command::Destroy { inv, cluster, auto_approve, include_protected } => {
-            commands::destroy::run(&inv, &cluster, auto_approve, include_protected)
+        Command::Destroy { inv, cluster, auto_approve, include_protected, wait_timeout } => {
+            commands::destroy::run(&inv, &cluster, auto_approve, include_protected, wait_timeout)
         }
         Command::State { command } => commands::state::run(&command),
         Command::Apps { command } => commands::apps::run(&command),

@@ -73,6 +73,20 @@ pub enum ClusterError {
         /// Kind.
         kind: String,
     },
+    /// A deleted object is still there when the wait for it ends (the wait timed out, or a
+    /// signal stopped it): what holds it, who should have released it, and what to do.
+    #[error("{}", still_there(addr, finalizers, *interrupted, waited_s))]
+    StillThere {
+        /// The object.
+        addr: ObjectRef,
+        /// Its finalizers at the last look (`metadata.finalizers`, and a namespace's
+        /// `spec.finalizers`).
+        finalizers: Vec<String>,
+        /// Whether a signal ended the wait (else its time ran out).
+        interrupted: bool,
+        /// How long it was waited for, in seconds.
+        waited_s: u64,
+    },
     /// Anything else.
     #[error("{operation} failed: {message}")]
     Other {
@@ -81,6 +95,75 @@ pub enum ClusterError {
         /// Why.
         message: String,
     },
+}
+
+/// Who removes a finalizer once its work is done, and what an operator does when it does not:
+/// `(who removes it and when, hint)` for the finalizers mip's objects carry, `None` for any other.
+pub fn finalizer_owner(finalizer: &str, addr: &ObjectRef) -> Option<(&'static str, String)> {
+    let ns = addr.namespace.as_deref().unwrap_or("default");
+    let resource = format!("{}.{}", addr.kind.to_lowercase(), addr.group);
+    let remove = format!(
+        "kubectl -n {ns} patch {resource} {} --type merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'",
+        addr.name
+    );
+    if finalizer.starts_with("resources-finalizer.argocd.argoproj.io")
+        || finalizer.starts_with("post-delete-finalizer.argocd.argoproj.io")
+    {
+        return Some((
+            "Argo CD's application controller removes it once it has deleted what the Application deployed",
+            format!(
+                "check that the controller runs (`kubectl -n {ns} get pods -l app.kubernetes.io/name=argocd-application-controller`) and what the Application reports (`kubectl -n {ns} get {resource} {} -o yaml`); to leave what it deployed in place instead, remove the finalizer: `{remove}`",
+                addr.name
+            ),
+        ));
+    }
+    match finalizer {
+        "kubernetes" => Some((
+            "the namespace controller (kube-controller-manager) removes it once everything in the namespace is deleted",
+            format!(
+                "list what is left in it (`kubectl api-resources --verbs=list --namespaced -o name | xargs -n 1 kubectl get -n {} --ignore-not-found`) and what holds those",
+                addr.name
+            ),
+        )),
+        "foregroundDeletion" => Some((
+            "the garbage collector (kube-controller-manager) removes it once the dependents are deleted",
+            "check that kube-controller-manager runs and which dependents remain".to_owned(),
+        )),
+        "customresourcecleanup.apiextensions.k8s.io" => Some((
+            "the API server removes it once every custom resource of the kind is deleted",
+            format!("list those resources (`kubectl get {} -A`) and what holds them", addr.name),
+        )),
+        "kubernetes.io/pvc-protection" | "kubernetes.io/pv-protection" => Some((
+            "the volume protection controller removes it once no pod uses the volume",
+            "find and delete the pods that mount it".to_owned(),
+        )),
+        _ => None,
+    }
+}
+
+/// The message of [`ClusterError::StillThere`]: one line, with the owner and a hint for each
+/// finalizer mip knows.
+fn still_there(addr: &ObjectRef, finalizers: &[String], interrupted: bool, waited_s: &u64) -> String {
+    let when = if interrupted {
+        format!("when interrupted ({waited_s} s after its deletion was asked)")
+    } else {
+        format!("after {waited_s} s")
+    };
+    let mut text = format!("`{addr}` is still there {when}");
+    if finalizers.is_empty() {
+        text.push_str(" with no finalizer left (its deletion is in progress; the next run deletes it again)");
+        return text;
+    }
+    let names: Vec<String> = finalizers.iter().map(|f| format!("`{f}`")).collect();
+    text.push_str(&format!(", held by finalizer {}", names.join(", ")));
+    let known: Vec<(&str, String)> = finalizers.iter().filter_map(|f| finalizer_owner(f, addr)).collect();
+    match known.as_slice() {
+        [] => text.push_str(
+            " (hint: find the controller that owns it; it removes the finalizer when its work is done)",
+        ),
+        [(owner, hint), ..] => text.push_str(&format!(": {owner} (hint: {hint})")),
+    }
+    text
 }
 
 /// A Kubernetes API server, as the engine uses it.
@@ -183,4 +266,38 @@ pub struct RequestCounts {
     pub writes: u64,
     /// Of the writes, dry runs.
     pub dry_runs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn still(addr: &str, finalizers: &[&str], interrupted: bool) -> String {
+        ClusterError::StillThere {
+            addr: addr.parse().expect("address"),
+            finalizers: finalizers.iter().map(|f| (*f).to_owned()).collect(),
+            interrupted,
+            waited_s: 3,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn an_object_still_there_names_its_finalizer_who_removes_it_and_the_fix_on_one_line() {
+        let app = still(
+            "argoproj.io/v1alpha1/Application/argocd/root",
+            &["resources-finalizer.argocd.argoproj.io"],
+            false,
+        );
+        assert_eq!(app.lines().count(), 1, "{app}");
+        assert!(app.starts_with("`argoproj.io/v1alpha1/Application/argocd/root` is still there after 3 s, held by finalizer `resources-finalizer.argocd.argoproj.io`: Argo CD's application controller removes it"), "{app}");
+        assert!(app.contains("kubectl -n argocd patch application.argoproj.io root --type merge"), "{app}");
+        let ns = still("v1/Namespace/fed", &["kubernetes"], true);
+        assert!(ns.contains("still there when interrupted (3 s after its deletion was asked)"), "{ns}");
+        assert!(ns.contains("the namespace controller"), "{ns}");
+        let other = still("v1/ConfigMap/ns/x", &["example.com/mine"], false);
+        assert!(other.contains("hint: find the controller that owns it"), "{other}");
+        let none = still("v1/ConfigMap/ns/x", &[], false);
+        assert!(none.contains("no finalizer left"), "{none}");
+    }
 }

@@ -111,6 +111,7 @@ fn records_history_and_reopen_round_trip_across_several_chunks() {
             summary: "19 applied".into(),
             at_unix: 7,
             folded: None,
+            outcome: None,
         })
         .unwrap();
     let written = store.snapshot().unwrap();
@@ -160,6 +161,7 @@ fn import_into_an_empty_cluster_store_keeps_lineage_serial_entries_and_history()
             summary: "5 applied".into(),
             at_unix: 1,
             folded: None,
+            outcome: None,
         })
         .unwrap();
     let snapshot = source.snapshot().unwrap();
@@ -375,6 +377,7 @@ fn the_history_keeps_its_limit_and_folds_older_operations_in_the_cluster() {
             summary: format!("run {serial}"),
             at_unix: 1_700_000_000 + serial,
             folded: None,
+            outcome: None,
         };
         store.append_history(entry).unwrap();
     }
@@ -503,6 +506,7 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
             summary: format!("run {s}"),
             at_unix: s,
             folded: None,
+            outcome: None,
         })
         .collect();
 

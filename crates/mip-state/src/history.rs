@@ -101,6 +101,7 @@ fn summary_entry(folded: Folded, last_serial: u64, last_at_unix: u64) -> History
         summary,
         at_unix: last_at_unix,
         folded: Some(folded),
+        outcome: None,
     }
 }
 
@@ -115,6 +116,7 @@ mod tests {
             summary: format!("{serial} created"),
             at_unix: 1_700_000_000 + serial,
             folded: None,
+            outcome: None,
         }
     }
 

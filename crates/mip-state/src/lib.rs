@@ -200,6 +200,33 @@ pub struct HistoryEntry {
     /// [`bound_history`] (`--history-limit`); `None` on every operation's own entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded: Option<Folded>,
+    /// How the operation ended; `None` on entries written before mip recorded it (they were
+    /// all completed: only a completed operation was recorded then) and on a summary entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+/// How an operation that changed the state ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything it set out to do was done.
+    Completed,
+    /// It ended early: a change failed, or an error stopped it after it had changed the state.
+    Failed,
+    /// A signal stopped it; what finished before is recorded.
+    Interrupted,
+}
+
+impl Outcome {
+    /// As the history shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// Where mip keeps what it applied. Synchronous (sled is); both implementations are `Send +

@@ -65,6 +65,7 @@ fn child_entry() {
                     summary: "1 created".into(),
                     at_unix: 0,
                     folded: None,
+                    outcome: None,
                 })
                 .unwrap();
             println!("child: done");
@@ -193,6 +194,7 @@ fn exercise(store: &dyn StateStore) -> (Snapshot, Vec<HistoryEntry>) {
                 summary: format!("run {i}"),
                 at_unix: 1_700_000_000 + i as u64,
                 folded: None,
+                outcome: None,
             })
             .expect("the store works");
     }
@@ -314,6 +316,7 @@ fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
             summary: "2 created".into(),
             at_unix: 5,
             folded: None,
+            outcome: None,
         })
         .unwrap();
     let before = store.snapshot().unwrap();
@@ -609,6 +612,7 @@ fn history_entry(serial: u64, operation: &str) -> HistoryEntry {
         summary: format!("run {serial}"),
         at_unix: 1_700_000_000 + serial,
         folded: None,
+        outcome: None,
     }
 }
 

@@ -18,11 +18,13 @@ pub fn run(
     cluster: &ClusterArgs,
     auto_approve: bool,
     include_protected: bool,
+    wait_timeout: std::time::Duration,
 ) -> Result<ExitStatus, CliError> {
     let parts = Parts::new(cluster);
     let req = DestroyRequest {
         load: super::load_options(inv),
         include_protected,
+        wait_timeout,
         interrupt: mip_engine::live::Interrupt::default(),
     };
     let confirm = confirmation(auto_approve);
@@ -39,12 +41,22 @@ pub fn run(
     };
     signals::report_returned(signal.name());
     match result {
-        Ok(Destroyed::Nothing) => {
-            views::note("Nothing to destroy.");
+        Ok(Destroyed::Nothing { forgot }) => {
+            views::note(&match forgot {
+                0 => "Nothing to destroy.".to_owned(),
+                n => format!(
+                    "Nothing to destroy; {n} object(s) the state held were already gone and are forgotten."
+                ),
+            });
             Ok(ExitStatus::Success)
         }
         Ok(Destroyed::Ran(o)) => {
-            views::note(&format!("Destroy: {} deleted, {} failed.", o.applied.len(), o.failed.len()));
+            views::note(&format!(
+                "Destroy: {} deleted, {} failed, {} not started.",
+                o.applied.len(),
+                o.failed.len(),
+                o.skipped.len()
+            ));
             super::apply::forbidden(&o);
             Ok(if o.complete() { ExitStatus::Success } else { ExitStatus::PartialApply })
         }

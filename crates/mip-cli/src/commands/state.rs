@@ -111,10 +111,11 @@ fn history(view: &StateView) -> String {
     for h in &view.history {
         let _ = writeln!(
             s,
-            "{} serial {} {}: {}",
+            "{} serial {} {}{}: {}",
             mip_state::rfc3339_utc(h.at_unix),
             h.serial,
             h.operation,
+            h.outcome.map(|o| format!(" {}", o.as_str())).unwrap_or_default(),
             h.summary
         );
     }

@@ -27,6 +27,10 @@ pub struct ApplyOpts {
     pub poll: Duration,
     /// How long a deletion (or a CRD becoming Established) may take.
     pub deletion_timeout: Duration,
+    /// When every such wait of the run ends at the latest (destroy's `--wait-timeout`: the
+    /// whole destroy is bounded, not each object); `None`: each is bounded by
+    /// `deletion_timeout` alone.
+    pub deadline: Option<tokio::time::Instant>,
     /// Stops the run between writes when triggered.
     pub interrupt: Interrupt,
 }
@@ -40,6 +44,7 @@ impl Default for ApplyOpts {
             refresh: true,
             poll: Duration::from_secs(1),
             deletion_timeout: Duration::from_secs(120),
+            deadline: None,
             interrupt: Interrupt::default(),
         }
     }
@@ -119,10 +124,24 @@ impl ApplyOutcome {
         !self.failed.is_empty() && self.applied.is_empty() && self.forbidden().count() == self.failed.len()
     }
 
-    /// `3 applied, 0 failed, 1 skipped, 0 pending`, for the history.
-    pub fn summary(&self) -> String {
+    /// How the run ended, for the history: interrupted by a signal, failed when anything was
+    /// left undone (a failure, a skip, an object Argo CD did not make ready in time), else
+    /// completed.
+    pub fn outcome(&self) -> mip_state::Outcome {
+        if self.interrupted {
+            mip_state::Outcome::Interrupted
+        } else if self.complete() {
+            mip_state::Outcome::Completed
+        } else {
+            mip_state::Outcome::Failed
+        }
+    }
+
+    /// `3 applied, 0 failed, 1 skipped, 0 pending` for the history, in the operation's words
+    /// (`done`: `applied` or `deleted`).
+    pub fn summary(&self, done: &str) -> String {
         format!(
-            "{} applied, {} failed, {} skipped, {} pending",
+            "{} {done}, {} failed, {} skipped, {} pending",
             self.applied.len(),
             self.failed.len(),
             self.skipped.len(),

@@ -454,7 +454,8 @@ impl<'p> Run<'p> {
         let lineage = self.lineage.clone();
         self.hook.event(Event::Start(addr.clone(), action));
         let cluster = Arc::clone(cluster);
-        let (timeout, refresh) = (opts.deletion_timeout, opts.refresh);
+        let bound = super::wait::Bound::new(opts.deletion_timeout, opts.deadline, opts.interrupt.clone());
+        let refresh = opts.refresh;
         tasks.spawn(async move {
             let mut hashes = BTreeMap::new();
             if !pending.is_empty() {
@@ -464,7 +465,7 @@ impl<'p> Run<'p> {
                 let keys: Vec<&String> = pending.iter().map(|p| &p.0).collect();
                 hashes = value_hashes(&lineage, &addr, keys, |k| manifest_value(&manifest, k));
             }
-            let result = write(cluster.as_ref(), &addr, action, &manifest, force, timeout).await;
+            let result = write(cluster.as_ref(), &addr, action, &manifest, force, &bound).await;
             if refresh && result.is_ok() && addr.kind == "Application" {
                 request_refresh(cluster.as_ref(), &addr, action).await;
             }

@@ -2,6 +2,7 @@
 //! delete that waits until the object is gone, and the refresh asked of Argo CD after a root
 //! Application is written. (What Argo CD reconciles is watched by [`super::gates`].)
 
+use super::outcome::Interrupt;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError};
 use mip_core::{Action, ObjectRef};
 use serde_json::Value;
@@ -10,25 +11,61 @@ use std::time::Duration;
 /// How often a single object is looked at while waiting for it.
 const OBJECT_POLL: Duration = Duration::from_millis(200);
 
-/// Looks at one object until `done` says so, or `timeout` passes; then `late` makes the error
-/// from the last look.
+/// How long one object's wait may last, and what stops it early.
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    /// When the wait gives up.
+    pub until: tokio::time::Instant,
+    /// A signal: the wait ends at once (the object is reported as still there).
+    pub interrupt: Interrupt,
+}
+
+impl Bound {
+    /// `timeout` from now, or the run's `deadline` if sooner.
+    pub(crate) fn new(
+        timeout: Duration,
+        deadline: Option<tokio::time::Instant>,
+        interrupt: Interrupt,
+    ) -> Bound {
+        let until = tokio::time::Instant::now() + timeout;
+        Bound { until: deadline.map_or(until, |d| d.min(until)), interrupt }
+    }
+}
+
+/// How a wait ended without its object being ready.
+enum Late {
+    /// The time ran out.
+    Timeout,
+    /// A signal stopped it.
+    Interrupted,
+}
+
+/// Looks at one object until `done` says so, the bound's time passes or its interrupt fires;
+/// then `late` makes the error from the last look.
 async fn poll<C: Cluster>(
     cluster: &C,
     addr: &ObjectRef,
-    timeout: Duration,
+    bound: &Bound,
     done: impl Fn(Option<&Value>) -> bool,
-    late: impl FnOnce(Option<Value>) -> ClusterError,
+    late: impl FnOnce(Option<Value>, Late, Duration) -> ClusterError,
 ) -> Result<(), ClusterError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let started = tokio::time::Instant::now();
     loop {
         let obj = cluster.get(addr).await?;
         if done(obj.as_ref()) {
             return Ok(());
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(late(obj));
+        if bound.interrupt.is_triggered() {
+            return Err(late(obj, Late::Interrupted, started.elapsed()));
         }
-        tokio::time::sleep(OBJECT_POLL).await;
+        if tokio::time::Instant::now() >= bound.until {
+            return Err(late(obj, Late::Timeout, started.elapsed()));
+        }
+        let next = (tokio::time::Instant::now() + OBJECT_POLL).min(bound.until);
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = bound.interrupt.triggered() => {}
+        }
     }
 }
 
@@ -36,7 +73,7 @@ async fn poll<C: Cluster>(
 pub(crate) async fn wait_established<C: Cluster>(
     cluster: &C,
     addr: &ObjectRef,
-    timeout: Duration,
+    bound: &Bound,
 ) -> Result<(), ClusterError> {
     let established = |crd: Option<&Value>| {
         crd.and_then(|c| c.pointer("/status/conditions")).and_then(Value::as_array).is_some_and(|cs| {
@@ -46,41 +83,49 @@ pub(crate) async fn wait_established<C: Cluster>(
             })
         })
     };
-    poll(cluster, addr, timeout, established, |_| ClusterError::Other {
+    poll(cluster, addr, bound, established, |_, late, waited| ClusterError::Other {
         operation: format!("apply `{addr}`"),
-        message: format!("not Established after {} s", timeout.as_secs()),
+        message: match late {
+            Late::Timeout => format!("not Established after {} s", waited.as_secs()),
+            Late::Interrupted => "interrupted before it was Established".to_owned(),
+        },
     })
     .await
 }
 
 /// Waits until a deleted object is really gone (foreground deletion and finalizers take
-/// time); a deletion stuck on a finalizer is reported, naming the finalizers.
+/// time); one still there at the end is reported with what holds it
+/// ([`ClusterError::StillThere`]).
 pub(crate) async fn wait_gone<C: Cluster>(
     cluster: &C,
     addr: &ObjectRef,
-    timeout: Duration,
+    bound: &Bound,
 ) -> Result<(), ClusterError> {
     poll(
         cluster,
         addr,
-        timeout,
+        bound,
         |obj| obj.is_none(),
-        |obj| {
-            let finalizers = obj
-                .as_ref()
-                .and_then(|o| o.pointer("/metadata/finalizers"))
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "none".into());
-            ClusterError::Other {
-                operation: format!("delete `{addr}`"),
-                message: format!(
-                    "still present after {} s (finalizers: {finalizers}); a finalizer is blocking it",
-                    timeout.as_secs()
-                ),
-            }
+        |obj, late, waited| ClusterError::StillThere {
+            addr: addr.clone(),
+            finalizers: obj.as_ref().map(finalizers).unwrap_or_default(),
+            interrupted: matches!(late, Late::Interrupted),
+            waited_s: waited.as_secs(),
         },
     )
     .await
+}
+
+/// An object's finalizers: `metadata.finalizers`, then a namespace's `spec.finalizers` (the
+/// namespace controller's `kubernetes`).
+fn finalizers(obj: &Value) -> Vec<String> {
+    ["/metadata/finalizers", "/spec/finalizers"]
+        .iter()
+        .filter_map(|p| obj.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Argo CD's annotation that asks for a refresh of an Application now, as `argocd app get
@@ -116,15 +161,15 @@ pub(crate) async fn write<C: Cluster>(
     action: Action,
     manifest: &Value,
     force: bool,
-    timeout: Duration,
+    bound: &Bound,
 ) -> Result<Option<Value>, ClusterError> {
     if action == Action::Delete {
         cluster.delete(addr).await?;
-        return wait_gone(cluster, addr, timeout).await.map(|()| None);
+        return wait_gone(cluster, addr, bound).await.map(|()| None);
     }
     let obj = cluster.apply(addr, manifest, ApplyOptions { dry_run: false, force }).await?;
     if addr.kind == "CustomResourceDefinition" {
-        wait_established(cluster, addr, timeout).await?;
+        wait_established(cluster, addr, bound).await?;
     }
     Ok(Some(obj))
 }

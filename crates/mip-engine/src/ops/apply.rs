@@ -2,7 +2,7 @@
 //! confirmation; the scheduler; the history.
 
 use super::Conn;
-use super::{Env, open, record_history};
+use super::{Env, open, record_run};
 use crate::Error;
 use crate::live::{ApplyOpts, ApplyOutcome};
 use crate::load::{LoadOptions, Loaded};
@@ -135,7 +135,8 @@ async fn run<K: Connector>(
         return Ok(if pending.is_empty() { Applied::NoChanges } else { Applied::NotReady(pending) });
     }
     ask(confirm, Operation::Apply, &format!("Apply {writes} change(s) to `{}`?", cluster.server_url()))?;
-    let outcome = crate::live::apply(
+    let before = store.snapshot()?.serial;
+    let run = crate::live::apply(
         Arc::clone(cluster),
         Arc::clone(&store),
         &plan,
@@ -144,8 +145,8 @@ async fn run<K: Connector>(
         &req.opts,
         Arc::clone(&env.hook),
     )
-    .await?;
-    record_history(store.as_ref(), Operation::Apply, outcome.summary())?;
+    .await;
+    let outcome = record_run(store.as_ref(), Operation::Apply, before, "applied", run)?;
     Ok(Applied::Ran(outcome))
 }
 

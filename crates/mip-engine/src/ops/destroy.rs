@@ -3,13 +3,13 @@
 //! branch deployment's root Applications (a branch teardown), never what main applied.
 
 use super::apply::ask;
-use super::{Env, open, record_history};
+use super::{Env, open, record_history, record_run};
 use crate::Error;
 use crate::live::{ApplyOpts, ApplyOutcome, Interrupt, destroy_plan, kept_protected, read_live};
 use crate::load::LoadOptions;
 use crate::seams::{Confirm, Connector, Event, Notice, Operation, SecretResolver, SourceError};
 use mip_core::{ObjectRef, Sensitive, SensitiveSource};
-use mip_state::Record;
+use mip_state::{Outcome, Record};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,10 @@ pub struct DestroyRequest {
     pub load: LoadOptions,
     /// Also namespaces, AppProjects and CRDs.
     pub include_protected: bool,
+    /// How long the whole destroy may wait for deleted objects to be gone (finalizers run
+    /// first: Argo CD's deletes what a root Application deployed); an object still there then
+    /// is a failure naming what holds it, and what depends on it is not deleted.
+    pub wait_timeout: Duration,
     /// Stops the deletions between writes when triggered (a signal).
     pub interrupt: Interrupt,
 }
@@ -28,8 +32,12 @@ pub struct DestroyRequest {
 /// What a destroy did.
 #[derive(Debug)]
 pub enum Destroyed {
-    /// Nothing of mip's is left to delete.
-    Nothing,
+    /// Nothing of mip's is left to delete; the state forgot this many objects already gone
+    /// (deleted by someone else, or by a destroy that was stopped while it waited for them).
+    Nothing {
+        /// Records of objects no longer in the cluster, dropped from the state.
+        forgot: usize,
+    },
     /// The deletions ran.
     Ran(ApplyOutcome),
 }
@@ -84,8 +92,25 @@ pub async fn destroy<K: Connector>(
             }
         }
         env.hook.plan(&plan, Operation::Destroy);
+        // What the state holds but the cluster no longer has (deleted by someone else, or
+        // gone after a destroy stopped waiting for it) is only forgotten.
+        let gone: Vec<Record> = if branch {
+            Vec::new()
+        } else {
+            addrs
+                .iter()
+                .filter(|a| !mip_plan::adopts(a) && !live.contains_key(*a))
+                .map(|a| (a.clone(), None))
+                .collect()
+        };
+        let forgot = gone.len();
         if plan.changes.is_empty() {
-            return Ok(Destroyed::Nothing);
+            if forgot > 0 {
+                store.record_many(gone)?;
+                let summary = format!("0 deleted, {forgot} already gone forgotten");
+                record_history(store.as_ref(), Operation::Destroy, Outcome::Completed, summary)?;
+            }
+            return Ok(Destroyed::Nothing { forgot });
         }
         let question = format!(
             "Destroy {} object(s)? Argo CD will then delete what the root Applications generated, workloads and volumes included.",
@@ -94,10 +119,13 @@ pub async fn destroy<K: Connector>(
         ask(confirm, Operation::Destroy, &question)?;
         let opts = ApplyOpts {
             wait_timeout: Duration::ZERO,
+            deletion_timeout: req.wait_timeout,
+            deadline: Some(tokio::time::Instant::now() + req.wait_timeout),
             interrupt: req.interrupt.clone(),
             ..ApplyOpts::default()
         };
-        let mut outcome = crate::live::apply(
+        let before = snapshot.serial;
+        let run = crate::live::apply(
             Arc::clone(&cluster),
             Arc::clone(&store),
             &plan,
@@ -106,14 +134,26 @@ pub async fn destroy<K: Connector>(
             &opts,
             Arc::clone(&env.hook),
         )
-        .await?;
-        // Objects mip adopted from their creator (the `default` project) are only forgotten.
-        let forget: Vec<Record> =
-            snapshot.managed.keys().filter(|a| mip_plan::adopts(a)).map(|a| (a.clone(), None)).collect();
-        if !forget.is_empty() {
-            outcome.serial = store.record_many(forget)?;
-        }
-        record_history(store.as_ref(), Operation::Destroy, outcome.summary())?;
+        .await
+        .and_then(|mut outcome| {
+            // Objects mip adopted from their creator (the `default` project) are only
+            // forgotten, once everything else is gone.
+            let forget: Vec<Record> =
+                snapshot.managed.keys().filter(|a| mip_plan::adopts(a)).map(|a| (a.clone(), None)).collect();
+            if !forget.is_empty() && outcome.complete() {
+                outcome.serial = store.record_many(forget)?;
+            }
+            if !gone.is_empty() {
+                outcome.serial = store.record_many(gone)?;
+            }
+            Ok(outcome)
+        });
+        let done = if forgot > 0 {
+            format!("deleted ({forgot} already gone forgotten)")
+        } else {
+            "deleted".to_owned()
+        };
+        let outcome = record_run(store.as_ref(), Operation::Destroy, before, &done, run)?;
         Ok(Destroyed::Ran(outcome))
     };
     env.counted(&cluster, body).await

@@ -25,7 +25,7 @@ use crate::live::Clusters;
 use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Connector, Hook, Operation, Target};
 use mip_core::cluster::Cluster;
-use mip_state::{Backend, DynStore, HistoryEntry};
+use mip_state::{Backend, DynStore, HistoryEntry, Outcome};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,8 +176,14 @@ async fn open(
     }
 }
 
-/// Appends `operation` to the store's history, with the serial it ended at.
-fn record_history(store: &DynStore, operation: Operation, summary: String) -> Result<(), Error> {
+/// Appends `operation` to the store's history: how it ended and what it did, with the serial
+/// it ended at.
+fn record_history(
+    store: &DynStore,
+    operation: Operation,
+    outcome: Outcome,
+    summary: String,
+) -> Result<(), Error> {
     let serial = store.snapshot()?.serial;
     store.append_history(HistoryEntry {
         serial,
@@ -185,6 +191,39 @@ fn record_history(store: &DynStore, operation: Operation, summary: String) -> Re
         summary,
         at_unix: mip_state::now_unix(),
         folded: None,
+        outcome: Some(outcome),
     })?;
     Ok(())
+}
+
+/// Records a run of the scheduler in the history, whatever its end: its outcome when it
+/// returned one, else (an error stopped it: the state or the cluster failed mid-run) a `failed`
+/// entry with what the state shows it did and the error, provided it changed the state at all
+/// (`before`: the serial when it started). The run's own result is returned unchanged.
+fn record_run(
+    store: &DynStore,
+    operation: Operation,
+    before: u64,
+    done: &str,
+    run: Result<crate::live::ApplyOutcome, Error>,
+) -> Result<crate::live::ApplyOutcome, Error> {
+    match run {
+        Ok(outcome) => {
+            record_history(store, operation, outcome.outcome(), outcome.summary(done))?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            if let Ok(after) = store.snapshot()
+                && after.serial > before
+            {
+                let recorded = after.serial - before;
+                let error = e.to_string();
+                let error = error.lines().next().unwrap_or_default();
+                let summary = format!("{recorded} record(s) written before it stopped: {error}");
+                // Best effort: the store may be what failed; the run's error is what matters.
+                let _ = record_history(store, operation, Outcome::Failed, summary);
+            }
+            Err(e)
+        }
+    }
 }

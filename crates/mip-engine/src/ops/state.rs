@@ -7,7 +7,7 @@ use crate::backend::BackendKind;
 use crate::load::{LoadOptions, state_settings};
 use crate::seams::{Connector, Operation};
 use mip_core::ObjectRef;
-use mip_state::{HistoryEntry, Snapshot};
+use mip_state::{HistoryEntry, Outcome, Snapshot};
 use std::path::Path;
 
 /// The state and, when asked for, its history.
@@ -69,7 +69,7 @@ pub async fn rm<K: Connector>(
         return Err(Error::NotInState(addr));
     }
     let serial = store.record(&addr, None)?;
-    record_history(store.as_ref(), Operation::StateRm, format!("forgot {addr}"))?;
+    record_history(store.as_ref(), Operation::StateRm, Outcome::Completed, format!("forgot {addr}"))?;
     Ok((addr, serial))
 }
 
@@ -84,7 +84,7 @@ pub async fn rebuild<K: Connector>(env: &Env<'_, K>, load: &LoadOptions) -> Resu
         let backend = env.backend(&loaded, Some(&cluster))?;
         let store = open(backend.as_ref(), Operation::StateRebuild, env.state.lock_timeout).await?;
         let n = crate::live::rebuild_state(&cluster, store.as_ref(), &loaded).await?;
-        record_history(store.as_ref(), Operation::StateRebuild, format!("{n} recorded"))?;
+        record_history(store.as_ref(), Operation::StateRebuild, Outcome::Completed, format!("{n} recorded"))?;
         Ok(n)
     })
     .await
