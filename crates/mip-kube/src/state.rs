@@ -894,6 +894,13 @@ impl ClusterStore {
         self.current().payload.snapshot.lineage.clone()
     }
 
+    /// Why this store lost its lock (`None` while it holds it): its heartbeat found the Lease
+    /// taken over or deleted, or could not renew it for a TTL. Every later commit is refused
+    /// with [`Error::LockLost`]; this lets a caller (or a test) see it without writing.
+    pub fn lock_lost(&self) -> Option<String> {
+        self.shared.lost().clone()
+    }
+
     fn current(&self) -> MutexGuard<'_, Current> {
         self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }

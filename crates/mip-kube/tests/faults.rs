@@ -1,9 +1,12 @@
 //! `KubeCluster` and the cluster state under faults, on the real test cluster: a Toxiproxy
 //! (`mip_test_support::toxiproxy`) between mip and the API server adding latency, a bandwidth
-//! limit, connections cut mid-response and a black hole; an API server that throttles (HTTP 429
-//! with `Retry-After`); a LIST whose continue token expires (HTTP 410, etcd compacted between
-//! pages). Each test states mip's promise: success with the right answer, or a bounded error
-//! naming the server; never a partial list, never a half-recorded state.
+//! limit, connections cut mid-response, the answer of a state commit lost after the server
+//! applied it, and a black hole; an API server that throttles (HTTP 429 with `Retry-After`, the
+//! time to mip's next request read from the server's audit log); a LIST whose continue token
+//! expires (HTTP 410, etcd compacted between pages). Each test states mip's promise: success with
+//! the right answer, or a bounded error naming the server; never a partial list, never a
+//! half-recorded state. What a state test asserts about the state, it reads back from the cluster
+//! with a fresh reader, never from the writer's memory.
 //!
 //! No assertion is a timing except the bounds mip promises (generous, for a loaded 2-core CI
 //! machine); figures go to stderr as `reliability-figure:` lines for `docs/reliability.md`.
@@ -194,37 +197,51 @@ fn state_commits_through_resets_are_whole_or_not_at_all() {
         ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(5)), config.clone(), "apply").unwrap();
     // A third of the connections are reset right after they open.
     p.proxy.add(&Toxic::reset_peer(0).toxicity(0.3)).unwrap();
-    let mut acknowledged = 0;
-    let mut failed = 0;
+    let batch = |i: u64| (0..20).map(move |k| i * 100 + k);
+    let mut acknowledged = Vec::new();
+    let mut unacknowledged = None;
+    let mut serial = 0;
     for i in 1..=15u64 {
         // Several chunks per commit (2 kB each): a half-written generation would show.
-        let records = (0..20).map(|k| (addr(i * 100 + k), Some(entry(i * 100 + k)))).collect();
+        let records = batch(i).map(|n| (addr(n), Some(entry(n)))).collect();
         match store.record_many(records) {
-            Ok(serial) => acknowledged = serial,
+            Ok(s) => {
+                serial = s;
+                acknowledged.push(i);
+            }
             Err(error) => {
                 assert!(matches!(error, Error::Remote { .. }), "{error:?}");
-                failed += 1;
+                unacknowledged = Some(i);
                 break; // the engine stops recording after a failed commit
             }
         }
     }
     p.proxy.clear().unwrap();
     drop(store);
-    figure("state_commits_through_30pct_resets_acknowledged_serial", acknowledged);
-    figure("state_commits_through_30pct_resets_failed", failed);
+    figure("state_commits_through_30pct_resets_acknowledged_serial", serial);
+    figure("state_commits_through_30pct_resets_failed", u8::from(unacknowledged.is_some()));
+    // Read back from the cluster by a fresh client, not from the writer's memory: `read_state`
+    // checks the chunks' size and SHA-256 against the index (an error here is a failed check).
     let direct = options(cluster.kubeconfig_path(), Duration::from_secs(10));
     let (snapshot, _) = rt
         .block_on(async { read_state(&KubeCluster::connect(direct).await.unwrap(), &config).await })
         .unwrap()
         .unwrap();
-    // What was acknowledged is there; an unacknowledged commit is there whole or not at all.
-    assert!(
-        snapshot.serial == acknowledged || snapshot.serial == acknowledged + 20,
-        "{} vs {acknowledged}",
-        snapshot.serial
-    );
-    assert_eq!(snapshot.managed.len() as u64, snapshot.serial);
-    assert!(acknowledged >= 20, "retries carry commits through a third of resets");
+    // Every acknowledged commit is there, entry by entry.
+    for n in acknowledged.iter().flat_map(|&i| batch(i)) {
+        let found = snapshot.managed.get(&addr(n)).map(|e| e.fingerprint.as_str());
+        assert_eq!(found, Some(entry(n).fingerprint.as_str()), "acknowledged entry {n} is in the state");
+    }
+    // An unacknowledged commit is there whole or not at all, and nothing else is.
+    let unacknowledged_there = unacknowledged.is_some_and(|i| {
+        let present = batch(i).filter(|&n| snapshot.managed.contains_key(&addr(n))).count();
+        assert!(present == 0 || present == 20, "commit {i} is half there: {present} of 20 entries");
+        present == 20
+    });
+    let expected = (acknowledged.len() + usize::from(unacknowledged_there)) as u64 * 20;
+    assert_eq!(snapshot.serial, expected, "serial {} vs {serial} acknowledged", snapshot.serial);
+    assert_eq!(snapshot.managed.len() as u64, expected);
+    assert!(serial >= 20, "retries carry commits through a third of resets");
 }
 
 #[test]
@@ -258,37 +275,97 @@ fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_n
     p.proxy.clear().unwrap();
     let refused = store.record(&addr(3), Some(entry(3))).unwrap_err();
     assert!(matches!(refused, Error::LockLost { .. }), "{refused:?}");
-    assert_eq!(taken.snapshot().unwrap().serial, 2);
     drop(taken);
     drop(store);
+    // What the cluster holds (not the new holder's memory): its commit, and nothing of the old
+    // holder's refused one.
+    let (snapshot, _) = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { read_state(&KubeCluster::connect(direct).await.unwrap(), &config).await })
+        .unwrap()
+        .unwrap();
+    assert_eq!(snapshot.serial, 2);
+    assert!(snapshot.managed.contains_key(&addr(2)) && !snapshot.managed.contains_key(&addr(3)));
 }
 
-/// A ServiceAccount with cluster-admin and a kubeconfig for it: the API server's throttling
-/// never applies to `system:masters` (the harness's admin), so the throttled client is this one.
-fn admin_service_account(cluster: &TestCluster, dir: &Path) -> PathBuf {
+#[test]
+fn a_state_commit_whose_answer_is_lost_is_recognised_as_its_own_write() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(proxied("fault-lost-answer"));
+    let cluster = TestCluster::shared();
+    // One Secret per commit (the payload fits one chunk), so a commit is one request, the index
+    // replace; a long TTL, so no heartbeat request comes in between.
+    let config =
+        ClusterStateConfig { chunk_bytes: 512 * 1024, ..state_config(&p.ns, Duration::from_secs(120)) };
+    let store =
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(10)), config.clone(), "apply").unwrap();
+    assert_eq!(store.record(&addr(1), Some(entry(1))).unwrap(), 1);
+
+    // From now on the first bytes the server sends on any connection reset it: the index replace
+    // reaches the server and is committed, its answer never reaches mip, and mip's retries fail
+    // (their TLS handshakes are reset too) until the test sees the commit and lets them through.
+    p.proxy.add(&Toxic::reset_peer(0)).unwrap();
+    let committing = std::thread::spawn(move || {
+        let committed = store.record(&addr(2), Some(entry(2)));
+        (store, committed)
+    });
+    let direct = options(cluster.kubeconfig_path(), Duration::from_secs(10));
+    let read_back = || {
+        rt.block_on(async { read_state(&KubeCluster::connect(direct.clone()).await.unwrap(), &config).await })
+            .unwrap()
+            .unwrap()
+            .0
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read_back().serial < 2 {
+        assert!(Instant::now() < deadline, "the index replace never reached the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.proxy.clear().unwrap();
+    let (store, committed) = committing.join().unwrap();
+    // The retried replace conflicts with the write it made itself (the resourceVersion moved):
+    // recognised as ours, not taken for another writer.
+    assert_eq!(committed.unwrap(), 2, "the commit whose answer was lost is acknowledged");
+    assert_eq!(store.record(&addr(3), Some(entry(3))).unwrap(), 3, "the next commit goes on from it");
+    drop(store);
+    let snapshot = read_back();
+    assert_eq!(snapshot.serial, 3, "each commit advanced the serial once");
+    let serials: Vec<_> = (1..=3).map(|i| snapshot.managed.get(&addr(i)).map(|e| e.serial)).collect();
+    assert_eq!(serials, [Some(1), Some(2), Some(3)]);
+    assert_eq!(snapshot.managed.len(), 3);
+}
+
+/// A ServiceAccount `name` with cluster-admin and a kubeconfig for it that reaches the API
+/// server at `server`: the API server's throttling never applies to `system:masters` (the
+/// harness's admin), so the throttled client is this one.
+fn admin_service_account(cluster: &TestCluster, dir: &Path, name: &str, server: &str) -> PathBuf {
     let kubectl = |args: &[&str]| {
         let out = cluster.kubectl().args(args).output().unwrap();
         assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    kubectl(&["create", "serviceaccount", "-n", "default", "mip-throttled"]);
-    kubectl(&[
-        "create",
-        "clusterrolebinding",
-        "mip-throttled",
-        "--clusterrole=cluster-admin",
-        "--serviceaccount=default:mip-throttled",
-    ]);
-    let token = kubectl(&["create", "token", "mip-throttled", "-n", "default", "--duration=1h"]);
+    if kubectl(&["get", "serviceaccount", "-n", "default", "--ignore-not-found", "-o", "name", name])
+        .is_empty()
+    {
+        kubectl(&["create", "serviceaccount", "-n", "default", name]);
+        kubectl(&[
+            "create",
+            "clusterrolebinding",
+            name,
+            "--clusterrole=cluster-admin",
+            &format!("--serviceaccount=default:{name}"),
+        ]);
+    }
+    let token = kubectl(&["create", "token", name, "-n", "default", "--duration=1h"]);
     let admin = std::fs::read_to_string(cluster.kubeconfig_path()).unwrap();
     let ca = admin.lines().find_map(|l| l.trim().strip_prefix("certificate-authority-data: ")).unwrap();
-    let kubeconfig = dir.join("throttled.kubeconfig");
+    let kubeconfig = dir.join(format!("{name}-{}.kubeconfig", server.rsplit(':').next().unwrap_or("")));
     std::fs::write(
         &kubeconfig,
         format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: sa\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\n\
              users:\n- name: sa\n  user:\n    token: {}\ncontexts:\n- name: sa\n  context: {{cluster: t, user: sa}}\n",
-            cluster.server_url(),
+            server,
             token.trim()
         ),
     )
@@ -305,7 +382,7 @@ fn a_throttling_server_is_honoured_and_write_concurrency_adapts() {
         ..TestClusterOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = admin_service_account(&cluster, dir.path());
+    let kubeconfig = admin_service_account(&cluster, dir.path(), "mip-throttled", cluster.server_url());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let ns = cluster.fresh_namespace("throttled").await;
@@ -321,9 +398,157 @@ fn a_throttling_server_is_honoured_and_write_concurrency_adapts() {
         figure("throttled_apply_40_objects_429s", counts.throttled);
         figure("throttled_apply_40_objects_min_write_limit", counts.min_write_limit.unwrap_or(0));
         assert!(counts.throttled > 0, "the server did throttle: {counts:?}");
-        assert!(counts.min_write_limit.is_some_and(|l| l < 40), "concurrency came down: {counts:?}");
+        // The promise: a burst of 429s halves the write limit until one write at a time.
+        assert_eq!(counts.min_write_limit, Some(1), "write concurrency came down to 1: {counts:?}");
         let listed = kube.list(&config_maps(), Some(&ns), None).await.unwrap();
         assert_eq!(listed.len(), 40);
+    });
+}
+
+/// One event of the API server's audit log (JSON lines), the fields the test reads.
+#[derive(Debug)]
+struct Audited {
+    stage: String,
+    user: String,
+    verb: String,
+    name: String,
+    code: Option<u16>,
+    received: k8s_openapi::jiff::Timestamp,
+    at: k8s_openapi::jiff::Timestamp,
+}
+
+fn audit_log(path: &Path) -> Vec<Audited> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // The last line may be half written.
+    let events = text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok());
+    events
+        .map(|e| {
+            let text =
+                |pointer: &str| e.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned();
+            Audited {
+                stage: text("/stage"),
+                user: text("/user/username"),
+                verb: text("/verb"),
+                name: text("/objectRef/name"),
+                code: e.pointer("/responseStatus/code").and_then(Value::as_u64).map(|c| c as u16),
+                received: text("/requestReceivedTimestamp").parse().unwrap(),
+                at: text("/stageTimestamp").parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn retry_after_of_a_429_is_waited_out_before_the_next_request() {
+    // One mutating request in flight at a time; a request over it gets 429 with `Retry-After`.
+    // The audit log records when each request of the ServiceAccounts arrived and how it ended.
+    let dir = tempfile::tempdir().unwrap();
+    let (policy, log) = (dir.path().join("audit-policy.yaml"), dir.path().join("audit.log"));
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n\
+         - level: Metadata\n  userGroups: [\"system:serviceaccounts\"]\n- level: None\n",
+    )
+    .unwrap();
+    let cluster = TestCluster::start(TestClusterOptions {
+        apiserver_args: vec![
+            "--max-mutating-requests-inflight=1".into(),
+            format!("--audit-policy-file={}", policy.display()),
+            format!("--audit-log-path={}", log.display()),
+        ],
+        ..TestClusterOptions::default()
+    });
+    // A holder keeps the one seat busy: its write reaches the server through a Toxiproxy that
+    // passes 8 kB/s upstream, so the server has its headers (and gives it the seat) seconds
+    // before the rest of its 64 kB body.
+    let proxy = cluster.toxiproxy().unwrap();
+    let mip_user = "system:serviceaccount:default:mip-throttled";
+    let kubeconfig = admin_service_account(&cluster, dir.path(), "mip-throttled", cluster.server_url());
+    let holder_slow = admin_service_account(&cluster, dir.path(), "mip-holder", &proxy.server_url());
+    let holder_direct = admin_service_account(&cluster, dir.path(), "mip-holder", cluster.server_url());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let ns = cluster.fresh_namespace("retry-after").await;
+        let timeout = Duration::from_secs(10);
+        let kube = KubeCluster::connect(options(&kubeconfig, timeout)).await.unwrap();
+        let holder = Arc::new(KubeCluster::connect(options(&holder_slow, timeout * 3)).await.unwrap());
+        // Discovery and a first write each, while nothing holds the seat.
+        let (addr, manifest) = config_map(&ns, "warm", 10);
+        kube.apply(&addr, &manifest, APPLY).await.unwrap();
+        holder.apply(&addr, &manifest, APPLY).await.unwrap();
+
+        proxy.add(&Toxic::bandwidth(8).upstream()).unwrap();
+        let held = {
+            let holder = Arc::clone(&holder);
+            let (addr, manifest) = config_map(&ns, "holder", 64_000);
+            tokio::spawn(async move { holder.apply(&addr, &manifest, APPLY).await })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !audit_log(&log).iter().any(|e| e.stage == "RequestReceived" && e.name == "holder") {
+            assert!(Instant::now() < deadline, "the holder's write never reached the server");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // What the server answers a write now (asked by the holder's identity, so the log of
+        // mip's identity holds mip's requests only): 429 and how long to wait.
+        let probe = {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&holder_direct).unwrap();
+            let mut config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                    .await
+                    .unwrap();
+            config.default_retry = false; // one request, one answer
+            kube::Client::try_from(config).unwrap()
+        };
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe"}});
+        let request = http::Request::post(format!("/api/v1/namespaces/{ns}/configmaps"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        let answer = probe.send(request).await.unwrap();
+        assert_eq!(answer.status(), http::StatusCode::TOO_MANY_REQUESTS, "the seat is held");
+        let retry_after: u64 = answer
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .expect("a 429 says how long to wait");
+
+        let started = Instant::now();
+        let (addr, manifest) = config_map(&ns, "throttled", 10);
+        kube.apply(&addr, &manifest, APPLY).await.unwrap();
+        let elapsed = started.elapsed();
+        held.await.unwrap().unwrap();
+        proxy.clear().unwrap();
+
+        // mip's requests for that write, from its first 429 on, in the order they arrived.
+        let mut mine: Vec<_> = audit_log(&log)
+            .into_iter()
+            .filter(|e| e.user == mip_user && e.stage == "ResponseComplete")
+            .collect();
+        assert!(kube.get(&addr).await.unwrap().is_some(), "the throttled write landed");
+        mine.sort_by_key(|e| e.received);
+        let first_429 = mine.iter().position(|e| e.code == Some(429)).expect("mip's write was throttled");
+        let attempts = &mine[first_429..];
+        assert!(
+            attempts.iter().all(|e| e.verb == "patch" && e.name == "throttled"),
+            "only the throttled write's attempts: {attempts:#?}"
+        );
+        assert_eq!(attempts.last().and_then(|e| e.code), Some(201), "created at last: {attempts:#?}");
+        let mut gaps = Vec::new();
+        for pair in attempts.windows(2) {
+            let (rejected, next) = (&pair[0], &pair[1]);
+            assert_eq!(rejected.code, Some(429), "{attempts:#?}");
+            let gap = Duration::try_from(next.received.duration_since(rejected.at)).unwrap_or_default();
+            gaps.push(gap.as_secs_f64());
+            assert!(
+                gap >= Duration::from_secs(retry_after),
+                "the next request came {gap:?} after a 429 with `Retry-After: {retry_after}`: {attempts:#?}"
+            );
+        }
+        figure("retry_after_s", retry_after);
+        figure("retry_after_429s_then_success", attempts.len() - 1);
+        figure("retry_after_min_gap_s", format!("{:.3}", gaps.iter().copied().fold(f64::MAX, f64::min)));
+        figure("retry_after_throttled_write_s", format!("{:.1}", elapsed.as_secs_f64()));
     });
 }
 

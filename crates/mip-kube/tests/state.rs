@@ -250,7 +250,13 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
         }
     }
     assert!(taken, "could not take the Lease over");
-    std::thread::sleep(config.lock_ttl / 3 + Duration::from_millis(2500));
+    // The heartbeat notices at its next renewal (every third of the TTL): wait for that, not
+    // for a fixed time (a record before it would still write: only the Lease changed).
+    let deadline = std::time::Instant::now() + 3 * config.lock_ttl;
+    while store.lock_lost().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the heartbeat never noticed the takeover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let lost = store.record(&addr(2), Some(entry(2))).unwrap_err();
     assert!(matches!(lost, Error::LockLost { .. }), "{lost:?}");
     assert!(lost.to_string().contains("taken over"), "{lost}");
@@ -284,14 +290,18 @@ fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
     let chunks = chunk_names(&rt, &secrets);
     assert!(chunks.len() >= 2, "{chunks:?}");
 
-    // One flipped byte in a chunk.
+    // One flipped byte in a chunk: the gzip stream breaks (its CRC-32 at the latest), or inflates
+    // to more bytes than the index says (reading stops there, before the CRC-32), depending on
+    // the data. Either way the SHA-256 is not what refuses it: `..._refused_by_the_checksum`
+    // below is the case for that.
     let mut chunk = rt.block_on(secrets.get(&chunks[0])).unwrap();
     let data = chunk.data.as_mut().unwrap().get_mut("chunk").unwrap();
     data.0[10] ^= 0x20;
     rt.block_on(secrets.replace(&chunks[0], &PostParams::default(), &chunk)).unwrap();
     let corrupt = read(&rt, cluster, &config).unwrap_err();
     assert!(matches!(corrupt, Error::CorruptRemote { .. }), "{corrupt:?}");
-    assert!(corrupt.to_string().contains("checksum"), "{corrupt}");
+    let message = corrupt.to_string();
+    assert!(message.contains("cannot be un-gzipped") || message.contains("the index says"), "{message}");
     assert!(corrupt.hint().contains("never repairs"), "{}", corrupt.hint());
     let refused = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err();
     assert!(matches!(refused, Error::CorruptRemote { .. }), "{refused:?}");
@@ -306,6 +316,84 @@ fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
     let missing = read(&rt, cluster, &config).unwrap_err();
     assert!(missing.to_string().contains("is missing"), "{missing}");
     assert_eq!(chunk_names(&rt, &secrets).len(), chunks.len() - 1, "mip deleted nothing");
+}
+
+/// `json` gzipped to exactly `length` bytes: compressed as tightly as gzip can, then padded
+/// with a header comment (`FCOMMENT`, which every gzip reader skips).
+fn gzip_to_length(json: &[u8], length: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let gzip = |comment: Option<Vec<u8>>| {
+        let builder = flate2::GzBuilder::new();
+        let builder = match comment {
+            Some(comment) => builder.comment(comment),
+            None => builder,
+        };
+        let mut encoder = builder.write(Vec::new(), flate2::Compression::best());
+        encoder.write_all(json).unwrap();
+        encoder.finish().unwrap()
+    };
+    let tight = gzip(None);
+    assert!(tight.len() < length, "the altered payload gzips to {} bytes, not below {length}", tight.len());
+    // The comment adds its bytes and a terminating NUL.
+    let padded = gzip(Some(vec![b'x'; length - tight.len() - 1]));
+    assert_eq!(padded.len(), length);
+    padded
+}
+
+#[test]
+fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum() {
+    let (cluster, config, rt) = setup("state-checksum", 60);
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    store.record_many((0..8).map(|i| (addr(i), Some(entry(i)))).collect()).unwrap();
+    drop(store);
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let index = index_of(&rt, &secrets, "mip-state");
+    let (generation, chunks) = (index["generation"].as_u64().unwrap(), index["chunks"].as_u64().unwrap());
+    assert!(chunks >= 2, "{index}");
+    let chunk_name = |i: u64| format!("mip-state-g{generation}-{i}");
+
+    // The stored payload: `chunk-0` in the index Secret, then the chunk Secrets.
+    let first = rt.block_on(secrets.get("mip-state")).unwrap().data.unwrap()["chunk-0"].0.clone();
+    let mut parts = vec![first];
+    for i in 1..chunks {
+        parts.push(rt.block_on(secrets.get(&chunk_name(i))).unwrap().data.unwrap()["chunk"].0.clone());
+    }
+    let stored = parts.concat();
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(stored.as_slice()), &mut json).unwrap();
+    assert_eq!(json.len() as u64, index["size"].as_u64().unwrap());
+
+    // Another payload of the same size, lineage and serial (one digit of a fingerprint changed),
+    // gzipped validly to the same stored size and cut at the same places: only the SHA-256 can
+    // tell it from the one the index describes.
+    let at = json.windows(7).position(|w| w == b"sha256:").unwrap() + 7;
+    json[at] = if json[at] == b'f' { b'e' } else { b'f' };
+    let forged = gzip_to_length(&json, stored.len());
+    let mut rest = forged.as_slice();
+    for (i, part) in parts.iter().enumerate() {
+        let (mine, tail) = rest.split_at(part.len());
+        rest = tail;
+        let (name, key) =
+            if i == 0 { ("mip-state".to_owned(), "chunk-0") } else { (chunk_name(i as u64), "chunk") };
+        let patch = json!({"data": {key: base64(mine)}});
+        rt.block_on(secrets.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
+    }
+
+    let expected = format!(
+        "hold {} bytes with checksum `sha256:{}`, the index says {} bytes with `{}`",
+        json.len(),
+        mip_core::canonical::sha256_hex(&json),
+        json.len(),
+        index["sha256"].as_str().unwrap()
+    );
+    for error in [
+        read(&rt, cluster, &config).unwrap_err(),
+        ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::CorruptRemote { .. }), "{error:?}");
+        assert!(error.to_string().contains(&expected), "{error}");
+        assert!(error.hint().contains("never repairs"), "{}", error.hint());
+    }
 }
 
 #[test]
