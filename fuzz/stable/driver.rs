@@ -265,10 +265,16 @@ impl Corpus {
     }
 }
 
-/// Fuzzes `check` (which panics on a broken property) for at most `budget`, half from a fixed
+/// Checks every seed, then fuzzes `check` (which panics on a broken property) for at most `budget`, half from a fixed
 /// RNG seed and half from a fresh one; returns how many inputs were checked. On a failure,
 /// panics with the shrunk input, also written to a file to keep under `fuzz/regressions/`.
 pub fn fuzz(target: &str, corpus: &Corpus, budget: Budget, check: impl Fn(&[u8])) -> u64 {
+    // The seeds as they are first, as libFuzzer reads its corpus.
+    for (i, seed) in corpus.seeds.iter().enumerate() {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(seed))) {
+            panic!("{target}: seed {i} as it is: {}", message(&*panic));
+        }
+    }
     let budget = budget.or_env();
     let fresh = std::env::var("MIP_FUZZ_SEED")
         .ok()

@@ -54,9 +54,7 @@ fn seeds() -> Vec<Vec<u8>> {
     }
     let mut seeds = Vec::new();
     for p in &plans {
-        let file = planfile::to_bytes(p).expect("a plan serialises");
-        assert_eq!(&planfile::from_bytes("seed.mip", &file).expect("a saved plan reads"), p);
-        seeds.push(file);
+        seeds.push(planfile::to_bytes(p).expect("a plan serialises"));
         seeds.push(serde_json::to_vec(p).expect("a plan serialises"));
     }
     // Bare envelopes: in a few dozen bytes a mutation lands in the envelope's own fields, where
