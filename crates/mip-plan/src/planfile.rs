@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not JSON, or not a plan file.
-    #[error("`{path}` is not a mip plan file: {reason}")]
+    #[error("`{path}` is not a mip plan file: {}", one_line(reason))]
     Malformed {
         /// The file.
         path: String,
@@ -21,7 +21,7 @@ pub enum Error {
         reason: String,
     },
     /// Written by an incompatible mip.
-    #[error("plan file `{path}` has format version `{found}`; this mip reads `{FORMAT_VERSION}`")]
+    #[error("plan file `{path}` has format version `{}`; this mip reads `{FORMAT_VERSION}`", one_line(found))]
     Version {
         /// The file.
         path: String,
@@ -34,6 +34,12 @@ pub enum Error {
         /// The file.
         path: String,
     },
+}
+
+/// `text` (read from the file: its `kind`, its version, a value quoted by serde) with control
+/// characters escaped, so that an error stays on one line and cannot drive the terminal.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 #[derive(Serialize, Deserialize)]
