@@ -132,16 +132,13 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
     let (first, err) = finish(apply);
     figure("apiserver_restart_ready_s", format!("{:.1}", (Duration::from_secs(1) + back).as_secs_f64()));
     figure("apiserver_restart_during_apply_exit", first);
-    assert!(
-        first == 0 || first == 5,
-        "retried through the restart (0) or stopped as a partial apply (5): {err}"
-    );
-    if first == 5 {
-        assert!(err.contains(cluster.server_url()), "the error names the server: {err}");
-    }
+    // The outage (about 4 s) is shorter than the request timeout (10 s): every write in
+    // flight is retried and the apply completes.
+    assert_eq!(first, 0, "retried through the restart: {err}");
     let again =
         run_in(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(stderr(&again).contains("No changes"), "the first apply did everything: {}", stderr(&again));
     figure("apiserver_restart_during_apply_converged_s", format!("{:.1}", started.elapsed().as_secs_f64()));
     let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "converged: nothing left to do\n{}{}", stdout(&plan), stderr(&plan));
@@ -154,6 +151,17 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
         let ns = format!("v1/Namespace/federation-{i:03}");
         assert_eq!(managed.iter().filter(|a| **a == ns).count(), 1, "{ns} in the state once");
     }
+    // Nothing recorded twice: each record takes the next serial and the entry keeps it, so a
+    // second record of any object would leave a serial no entry holds (creates only, here).
+    let mut serials: Vec<u64> = state["managed"]
+        .as_array()
+        .expect("managed")
+        .iter()
+        .map(|m| m["serial"].as_u64().expect("serial"))
+        .collect();
+    serials.sort_unstable();
+    let last = state["serial"].as_u64().expect("serial");
+    assert_eq!(serials, (1..=last).collect::<Vec<_>>(), "every serial 1..={last} held by exactly one entry");
     let namespaces = cluster.kubectl().args(["get", "namespaces", "-o", "name"]).output().expect("kubectl");
     let namespaces = String::from_utf8_lossy(&namespaces.stdout).to_string();
     assert_eq!(namespaces.lines().filter(|l| l.starts_with("namespace/federation-")).count(), federations);
@@ -247,11 +255,10 @@ fn plan_apply_and_drift_through_a_faulty_network_succeed_or_fail_cleanly_naming_
     // Half the connections reset as they open: retried; the plan is still the empty one.
     proxy.clear().expect("clear");
     proxy.add(&Toxic::reset_peer(0).toxicity(0.5)).expect("toxic");
+    // Each request is retried on a new connection within the request timeout (10 s): failing
+    // them all would take about 20 resets in a row (one chance in a million per request).
     let plan = via(&["plan", "--detailed-exitcode"]);
-    assert!(code(&plan) == 0 || code(&plan) == 1, "{}", stderr(&plan));
-    if code(&plan) == 1 {
-        assert!(stderr(&plan).contains(&proxy.server_url()), "{}", stderr(&plan));
-    }
+    assert_eq!(code(&plan), 0, "retried, and still the empty plan: {}", stderr(&plan));
     figure("resets_50pct_plan_exit", code(&plan));
 }
 
@@ -319,6 +326,9 @@ fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_commi
 
     add(&mut text, 60, 90);
     std::fs::write(&e.inv, &text).expect("write");
+    let before = crate::live::run(&e, &["state", "list", "--output", "json"]);
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).expect("json");
+    let before = before["serial"].as_u64().expect("serial");
     let expected = expected_of(&crate::live::run(&e, &["plan", "--output", "json"]));
     // This apply waits for Argo CD, so it holds the Lease until the readers are done.
     let args = live_args(
@@ -375,7 +385,9 @@ fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_commi
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     let last = listed["serial"].as_u64().expect("serial");
     assert!(serials.len() == 10, "each plan reports the serial it read: {serials:?}");
-    assert!(serials.iter().all(|s| *s <= last), "{serials:?} vs {last}");
+    // Each read a serial of this run (the race itself, a reader overlapping a commit, is
+    // made to happen in `a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole`).
+    assert!(serials.iter().all(|s| (before..=last).contains(s)), "{serials:?} vs {before}..={last}");
     let mut seen = serials.clone();
     seen.sort_unstable();
     seen.dedup();
@@ -496,6 +508,119 @@ spec:
         .output()
         .expect("mip runs");
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
+}
+
+/// `mip` with the live environment's inventory and state, these variables on top, started in
+/// the background (stdout and stderr piped).
+fn spawn_with(e: &crate::live::Env, args: &[&str], vars: &[(&str, &str)]) -> Child {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mip"));
+    cmd.args(live_args(e, args))
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .env("MIP_TEST_KC_ID", crate::live::CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("mip starts")
+}
+
+/// Waits until `file` exists: the process that paused there (mip's test hook,
+/// `MIP_TEST_PAUSE_AT`) has reached its point.
+fn wait_paused(file: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !file.exists() {
+        assert!(child.try_wait().expect("wait").is_none(), "mip ended before it reached its pause");
+        assert!(Instant::now() < deadline, "mip never reached its pause");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The serial a plan's JSON reports it read.
+fn serial_read(out: &Output) -> u64 {
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    doc.pointer("/state/serial")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("{}", stderr(out)))
+}
+
+/// Readers never take the state's lock, so they race commits. Made to happen every run with
+/// mip's pause hook, on a state of many small chunks: a reader while a commit has written its
+/// new chunks but not its index reads the old serial whole; a reader that read the old index
+/// just before a commit replaced it and deleted the old chunks follows the new generation and
+/// reads the new serial whole. Both checked against the serials the apply committed.
+#[test]
+fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
+    let e = crate::live::setup("overlap");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-overlap"));
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
+    let small = [("MIP_STATE_CHUNK_BYTES", "256")];
+    let first = crate::live::run_env(&e, &["apply", "--auto-approve", "--wait-timeout", "0"], &small);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let old = crate::live::run(&e, &["plan", "--output", "json"]);
+    let old_serial = serial_read(&old);
+    // A state of several chunks: the reader in the gap has chunks to miss.
+    let index = crate::live::kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        &ns,
+        "mip-state",
+        "-o",
+        "jsonpath={.data.index\\.json}",
+    ]);
+    let index = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, stdout(&index).trim())
+        .expect("base64");
+    let index: serde_json::Value = serde_json::from_slice(&index).expect("index");
+    assert!(index["chunks"].as_u64().expect("chunks") >= 3, "{index}");
+
+    // One more federation: the apply's first commit pauses between its chunks and its index.
+    let text = std::fs::read_to_string(&e.inv).expect("inventory");
+    let more = format!("  - {{name: {}-more, kind: local, apps: [{{name: exareme2}}]}}\nstate:", e.fed);
+    std::fs::write(&e.inv, text.replacen("state:", &more, 1)).expect("write");
+    let dir = e.dir.path();
+    let (held, gap) = (dir.join("commit-held"), dir.join("reader-held"));
+    let held_s = held.display().to_string();
+    let mut apply = spawn_with(
+        &e,
+        &["apply", "--auto-approve", "--wait-timeout", "0", "--output", "json"],
+        &[small[0], ("MIP_TEST_PAUSE_AT", "commit-before-index"), ("MIP_TEST_PAUSE_FILE", held_s.as_str())],
+    );
+    wait_paused(&held, &mut apply);
+    // While the commit is held: a reader reads the old serial, whole (checksummed).
+    let during = crate::live::run(&e, &["plan", "--output", "json"]);
+    assert_eq!(code(&during), 0, "{}", stderr(&during));
+    assert_eq!(serial_read(&during), old_serial, "a reader during the commit reads the old serial");
+    // Another reads the old index, then pauses before its chunks (`state list` reads the
+    // state once; a plan's first read is a peek it repeats on failure, which would hide a
+    // reader that cannot follow a commit).
+    let gap_s = gap.display().to_string();
+    let mut reader = spawn_with(
+        &e,
+        &["state", "list", "--output", "json"],
+        &[("MIP_TEST_PAUSE_AT", "read-before-chunks"), ("MIP_TEST_PAUSE_FILE", gap_s.as_str())],
+    );
+    wait_paused(&gap, &mut reader);
+    // The commit goes on: the new index, the old generation's chunks deleted; the apply ends.
+    std::fs::remove_file(&held).expect("release the commit");
+    let (applied, err) = finish(apply);
+    assert_eq!(applied, 0, "{err}");
+    let listed = crate::live::run(&e, &["state", "list", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let new_serial = listed["serial"].as_u64().expect("serial");
+    assert!(new_serial > old_serial, "{new_serial} > {old_serial}");
+    // The paused reader's chunks are gone: it follows the new generation and reads it whole.
+    std::fs::remove_file(&gap).expect("release the reader");
+    let out = reader.wait_with_output().expect("reader ends");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(read, listed, "the reader that lost its chunks reads the new serial, whole");
+    figure("overlap_reader_serials_old_new", format!("{old_serial} {new_serial}"));
 }
 
 #[test]

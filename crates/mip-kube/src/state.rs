@@ -358,6 +358,7 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
         };
         let mut bytes = first.0.clone();
         let mut missing = None;
+        pause_for_test("read-before-chunks").await;
         for i in 1..index.chunks {
             let chunk_name = shared.config.chunk_name(index.generation, i);
             shared.cluster.count_read();
@@ -447,6 +448,27 @@ async fn read(shared: &Shared) -> Result<Option<Stored>, Error> {
     })
 }
 
+/// A test hook that makes a race happen on purpose: with `MIP_TEST_PAUSE_AT` naming `point`
+/// and `MIP_TEST_PAUSE_FILE` a path, the first time this process reaches `point` it creates
+/// the file and waits until the test removes it (two minutes at most). The fault tier holds a
+/// commit between its chunks and its index (`commit-before-index`) and a reader between the
+/// index and the chunks it names (`read-before-chunks`), so readers overlap commits every run
+/// rather than by luck. Unset (always, outside tests), it costs one environment lookup.
+async fn pause_for_test(point: &str) {
+    static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("MIP_TEST_PAUSE_AT").ok().as_deref() != Some(point) {
+        return;
+    }
+    let Some(file) = std::env::var_os("MIP_TEST_PAUSE_FILE") else { return };
+    if PAUSED.swap(true, std::sync::atomic::Ordering::SeqCst) || std::fs::write(&file, point).is_err() {
+        return;
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(120);
+    while std::path::Path::new(&file).exists() && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How many new generations a reader follows before giving up (each one means a writer
 /// committed while the chunks were being read).
 const READ_ATTEMPTS: usize = 10;
@@ -518,6 +540,7 @@ async fn write(shared: &Shared, current: &Current, payload: &Payload) -> Result<
         ..Secret::default()
     };
     let params = PostParams { field_manager: Some(STATE_MANAGER.to_owned()), ..PostParams::default() };
+    pause_for_test("commit-before-index").await;
     shared.cluster.count_write(false);
     let written = match &current.resource_version {
         Some(_) => shared.retry(|| shared.secrets.replace(&config.name, &params, &index_secret)).await,
