@@ -14,19 +14,6 @@ fn git(args: &[&str]) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Days since 1970-01-01 as a civil date (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 fn main() {
     println!("cargo:rerun-if-env-changed=MIP_BUILD_COMMIT");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
@@ -49,8 +36,9 @@ fn main() {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default()
         });
-    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let date = jiff::Timestamp::from_second(secs)
+        .map_or_else(|_| "unknown".to_owned(), |t| t.strftime("%Y-%m-%d").to_string());
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let commit = commit.unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=MIP_VERSION_LONG={version} (commit {commit}, built {y:04}-{m:02}-{d:02})");
+    println!("cargo:rustc-env=MIP_VERSION_LONG={version} (commit {commit}, built {date})");
 }

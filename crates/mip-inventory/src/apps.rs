@@ -288,145 +288,242 @@ impl AppDef {
 impl Source {
     /// In the definition schema.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        match &self.repo {
-            Repo::Infra => m.insert("repo".into(), "infra".into()),
-            Repo::Deployments => m.insert("repo".into(), "deployments".into()),
-            Repo::Url(u) => m.insert("repoURL".into(), u.as_str().into()),
-        };
-        for (k, v) in [
-            ("targetRevision", &self.target_revision),
-            ("path", &self.path),
-            ("chart", &self.chart),
-            ("ref", &self.reference),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), v.as_str().into());
-            }
-        }
-        if !self.value_files.is_empty() {
-            m.insert("helm".into(), serde_json::json!({ "valueFiles": self.value_files }));
-        }
-        serde_json::Value::Object(m)
+        serde_json::to_value(doc::SourceDoc::of(self)).unwrap_or_default()
     }
 }
 
 impl KeySource {
     /// In the definition schema (a fixed value is not secret; sources are names, never values).
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        match self {
-            KeySource::Generated => json!("generate"),
-            KeySource::KeycloakClientId => json!({ "keycloak": "clientId" }),
-            KeySource::KeycloakClientSecret => json!({ "keycloak": "clientSecret" }),
-            KeySource::Value(v) => json!({ "value": v }),
-            KeySource::External(SensitiveSource::Env(v)) => json!({ "env": v }),
-            KeySource::External(SensitiveSource::File(v)) => json!({ "file": v }),
-            KeySource::External(SensitiveSource::Prompt(v)) => json!({ "prompt": v }),
-            KeySource::External(other) => json!(other.to_string()),
-        }
+        serde_json::to_value(doc::KeyDoc(self)).unwrap_or_default()
     }
 }
 
 impl AppDef {
     /// The effective definition in the schema of `apps.yaml` (what `mip apps show` prints).
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::{Map, Value, json};
-        let mut m = Map::new();
-        m.insert("scope".into(), json!(self.scope.as_str()));
-        if !self.description.is_empty() {
-            m.insert("description".into(), json!(self.description));
-        }
-        if self.scope == Scope::Federation {
-            m.insert("layout".into(), json!(self.layout.as_str()));
-        }
-        if let Some(ns) = &self.namespace {
-            m.insert("namespace".into(), json!(ns));
-        }
-        if let Some(r) = &self.target_revision {
-            m.insert("targetRevision".into(), json!(r));
-        }
-        if !self.requires.is_empty() {
-            m.insert("requires".into(), json!(self.requires));
-        }
-        if let Some(np) = &self.network_policies {
-            let params = |p: &[(String, String)]| -> Vec<serde_json::Value> {
-                p.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect()
+        serde_json::to_value(doc::DefDoc::of(self)).unwrap_or_default()
+    }
+}
+
+/// The definition schema of `apps.yaml` as serde writes it: borrowed views of the resolved
+/// types, whose field order is the document's key order and which leave out what the schema
+/// lets a definition omit.
+mod doc {
+    use super::{AppDef, AppSpec, KeySource, Repo, Scope, Source};
+    use mip_core::SensitiveSource;
+    use serde::Serialize;
+    use serde::ser::{SerializeMap as _, Serializer};
+    use std::collections::BTreeMap;
+
+    fn is_false(b: &bool) -> bool {
+        !*b
+    }
+
+    #[derive(Serialize)]
+    pub(super) struct SourceDoc<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        repo: Option<&'static str>,
+        #[serde(rename = "repoURL", skip_serializing_if = "Option::is_none")]
+        repo_url: Option<&'a str>,
+        #[serde(rename = "targetRevision", skip_serializing_if = "Option::is_none")]
+        target_revision: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        chart: Option<&'a str>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        helm: Option<Helm<'a>>,
+    }
+
+    #[derive(Serialize)]
+    struct Helm<'a> {
+        #[serde(rename = "valueFiles")]
+        value_files: &'a [String],
+    }
+
+    impl<'a> SourceDoc<'a> {
+        pub(super) fn of(s: &'a Source) -> Self {
+            let (repo, repo_url) = match &s.repo {
+                Repo::Infra => (Some("infra"), None),
+                Repo::Deployments => (Some("deployments"), None),
+                Repo::Url(u) => (None, Some(u.as_str())),
             };
-            m.insert(
-                "networkPolicies".into(),
-                json!({
-                    "commonNamespaces": np.common_namespaces,
-                    "federationParameters": params(&np.federation_parameters),
-                    "commonParameters": params(&np.common_parameters),
+            SourceDoc {
+                repo,
+                repo_url,
+                target_revision: s.target_revision.as_deref(),
+                path: s.path.as_deref(),
+                chart: s.chart.as_deref(),
+                reference: s.reference.as_deref(),
+                helm: (!s.value_files.is_empty()).then_some(Helm { value_files: &s.value_files }),
+            }
+        }
+    }
+
+    /// A key's source: `generate`, or a one-key mapping naming where the value comes from.
+    pub(super) struct KeyDoc<'a>(pub &'a KeySource);
+
+    impl Serialize for KeyDoc<'_> {
+        fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+            let (key, value) = match self.0 {
+                KeySource::Generated => return ser.serialize_str("generate"),
+                KeySource::KeycloakClientId => ("keycloak", "clientId"),
+                KeySource::KeycloakClientSecret => ("keycloak", "clientSecret"),
+                KeySource::Value(v) => ("value", v.as_str()),
+                KeySource::External(SensitiveSource::Env(v)) => ("env", v.as_str()),
+                KeySource::External(SensitiveSource::File(v)) => ("file", v.as_str()),
+                KeySource::External(SensitiveSource::Prompt(v)) => ("prompt", v.as_str()),
+                KeySource::External(other) => return ser.collect_str(other),
+            };
+            let mut map = ser.serialize_map(Some(1))?;
+            map.serialize_entry(key, value)?;
+            map.end()
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Param<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct NetworkPoliciesDoc<'a> {
+        common_namespaces: &'a [String],
+        federation_parameters: Vec<Param<'a>>,
+        common_parameters: Vec<Param<'a>>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct AppDoc<'a> {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        project: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<SourceDoc<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sources: Option<Vec<SourceDoc<'a>>>,
+        sync_options: &'a [String],
+        #[serde(skip_serializing_if = "is_false")]
+        prune: bool,
+        #[serde(skip_serializing_if = "Pairs::is_empty")]
+        annotations: Pairs<'a>,
+    }
+
+    /// Key-value pairs as a mapping, in their own order.
+    struct Pairs<'a>(&'a [(String, String)]);
+
+    impl Pairs<'_> {
+        fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    impl Serialize for Pairs<'_> {
+        fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+            ser.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+
+    impl<'a> AppDoc<'a> {
+        fn of(a: &'a AppSpec) -> Self {
+            let mut sources: Vec<SourceDoc<'a>> = a.sources.iter().map(SourceDoc::of).collect();
+            let source = (a.single_source && sources.len() == 1).then(|| sources.remove(0));
+            AppDoc {
+                name: &a.name,
+                project: a.project.as_deref(),
+                namespace: a.namespace.as_deref(),
+                wave: a.wave,
+                sources: source.is_none().then_some(sources),
+                source,
+                sync_options: &a.sync_options,
+                prune: a.prune,
+                annotations: Pairs(&a.annotations),
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct KindsDoc {
+        namespaced: Vec<String>,
+        cluster: Vec<String>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct DefDoc<'a> {
+        scope: &'static str,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        description: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        layout: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target_revision: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        requires: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network_policies: Option<NetworkPoliciesDoc<'a>>,
+        #[serde(skip_serializing_if = "is_false")]
+        remote_nodes: bool,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        join_secrets: BTreeMap<&'a str, String>,
+        applications: Vec<AppDoc<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        files: Vec<&'a str>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        secrets: BTreeMap<&'a str, BTreeMap<&'a str, KeyDoc<'a>>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kinds: Option<KindsDoc>,
+    }
+
+    impl<'a> DefDoc<'a> {
+        pub(super) fn of(d: &'a AppDef) -> Self {
+            let params = |p: &'a [(String, String)]| -> Vec<Param<'a>> {
+                p.iter().map(|(name, value)| Param { name, value }).collect()
+            };
+            let gk = |v: &[(String, String)]| v.iter().map(|(g, k)| format!("{g}/{k}")).collect();
+            DefDoc {
+                scope: d.scope.as_str(),
+                description: &d.description,
+                layout: (d.scope == Scope::Federation).then(|| d.layout.as_str()),
+                namespace: d.namespace.as_deref(),
+                target_revision: d.target_revision.as_deref(),
+                requires: &d.requires,
+                network_policies: d.network_policies.as_ref().map(|np| NetworkPoliciesDoc {
+                    common_namespaces: &np.common_namespaces,
+                    federation_parameters: params(&np.federation_parameters),
+                    common_parameters: params(&np.common_parameters),
                 }),
-            );
+                remote_nodes: d.remote_nodes,
+                join_secrets: d
+                    .join_secrets
+                    .iter()
+                    .map(|(k, (ns, n))| (k.as_str(), format!("{ns}/{n}")))
+                    .collect(),
+                applications: d.applications.iter().map(AppDoc::of).collect(),
+                files: d.files.keys().map(String::as_str).collect(),
+                secrets: d
+                    .secrets
+                    .iter()
+                    .map(|(n, keys)| {
+                        (n.as_str(), keys.iter().map(|(k, v)| (k.as_str(), KeyDoc(v))).collect())
+                    })
+                    .collect(),
+                kinds: (!d.kinds.namespaced.is_empty() || !d.kinds.cluster.is_empty())
+                    .then(|| KindsDoc { namespaced: gk(&d.kinds.namespaced), cluster: gk(&d.kinds.cluster) }),
+            }
         }
-        if self.remote_nodes {
-            m.insert("remoteNodes".into(), json!(true));
-        }
-        if !self.join_secrets.is_empty() {
-            let j: Map<String, Value> = self
-                .join_secrets
-                .iter()
-                .map(|(k, (ns, n))| (k.clone(), json!(format!("{ns}/{n}"))))
-                .collect();
-            m.insert("joinSecrets".into(), Value::Object(j));
-        }
-        let apps: Vec<Value> = self
-            .applications
-            .iter()
-            .map(|a| {
-                let mut x = Map::new();
-                x.insert("name".into(), json!(a.name));
-                if let Some(p) = &a.project {
-                    x.insert("project".into(), json!(p));
-                }
-                if let Some(ns) = &a.namespace {
-                    x.insert("namespace".into(), json!(ns));
-                }
-                if let Some(w) = a.wave {
-                    x.insert("wave".into(), json!(w));
-                }
-                let sources: Vec<Value> = a.sources.iter().map(Source::to_json).collect();
-                match (a.single_source, sources.as_slice()) {
-                    (true, [one]) => x.insert("source".into(), one.clone()),
-                    _ => x.insert("sources".into(), Value::Array(sources)),
-                };
-                x.insert("syncOptions".into(), json!(a.sync_options));
-                if a.prune {
-                    x.insert("prune".into(), json!(true));
-                }
-                if !a.annotations.is_empty() {
-                    let ann: Map<String, Value> =
-                        a.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                    x.insert("annotations".into(), Value::Object(ann));
-                }
-                Value::Object(x)
-            })
-            .collect();
-        m.insert("applications".into(), Value::Array(apps));
-        if !self.files.is_empty() {
-            m.insert("files".into(), json!(self.files.keys().collect::<Vec<_>>()));
-        }
-        if !self.secrets.is_empty() {
-            let secrets: Map<String, Value> = self
-                .secrets
-                .iter()
-                .map(|(n, keys)| {
-                    (n.clone(), Value::Object(keys.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()))
-                })
-                .collect();
-            m.insert("secrets".into(), Value::Object(secrets));
-        }
-        if !self.kinds.namespaced.is_empty() || !self.kinds.cluster.is_empty() {
-            let gk = |v: &[(String, String)]| v.iter().map(|(g, k)| format!("{g}/{k}")).collect::<Vec<_>>();
-            m.insert(
-                "kinds".into(),
-                json!({ "namespaced": gk(&self.kinds.namespaced), "cluster": gk(&self.kinds.cluster) }),
-            );
-        }
-        Value::Object(m)
     }
 }
 

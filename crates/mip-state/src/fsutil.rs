@@ -6,7 +6,6 @@
 
 use crate::Error;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
@@ -52,15 +51,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     mip_core::fsio::sync_dir(dir).map_err(Error::io(dir))
 }
 
-/// A random id shaped like a version-4 UUID, from the kernel's random source.
+/// A random version-4 UUID, from the OS random source.
 pub(crate) fn random_id() -> Result<String, Error> {
-    let path = Path::new("/dev/urandom");
-    let mut b = [0u8; 16];
-    fs::File::open(path).and_then(|mut f| f.read_exact(&mut b)).map_err(Error::io(path))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal { reason: format!("no random source: {e}") })?;
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
 }
 
 #[cfg(test)]

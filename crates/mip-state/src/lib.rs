@@ -118,11 +118,11 @@ pub struct Via {
 /// forget it).
 pub type Record = (ObjectRef, Option<ManagedEntry>);
 
-/// A new random lineage (a UUID v4 from `/dev/urandom`), for stores created elsewhere (the
-/// cluster store of `mip-kube`).
+/// A new random lineage (a version-4 UUID from the OS random source), for stores created
+/// elsewhere (the cluster store of `mip-kube`).
 ///
 /// # Errors
-/// [`Error::Io`] when `/dev/urandom` cannot be read.
+/// [`Error::Internal`] when the OS has no random source.
 pub fn new_lineage() -> Result<String, Error> {
     fsutil::random_id()
 }
