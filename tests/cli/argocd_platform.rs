@@ -26,6 +26,10 @@ const APPS: &str = "applications.argoproj.io";
 /// The Applications Argo CD generates from this tree (the plan lists the same; see below).
 const APPLICATIONS: usize = 35;
 
+/// The test Keycloak client's id and secret (from the env): canaries, long and unique.
+const KC_ID: &str = "CANARY-kc-id-2b8e61f0c9d47a35e1b06c8f9d2a7e43";
+const KC_SECRET: &str = "CANARY-kc-secret-9f1e3c7a0b5d8e2f64a1c9b7d03e5f82";
+
 /// `mip` against `cluster` in `dir` (no terminal; the test Keycloak client in the env).
 pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mip"))
@@ -33,8 +37,8 @@ pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output
         .current_dir(dir)
         .env("KUBECONFIG", cluster.kubeconfig_path())
         .env("NO_COLOR", "1")
-        .env("MIP_TEST_KC_ID", "mip-client")
-        .env("MIP_TEST_KC_SECRET", "CANARY-kc-secret-9f1e")
+        .env("MIP_TEST_KC_ID", KC_ID)
+        .env("MIP_TEST_KC_SECRET", KC_SECRET)
         .env_remove("MIP_INVENTORY")
         .stdin(Stdio::null())
         .output()
@@ -152,8 +156,9 @@ fn notebooks_manifest(version: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notebooks\ndata:\n  version: '{version}'\n")
 }
 
-fn render(cluster: &TestCluster, d: &Path) {
+fn render(cluster: &TestCluster, d: &Path, art: &mut Artifacts) {
     let o = mip_on(cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    art.keep("render tree", &o);
     assert_eq!(code(&o), 0, "mip render: {}", stderr(&o));
 }
 
@@ -200,6 +205,8 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     let tree = d.join("tree");
+    // Every run's stdout and stderr, for the canary at the end.
+    let mut art = Artifacts::default();
     let mut mirrors = Mirrors::serve(&argocd, d).expect("mirrors");
     let b_values = "exareme2-values.yaml";
     write(
@@ -220,22 +227,25 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     // The notebooks' first version, at a commit the inventory then pins.
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, None, None, b_values))
         .expect("inventory");
-    render(&cluster, d);
+    render(&cluster, d, &mut art);
     mirrors.adapt_operator(&tree).expect("the operator kustomization");
     write(&tree, "apps/notebooks/settings.yaml", &notebooks_manifest("1"));
     let v1 = argocd.commit_tree(&tree, "notebooks v1");
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, Some(&v1), None, b_values))
         .expect("inventory");
-    render(&cluster, d);
+    render(&cluster, d, &mut art);
     let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
+    art.keep("mip render tree --check", &o);
     assert_eq!(code(&o), 0, "the tree is complete: {}\n{}", stdout(&o), stderr(&o));
     let o = mip_on(&cluster, d, &["validate", "-i", "mip.yaml", "--tree", "tree"]);
+    art.keep("mip validate --tree tree", &o);
     assert_eq!(code(&o), 0, "the inventory and its tree validate: {}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "no mirror is unused, nothing is missing: {}", stderr(&o));
     argocd.commit_tree(&tree, "the platform");
 
     // The plan names what Argo CD will generate: those Applications, and no other, must exist.
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "-o", "json"]);
+    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "-o", "json", "--out", "plan.mip"]);
+    art.keep("mip plan -o json --out plan.mip", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let plan: Value = serde_json::from_str(&stdout(&o)).expect("plan json");
     let applications = |list: &str| -> Vec<String> {
@@ -270,6 +280,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
 
     let started = Instant::now();
     let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "600"]);
+    art.keep("mip apply --auto-approve --wait-timeout 600", &o);
     assert_eq!(
         code(&o),
         0,
@@ -282,6 +293,25 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         "argocd platform: {APPLICATIONS} Applications Healthy {:?} after apply started",
         started.elapsed()
     );
+
+    // The canaries: every value of every Secret mip made (generated, and the Keycloak client's
+    // from the env), as the state lists them, and the client's id and secret as given.
+    let o = mip_on(&cluster, d, &["state", "list", "-o", "json", "-i", "mip.yaml"]);
+    art.keep("mip state list -o json", &o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let listed: Value = serde_json::from_slice(&o.stdout).expect("state list json");
+    let mut canaries = vec![
+        Canary::new("the Keycloak client id (env)", KC_ID),
+        Canary::new("the Keycloak client secret (env)", KC_SECRET),
+    ];
+    for m in listed["managed"].as_array().expect("managed") {
+        let addr = text(m, "/address");
+        if let ["v1", "Secret", ns, name] = addr.split('/').collect::<Vec<_>>().as_slice() {
+            canaries.extend(secret_canaries(cluster.kubectl(), ns, name, "the value"));
+        }
+    }
+    // federation-A's keycloak-credentials (2) and mip-secret (10), datacatalog-secrets (4).
+    assert!(canaries.len() >= 2 + 12 + 4, "{} canaries", canaries.len());
 
     // Every Application: exactly the plan's, each Synced and Healthy, named one by one if not.
     let apps = items(&cluster, APPS, &ns);
@@ -333,6 +363,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     assert_eq!(configmap_version(&cluster, "federation-b"), "1");
     // Nothing to do, and nothing Argo CD would change: the models match what Argo CD generated.
     let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    art.keep("mip plan --detailed-exitcode (after apply)", &o);
     assert_eq!(code(&o), 0, "plan after apply: {}\n{}", stdout(&o), stderr(&o));
 
     // The canary: a new version in Git, pinned for federation-A only, in the inventory.
@@ -341,6 +372,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, Some(&v1), Some(&v2), b_values))
         .expect("inventory");
     let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    art.keep("mip plan --detailed-exitcode (the canary upgrade)", &o);
     assert_eq!(code(&o), 2, "the plan shows what Argo CD will move: {}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -359,13 +391,14 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     );
     assert!(out.contains("Argo CD will create 0, change 1 and delete 0"), "{out}");
     let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
+    art.keep("mip render tree --check", &o);
     assert_eq!(code(&o), 1, "render --check fails until the tree is re-rendered");
     assert!(
         stdout(&o).contains("deployments/local/federations/federation-A/kustomization.yaml"),
         "{}",
         stdout(&o)
     );
-    render(&cluster, d);
+    render(&cluster, d, &mut art);
     argocd.commit_tree(&tree, "federation-A on notebooks v2");
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -386,6 +419,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     }
     assert_eq!(configmap_version(&cluster, "federation-b"), "1");
     let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    art.keep("mip plan --detailed-exitcode (after the upgrade)", &o);
     assert_eq!(code(&o), 0, "plan after the upgrade: {}\n{}", stdout(&o), stderr(&o));
 
     // Negative: federation-B's Exareme2 reads a values file the tree does not have. Argo CD
@@ -396,6 +430,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     )
     .expect("inventory");
     let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    art.keep("mip render tree (a broken values reference)", &o);
     assert_eq!(code(&o), 0, "render only warns of a missing file: {}", stderr(&o));
     argocd.commit_tree(&tree, "a broken values reference in federation-B");
     let deadline = Instant::now() + TIMEOUT;
@@ -404,6 +439,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         std::thread::sleep(Duration::from_secs(2));
     }
     let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"]);
+    art.keep("mip apply --auto-approve --wait-timeout 60 (a broken values reference)", &o);
     assert_eq!(code(&o), 5, "{}\n{}", stdout(&o), stderr(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains("federation-b-exareme2"), "the failure names the Application: {all}");
@@ -415,4 +451,11 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
             && unhealthy[0].contains("no-such-values.yaml"),
         "only federation-B's Exareme2 is broken, for its values file: {unhealthy:#?}"
     );
+
+    // No secret value, raw or base64, in any run's output, the plan file, the rendered tree or
+    // the state store.
+    art.file("plan file", &d.join("plan.mip"));
+    art.dir("rendered tree", &tree);
+    art.dir("state store", &d.join("state"));
+    art.assert_no_secret(&canaries);
 }

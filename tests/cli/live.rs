@@ -16,8 +16,9 @@ pub(crate) struct Env {
     pub(crate) fed: String,
 }
 
-pub(crate) const CLIENT_ID: &str = "CANARY-client-id-7d1c";
-pub(crate) const CLIENT_SECRET: &str = "CANARY-client-secret-93fe";
+/// The Keycloak client's id and secret: canaries, long and unique (what the leak checks look for).
+pub(crate) const CLIENT_ID: &str = "CANARY-client-id-7d1c4a90e2b35f6817c0d9ae42b6f3c5";
+pub(crate) const CLIENT_SECRET: &str = "CANARY-client-secret-93fe0b7a5c1d24e8f6a9b3c70d5e1f28";
 
 pub(crate) fn setup(tag: &str) -> Env {
     let cluster = TestCluster::shared();
@@ -60,6 +61,18 @@ pub(crate) fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output 
     for (k, v) in extra {
         cmd.env(k, v);
     }
+    cmd.output().expect("mip runs")
+}
+
+/// `mip` in the test's directory with exactly `args` (no inventory or state flags added).
+fn run_plain(e: &Env, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
+    cmd.args(args)
+        .current_dir(e.dir.path())
+        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
+        .env("MIP_TEST_KC_ID", CLIENT_ID)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
     cmd.output().expect("mip runs")
 }
 
@@ -147,25 +160,25 @@ fn decode(b64: &str) -> String {
     String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("base64")).expect("utf8")
 }
 
-fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            all_files(&p, out);
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.push((p.display().to_string(), b));
-        }
-    }
+/// The canaries of a `setup` environment once applied: every value of the Secrets mip made in
+/// the federation's namespace (generated, and the Keycloak client from env and file), and the
+/// client's id and secret as given.
+pub(crate) fn canaries(e: &Env) -> Vec<Canary> {
+    let mut c = secret_canaries(TestCluster::shared().kubectl(), &e.fed, "mip-secret", "generated");
+    assert_eq!(c.len(), 10, "mip-secret's keys");
+    c.extend(secret_canaries(TestCluster::shared().kubectl(), &e.fed, "keycloak-credentials", "sourced"));
+    c.extend([
+        Canary::new("the Keycloak client id (env)", CLIENT_ID),
+        Canary::new("the Keycloak client secret (file)", CLIENT_SECRET),
+    ]);
+    c
 }
 
 #[test]
 fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let e = setup("boot");
-    let mut artifacts: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut keep = |what: &str, o: &Output| {
-        artifacts.push((format!("{what} stdout"), o.stdout.clone()));
-        artifacts.push((format!("{what} stderr"), o.stderr.clone()));
-    };
+    // Every run's stdout and stderr, and every file mip writes, for the canary at the end.
+    let mut art = Artifacts::default();
 
     // The argocd-server-created `default` project exists, owned by another manager.
     kubectl_apply(
@@ -177,7 +190,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     );
 
     let plan = run(&e, &["plan", "--detailed-exitcode", "--output", "json"]);
-    keep("plan", &plan);
+    art.keep("plan", &plan);
     assert_eq!(code(&plan), 2, "{}", stderr(&plan));
     let p = json(&plan);
     assert_eq!(p["mode"], "live");
@@ -193,11 +206,11 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     assert!(default["reason"].as_str().expect("r").contains("adopt"), "{default}");
 
     let plan_file = e.dir.path().join("plan.mip").display().to_string();
-    let o = run(&e, &["plan", "--out", &plan_file]);
-    keep("plan -o", &o);
+    let o = run(&e, &["plan", "--out", &plan_file, "-vvv"]);
+    art.keep("plan --out -vvv", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
-    keep("apply", &o);
+    let o = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    art.keep("apply -vvv", &o);
     assert_eq!(code(&o), 0, "apply failed: {}", stderr(&o));
 
     // Locked down by blacklist, the other manager's whitelist left alone.
@@ -220,16 +233,16 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
 
     // A saved plan applies once: the state moved on.
     let again = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
-    keep("apply again", &again);
+    art.keep("apply again", &again);
     assert_eq!(code(&again), 4, "{}", stderr(&again));
     assert!(stderr(&again).contains("stale"), "{}", stderr(&again));
 
     // Idempotent: nothing to do, and generated secrets keep their values.
-    let replan = run(&e, &["plan", "--detailed-exitcode"]);
-    keep("replan", &replan);
+    let replan = run(&e, &["plan", "--detailed-exitcode", "-vvv"]);
+    art.keep("replan -vvv", &replan);
     assert_eq!(code(&replan), 0, "re-plan is not empty:\n{}\n{}", stdout(&replan), stderr(&replan));
     let noop = run_env(&e, &["apply", "--auto-approve", "--wait-timeout", "0"], &[("MIP_STATS", "1")]);
-    keep("no-op apply", &noop);
+    art.keep("no-op apply", &noop);
     assert_eq!(code(&noop), 0, "{}", stderr(&noop));
     assert!(stderr(&noop).contains("No changes"), "{}", stderr(&noop));
     assert!(
@@ -241,7 +254,8 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     // Without Argo CD's controllers the generated objects are missing: that is drift (exit 2)
     // with no mip-owned change. Once "Argo CD" (here: the test, as manager argocd-controller)
     // creates them, drift is clean and an apply's gate releases.
-    let drift = run(&e, &["drift", "--output", "json"]);
+    let drift = run(&e, &["drift", "--output", "json", "-vvv"]);
+    art.keep("drift -o json -vvv (Argo CD's side missing)", &drift);
     assert_eq!(code(&drift), 2, "{}", stderr(&drift));
     let dj = json(&drift);
     assert_eq!(dj["changes"], serde_json::json!([]), "{dj}");
@@ -261,18 +275,22 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
             }
         })
     };
-    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60s", "--wait-for", "exists"]);
+    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60s", "--wait-for", "exists", "-vv"]);
     creator.join().expect("creator");
+    art.keep("gated apply -vv", &gated);
     assert_eq!(code(&gated), 0, "the gate did not release: {}", stderr(&gated));
     assert!(stderr(&gated).contains("everything Argo CD reconciles is ready"), "{}", stderr(&gated));
     // The objects this test created in Argo CD's place carry no real spec: Argo CD's side
     // differs (one finding per object, never a mip-owned change); mip's side is clean.
-    let argo_side = run(&e, &["drift", "--output", "json"]);
+    let argo_side =
+        run_env(&e, &["drift", "--output", "json", "--log-format", "json"], &[("RUST_LOG", "trace")]);
+    art.keep("drift -o json, RUST_LOG=trace in JSON (Argo CD's side differs)", &argo_side);
     assert_eq!(code(&argo_side), 2, "{}", stderr(&argo_side));
     let aj = json(&argo_side);
     assert_eq!(aj["changes"], serde_json::json!([]), "{aj}");
     assert!(aj["argo"].as_array().expect("argo").iter().all(|a| a["kind"] == "spec-differs"), "{aj}");
-    let drift = run(&e, &["drift", "--mip-only"]);
+    let drift = run(&e, &["drift", "--mip-only", "-vvv"]);
+    art.keep("drift --mip-only -vvv", &drift);
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 
     // Argo CD reports a generated Application Degraded at the revision it tracks: drift names
@@ -299,7 +317,8 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         &status.to_string(),
     ]);
     assert!(patched.status.success(), "{}", String::from_utf8_lossy(&patched.stderr));
-    let d = run(&e, &["drift", "--output", "json"]);
+    let d = run(&e, &["drift", "--output", "json", "-vvv"]);
+    art.keep("drift -o json -vvv (degraded)", &d);
     assert_eq!(code(&d), 2, "{}", stderr(&d));
     let kinds: Vec<String> = json(&d)["argo"]
         .as_array()
@@ -310,7 +329,20 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         .collect();
     assert!(kinds.contains(&"degraded".to_owned()) && kinds.contains(&"out-of-sync".to_owned()), "{kinds:?}");
     assert_eq!(code(&run(&e, &["drift", "--mip-only"])), 0, "--mip-only leaves Argo CD's side out");
-    let doc = run(&e, &["doctor"]);
+    for (what, args) in [
+        ("drift -vvv", &["drift", "-vvv"][..]),
+        (
+            "drift -o prometheus -vv --log-format json",
+            &["drift", "-o", "prometheus", "-vv", "--log-format", "json"],
+        ),
+        ("doctor -o json -vvv", &["doctor", "-o", "json", "-vvv"]),
+    ] {
+        let o = run(&e, args);
+        art.keep(what, &o);
+        assert_eq!(code(&o), 2, "{what}: {}{}", stdout(&o), stderr(&o));
+    }
+    let doc = run(&e, &["doctor", "-vvv"]);
+    art.keep("doctor -vvv", &doc);
     assert_eq!(code(&doc), 2, "{}", stdout(&doc));
     assert!(
         stdout(&doc).contains("[degraded]")
@@ -321,7 +353,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
 
     // State lists what mip manages.
     let st = run(&e, &["state", "list", "--output", "json"]);
-    keep("state", &st);
+    art.keep("state", &st);
     let s = json(&st);
     assert!(s["serial"].as_u64().expect("serial") > 0);
     assert!(
@@ -332,20 +364,56 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
             .any(|m| m["address"] == format!("v1/Secret/{}/mip-secret", e.fed))
     );
 
-    // Canary: no secret value in any output, the plan file, or the state store.
-    all_files(e.dir.path().join("state").as_path(), &mut artifacts);
-    artifacts.push(("plan file".into(), std::fs::read(&plan_file).expect("plan")));
-    let mut secrets: Vec<String> = all.clone();
-    secrets.extend([CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned()]);
-    for (what, bytes) in &artifacts {
-        let text = String::from_utf8_lossy(bytes);
-        for v in &secrets {
-            assert!(!text.contains(v.as_str()), "a secret value leaked into {what}");
-        }
+    // What else reads the inventory, the plan or the state: the plan in the other formats, the
+    // saved plan shown, what the state holds for each Secret, the history; the tree rendered
+    // (files and output) and imported back.
+    let plan_path = Path::new(&plan_file);
+    for (what, args) in [
+        ("plan -o markdown -vvv", vec!["plan", "-o", "markdown", "-vvv"]),
+        ("show -o json -vvv", vec!["show", &plan_file, "-o", "json", "-vvv"]),
+        ("show -o markdown", vec!["show", &plan_file, "-o", "markdown"]),
+        ("show", vec!["show", &plan_file]),
+    ] {
+        let o = if args[0] == "show" { run_plain(&e, &args) } else { run(&e, &args) };
+        art.keep(what, &o);
+        assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
     }
+    for name in ["mip-secret", "keycloak-credentials"] {
+        let addr = format!("v1/Secret/{}/{name}", e.fed);
+        let o = run(&e, &["state", "show", &addr, "-i", &e.inv, "-vvv"]);
+        art.keep(&format!("state show {addr} -vvv"), &o);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let tree = e.dir.path().join("tree");
+    let tree_s = tree.display().to_string();
+    let rendered = run_plain(&e, &["render", &tree_s, "-i", &e.inv, "-vvv"]);
+    art.keep("render -vvv", &rendered);
+    assert_eq!(code(&rendered), 0, "{}", stderr(&rendered));
+    art.dir("rendered tree", &tree);
+    let imported_file = e.dir.path().join("imported.yaml");
+    let imported_s = imported_file.display().to_string();
+    let imported = run_plain(&e, &["import", &tree_s, "-vvv"]);
+    art.keep("import -vvv", &imported);
+    assert_eq!(code(&imported), 0, "{}", stderr(&imported));
+    let o = run_plain(&e, &["import", &tree_s, "-o", &imported_s, "--log-format", "json", "-vvv"]);
+    art.keep("import -o FILE", &o);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    art.file("imported inventory", &imported_file);
+    art.file("plan file", plan_path);
+    art.dir("state store before destroy", Path::new(&e.state));
+    let secrets = canaries(&e);
+    assert_eq!(
+        secrets
+            .iter()
+            .filter(|c| c.what.starts_with("generated"))
+            .map(|c| c.value.clone())
+            .collect::<Vec<_>>(),
+        all
+    );
 
     // Destroy removes what mip made (the namespace goes, with its secrets) and forgets `default`.
-    let d = with_argo_finalizers(&e.argocd, || run(&e, &["destroy", "--auto-approve"]));
+    let d = with_argo_finalizers(&e.argocd, || run(&e, &["destroy", "--auto-approve", "-vvv"]));
+    art.keep("destroy -vvv", &d);
     assert_eq!(code(&d), 0, "{}", stderr(&d));
     let gone = kubectl(&["get", "application", "-n", &e.argocd, "main-infra-clusterset"]);
     assert!(!gone.status.success(), "root application still there");
@@ -354,7 +422,8 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         "`default` must not be deleted"
     );
     // The history names each operation as it was: the applies, then the destroy.
-    let h = run(&e, &["state", "history"]);
+    let h = run(&e, &["state", "history", "-vvv"]);
+    art.keep("state history -vvv", &h);
     assert_eq!(code(&h), 0, "{}", stderr(&h));
     let history = stdout(&h);
     let ops: Vec<&str> = history
@@ -366,6 +435,11 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         .collect();
     assert_eq!(ops.last(), Some(&"destroy completed"), "{}", stdout(&h));
     assert!(ops.contains(&"apply completed"), "{}", stdout(&h));
+
+    // Canary: no secret value, raw or base64, in any output, the plan file, the rendered tree,
+    // the imported inventory, or the state store (before and after the destroy).
+    art.dir("state store after destroy", Path::new(&e.state));
+    art.assert_no_secret(&secrets);
 }
 
 #[test]
