@@ -387,11 +387,9 @@ pub enum Command {
         /// rendered tree).
         #[arg(long)]
         mip_only: bool,
-        /// Also push the metrics of this run (as `--output prometheus` prints them) to the
-        /// Pushgateway at URL (`http://host:port`), job `mip_drift`; a failed check pushes
-        /// `mip_drift_success 0`.
-        #[arg(long, env = "MIP_PUSHGATEWAY", value_name = "URL")]
-        pushgateway: Option<String>,
+        /// Where to push the metrics of this run.
+        #[command(flatten)]
+        push: PushArgs,
     },
     /// Delete every object mip manages (never what Argo CD owns; `default` is only forgotten).
     Destroy {
@@ -684,4 +682,52 @@ pub enum ClusterCommand {
     },
     /// Remove a cluster no federation uses; asks for confirmation.
     Remove(RemoveArgs),
+}
+
+/// `mip drift --pushgateway …`: where the metrics go, in which group, with which credentials.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Pushgateway")]
+pub struct PushArgs {
+    /// Also push the metrics of this run (as `--output prometheus` prints them, plus when the
+    /// fingerprint last changed) to the Pushgateway at URL (`http://` or
+    /// `https://host:port[/path]`; `HTTPS_PROXY`/`NO_PROXY` apply); a failed check pushes
+    /// `mip_drift_success 0`. Never put credentials in the URL.
+    #[arg(long, env = "MIP_PUSHGATEWAY", value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// The group's `job` label.
+    #[arg(long, env = "MIP_PUSHGATEWAY_JOB", default_value = "mip_drift", value_name = "NAME")]
+    pub pushgateway_job: String,
+    /// A grouping label beside the job, so platforms sharing a Pushgateway never overwrite each
+    /// other's metrics (repeat for several); default `platform=` the inventory's infra
+    /// repository URL.
+    #[arg(long = "pushgateway-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub pushgateway_labels: Vec<(String, String)>,
+    /// Basic auth user; the password is read from `MIP_PUSHGATEWAY_PASSWORD`.
+    #[arg(
+        long,
+        env = "MIP_PUSHGATEWAY_USER",
+        value_name = "USER",
+        conflicts_with = "pushgateway_bearer_token_file"
+    )]
+    pub pushgateway_user: Option<String>,
+    /// A file holding a bearer token (e.g. a mounted Secret), sent as `Authorization: Bearer`.
+    #[arg(long, env = "MIP_PUSHGATEWAY_BEARER_TOKEN_FILE", value_name = "FILE")]
+    pub pushgateway_bearer_token_file: Option<std::path::PathBuf>,
+    /// A CA certificate (PEM) to trust for an `https` Pushgateway, besides the system's.
+    #[arg(long, env = "MIP_PUSHGATEWAY_CA_FILE", value_name = "FILE")]
+    pub pushgateway_ca_file: Option<std::path::PathBuf>,
+}
+
+/// `KEY=VALUE`, the key a Prometheus label name.
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))?;
+    let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !k.starts_with("__");
+    if !valid || k == "job" {
+        return Err(format!(
+            "`{k}` is not a grouping label name (letters, digits, `_`; not `job`, not `__…`)"
+        ));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }

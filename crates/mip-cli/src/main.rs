@@ -90,8 +90,8 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             rotate: &rotate,
             force_conflicts,
         }),
-        Command::Drift { inv, cluster, output, mip_only, pushgateway } => {
-            commands::drift::run(&inv, &cluster, output, mip_only, pushgateway.as_deref())
+        Command::Drift { inv, cluster, output, mip_only, push } => {
+            commands::drift::run(&inv, &cluster, output, mip_only, &push)
         }
         Command::Destroy { inv, cluster, auto_approve, include_protected, wait_timeout } => {
             commands::destroy::run(&inv, &cluster, auto_approve, include_protected, wait_timeout)

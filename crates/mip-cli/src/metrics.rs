@@ -7,7 +7,8 @@
 //! | `mip_drift_objects{kind, finding}` | gauge | objects per Kubernetes kind and finding: `drifted` (a mip-owned object differs, is absent, or is managed but no longer in the inventory), `missing` (an object Argo CD should have generated), `out_of_sync`, `degraded` (unhealthy) and `spec_differs` (Argo CD's side) |
 //! | `mip_drift_findings{finding}` | gauge | the same, summed over kinds; every finding present, 0 when none |
 //! | `mip_drift_detected` | gauge | 1 when anything drifted (exit 2), else 0 |
-//! | `mip_drift_info{fingerprint}` | gauge | always 1; the label is the report's stable fingerprint, for deduplicating alerts |
+//! | `mip_drift_fingerprint` | gauge | the report's stable fingerprint as a number (its first 13 hex digits), the same while the same drift persists: for deduplicating alerts without a label that starts a new series whenever drift changes |
+//! | `mip_drift_fingerprint_change_timestamp_seconds` | gauge | (pushed only) when the fingerprint last changed: carried over from the group's previous push while it stays the same |
 //! | `mip_drift_success` | gauge | 1 when the check ran, 0 when it failed (exit 1) |
 //! | `mip_drift_last_run_timestamp_seconds` | gauge | when the check started (Unix time) |
 //! | `mip_drift_last_success_timestamp_seconds` | gauge | when the last check that ran started |
@@ -17,6 +18,13 @@
 //! `POST` (which replaces only the metrics of the same names), the Pushgateway keeps the last
 //! successful run's counts and timestamp, so "drift" and "the check stopped running" stay two
 //! separate alerts (`examples/cron/prometheus-rule.yaml`).
+//!
+//! The push goes through a real HTTP client (reqwest on rustls: `http` or `https`, the system's
+//! roots plus `--pushgateway-ca-file`, `HTTPS_PROXY`/`NO_PROXY`, basic auth with the password
+//! from the environment or a bearer token from a file; credentials never in the URL, so never in
+//! a message), to the group `job` + `--pushgateway-label`s (default `platform=` the inventory's
+//! infra repository), each value base64url-encoded in the path, so two platforms never
+//! overwrite each other.
 
 use mip_engine::live::Drift;
 use std::collections::BTreeMap;
@@ -73,8 +81,9 @@ fn timing(out: &mut String, run: &Run, success: bool) {
     let _ = writeln!(out, "mip_drift_duration_seconds {:.3}", run.duration.as_secs_f64());
 }
 
-/// The metrics of a drift report.
-pub fn exposition(d: &Drift, run: &Run) -> String {
+/// The metrics of a drift report; `changed_at`: when its fingerprint last changed, when known
+/// (a push reads it from the group's previous push).
+pub fn exposition(d: &Drift, run: &Run, changed_at: Option<f64>) -> String {
     let mut per_kind: BTreeMap<(String, &str), u64> = BTreeMap::new();
     for c in &d.changes {
         *per_kind.entry((c.address.kind.clone(), "drifted")).or_default() += 1;
@@ -104,12 +113,27 @@ pub fn exposition(d: &Drift, run: &Run) -> String {
     let _ = writeln!(out, "mip_drift_detected {}", u8::from(!d.is_empty()));
     header(
         &mut out,
-        "mip_drift_info",
-        "The drift report's fingerprint (stable while the same drift persists).",
+        "mip_drift_fingerprint",
+        "The drift report's fingerprint as a number (stable while the same drift persists).",
     );
-    let _ = writeln!(out, "mip_drift_info{{fingerprint=\"{}\"}} 1", escape(&d.fingerprint));
+    let _ = writeln!(out, "mip_drift_fingerprint {}", fingerprint_number(&d.fingerprint));
+    if let Some(at) = changed_at {
+        header(
+            &mut out,
+            "mip_drift_fingerprint_change_timestamp_seconds",
+            "When the drift report's fingerprint last changed (Unix time).",
+        );
+        let _ = writeln!(out, "mip_drift_fingerprint_change_timestamp_seconds {at:.3}");
+    }
     timing(&mut out, run, true);
     out
+}
+
+/// The first 13 hex digits of a `sha256:…` fingerprint as a number: below 2^52, so exact as a
+/// sample value (a float).
+pub fn fingerprint_number(fingerprint: &str) -> u64 {
+    let hex = fingerprint.rsplit(':').next().unwrap_or_default();
+    u64::from_str_radix(hex.get(..13).unwrap_or(hex), 16).unwrap_or(0)
 }
 
 /// The metrics of a check that failed.
@@ -119,51 +143,164 @@ pub fn exposition_failed(run: &Run) -> String {
     out
 }
 
-/// Pushes `body` to the Pushgateway at `url` (`http://host:port`, optionally with a path
-/// prefix) under job `mip_drift`, with `POST` (metrics of other names in the group are kept).
-///
-/// # Errors
-/// A URL that is not `http://…`, a connection or timeout error, or a status other than 2xx.
-pub async fn push(url: &str, body: &str, timeout: Duration) -> anyhow::Result<()> {
-    use anyhow::{Context as _, bail};
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("`--pushgateway {url}`: only `http://` URLs are supported (a Pushgateway inside the cluster)");
-    };
-    let (authority, prefix) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p.trim_end_matches('/')));
-    if authority.is_empty() || authority.contains('@') {
-        bail!("`--pushgateway {url}`: expected `http://host:port[/path]`");
+/// Where and how to push: the Pushgateway, the group, and the credentials.
+pub struct Gateway {
+    /// The Pushgateway's base URL, with any path prefix (never credentials).
+    pub url: reqwest::Url,
+    /// The grouping key: `job`, then the labels.
+    pub job: String,
+    /// Grouping labels beside the job.
+    pub labels: Vec<(String, String)>,
+    /// How to authenticate.
+    pub auth: Auth,
+    /// An extra CA certificate (PEM) to trust.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Bound on each request.
+    pub timeout: Duration,
+}
+
+/// Credentials for the Pushgateway.
+pub enum Auth {
+    /// None.
+    None,
+    /// HTTP basic auth.
+    Basic {
+        /// User.
+        user: String,
+        /// Password (from the environment).
+        password: mip_core::Sensitive,
+    },
+    /// `Authorization: Bearer` with this token (from a file).
+    Bearer(mip_core::Sensitive),
+}
+
+impl Gateway {
+    /// Checks the URL: `http` or `https`, a host, no credentials (they would show in process
+    /// lists and in every message naming the URL).
+    ///
+    /// # Errors
+    /// A URL that is not one.
+    pub fn parse_url(url: &str) -> anyhow::Result<reqwest::Url> {
+        use anyhow::bail;
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("`--pushgateway {url}`: {e} (hint: `https://host:port[/path]`)"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+            bail!("`--pushgateway {url}`: expected `http://` or `https://host:port[/path]`");
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            bail!(
+                "`--pushgateway`: credentials in the URL would show in process lists and messages (hint: `--pushgateway-user` with `MIP_PUSHGATEWAY_PASSWORD`, or `--pushgateway-bearer-token-file`)"
+            );
+        }
+        Ok(parsed)
     }
-    let address = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
-    let path = if prefix.is_empty() {
-        "/metrics/job/mip_drift".to_owned()
-    } else {
-        format!("/{prefix}/metrics/job/mip_drift")
-    };
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(&address).await?;
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let response = tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer within {} s", timeout.as_secs()))
-        .and_then(|r| r.map_err(anyhow::Error::from))
-        .with_context(|| format!("failed to push the metrics to `{url}`"))?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.split_whitespace().nth(1).unwrap_or_default();
-    if !status.starts_with('2') {
-        let first = text.lines().next().unwrap_or("no response");
-        let detail = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
-        bail!("the Pushgateway at `{url}` refused the metrics: {first} {detail}");
+
+    /// The group's URL: `…/metrics/job@base64/<job>/<label>@base64/<value>…` (base64url, so
+    /// any value, a URL included, is one path segment).
+    fn group_url(&self) -> reqwest::Url {
+        use base64::Engine as _;
+        let encode = |v: &str| match base64::engine::general_purpose::URL_SAFE.encode(v) {
+            e if e.is_empty() => "=".to_owned(),
+            e => e,
+        };
+        let mut path = self.url.path().trim_end_matches('/').to_owned();
+        path.push_str(&format!("/metrics/job@base64/{}", encode(&self.job)));
+        for (k, v) in &self.labels {
+            path.push_str(&format!("/{k}@base64/{}", encode(v)));
+        }
+        let mut url = self.url.clone();
+        url.set_path(&path);
+        url
     }
-    Ok(())
+
+    fn client(&self) -> anyhow::Result<reqwest::Client> {
+        use anyhow::Context as _;
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(concat!("mip/", env!("CARGO_PKG_VERSION")));
+        if let Some(file) = &self.ca_file {
+            let pem = std::fs::read(file)
+                .with_context(|| format!("failed to read `--pushgateway-ca-file {}`", file.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!("`--pushgateway-ca-file {}` is not a PEM certificate", file.display())
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder.build().context("failed to set up the HTTP client")
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::None => request,
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+        }
+    }
+
+    /// When the fingerprint last changed, by the group's previous push (`GET /api/v1/metrics`):
+    /// that push's change time while the fingerprint is the same, else `now`. Best effort: a
+    /// Pushgateway that cannot say counts as a change.
+    pub async fn changed_at(&self, fingerprint: &str, now: f64) -> f64 {
+        let Ok(client) = self.client() else { return now };
+        let mut url = self.url.clone();
+        url.set_path(&format!("{}/api/v1/metrics", self.url.path().trim_end_matches('/')));
+        let Ok(response) = self.authorize(client.get(url)).send().await else { return now };
+        let Ok(doc) = response.json::<serde_json::Value>().await else { return now };
+        let mut wanted: std::collections::BTreeMap<&str, &str> =
+            self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        wanted.insert("job", &self.job);
+        let group = doc["data"].as_array().into_iter().flatten().find(|g| {
+            g["labels"].as_object().is_some_and(|l| {
+                l.len() == wanted.len()
+                    && wanted.iter().all(|(k, v)| l.get(*k).and_then(|x| x.as_str()) == Some(*v))
+            })
+        });
+        let value =
+            |name: &str| -> Option<f64> { group?[name]["metrics"][0]["value"].as_str()?.parse().ok() };
+        let same =
+            value("mip_drift_fingerprint").is_some_and(|v| v == fingerprint_number(fingerprint) as f64);
+        match value("mip_drift_fingerprint_change_timestamp_seconds") {
+            Some(at) if same => at,
+            _ => now,
+        }
+    }
+
+    /// Pushes `body` to the group with `POST` (metrics of other names in the group are kept).
+    ///
+    /// # Errors
+    /// A connection, TLS or timeout error, or a status other than 2xx (the Pushgateway's words).
+    pub async fn push(&self, body: &str) -> anyhow::Result<()> {
+        use anyhow::{Context as _, bail};
+        let client = self.client()?;
+        let request = client
+            .post(self.group_url())
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(body.to_owned());
+        let url = &self.url;
+        let response = self
+            .authorize(request)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))
+            .with_context(|| format!("failed to push the metrics to `{url}`"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail = response.text().await.unwrap_or_default();
+            bail!("the Pushgateway at `{url}` refused the metrics: {status} {}", detail.trim());
+        }
+        Ok(())
+    }
+}
+
+/// An error and its causes on one line (reqwest's own message stops at "error sending request").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -116,6 +116,17 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use argocd::{ArgoCd, ArgoCdOptions};
+
+/// A fresh CA and a serving certificate for `127.0.0.1` and `localhost`, as PEM (CA
+/// certificate, certificate, key): for test servers that speak TLS (a Pushgateway behind its
+/// `--web.config.file`).
+///
+/// # Panics
+/// When the key generation fails.
+pub fn localhost_tls() -> (String, String, String) {
+    let pki = pki::Pki::generate().expect("test PKI");
+    (pki.ca_cert, pki.serving_cert, pki.serving_key)
+}
 pub use process::pid_alive;
 pub use toxiproxy::{Toxic, Toxiproxy};
 pub use workloads::{SimulatedNode, WorkloadOptions};

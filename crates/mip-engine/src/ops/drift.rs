@@ -28,3 +28,9 @@ pub async fn drift<K: Connector>(
     let argo = argo_drift(&loaded.desired, &plan, &live);
     Ok(drift_of(&plan, argo))
 }
+
+/// The platform a drift check is about, for grouping its metrics: the inventory's infra
+/// repository URL (`None` when the inventory cannot be read).
+pub fn platform(load: &LoadOptions) -> Option<String> {
+    crate::load::load(load).ok().map(|l| l.inventory.repositories.infra.url.value.clone())
+}
