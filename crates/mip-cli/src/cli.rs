@@ -415,7 +415,7 @@ pub enum Command {
         #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
         wait_timeout: std::time::Duration,
     },
-    /// Inspect the local state.
+    /// Inspect and manage the state (local or in the cluster).
     State {
         /// What to show.
         #[command(subcommand)]

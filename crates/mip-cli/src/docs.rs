@@ -98,10 +98,14 @@ fn collect<'a>(cmd: &'a clap::Command, into: &mut Vec<&'a clap::Command>) {
 /// One command's section.
 fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
     let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
-    let mut out = format!("\n## {name}\n\n{}\n", collapse_paragraphs(&about(cmd)));
+    let mut out = format!("\n## {name}\n\n{}\n", sentence(&collapse_paragraphs(&about(cmd))));
     let aliases: Vec<_> = cmd.get_visible_aliases().collect();
     if !aliases.is_empty() {
-        let _ = writeln!(out, "\nAlias: {}.", aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "\nAlias: {}.",
+            aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        );
     }
     let usage = cmd.clone().render_usage().to_string();
     let _ = write!(out, "\n```text\n{}\n```\n", usage.trim().trim_start_matches("Usage: "));
@@ -110,10 +114,18 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
         out.push_str("\nCommands:\n\n");
         for sub in subs {
             let sub_name = sub.get_bin_name().unwrap_or_else(|| sub.get_name());
-            let _ = writeln!(out, "- [`{}`](#{}): {}", sub.get_name(), anchor(sub_name), collapse(&first_line(sub)));
+            let _ = writeln!(
+                out,
+                "- [`{}`](#{}): {}",
+                sub.get_name(),
+                anchor(sub_name),
+                collapse(&first_line(sub))
+            );
         }
     }
-    let own = |a: &&Arg| visible(a) && !is_builtin(a) && !a.is_global_set() && !shared.contains(a.get_id().as_str());
+    let own = |a: &&Arg| {
+        visible(a) && !is_builtin(a) && !a.is_global_set() && !shared.contains(a.get_id().as_str())
+    };
     let positionals: Vec<_> = cmd.get_positionals().filter(own).collect();
     if !positionals.is_empty() {
         out.push_str("\nArguments:\n\n");
@@ -122,7 +134,8 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
         }
     }
     let options: Vec<_> = cmd.get_arguments().filter(|a| !a.is_positional()).filter(own).collect();
-    let takes_shared = !shared.is_empty() && shared.iter().all(|id| cmd.get_arguments().any(|a| a.get_id() == id.as_str()));
+    let takes_shared =
+        !shared.is_empty() && shared.iter().all(|id| cmd.get_arguments().any(|a| a.get_id() == id.as_str()));
     if !options.is_empty() || takes_shared {
         out.push_str("\nOptions:\n\n");
         for arg in options {
@@ -135,41 +148,44 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
     out
 }
 
-/// One argument as a bullet: its spelling, help, default, environment variable and values.
+/// One argument as a bullet: its spelling and help, then its default, environment variable
+/// and whether it repeats as sentences, and its values as a nested list.
 fn arg_item(arg: &Arg) -> String {
     let mut item = format!("- `{}`", spelling(arg));
-    let help = arg.get_long_help().or_else(|| arg.get_help()).map(|h| collapse(&h.to_string())).unwrap_or_default();
+    let help =
+        arg.get_long_help().or_else(|| arg.get_help()).map(|h| collapse(&h.to_string())).unwrap_or_default();
     if !help.is_empty() {
-        let _ = write!(item, ": {help}");
+        let _ = write!(item, ": {}", sentence(&help));
     }
-    let mut facts = Vec::new();
     let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
-    let values: Vec<_> = arg.get_possible_values().into_iter().filter(|v| !v.is_hide_set()).collect();
-    if takes_value && !values.is_empty() {
-        let list: Vec<_> = values
-            .iter()
-            .map(|v| match v.get_help() {
-                Some(h) => format!("`{}` ({})", v.get_name(), collapse(&h.to_string()).trim_end_matches('.').to_owned()),
-                None => format!("`{}`", v.get_name()),
-            })
-            .collect();
-        facts.push(format!("values: {}", list.join(", ")));
-    }
-    let defaults: Vec<_> = arg.get_default_values().iter().map(|d| d.to_string_lossy().into_owned()).collect();
+    let defaults: Vec<_> =
+        arg.get_default_values().iter().map(|d| d.to_string_lossy().into_owned()).collect();
     if takes_value && !defaults.is_empty() && !arg.is_hide_default_value_set() {
-        facts.push(format!("default: `{}`", defaults.join(",")));
+        let _ = write!(item, " Default: `{}`.", defaults.join(","));
     }
     if let Some(env) = arg.get_env().filter(|_| !arg.is_hide_env_set()) {
-        facts.push(format!("env: `{}`", env.to_string_lossy()));
+        let _ = write!(item, " Env: `{}`.", env.to_string_lossy());
     }
     if matches!(arg.get_action(), ArgAction::Append) {
-        facts.push("repeatable".to_owned());
-    }
-    if !facts.is_empty() {
-        let _ = write!(item, " ({})", facts.join("; "));
+        item.push_str(" Repeatable.");
     }
     item.push('\n');
+    let values: Vec<_> = arg.get_possible_values().into_iter().filter(|v| !v.is_hide_set()).collect();
+    if takes_value && values.iter().any(|v| v.get_help().is_some()) {
+        for v in values {
+            let help = v.get_help().map(|h| format!(": {}", collapse(&h.to_string()))).unwrap_or_default();
+            let _ = writeln!(item, "  - `{}`{help}", v.get_name());
+        }
+    } else if takes_value && !values.is_empty() {
+        let names: Vec<_> = values.iter().map(|v| format!("`{}`", v.get_name())).collect();
+        let _ = writeln!(item, "  - values: {}", names.join(", "));
+    }
     item
+}
+
+/// The text as a sentence: a full stop at the end unless it has one.
+fn sentence(text: &str) -> String {
+    if text.ends_with(['.', '!', '?']) { text.to_owned() } else { format!("{text}.") }
 }
 
 /// How the argument is written: `-o, --output <FORMAT>`, `<DIR>`, `[PLAN]`.
@@ -208,7 +224,10 @@ fn visible(arg: &Arg) -> bool {
 
 /// `--help` and `--version`, which every command has.
 fn is_builtin(arg: &Arg) -> bool {
-    matches!(arg.get_action(), ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version)
+    matches!(
+        arg.get_action(),
+        ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+    )
 }
 
 /// The command's full description.
