@@ -8,6 +8,7 @@ mod argocd_clusters;
 mod argocd_healthy;
 mod argocd_platform;
 mod clusters;
+mod docs;
 mod doctor;
 mod edit;
 mod examples_live;

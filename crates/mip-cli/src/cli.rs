@@ -413,7 +413,7 @@ pub enum Command {
         #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
         wait_timeout: std::time::Duration,
     },
-    /// Inspect the local state.
+    /// Inspect and manage the state (local or in the cluster).
     State {
         /// What to show.
         #[command(subcommand)]
@@ -490,8 +490,27 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff), or with `--dir` write one page per command.
+    Man {
+        /// Write `mip.1`, `mip-plan.1`, `mip-state-list.1`, … (one page per command) into DIR
+        /// (created if missing) instead of printing the one page of `mip`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Generated documentation (for mip's own docs/; hidden).
+    #[command(hide = true)]
+    Docs {
+        /// What to print.
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
+}
+
+/// `mip docs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Print the CLI reference in Markdown (`docs/cli.md`).
+    Cli,
 }
 
 /// `mip apps` subcommands.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod docs;
 mod duration;
 mod env;
 mod error;
@@ -125,7 +126,22 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
             views::stdout(&String::from_utf8_lossy(&buf))?;
             Ok(ExitStatus::Success)
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => {
+            let pages = docs::write_man_pages(&dir).map_err(|e| {
+                CliError::new(
+                    ExitStatus::Error,
+                    format!("failed to write the man pages into `{}`: {e}", dir.display()),
+                    None,
+                )
+            })?;
+            views::note(&format!("wrote {} man pages into `{}`", pages.len(), dir.display()));
+            Ok(ExitStatus::Success)
+        }
+        Command::Docs { command: cli::DocsCommand::Cli } => {
+            views::stdout(&docs::cli_reference())?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Man { dir: None } => {
             let mut buf = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut buf).map_err(|e| {
                 CliError::new(ExitStatus::Error, format!("failed to render the man page: {e}"), None)

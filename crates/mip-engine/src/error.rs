@@ -282,6 +282,6 @@ pub fn forbidden_hint(e: &ClusterError) -> Option<String> {
     let apply =
         if verb == "patch" { " (server-side apply is `patch`, plus `create` for a new object)" } else { "" };
     Some(format!(
-        "the credentials in use lack `{verb}` on `{resource}`{scope}{apply}; bind the roles in `examples/rbac/`: `mip-readonly.yaml` for plan, drift and doctor, `mip-apply.yaml` for apply (README, \"Least privilege\")"
+        "the credentials in use lack `{verb}` on `{resource}`{scope}{apply}; bind the roles in `examples/rbac/`: `mip-readonly.yaml` for plan, drift and doctor, `mip-apply.yaml` for apply (docs/least-privilege.md)"
     ))
 }

@@ -9,7 +9,7 @@
 //! Secrets the broker chart and the operator made on the main cluster
 //! ([`SensitiveSource::SecretKey`]). The Secret is written once Argo CD has deployed the
 //! broker (the DAG's source-first rule ties it to the Application that deploys into the
-//! source's namespace). See the README, "Hybrid federations", for the step left to the remote
+//! source's namespace). See docs/federations.md, "Hybrid federations", for the step left to the remote
 //! node's Helm release and why.
 
 use crate::model::{DesiredObject, Step};

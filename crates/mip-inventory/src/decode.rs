@@ -141,7 +141,8 @@ impl<'f> Decoder<'f> {
 
     fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
         let path = fields.child(key);
-        let hint = hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference in the README)")));
+        let hint =
+            hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference, docs/inventory.md)")));
         let within =
             if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
         self.error(

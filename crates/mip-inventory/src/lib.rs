@@ -10,7 +10,7 @@
 //! (only YAML syntax errors stop there), `decode` reads the tree into the [`model`] collecting
 //! every local problem, and `check` reports what spans sections (duplicates, references).
 //!
-//! The file format is specified in the README ("Inventory reference"); it is versioned by
+//! The file format is specified in docs/inventory.md; it is versioned by
 //! `apiVersion: mip.ebrains.eu/v1alpha1`.
 //!
 //! # Example

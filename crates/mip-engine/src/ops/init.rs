@@ -57,7 +57,7 @@ pub fn starter(a: &Answers) -> String {
     };
     format!(
         "# The MIP platform mip sets up: `mip validate`, `mip render tree`, `mip plan`, `mip apply`.
-# Reference: the README's \"Inventory reference\"; apps: `mip apps list`.
+# Reference: mip's docs/inventory.md; apps: `mip apps list`.
 apiVersion: mip.ebrains.eu/v1alpha1
 kind: Inventory
 
