@@ -4,6 +4,8 @@
 
 use crate::*;
 use mip_test_support::{TestCluster, TestClusterOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -228,59 +230,142 @@ fn examples_mip_infra_bootstraps_from_scratch() {
     });
 }
 
+/// `mip state list --output json` in `dir`: the state's serial, and each recorded address with
+/// the serial of the record that wrote it and the uid it recorded.
+fn recorded(cluster: &TestCluster, dir: &Path) -> (u64, BTreeMap<String, (u64, String)>) {
+    let o = mip_on(cluster, dir, &["state", "list", "--output", "json"], &[]).output().expect("mip");
+    assert_eq!(code(&o), 0, "the state is readable: {}", stderr(&o));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let entries = st["managed"].as_array().expect("managed").iter().map(|e| {
+        let serial = e["serial"].as_u64().expect("serial");
+        (address(&e["address"]), (serial, e["uid"].as_str().unwrap_or_default().to_owned()))
+    });
+    (st["serial"].as_u64().expect("serial"), entries.collect())
+}
+
+fn address(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+/// The uid of the object at `addr` (`[group/]version/Kind/[namespace/]name`) in the cluster.
+fn live_uid(cluster: &TestCluster, addr: &str) -> Option<String> {
+    let parts: Vec<&str> = addr.split('/').collect();
+    let v = parts.iter().position(|p| p.starts_with('v') && p[1..].starts_with(|c: char| c.is_ascii_digit()));
+    let v = v.unwrap_or_else(|| panic!("no version in {addr}"));
+    let kind =
+        if v == 0 { parts[1].to_owned() } else { format!("{}.{}", parts[v + 1], parts[..v].join(".")) };
+    let mut cmd = cluster.kubectl();
+    cmd.args(["get", &kind, parts[parts.len() - 1], "-o", "jsonpath={.metadata.uid}"]);
+    if parts.len() - v == 4 {
+        cmd.args(["-n", parts[v + 2]]);
+    }
+    let o = cmd.output().expect("kubectl");
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// `apply --output json` events as they come: `(event, address)`.
+fn events(out: impl std::io::Read) -> impl Iterator<Item = (String, String, serde_json::Value)> {
+    std::io::BufReader::new(out).lines().map_while(Result::ok).map(|line| {
+        let ev: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        (ev["event"].as_str().unwrap_or_default().to_owned(), address(&ev["address"]), ev)
+    })
+}
+
+/// Twice, mip is killed (`SIGKILL`) as soon as its `--output json` events show a `done` and a
+/// write started whose `done` has not come: mid-apply by construction, and checked afterwards
+/// from the state. `done` is reported after the record is committed, so what was reported is
+/// recorded, and at most the writes in flight are recorded beyond it (a write finished but
+/// waiting for its group commit is in flight too). Each record takes one serial, so serial
+/// arithmetic shows anything recorded twice.
 #[test]
 fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
     let cluster =
         TestCluster::start(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::copy(root().join("examples/minimal/mip.yaml"), dir.path().join("mip.yaml")).expect("copy");
-    for delay_ms in [50u64, 150, 400] {
-        let mut child = mip_on(
-            &cluster,
-            dir.path(),
-            &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--parallelism", "1"],
-            &[],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+    let apply = ["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--output", "json"];
+    let mut total = None;
+    let (mut serial, mut before) = (0, BTreeMap::new());
+    let mut in_flight_at_kills = BTreeSet::new();
+    for round in 1..=2 {
+        let mut child = mip_on(&cluster, dir.path(), &[&apply[..], &["--parallelism", "1"]].concat(), &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let (mut started, mut done, mut in_flight) = (BTreeSet::new(), BTreeSet::new(), None);
+        for (event, addr, ev) in events(child.stdout.take().expect("stdout")) {
+            match event.as_str() {
+                "writing" => _ = total.get_or_insert(ev["changes"].as_u64().expect("changes") as usize),
+                "start" => _ = started.insert(addr),
+                "done" => _ = done.insert(addr),
+                _ => {}
+            }
+            // Something recorded, something started and not reported done: kill now.
+            let outstanding: BTreeSet<String> = started.difference(&done).cloned().collect();
+            if !done.is_empty() && !outstanding.is_empty() {
+                child.kill().expect("kill -9");
+                in_flight = Some(outstanding);
+                break;
+            }
+        }
         let _ = child.wait();
+        let in_flight =
+            in_flight.unwrap_or_else(|| panic!("round {round}: no write in flight after a done: {done:?}"));
+        in_flight_at_kills.extend(in_flight.iter().cloned());
+        let total = total.expect("a `writing` event");
         // The lock died with the process; the state is readable and consistent.
-        let st =
-            mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[]).output().expect("mip");
-        assert_eq!(code(&st), 0, "after kill at {delay_ms} ms: {}", stderr(&st));
+        let (now_serial, now) = recorded(&cluster, dir.path());
+        eprintln!(
+            "round {round}: killed with {in_flight:?} in flight; done {done:?}; recorded {} of {total}",
+            now.len()
+        );
+        let new: BTreeSet<&String> = now.keys().filter(|a| !before.contains_key(*a)).collect();
+        assert!(
+            done.iter().all(|a| new.contains(a)),
+            "round {round}: reported done, not recorded: {done:?} {now:?}"
+        );
+        assert!(
+            new.iter().all(|a| done.contains(*a) || in_flight.contains(*a)),
+            "round {round}: recorded beyond the writes in flight ({in_flight:?}): {new:?}, done {done:?}"
+        );
+        assert!(now.len() < total, "round {round}: the kill did not land mid-apply: all {total} recorded");
+        assert_eq!(now_serial - serial, new.len() as u64, "round {round}: a record was written twice");
+        for (a, entry) in &before {
+            assert_eq!(now.get(a), Some(entry), "round {round}: an earlier record of {a} was rewritten");
+        }
+        // Kill-safety: nothing is recorded before its write landed.
+        for (a, (_, uid)) in &now {
+            assert_eq!(
+                live_uid(&cluster, a).as_ref(),
+                Some(uid),
+                "round {round}: {a} recorded but not in the cluster"
+            );
+        }
+        (serial, before) = (now_serial, now);
     }
-    let done = mip_on(
-        &cluster,
-        dir.path(),
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"],
-        &[],
-    )
-    .output()
-    .expect("mip");
+    // The next apply takes the lock, writes exactly what was not recorded, and converges.
+    let done = mip_on(&cluster, dir.path(), &apply, &[]).output().expect("mip");
     assert_eq!(code(&done), 0, "{}", stderr(&done));
+    let written: BTreeSet<String> =
+        events(&done.stdout[..]).filter(|(e, ..)| e == "done").map(|(_, a, _)| a).collect();
+    let (final_serial, after) = recorded(&cluster, dir.path());
+    let total = total.expect("total");
+    assert_eq!(after.len(), total, "{after:?}");
+    for (a, entry) in &before {
+        assert_eq!(after.get(a), Some(entry), "{a}, recorded before the kill, was written again");
+    }
+    // What the killed runs did not record is written now, or, if its write landed before the
+    // kill, recorded as it is (adopted, no write): once each, one serial each.
+    let rest: BTreeSet<&String> = after.keys().filter(|a| !before.contains_key(*a)).collect();
+    assert!(written.iter().all(|a| rest.contains(a)), "written {written:?}, not recorded before {rest:?}");
+    assert!(
+        rest.iter().all(|a| written.contains(*a) || in_flight_at_kills.contains(*a)),
+        "recorded without a write: {rest:?}, written {written:?}"
+    );
+    assert_eq!(final_serial - serial, (total - before.len()) as u64, "a record was written twice");
     let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &[])
         .output()
         .expect("mip");
     assert_eq!(code(&plan), 0, "not converged:\n{}", stdout(&plan));
-    // No duplicates: exactly one root of each kind.
-    let apps = cluster
-        .kubectl()
-        .args(["get", "applications", "-n", "argocd", "-o", "name"])
-        .output()
-        .expect("kubectl");
-    let names = String::from_utf8_lossy(&apps.stdout);
-    assert_eq!(names.lines().filter(|l| l.ends_with("main-argo-projects")).count(), 1, "{names}");
-    let st: serde_json::Value = serde_json::from_slice(
-        &mip_on(&cluster, dir.path(), &["state", "list", "--output", "json"], &[])
-            .output()
-            .expect("mip")
-            .stdout,
-    )
-    .expect("json");
-    let managed = st["managed"].as_array().expect("m");
-    assert_eq!(managed.len(), 5, "{st}");
 }

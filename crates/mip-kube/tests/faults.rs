@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::jiff::Timestamp;
 use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
 use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
@@ -244,6 +245,17 @@ fn state_commits_through_resets_are_whole_or_not_at_all() {
     assert!(serial >= 20, "retries carry commits through a third of resets");
 }
 
+/// The state Lease's `renewTime` (Unix ms), read directly (not through the proxy).
+fn lease_renewed_ms(cluster: &TestCluster, config: &ClusterStateConfig) -> i64 {
+    let lock = format!("{}-lock", config.name);
+    let args = ["get", "lease", "-n", &config.namespace, &lock, "-o", "json"];
+    let out = cluster.kubectl().args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lease: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let renewed = lease["spec"]["renewTime"].as_str().unwrap_or_else(|| panic!("{lease}"));
+    renewed.parse::<Timestamp>().unwrap().as_millisecond()
+}
+
 #[test]
 fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_nothing() {
     let p = tokio::runtime::Runtime::new().unwrap().block_on(proxied("fault-lease"));
@@ -253,7 +265,15 @@ fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_n
     let store =
         ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(1)), config.clone(), "apply").unwrap();
     p.proxy.add(&Toxic::latency(200)).unwrap();
-    std::thread::sleep(2 * ttl);
+    // Renewed through the latency for more than a TTL (without those renewals the Lease would
+    // have lapsed): observed on the Lease, with a generous bound, rather than assumed from a sleep.
+    let slowed_ms = Timestamp::now().as_millisecond();
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lease_renewed_ms(cluster, &config) < slowed_ms + ttl_ms {
+        assert!(Instant::now() < deadline, "the Lease was not renewed through 200 ms of latency");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(store.record(&addr(1), Some(entry(1))).unwrap(), 1, "200 ms of latency keeps the lock");
 
     // Cut off for more than a TTL: the heartbeat gives the lock up, and the holder writes no more.

@@ -1,5 +1,10 @@
 //! The scheduler on the fake cluster: order, parallelism bound, failures that skip only their
 //! dependents, group commit, interrupts; and a whole example applied and planned again.
+//!
+//! Tests where a latency, a delay or a deadline matters run on paused tokio time
+//! (`start_paused`): time moves only when every task waits, so "a 50 ms write is still in
+//! flight at 10 ms" holds however loaded the machine is. Orders are read from the fake's
+//! sequence numbers, never from the clock.
 
 use super::*;
 use crate::fake::FakeCluster;
@@ -115,7 +120,7 @@ async fn each_write_starts_after_its_dependencies_are_recorded() {
     assert_eq!(store.snapshot().expect("state").managed.len(), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn parallel_writes_stay_within_the_bound() {
     let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(20)));
     let store = Counting::new();
@@ -144,7 +149,7 @@ async fn a_failure_skips_only_what_depends_on_it() {
     assert_eq!(state.managed.keys().cloned().collect::<Vec<_>>(), vec![addr("x")]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn finished_changes_are_committed_in_groups() {
     let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(2)));
     let store = Counting::new();
@@ -158,24 +163,51 @@ async fn finished_changes_are_committed_in_groups() {
     assert_eq!(o.serial, 40);
 }
 
-#[tokio::test]
+/// Triggers the interrupt when the first write starts (as a signal arriving then would), and
+/// keeps every event.
+struct InterruptAtFirstStart {
+    interrupt: crate::live::Interrupt,
+    events: Mutex<Vec<Event>>,
+}
+
+impl crate::seams::Hook for InterruptAtFirstStart {
+    fn event(&self, e: Event) {
+        if matches!(e, Event::Start(..)) {
+            self.interrupt.trigger();
+        }
+        self.events.lock().expect("lock").push(e);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_interrupt_lets_writes_in_flight_finish_and_starts_nothing_new() {
+    // The interrupt lands while `a`'s write is in flight (it takes 50 ms of paused time), by
+    // construction rather than by racing a timer against it.
     let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(50)));
     let store = Counting::new();
     let plan = plan_of(vec![create("a", &[]), create("b", &["a"]), create("c", &["b"])]);
     let o = opts(1);
-    let interrupt = o.interrupt.clone();
-    let trigger = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        interrupt.trigger();
-    });
-    let outcome = run(&cluster, &store, &plan, &o).await;
-    trigger.await.expect("trigger ran");
+    let hook = Arc::new(InterruptAtFirstStart { interrupt: o.interrupt.clone(), events: Mutex::default() });
+    let store_dyn: Arc<DynStore> = Arc::clone(&store) as Arc<DynStore>;
+    let outcome = apply(
+        Arc::clone(&cluster),
+        store_dyn,
+        &plan,
+        &NoSecrets,
+        &BTreeSet::new(),
+        &o,
+        Arc::clone(&hook) as Arc<dyn crate::seams::Hook>,
+    )
+    .await
+    .expect("ran");
     assert!(outcome.interrupted && !outcome.complete());
     assert_eq!(outcome.applied, vec![addr("a")], "the write in flight finished and was recorded");
     assert_eq!(outcome.skipped, vec![(addr("b"), Skip::Interrupted), (addr("c"), Skip::Interrupted)]);
     assert_eq!(cluster.write_log().len(), 1);
     assert_eq!(store.snapshot().expect("state").managed.len(), 1);
+    assert_eq!(store.batches(), vec![1], "recorded once");
+    let starts = hook.events.lock().expect("lock").iter().filter(|e| matches!(e, Event::Start(..))).count();
+    assert_eq!(starts, 1, "a write started after the interrupt");
 }
 
 #[tokio::test]
@@ -283,7 +315,7 @@ async fn play_argo(cluster: Arc<FakeCluster>, delay: Duration) {
     cluster.apply_as("argocd-application-controller", &root("projects"), &status);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_gated_change_waits_until_argo_cd_generated_what_it_needs() {
     let cluster = Arc::new(FakeCluster::new());
     let store = Counting::new();
@@ -312,7 +344,7 @@ async fn a_gated_change_waits_until_argo_cd_generated_what_it_needs() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_gate_that_never_opens_skips_its_dependents_and_names_itself() {
     let cluster = Arc::new(FakeCluster::new());
     let store = Counting::new();
@@ -327,7 +359,7 @@ async fn a_gate_that_never_opens_skips_its_dependents_and_names_itself() {
     assert!(!o.complete());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_wait_for_healthy_a_generated_object_also_waits_for_its_roots_health() {
     let cluster = Arc::new(FakeCluster::new());
     let store = Counting::new();
@@ -369,7 +401,7 @@ fn gated_plan_after(store: &Counting) -> Plan {
     plan
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn when_a_gates_parent_fails_its_dependents_are_skipped_at_once() {
     let cluster = Arc::new(FakeCluster::new());
     cluster.fail_on(
@@ -377,9 +409,10 @@ async fn when_a_gates_parent_fails_its_dependents_are_skipped_at_once() {
         ClusterError::Invalid { addr: root("projects"), message: "bad spec".into() },
     );
     let store = Counting::new();
-    let started = std::time::Instant::now();
+    // Paused time: a run that waited for the gate would end exactly at its 10 s deadline.
+    let started = tokio::time::Instant::now();
     let o = run(&cluster, &store, &gated_plan(), &waiting(crate::live::WaitFor::Healthy, 10_000)).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "waited for a gate that could never open");
+    assert!(started.elapsed() < Duration::from_secs(10), "waited for a gate that could never open");
     assert_eq!(o.skipped, vec![(addr("infra"), Skip::DependencyFailed(root("projects")))]);
     assert_eq!(o.applied, vec![addr("free")]);
 }
@@ -432,7 +465,7 @@ async fn past_the_deadline_gates_are_not_read_while_writes_are_in_flight() {
 /// A registered cluster: the cluster Secret's `config` is read from the token Secret when its
 /// write starts (after the token Secret is written and its cluster filled it), never before,
 /// and only its salted hash reaches the state.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_registered_token_is_read_when_the_write_starts_and_only_hashed() {
     let cluster = Arc::new(FakeCluster::new().with_latency(Duration::from_millis(5)));
     let store = Counting::new();
@@ -522,7 +555,7 @@ async fn a_token_never_issued_fails_its_write_by_name() {
 /// An Application Argo CD already runs, Synced and Healthy on the spec of before a commit,
 /// whose plan models the new revision: the wait ends only once Argo CD holds what the plan
 /// models, not at the first look (a pin changed in Git, the app upgraded by Argo CD later).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_wait_ends_only_once_argo_cd_holds_the_planned_spec() {
     let cluster = Arc::new(FakeCluster::new());
     let store = Counting::new();

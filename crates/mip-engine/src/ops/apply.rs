@@ -125,7 +125,14 @@ async fn run<K: Connector>(
         }
     }
     let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
-    if writes == 0 && rotate.is_empty() {
+    // An unchanged object the state does not know (its write landed, the record did not: a
+    // `kill -9` in between) is recorded by a run with no writes.
+    let snapshot = store.snapshot()?;
+    let unrecorded = plan
+        .changes
+        .iter()
+        .any(|c| c.action == mip_core::Action::NoOp && !snapshot.managed.contains_key(&c.address));
+    if writes == 0 && rotate.is_empty() && !unrecorded {
         // Nothing to write, and nothing to ask: done once Argo CD has reconciled (unless the
         // caller does not wait).
         if req.opts.wait_timeout.is_zero() {
