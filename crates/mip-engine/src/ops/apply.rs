@@ -141,8 +141,11 @@ async fn run<K: Connector>(
         let pending = crate::live::wait_ready(cluster.as_ref(), &plan, &req.opts, env.hook.as_ref()).await?;
         return Ok(if pending.is_empty() { Applied::NoChanges } else { Applied::NotReady(pending) });
     }
-    ask(confirm, Operation::Apply, &format!("Apply {writes} change(s) to `{}`?", cluster.server_url()))?;
-    let before = store.snapshot()?.serial;
+    // Recording what is already in the cluster as planned changes nothing there: no question.
+    if writes > 0 || !rotate.is_empty() {
+        ask(confirm, Operation::Apply, &format!("Apply {writes} change(s) to `{}`?", cluster.server_url()))?;
+    }
+    let before = snapshot.serial;
     let run = crate::live::apply(
         Arc::clone(cluster),
         Arc::clone(&store),
