@@ -17,7 +17,8 @@ use serde::Serialize;
 pub const FORMAT_VERSION: &str = "1";
 
 /// `mip validate -o json`: whether the inventory is valid, every diagnostic found, and (when
-/// valid) what it declares.
+/// valid) what it declares. The fields of the first version keep their order; `diagnostics`
+/// was added last.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ValidateReport {
     /// Always `"1"`.
@@ -26,11 +27,6 @@ pub struct ValidateReport {
     pub valid: bool,
     /// The inventory file as given.
     pub inventory: String,
-    /// Every problem found, errors and warnings, sorted by location.
-    pub diagnostics: Vec<DiagnosticItem>,
-    /// The warnings, each on one line as stderr shows them (kept for version-1 readers; see
-    /// `diagnostics` for their fields).
-    pub warnings: Vec<String>,
     /// sha256 of the inventory bytes (valid inventories only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inventory_digest: Option<String>,
@@ -40,9 +36,14 @@ pub struct ValidateReport {
     /// How many objects mip expects Argo CD to generate (valid inventories only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argo_owned: Option<usize>,
+    /// The warnings, each on one line as stderr shows them (kept for version-1 readers; see
+    /// `diagnostics` for their fields).
+    pub warnings: Vec<String>,
     /// Every object in bootstrap order (valid inventories only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objects: Option<Vec<ObjectItem>>,
+    /// Every problem found, errors and warnings, sorted by location.
+    pub diagnostics: Vec<DiagnosticItem>,
 }
 
 /// One object of a valid inventory.
