@@ -324,7 +324,9 @@ pub enum Command {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
-        /// Output format.
+        /// Output format; `json` is a report of every diagnostic (file, line, column, code,
+        /// severity, message, hint), written for an invalid inventory too (`"valid": false`,
+        /// exit 1); schema: `docs/schema/validate.schema.json`.
         #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
         output: DataFormat,
         /// Also check revisions against the Git branch: on a feature branch none may point
