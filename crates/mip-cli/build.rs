@@ -41,4 +41,7 @@ fn main() {
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let commit = commit.unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=MIP_VERSION_LONG={version} (commit {commit}, built {date})");
+    // The parts apart, for `mip version -o json`.
+    println!("cargo:rustc-env=MIP_COMMIT={commit}");
+    println!("cargo:rustc-env=MIP_BUILT={date}");
 }

@@ -1,4 +1,4 @@
-//! `mip import DIR [-o FILE]`: an inventory from a checkout in the reference layout, valid and
+//! `mip import DIR [--out FILE]`: an inventory from a checkout in the reference layout, valid and
 //! renderable; the report on stderr; a directory that is no checkout is one error, nothing written.
 
 use crate::*;
@@ -44,9 +44,21 @@ fn import_prints_an_inventory_that_validates_and_reports_the_rest() {
     );
     assert!(stderr(&o).contains("note: federation `Lyon`: resource `deployments/local/federations/Lyon/network-policies.yaml` is not expressed"), "{}", stderr(&o));
     let out = dir.path().join("mip.yaml");
-    let o = mip(&["import", tree, "-o", out.to_str().expect("utf8")]);
+    let o = mip(&["import", tree, "--out", out.to_str().expect("utf8")]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
+    assert!(!stderr(&o).contains("deprecated"), "{}", stderr(&o));
+    // `-o FILE` still writes the file, with a note: everywhere else `-o` is a format.
+    let old = dir.path().join("old.yaml");
+    let o = mip(&["import", tree, "-o", old.to_str().expect("utf8")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    assert!(
+        stderr(&o).lines().any(|l| l == "note: `mip import -o FILE` is deprecated: use `--out FILE`"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&old).expect("old"), std::fs::read(&out).expect("out"));
     let inv = out.to_str().expect("utf8");
     let o = mip(&["validate", "-i", inv]);
     assert_eq!(code(&o), 0, "the imported inventory is valid: {}", stderr(&o));
@@ -103,7 +115,7 @@ fn import_of_a_directory_without_a_tree_is_one_error_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("README.md"), "# not a checkout\n").expect("write");
     let out = dir.path().join("mip.yaml");
-    let o = mip(&["import", dir.path().to_str().expect("utf8"), "-o", out.to_str().expect("utf8")]);
+    let o = mip(&["import", dir.path().to_str().expect("utf8"), "--out", out.to_str().expect("utf8")]);
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("has a git generator over `deployments/`")

@@ -193,6 +193,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     art.keep("plan", &plan);
     assert_eq!(code(&plan), 2, "{}", stderr(&plan));
     let p = json(&plan);
+    crate::schema::assert_schema("plan", &p);
     assert_eq!(p["mode"], "live");
     let default = p["changes"]
         .as_array()
@@ -209,9 +210,14 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let o = run(&e, &["plan", "--out", &plan_file, "-vvv"]);
     art.keep("plan --out -vvv", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv"]);
-    art.keep("apply -vvv", &o);
+    let o =
+        run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv", "--output", "json"]);
+    art.keep("apply -vvv --output json", &o);
     assert_eq!(code(&o), 0, "apply failed: {}", stderr(&o));
+    // Every progress line matches the published schema; the outcome comes last.
+    let events = crate::schema::assert_schema_lines("progress-event", &stdout(&o));
+    assert!(events.iter().any(|ev| ev["event"] == "done"), "{}", stdout(&o));
+    assert_eq!(events.last().map(|ev| ev["event"].clone()), Some("outcome".into()), "{}", stdout(&o));
 
     // Locked down by blacklist, the other manager's whitelist left alone.
     let proj = json(&kubectl(&["get", "appproject", "-n", &e.argocd, "default", "-o", "json"]));
@@ -258,6 +264,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     art.keep("drift -o json -vvv (Argo CD's side missing)", &drift);
     assert_eq!(code(&drift), 2, "{}", stderr(&drift));
     let dj = json(&drift);
+    crate::schema::assert_schema("drift", &dj);
     assert_eq!(dj["changes"], serde_json::json!([]), "{dj}");
     let missing: Vec<String> = dj["missing"]
         .as_array()
@@ -275,11 +282,30 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
             }
         })
     };
-    let gated = run(&e, &["apply", "--auto-approve", "--wait-timeout", "60s", "--wait-for", "exists", "-vv"]);
+    let gated = run(
+        &e,
+        &[
+            "apply",
+            "--auto-approve",
+            "--wait-timeout",
+            "60s",
+            "--wait-for",
+            "exists",
+            "-vv",
+            "--output",
+            "json",
+        ],
+    );
     creator.join().expect("creator");
-    art.keep("gated apply -vv", &gated);
+    art.keep("gated apply -vv --output json", &gated);
     assert_eq!(code(&gated), 0, "the gate did not release: {}", stderr(&gated));
-    assert!(stderr(&gated).contains("everything Argo CD reconciles is ready"), "{}", stderr(&gated));
+    // Readiness changes and the final wait as JSON lines, each matching the schema.
+    let events = crate::schema::assert_schema_lines("progress-event", &stdout(&gated));
+    assert!(
+        events.iter().any(|ev| ev["event"] == "waiting" && ev["not_ready"] == 0),
+        "everything Argo CD reconciles is ready: {}",
+        stdout(&gated)
+    );
     // The objects this test created in Argo CD's place carry no real spec: Argo CD's side
     // differs (one finding per object, never a mip-owned change); mip's side is clean.
     let argo_side =
@@ -287,6 +313,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     art.keep("drift -o json, RUST_LOG=trace in JSON (Argo CD's side differs)", &argo_side);
     assert_eq!(code(&argo_side), 2, "{}", stderr(&argo_side));
     let aj = json(&argo_side);
+    crate::schema::assert_schema("drift", &aj);
     assert_eq!(aj["changes"], serde_json::json!([]), "{aj}");
     assert!(aj["argo"].as_array().expect("argo").iter().all(|a| a["kind"] == "spec-differs"), "{aj}");
     let drift = run(&e, &["drift", "--mip-only", "-vvv"]);
@@ -355,6 +382,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let st = run(&e, &["state", "list", "--output", "json"]);
     art.keep("state", &st);
     let s = json(&st);
+    crate::schema::assert_schema("state-list", &s);
     assert!(s["serial"].as_u64().expect("serial") > 0);
     assert!(
         s["managed"]
@@ -383,6 +411,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         let o = run(&e, &["state", "show", &addr, "-i", &e.inv, "-vvv"]);
         art.keep(&format!("state show {addr} -vvv"), &o);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
+        crate::schema::assert_schema("state-entry", &json(&o));
     }
     let tree = e.dir.path().join("tree");
     let tree_s = tree.display().to_string();
@@ -395,7 +424,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     let imported = run_plain(&e, &["import", &tree_s, "-vvv"]);
     art.keep("import -vvv", &imported);
     assert_eq!(code(&imported), 0, "{}", stderr(&imported));
-    let o = run_plain(&e, &["import", &tree_s, "-o", &imported_s, "--log-format", "json", "-vvv"]);
+    let o = run_plain(&e, &["import", &tree_s, "--out", &imported_s, "--log-format", "json", "-vvv"]);
     art.keep("import -o FILE", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     art.file("imported inventory", &imported_file);

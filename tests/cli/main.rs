@@ -23,6 +23,7 @@ mod rbac;
 mod release;
 mod render;
 mod review;
+mod schema;
 mod secrets;
 mod secrets_live;
 mod state_cluster;

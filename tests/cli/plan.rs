@@ -178,6 +178,63 @@ fn usage_errors_exit_1_and_help_exits_0() {
 }
 
 #[test]
+fn version_prints_what_dash_dash_version_prints() {
+    // Found by a new user: `mip version` answered "similar subcommand: federation".
+    let long = stdout(&mip(&["--version"]));
+    let o = mip(&["version"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), long);
+    let v: serde_json::Value = serde_json::from_slice(&mip(&["version", "-o", "json"]).stdout).expect("json");
+    assert_eq!(v["format_version"], "1");
+    let (version, commit, built) = (
+        v["version"].as_str().expect("v"),
+        v["commit"].as_str().expect("c"),
+        v["built"].as_str().expect("b"),
+    );
+    assert_eq!(long, format!("mip {version} (commit {commit}, built {built})\n"));
+}
+
+#[test]
+fn live_flags_are_grouped_and_only_locking_commands_take_lock_flags() {
+    let help = |args: &[&str]| {
+        let o = mip(&[args, &["--help"]].concat());
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    for cmd in [
+        &["drift"][..],
+        &["doctor"],
+        &["plan"],
+        &["state", "list"],
+        &["state", "show"],
+        &["state", "history"],
+    ] {
+        let h = help(cmd);
+        for heading in ["\nConnection:\n", "\nState:\n"] {
+            assert!(h.contains(heading), "{cmd:?} has no {heading:?} heading:\n{h}");
+        }
+        assert!(
+            !h.contains("--lock-ttl") && !h.contains("--lock-timeout") && !h.contains("\nLock:\n"),
+            "{cmd:?} takes no lock:\n{h}"
+        );
+    }
+    for cmd in [&["apply"][..], &["destroy"], &["state", "rm"], &["state", "migrate"], &["state", "rebuild"]]
+    {
+        let h = help(cmd);
+        let lock = h.find("\nLock:\n").unwrap_or_else(|| panic!("{cmd:?} has no Lock heading:\n{h}"));
+        assert!(h[lock..].contains("--lock-ttl") && h[lock..].contains("--lock-timeout"), "{cmd:?}:\n{h}");
+    }
+    for cmd in [&["drift"][..], &["doctor"], &["plan"], &["state", "list"], &["apply"]] {
+        let h = help(cmd);
+        let output = h.find("\nOutput:\n").unwrap_or_else(|| panic!("{cmd:?} has no Output heading:\n{h}"));
+        assert!(h[output..].contains("--output <FORMAT>"), "{cmd:?}:\n{h}");
+    }
+    // `-o` is a format everywhere; a file is `--out`.
+    assert!(help(&["import"]).contains("--out <FILE>"));
+    assert!(!help(&["import"]).contains("-o,"));
+}
+
+#[test]
 fn completions_and_man_page() {
     for shell in ["bash", "zsh", "fish"] {
         let o = mip(&["completions", shell]);

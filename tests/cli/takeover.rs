@@ -135,7 +135,7 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
     let original = effective_state(dir, &kustomize, &[]);
 
     let run = |args: &[&str]| mip_in(dir, args);
-    let (c, _, err) = run(&["import", ".", "-o", "mip.yaml"]);
+    let (c, _, err) = run(&["import", ".", "--out", "mip.yaml"]);
     assert_eq!(c, 0, "{err}");
     // The duplicate RBAC objects of the real tree are taken as `kubectl apply` takes them.
     let (c, _, err) = run(&["validate", "-i", "mip.yaml"]);
@@ -278,7 +278,7 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
 fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_change() {
     let repo = reference_repo();
     let dir = repo.path();
-    assert_eq!(mip_in(dir, &["import", ".", "-o", "mip.yaml"]).0, 0);
+    assert_eq!(mip_in(dir, &["import", ".", "--out", "mip.yaml"]).0, 0);
     let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml", "--adopt"]);
     assert_eq!(c, 0, "{err}");
     git(dir, &["add", "-A"]);

@@ -11,6 +11,52 @@ fn examples_are_valid() {
     let o = mip(&["validate", "-i", p.to_str().expect("utf8"), "--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["valid"], true);
+    assert_eq!(v["diagnostics"], serde_json::json!([]), "{v}");
+}
+
+#[test]
+fn json_reports_every_diagnostic_of_an_invalid_inventory() {
+    // Found by a new user: `-o json` printed nothing on stdout for an invalid inventory.
+    let text = MINIMAL
+        .replace("kind: local", "kind: lokal")
+        .replace("argocd: {namespace: argocd}", "argocd: {namespace: argocd, colour: blue}");
+    let (_d, p) = temp_inventory(&text);
+    let o = mip(&["validate", "-i", p.to_str().expect("utf8"), "-o", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is the JSON report ({e}): {:?}", stdout(&o)));
+    assert_eq!(v["format_version"], "1");
+    assert_eq!(v["valid"], false, "{v}");
+    let diags = v["diagnostics"].as_array().expect("diagnostics");
+    let unknown = diags.iter().find(|d| d["code"] == "unknown-key").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(unknown["severity"], "error");
+    assert_eq!(unknown["file"], p.to_str().expect("utf8"));
+    assert_eq!(unknown["line"], 3, "{unknown}");
+    assert!(unknown["column"].as_u64().is_some_and(|c| c > 1), "{unknown}");
+    assert!(unknown["message"].as_str().is_some_and(|m| m.contains("`argocd.colour`")), "{unknown}");
+    let kind = diags.iter().find(|d| d["code"] == "invalid-value").unwrap_or_else(|| panic!("{v}"));
+    assert!(kind["message"].as_str().is_some_and(|m| m.contains("found `lokal`")), "{kind}");
+    assert!(v.get("objects").is_none(), "no objects for an invalid inventory: {v}");
+}
+
+#[test]
+fn json_reports_the_warnings_of_a_valid_inventory() {
+    // A mirror of a repository no app reads is a warning: valid, and reported with its place.
+    let text = MINIMAL.to_owned()
+        + "mirrors:\n  - {upstream: 'https://example.org/nothing.git', mirror: 'http://m.local/x.git'}\n";
+    let (_d, p) = temp_inventory(&text);
+    let o = mip(&["validate", "-i", p.to_str().expect("utf8"), "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["valid"], true, "{v}");
+    let diags = v["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(diags.len(), 1, "{v}");
+    let w = &diags[0];
+    assert_eq!(w["severity"], "warning", "{w}");
+    assert_eq!(w["code"], "unused-mirror", "{w}");
+    assert_eq!(w["line"], 12, "{w}");
+    assert!(w["hint"].as_str().is_some_and(|h| h.contains("mip apps show")), "{w}");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
 }
 
 #[test]

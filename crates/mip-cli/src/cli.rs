@@ -40,7 +40,10 @@ pub struct InventoryArgs {
     pub revision: Option<String>,
 }
 
-/// How to reach the cluster and where the state is.
+/// How to reach the cluster and where the state is: what every command that reads the cluster
+/// or the state takes. Commands that only read take no lock, so they take no lock flags either
+/// (`--help` shows only what changes what they do); those that write take
+/// [`LockedClusterArgs`].
 #[derive(Debug, Args, Clone)]
 pub struct ClusterArgs {
     /// The connection.
@@ -51,8 +54,50 @@ pub struct ClusterArgs {
     pub state: StateArgs,
 }
 
+/// [`ClusterArgs`] and the lock flags: for the commands that write the state under its lock
+/// (apply, destroy, state rm, migrate and rebuild).
+#[derive(Debug, Args, Clone)]
+pub struct LockedClusterArgs {
+    /// The connection and the state.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The lock.
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// `--lock-ttl`'s default.
+pub const DEFAULT_LOCK_TTL: &str = "30s";
+/// `--lock-timeout`'s default.
+pub const DEFAULT_LOCK_TIMEOUT: &str = "0s";
+
+/// How the state's lock is held and waited for.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Lock")]
+pub struct LockArgs {
+    /// How long the cluster state's lock outlives a holder that stopped renewing it (killed,
+    /// cut off): `30s`, `2m`, plain seconds.
+    #[arg(long, env = "MIP_LOCK_TTL", default_value = DEFAULT_LOCK_TTL, value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub lock_ttl: Duration,
+    /// How long to wait for the state's lock while another run holds it (`0`: fail at once,
+    /// exit 3): `30s`, `5m`, plain seconds.
+    #[arg(long, env = "MIP_LOCK_TIMEOUT", default_value = DEFAULT_LOCK_TIMEOUT, value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub lock_timeout: Duration,
+}
+
+impl Default for LockArgs {
+    /// The flags' defaults, for the commands that take no lock.
+    fn default() -> LockArgs {
+        LockArgs {
+            lock_ttl: crate::duration::parse(DEFAULT_LOCK_TTL).unwrap_or(Duration::from_secs(30)),
+            lock_timeout: crate::duration::parse(DEFAULT_LOCK_TIMEOUT).unwrap_or_default(),
+        }
+    }
+}
+
 /// How to reach the cluster.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// Kubeconfig file (default: `KUBECONFIG`, several files merged as kubectl merges them, then
     /// `~/.kube/config`, then the pod's ServiceAccount when run in a pod).
@@ -68,6 +113,7 @@ pub struct ConnectArgs {
 
 /// Where the state is.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "State")]
 pub struct StateArgs {
     /// Directory of the local state store.
     #[arg(long, env = "MIP_STATE_DIR", default_value = "state/store", value_name = "DIR")]
@@ -82,14 +128,6 @@ pub struct StateArgs {
     /// Name of the cluster state (default: the inventory's `state.name`, else `mip-state`).
     #[arg(long, env = "MIP_STATE_NAME", value_name = "NAME")]
     pub state_name: Option<String>,
-    /// How long the cluster state's lock outlives a holder that stopped renewing it (killed,
-    /// cut off): `30s`, `2m`, plain seconds.
-    #[arg(long, env = "MIP_LOCK_TTL", default_value = "30s", value_parser = crate::duration::parse, value_name = "DURATION")]
-    pub lock_ttl: Duration,
-    /// How long to wait for the state's lock while another run holds it (`0`: fail at once,
-    /// exit 3): `30s`, `5m`, plain seconds.
-    #[arg(long, env = "MIP_LOCK_TIMEOUT", default_value = "0s", value_parser = crate::duration::parse, value_name = "DURATION")]
-    pub lock_timeout: Duration,
     /// Payload bytes per state Secret (tests use small values to exercise chunking).
     #[arg(long, env = "MIP_STATE_CHUNK_BYTES", default_value_t = 512 * 1024, hide = true)]
     pub state_chunk_bytes: usize,
@@ -198,9 +236,6 @@ pub struct PlanArgs {
     /// Inventory location.
     #[command(flatten)]
     pub inv: InventoryArgs,
-    /// Cluster and state.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
     /// Plan against the local state only, without contacting a cluster.
     #[arg(long)]
     pub offline: bool,
@@ -215,10 +250,17 @@ pub struct PlanArgs {
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT",
+        help_heading = "Output"
+    )]
     pub output: OutputFormat,
     /// Save the plan to FILE (versioned, sha256-hashed) for `mip apply FILE` and `mip show FILE`.
-    #[arg(long = "out", value_name = "FILE")]
+    #[arg(long = "out", value_name = "FILE", help_heading = "Output")]
     pub out: Option<PathBuf>,
     /// Exit 2 when the plan has changes, 0 when it has none.
     #[arg(long)]
@@ -226,10 +268,14 @@ pub struct PlanArgs {
     /// How the Markdown output looks.
     #[command(flatten)]
     pub markdown: MarkdownArgs,
+    /// Cluster and state.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// The Markdown view's options.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Output")]
 pub struct MarkdownArgs {
     /// Character budget of the Markdown output.
     #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
@@ -245,7 +291,14 @@ pub struct ShowArgs {
     /// A plan file from `mip plan --out FILE`.
     pub plan: PathBuf,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT",
+        help_heading = "Output"
+    )]
     pub output: OutputFormat,
     /// How the Markdown output looks.
     #[command(flatten)]
@@ -271,7 +324,9 @@ pub enum Command {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
-        /// Output format.
+        /// Output format; `json` is a report of every diagnostic (file, line, column, code,
+        /// severity, message, hint), written for an invalid inventory too (`"valid": false`,
+        /// exit 1); schema: `docs/schema/validate.schema.json`.
         #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
         output: DataFormat,
         /// Also check revisions against the Git branch: on a feature branch none may point
@@ -330,9 +385,6 @@ pub enum Command {
         /// Inventory location (also used to resolve relative secret files).
         #[command(flatten)]
         inv: InventoryArgs,
-        /// Cluster and state.
-        #[command(flatten)]
-        cluster: ClusterArgs,
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
@@ -361,7 +413,7 @@ pub enum Command {
         /// Progress as text on stderr, or as JSON lines on stdout (one event per line: the
         /// plan's summary, each change started, done, failed or skipped, each readiness change
         /// of what Argo CD reconciles, the outcome).
-        #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+        #[arg(long, value_enum, default_value = "text", value_name = "FORMAT", help_heading = "Output")]
         output: ProgressFormat,
         /// Apply only this object and what it depends on (an address; repeat for several).
         #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan")]
@@ -370,23 +422,33 @@ pub enum Command {
         /// `protect:` lists) without a person confirming; repeat for several.
         #[arg(long, value_name = "ADDRESS")]
         allow_delete: Vec<String>,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: LockedClusterArgs,
     },
     /// Compare the cluster with the inventory; exit 2 when something drifted.
     Drift {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
-        /// Cluster and state.
-        #[command(flatten)]
-        cluster: ClusterArgs,
         /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        #[arg(
+            short = 'o',
+            long,
+            value_enum,
+            default_value = "text",
+            value_name = "FORMAT",
+            help_heading = "Output"
+        )]
         output: DriftFormat,
         /// Only mip's own objects: leave out Argo CD's side (objects it has yet to generate,
         /// Applications out of sync or degraded, generated objects whose spec differs from the
         /// rendered tree).
         #[arg(long)]
         mip_only: bool,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Where to push the metrics of this run.
         #[command(flatten)]
         push: PushArgs,
@@ -396,9 +458,6 @@ pub enum Command {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
-        /// Cluster and state.
-        #[command(flatten)]
-        cluster: ClusterArgs,
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
@@ -412,6 +471,9 @@ pub enum Command {
         /// is reported with what holds it (exit 5), and what it depends on is kept.
         #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
         wait_timeout: std::time::Duration,
+        /// Cluster and state.
+        #[command(flatten)]
+        cluster: LockedClusterArgs,
     },
     /// Inspect and manage the state (local or in the cluster).
     State {
@@ -444,14 +506,17 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         federation: Option<String>,
     },
-    /// Read an existing mip-infra checkout into an inventory (stdout, or `-o FILE`); what it
+    /// Read an existing mip-infra checkout into an inventory (stdout, or `--out FILE`); what it
     /// cannot express is reported on stderr.
     Import {
         /// The checkout's root (the directory holding `base/`).
         dir: PathBuf,
         /// Write the inventory to FILE instead of stdout.
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        #[arg(long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Deprecated spelling of `--out` (everywhere else `-o` is an output format).
+        #[arg(short = 'o', value_name = "FILE", hide = true, conflicts_with = "out")]
+        deprecated_out: Option<PathBuf>,
     },
     /// The app catalogue: the built-in app definitions merged with the inventory's `apps:`.
     Apps {
@@ -478,12 +543,19 @@ pub enum Command {
         /// Inventory location.
         #[command(flatten)]
         inv: InventoryArgs,
+        /// Output format.
+        #[arg(
+            short = 'o',
+            long,
+            value_enum,
+            default_value = "text",
+            value_name = "FORMAT",
+            help_heading = "Output"
+        )]
+        output: DataFormat,
         /// Cluster and state.
         #[command(flatten)]
         cluster: ClusterArgs,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
-        output: DataFormat,
     },
     /// Print a shell completion script.
     Completions {
@@ -496,6 +568,13 @@ pub enum Command {
         /// (created if missing) instead of printing the one page of `mip`.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+    /// Print the version, the Git commit and the build date (as `mip --version`), or with
+    /// `-o json` the same as a versioned JSON document.
+    Version {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        output: DataFormat,
     },
     /// Generated documentation (for mip's own docs/; hidden).
     #[command(hide = true)]
@@ -511,6 +590,11 @@ pub enum Command {
 pub enum DocsCommand {
     /// Print the CLI reference in Markdown (`docs/cli.md`).
     Cli,
+    /// Write the JSON Schema of every JSON output into DIR (`docs/schema/`).
+    Schema {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// `mip apps` subcommands.
@@ -545,7 +629,14 @@ pub enum StateCommand {
     /// Lineage, serial and every managed address.
     List {
         /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value = "text", value_name = "FORMAT")]
+        #[arg(
+            short = 'o',
+            long,
+            value_enum,
+            default_value = "text",
+            value_name = "FORMAT",
+            help_heading = "Output"
+        )]
         output: DataFormat,
         /// Where the state is configured.
         #[command(flatten)]
@@ -583,7 +674,7 @@ pub enum StateCommand {
         inv: StateInventoryArgs,
         /// Where the state is.
         #[command(flatten)]
-        cluster: ClusterArgs,
+        cluster: LockedClusterArgs,
     },
     /// Copy the state (lineage, serial, every entry and the history) from one backend into
     /// an empty other one, e.g. from this machine into the cluster for a team. The source is
@@ -600,7 +691,7 @@ pub enum StateCommand {
         inv: StateInventoryArgs,
         /// Cluster and both stores.
         #[command(flatten)]
-        cluster: ClusterArgs,
+        cluster: LockedClusterArgs,
     },
     /// Rebuild the state from the cluster after the store was lost: every object of the
     /// inventory that exists and carries mip's field ownership is recorded again.
@@ -610,7 +701,7 @@ pub enum StateCommand {
         inv: InventoryArgs,
         /// Cluster and state.
         #[command(flatten)]
-        cluster: ClusterArgs,
+        cluster: LockedClusterArgs,
     },
 }
 

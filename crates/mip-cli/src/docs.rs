@@ -3,7 +3,7 @@
 //! command (`mip man --dir DIR`). `tests/cli/docs.rs` fails when the committed reference is
 //! not what this prints.
 
-use crate::cli::{Cli, ClusterArgs};
+use crate::cli::{Cli, ClusterArgs, LockArgs};
 use clap::{Arg, ArgAction, Args, CommandFactory};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 
 /// The heading, and the anchor, of the shared cluster and state options.
 const SHARED_HEADING: &str = "Cluster and state options";
+/// The heading, and the anchor, of the lock options (commands that write the state only).
+const LOCK_HEADING: &str = "Lock options";
+
+/// The ids of the arguments a flattened `Args` type adds.
+fn ids_of(augment: fn(clap::Command) -> clap::Command) -> BTreeSet<String> {
+    augment(clap::Command::new("shared")).get_arguments().map(|a| a.get_id().to_string()).collect()
+}
+
+/// Whether `cmd` takes every argument of `ids`.
+fn takes_all(cmd: &clap::Command, ids: &BTreeSet<String>) -> bool {
+    !ids.is_empty() && ids.iter().all(|id| cmd.get_arguments().any(|a| a.get_id() == id.as_str()))
+}
 
 /// `mip` as clap sees it after building: global flags propagated, bin names set, and no
 /// `help` subcommand (it has no page of its own).
@@ -40,11 +52,10 @@ pub fn write_man_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// every visible argument with its help, default, environment variable and values.
 pub fn cli_reference() -> String {
     let root = built();
-    // The flags every cluster-reading command flattens in: listed once, referred to below.
-    let shared: BTreeSet<String> = ClusterArgs::augment_args(clap::Command::new("shared"))
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .collect();
+    // The flags every cluster-reading command flattens in, and the lock flags of those that
+    // write: each group listed once, referred to below.
+    let shared = ids_of(ClusterArgs::augment_args);
+    let lock = ids_of(LockArgs::augment_args);
     let mut out = String::new();
     out.push_str(
         "<!-- Generated from mip's clap definitions by `mip docs cli`; do not edit by hand.\n     \
@@ -71,20 +82,30 @@ pub fn cli_reference() -> String {
     }
     let _ = writeln!(out, "\n## {SHARED_HEADING}\n");
     out.push_str("The commands that read the cluster or the state take these; each says so below.\n\n");
-    let sample = index
-        .iter()
-        .find(|c| shared.iter().all(|id| c.get_arguments().any(|a| a.get_id() == id.as_str())))
-        .expect("a command takes the cluster and state options");
-    for arg in sample.get_arguments().filter(|a| shared.contains(a.get_id().as_str()) && visible(a)) {
+    for arg in group_args(&index, &shared) {
+        out.push_str(&arg_item(arg));
+    }
+    let _ = writeln!(out, "\n## {LOCK_HEADING}\n");
+    out.push_str(
+        "The commands that write the state under its lock (apply, destroy, `state rm`, `state migrate`, \
+         `state rebuild`) take these too; commands that only read take no lock and no lock option.\n\n",
+    );
+    for arg in group_args(&index, &lock) {
         out.push_str(&arg_item(arg));
     }
     for cmd in &index[1..] {
-        out.push_str(&command_section(cmd, &shared));
+        out.push_str(&command_section(cmd, &shared, &lock));
     }
     out.push_str("\n## Exit codes\n\n```text\n");
     out.push_str(crate::exit::TABLE);
     out.push_str("\n```\n");
     out
+}
+
+/// The arguments of a shared group, as the first command taking them all has them.
+fn group_args<'a>(index: &[&'a clap::Command], ids: &BTreeSet<String>) -> Vec<&'a Arg> {
+    let sample = index.iter().find(|c| takes_all(c, ids)).expect("a command takes the shared options");
+    sample.get_arguments().filter(|a| ids.contains(a.get_id().as_str()) && visible(a)).collect()
 }
 
 /// The command and its visible subcommands, depth first.
@@ -96,7 +117,7 @@ fn collect<'a>(cmd: &'a clap::Command, into: &mut Vec<&'a clap::Command>) {
 }
 
 /// One command's section.
-fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
+fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>, lock: &BTreeSet<String>) -> String {
     let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
     let mut out = format!("\n## {name}\n\n{}\n", sentence(&collapse_paragraphs(&about(cmd))));
     let aliases: Vec<_> = cmd.get_visible_aliases().collect();
@@ -124,7 +145,8 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
         }
     }
     let own = |a: &&Arg| {
-        visible(a) && !is_builtin(a) && !a.is_global_set() && !shared.contains(a.get_id().as_str())
+        let id = a.get_id().as_str();
+        visible(a) && !is_builtin(a) && !a.is_global_set() && !shared.contains(id) && !lock.contains(id)
     };
     let positionals: Vec<_> = cmd.get_positionals().filter(own).collect();
     if !positionals.is_empty() {
@@ -134,8 +156,8 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
         }
     }
     let options: Vec<_> = cmd.get_arguments().filter(|a| !a.is_positional()).filter(own).collect();
-    let takes_shared =
-        !shared.is_empty() && shared.iter().all(|id| cmd.get_arguments().any(|a| a.get_id() == id.as_str()));
+    let takes_shared = takes_all(cmd, shared);
+    let takes_lock = takes_all(cmd, lock);
     if !options.is_empty() || takes_shared {
         out.push_str("\nOptions:\n\n");
         for arg in options {
@@ -143,6 +165,9 @@ fn command_section(cmd: &clap::Command, shared: &BTreeSet<String>) -> String {
         }
         if takes_shared {
             let _ = writeln!(out, "- the [{}](#{})", SHARED_HEADING.to_lowercase(), anchor(SHARED_HEADING));
+        }
+        if takes_lock {
+            let _ = writeln!(out, "- the [{}](#{})", LOCK_HEADING.to_lowercase(), anchor(LOCK_HEADING));
         }
     }
     out

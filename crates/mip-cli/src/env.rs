@@ -3,7 +3,8 @@
 //! and the terminal, a confirmation prompt, and progress on stderr.
 #![expect(clippy::print_stderr, reason = "progress and prompts go to stderr")]
 
-use crate::cli::{ClusterArgs, ConnectArgs, StateArgs, StateBackendArg};
+use crate::cli::{ClusterArgs, ConnectArgs, LockArgs, LockedClusterArgs, StateArgs, StateBackendArg};
+use crate::contract::{FailedItem, NoticeEvent, ProgressEvent, SkippedItem};
 use crate::views;
 use base64::Engine as _;
 use mip_core::cluster::RequestCounts;
@@ -89,15 +90,15 @@ pub fn kind(arg: StateBackendArg) -> BackendKind {
     }
 }
 
-/// The state flags.
-pub fn state_flags(args: &StateArgs) -> StateFlags {
+/// The state and lock flags.
+pub fn state_flags(args: &StateArgs, lock: &LockArgs) -> StateFlags {
     StateFlags {
         backend: args.state_backend.map(kind),
         dir: args.state_dir.clone(),
         namespace: args.state_namespace.clone(),
         name: args.state_name.clone(),
-        lock_ttl: args.lock_ttl.max(Duration::from_secs(1)),
-        lock_timeout: args.lock_timeout,
+        lock_ttl: lock.lock_ttl.max(Duration::from_secs(1)),
+        lock_timeout: lock.lock_timeout,
         chunk_bytes: args.state_chunk_bytes,
         history_limit: args.history_limit,
     }
@@ -116,14 +117,24 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// From the cluster and state flags.
+    /// From the cluster and state flags of a command that takes no lock (the lock settings
+    /// keep their defaults, unused).
     pub fn new(args: &ClusterArgs) -> Parts {
+        Parts::with_lock(args, &LockArgs::default())
+    }
+
+    /// From the cluster, state and lock flags of a command that writes under the lock.
+    pub fn locking(args: &LockedClusterArgs) -> Parts {
+        Parts::with_lock(&args.cluster, &args.lock)
+    }
+
+    fn with_lock(args: &ClusterArgs, lock: &LockArgs) -> Parts {
         let connector = KubeConnector::new(&args.connect);
         let backends = backends(&connector.0);
         Parts {
             connector,
             backends,
-            state: state_flags(&args.state),
+            state: state_flags(&args.state, lock),
             progress: Arc::new(Progress::default()),
         }
     }
@@ -338,52 +349,78 @@ impl Progress {
     }
 
     /// One JSON line on stdout (a closed pipe ends nothing: the apply goes on).
-    fn emit(&self, doc: &serde_json::Value) {
-        let _ = views::stdout(&format!("{doc}\n"));
+    fn emit(&self, event: &ProgressEvent) {
+        match serde_json::to_string(event) {
+            Ok(line) => {
+                let _ = views::stdout(&format!("{line}\n"));
+            }
+            Err(e) => views::note(&format!("error: cannot write a progress event: {e}")),
+        }
     }
 
     /// The last JSON line of an apply: what it did.
     pub fn outcome(&self, applied: &mip_engine::ops::apply::Applied) {
         use mip_engine::ops::apply::Applied;
-        use serde_json::json;
-        let doc = match applied {
-            Applied::NoChanges => json!({ "event": "outcome", "complete": true, "applied": [] }),
-            Applied::NotReady(pending) => {
-                json!({ "event": "outcome", "complete": false, "applied": [], "pending": pending })
-            }
-            Applied::Ran(o) => json!({
-                "event": "outcome",
-                "complete": o.complete(),
-                "applied": o.applied,
-                "failed": o.failed.iter().map(|f| json!({ "address": f.address, "error": f.error.to_string() })).collect::<Vec<_>>(),
-                "skipped": o.skipped.iter().map(|(a, why)| json!({ "address": a, "skip": why })).collect::<Vec<_>>(),
-                "pending": o.pending,
-                "serial": o.serial,
-                "interrupted": o.interrupted,
-            }),
+        let event = match applied {
+            Applied::NoChanges => ProgressEvent::Outcome {
+                complete: true,
+                applied: Vec::new(),
+                failed: None,
+                skipped: None,
+                pending: None,
+                serial: None,
+                interrupted: None,
+            },
+            Applied::NotReady(pending) => ProgressEvent::Outcome {
+                complete: false,
+                applied: Vec::new(),
+                failed: None,
+                skipped: None,
+                pending: Some(pending.clone()),
+                serial: None,
+                interrupted: None,
+            },
+            Applied::Ran(o) => ProgressEvent::Outcome {
+                complete: o.complete(),
+                applied: o.applied.clone(),
+                failed: Some(
+                    o.failed
+                        .iter()
+                        .map(|f| FailedItem { address: f.address.clone(), error: f.error.to_string() })
+                        .collect(),
+                ),
+                skipped: Some(
+                    o.skipped
+                        .iter()
+                        .map(|(a, why)| SkippedItem { address: a.clone(), skip: why.clone() })
+                        .collect(),
+                ),
+                pending: Some(o.pending.clone()),
+                serial: Some(o.serial),
+                interrupted: Some(o.interrupted),
+            },
         };
-        self.emit(&doc);
+        self.emit(&event);
     }
 
     /// An event as one JSON line; `None` for what only a terminal shows.
-    fn event_json(e: &Event) -> Option<serde_json::Value> {
-        use serde_json::json;
+    fn event_json(e: Event) -> Option<ProgressEvent> {
         Some(match e {
-            Event::Writing(n) => json!({ "event": "writing", "changes": n }),
-            Event::Start(a, action) => json!({ "event": "start", "address": a, "action": action }),
-            Event::Done(a, action) => json!({ "event": "done", "address": a, "action": action }),
-            Event::Failed(a, error) => json!({ "event": "failed", "address": a, "error": error }),
-            Event::Skipped(a, why) => json!({ "event": "skipped", "address": a, "skip": why }),
-            Event::Ready(a, r) => json!({ "event": "readiness", "address": a, "readiness": r }),
-            Event::Waiting(n) => json!({ "event": "waiting", "not_ready": n }),
+            Event::Writing(changes) => ProgressEvent::Writing { changes },
+            Event::Start(address, action) => ProgressEvent::Start { address, action },
+            Event::Done(address, action) => ProgressEvent::Done { address, action },
+            Event::Failed(address, error) => ProgressEvent::Failed { address, error },
+            Event::Skipped(address, skip) => ProgressEvent::Skipped { address, skip },
+            Event::Ready(address, readiness) => ProgressEvent::Readiness { address, readiness },
+            Event::Waiting(not_ready) => ProgressEvent::Waiting { not_ready },
             Event::Notice(Notice::InventoryChangedSincePlan { inventory }) => {
-                json!({ "event": "notice", "notice": "inventory-changed-since-plan", "inventory": inventory })
+                ProgressEvent::Notice(NoticeEvent::InventoryChangedSincePlan { inventory })
             }
-            Event::Notice(Notice::KeptProtected(a)) => {
-                json!({ "event": "notice", "notice": "kept-protected", "address": a })
+            Event::Notice(Notice::KeptProtected(address)) => {
+                ProgressEvent::Notice(NoticeEvent::KeptProtected { address })
             }
             Event::Notice(Notice::NotWaiting(changes)) => {
-                json!({ "event": "notice", "notice": "not-waiting", "changes": changes })
+                ProgressEvent::Notice(NoticeEvent::NotWaiting { changes })
             }
             Event::Finished => return None,
         })
@@ -393,8 +430,8 @@ impl Progress {
 impl Hook for Progress {
     fn event(&self, e: Event) {
         if self.is_json() {
-            if let Some(doc) = Progress::event_json(&e) {
-                self.emit(&doc);
+            if let Some(event) = Progress::event_json(e) {
+                self.emit(&event);
             }
             return;
         }
@@ -456,9 +493,7 @@ impl Hook for Progress {
                 }
             }
             _ if self.is_json() => {
-                self.emit(
-                    &serde_json::json!({ "event": "plan", "summary": plan.summary, "state": plan.state }),
-                );
+                self.emit(&ProgressEvent::Plan { summary: plan.summary.clone(), state: plan.state.clone() });
             }
             _ => {
                 if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {

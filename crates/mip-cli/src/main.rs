@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod contract;
 mod docs;
 mod duration;
 mod env;
@@ -99,7 +100,12 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         }
         Command::State { command } => commands::state::run(&command),
         Command::Apps { command } => commands::apps::run(&command),
-        Command::Import { dir, out } => commands::import::run(&dir, out.as_deref()),
+        Command::Import { dir, out, deprecated_out } => {
+            if deprecated_out.is_some() {
+                views::note("note: `mip import -o FILE` is deprecated: use `--out FILE`");
+            }
+            commands::import::run(&dir, out.or(deprecated_out).as_deref())
+        }
         Command::Init {
             file,
             force,
@@ -135,6 +141,25 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
                 )
             })?;
             views::note(&format!("wrote {} man pages into `{}`", pages.len(), dir.display()));
+            Ok(ExitStatus::Success)
+        }
+        Command::Version { output } => {
+            let text = match output {
+                cli::DataFormat::Text => format!("mip {}\n", env!("MIP_VERSION_LONG")),
+                cli::DataFormat::Json => views::json_document(&contract::VersionInfo::current()),
+            };
+            views::stdout(&text)?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Docs { command: cli::DocsCommand::Schema { dir } } => {
+            let files = contract::write_schemas(&dir).map_err(|e| {
+                CliError::new(
+                    ExitStatus::Error,
+                    format!("failed to write the schemas into `{}`: {e}", dir.display()),
+                    None,
+                )
+            })?;
+            views::note(&format!("wrote {} schemas into `{}`", files.len(), dir.display()));
             Ok(ExitStatus::Success)
         }
         Command::Docs { command: cli::DocsCommand::Cli } => {

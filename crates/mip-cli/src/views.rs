@@ -2,6 +2,7 @@
 #![expect(clippy::print_stderr, reason = "this module is the CLI's one writer to stderr")]
 
 use crate::cli::DataFormat;
+use crate::contract::{DiagnosticItem, ObjectItem, ValidateReport};
 use mip_core::Diagnostics;
 use mip_engine::load::Loaded;
 use std::fmt::Write as _;
@@ -76,14 +77,26 @@ pub fn note(s: &str) {
     }
 }
 
-/// The `validate` report.
+/// The `validate` report of a valid inventory.
 pub fn validate(loaded: &Loaded, format: DataFormat) -> String {
     let mip = loaded.desired.mip_owned().count();
     let argo = loaded.desired.argo_owned().count();
     match format {
         DataFormat::Json => {
-            let doc = serde_json_doc(loaded, mip, argo);
-            format!("{doc}\n")
+            let objects = loaded
+                .dag
+                .order()
+                .map(|a| {
+                    let o = &loaded.desired.objects[a];
+                    ObjectItem { address: a.clone(), owner: o.owner, step: o.step }
+                })
+                .collect();
+            let mut report = validate_report(&loaded.path, &loaded.warnings);
+            report.inventory_digest = Some(loaded.digest.clone());
+            report.mip_owned = Some(mip);
+            report.argo_owned = Some(argo);
+            report.objects = Some(objects);
+            json_document(&report)
         }
         DataFormat::Text => {
             let mut s = String::new();
@@ -100,25 +113,30 @@ pub fn validate(loaded: &Loaded, format: DataFormat) -> String {
     }
 }
 
-fn serde_json_doc(loaded: &Loaded, mip: usize, argo: usize) -> String {
-    let objects: Vec<serde_json::Value> = loaded
-        .dag
-        .order()
-        .map(|a| {
-            let o = &loaded.desired.objects[a];
-            serde_json::json!({ "address": a, "owner": o.owner, "step": o.step })
-        })
-        .collect();
-    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    let doc = serde_json::json!({
-        "format_version": "1",
-        "valid": true,
-        "inventory": loaded.path,
-        "inventory_digest": loaded.digest,
-        "mip_owned": mip,
-        "argo_owned": argo,
-        "warnings": warnings,
-        "objects": objects,
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+/// The `validate` JSON report of `diagnostics` for `inventory`: valid when none is an error.
+/// Only the fields every report has are filled in.
+pub fn validate_report(inventory: &str, diagnostics: &Diagnostics) -> ValidateReport {
+    let sorted = diagnostics.clone().sorted();
+    ValidateReport {
+        format_version: crate::contract::FORMAT_VERSION.to_owned(),
+        valid: !sorted.has_errors(),
+        inventory: inventory.to_owned(),
+        diagnostics: sorted.iter().map(DiagnosticItem::from).collect(),
+        warnings: sorted
+            .iter()
+            .filter(|d| d.severity == mip_core::Severity::Warning)
+            .map(ToString::to_string)
+            .collect(),
+        inventory_digest: None,
+        mip_owned: None,
+        argo_owned: None,
+        objects: None,
+    }
+}
+
+/// A JSON document, pretty, with a final newline.
+pub fn json_document(doc: &impl serde::Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
+    s.push('\n');
+    s
 }

@@ -5,7 +5,9 @@ use std::fmt;
 ///
 /// The symbols are fixed and shared by the human plan, the Markdown plan and the state
 /// history; the JSON names (snake_case) are part of the JSON contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// The live object already matches: nothing to do.
@@ -60,7 +62,9 @@ impl fmt::Display for Action {
 }
 
 /// Who writes an object. One owner per object: mip never writes what Argo CD generates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
     /// Applied by mip with server-side apply (field manager `mip`).

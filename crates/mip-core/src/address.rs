@@ -177,6 +177,22 @@ impl Serialize for ObjectRef {
     }
 }
 
+/// In JSON an address is its text form, so its schema is a string (checked loosely: at least
+/// `version/Kind/name`; [`FromStr`] is the exact rule).
+impl schemars::JsonSchema for ObjectRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ObjectRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An object's address: `[cluster:][group/]version/Kind/[namespace/]name` (the core group is left out, and `cluster:` for the management cluster).",
+            "pattern": "^([a-z0-9-]+:)?([^/:]+/)?[^/:]+/[^/:]+/([^/:]+/)?[^/:]+$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ObjectRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;

@@ -6,7 +6,9 @@ use std::fmt;
 /// Desired objects carry these descriptors instead of values: the pure stages (resolution,
 /// diff, plan) can say that a key exists and where it will come from without ever holding
 /// the secret, so no plan, JSON or log can leak it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case", tag = "from", content = "ref")]
 pub enum SensitiveSource {
     /// Read from an environment variable at apply time.

@@ -178,7 +178,7 @@ pub enum Error {
     /// `mip import DIR`: no mip-infra tree there.
     #[error("{0}")]
     NotATree(String),
-    /// `mip import -o FILE`: the inventory could not be written.
+    /// `mip import --out FILE`: the inventory could not be written.
     #[error("cannot write inventory `{path}`")]
     WriteInventory {
         /// The file.

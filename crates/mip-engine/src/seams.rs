@@ -198,7 +198,7 @@ pub enum Event {
 }
 
 /// Why a change was not attempted.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "because", content = "of", rename_all = "snake_case")]
 pub enum Skip {
     /// Something it depends on failed or was skipped.

@@ -10,7 +10,9 @@ use std::fmt;
 ///
 /// The DAG orders objects inside and across steps by its rules; the step is what a reviewer
 /// reads ("this happens while bootstrapping") and what `--target` can select.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// Lock the `default` AppProject down before anything else exists.

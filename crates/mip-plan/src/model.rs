@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub const FORMAT_VERSION: &str = "1";
 
 /// How the plan was computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Against the local state store only; no cluster was contacted.
@@ -22,7 +22,7 @@ pub enum Mode {
 }
 
 /// The state a plan was based on (Terraform's lineage and serial).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StateRef {
     /// Fixed when the state is created; `None` for no state yet.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ pub struct PriorState {
 }
 
 /// Where a sensitive key's value comes from, for the plan (never the value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SensitiveKey {
     /// The Secret key.
     pub key: String,
@@ -52,7 +52,7 @@ pub struct SensitiveKey {
 }
 
 /// One planned change to a mip-owned object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
     /// The object.
     pub address: ObjectRef,
@@ -88,7 +88,7 @@ pub struct Change {
 }
 
 /// An ordering dependency.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dependency {
     /// The object that comes first.
     pub address: ObjectRef,
@@ -97,7 +97,7 @@ pub struct Dependency {
 }
 
 /// An object Argo CD will generate and mip will wait for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Expectation {
     /// The object.
     pub address: ObjectRef,
@@ -124,7 +124,7 @@ pub struct Expectation {
 }
 
 /// Counts per action.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Objects to create.
     pub create: usize,
@@ -171,7 +171,7 @@ impl Summary {
 }
 
 /// A whole plan. Its JSON form is the `mip plan --output json` contract.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Plan {
     /// [`FORMAT_VERSION`].
     pub format_version: String,
@@ -210,7 +210,7 @@ pub struct Plan {
 }
 
 /// A file of the GitOps tree that a review's change edits, and who reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileChange {
     /// Its path in the tree.
     pub path: String,
@@ -223,7 +223,7 @@ pub struct FileChange {
 }
 
 /// What a change does to a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     /// New in the head.
@@ -246,7 +246,7 @@ impl FileStatus {
 }
 
 /// The base of a review plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BaseRef {
     /// The base inventory: a file as given, or `REV:path` for a Git revision.
     pub inventory: String,

@@ -1,6 +1,6 @@
 //! `mip apply [PLAN]`.
 
-use crate::cli::{ClusterArgs, InventoryArgs, WaitForArg};
+use crate::cli::{InventoryArgs, LockedClusterArgs, WaitForArg};
 use crate::env::{Parts, Resolver, confirmation, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -20,7 +20,7 @@ pub struct Args<'a> {
     /// Inventory.
     pub inv: &'a InventoryArgs,
     /// Cluster and state.
-    pub cluster: &'a ClusterArgs,
+    pub cluster: &'a LockedClusterArgs,
     /// `--auto-approve`.
     pub auto_approve: bool,
     /// `--parallelism`.
@@ -48,7 +48,7 @@ pub struct Args<'a> {
 /// # Errors
 /// The engine's errors.
 pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
-    let parts = Parts::new(a.cluster);
+    let parts = Parts::locking(a.cluster);
     let req = ApplyRequest {
         load: super::load_options(a.inv),
         plan_file: a.plan_file.map(Path::to_path_buf),
@@ -77,7 +77,7 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
     let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
     let mut env = parts.env();
     env.hook = Arc::clone(&tracked) as _;
-    let grace = signals::grace(a.cluster.connect.request_timeout);
+    let grace = signals::grace(a.cluster.cluster.connect.request_timeout);
     let op = apply(&env, &req, &resolver, confirm.as_ref());
     let (ended, signal) = signals::guard(&runtime()?, &req.opts.interrupt, &tracked, grace, op)?;
     parts.progress.finish();

@@ -1,6 +1,6 @@
 //! `mip destroy`.
 
-use crate::cli::{ClusterArgs, InventoryArgs};
+use crate::cli::{InventoryArgs, LockedClusterArgs};
 use crate::env::{Parts, confirmation, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -15,12 +15,12 @@ use std::sync::Arc;
 /// The engine's errors.
 pub fn run(
     inv: &InventoryArgs,
-    cluster: &ClusterArgs,
+    cluster: &LockedClusterArgs,
     auto_approve: bool,
     include_protected: bool,
     wait_timeout: std::time::Duration,
 ) -> Result<ExitStatus, CliError> {
-    let parts = Parts::new(cluster);
+    let parts = Parts::locking(cluster);
     let req = DestroyRequest {
         load: super::load_options(inv),
         include_protected,
@@ -31,7 +31,7 @@ pub fn run(
     let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
     let mut env = parts.env();
     env.hook = Arc::clone(&tracked) as _;
-    let grace = signals::grace(cluster.connect.request_timeout);
+    let grace = signals::grace(cluster.cluster.connect.request_timeout);
     let op = destroy(&env, &req, confirm.as_ref());
     let (ended, signal) = signals::guard(&runtime()?, &req.interrupt, &tracked, grace, op)?;
     parts.progress.finish();

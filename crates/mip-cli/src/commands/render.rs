@@ -7,6 +7,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::{Context, bail};
+use mip_core::Diagnostics;
 use mip_engine::load::Loaded;
 use mip_graph::ResolveOptions;
 use std::collections::BTreeMap;
@@ -202,11 +203,11 @@ pub fn render_with(
 }
 
 /// `mip validate --tree DIR`: every file of the user's that the inventory names exists in
-/// DIR; each missing one is a located error.
-pub fn user_files_check(loaded: &Loaded, dir: &Path) -> ExitStatus {
+/// DIR; each missing one is a located error, shown on stderr and returned.
+pub fn user_files_check(loaded: &Loaded, dir: &Path) -> Diagnostics {
     let missing = mip_render::missing_user_files(&loaded.inventory, |p| dir.join(p).is_file());
     if missing.is_empty() {
-        return ExitStatus::Success;
+        return missing;
     }
     views::diagnostics(&missing);
     views::note(&format!(
@@ -214,7 +215,7 @@ pub fn user_files_check(loaded: &Loaded, dir: &Path) -> ExitStatus {
         missing.error_count(),
         dir.display()
     ));
-    ExitStatus::Error
+    missing
 }
 
 /// The current branch from `.git/HEAD` of the repository holding `start` (a worktree's
@@ -255,13 +256,14 @@ fn current_branch(start: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// `mip validate --branch-check`: every offending revision, one located line each.
+/// `mip validate --branch-check`: every offending revision, one located line each on stderr,
+/// and returned.
 pub fn branch_check(
     loaded: &Loaded,
     inv: &InventoryArgs,
     branch: Option<&str>,
     tree: Option<&Path>,
-) -> Result<ExitStatus, CliError> {
+) -> Result<Diagnostics, CliError> {
     let branch = match branch {
         Some(b) => b.to_owned(),
         None => current_branch(&inv.inventory)?,
@@ -288,9 +290,9 @@ pub fn branch_check(
     }
     if diags.is_empty() {
         views::note(&format!("branch check passed on `{branch}`"));
-        return Ok(ExitStatus::Success);
+        return Ok(diags);
     }
     views::diagnostics(&diags);
     views::note(&format!("{} revision(s) do not match branch `{branch}`", diags.error_count()));
-    Ok(ExitStatus::Error)
+    Ok(diags)
 }

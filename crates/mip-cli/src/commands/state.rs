@@ -1,6 +1,7 @@
 //! `mip state list|show|history|rm|rebuild|migrate`.
 
 use crate::cli::{DataFormat, StateCommand};
+use crate::contract::{StateEntry, StateListing};
 use crate::env::{Parts, kind, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -29,19 +30,19 @@ pub fn run(command: &StateCommand) -> Result<ExitStatus, CliError> {
             read(&Parts::new(cluster), &inv.inventory, false, |view| show(view, &addr))
         }
         StateCommand::Rm { address, inv, cluster } => {
-            let parts = Parts::new(cluster);
+            let parts = Parts::locking(cluster);
             let (addr, serial) = runtime()?.block_on(state::rm(&parts.env(), &inv.inventory, address))?;
             views::note(&format!("forgot `{addr}` (it stays in the cluster); state serial {serial}"));
             Ok(ExitStatus::Success)
         }
         StateCommand::Rebuild { inv, cluster } => {
-            let parts = Parts::new(cluster);
+            let parts = Parts::locking(cluster);
             let n = runtime()?.block_on(state::rebuild(&parts.env(), &super::load_options(inv)))?;
             views::note(&format!("rebuilt the state: {n} object(s) recorded from the cluster"));
             Ok(ExitStatus::Success)
         }
         StateCommand::Migrate { from, to, inv, cluster } => {
-            let parts = Parts::new(cluster);
+            let parts = Parts::locking(cluster);
             let m =
                 runtime()?.block_on(state::migrate(&parts.env(), &inv.inventory, kind(*from), kind(*to)))?;
             views::note(&format!(
@@ -78,15 +79,15 @@ fn read(
     }
 }
 
-fn entry_json(addr: &ObjectRef, e: &mip_state::ManagedEntry) -> serde_json::Value {
-    serde_json::json!({ "address": addr, "fingerprint": e.fingerprint, "uid": e.uid, "serial": e.serial })
-}
-
 fn list(view: &StateView, output: DataFormat) -> Result<String, CliError> {
     let s = &view.snapshot;
     if output == DataFormat::Json {
-        let managed: Vec<serde_json::Value> = s.managed.iter().map(|(a, e)| entry_json(a, e)).collect();
-        let doc = serde_json::json!({ "format_version": "1", "lineage": s.lineage, "serial": s.serial, "managed": managed });
+        let doc = StateListing {
+            format_version: crate::contract::FORMAT_VERSION.to_owned(),
+            lineage: s.lineage.clone(),
+            serial: s.serial,
+            managed: s.managed.iter().map(|(a, e)| StateEntry::new(a, e)).collect(),
+        };
         return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?));
     }
     let mut out = format!("lineage {}, serial {}\n", s.lineage, s.serial);
@@ -100,7 +101,7 @@ fn show(view: &StateView, addr: &ObjectRef) -> Result<String, CliError> {
     match view.snapshot.managed.get(addr) {
         Some(e) => Ok(format!(
             "{}\n",
-            serde_json::to_string_pretty(&entry_json(addr, e)).map_err(anyhow::Error::from)?
+            serde_json::to_string_pretty(&StateEntry::new(addr, e)).map_err(anyhow::Error::from)?
         )),
         None => Err(mip_engine::Error::NotInState(addr.clone()).into()),
     }

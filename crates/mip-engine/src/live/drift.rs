@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A drift report.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Drift {
     /// `format_version` of the drift JSON.
     pub format_version: &'static str,
@@ -25,7 +25,7 @@ pub struct Drift {
 }
 
 /// What is wrong on Argo CD's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArgoDriftKind {
     /// An Application is OutOfSync with the revision its spec tracks.
@@ -48,7 +48,7 @@ impl ArgoDriftKind {
 }
 
 /// One finding on Argo CD's side.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ArgoDrift {
     /// The object.
     pub address: ObjectRef,
@@ -59,7 +59,7 @@ pub struct ArgoDrift {
 }
 
 /// One drifted object.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct DriftItem {
     /// The object.
     pub address: ObjectRef,

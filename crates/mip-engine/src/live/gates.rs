@@ -14,7 +14,7 @@ use mip_plan::{Change, Plan};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An object still not ready when the wait ended, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct NotReady {
     /// The object.
     pub address: ObjectRef,

@@ -33,7 +33,7 @@ impl WaitFor {
 pub(crate) const NOT_CREATED: &str = "not created yet";
 
 /// Whether an object is ready, and if not, why (Argo CD's conditions and messages).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
 pub enum Readiness {
     /// Ready at the level asked for.
