@@ -113,6 +113,9 @@ pub fn validate(desired: &Desired) -> Diagnostics {
     for p in projects.values() {
         project_checks(p, &mut d);
     }
+    // Each project's rules read once, each pattern compiled once (see `permit::Memo`).
+    let mut rules_of: BTreeMap<(&Option<String>, &Option<String>, &str), Permissions> = BTreeMap::new();
+    let memo = crate::permit::Memo::default();
     for app in
         desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
     {
@@ -144,10 +147,12 @@ pub fn validate(desired: &Desired) -> Diagnostics {
             );
             continue;
         };
-        let rules = Permissions::of_project(&proj.manifest);
+        let rules = rules_of
+            .entry((&app.addr.cluster, &app.addr.namespace, project))
+            .or_insert_with(|| Permissions::of_project(&proj.manifest));
         let spec = app.manifest.get("spec").unwrap_or(&Value::Null);
         for src in app_sources(spec) {
-            if !rules.permits_source(src) {
+            if !crate::permit::source_permitted_with(&rules.source_repos, src, &memo) {
                 d.push(
                     Diagnostic::error(at.clone(), "not-permitted", format!("application `{name}` sources repository `{src}`, which project `{project}` does not permit"))
                         .with_hint(format!("add `{src}` to `upstreamRepos`")),
@@ -157,7 +162,7 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         let server = app.str_at("/spec/destination/server").unwrap_or("");
         let ns = app.str_at("/spec/destination/namespace").unwrap_or("");
         let dest = Destination::of_application(spec.get("destination").unwrap_or(&Value::Null));
-        let permitted = rules.permits_destination(&dest);
+        let permitted = crate::permit::destination_permitted_with(&rules.destinations, &dest, &memo);
         if !permitted {
             // The namespace is allowed somewhere: then it is the server the project refuses.
             let namespace_allowed =

@@ -159,30 +159,84 @@ impl Permissions {
     }
 }
 
-/// Argo CD's `globMatch` with negation: a `!` rule matches what its pattern does not; `*`
-/// matches everything even across the separator.
-fn rule_matches(rule: &str, text: &str, separator: Option<char>) -> bool {
-    let glob = |p: &str| Glob::new(p, separator).is_ok_and(|g| g.is_match(text));
-    match rule.strip_prefix('!') {
-        Some(pattern) => !glob(pattern),
-        None => rule == "*" || glob(rule),
+/// Compiled patterns and normalised repository URLs, kept across checks: the same few
+/// repository and destination patterns recur in every project, so the validation of 10 000
+/// federations compiles and normalises each once instead of once per Application.
+#[derive(Debug, Default)]
+pub struct Memo {
+    /// Compiled globs by separator and pattern (`None`: the pattern does not compile).
+    globs: std::cell::RefCell<
+        std::collections::HashMap<Option<char>, std::collections::HashMap<String, Option<Glob>>>,
+    >,
+    /// [`normalize_repo_url`] by URL.
+    repos: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<str>>>,
+}
+
+impl Memo {
+    /// Whether `pattern` (compiled once) matches `text`; a pattern that does not compile
+    /// matches nothing.
+    fn glob(&self, pattern: &str, separator: Option<char>, text: &str) -> bool {
+        let mut globs = self.globs.borrow_mut();
+        let by_pattern = globs.entry(separator).or_default();
+        if let Some(compiled) = by_pattern.get(pattern) {
+            return compiled.as_ref().is_some_and(|g| g.is_match(text));
+        }
+        let compiled = Glob::new(pattern, separator).ok();
+        let matched = compiled.as_ref().is_some_and(|g| g.is_match(text));
+        by_pattern.insert(pattern.to_owned(), compiled);
+        matched
     }
+
+    /// [`normalize_repo_url`], once per URL.
+    fn repo(&self, url: &str) -> std::rc::Rc<str> {
+        if let Some(n) = self.repos.borrow().get(url) {
+            return std::rc::Rc::clone(n);
+        }
+        let n: std::rc::Rc<str> = normalize_repo_url(url).into();
+        self.repos.borrow_mut().insert(url.to_owned(), std::rc::Rc::clone(&n));
+        n
+    }
+
+    /// Argo CD's `globMatch` with negation: a `!` rule matches what its pattern does not; `*`
+    /// matches everything even across the separator.
+    fn rule_matches(&self, rule: &str, text: &str, separator: Option<char>) -> bool {
+        match rule.strip_prefix('!') {
+            Some(pattern) => !self.glob(pattern, separator, text),
+            None => rule == "*" || self.glob(rule, separator, text),
+        }
+    }
+}
+
+/// Argo CD's `globMatch` with negation, without a memo.
+#[cfg(test)]
+fn rule_matches(rule: &str, text: &str, separator: Option<char>) -> bool {
+    Memo::default().rule_matches(rule, text, separator)
 }
 
 /// Argo CD's `IsSourcePermitted`: some rule matches the normalised `repo` and no deny rule
 /// refuses it.
 pub fn source_permitted<S: AsRef<str>>(rules: &[S], repo: &str) -> bool {
-    let repo = normalize_repo_url(repo);
+    source_permitted_with(rules, repo, &Memo::default())
+}
+
+/// [`source_permitted`], with compiled patterns and normalised URLs kept in `memo`.
+pub fn source_permitted_with<S: AsRef<str>>(rules: &[S], repo: &str, memo: &Memo) -> bool {
+    let repo = memo.repo(repo);
     let mut any = false;
     for rule in rules {
         let rule = rule.as_ref();
-        let normalized = match rule.strip_prefix('!') {
-            Some(deny) => format!("!{}", normalize_repo_url(deny)),
-            None => normalize_repo_url(rule),
+        // As Argo CD: a deny rule is `!` and the normalised rest; a rule is a deny rule if its
+        // normalised form starts with `!`.
+        let (matched, deny) = match rule.strip_prefix('!') {
+            Some(rest) => (!memo.glob(&memo.repo(rest), Some('/'), &repo), true),
+            None => {
+                let pattern = memo.repo(rule);
+                (memo.rule_matches(&pattern, &repo, Some('/')), pattern.starts_with('!'))
+            }
         };
-        if rule_matches(&normalized, &repo, Some('/')) {
+        if matched {
             any = true;
-        } else if normalized.starts_with('!') {
+        } else if deny {
             return false;
         }
     }
@@ -192,12 +246,18 @@ pub fn source_permitted<S: AsRef<str>>(rules: &[S], repo: &str) -> bool {
 /// Argo CD's `isDestinationMatched`: server or name, and namespace, match some rule, and no
 /// deny rule refuses them.
 pub fn destination_permitted(rules: &[Destination], dest: &Destination) -> bool {
+    destination_permitted_with(rules, dest, &Memo::default())
+}
+
+/// [`destination_permitted`], with compiled patterns kept in `memo`.
+pub fn destination_permitted_with(rules: &[Destination], dest: &Destination, memo: &Memo) -> bool {
+    let rule_matches = |rule: &str, text: &str| memo.rule_matches(rule, text, None);
     let deny = |s: &str| s.starts_with('!');
     let mut any = false;
     for rule in rules {
-        let name = !dest.name.is_empty() && rule_matches(&rule.name, &dest.name, None);
-        let server = !dest.server.is_empty() && rule_matches(&rule.server, &dest.server, None);
-        let namespace = rule_matches(&rule.namespace, &dest.namespace, None);
+        let name = !dest.name.is_empty() && rule_matches(&rule.name, &dest.name);
+        let server = !dest.server.is_empty() && rule_matches(&rule.server, &dest.server);
+        let namespace = rule_matches(&rule.namespace, &dest.namespace);
         if (server || name) && namespace {
             any = true;
         } else if (!name && deny(&rule.name))
