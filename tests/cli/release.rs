@@ -1,8 +1,10 @@
 //! What operators install and deploy: `mip --version` names its commit and build date; the
 //! container image builds without a daemon and its binary runs from the unpacked rootfs
-//! (`tools/image/check.sh`: buildah, umoci); the CronJob kustomize base of `examples/cron`
-//! builds (the kustomize of the Argo CD tier) and the API server accepts every object in a
-//! server-side dry run; the example PrometheusRule passes `promtool check rules`.
+//! (`tools/image/check.sh`: buildah, umoci) with its OCI labels, and its `-git` variant runs
+//! `mip plan --base`; the examples name the image tag and the release the release workflow
+//! publishes; the CronJob kustomize base of `examples/cron` builds (the kustomize of the Argo CD
+//! tier) and the API server accepts every object in a server-side dry run; the example
+//! PrometheusRule passes `promtool check rules`.
 
 use crate::live::kubectl;
 use crate::*;
@@ -43,6 +45,70 @@ fn the_image_builds_without_a_daemon_and_its_binary_runs() {
         log.contains("entrypoint exec form [\"/usr/local/bin/mip\",\"--help\"], user 65532, no shell"),
         "{log}"
     );
+    let labels = format!(
+        "labels org.opencontainers.image.{{source,version,revision,created,licenses,title,description}}: \
+         version v{}, licenses Apache-2.0",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(log.contains(&labels), "{log}");
+}
+
+#[test]
+fn the_git_image_plans_against_a_base_commit() {
+    // The pull-request plan of tests/cli/workflow.rs, run inside the `-git` variant's rootfs as
+    // uid 65532, on a checkout owned by another uid (as a mounted work tree is).
+    let (dir, inv) = temp_inventory(&format!(
+        "{MINIMAL}  - {{name: federation-B, kind: local, apps: [{{name: exareme2}}]}}\n"
+    ));
+    let repo = dir.path();
+    git(repo, &["init", "-q", "-b", "main"]);
+    git(repo, &["add", "mip.yaml"]);
+    git(repo, &["commit", "-q", "-m", "base"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    std::fs::write(&inv, MINIMAL).expect("write");
+    git(repo, &["commit", "-q", "-am", "remove federation-B"]);
+    let o = Command::new("bash")
+        .arg(root().join("tools/image/check.sh"))
+        .arg(env!("CARGO_BIN_EXE_mip"))
+        .arg("git")
+        .arg(repo)
+        .arg(&base)
+        .output()
+        .expect("check.sh runs");
+    assert!(o.status.success(), "tools/image/check.sh git failed: {}{}", stdout(&o), stderr(&o));
+    let log = stderr(&o);
+    assert!(log.contains("git variant: git version "), "{log}");
+    let md = stdout(&o);
+    assert!(md.contains("### mip plan"), "{md}{log}");
+    assert!(md.contains("`v1/Namespace/federation-b`"), "{md}{log}");
+}
+
+/// The release tag that `release.yml` publishes for this version: `v` + the crate version.
+fn release_tag() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[test]
+fn the_examples_name_the_image_tag_and_the_release_the_release_workflow_publishes() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let workflow = read("examples/github-actions/release.yml");
+    // Tags `v*` trigger it, and it publishes the image and the release under the tag's name.
+    assert!(workflow.contains("\non:\n  push:\n    tags: [\"v*\"]\n"), "{workflow}");
+    assert!(workflow.contains(r#"tag="$image:${GITHUB_REF_NAME}${VARIANT}""#), "{workflow}");
+    assert!(workflow.contains(r#"gh release create "$GITHUB_REF_NAME""#), "{workflow}");
+    let tag = release_tag();
+    let image = "ghcr.io/medical-informatics-platform/mip";
+    // The CronJob runs that image at that tag; the README's overlay pins the same.
+    let cron = read("examples/cron/drift-cronjob.yaml");
+    let used: Vec<&str> = cron.lines().filter_map(|l| l.trim().strip_prefix("image: ")).collect();
+    assert_eq!(used, [format!("{image}:{tag}")], "examples/cron/drift-cronjob.yaml");
+    let readme = read("examples/cron/README.md");
+    assert!(readme.contains(&format!("{{name: {image}, newTag: {tag}}}")), "examples/cron/README.md");
+    assert!(readme.contains(&format!("examples/cron?ref={tag}]")), "examples/cron/README.md");
+    // The pull-request workflow installs that release.
+    let pr = read("examples/github-actions/mip.yml");
+    let pr = mip_inventory::yaml::parse_document("mip.yml", &pr).expect("YAML").to_json();
+    assert_eq!(pr["env"]["MIP_VERSION"], tag.as_str(), "examples/github-actions/mip.yml");
 }
 
 #[test]

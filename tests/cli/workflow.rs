@@ -61,34 +61,60 @@ fn example() -> (String, serde_json::Value) {
     (text, doc)
 }
 
+/// Every action the examples use, pinned by the commit its release tag names (read from the
+/// action's repository: `git show-ref --tags`, and `runs.using: node24` in that commit's
+/// action.yml, or a composite of node24 actions). Updating one means updating this table.
+const PINNED: &[(&str, &str, &str)] = &[
+    ("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    ("actions/upload-artifact", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    ("actions/download-artifact", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    ("actions/github-script", "ed597411d8f924073f98dfc5c65a23a2325f34cd", "v8.0.0"),
+    ("actions/attest-build-provenance", "a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
+    ("anchore/sbom-action", "e22c389904149dbc22b58101806040fa8d37a610", "v0.24.0"),
+];
+
 #[test]
-fn the_example_pins_mip_uses_current_actions_and_bounds_its_runs() {
+fn every_action_is_pinned_by_the_commit_of_its_release() {
+    for file in workflows() {
+        let text = std::fs::read_to_string(&file).expect("workflow");
+        let name = file.file_name().expect("name").to_string_lossy().into_owned();
+        for (n, line) in text.lines().enumerate() {
+            let Some(uses) = line.trim_start().trim_start_matches("- ").strip_prefix("uses:") else {
+                continue;
+            };
+            let at = format!("{name}:{}: `{}`", n + 1, line.trim());
+            let (action, rest) = uses.trim().split_once('@').unwrap_or_else(|| panic!("{at}: no @ref"));
+            let (sha, comment) =
+                rest.split_once(" # ").unwrap_or_else(|| panic!("{at}: no `# vX.Y.Z` comment"));
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{at}: not a full commit SHA"
+            );
+            assert!(
+                PINNED.contains(&(action, sha, comment.trim())),
+                "{at}: not a verified pin (tests/cli/workflow.rs PINNED)"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_example_installs_the_release_binary_and_bounds_its_runs() {
     let (text, doc) = example();
     let job = &doc["jobs"]["check"];
     let steps = job["steps"].as_array().expect("steps");
-    let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
-    // The current major versions (actionlint 1.7.12's table of popular actions).
-    for u in &uses {
-        assert!(
-            [
-                "actions/checkout@v6",
-                "actions/github-script@v8",
-                "Swatinem/rust-cache@v2",
-                "dtolnay/rust-toolchain@stable"
-            ]
-            .contains(u),
-            "`{u}` is not a current major version"
-        );
-    }
-    assert!(uses.contains(&"Swatinem/rust-cache@v2"), "the Rust build is cached");
     let version = doc["env"]["MIP_VERSION"].as_str().expect("MIP_VERSION");
     assert!(
         version.starts_with('v') && version[1..].split('.').all(|n| n.parse::<u32>().is_ok()),
         "{version}"
     );
     let runs: String = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert!(runs.contains(r#"--tag "$MIP_VERSION" mip-cli"#), "mip is installed at a tag");
-    assert!(!runs.contains("--branch \"$MIP_VERSION\""), "never an unpinned branch");
+    // The release binary, checked against the release's SHA256SUMS; nothing compiled.
+    assert!(runs.contains(r#""$MIP_RELEASES/$MIP_VERSION/$file""#), "the binary of the pinned release");
+    assert!(runs.contains(r#""$MIP_RELEASES/$MIP_VERSION/SHA256SUMS""#), "its checksums");
+    assert!(runs.contains("sha256sum --check --ignore-missing --strict SHA256SUMS"), "checked");
+    assert!(runs.contains(r#"grep -q " $file\$" "$dir/SHA256SUMS""#), "its own line is required");
+    assert!(!runs.contains("cargo "), "nothing is compiled");
     assert!(doc["concurrency"]["group"].is_string() && doc["concurrency"]["cancel-in-progress"] == true);
     assert!(job["timeout-minutes"].as_u64().is_some_and(|m| m > 0 && m <= 60));
     assert_eq!(steps[0]["with"]["fetch-depth"], 0, "the base commit is fetched");
@@ -96,7 +122,10 @@ fn the_example_pins_mip_uses_current_actions_and_bounds_its_runs() {
         assert!(runs.contains(cmd), "`{cmd}` missing");
     }
     // Forks: a read-only token, so the plan goes to the job summary, never a failed comment.
-    let post = steps.iter().find(|s| s["uses"] == "actions/github-script@v8").expect("comment step");
+    let post = steps
+        .iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/github-script@")))
+        .expect("comment step");
     assert!(post["if"].as_str().expect("if").contains("!github.event.pull_request.head.repo.fork"));
     let summary = steps
         .iter()
