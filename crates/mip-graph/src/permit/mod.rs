@@ -27,6 +27,9 @@ pub use glob::{Glob, GlobError, glob_match};
 pub use repo::normalize_repo_url;
 
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// A destination: an Application's, or one rule of a project's `spec.destinations`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,17 +162,18 @@ impl Permissions {
     }
 }
 
+/// Patterns of one separator, compiled (`None`: the pattern does not compile).
+type Compiled = BTreeMap<String, Option<Glob>>;
+
 /// Compiled patterns and normalised repository URLs, kept across checks: the same few
 /// repository and destination patterns recur in every project, so the validation of 10 000
 /// federations compiles and normalises each once instead of once per Application.
 #[derive(Debug, Default)]
 pub struct Memo {
     /// Compiled globs by separator and pattern (`None`: the pattern does not compile).
-    globs: std::cell::RefCell<
-        std::collections::HashMap<Option<char>, std::collections::HashMap<String, Option<Glob>>>,
-    >,
+    globs: RefCell<BTreeMap<Option<char>, Compiled>>,
     /// [`normalize_repo_url`] by URL.
-    repos: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<str>>>,
+    repos: RefCell<BTreeMap<String, Rc<str>>>,
 }
 
 impl Memo {
@@ -188,12 +192,12 @@ impl Memo {
     }
 
     /// [`normalize_repo_url`], once per URL.
-    fn repo(&self, url: &str) -> std::rc::Rc<str> {
+    fn repo(&self, url: &str) -> Rc<str> {
         if let Some(n) = self.repos.borrow().get(url) {
-            return std::rc::Rc::clone(n);
+            return Rc::clone(n);
         }
-        let n: std::rc::Rc<str> = normalize_repo_url(url).into();
-        self.repos.borrow_mut().insert(url.to_owned(), std::rc::Rc::clone(&n));
+        let n: Rc<str> = normalize_repo_url(url).into();
+        self.repos.borrow_mut().insert(url.to_owned(), Rc::clone(&n));
         n
     }
 
