@@ -307,6 +307,75 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
+    /// One HTTP exchange on a loopback port: the request as received, answered `204`.
+    async fn record_one_request() -> (u16, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            loop {
+                let n = conn.read(&mut buf).await.expect("read");
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
+                        })
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await.expect("answer");
+            String::from_utf8_lossy(&seen).to_string()
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn a_bearer_token_from_a_file_is_sent_and_the_group_is_one_base64_segment_per_label() {
+        let (port, request) = record_one_request().await;
+        let gateway = Gateway {
+            url: Gateway::parse_url(&format!("http://127.0.0.1:{port}/prefix/")).expect("url"),
+            job: "mip_drift".to_owned(),
+            labels: vec![
+                ("platform".to_owned(), "https://example.org/infra.git".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ],
+            auth: Auth::Bearer(mip_core::Sensitive::new("CANARY-bearer-token-0f3a9c")),
+            ca_file: None,
+            timeout: Duration::from_secs(10),
+        };
+        gateway.push("mip_drift_success 1\n").await.expect("pushed");
+        let seen = request.await.expect("recorded");
+        let first = seen.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            "POST /prefix/metrics/job@base64/bWlwX2RyaWZ0/platform@base64/aHR0cHM6Ly9leGFtcGxlLm9yZy9pbmZyYS5naXQ=/empty@base64/= HTTP/1.1",
+            "{seen}"
+        );
+        assert!(
+            seen.to_ascii_lowercase().contains("authorization: bearer canary-bearer-token-0f3a9c\r\n"),
+            "{seen}"
+        );
+        assert!(seen.ends_with("mip_drift_success 1\n"), "{seen}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_being_repeated() {
+        let e = Gateway::parse_url("https://mip:hunter2@gateway:9091").expect_err("refused").to_string();
+        assert!(e.contains("credentials in the URL") && !e.contains("hunter2"), "{e}");
+        assert!(Gateway::parse_url("ftp://gateway").is_err());
+    }
+
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
