@@ -7,7 +7,7 @@
 //! checks the chart's workloads in the cluster. A broken values file reference then fails the
 //! next apply, naming the Application.
 
-use crate::argocd_platform::{mip_on, not_healthy, text};
+use crate::argocd_platform::{json_of, mip_on, not_healthy, text};
 use crate::takeover::copy_tree;
 use crate::*;
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
@@ -36,12 +36,6 @@ federations:
       - {{name: exareme2, values: [{values}]}}
 "
     )
-}
-
-fn json_of(cluster: &TestCluster, args: &[&str]) -> Value {
-    let o = cluster.kubectl().args(args).args(["-o", "json"]).output().expect("kubectl");
-    assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("json")
 }
 
 #[test]

@@ -137,11 +137,15 @@ federations:
     )
 }
 
+/// `kubectl ARGS -o json`, parsed.
+pub(crate) fn json_of(cluster: &TestCluster, args: &[&str]) -> Value {
+    let o = cluster.kubectl().args(args).args(["-o", "json"]).output().expect("kubectl");
+    assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
 fn items(cluster: &TestCluster, kind: &str, ns: &str) -> Vec<Value> {
-    let o = cluster.kubectl().args(["get", kind, "-n", ns, "-o", "json"]).output().expect("kubectl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let list: Value = serde_json::from_slice(&o.stdout).expect("json");
-    list["items"].as_array().cloned().unwrap_or_default()
+    json_of(cluster, &["get", kind, "-n", ns])["items"].as_array().cloned().unwrap_or_default()
 }
 
 pub(crate) fn text(v: &Value, p: &str) -> String {
