@@ -153,10 +153,9 @@ pub struct Gateway {
     pub labels: Vec<(String, String)>,
     /// How to authenticate.
     pub auth: Auth,
-    /// An extra CA certificate (PEM) to trust.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Bound on each request.
-    pub timeout: Duration,
+    /// The HTTP client, built once ([`Gateway::client`]) for the read of the previous push and
+    /// the push.
+    pub client: reqwest::Client,
 }
 
 /// Credentials for the Pushgateway.
@@ -213,12 +212,16 @@ impl Gateway {
         url
     }
 
-    fn client(&self) -> anyhow::Result<reqwest::Client> {
+    /// The client: each request bounded by `timeout`, the system's roots plus `ca_file`.
+    ///
+    /// # Errors
+    /// An unreadable or malformed `ca_file`.
+    pub fn client(ca_file: Option<&std::path::Path>, timeout: Duration) -> anyhow::Result<reqwest::Client> {
         use anyhow::Context as _;
         let mut builder = reqwest::Client::builder()
-            .timeout(self.timeout)
+            .timeout(timeout)
             .user_agent(concat!("mip/", env!("CARGO_PKG_VERSION")));
-        if let Some(file) = &self.ca_file {
+        if let Some(file) = ca_file {
             let pem = std::fs::read(file)
                 .with_context(|| format!("failed to read `--pushgateway-ca-file {}`", file.display()))?;
             let cert = reqwest::Certificate::from_pem(&pem).with_context(|| {
@@ -241,7 +244,7 @@ impl Gateway {
     /// that push's change time while the fingerprint is the same, else `now`. Best effort: a
     /// Pushgateway that cannot say counts as a change.
     pub async fn changed_at(&self, fingerprint: &str, now: f64) -> f64 {
-        let Ok(client) = self.client() else { return now };
+        let client = &self.client;
         let mut url = self.url.clone();
         url.set_path(&format!("{}/api/v1/metrics", self.url.path().trim_end_matches('/')));
         let Ok(response) = self.authorize(client.get(url)).send().await else { return now };
@@ -271,7 +274,7 @@ impl Gateway {
     /// A connection, TLS or timeout error, or a status other than 2xx (the Pushgateway's words).
     pub async fn push(&self, body: &str) -> anyhow::Result<()> {
         use anyhow::{Context as _, bail};
-        let client = self.client()?;
+        let client = &self.client;
         let request = client
             .post(self.group_url())
             .header(reqwest::header::CONTENT_TYPE, "text/plain; version=0.0.4")
@@ -351,8 +354,7 @@ mod tests {
                 ("empty".to_owned(), String::new()),
             ],
             auth: Auth::Bearer(mip_core::Sensitive::new("CANARY-bearer-token-0f3a9c")),
-            ca_file: None,
-            timeout: Duration::from_secs(10),
+            client: Gateway::client(None, Duration::from_secs(10)).expect("client"),
         };
         gateway.push("mip_drift_success 1\n").await.expect("pushed");
         let seen = request.await.expect("recorded");

@@ -93,8 +93,10 @@ fn gateway(
         job: push.pushgateway_job.clone(),
         labels,
         auth,
-        ca_file: push.pushgateway_ca_file.clone(),
-        timeout: cluster.connect.request_timeout,
+        client: metrics::Gateway::client(
+            push.pushgateway_ca_file.as_deref(),
+            cluster.connect.request_timeout,
+        )?,
     })
 }
 

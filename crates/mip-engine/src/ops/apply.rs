@@ -100,6 +100,9 @@ async fn run<K: Connector>(
 ) -> Result<Applied, Error> {
     let backend = env.backend(loaded, Some(cluster.as_ref()))?;
     let store = open(backend.as_ref(), Operation::Apply, env.state.lock_timeout).await?;
+    // One read of the state under the lock: the plan's prior, the check below, the history's
+    // starting serial.
+    let snapshot = store.snapshot()?;
     let mut plan = match saved {
         Some(plan) => {
             if plan.inventory_digest != loaded.digest {
@@ -109,7 +112,6 @@ async fn run<K: Connector>(
             plan
         }
         None => {
-            let snapshot = store.snapshot()?;
             let prior = (!snapshot.is_fresh()).then_some(&snapshot);
             let plan = crate::live::plan_live(cluster.as_ref(), loaded, prior).await?;
             let plan = super::plan::narrow(plan, &req.targets)?;
@@ -127,7 +129,6 @@ async fn run<K: Connector>(
     let writes = plan.changes.iter().filter(|c| c.action.is_write()).count();
     // An unchanged object the state does not know (its write landed, the record did not: a
     // `kill -9` in between) is recorded by a run with no writes.
-    let snapshot = store.snapshot()?;
     let unrecorded = plan
         .changes
         .iter()
