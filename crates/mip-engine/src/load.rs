@@ -175,11 +175,18 @@ pub fn load_bytes(
     }
     let desired = mip_graph::resolve(&inventory, &prereqs, &ResolveOptions { revision: revision.cloned() })
         .map_err(|d| invalid(&path, d))?;
-    let checks = mip_graph::validate(&desired);
+    // Validation and the DAG both only read the desired state: on two cores they take half
+    // the time side by side (each a sixth of a plan at 10 000 federations). The outcome is the
+    // same as one after the other: validation's errors first, then a cycle.
+    let (checks, dag) = std::thread::scope(|s| {
+        let dag = s.spawn(|| Dag::build(&desired.objects));
+        let checks = mip_graph::validate(&desired);
+        (checks, dag.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
     if checks.has_errors() {
         return Err(invalid(&path, checks));
     }
-    let dag = Dag::build(&desired.objects).map_err(|e| {
+    let dag = dag.map_err(|e| {
         let d = Diagnostic::error(None, "cycle", e.to_string())
             .with_hint("an ordering rule and a prerequisite contradict each other");
         invalid(&path, std::iter::once(d).collect())

@@ -95,7 +95,7 @@ pub struct DesiredObject {
 impl DesiredObject {
     /// A string field of the manifest by JSON pointer.
     pub fn str_at(&self, pointer: &str) -> Option<&str> {
-        self.manifest.pointer(pointer).and_then(Value::as_str)
+        mip_core::canonical::at(&self.manifest, pointer).and_then(Value::as_str)
     }
 }
 

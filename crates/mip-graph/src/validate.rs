@@ -9,6 +9,7 @@ use crate::model::Desired;
 use crate::permit::{Destination, Permissions, app_sources};
 use mip_core::{Diagnostic, Diagnostics};
 use serde_json::Value;
+use crate::Lookup;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn strs(v: Option<&Value>) -> Vec<String> {
@@ -74,7 +75,7 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
 /// reference a different revision of the same repository"): e.g. a chart mirrored into the
 /// GitOps repository itself, pinned to a commit, beside the `$values` ref at the branch.
 fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
-    let Some(sources) = app.manifest.pointer("/spec/sources").and_then(Value::as_array) else { return };
+    let Some(sources) = mip_core::canonical::at(&app.manifest, "/spec/sources").and_then(Value::as_array) else { return };
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for s in sources {
         let (Some(url), Some(rev)) = (s["repoURL"].as_str(), s["targetRevision"].as_str()) else { continue };
@@ -104,17 +105,19 @@ fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
 /// Runs every static check on a desired state.
 pub fn validate(desired: &Desired) -> Diagnostics {
     let mut d = Diagnostics::new();
-    let projects: BTreeMap<(&Option<String>, &Option<String>, &str), &DesiredObject> = desired
-        .objects
-        .values()
-        .filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "AppProject")
-        .map(|o| ((&o.addr.cluster, &o.addr.namespace, o.addr.name.as_str()), o))
-        .collect();
-    for p in projects.values() {
+    let is_project = |o: &&DesiredObject| o.addr.group == "argoproj.io" && o.addr.kind == "AppProject";
+    for p in desired.objects.values().filter(is_project) {
         project_checks(p, &mut d);
     }
+    // Hashed: every Application looks its project up (a B-tree compares strings per step).
+    let projects: Lookup<(&Option<String>, &Option<String>, &str), &DesiredObject> = desired
+        .objects
+        .values()
+        .filter(is_project)
+        .map(|o| ((&o.addr.cluster, &o.addr.namespace, o.addr.name.as_str()), o))
+        .collect();
     // Each project's rules read once, each pattern compiled once (see `permit::Memo`).
-    let mut rules_of: BTreeMap<(&Option<String>, &Option<String>, &str), Permissions> = BTreeMap::new();
+    let mut rules_of: Lookup<(&Option<String>, &Option<String>, &str), Permissions> = Lookup::new();
     let memo = crate::permit::Memo::default();
     for app in
         desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
