@@ -13,6 +13,8 @@
 //! - [`run`]: the benchmark itself (`mip-bench run`): dedicated test clusters, pairwise
 //!   interleaved mip/kubectl measurements, and the report ([`report`]) written to
 //!   `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! - [`compare`]: two builds of mip in the same lock step (`mip-bench compare`), the ratio
+//!   new ÷ old per pair, printed as a Markdown table.
 //! - [`argocd`]: the time to a Healthy platform with real Argo CD and simulated nodes (`mip-bench
 //!   argocd`): mip against the scripted README procedure and Argo CD's floor; and
 //!   [`argocd_refresh`]: Argo CD's reaction with and without mip's refresh.
@@ -32,6 +34,7 @@
 
 pub mod argocd;
 pub mod argocd_refresh;
+pub mod compare;
 pub mod emit;
 pub mod generate;
 pub mod measure;
