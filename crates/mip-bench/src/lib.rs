@@ -19,8 +19,9 @@
 //!   argocd`): mip against the scripted README procedure and Argo CD's floor; and
 //!   [`argocd_refresh`]: Argo CD's reaction with and without mip's refresh.
 //!
-//! Benchmarks are not tests: nothing here asserts a timing. The one smoke test checks that the
-//! generator and the emitter produce what the parsers accept.
+//! Benchmarks are not tests: nothing here asserts a timing. The smoke tests check that the
+//! generator and the emitter produce what the parsers accept, and run `compare` at N = 2 with two
+//! stub builds on real clusters (turn order, one cluster per build and repetition).
 //!
 //! # Example
 //! ```no_run

@@ -19,7 +19,7 @@
 //! With a time limit (`--timeout`), a command that outlives it is killed and reported as not
 //! finished, with what it had done by then, instead of holding up the run.
 //!
-//! The lock step itself ([`lock_step`], [`offline_lock_step`]) takes any list of
+//! The lock step itself (`lock_step`, `offline_lock_step`) takes any list of
 //! [`Contender`]s: `run` gives it mip and kubectl, [`crate::compare`] two builds of mip.
 
 use crate::measure::{self, Sample, Tool};
@@ -335,7 +335,15 @@ pub(crate) fn lock_step(
             rep + 1,
             contenders.len()
         ));
-        let clusters = contenders.iter().map(|_| start_cluster()).collect::<anyhow::Result<Vec<_>>>()?;
+        // Started side by side (the start is not measured; it waits mostly on etcd and the
+        // API server's readiness).
+        let clusters = std::thread::scope(|scope| {
+            let starting: Vec<_> = contenders.iter().map(|_| scope.spawn(start_cluster)).collect();
+            starting
+                .into_iter()
+                .map(|s| s.join().map_err(|_| anyhow::anyhow!("a cluster start panicked"))?)
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
         for op in Op::ALL {
             let mut line = format!("N={n} rep {} {}:", rep + 1, op.label());
             for i in turn_order(contenders.len(), rep) {
@@ -466,4 +474,17 @@ pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
         bail!("a no-op `mip apply` wrote (or did not report its requests): {}", writing.join("; "));
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_alternate_by_repetition() {
+        assert_eq!(turn_order(2, 0), [0, 1]);
+        assert_eq!(turn_order(2, 1), [1, 0]);
+        assert_eq!(turn_order(2, 4), [0, 1]);
+        assert_eq!(turn_order(1, 3), [0]);
+    }
 }

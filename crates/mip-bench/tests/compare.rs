@@ -1,5 +1,5 @@
-//! `mip-bench compare` end to end at N=2, one repetition of each turn order, on real test
-//! clusters. The two "builds" are copies of one stub that logs how it was called (a real `mip`
+//! `mip-bench compare` end to end at N=2, one repetition, on real test clusters (the turn order
+//! of later repetitions is `run::turn_order`'s unit test). The two "builds" are copies of one stub that logs how it was called (a real `mip`
 //! is not a dependency this test can build): the harness, not mip, is under test. No timing is
 //! asserted.
 
@@ -31,7 +31,7 @@ fn two_builds_run_in_lock_step_on_their_own_clusters() {
     let log = dir.path().join("calls.log");
     let options = CompareOptions {
         sizes: vec![2],
-        repeat: 2,
+        repeat: 1,
         offline_size: 2,
         new: stub(dir.path(), "new", &log),
         base: stub(dir.path(), "old", &log),
@@ -44,12 +44,8 @@ fn two_builds_run_in_lock_step_on_their_own_clusters() {
     assert_eq!(
         order,
         [
-            // Offline: new first, then old first.
             "new plan",
-            "old plan",
-            "old plan",
-            "new plan",
-            // Live, repetition 1: new then old, per operation.
+            "old plan", // offline
             "new plan",
             "old plan",
             "new apply",
@@ -58,32 +54,19 @@ fn two_builds_run_in_lock_step_on_their_own_clusters() {
             "old plan",
             "new apply",
             "old apply",
-            // Repetition 2: old then new.
-            "old plan",
-            "new plan",
-            "old apply",
-            "new apply",
-            "old plan",
-            "new plan",
-            "old apply",
-            "new apply",
         ]
     );
-    // Each build of a repetition has its own cluster, and each repetition new ones.
-    let kubeconfigs = |build: &str, range: std::ops::Range<usize>| -> Vec<&str> {
-        calls[range].iter().filter(|c| c[0] == build).map(|c| c[2]).collect()
-    };
-    for range in [4..12, 12..20] {
-        let (new, old) = (kubeconfigs("new", range.clone()), kubeconfigs("old", range));
-        assert!(new.iter().all(|k| *k == new[0]) && old.iter().all(|k| *k == old[0]), "{calls:?}");
-        assert_ne!(new[0], old[0], "both builds on one cluster: {calls:?}");
-        assert_ne!(new[0], "none");
-    }
-    assert_ne!(kubeconfigs("new", 4..12)[0], kubeconfigs("new", 12..20)[0], "a cluster reused");
+    // Each build has its own cluster for all four operations.
+    let kubeconfigs =
+        |build: &str| -> Vec<&str> { calls[2..].iter().filter(|c| c[0] == build).map(|c| c[2]).collect() };
+    let (new, old) = (kubeconfigs("new"), kubeconfigs("old"));
+    assert!(new.iter().all(|k| *k == new[0]) && old.iter().all(|k| *k == old[0]), "{calls:?}");
+    assert_ne!(new[0], old[0], "both builds on one cluster: {calls:?}");
+    assert_ne!(new[0], "none");
 
     let operations: Vec<Operation> = results.rows.iter().map(|r| r.operation).collect();
     assert_eq!(operations.len(), 5, "four live operations and the offline plan at N=2: {operations:?}");
-    assert!(results.rows.iter().all(|r| r.new.len() == 2 && r.old.len() == 2));
+    assert!(results.rows.iter().all(|r| r.new.len() == 1 && r.old.len() == 1));
     let table = mip_bench::report::compare_markdown(&results);
     assert!(table.contains("| 2 | 19 | apply from empty |"), "{table}");
     assert!(table.contains("| 3 / 0 / 0 | 3 / 0 / 0 |"), "{table}");
