@@ -12,27 +12,20 @@
 //! The report ([`crate::report::compare_markdown`]) goes to stdout; nothing is written.
 
 use crate::measure::Sample;
-use crate::run::{self, Contender, Inputs, Machine, Op};
-use anyhow::Context;
+use crate::run::{self, Contender, Machine, Op, Schedule};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
-    /// Federation counts of the live comparison.
-    pub sizes: Vec<usize>,
-    /// Repetitions (pairs) of each measurement.
-    pub repeat: usize,
-    /// Federation count of the extra offline-plan measurement.
-    pub offline_size: usize,
+    /// Sizes, repetitions (pairs), time limit.
+    pub schedule: Schedule,
     /// The new build's `mip` binary.
     pub new: PathBuf,
     /// The old build's `mip` binary (`--base`).
     pub base: PathBuf,
-    /// The time limit of each measured command (`None`: none).
-    pub limit: Option<Duration>,
 }
 
 /// What a row of the comparison measured.
@@ -101,26 +94,21 @@ pub fn run(options: &CompareOptions) -> anyhow::Result<CompareResults> {
     let started = Instant::now();
     let mut machine = run::machine_now();
     run::progress(&format!("load average at start: {}", machine.load_start));
+    let measured = options.schedule.measure(
+        &[("new", &options.new), ("old", &options.base)],
+        &[("new", Contender::Mip(options.new.clone())), ("old", Contender::Mip(options.base.clone()))],
+    )?;
     let mut rows = Vec::new();
-    let mips = [("new", options.new.as_path()), ("old", options.base.as_path())];
-    for n in run::offline_sizes(&options.sizes, options.offline_size) {
-        let (objects, samples) = run::offline_lock_step(&mips, n, options.repeat, options.limit)?;
-        let [new, old]: [Vec<Sample>; 2] =
-            samples.try_into().map_err(|_| anyhow::anyhow!("the lock step lost a build"))?;
-        rows.push(Row { federations: n, objects, operation: Operation::Offline, new, old });
+    for (federations, objects, samples) in measured.offline {
+        let [new, old] = run::pair(samples)?;
+        rows.push(Row { federations, objects, operation: Operation::Offline, new, old });
     }
-    let contenders =
-        [("new", Contender::Mip(options.new.clone())), ("old", Contender::Mip(options.base.clone()))];
-    for n in &options.sizes {
-        let inputs = Inputs::generate(*n)?;
-        let samples = run::lock_step(&inputs, &contenders, options.repeat, options.limit)
-            .with_context(|| format!("the comparison at N={n}"))?;
-        let [mut new, mut old]: [_; 2] =
-            samples.try_into().map_err(|_| anyhow::anyhow!("the lock step lost a build"))?;
+    for (federations, objects, samples) in measured.live {
+        let [mut new, mut old] = run::pair(samples)?;
         for op in Op::ALL {
             rows.push(Row {
-                federations: *n,
-                objects: inputs.objects,
+                federations,
+                objects,
                 operation: Operation::Live(op),
                 new: new.remove(&op).unwrap_or_default(),
                 old: old.remove(&op).unwrap_or_default(),

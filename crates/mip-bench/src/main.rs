@@ -44,22 +44,37 @@ fn number(name: &str, value: &str) -> anyhow::Result<usize> {
     value.parse().with_context(|| format!("`--{name} {value}` is not a number"))
 }
 
-fn sizes(name: &str, value: &str) -> anyhow::Result<Vec<usize>> {
-    let mut sizes =
-        value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<Vec<usize>>>()?;
-    sizes.sort_unstable();
-    sizes.dedup();
-    Ok(sizes)
-}
-
-/// `--timeout S`: `None` for 0.
-fn limit(name: &str, value: &str) -> anyhow::Result<Option<Duration>> {
-    Ok(Some(number(name, value)?).filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64)))
-}
-
 /// The default time limit of a measured command: far above anything mip takes at N = 10 000,
 /// short enough that a tool that cannot finish does not hold the run for hours.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
+
+/// `run`'s and `compare`'s defaults but for the live sizes.
+fn schedule(sizes: Vec<usize>) -> run::Schedule {
+    run::Schedule { sizes, repeat: 3, offline_size: 10_000, limit: Some(DEFAULT_LIMIT) }
+}
+
+/// Sets the flag if it is one of the schedule's (`--sizes`, `--repeat`, `--offline-size`,
+/// `--timeout`); `false` for any other.
+fn schedule_flag(schedule: &mut run::Schedule, name: &str, value: &str) -> anyhow::Result<bool> {
+    match name {
+        "sizes" => {
+            let mut sizes =
+                value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<Vec<_>>>()?;
+            sizes.sort_unstable();
+            sizes.dedup();
+            schedule.sizes = sizes;
+        }
+        "repeat" => schedule.repeat = number(name, value)?.max(1),
+        "offline-size" => schedule.offline_size = number(name, value)?,
+        // 0: no limit.
+        "timeout" => {
+            schedule.limit =
+                Some(number(name, value)?).filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64))
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
 
 fn stdout(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -108,21 +123,17 @@ fn main_inner() -> anyhow::Result<()> {
         "run" => {
             let exe = std::env::current_exe().context("failed to find this executable")?;
             let mut options = run::RunOptions {
-                sizes: vec![10, 100, 1000],
-                repeat: 3,
-                offline_size: 10_000,
+                schedule: schedule(vec![10, 100, 1000]),
                 mip: exe.with_file_name("mip"),
                 docs: PathBuf::from("docs"),
-                limit: Some(DEFAULT_LIMIT),
             };
             for (name, value) in &flags {
+                if schedule_flag(&mut options.schedule, name, value)? {
+                    continue;
+                }
                 match name.as_str() {
-                    "sizes" => options.sizes = sizes(name, value)?,
-                    "repeat" => options.repeat = number(name, value)?.max(1),
-                    "offline-size" => options.offline_size = number(name, value)?,
                     "mip" => options.mip = PathBuf::from(value),
                     "docs" => options.docs = PathBuf::from(value),
-                    "timeout" => options.limit = limit(name, value)?,
                     _ => bail!("unknown flag `--{name}`\n{USAGE}"),
                 }
             }
@@ -148,22 +159,18 @@ fn main_inner() -> anyhow::Result<()> {
             let (mut base, mut options) = (
                 None,
                 compare::CompareOptions {
-                    sizes: vec![100, 1000],
-                    repeat: 3,
-                    offline_size: 10_000,
+                    schedule: schedule(vec![100, 1000]),
                     new: exe.with_file_name("mip"),
                     base: PathBuf::new(),
-                    limit: Some(DEFAULT_LIMIT),
                 },
             );
             for (name, value) in &flags {
+                if schedule_flag(&mut options.schedule, name, value)? {
+                    continue;
+                }
                 match name.as_str() {
                     "base" => base = Some(PathBuf::from(value)),
                     "mip" => options.new = PathBuf::from(value),
-                    "sizes" => options.sizes = sizes(name, value)?,
-                    "repeat" => options.repeat = number(name, value)?.max(1),
-                    "offline-size" => options.offline_size = number(name, value)?,
-                    "timeout" => options.limit = limit(name, value)?,
                     "docs" => bail!(
                         "`compare` writes no docs: its table goes to stdout (redirect it to keep it)\n{USAGE}"
                     ),

@@ -187,7 +187,7 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
         ),
         met: (!writes.is_empty()).then(|| writes.iter().all(|w| *w == 0)),
     });
-    if let Some(o) = results.offline.iter().find(|o| o.federations == results.options.offline_size) {
+    if let Some(o) = results.offline.iter().find(|o| o.federations == results.options.schedule.offline_size) {
         let t = seconds(&o.samples);
         let rss = max_rss_mb(&o.samples);
         out.push(Verdict {
@@ -209,7 +209,7 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
 /// The generated Markdown section (between [`BEGIN`] and [`END`]).
 pub fn markdown(results: &Results) -> String {
     let m = &results.machine;
-    let o = &results.options;
+    let o = &results.options.schedule;
     let mut s = String::new();
     let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "{BEGIN}\n");
@@ -341,7 +341,7 @@ pub fn markdown(results: &Results) -> String {
 /// to read it below.
 pub fn compare_markdown(results: &CompareResults) -> String {
     let m = &results.machine;
-    let o = &results.options;
+    let o = &results.options.schedule;
     let mut s = String::new();
     let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
     let _ = writeln!(
@@ -349,9 +349,9 @@ pub fn compare_markdown(results: &CompareResults) -> String {
         "Compare of {}: new `{}` ({}) against old `{}` ({}); {} CPUs ({}), {:.0} GiB RAM; load average {} at \
          the start, {} at the end; {} repetitions; {:.0} s in all.\n",
         m.date,
-        o.new.display(),
+        results.options.new.display(),
         results.new_version,
-        o.base.display(),
+        results.options.base.display(),
         results.old_version,
         m.cpus,
         m.cpu_model,
@@ -364,8 +364,8 @@ pub fn compare_markdown(results: &CompareResults) -> String {
     let _ = writeln!(
         s,
         "Reproduce: `mip-bench compare --base {} --mip {} --sizes {} --repeat {} --offline-size {}`\n",
-        o.base.display(),
-        o.new.display(),
+        results.options.base.display(),
+        results.options.new.display(),
         sizes.join(","),
         o.repeat,
         o.offline_size
@@ -555,7 +555,7 @@ mod tests {
     use super::*;
     use crate::compare::{CompareOptions, Operation, Row};
     use crate::measure::Requests;
-    use crate::run::Machine;
+    use crate::run::{Machine, Schedule};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -574,12 +574,14 @@ mod tests {
     fn results(rows: Vec<Row>) -> CompareResults {
         CompareResults {
             options: CompareOptions {
-                sizes: vec![100],
-                repeat: 3,
-                offline_size: 10_000,
+                schedule: Schedule {
+                    sizes: vec![100],
+                    repeat: 3,
+                    offline_size: 10_000,
+                    limit: Some(Duration::from_secs(600)),
+                },
                 new: PathBuf::from("/new/mip"),
                 base: PathBuf::from("/old/mip"),
-                limit: Some(Duration::from_secs(600)),
             },
             new_version: "mip 0.1.0".into(),
             old_version: "mip 0.1.0".into(),

@@ -19,8 +19,8 @@
 //! With a time limit (`--timeout`), a command that outlives it is killed and reported as not
 //! finished, with what it had done by then, instead of holding up the run.
 //!
-//! The lock step itself (`lock_step`, `offline_lock_step`) takes any list of
-//! [`Contender`]s: `run` gives it mip and kubectl, [`crate::compare`] two builds of mip.
+//! The lock step itself ([`Schedule::measure`]) takes any list of [`Contender`]s: `run` gives it
+//! mip and kubectl, [`crate::compare`] two builds of mip.
 
 use crate::measure::{self, Sample, Tool};
 use crate::{emit, generate, report};
@@ -31,22 +31,29 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// What to run.
+/// What to measure and how often: shared by `run` and [`crate::compare`].
 #[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Federation counts of the live benchmark.
+pub struct Schedule {
+    /// Federation counts of the live measurements.
     pub sizes: Vec<usize>,
-    /// Repetitions of each live measurement.
+    /// Repetitions of each measurement.
     pub repeat: usize,
     /// Federation count of the extra offline-plan measurement.
     pub offline_size: usize,
+    /// The time limit of each measured command (`None`: none); a command that outlives it is
+    /// killed and reported as not finished.
+    pub limit: Option<Duration>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Sizes, repetitions, time limit.
+    pub schedule: Schedule,
     /// The `mip` binary (a release build).
     pub mip: PathBuf,
     /// Where `benchmarks.md` and `benchmarks.svg` go.
     pub docs: PathBuf,
-    /// The time limit of each measured command (`None`: none); a command that outlives it is
-    /// killed and reported as not finished.
-    pub limit: Option<Duration>,
 }
 
 /// The four live operations, in the order they run.
@@ -283,7 +290,7 @@ fn start_cluster() -> anyhow::Result<TestCluster> {
 }
 
 /// The generated inputs of one size, shared by every contender.
-pub(crate) struct Inputs {
+struct Inputs {
     /// Owns the files below; removed on drop.
     work: tempfile::TempDir,
     /// Federations.
@@ -298,7 +305,7 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     /// Generates the inventory of `federations` and emits its objects.
-    pub(crate) fn generate(federations: usize) -> anyhow::Result<Inputs> {
+    fn generate(federations: usize) -> anyhow::Result<Inputs> {
         let work = tempfile::tempdir().context("failed to create a work dir")?;
         let inventory = generate::write(work.path(), federations)?;
         let manifests = emit::manifests(&inventory)?;
@@ -320,7 +327,7 @@ pub type Samples = Vec<BTreeMap<Op, Vec<Sample>>>;
 /// The live lock step of one size: for every repetition one fresh cluster per contender, then
 /// the four operations in turn, each operation run by every contender back to back in
 /// [`turn_order`]. The `i`-th sample of an operation of each contender is from repetition `i`.
-pub(crate) fn lock_step(
+fn lock_step(
     inputs: &Inputs,
     contenders: &[(&str, Contender)],
     repeat: usize,
@@ -367,7 +374,7 @@ pub(crate) fn lock_step(
 
 /// `mip plan --offline` of `federations` by each binary, `repeat` times, in [`turn_order`]:
 /// the number of objects planned and the samples per binary.
-pub(crate) fn offline_lock_step(
+fn offline_lock_step(
     mips: &[(&str, &Path)],
     federations: usize,
     repeat: usize,
@@ -403,13 +410,49 @@ pub(crate) fn offline_lock_step(
     Ok((objects, samples))
 }
 
-/// The sizes of the offline measurements: every live size and the extra offline size.
-pub(crate) fn offline_sizes(sizes: &[usize], offline_size: usize) -> Vec<usize> {
-    let mut all = sizes.to_vec();
-    all.push(offline_size);
-    all.sort_unstable();
-    all.dedup();
-    all
+/// What a [`Schedule`] measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Per offline size, ascending: N, the objects planned and the samples of each binary.
+    pub offline: Vec<(usize, usize, Vec<Vec<Sample>>)>,
+    /// Per live size, as given: N, the objects and the samples of each contender.
+    pub live: Vec<(usize, usize, Samples)>,
+}
+
+impl Schedule {
+    /// The sizes of the offline measurements: every live size and the extra offline size.
+    pub fn offline_sizes(&self) -> Vec<usize> {
+        let mut all = self.sizes.clone();
+        all.push(self.offline_size);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Runs the offline plan of `offline` binaries at every [`Schedule::offline_sizes`], then the
+    /// live lock step of the `live` contenders at every size.
+    ///
+    /// # Errors
+    /// A cluster that does not start, a command that cannot run or fails.
+    pub fn measure(&self, offline: &[(&str, &Path)], live: &[(&str, Contender)]) -> anyhow::Result<Measured> {
+        let mut measured = Measured { offline: Vec::new(), live: Vec::new() };
+        for n in self.offline_sizes() {
+            let (objects, samples) = offline_lock_step(offline, n, self.repeat, self.limit)?;
+            measured.offline.push((n, objects, samples));
+        }
+        for n in &self.sizes {
+            let inputs = Inputs::generate(*n)?;
+            let samples = lock_step(&inputs, live, self.repeat, self.limit)
+                .with_context(|| format!("the lock step at N={n}"))?;
+            measured.live.push((*n, inputs.objects, samples));
+        }
+        Ok(measured)
+    }
+}
+
+/// The two sides of a pair of lock-step results (`run`: mip and kubectl; `compare`: new and old).
+pub(crate) fn pair<T>(sides: Vec<T>) -> anyhow::Result<[T; 2]> {
+    sides.try_into().map_err(|_| anyhow::anyhow!("the lock step lost a contender"))
 }
 
 /// Fails with a hint when `mip` is not a file.
@@ -442,21 +485,23 @@ pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
     let started = Instant::now();
     let mut machine = machine_now();
     progress(&format!("load average at start: {}", machine.load_start));
-    let mut offline = Vec::new();
-    for n in offline_sizes(&options.sizes, options.offline_size) {
-        let (objects, mut samples) =
-            offline_lock_step(&[("mip", &options.mip)], n, options.repeat, options.limit)?;
-        offline.push(OfflineResult { federations: n, objects, samples: samples.remove(0) });
-    }
-    let contenders = [("mip", Contender::Mip(options.mip.clone())), ("kubectl", Contender::Kubectl)];
+    let measured = options.schedule.measure(
+        &[("mip", &options.mip)],
+        &[("mip", Contender::Mip(options.mip.clone())), ("kubectl", Contender::Kubectl)],
+    )?;
+    let offline = measured
+        .offline
+        .into_iter()
+        .map(|(federations, objects, mut samples)| OfflineResult {
+            federations,
+            objects,
+            samples: samples.swap_remove(0),
+        })
+        .collect();
     let mut sizes = Vec::new();
-    for n in &options.sizes {
-        let inputs = Inputs::generate(*n)?;
-        let [mip, kubectl]: [BTreeMap<Op, Vec<Sample>>; 2] =
-            lock_step(&inputs, &contenders, options.repeat, options.limit)?
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("the lock step lost a contender"))?;
-        sizes.push(SizeResult { federations: *n, objects: inputs.objects, mip, kubectl });
+    for (federations, objects, samples) in measured.live {
+        let [mip, kubectl] = pair(samples)?;
+        sizes.push(SizeResult { federations, objects, mip, kubectl });
     }
     machine.kubectl_version = kubectl_version();
     machine.load_end = load_average();

@@ -4,6 +4,7 @@
 //! asserted.
 
 use mip_bench::compare::{self, CompareOptions, Operation};
+use mip_bench::run::Schedule;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::Duration;
@@ -30,12 +31,14 @@ fn two_builds_run_in_lock_step_on_their_own_clusters() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("calls.log");
     let options = CompareOptions {
-        sizes: vec![2],
-        repeat: 1,
-        offline_size: 2,
+        schedule: Schedule {
+            sizes: vec![2],
+            repeat: 1,
+            offline_size: 2,
+            limit: Some(Duration::from_secs(60)),
+        },
         new: stub(dir.path(), "new", &log),
         base: stub(dir.path(), "old", &log),
-        limit: Some(Duration::from_secs(60)),
     };
     let results = compare::run(&options).expect("compare runs");
     let calls = std::fs::read_to_string(&log).expect("the stubs ran");
