@@ -23,10 +23,11 @@ const USAGE: &str = "usage:
   mip-bench emit (--federations N | --inventory FILE)
   mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR] [--timeout S]
   mip-bench compare --base OLD_MIP [--mip NEW_MIP] [--sizes 100,1000] [--repeat K] [--offline-size N] [--timeout S]
-
-  --timeout S: kill a measured command after S seconds and report it as not finished (default 600; 0: no limit)
   mip-bench argocd [--repeat K] [--mip PATH] [--ways mip,script,floor]
-  mip-bench argocd-refresh [--repeat K] [--mip PATH]";
+  mip-bench argocd-refresh [--repeat K] [--mip PATH]
+
+  --timeout S (run, compare): kill a measured command after S seconds and report it as not finished
+                              (default 600; 0: no limit)";
 
 /// Flags as `--name value` pairs; every flag takes a value.
 fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {

@@ -294,13 +294,13 @@ struct Inputs {
     /// Owns the files below; removed on drop.
     work: tempfile::TempDir,
     /// Federations.
-    pub federations: usize,
+    federations: usize,
     /// The generated inventory.
-    pub inventory: PathBuf,
+    inventory: PathBuf,
     /// The same objects for kubectl.
-    pub objects_path: PathBuf,
+    objects_path: PathBuf,
     /// How many objects (documents of `objects_path`).
-    pub objects: usize,
+    objects: usize,
 }
 
 impl Inputs {
@@ -318,7 +318,7 @@ impl Inputs {
 /// The order of the contenders in repetition `rep`: as given on even repetitions, reversed on
 /// odd ones, so that machine noise hits both sides of each ratio alike.
 pub fn turn_order(contenders: usize, rep: usize) -> Vec<usize> {
-    if rep % 2 == 0 { (0..contenders).collect() } else { (0..contenders).rev().collect() }
+    if rep.is_multiple_of(2) { (0..contenders).collect() } else { (0..contenders).rev().collect() }
 }
 
 /// Samples per operation, one map per contender (in the order the contenders were given).
