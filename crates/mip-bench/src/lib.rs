@@ -13,12 +13,15 @@
 //! - [`run`]: the benchmark itself (`mip-bench run`): dedicated test clusters, pairwise
 //!   interleaved mip/kubectl measurements, and the report ([`report`]) written to
 //!   `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! - [`compare`]: two builds of mip in the same lock step (`mip-bench compare`), the ratio
+//!   new ÷ old per pair, printed as a Markdown table.
 //! - [`argocd`]: the time to a Healthy platform with real Argo CD and simulated nodes (`mip-bench
 //!   argocd`): mip against the scripted README procedure and Argo CD's floor; and
 //!   [`argocd_refresh`]: Argo CD's reaction with and without mip's refresh.
 //!
-//! Benchmarks are not tests: nothing here asserts a timing. The one smoke test checks that the
-//! generator and the emitter produce what the parsers accept.
+//! Benchmarks are not tests: nothing here asserts a timing. The smoke tests check that the
+//! generator and the emitter produce what the parsers accept, and run `compare` at N = 2 with two
+//! stub builds on real clusters (turn order, one cluster per build and repetition).
 //!
 //! # Example
 //! ```no_run
@@ -32,6 +35,7 @@
 
 pub mod argocd;
 pub mod argocd_refresh;
+pub mod compare;
 pub mod emit;
 pub mod generate;
 pub mod measure;

@@ -4,23 +4,30 @@
 //! mip-bench generate --federations N [--dir DIR]   write mip.yaml (+ its files) into DIR (default .)
 //! mip-bench emit --federations N                    the mip-owned objects as multi-document YAML
 //! mip-bench emit --inventory FILE                   the same, for an existing inventory
-//! mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size 10000] [--mip PATH] [--docs DIR]
+//! mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size 10000] [--mip PATH] [--docs DIR] [--timeout S]
+//! mip-bench compare --base OLD_MIP [--mip NEW_MIP] [--sizes 100,1000] [--repeat K] [--offline-size 10000] [--timeout S]
+//!                                                   two builds of mip in lock step; a Markdown table on stdout
 //! mip-bench argocd [--repeat K] [--mip PATH]          time to a Healthy platform: mip, the scripted README, Argo CD's floor
 //! mip-bench argocd-refresh [--repeat K] [--mip PATH]  Argo CD reaction time, with and without refresh
 //! ```
 
 use anyhow::{Context, bail};
-use mip_bench::{emit, generate, run};
+use mip_bench::{compare, emit, generate, run};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const USAGE: &str = "usage:
   mip-bench generate --federations N [--dir DIR]
   mip-bench emit (--federations N | --inventory FILE)
-  mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR]
+  mip-bench run [--sizes 10,100,1000] [--repeat K] [--offline-size N] [--mip PATH] [--docs DIR] [--timeout S]
+  mip-bench compare --base OLD_MIP [--mip NEW_MIP] [--sizes 100,1000] [--repeat K] [--offline-size N] [--timeout S]
   mip-bench argocd [--repeat K] [--mip PATH] [--ways mip,script,floor]
-  mip-bench argocd-refresh [--repeat K] [--mip PATH]";
+  mip-bench argocd-refresh [--repeat K] [--mip PATH]
+
+  --timeout S (run, compare): kill a measured command after S seconds and report it as not finished
+                              (default 600; 0: no limit)";
 
 /// Flags as `--name value` pairs; every flag takes a value.
 fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -36,6 +43,38 @@ fn flags(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 fn number(name: &str, value: &str) -> anyhow::Result<usize> {
     value.parse().with_context(|| format!("`--{name} {value}` is not a number"))
+}
+
+/// The default time limit of a measured command: far above anything mip takes at N = 10 000,
+/// short enough that a tool that cannot finish does not hold the run for hours.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(600);
+
+/// `run`'s and `compare`'s defaults but for the live sizes.
+fn schedule(sizes: Vec<usize>) -> run::Schedule {
+    run::Schedule { sizes, repeat: 3, offline_size: 10_000, limit: Some(DEFAULT_LIMIT) }
+}
+
+/// Sets the flag if it is one of the schedule's (`--sizes`, `--repeat`, `--offline-size`,
+/// `--timeout`); `false` for any other.
+fn schedule_flag(schedule: &mut run::Schedule, name: &str, value: &str) -> anyhow::Result<bool> {
+    match name {
+        "sizes" => {
+            let mut sizes =
+                value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<Vec<_>>>()?;
+            sizes.sort_unstable();
+            sizes.dedup();
+            schedule.sizes = sizes;
+        }
+        "repeat" => schedule.repeat = number(name, value)?.max(1),
+        "offline-size" => schedule.offline_size = number(name, value)?,
+        // 0: no limit.
+        "timeout" => {
+            schedule.limit =
+                Some(number(name, value)?).filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64))
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn stdout(text: &str) -> anyhow::Result<()> {
@@ -85,27 +124,20 @@ fn main_inner() -> anyhow::Result<()> {
         "run" => {
             let exe = std::env::current_exe().context("failed to find this executable")?;
             let mut options = run::RunOptions {
-                sizes: vec![10, 100, 1000],
-                repeat: 3,
-                offline_size: 10_000,
+                schedule: schedule(vec![10, 100, 1000]),
                 mip: exe.with_file_name("mip"),
                 docs: PathBuf::from("docs"),
             };
             for (name, value) in &flags {
+                if schedule_flag(&mut options.schedule, name, value)? {
+                    continue;
+                }
                 match name.as_str() {
-                    "sizes" => {
-                        options.sizes =
-                            value.split(',').map(|v| number(name, v.trim())).collect::<anyhow::Result<_>>()?
-                    }
-                    "repeat" => options.repeat = number(name, value)?.max(1),
-                    "offline-size" => options.offline_size = number(name, value)?,
                     "mip" => options.mip = PathBuf::from(value),
                     "docs" => options.docs = PathBuf::from(value),
                     _ => bail!("unknown flag `--{name}`\n{USAGE}"),
                 }
             }
-            options.sizes.sort_unstable();
-            options.sizes.dedup();
             let results = run::run(&options)?;
             let mut report = String::new();
             for v in mip_bench::report::verdicts(&results) {
@@ -122,6 +154,33 @@ fn main_inner() -> anyhow::Result<()> {
             ));
             let _ = std::io::stderr().write_all(report.as_bytes());
             Ok(())
+        }
+        "compare" => {
+            let exe = std::env::current_exe().context("failed to find this executable")?;
+            let (mut base, mut options) = (
+                None,
+                compare::CompareOptions {
+                    schedule: schedule(vec![100, 1000]),
+                    new: exe.with_file_name("mip"),
+                    base: PathBuf::new(),
+                },
+            );
+            for (name, value) in &flags {
+                if schedule_flag(&mut options.schedule, name, value)? {
+                    continue;
+                }
+                match name.as_str() {
+                    "base" => base = Some(PathBuf::from(value)),
+                    "mip" => options.new = PathBuf::from(value),
+                    "docs" => bail!(
+                        "`compare` writes no docs: its table goes to stdout (redirect it to keep it)\n{USAGE}"
+                    ),
+                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+                }
+            }
+            options.base = base.context("`--base PATH_TO_OLD_MIP` is required")?;
+            let results = compare::run(&options)?;
+            stdout(&mip_bench::report::compare_markdown(&results))
         }
         "argocd" => {
             let exe = std::env::current_exe().context("failed to find this executable")?;

@@ -1,8 +1,11 @@
-//! One measured run of a command: wall time, peak RSS (`/usr/bin/time`), API requests.
+//! One measured run of a command: wall time, peak RSS (`/usr/bin/time`), API requests; killed
+//! when it outlives its time limit.
 
 use anyhow::Context;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::io::{Read as _, Seek as _};
+use std::process::{Command, ExitStatus};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// API requests of one run, as the tool itself counted them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,13 +82,87 @@ pub struct Sample {
     pub plan_line: Option<String>,
     /// The last lines of stderr, for failures.
     pub stderr_tail: String,
+    /// The time limit, seconds, when the command outlived it and was killed; then `seconds` is
+    /// (just over) the limit, `requests` (kubectl) those answered until then, and `peak_rss_kb` the peak
+    /// until then.
+    pub timed_out: Option<f64>,
 }
 
-/// Runs `command` under `/usr/bin/time -f %M` with stdin closed, capturing its output.
+impl Sample {
+    /// Why the run did not finish, for the report (`None` when it did).
+    pub fn unfinished_reason(&self) -> Option<String> {
+        let limit = self.timed_out?;
+        let answered = match self.requests {
+            Some(r) => format!(", {} requests answered until then", r.total()),
+            None => String::new(),
+        };
+        Some(format!("killed at the limit of {limit:.0} s{answered}"))
+    }
+}
+
+/// A temp file as the child's stdout or stderr (a pipe would fill up and block a child that
+/// logs every request while this process waits for it).
+fn capture_file() -> anyhow::Result<(std::fs::File, std::fs::File)> {
+    let file = tempfile::tempfile().context("failed to create a temp file for a command's output")?;
+    let child_end = file.try_clone().context("failed to share a temp file with a command")?;
+    Ok((file, child_end))
+}
+
+fn read_back(mut file: std::fs::File) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    file.rewind().and_then(|()| file.read_to_end(&mut bytes)).context("failed to read a command's output")?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Kills what `/usr/bin/time` (process `time_pid`) runs, so that `time` still reports the peak
+/// RSS; `time` itself when it has no child (any more).
+fn kill_measured(time_pid: u32) {
+    let children =
+        std::fs::read_to_string(format!("/proc/{time_pid}/task/{time_pid}/children")).unwrap_or_default();
+    let targets: Vec<String> = children.split_whitespace().map(str::to_owned).collect();
+    let mut kill = Command::new("kill");
+    kill.arg("-KILL").arg("--");
+    if targets.is_empty() {
+        kill.arg(time_pid.to_string());
+    } else {
+        kill.args(&targets);
+    }
+    let _ = kill.status();
+}
+
+/// Waits for `child`, killing what it measures after `limit`; returns its status and whether
+/// it was killed.
+fn wait(mut child: std::process::Child, limit: Option<Duration>) -> anyhow::Result<(ExitStatus, bool)> {
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = child.wait();
+        let _ = done.send(());
+        status
+    });
+    let killed = match limit {
+        Some(limit) => matches!(finished.recv_timeout(limit), Err(mpsc::RecvTimeoutError::Timeout)),
+        None => {
+            let _ = finished.recv();
+            false
+        }
+    };
+    if killed {
+        kill_measured(pid);
+    }
+    let status = waiter
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread waiting for a command panicked"))?
+        .context("failed to wait for a command")?;
+    Ok((status, killed))
+}
+
+/// Runs `command` under `/usr/bin/time -f %M` with stdin closed, capturing its output; after
+/// `limit` (when given) the command is killed and the sample says so ([`Sample::timed_out`]).
 ///
 /// # Errors
 /// The command or `/usr/bin/time` cannot be started, or `time` reports nothing.
-pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
+pub fn run(command: &Command, tool: Tool, limit: Option<Duration>) -> anyhow::Result<Sample> {
     let rss_file =
         tempfile::NamedTempFile::new().context("failed to create a temp file for /usr/bin/time")?;
     let mut wrapped = Command::new("/usr/bin/time");
@@ -105,17 +182,20 @@ pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
     if let Some(dir) = command.get_current_dir() {
         wrapped.current_dir(dir);
     }
-    wrapped.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (stdout_file, child_stdout) = capture_file()?;
+    let (stderr_file, child_stderr) = capture_file()?;
+    wrapped.stdin(std::process::Stdio::null()).stdout(child_stdout).stderr(child_stderr);
     let started = Instant::now();
-    let output = wrapped.output().with_context(|| {
+    let child = wrapped.spawn().with_context(|| {
         format!(
             "failed to run `{}` under /usr/bin/time (hint: `apt-get install time`)",
             command.get_program().to_string_lossy()
         )
     })?;
+    let (status, killed) = wait(child, limit)?;
     let seconds = started.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = read_back(stdout_file)?;
+    let stderr = read_back(stderr_file)?;
     let time_report =
         std::fs::read_to_string(rss_file.path()).context("failed to read /usr/bin/time's report")?;
     // On a non-zero exit `time` writes "Command exited with non-zero status N" first.
@@ -135,9 +215,10 @@ pub fn run(command: &Command, tool: Tool) -> anyhow::Result<Sample> {
         seconds,
         peak_rss_kb,
         requests,
-        exit: output.status.code().unwrap_or(-1),
+        exit: status.code().unwrap_or(-1),
         plan_line,
         stderr_tail,
+        timed_out: if killed { limit.map(|l| l.as_secs_f64()) } else { None },
     })
 }
 

@@ -1,8 +1,10 @@
-//! The report: the results section of `docs/benchmarks.md` and the chart `docs/benchmarks.svg`.
+//! The report: the results section of `docs/benchmarks.md` and the chart `docs/benchmarks.svg`
+//! (`mip-bench run`), and the table of `mip-bench compare` ([`compare_markdown`]).
 //!
 //! Only the part of `benchmarks.md` between [`BEGIN`] and [`END`] is regenerated; the prose
 //! around it is kept.
 
+use crate::compare::CompareResults;
 use crate::measure::Sample;
 use crate::run::{Op, Results, SizeResult};
 use crate::stats::{self, Summary};
@@ -23,10 +25,54 @@ fn max_rss_mb(samples: &[Sample]) -> f64 {
     samples.iter().map(|s| s.peak_rss_kb).max().unwrap_or(0) as f64 / 1024.0
 }
 
-fn time_cell(s: Option<Summary>) -> String {
-    match s {
-        Some(s) => format!("{} ({}–{})", fmt_s(s.median), fmt_s(s.min), fmt_s(s.max)),
-        None => "–".into(),
+/// Median (min–max) of the runs that finished; those killed at the time limit are counted.
+fn time_cell(samples: &[Sample]) -> String {
+    let finished: Vec<f64> = samples.iter().filter(|s| s.timed_out.is_none()).map(|s| s.seconds).collect();
+    let unfinished = samples.len() - finished.len();
+    let limit = samples.iter().find_map(|s| s.timed_out).unwrap_or(0.0);
+    match (stats::summarize(&finished), unfinished) {
+        (Some(s), 0) => format!("{} ({}–{})", fmt_s(s.median), fmt_s(s.min), fmt_s(s.max)),
+        (None, 0) => "–".into(),
+        (None, k) => format!("did not finish in {limit:.0} s ({k} of {k})"),
+        (Some(s), k) => format!(
+            "{} ({}–{}); {k} of {} did not finish in {limit:.0} s",
+            fmt_s(s.median),
+            fmt_s(s.min),
+            fmt_s(s.max),
+            samples.len(),
+        ),
+    }
+}
+
+/// `≥ ` when the numerator of a ratio has runs killed at the time limit (its time is a lower
+/// bound), `≤ ` when the denominator has; `None` when both have (the ratio means nothing).
+fn bound(numerator: &[Sample], denominator: &[Sample]) -> Option<&'static str> {
+    let cut = |v: &[Sample]| v.iter().any(|s| s.timed_out.is_some());
+    match (cut(numerator), cut(denominator)) {
+        (false, false) => Some(""),
+        (true, false) => Some("≥ "),
+        (false, true) => Some("≤ "),
+        (true, true) => None,
+    }
+}
+
+/// One line per run killed at the time limit: who, where, and what it had done.
+fn unfinished_notes<'a>(runs: impl Iterator<Item = (String, &'a [Sample])>) -> String {
+    let mut s = String::new();
+    for (what, samples) in runs {
+        for (rep, sample) in samples.iter().enumerate() {
+            if let Some(reason) = sample.unfinished_reason() {
+                let _ = writeln!(s, "- {what}, repetition {}: {reason}", rep + 1);
+            }
+        }
+    }
+    if s.is_empty() {
+        s
+    } else {
+        format!(
+            "\nDid not finish (killed at the time limit, `--timeout`; later operations of the same \
+             repetition then start from what it left):\n\n{s}"
+        )
     }
 }
 
@@ -92,7 +138,10 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
                 .get(&Op::PlanNoop)
                 .and_then(|v| v.iter().filter_map(|x| x.requests).map(|r| r.total()).max())
         };
-        if let (Some(lo), Some(hi), Some(s)) = (small.and_then(reads), reads(b), small) {
+        // Against the smallest size: with one size only, there is nothing to compare with.
+        if let (Some(lo), Some(hi), Some(s)) =
+            (small.and_then(reads), reads(b), small.filter(|s| s.federations < n))
+        {
             out.push(Verdict {
                 target: "no-op plan requests bounded by kinds (+ discovery), not objects".into(),
                 measured: format!(
@@ -122,7 +171,7 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
     let writes: Vec<u64> = results
         .sizes
         .iter()
-        .flat_map(|s| s.mip.get(&Op::ApplyNoop).into_iter().flatten())
+        .flat_map(SizeResult::mip_noop_applies)
         .map(|x| x.requests.map_or(u64::MAX, |r| r.writes))
         .collect();
     out.push(Verdict {
@@ -138,7 +187,7 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
         ),
         met: (!writes.is_empty()).then(|| writes.iter().all(|w| *w == 0)),
     });
-    if let Some(o) = results.offline.iter().find(|o| o.federations == results.options.offline_size) {
+    if let Some(o) = results.offline.iter().find(|o| o.federations == results.options.schedule.offline_size) {
         let t = seconds(&o.samples);
         let rss = max_rss_mb(&o.samples);
         out.push(Verdict {
@@ -160,7 +209,7 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
 /// The generated Markdown section (between [`BEGIN`] and [`END`]).
 pub fn markdown(results: &Results) -> String {
     let m = &results.machine;
-    let o = &results.options;
+    let o = &results.options.schedule;
     let mut s = String::new();
     let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "{BEGIN}\n");
@@ -202,8 +251,10 @@ pub fn markdown(results: &Results) -> String {
                 size.mip.get(&op).cloned().unwrap_or_default(),
                 size.kubectl.get(&op).cloned().unwrap_or_default(),
             );
-            let ratio = match (seconds(&kubectl), seconds(&mip)) {
-                (Some(k), Some(m)) if m.median > 0.0 => format!("{:.1}×", k.median / m.median),
+            let ratio = match (seconds(&kubectl), seconds(&mip), bound(&kubectl, &mip)) {
+                (Some(k), Some(m), Some(bound)) if m.median > 0.0 => {
+                    format!("{bound}{:.1}×", k.median / m.median)
+                }
                 _ => "–".into(),
             };
             let (mc, kc) = op.commands();
@@ -213,8 +264,8 @@ pub fn markdown(results: &Results) -> String {
                 size.federations,
                 size.objects,
                 op.label(),
-                time_cell(seconds(&mip)),
-                time_cell(seconds(&kubectl)),
+                time_cell(&mip),
+                time_cell(&kubectl),
                 requests_cell(&mip),
                 requests_cell(&kubectl),
                 max_rss_mb(&mip),
@@ -236,6 +287,13 @@ pub fn markdown(results: &Results) -> String {
              bootstrap; its time is still the time to go through all objects. mip plans it."
         );
     }
+    s.push_str(&unfinished_notes(results.sizes.iter().flat_map(|z| {
+        Op::ALL.into_iter().flat_map(move |op| {
+            [("mip", &z.mip), ("kubectl", &z.kubectl)].into_iter().filter_map(move |(who, by_op)| {
+                Some((format!("{who} at N={}, {}", z.federations, op.label()), by_op.get(&op)?.as_slice()))
+            })
+        })
+    })));
     let _ = writeln!(s, "\n### Offline: `mip plan --offline` (no cluster)\n");
     let _ = writeln!(s, "| N | objects | time | peak RSS |");
     let _ = writeln!(s, "|---:|---:|---:|---:|");
@@ -245,7 +303,7 @@ pub fn markdown(results: &Results) -> String {
             "| {} | {} | {} | {:.0} MB |",
             off.federations,
             off.objects,
-            time_cell(seconds(&off.samples)),
+            time_cell(&off.samples),
             max_rss_mb(&off.samples)
         );
     }
@@ -276,6 +334,80 @@ pub fn markdown(results: &Results) -> String {
         let _ = writeln!(s, "| {} | {} | {mark} |", v.target, v.measured);
     }
     let _ = writeln!(s, "\n![plan and apply time against N, log-log](benchmarks.svg)\n\n{END}");
+    s
+}
+
+/// The table of `mip-bench compare`, with the conditions of the run above it and a line on how
+/// to read it below.
+pub fn compare_markdown(results: &CompareResults) -> String {
+    let m = &results.machine;
+    let o = &results.options.schedule;
+    let mut s = String::new();
+    let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        s,
+        "Compare of {}: new `{}` ({}) against old `{}` ({}); {} CPUs ({}), {:.0} GiB RAM; load average {} at \
+         the start, {} at the end; {} repetitions; {:.0} s in all.\n",
+        m.date,
+        results.options.new.display(),
+        results.new_version,
+        results.options.base.display(),
+        results.old_version,
+        m.cpus,
+        m.cpu_model,
+        m.memory_gib,
+        m.load_start,
+        m.load_end,
+        o.repeat,
+        m.total_seconds
+    );
+    let _ = writeln!(
+        s,
+        "Reproduce: `mip-bench compare --base {} --mip {} --sizes {} --repeat {} --offline-size {}`\n",
+        results.options.base.display(),
+        results.options.new.display(),
+        sizes.join(","),
+        o.repeat,
+        o.offline_size
+    );
+    let _ = writeln!(
+        s,
+        "| N | objects | operation | new | old | new ÷ old | new requests | old requests | new peak RSS | old peak RSS |"
+    );
+    let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let finished = |v: &[Sample]| -> Vec<Option<f64>> {
+        v.iter().map(|x| x.timed_out.is_none().then_some(x.seconds)).collect()
+    };
+    for row in &results.rows {
+        let ratio = match stats::ratio_summary(&finished(&row.new), &finished(&row.old)) {
+            Some(r) => format!("{:.2}× ({:.2}–{:.2})", r.median, r.min, r.max),
+            None => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {ratio} | {} | {} | {:.0} MB | {:.0} MB |",
+            row.federations,
+            row.objects,
+            row.operation.label(),
+            time_cell(&row.new),
+            time_cell(&row.old),
+            requests_cell(&row.new),
+            requests_cell(&row.old),
+            max_rss_mb(&row.new),
+            max_rss_mb(&row.old),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nTimes are medians (min–max) of wall time per process. new ÷ old is the median (min–max) of \
+         the ratios of the pairs, each pair run back to back on two fresh clusters: below 1 the new \
+         build is faster. Requests are reads / writes / dry runs (the median run's)."
+    );
+    s.push_str(&unfinished_notes(results.rows.iter().flat_map(|r| {
+        [("new", &r.new), ("old", &r.old)].into_iter().map(move |(who, v)| {
+            (format!("{who} at N={}, {}", r.federations, r.operation.label()), v.as_slice())
+        })
+    })));
     s
 }
 
@@ -416,4 +548,106 @@ pub fn write(results: &Results, docs: &Path) -> anyhow::Result<()> {
     };
     std::fs::write(&md_path, new).with_context(|| format!("failed to write `{}`", md_path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{CompareOptions, Operation, Row};
+    use crate::measure::Requests;
+    use crate::run::{Machine, Schedule};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn sample(seconds: f64, rss_mb: u64, reads: u64) -> Sample {
+        Sample {
+            seconds,
+            peak_rss_kb: rss_mb * 1024,
+            requests: Some(Requests { reads, writes: 0, dry_runs: 0 }),
+            exit: 0,
+            plan_line: None,
+            stderr_tail: String::new(),
+            timed_out: None,
+        }
+    }
+
+    fn results(rows: Vec<Row>) -> CompareResults {
+        CompareResults {
+            options: CompareOptions {
+                schedule: Schedule {
+                    sizes: vec![100],
+                    repeat: 3,
+                    offline_size: 10_000,
+                    limit: Some(Duration::from_secs(600)),
+                },
+                new: PathBuf::from("/new/mip"),
+                base: PathBuf::from("/old/mip"),
+            },
+            new_version: "mip 0.1.0".into(),
+            old_version: "mip 0.1.0".into(),
+            rows,
+            machine: Machine { cpus: 2, date: "2026-12-07 12:00 UTC".into(), ..Machine::default() },
+        }
+    }
+
+    #[test]
+    fn compare_table_pairs_by_repetition() {
+        let row = Row {
+            federations: 100,
+            objects: 313,
+            operation: Operation::Live(Op::PlanNoop),
+            new: vec![sample(0.2, 30, 13), sample(0.3, 31, 13), sample(0.1, 29, 13)],
+            old: vec![sample(0.1, 28, 14), sample(0.3, 28, 14), sample(0.4, 40, 14)],
+        };
+        let offline = Row {
+            federations: 10_000,
+            objects: 30_013,
+            operation: Operation::Offline,
+            new: vec![sample(2.8, 500, 0); 3],
+            old: vec![sample(2.8, 501, 0); 3],
+        };
+        let text = compare_markdown(&results(vec![row, offline]));
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(
+            lines,
+            [
+                "| N | objects | operation | new | old | new ÷ old | new requests | old requests | new peak RSS | old peak RSS |",
+                "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+                // Ratios 2.0, 1.0, 0.25: median 1.0, though the medians are 0.20 s and 0.30 s.
+                "| 100 | 313 | plan, no-op | 0.20 s (0.10 s–0.30 s) | 0.30 s (0.10 s–0.40 s) | 1.00× (0.25–2.00) | 13 / 0 / 0 | 14 / 0 / 0 | 31 MB | 40 MB |",
+                "| 10000 | 30013 | plan --offline (no cluster) | 2.80 s (2.80 s–2.80 s) | 2.80 s (2.80 s–2.80 s) | 1.00× (1.00–1.00) | 0 / 0 / 0 | 0 / 0 / 0 | 500 MB | 501 MB |",
+            ]
+        );
+        assert!(text.contains("new `/new/mip` (mip 0.1.0) against old `/old/mip` (mip 0.1.0)"), "{text}");
+        assert!(!text.contains("Did not finish"), "{text}");
+    }
+
+    #[test]
+    fn runs_killed_at_the_limit_are_reported_not_averaged() {
+        let mut killed = sample(600.2, 90, 12_345);
+        killed.timed_out = Some(600.0);
+        killed.exit = -1;
+        let row = Row {
+            federations: 10_000,
+            objects: 30_013,
+            operation: Operation::Live(Op::ApplyEmpty),
+            new: vec![sample(40.0, 900, 24), killed.clone()],
+            old: vec![sample(50.0, 900, 24), sample(60.0, 900, 24)],
+        };
+        let text = compare_markdown(&results(vec![row]));
+        assert!(
+            text.contains("| 40.0 s (40.0 s–40.0 s); 1 of 2 did not finish in 600 s | 55.0 s (50.0 s–60.0 s) | 0.80× (0.80–0.80) |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- new at N=10000, apply from empty, repetition 2: killed at the limit of 600 s, 12345 requests answered until then"
+            ),
+            "{text}"
+        );
+        assert_eq!(time_cell(&[killed.clone()]), "did not finish in 600 s (1 of 1)");
+        assert_eq!(bound(&[killed.clone()], &[sample(1.0, 1, 1)]), Some("≥ "));
+        assert_eq!(bound(&[sample(1.0, 1, 1)], &[killed.clone()]), Some("≤ "));
+        assert_eq!(bound(&[killed.clone()], &[killed]), None);
+    }
 }

@@ -1,4 +1,4 @@
-//! Medians, ranges and growth exponents.
+//! Medians, ranges, paired ratios and growth exponents.
 
 /// Median, minimum and maximum of some samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,6 +19,25 @@ pub fn summarize(samples: &[f64]) -> Option<Summary> {
     let mid = sorted.len() / 2;
     let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
     Some(Summary { median, min: first, max: last })
+}
+
+/// The ratios `new[i] / old[i]` of paired measurements (the same repetition, run back to
+/// back), in order. A pair is left out when either side is `None` (not measured, or not
+/// finished), not finite, or `old` is not positive.
+pub fn paired_ratios(new: &[Option<f64>], old: &[Option<f64>]) -> Vec<f64> {
+    new.iter()
+        .zip(old)
+        .filter_map(|pair| match pair {
+            (Some(n), Some(o)) if n.is_finite() && o.is_finite() && *o > 0.0 => Some(n / o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The median and range of the [`paired_ratios`]: how much slower (> 1) or faster (< 1) `new`
+/// is than `old`, and how far single pairs stray. `None` when no pair counts.
+pub fn ratio_summary(new: &[Option<f64>], old: &[Option<f64>]) -> Option<Summary> {
+    summarize(&paired_ratios(new, old))
 }
 
 /// The least-squares slope of `log y` against `log x`: the exponent `k` of `y ∝ x^k`.
@@ -43,6 +62,24 @@ mod tests {
         assert_eq!(summarize(&[3.0, 1.0, 2.0]).map(|s| s.median), Some(2.0));
         assert_eq!(summarize(&[4.0, 1.0, 2.0, 3.0]).map(|s| (s.median, s.min, s.max)), Some((2.5, 1.0, 4.0)));
         assert_eq!(summarize(&[]), None);
+    }
+
+    #[test]
+    fn ratios_pair_by_repetition() {
+        let new = [Some(2.0), Some(3.0), Some(1.0)];
+        let old = [Some(1.0), Some(2.0), Some(4.0)];
+        assert_eq!(paired_ratios(&new, &old), vec![2.0, 1.5, 0.25]);
+        // The median of the ratios, not the ratio of the medians (2.0 / 2.0 = 1.0).
+        assert_eq!(ratio_summary(&new, &old), Some(Summary { median: 1.5, min: 0.25, max: 2.0 }));
+    }
+
+    #[test]
+    fn ratios_leave_out_unfinished_and_empty_pairs() {
+        let new = [Some(1.0), None, Some(5.0), Some(2.0), Some(f64::NAN), Some(9.0)];
+        let old = [Some(2.0), Some(1.0), None, Some(0.0), Some(1.0)];
+        assert_eq!(paired_ratios(&new, &old), vec![0.5], "one side missing, old 0, NaN, unpaired");
+        assert_eq!(ratio_summary(&[None], &[Some(1.0)]), None);
+        assert_eq!(ratio_summary(&[], &[]), None);
     }
 
     #[test]
