@@ -578,24 +578,49 @@ pub(super) fn history_part(blob: &BlobRef) -> String {
     format!("the history `{}`", blob.name)
 }
 
+/// A group's entries as its JSON lists them, in that order (a map would sort them again, one
+/// comparison of addresses per level of the tree and entry; kept in order, the whole state is
+/// built at once, from sorted input, at the end).
+struct Entries(Vec<(ObjectRef, ManagedEntry)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of address to entry")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    entries.push(pair);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 /// Puts a format-3 state together from its checked blobs, in the index's order.
 #[derive(Debug, Default)]
 pub(super) struct Assembler {
-    managed: BTreeMap<ObjectRef, ManagedEntry>,
+    /// Every entry so far, in strictly increasing address order (checked).
+    managed: Vec<(ObjectRef, ManagedEntry)>,
     groups: Vec<Group>,
     inline: BTreeMap<String, Arc<Vec<u8>>>,
 }
 
 impl Assembler {
     /// Adds group `i` of `of`: its stored bytes, checked against `blob`; its addresses must
-    /// follow the previous group's.
+    /// follow each other, and the previous group's.
     pub fn add_group(&mut self, blob: &BlobRef, i: usize, of: usize, stored: &[u8]) -> Result<(), Damage> {
         let part = group_part(blob, i, of);
         let json = unpack_blob(&part, blob, stored)?;
-        let entries: BTreeMap<ObjectRef, ManagedEntry> = serde_json::from_slice(&json)
+        let Entries(entries) = serde_json::from_slice(&json)
             .map_err(|e| Damage::Content { part: part.clone(), reason: format!("cannot be read: {e}") })?;
-        let (Some((first, _)), Some((last, _))) = (entries.first_key_value(), entries.last_key_value())
-        else {
+        let (Some((first, _)), Some((last, _))) = (entries.first(), entries.last()) else {
             return Err(Damage::Content { part, reason: "holds no entry".to_owned() });
         };
         if entries.len() != blob.entries {
@@ -611,6 +636,12 @@ impl Assembler {
                     "begins at `{first}`, not after `{}` where the group before it ends",
                     previous.last
                 ),
+            });
+        }
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 >= pair[1].0) {
+            return Err(Damage::Content {
+                part,
+                reason: format!("lists `{}` after `{}`, out of address order", pair[1].0, pair[0].0),
             });
         }
         let group = Group { first: first.clone(), last: last.clone(), blob: blob.clone() };
@@ -642,8 +673,9 @@ impl Assembler {
         if blob.parts == 0 {
             self.inline.insert(blob.name.clone(), Arc::new(stored_history.to_vec()));
         }
-        let snapshot =
-            Snapshot { lineage: index.lineage.clone(), serial: index.serial, managed: self.managed };
+        // Sorted and without duplicates (checked group by group): built in one pass.
+        let managed = self.managed.into_iter().collect();
+        let snapshot = Snapshot { lineage: index.lineage.clone(), serial: index.serial, managed };
         let layout = Layout {
             groups: self.groups,
             history: Some(blob.clone()),

@@ -82,6 +82,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
@@ -392,8 +393,12 @@ async fn read_groups(
     pause_for_test("read-before-chunks").await;
     let mut assembler = Assembler::default();
     let of = index.groups.len();
-    for (i, blob) in index.groups.iter().enumerate() {
-        let added = match fetch(shared, blob, data).await? {
+    // A few GETs in flight while the groups already read are checked and decoded, in order.
+    let reads: Vec<_> = index.groups.iter().map(|blob| fetch(shared, blob, data)).collect();
+    let mut fetched = futures::stream::iter(reads).buffered(FETCH_CONCURRENCY).enumerate();
+    while let Some((i, stored)) = fetched.next().await {
+        let blob = &index.groups[i];
+        let added = match stored? {
             Ok(stored) => assembler.add_group(blob, i, of, &stored),
             Err(Damage::Missing { part }) => {
                 Err(Damage::Missing { part: format!("{part} of {}", format::group_part(blob, i, of)) })
@@ -404,6 +409,7 @@ async fn read_groups(
             return Ok(Parts::Gone(damage));
         }
     }
+    drop(fetched);
     let finished = match fetch(shared, &index.history, data).await? {
         Ok(stored) => assembler.finish(&index, &stored),
         Err(Damage::Missing { part }) => {
@@ -485,6 +491,10 @@ async fn pause_for_test(point: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// How many group Secrets a reader fetches at once (an API server serves a few GETs of about
+/// 100 kB in parallel; more would only queue behind the client's rate limit).
+const FETCH_CONCURRENCY: usize = 4;
 
 /// How many new generations a reader follows before giving up (each one means a writer
 /// committed while the groups were being read).
