@@ -642,7 +642,9 @@ fn federation_entries(federations: usize) -> Vec<mip_state::Record> {
 
 #[test]
 fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_time() {
-    let (cluster, config, rt) = setup("state-10k", 512 * 1024);
+    let (cluster, mut config, rt) = setup("state-10k", 512 * 1024);
+    // No heartbeat during the test: the store's request counts are its commits'.
+    config.lock_ttl = Duration::from_secs(300);
     let records = federation_entries(10_000);
     let entries = records.len();
     let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
@@ -664,12 +666,15 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
     store.import(&snapshot, &history).unwrap();
     let import = started.elapsed();
     let before = versions(&rt, &secrets);
+    let requests = store.requests();
     let started = std::time::Instant::now();
     store.record(&addr(1), Some(entry(1))).unwrap();
     let commit = started.elapsed();
+    let writes = store.requests().writes - requests.writes;
     drop(store);
     let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
     assert_eq!((written.len(), deleted.len()), (1, 1), "one group replaced: {written:?} for {deleted:?}");
+    assert_eq!(writes, 3, "the new group, the index, the old group's deletion");
 
     let started = std::time::Instant::now();
     let (read_back, read_history) = read(&rt, cluster, &config).unwrap().unwrap();
@@ -697,6 +702,7 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
     figure("state_10k_secrets", &(index["chunks"].as_u64().unwrap() + 1).to_string());
     figure("state_10k_import_ms", &import.as_millis().to_string());
     figure("state_10k_commit_one_record_ms", &commit.as_millis().to_string());
+    figure("state_10k_commit_one_record_writes", &writes.to_string());
     figure("state_10k_read_ms", &read_time.as_millis().to_string());
 }
 
@@ -718,7 +724,9 @@ fn commit_writes(
 
 #[test]
 fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
-    let (cluster, config, rt) = setup("state-incremental", 512 * 1024);
+    let (cluster, mut config, rt) = setup("state-incremental", 512 * 1024);
+    // No heartbeat during the test: the store's request counts are its commits'.
+    config.lock_ttl = Duration::from_secs(300);
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
     snapshot.record(federation_entries(2_000));
@@ -727,9 +735,14 @@ fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
     let groups = index_of(&rt, &secrets, "mip-state")["groups"].as_array().unwrap().len();
     assert!(groups >= 5, "{groups} groups");
 
-    // A new record: the group it falls into is replaced, under its new checksum.
+    // A new record: the group it falls into is replaced, under its new checksum. Three writes
+    // (resourceVersions show what changed; the request count, that nothing was rewritten the
+    // same).
+    let writes = |before: mip_core::cluster::RequestCounts| store.requests().writes - before.writes;
     let mut before = versions(&rt, &secrets);
+    let requests = store.requests();
     store.record(&addr(1), Some(entry(1))).unwrap();
+    assert_eq!(writes(requests), 3, "the new group, the index, the old group's deletion");
     let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
     assert_eq!((written.len(), deleted.len()), (1, 1), "{written:?} for {deleted:?}");
 
@@ -737,7 +750,9 @@ fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
     let first = snapshot.managed.keys().next().unwrap().clone();
     let last = snapshot.managed.keys().next_back().unwrap().clone();
     before = versions(&rt, &secrets);
+    let requests = store.requests();
     store.record_many(vec![(first.clone(), Some(entry(7))), (last.clone(), None)]).unwrap();
+    assert_eq!(writes(requests), 5);
     let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
     assert_eq!((written.len(), deleted.len()), (2, 2), "{written:?} for {deleted:?}");
 
@@ -751,7 +766,9 @@ fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
         folded: None,
         outcome: None,
     };
+    let requests = store.requests();
     store.append_history(ran).unwrap();
+    assert_eq!(writes(requests), 3);
     let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
     let history = index_of(&rt, &secrets, "mip-state")["history"]["name"].as_str().unwrap().to_owned();
     assert_eq!((written, deleted.len()), (vec![history], 1));

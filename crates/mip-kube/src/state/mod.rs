@@ -767,6 +767,11 @@ impl ClusterStore {
         self.current().snapshot.lineage.clone()
     }
 
+    /// The requests this store has made (its heartbeat's included): what its commits cost.
+    pub fn requests(&self) -> mip_core::cluster::RequestCounts {
+        mip_core::cluster::Cluster::requests(&self.shared.cluster)
+    }
+
     /// Why this store lost its lock (`None` while it holds it): its heartbeat found the Lease
     /// taken over or deleted, or could not renew it for a TTL. Every later commit is refused
     /// with [`Error::LockLost`]; this lets a caller (or a test) see it without writing.
