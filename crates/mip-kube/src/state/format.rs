@@ -510,6 +510,17 @@ impl fmt::Display for Damage {
     }
 }
 
+impl Damage {
+    /// A missing Secret or key named with the blob it belongs to (`Secret `…` of group `…` (2
+    /// of 50)`); other damage names its blob already.
+    pub fn of(self, blob: String) -> Damage {
+        match self {
+            Damage::Missing { part } => Damage::Missing { part: format!("{part} of {blob}") },
+            other => other,
+        }
+    }
+}
+
 /// Un-gzips `stored` and checks it against `size` and `sha256`.
 fn unpack(part: &str, stored: &[u8], size: usize, expected_sha256: &str) -> Result<Vec<u8>, Damage> {
     let json = decompress(stored, size)

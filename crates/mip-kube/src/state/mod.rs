@@ -398,25 +398,18 @@ async fn read_groups(
     let mut fetched = futures::stream::iter(reads).buffered(FETCH_CONCURRENCY).enumerate();
     while let Some((i, stored)) = fetched.next().await {
         let blob = &index.groups[i];
-        let added = match stored? {
-            Ok(stored) => assembler.add_group(blob, i, of, &stored),
-            Err(Damage::Missing { part }) => {
-                Err(Damage::Missing { part: format!("{part} of {}", format::group_part(blob, i, of)) })
-            }
-            Err(damage) => Err(damage),
-        };
+        let added = stored?
+            .map_err(|damage| damage.of(format::group_part(blob, i, of)))
+            .and_then(|stored| assembler.add_group(blob, i, of, &stored));
         if let Err(damage) = added {
             return Ok(Parts::Gone(damage));
         }
     }
     drop(fetched);
-    let finished = match fetch(shared, &index.history, data).await? {
-        Ok(stored) => assembler.finish(&index, &stored),
-        Err(Damage::Missing { part }) => {
-            Err(Damage::Missing { part: format!("{part} of {}", format::history_part(&index.history)) })
-        }
-        Err(damage) => Err(damage),
-    };
+    let finished = fetch(shared, &index.history, data)
+        .await?
+        .map_err(|damage| damage.of(format::history_part(&index.history)))
+        .and_then(|stored| assembler.finish(&index, &stored));
     Ok(match finished {
         Ok((snapshot, history, layout)) => Parts::Read(Box::new(Stored {
             snapshot,
