@@ -623,23 +623,54 @@ pub(super) struct Assembler {
     inline: BTreeMap<String, Arc<Vec<u8>>>,
 }
 
+/// One group read and checked on its own (size, checksum, entry count, address order within
+/// it): independent of the other groups, so a reader decodes several at once.
+#[derive(Debug)]
+pub(super) struct DecodedGroup {
+    blob: BlobRef,
+    part: String,
+    entries: Vec<(ObjectRef, ManagedEntry)>,
+    /// The stored bytes, kept when the group is inline (the next inline commit reuses them).
+    inline: Option<Arc<Vec<u8>>>,
+}
+
+/// Checks and decodes group `i` of `of` from its stored bytes.
+pub(super) fn decode_group(
+    blob: &BlobRef,
+    i: usize,
+    of: usize,
+    stored: Vec<u8>,
+) -> Result<DecodedGroup, Damage> {
+    let part = group_part(blob, i, of);
+    let json = unpack_blob(&part, blob, &stored)?;
+    let Entries(entries) = serde_json::from_slice(&json)
+        .map_err(|e| Damage::Content { part: part.clone(), reason: format!("cannot be read: {e}") })?;
+    if entries.is_empty() {
+        return Err(Damage::Content { part, reason: "holds no entry".to_owned() });
+    }
+    if entries.len() != blob.entries {
+        return Err(Damage::Content {
+            part,
+            reason: format!("holds {} entries, the index says {}", entries.len(), blob.entries),
+        });
+    }
+    if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 >= pair[1].0) {
+        return Err(Damage::Content {
+            part,
+            reason: format!("lists `{}` after `{}`, out of address order", pair[1].0, pair[0].0),
+        });
+    }
+    let inline = (blob.parts == 0).then(|| Arc::new(stored));
+    Ok(DecodedGroup { blob: blob.clone(), part, entries, inline })
+}
+
 impl Assembler {
-    /// Adds group `i` of `of`: its stored bytes, checked against `blob`; its addresses must
-    /// follow each other, and the previous group's.
-    pub fn add_group(&mut self, blob: &BlobRef, i: usize, of: usize, stored: &[u8]) -> Result<(), Damage> {
-        let part = group_part(blob, i, of);
-        let json = unpack_blob(&part, blob, stored)?;
-        let Entries(entries) = serde_json::from_slice(&json)
-            .map_err(|e| Damage::Content { part: part.clone(), reason: format!("cannot be read: {e}") })?;
+    /// Appends the next group; its addresses must follow the previous group's.
+    pub fn push(&mut self, group: DecodedGroup) -> Result<(), Damage> {
+        let DecodedGroup { blob, part, entries, inline } = group;
         let (Some((first, _)), Some((last, _))) = (entries.first(), entries.last()) else {
             return Err(Damage::Content { part, reason: "holds no entry".to_owned() });
         };
-        if entries.len() != blob.entries {
-            return Err(Damage::Content {
-                part,
-                reason: format!("holds {} entries, the index says {}", entries.len(), blob.entries),
-            });
-        }
         if let Some(previous) = self.groups.last().filter(|g| g.last >= *first) {
             return Err(Damage::Content {
                 part,
@@ -649,15 +680,9 @@ impl Assembler {
                 ),
             });
         }
-        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 >= pair[1].0) {
-            return Err(Damage::Content {
-                part,
-                reason: format!("lists `{}` after `{}`, out of address order", pair[1].0, pair[0].0),
-            });
-        }
-        let group = Group { first: first.clone(), last: last.clone(), blob: blob.clone() };
-        if blob.parts == 0 {
-            self.inline.insert(blob.name.clone(), Arc::new(stored.to_vec()));
+        let group = Group { first: first.clone(), last: last.clone(), blob };
+        if let Some(stored) = inline {
+            self.inline.insert(group.blob.name.clone(), stored);
         }
         self.groups.push(group);
         self.managed.extend(entries);

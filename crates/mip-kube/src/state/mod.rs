@@ -393,19 +393,32 @@ async fn read_groups(
     pause_for_test("read-before-chunks").await;
     let mut assembler = Assembler::default();
     let of = index.groups.len();
-    // A few GETs in flight while the groups already read are checked and decoded, in order.
+    // A few GETs in flight, and the groups already read checked and decoded on the blocking
+    // pool meanwhile (gunzip, SHA-256 and JSON are most of a read: a core each), appended in
+    // order.
     let reads: Vec<_> = index.groups.iter().map(|blob| fetch(shared, blob, data)).collect();
     let mut fetched = futures::stream::iter(reads).buffered(FETCH_CONCURRENCY).enumerate();
+    let decoders = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let mut decoding = std::collections::VecDeque::new();
     while let Some((i, stored)) = fetched.next().await {
-        let blob = &index.groups[i];
-        let added = stored?
-            .map_err(|damage| damage.of(format::group_part(blob, i, of)))
-            .and_then(|stored| assembler.add_group(blob, i, of, &stored));
-        if let Err(damage) = added {
+        let blob = index.groups[i].clone();
+        let stored = match stored? {
+            Ok(stored) => stored,
+            Err(damage) => return Ok(Parts::Gone(damage.of(format::group_part(&blob, i, of)))),
+        };
+        if decoding.len() >= decoders
+            && let Some(damage) = append(&mut assembler, decoding.pop_front()).await?
+        {
+            return Ok(Parts::Gone(damage));
+        }
+        decoding.push_back(tokio::task::spawn_blocking(move || format::decode_group(&blob, i, of, stored)));
+    }
+    drop(fetched);
+    while !decoding.is_empty() {
+        if let Some(damage) = append(&mut assembler, decoding.pop_front()).await? {
             return Ok(Parts::Gone(damage));
         }
     }
-    drop(fetched);
     let finished = fetch(shared, &index.history, data)
         .await?
         .map_err(|damage| damage.of(format::history_part(&index.history)))
@@ -420,6 +433,16 @@ async fn read_groups(
         })),
         Err(damage) => Parts::Gone(damage),
     })
+}
+
+/// Appends the group being decoded by `decoding` (the oldest); the damage, if it has any.
+async fn append(
+    assembler: &mut Assembler,
+    decoding: Option<tokio::task::JoinHandle<Result<format::DecodedGroup, Damage>>>,
+) -> Result<Option<Damage>, Error> {
+    let Some(handle) = decoding else { return Ok(None) };
+    let decoded = handle.await.map_err(|e| internal(format!("decoding a group failed: {e}")))?;
+    Ok(decoded.and_then(|group| assembler.push(group)).err())
 }
 
 /// Reads the payload of a format 1 or 2 index: `chunk-0`, then the chunk Secrets.

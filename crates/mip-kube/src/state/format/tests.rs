@@ -78,7 +78,7 @@ impl Namespace {
         check_index(STATE, &index)?;
         let mut assembler = Assembler::default();
         for (i, blob) in index.groups.iter().enumerate() {
-            assembler.add_group(blob, i, index.groups.len(), &self.stored(blob)?)?;
+            assembler.push(decode_group(blob, i, index.groups.len(), self.stored(blob)?)?)?;
         }
         assembler.finish(&index, &self.stored(&index.history)?)
     }
