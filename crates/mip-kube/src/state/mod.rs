@@ -21,9 +21,9 @@
 //! Lease N-lock            the write lock, while an apply (or destroy, rm, rebuild, migrate) runs
 //! ```
 //!
-//! The managed entries are cut into content-defined groups of about 500 (a group ends after
-//! an address whose hash is 0 modulo 512; see [`format`]), so a commit of one record writes
-//! one group and the index, not the whole state (16 MB of JSON at 10 000 federations). Each
+//! The managed entries are cut into content-defined groups of 512 on average (a group ends
+//! after an address whose hash is 0 modulo 512; see [`format`]), so a commit of one record
+//! writes one group and the index, not the whole state (16 MB of JSON at 10 000 federations). Each
 //! blob's `size` and `sha256` are over its uncompressed JSON, so the checksum proves what mip
 //! reads, whatever the encoding; the index's own `chunks`, `size` and `sha256` (the count of
 //! Secrets besides the index, the total, a digest of the blobs' checksums) are what a mip
