@@ -548,10 +548,11 @@ fn serial_read(out: &Output) -> u64 {
 }
 
 /// Readers never take the state's lock, so they race commits. Made to happen every run with
-/// mip's pause hook, on a state of many small chunks: a reader while a commit has written its
-/// new chunks but not its index reads the old serial whole; a reader that read the old index
-/// just before a commit replaced it and deleted the old chunks follows the new generation and
-/// reads the new serial whole. Both checked against the serials the apply committed.
+/// mip's pause hook, on a state whose group spans many small Secrets: a reader while a commit
+/// has written its new group but not its index reads the old serial whole; a reader that read
+/// the old index just before a commit replaced it and deleted the group it replaced finds it
+/// gone, reads the new index and the new serial whole. Both checked against the serials the
+/// apply committed.
 #[test]
 fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     let e = crate::live::setup("overlap");
@@ -606,7 +607,7 @@ fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
         &[("MIP_TEST_PAUSE_AT", "read-before-chunks"), ("MIP_TEST_PAUSE_FILE", gap_s.as_str())],
     );
     wait_paused(&gap, &mut reader);
-    // The commit goes on: the new index, the old generation's chunks deleted; the apply ends.
+    // The commit goes on: the new index, the replaced group's Secrets deleted; the apply ends.
     std::fs::remove_file(&held).expect("release the commit");
     let (applied, err) = finish(apply);
     assert_eq!(applied, 0, "{err}");
@@ -614,7 +615,7 @@ fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     let new_serial = listed["serial"].as_u64().expect("serial");
     assert!(new_serial > old_serial, "{new_serial} > {old_serial}");
-    // The paused reader's chunks are gone: it follows the new generation and reads it whole.
+    // The paused reader's group is gone: it reads the new index and the new state, whole.
     std::fs::remove_file(&gap).expect("release the reader");
     let out = reader.wait_with_output().expect("reader ends");
     assert_eq!(code(&out), 0, "{}", stderr(&out));

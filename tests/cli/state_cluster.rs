@@ -77,9 +77,9 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
 }
 
-/// The state as stored in the namespace, readable: the index, and the payload put back
-/// together from its chunks in order and un-gzipped (format 2), so the canary below greps what
-/// the state really holds.
+/// The state as stored in the namespace, readable: the index, and each blob it lists (the
+/// groups of entries and the history, format 3) put back together from the index Secret or its
+/// parts' Secrets and un-gzipped, so the canary below greps what the state really holds.
 fn state_secrets_text(ns: &str) -> String {
     let o = kubectl(&["get", "secrets", "-n", ns, "-o", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -92,23 +92,35 @@ fn state_secrets_text(ns: &str) -> String {
     let index_bytes = data("mip-state", "index.json");
     let index: serde_json::Value = serde_json::from_slice(&index_bytes).expect("index");
     assert_eq!(index["encoding"], "gzip", "{index}");
-    let mut stored = data("mip-state", "chunk-0");
-    for i in 1..index["chunks"].as_u64().expect("chunks") {
-        stored.extend(data(&format!("mip-state-g{}-{i}", index["generation"]), "chunk"));
+    let blobs = index["groups"].as_array().expect("groups").iter().chain([&index["history"]]);
+    let mut texts = vec![String::from_utf8_lossy(&index_bytes).into_owned()];
+    for blob in blobs {
+        let name = blob["name"].as_str().expect("name");
+        let stored = match blob["parts"].as_u64().expect("parts") {
+            0 => data("mip-state", name),
+            parts => (0..parts)
+                .flat_map(|i| data(&if i == 0 { name.to_owned() } else { format!("{name}-{i}") }, "chunk"))
+                .collect(),
+        };
+        texts.push(gunzip(&stored));
     }
-    let mut gunzip = Command::new("gzip")
+    let text = texts.join("\n");
+    assert!(text.contains("\"fingerprint\""), "{text}");
+    text
+}
+
+fn gunzip(stored: &[u8]) -> String {
+    let mut child = Command::new("gzip")
         .arg("-dc")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("gzip runs");
     use std::io::Write as _;
-    gunzip.stdin.take().expect("stdin").write_all(&stored).expect("write");
-    let payload = gunzip.wait_with_output().expect("gzip");
+    child.stdin.take().expect("stdin").write_all(stored).expect("write");
+    let payload = child.wait_with_output().expect("gzip");
     assert!(payload.status.success(), "the payload is gzip");
-    let text = String::from_utf8(payload.stdout).expect("the payload is JSON text");
-    assert!(text.contains("\"managed\""), "{text}");
-    format!("{}\n{text}", String::from_utf8_lossy(&index_bytes))
+    String::from_utf8(payload.stdout).expect("the payload is JSON text")
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The in-cluster state store against the real test cluster: the same record/history/import
-//! behaviour as the local store, chunks with checksums, a Lease lock that names its holder,
-//! expires, is taken over, and fences a holder that lost it.
+//! behaviour as the local store, groups in Secrets of their own with checksums, commits that
+//! write only the groups that changed, a Lease lock that names its holder, expires, is taken
+//! over, and fences a holder that lost it.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
 
@@ -90,6 +91,27 @@ fn chunk_names(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>) -> Vec<Strin
     names
 }
 
+/// The Secrets besides the index that `index` lists, sorted: every part of every group and of
+/// the history.
+fn listed(index: &serde_json::Value) -> Vec<String> {
+    let blobs = index["groups"].as_array().unwrap().iter().chain([&index["history"]]);
+    let mut names: Vec<String> = blobs
+        .flat_map(|b| {
+            let name = b["name"].as_str().unwrap().to_owned();
+            (0..b["parts"].as_u64().unwrap())
+                .map(move |i| if i == 0 { name.clone() } else { format!("{name}-{i}") })
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every Secret of the namespace by name, with its `resourceVersion`.
+fn versions(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>) -> BTreeMap<String, String> {
+    let list = rt.block_on(secrets.list(&ListParams::default())).unwrap();
+    list.items.into_iter().map(|s| (s.metadata.name.unwrap(), s.metadata.resource_version.unwrap())).collect()
+}
+
 #[test]
 fn records_history_and_reopen_round_trip_across_several_chunks() {
     let (cluster, config, rt) = setup("state-roundtrip", 100);
@@ -123,12 +145,12 @@ fn records_history_and_reopen_round_trip_across_several_chunks() {
     assert_eq!(seen, written);
     assert_eq!(history.len(), 1);
 
-    // The payload spans several chunk Secrets of one generation; older generations are gone.
+    // The state spans several Secrets (the group larger than 100 bytes in parts, the history);
+    // exactly those the index lists are there: the earlier commits' are gone.
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let chunks = chunk_names(&rt, &secrets);
     assert!(chunks.len() >= 3, "expected several chunks, got {chunks:?}");
-    let generation = chunks[0].split('-').nth(2).unwrap().to_owned();
-    assert!(chunks.iter().all(|c| c.split('-').nth(2) == Some(generation.as_str())), "{chunks:?}");
+    assert_eq!(chunks, listed(&index_of(&rt, &secrets, "mip-state")));
     drop(store);
 
     let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
@@ -315,6 +337,8 @@ fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
     rt.block_on(secrets.delete(&chunks[0], &Default::default())).unwrap();
     let missing = read(&rt, cluster, &config).unwrap_err();
     assert!(missing.to_string().contains("is missing"), "{missing}");
+    let message = missing.to_string();
+    assert!(message.contains(" of group `") || message.contains(" of the history `"), "named: {message}");
     assert_eq!(chunk_names(&rt, &secrets).len(), chunks.len() - 1, "mip deleted nothing");
 }
 
@@ -348,24 +372,23 @@ fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum()
     drop(store);
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let index = index_of(&rt, &secrets, "mip-state");
-    let (generation, chunks) = (index["generation"].as_u64().unwrap(), index["chunks"].as_u64().unwrap());
-    assert!(chunks >= 2, "{index}");
-    let chunk_name = |i: u64| format!("mip-state-g{generation}-{i}");
+    let group = &index["groups"][0];
+    let (name, parts) = (group["name"].as_str().unwrap().to_owned(), group["parts"].as_u64().unwrap());
+    assert!(parts >= 2, "{index}");
+    let part_name = |i: u64| if i == 0 { name.clone() } else { format!("{name}-{i}") };
 
-    // The stored payload: `chunk-0` in the index Secret, then the chunk Secrets.
-    let first = rt.block_on(secrets.get("mip-state")).unwrap().data.unwrap()["chunk-0"].0.clone();
-    let mut parts = vec![first];
-    for i in 1..chunks {
-        parts.push(rt.block_on(secrets.get(&chunk_name(i))).unwrap().data.unwrap()["chunk"].0.clone());
-    }
+    // The group's stored bytes: its parts' Secrets, in order.
+    let parts: Vec<Vec<u8>> = (0..parts)
+        .map(|i| rt.block_on(secrets.get(&part_name(i))).unwrap().data.unwrap()["chunk"].0.clone())
+        .collect();
     let stored = parts.concat();
     let mut json = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(stored.as_slice()), &mut json).unwrap();
-    assert_eq!(json.len() as u64, index["size"].as_u64().unwrap());
+    assert_eq!(json.len() as u64, group["size"].as_u64().unwrap());
 
-    // Another payload of the same size, lineage and serial (one digit of a fingerprint changed),
-    // gzipped validly to the same stored size and cut at the same places: only the SHA-256 can
-    // tell it from the one the index describes.
+    // Other entries of the same size (one digit of a fingerprint changed), gzipped validly to
+    // the same stored size and cut at the same places: only the SHA-256 can tell them from the
+    // ones the index describes.
     let at = json.windows(7).position(|w| w == b"sha256:").unwrap() + 7;
     json[at] = if json[at] == b'f' { b'e' } else { b'f' };
     let forged = gzip_to_length(&json, stored.len());
@@ -373,18 +396,17 @@ fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum()
     for (i, part) in parts.iter().enumerate() {
         let (mine, tail) = rest.split_at(part.len());
         rest = tail;
-        let (name, key) =
-            if i == 0 { ("mip-state".to_owned(), "chunk-0") } else { (chunk_name(i as u64), "chunk") };
-        let patch = json!({"data": {key: base64(mine)}});
-        rt.block_on(secrets.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
+        let patch = json!({"data": {"chunk": base64(mine)}});
+        rt.block_on(secrets.patch(&part_name(i as u64), &PatchParams::default(), &Patch::Merge(&patch)))
+            .unwrap();
     }
 
     let expected = format!(
-        "hold {} bytes with checksum `sha256:{}`, the index says {} bytes with `{}`",
+        "group `{name}` (1 of 1) holds {} bytes with checksum `sha256:{}`, the index says {} bytes with `{}`",
         json.len(),
         mip_core::canonical::sha256_hex(&json),
         json.len(),
-        index["sha256"].as_str().unwrap()
+        group["sha256"].as_str().unwrap()
     );
     for error in [
         read(&rt, cluster, &config).unwrap_err(),
@@ -409,9 +431,13 @@ fn chunks_left_by_a_writer_killed_before_its_commit_are_swept_by_the_next_one() 
     }))
     .unwrap();
     rt.block_on(secrets.create(&PostParams::default(), &orphan)).unwrap();
+    // And a group of format 3 that no index lists (its writer died before the index).
+    let mut group = orphan.clone();
+    group.metadata.name = Some("mip-state-g0123456789abcdef".into());
+    rt.block_on(secrets.create(&PostParams::default(), &group)).unwrap();
     // Readers do not write.
     read(&rt, cluster, &config).unwrap().unwrap();
-    assert_eq!(chunk_names(&rt, &secrets), ["mip-state-g9-1"]);
+    assert_eq!(chunk_names(&rt, &secrets), ["mip-state-g0123456789abcdef", "mip-state-g9-1"]);
     drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
     assert!(chunk_names(&rt, &secrets).is_empty());
 }
@@ -480,11 +506,9 @@ fn the_history_keeps_its_limit_and_folds_older_operations_in_the_cluster() {
     assert!(history[0].summary.starts_with("8 earlier operations, serials 1-8 ("), "{}", history[0].summary);
 }
 
-#[test]
-fn a_format_1_state_is_read_and_the_next_commit_writes_format_2_compressed() {
-    let (cluster, config, rt) = setup("state-format-1", 512 * 1024);
-    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
-    // What a mip before compression wrote: plain JSON in chunk-0, format 1, no encoding.
+/// A state as a mip before format 3 wrote it: `version` 1 (plain JSON in `chunk-0`) or 2
+/// (gzip, cut into `chunk-0` and the chunk Secret `mip-state-g1-1`).
+fn old_state(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>, version: &str) {
     let payload = json!({
         "lineage": "0b5e1c1e-0000-4000-8000-000000000001", "serial": 2,
         "managed": {"v1/Namespace/federation-001": {"fingerprint": "sha256:01", "uid": "u1", "serial": 1},
@@ -492,34 +516,75 @@ fn a_format_1_state_is_read_and_the_next_commit_writes_format_2_compressed() {
         "history": [{"serial": 2, "operation": "apply", "summary": "2 created", "at_unix": 1}],
     });
     let bytes = serde_json::to_vec(&payload).unwrap();
-    let index = json!({
-        "format_version": "1", "lineage": "0b5e1c1e-0000-4000-8000-000000000001", "serial": 2,
+    let mut index = json!({
+        "format_version": version, "lineage": "0b5e1c1e-0000-4000-8000-000000000001", "serial": 2,
         "generation": 1, "chunks": 1, "size": bytes.len(),
         "sha256": format!("sha256:{}", mip_core::canonical::sha256_hex(&bytes)),
     });
+    let labels = json!({"mip.ebrains.eu/state": "mip-state"});
+    let first = if version == "1" {
+        bytes
+    } else {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &bytes).unwrap();
+        let stored = encoder.finish().unwrap();
+        let (first, second) = stored.split_at(stored.len() / 2);
+        index["chunks"] = 2.into();
+        index["encoding"] = "gzip".into();
+        index["stored_size"] = stored.len().into();
+        let chunk: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "mip.ebrains.eu/state",
+            "metadata": {"name": "mip-state-g1-1", "labels": {
+                "mip.ebrains.eu/state": "mip-state", "mip.ebrains.eu/generation": "1"}},
+            "data": {"chunk": base64(second)},
+        }))
+        .unwrap();
+        rt.block_on(secrets.create(&PostParams::default(), &chunk)).unwrap();
+        first.to_vec()
+    };
     let old: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret", "type": "mip.ebrains.eu/state",
-        "metadata": {"name": "mip-state", "labels": {"mip.ebrains.eu/state": "mip-state"}},
+        "metadata": {"name": "mip-state", "labels": labels},
         "data": {
             "index.json": base64(&serde_json::to_vec(&index).unwrap()),
-            "chunk-0": base64(&bytes),
+            "chunk-0": base64(&first),
         },
     }))
     .unwrap();
     rt.block_on(secrets.create(&PostParams::default(), &old)).unwrap();
+}
 
-    let (snapshot, history) = read(&rt, cluster, &config).unwrap().unwrap();
-    assert_eq!((snapshot.serial, snapshot.managed.len(), history.len()), (2, 2, 1));
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
-    assert_eq!(store.record(&addr(3), Some(entry(3))).unwrap(), 3);
-    drop(store);
-    let index = index_of(&rt, &secrets, "mip-state");
-    assert_eq!(index["format_version"], "2");
-    assert_eq!(index["encoding"], "gzip");
-    assert!(index["stored_size"].as_u64().unwrap() < index["size"].as_u64().unwrap(), "{index}");
-    let (snapshot, _) = read(&rt, cluster, &config).unwrap().unwrap();
-    assert_eq!((snapshot.lineage.as_str(), snapshot.serial), ("0b5e1c1e-0000-4000-8000-000000000001", 3));
-    assert_eq!(snapshot.managed.len(), 3);
+#[test]
+fn a_format_1_or_2_state_is_read_and_the_next_commit_writes_format_3_and_deletes_its_chunks() {
+    for version in ["1", "2"] {
+        let (cluster, config, rt) = setup(&format!("state-format-{version}"), 512 * 1024);
+        let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+        old_state(&rt, &secrets, version);
+
+        let (snapshot, history) = read(&rt, cluster, &config).unwrap().unwrap();
+        assert_eq!((snapshot.serial, snapshot.managed.len(), history.len()), (2, 2, 1), "format {version}");
+        let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+        // Opening sweeps nothing the old index lists.
+        let chunks = if version == "1" { vec![] } else { vec!["mip-state-g1-1".to_owned()] };
+        assert_eq!(chunk_names(&rt, &secrets), chunks, "format {version}");
+        assert_eq!(store.record(&addr(3), Some(entry(3))).unwrap(), 3);
+        drop(store);
+        let index = index_of(&rt, &secrets, "mip-state");
+        assert_eq!(index["format_version"], "3");
+        assert_eq!(index["encoding"], "gzip");
+        assert!(index["stored_size"].as_u64().unwrap() < index["size"].as_u64().unwrap(), "{index}");
+        // A small state: its one group and its history inline in the index Secret, the old
+        // chunk deleted.
+        assert_eq!(index["chunks"], 0, "{index}");
+        assert_eq!(
+            versions(&rt, &secrets).into_keys().collect::<Vec<_>>(),
+            ["mip-state"],
+            "format {version}"
+        );
+        let (snapshot, history) = read(&rt, cluster, &config).unwrap().unwrap();
+        assert_eq!((snapshot.lineage.as_str(), snapshot.serial), ("0b5e1c1e-0000-4000-8000-000000000001", 3));
+        assert_eq!((snapshot.managed.len(), history.len()), (3, 1));
+    }
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -529,11 +594,12 @@ fn base64(bytes: &[u8]) -> String {
 
 #[test]
 fn a_state_of_a_newer_format_is_refused_with_an_upgrade_hint_and_left_alone() {
-    let (cluster, config, rt) = setup("state-format-3", 512 * 1024);
+    let (cluster, config, rt) = setup("state-format-4", 512 * 1024);
     drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
-    let mut index = index_of(&rt, &secrets, "mip-state");
-    index["format_version"] = "3".into();
+    // Format 4, with fields this mip does not know and without those it needs: still refused
+    // as a newer format, not as corrupt.
+    let index = json!({"format_version": "4", "shards": [{"at": "elsewhere"}]});
     let patch = json!({"data": {"index.json": base64(&serde_json::to_vec(&index).unwrap())}});
     rt.block_on(secrets.patch("mip-state", &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
     let before = rt.block_on(secrets.get("mip-state")).unwrap().metadata.resource_version;
@@ -545,9 +611,9 @@ fn a_state_of_a_newer_format_is_refused_with_an_upgrade_hint_and_left_alone() {
         assert!(matches!(error, Error::Incompatible { .. }), "{error:?}");
         assert_eq!(
             error.to_string(),
-            "the state store has format version `3`, this mip reads version `1` and `2`"
+            "the state store has format version `4`, this mip reads version `1`, `2` and `3`"
         );
-        assert!(error.hint().contains("written by a newer mip (format 3); upgrade mip"), "{}", error.hint());
+        assert!(error.hint().contains("written by a newer mip (format 4); upgrade mip"), "{}", error.hint());
     }
     let after = rt.block_on(secrets.get("mip-state")).unwrap().metadata.resource_version;
     assert_eq!(before, after, "a refused state is not written");
@@ -582,7 +648,9 @@ fn federation_entries(federations: usize) -> Vec<mip_state::Record> {
 
 #[test]
 fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_time() {
-    let (cluster, config, rt) = setup("state-10k", 512 * 1024);
+    let (cluster, mut config, rt) = setup("state-10k", 512 * 1024);
+    // No heartbeat during the test: the store's request counts are its commits'.
+    config.lock_ttl = Duration::from_secs(300);
     let records = federation_entries(10_000);
     let entries = records.len();
     let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
@@ -598,14 +666,21 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
         })
         .collect();
 
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
     let started = std::time::Instant::now();
     store.import(&snapshot, &history).unwrap();
     let import = started.elapsed();
+    let before = versions(&rt, &secrets);
+    let requests = store.requests();
     let started = std::time::Instant::now();
     store.record(&addr(1), Some(entry(1))).unwrap();
     let commit = started.elapsed();
+    let writes = store.requests().writes - requests.writes;
     drop(store);
+    let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
+    assert_eq!((written.len(), deleted.len()), (1, 1), "one group replaced: {written:?} for {deleted:?}");
+    assert_eq!(writes, 3, "the new group, the index, the old group's deletion");
 
     let started = std::time::Instant::now();
     let (read_back, read_history) = read(&rt, cluster, &config).unwrap().unwrap();
@@ -614,16 +689,99 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
     assert_eq!(read_back.serial, snapshot.serial + 1);
     assert_eq!(read_history.len(), mip_state::DEFAULT_HISTORY_LIMIT + 1, "the imported history is bounded");
 
-    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let index = index_of(&rt, &secrets, "mip-state");
     let (size, stored) = (index["size"].as_u64().unwrap(), index["stored_size"].as_u64().unwrap());
     assert!(stored * 2 < size, "gzip at least halves the state: {stored} of {size} bytes");
-    assert_eq!(index["chunks"].as_u64().unwrap(), stored.div_ceil(512 * 1024));
+    let groups = index["groups"].as_array().unwrap();
+    // About one group per 512 entries (the cuts are random, so group sizes spread: the largest
+    // spans two Secrets); the index lists exactly the Secrets there are.
+    assert!((30..=90).contains(&groups.len()), "{} groups", groups.len());
+    assert_eq!(listed(&index), chunk_names(&rt, &secrets));
+    let largest = groups.iter().map(|g| g["entries"].as_u64().unwrap()).max().unwrap();
+    let largest_stored = groups.iter().map(|g| g["stored_size"].as_u64().unwrap()).max().unwrap();
     figure("state_10k_entries", &entries.to_string());
     figure("state_10k_json_bytes", &size.to_string());
     figure("state_10k_stored_bytes", &stored.to_string());
-    figure("state_10k_chunks", &index["chunks"].to_string());
+    figure("state_10k_groups", &groups.len().to_string());
+    figure("state_10k_largest_group_entries", &largest.to_string());
+    figure("state_10k_largest_group_stored_bytes", &largest_stored.to_string());
+    figure("state_10k_secrets", &(index["chunks"].as_u64().unwrap() + 1).to_string());
     figure("state_10k_import_ms", &import.as_millis().to_string());
     figure("state_10k_commit_one_record_ms", &commit.as_millis().to_string());
+    figure("state_10k_commit_one_record_writes", &writes.to_string());
     figure("state_10k_read_ms", &read_time.as_millis().to_string());
+}
+
+/// What a commit wrote between two listings of the namespace ([`versions`]): the Secrets
+/// besides the index that are new or changed, and those deleted. The index must have changed.
+fn commit_writes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> (Vec<String>, Vec<String>) {
+    assert_ne!(before.get("mip-state"), after.get("mip-state"), "the index is the commit point");
+    let written = after
+        .iter()
+        .filter(|(name, rv)| *name != "mip-state" && before.get(*name) != Some(rv))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let deleted = before.keys().filter(|name| !after.contains_key(*name)).cloned().collect();
+    (written, deleted)
+}
+
+#[test]
+fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
+    let (cluster, mut config, rt) = setup("state-incremental", 512 * 1024);
+    // No heartbeat during the test: the store's request counts are its commits'.
+    config.lock_ttl = Duration::from_secs(300);
+    let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
+    let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
+    snapshot.record(federation_entries(2_000));
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    store.import(&snapshot, &[]).unwrap();
+    let groups = index_of(&rt, &secrets, "mip-state")["groups"].as_array().unwrap().len();
+    assert!(groups >= 5, "{groups} groups");
+
+    // A new record: the group it falls into is replaced, under its new checksum. Three writes
+    // (resourceVersions show what changed; the request count, that nothing was rewritten the
+    // same).
+    let writes = |before: mip_core::cluster::RequestCounts| store.requests().writes - before.writes;
+    let mut before = versions(&rt, &secrets);
+    let requests = store.requests();
+    store.record(&addr(1), Some(entry(1))).unwrap();
+    assert_eq!(writes(requests), 3, "the new group, the index, the old group's deletion");
+    let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
+    assert_eq!((written.len(), deleted.len()), (1, 1), "{written:?} for {deleted:?}");
+
+    // An entry changed and another removed, in one commit, in two groups far apart.
+    let first = snapshot.managed.keys().next().unwrap().clone();
+    let last = snapshot.managed.keys().next_back().unwrap().clone();
+    before = versions(&rt, &secrets);
+    let requests = store.requests();
+    store.record_many(vec![(first.clone(), Some(entry(7))), (last.clone(), None)]).unwrap();
+    assert_eq!(writes(requests), 5);
+    let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
+    assert_eq!((written.len(), deleted.len()), (2, 2), "{written:?} for {deleted:?}");
+
+    // A history entry: the history's Secret alone.
+    before = versions(&rt, &secrets);
+    let ran = HistoryEntry {
+        serial: 3,
+        operation: "apply".into(),
+        summary: "1 created".into(),
+        at_unix: 3,
+        folded: None,
+        outcome: None,
+    };
+    let requests = store.requests();
+    store.append_history(ran).unwrap();
+    assert_eq!(writes(requests), 3);
+    let (written, deleted) = commit_writes(&before, &versions(&rt, &secrets));
+    let history = index_of(&rt, &secrets, "mip-state")["history"]["name"].as_str().unwrap().to_owned();
+    assert_eq!((written, deleted.len()), (vec![history], 1));
+    drop(store);
+
+    let (read_back, _) = read(&rt, cluster, &config).unwrap().unwrap();
+    assert_eq!(read_back.managed.len(), snapshot.managed.len());
+    assert_eq!(read_back.managed[&first].fingerprint, entry(7).fingerprint);
+    assert!(!read_back.managed.contains_key(&last));
 }
