@@ -117,7 +117,7 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         .map(|o| ((&o.addr.cluster, &o.addr.namespace, o.addr.name.as_str()), o))
         .collect();
     // Each project's rules read once, each pattern compiled once (see `permit::Memo`).
-    let mut rules_of: Lookup<(&Option<String>, &Option<String>, &str), Permissions> = Lookup::new();
+    let mut rules_of: Lookup<(&Option<String>, &Option<String>, &str), Permissions> = Lookup::default();
     let memo = crate::permit::Memo::default();
     for app in
         desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")

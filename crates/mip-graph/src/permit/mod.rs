@@ -163,7 +163,7 @@ impl Permissions {
 }
 
 /// Patterns of one separator, compiled (`None`: the pattern does not compile).
-type Compiled = BTreeMap<String, Option<Glob>>;
+type Compiled = crate::Lookup<String, Option<Glob>>;
 
 /// Compiled patterns and normalised repository URLs, kept across checks: the same few
 /// repository and destination patterns recur in every project, so the validation of 10 000
@@ -173,13 +173,18 @@ pub struct Memo {
     /// Compiled globs by separator and pattern (`None`: the pattern does not compile).
     globs: RefCell<BTreeMap<Option<char>, Compiled>>,
     /// [`normalize_repo_url`] by URL.
-    repos: RefCell<BTreeMap<String, Rc<str>>>,
+    repos: RefCell<crate::Lookup<String, Rc<str>>>,
 }
 
 impl Memo {
     /// Whether `pattern` (compiled once) matches `text`; a pattern that does not compile
     /// matches nothing.
     fn glob(&self, pattern: &str, separator: Option<char>, text: &str) -> bool {
+        // Most patterns are plain names (a federation's namespace, a server URL): without a
+        // wildcard, class, alternative or escape, a pattern matches exactly itself.
+        if !pattern.contains(['*', '?', '[', '{', '\\']) {
+            return pattern == text;
+        }
         let mut globs = self.globs.borrow_mut();
         let by_pattern = globs.entry(separator).or_default();
         if let Some(compiled) = by_pattern.get(pattern) {

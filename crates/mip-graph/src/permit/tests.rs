@@ -180,3 +180,21 @@ fn sources_of_an_application_spec() {
     let spec = json!({ "sources": [{ "repoURL": "a" }, { "ref": "values" }], "source": { "repoURL": "b" } });
     assert_eq!(app_sources(&spec), ["a", "b"]);
 }
+
+proptest::proptest! {
+    /// `Memo::glob` answers a pattern without wildcard, class, alternative or escape by
+    /// comparing strings: the same answer as the compiled glob, with either separator.
+    #[test]
+    fn a_plain_pattern_matches_as_its_compiled_glob(
+        pattern in "[a-z0-9./:,}!-]{0,12}",
+        text in "[a-z0-9./:,}!-]{0,12}",
+        separator in proptest::option::of(proptest::sample::select(vec!['/', '.'])),
+    ) {
+        let memo = Memo::default();
+        let compiled = Glob::new(&pattern, separator).ok();
+        for text in [text.as_str(), pattern.as_str()] {
+            let expected = compiled.as_ref().is_some_and(|g| g.is_match(text));
+            proptest::prop_assert_eq!(memo.glob(&pattern, separator, text), expected, "`{}` ~ `{}`", pattern, text);
+        }
+    }
+}
