@@ -14,24 +14,6 @@ pub fn fingerprint(o: &DesiredObject) -> String {
     canonical::digest_object(vec![("manifest", &o.manifest), ("sensitive", &sensitive)]).unwrap_or_default()
 }
 
-/// The fingerprint of each mip-owned object, by position, hashed on up to four threads: the
-/// canonical JSON and SHA-256 of 30 000 manifests is most of a plan's own time at 10 000
-/// federations, and each object's is independent of the others'. Small plans stay on one.
-fn fingerprints(objects: &[&DesiredObject]) -> Vec<Option<String>> {
-    let one = |o: &&DesiredObject| (o.owner == Owner::Mip).then(|| fingerprint(o));
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(4);
-    if threads == 1 || objects.len() < 2_000 {
-        return objects.iter().map(one).collect();
-    }
-    std::thread::scope(|s| {
-        let parts: Vec<_> = objects
-            .chunks(objects.len().div_ceil(threads))
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        parts.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    })
-}
-
 /// Inputs of [`plan`] besides the desired state.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
@@ -53,7 +35,6 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
     let mut expected = Vec::new();
     let mut summary = Summary::default();
     let by_position: Vec<&DesiredObject> = desired.objects.values().collect();
-    let mut fingerprints = fingerprints(&by_position);
     for (position, addr) in dag.order_nodes() {
         let o = object_at(desired, &by_position, position, addr);
         if o.owner == Owner::ArgoCd {
@@ -61,11 +42,7 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             expected.push(expectation(o, Action::Await, false));
             continue;
         }
-        let at_position = by_position.get(position).is_some_and(|p| p.addr == *addr);
-        let fp = at_position
-            .then(|| fingerprints.get_mut(position).and_then(Option::take))
-            .flatten()
-            .unwrap_or_else(|| fingerprint(o));
+        let fp = fingerprint(o);
         let (action, reason) = match prior.managed.get(addr) {
             None => (Action::Create, "not in state".to_owned()),
             Some(old) if *old == fp => (Action::NoOp, "unchanged since last apply".to_owned()),
