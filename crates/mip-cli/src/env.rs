@@ -354,7 +354,7 @@ impl Progress {
             Ok(line) => {
                 let _ = views::stdout(&format!("{line}\n"));
             }
-            Err(e) => views::note(&format!("error: cannot write a progress event: {e}")),
+            Err(e) => views::error(&format!("cannot write a progress event: {e}"), None),
         }
     }
 
@@ -497,7 +497,7 @@ impl Hook for Progress {
             }
             _ => {
                 if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {
-                    views::note(&format!("error: cannot show the plan: {e}"));
+                    views::error(&format!("cannot show the plan: {e}"), None);
                 }
             }
         }

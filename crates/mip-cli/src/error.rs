@@ -35,8 +35,7 @@ impl CliError {
         if self.message.is_empty() {
             return;
         }
-        let hint = self.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-        views::note(&format!("error: {}{hint}", self.message));
+        views::error(&self.message, self.hint.as_deref());
     }
 }
 

@@ -68,6 +68,19 @@ pub fn diagnostics(d: &Diagnostics) {
     }
 }
 
+/// An error on stderr, in the one form of `STYLE.md`: `error: <what> (hint: <what to do>)`.
+pub fn error(message: &str, hint: Option<&str>) {
+    note(&error_line(message, hint));
+}
+
+/// The line [`error`] writes.
+pub fn error_line(message: &str, hint: Option<&str>) -> String {
+    match hint {
+        Some(h) => format!("error: {message} (hint: {h})"),
+        None => format!("error: {message}"),
+    }
+}
+
 /// A note on stderr.
 pub fn note(s: &str) {
     if crate::logging::json() {

@@ -174,8 +174,22 @@ mod tests {
     fn at_finds_what_value_pointer_finds() {
         let v = json!({"a": {"b/c": 1, "m~n": 2, "list": [10, 11, {"x": "y"}], "": 3}, "0": 4});
         for p in [
-            "", "/", "/a", "/a/b~1c", "/a/m~0n", "/a/list/0", "/a/list/2/x", "/a/list/01", "/a/list/+1",
-            "/a/list/3", "/a/list/-", "/a/", "/0", "/a/list/x", "a", "/nope/deeper",
+            "",
+            "/",
+            "/a",
+            "/a/b~1c",
+            "/a/m~0n",
+            "/a/list/0",
+            "/a/list/2/x",
+            "/a/list/01",
+            "/a/list/+1",
+            "/a/list/3",
+            "/a/list/-",
+            "/a/",
+            "/0",
+            "/a/list/x",
+            "a",
+            "/nope/deeper",
         ] {
             assert_eq!(at(&v, p), v.pointer(p), "pointer `{p}`");
         }
@@ -189,7 +203,8 @@ mod tests {
         let parts = digest_object(vec![("sensitive", &sensitive), ("manifest", &manifest)]).expect("digest");
         assert_eq!(parts, digest(&whole).expect("digest"));
         let mut bytes = Vec::new();
-        write_canonical_object(&mut [("sensitive", &sensitive), ("manifest", &manifest)], &mut bytes).expect("bytes");
+        write_canonical_object(&mut [("sensitive", &sensitive), ("manifest", &manifest)], &mut bytes)
+            .expect("bytes");
         assert_eq!(bytes, to_canonical_bytes(&whole).expect("bytes"));
     }
 }

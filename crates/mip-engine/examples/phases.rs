@@ -30,7 +30,8 @@ fn main() {
         let text = std::fs::read_to_string(&path).expect("readable inventory");
         let parsed = time(&mut best[0], || mip_inventory::parse("mip.yaml", &text).expect("valid inventory"));
         let opts = mip_graph::ResolveOptions { revision: None };
-        let desired = time(&mut best[1], || mip_graph::resolve(&parsed.inventory, &[], &opts).expect("resolves"));
+        let desired =
+            time(&mut best[1], || mip_graph::resolve(&parsed.inventory, &[], &opts).expect("resolves"));
         let checks = time(&mut best[2], || mip_graph::validate(&desired));
         assert!(!checks.has_errors());
         let dag = time(&mut best[3], || mip_graph::Dag::build(&desired.objects).expect("no cycle"));
@@ -54,7 +55,11 @@ fn main() {
     }
     let total: Duration = best.iter().enumerate().filter(|(i, _)| *i != 4).map(|(_, t)| *t).sum();
     for (name, t) in names.iter().zip(best) {
-        println!("{name:>9} {:>7.1} ms {:>5.1} %", t.as_secs_f64() * 1e3, 100.0 * t.as_secs_f64() / total.as_secs_f64());
+        println!(
+            "{name:>9} {:>7.1} ms {:>5.1} %",
+            t.as_secs_f64() * 1e3,
+            100.0 * t.as_secs_f64() / total.as_secs_f64()
+        );
     }
     println!("{:>9} {:>7.1} ms", "total", total.as_secs_f64() * 1e3);
 }

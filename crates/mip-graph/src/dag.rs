@@ -4,12 +4,12 @@
 //! same graph in reverse. Edges come only from the named [`Rule`]s below, each documented once
 //! with why it exists; a cycle is an error that names every object on it.
 
+use crate::Lookup;
 use crate::model::{DesiredObject, Step};
 use mip_core::{ObjectRef, Owner};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use std::cmp::Reverse;
-use crate::Lookup;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 

@@ -149,7 +149,10 @@ impl Builder<'_> {
             ("destination", obj([("server", server.into()), ("namespace", namespace.into())])),
         ]);
         match wave {
-            Some(w) => obj([("metadata", obj([("annotations", obj([(WAVE, w.to_string().into())]))])), ("spec", spec)]),
+            Some(w) => obj([
+                ("metadata", obj([("annotations", obj([(WAVE, w.to_string().into())]))])),
+                ("spec", spec),
+            ]),
             None => obj([("spec", spec)]),
         }
     }
@@ -161,7 +164,11 @@ impl Builder<'_> {
         } else {
             (&self.repos.deploy, &self.repos.deploy_rev)
         };
-        obj([("repoURL", url.as_str().into()), ("targetRevision", rev.as_str().into()), ("path", path.into())])
+        obj([
+            ("repoURL", url.as_str().into()),
+            ("targetRevision", rev.as_str().into()),
+            ("path", path.into()),
+        ])
     }
 }
 

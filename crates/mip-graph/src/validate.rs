@@ -5,11 +5,11 @@
 //! (decided by [`crate::permit`], as Argo CD decides it).
 
 use crate::DesiredObject;
+use crate::Lookup;
 use crate::model::Desired;
 use crate::permit::{Destination, Permissions, app_sources};
 use mip_core::{Diagnostic, Diagnostics};
 use serde_json::Value;
-use crate::Lookup;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn strs(v: Option<&Value>) -> Vec<String> {
@@ -75,7 +75,10 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
 /// reference a different revision of the same repository"): e.g. a chart mirrored into the
 /// GitOps repository itself, pinned to a commit, beside the `$values` ref at the branch.
 fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
-    let Some(sources) = mip_core::canonical::at(&app.manifest, "/spec/sources").and_then(Value::as_array) else { return };
+    let Some(sources) = mip_core::canonical::at(&app.manifest, "/spec/sources").and_then(Value::as_array)
+    else {
+        return;
+    };
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for s in sources {
         let (Some(url), Some(rev)) = (s["repoURL"].as_str(), s["targetRevision"].as_str()) else { continue };

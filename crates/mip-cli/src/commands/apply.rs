@@ -143,9 +143,7 @@ pub fn forbidden(o: &ApplyOutcome) {
         if let mip_core::cluster::ClusterError::Forbidden { verb, resource, namespace, .. } = &f.error
             && shown.insert((verb, resource, namespace))
         {
-            let hint =
-                mip_engine::forbidden_hint(&f.error).map(|h| format!(" (hint: {h})")).unwrap_or_default();
-            views::note(&format!("error: {}{hint}", f.error));
+            views::error(&f.error.to_string(), mip_engine::forbidden_hint(&f.error).as_deref());
         }
     }
 }

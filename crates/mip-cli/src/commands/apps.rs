@@ -112,10 +112,13 @@ pub fn run(command: &AppsCommand) -> Result<ExitStatus, CliError> {
             let inv = &loaded.inventory;
             let Some(def) = inv.catalogue.get(name) else {
                 let known: Vec<&str> = inv.catalogue.apps.keys().map(String::as_str).collect();
-                views::note(&format!(
-                    "error: no app `{name}` in the catalogue (hint: known apps: {}; define new ones under `apps:` in the inventory)",
-                    known.join(", ")
-                ));
+                views::error(
+                    &format!("no app `{name}` in the catalogue"),
+                    Some(&format!(
+                        "known apps: {}; define new ones under `apps:` in the inventory",
+                        known.join(", ")
+                    )),
+                );
                 return Ok(ExitStatus::Error);
             };
             let out = match output {

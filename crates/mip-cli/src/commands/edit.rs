@@ -106,8 +106,7 @@ fn run(
             if let Some(d) = err.diagnostics() {
                 views::diagnostics(d);
             }
-            let hint = err.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-            views::note(&format!("error: {err}{hint}"));
+            views::error(&err.to_string(), err.hint().as_deref());
             return Ok(ExitStatus::Error);
         }
     };
@@ -115,9 +114,10 @@ fn run(
         (Ok(b), Ok(a)) => (b, a),
         (Err(d), _) | (_, Err(d)) => {
             views::diagnostics(&d);
-            views::note(&format!(
-                "error: the edit would make `{file}` invalid; nothing was written (hint: the diagnostics above name the conflict)"
-            ));
+            views::error(
+                &format!("the edit would make `{file}` invalid; nothing was written"),
+                Some("the diagnostics above name the conflict"),
+            );
             return Ok(ExitStatus::Error);
         }
     };
@@ -128,9 +128,12 @@ fn run(
         Some(false) => match crate::env::TerminalConfirm.confirm(&format!("Remove {what} from `{file}`?")) {
             Answer::Yes => {}
             Answer::CannotAsk => {
-                views::note(&format!(
-                    "error: refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written (hint: review the deletions above, then pass `--yes`)"
-                ));
+                views::error(
+                    &format!(
+                        "refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written"
+                    ),
+                    Some("review the deletions above, then pass `--yes`"),
+                );
                 return Ok(ExitStatus::SafetyRefusal);
             }
             Answer::No => {
