@@ -69,16 +69,7 @@ impl Fixture {
         let cluster = Arc::new(FakeCluster::new());
         let connector = FakeConnector::new(Arc::clone(&cluster)).with_context(context);
         let mut fixture = Fixture {
-            flags: StateFlags {
-                backend: None,
-                dir: dir.path().join("state"),
-                namespace: None,
-                name: None,
-                lock_ttl: Duration::from_secs(30),
-                lock_timeout: Duration::ZERO,
-                chunk_bytes: 1024,
-                history_limit: mip_state::DEFAULT_HISTORY_LIMIT,
-            },
+            flags: StateFlags { dir: dir.path().join("state"), ..crate::backend::tests::flags() },
             dir,
             cluster,
             connector,
