@@ -173,10 +173,12 @@ impl<C> Backends<C> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn flags() -> StateFlags {
+    /// No flag given: each choice left to the inventory, then to the default; a held lock
+    /// refused at once.
+    pub(crate) fn flags() -> StateFlags {
         StateFlags {
             backend: None,
             dir: "state/store".into(),

@@ -7,6 +7,9 @@
 //! persists nothing, Secrets turn `stringData` into base64 `data`, CRDs are Established at once.
 //! Tests can make a write slow, make one fail, and read the order and overlap of writes.
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod connector;
+
 use base64::Engine as _;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef, RequestCounts};
 use mip_core::{FIELD_MANAGER, ObjectRef};

@@ -9,7 +9,9 @@
 //! - [`live`]: the stages that talk to a cluster through the `Cluster` seam: read, live plan,
 //!   the apply scheduler, drift, destroy plan, state rebuild.
 //! - [`seams`]: what a caller provides (connection, secret sources, confirmation, progress).
-//! - [`fake`]: an in-memory `Cluster` for fast unit tests of the scheduler and the operations.
+//! - [`fake`]: an in-memory `Cluster` for fast unit tests of the scheduler and the operations;
+//!   with the `test-support` feature (always in the engine's own tests), `fake::connector`: a
+//!   fake `Connector` over it and an in-memory state backend with a lock, for the operations.
 //!
 //! The engine never prints.
 //!

@@ -43,7 +43,7 @@ pub enum Destroyed {
 }
 
 /// Deletions need no secret value.
-struct NoSecrets;
+pub(crate) struct NoSecrets;
 impl SecretResolver for NoSecrets {
     fn resolve(&self, _: &SensitiveSource) -> Result<Sensitive, SourceError> {
         Err(SourceError::Generated)

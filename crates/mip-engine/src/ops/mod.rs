@@ -18,6 +18,8 @@ pub mod plan;
 pub mod review;
 pub mod show;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 use crate::Error;
 use crate::backend::{Backends, StateFlags};
