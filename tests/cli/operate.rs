@@ -360,8 +360,13 @@ fn destroy_never_waits_without_end_and_every_destroy_is_in_the_history() {
     let (deleted, failed, skipped) =
         crate::live::with_argo_finalizers_except(&e.argocd, Some(held.as_str()), || {
             let (mut child, lines) = spawn_apply(&e, &["destroy", "--auto-approve", "--wait-timeout", "10m"]);
+            // The signal goes once the held Application's deletion is asked *and* another
+            // deletion has finished: the other objects of its wave go at the same time, and a
+            // signal sent between the two (a loaded machine) would find none done yet.
             let deadline = Instant::now() + Duration::from_secs(120);
+            let mut seen: Vec<String> = Vec::new();
             loop {
+                seen.extend(lines.try_iter());
                 let o = kubectl(&[
                     "get",
                     "application",
@@ -371,10 +376,13 @@ fn destroy_never_waits_without_end_and_every_destroy_is_in_the_history() {
                     "-o",
                     "jsonpath={.metadata.deletionTimestamp}",
                 ]);
-                if !stdout(&o).trim().is_empty() {
+                if !stdout(&o).trim().is_empty() && seen.iter().any(|l| l.contains(": delete done")) {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the held Application was never deleted");
+                assert!(
+                    Instant::now() < deadline,
+                    "the held Application was never deleted, or nothing else was: {seen:?}"
+                );
                 assert!(child.try_wait().expect("wait").is_none(), "destroy ended before deleting {held}");
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -382,7 +390,8 @@ fn destroy_never_waits_without_end_and_every_destroy_is_in_the_history() {
             assert!(term.success());
             // Generous: stopping is a poll away (200 ms), but this machine is shared.
             let (status, _) = wait_exit(&mut child, Duration::from_secs(60));
-            let err = lines.iter().collect::<Vec<_>>().join("\n");
+            seen.extend(lines.iter());
+            let err = seen.join("\n");
             assert_eq!(status, 5, "{err}");
             assert!(err.contains(&format!("{held}` is still there when interrupted")), "{err}");
             let summary = err.lines().find(|l| l.starts_with("Destroy: ")).unwrap_or_else(|| panic!("{err}"));
