@@ -40,9 +40,8 @@ impl Loaded {
     /// 10 000 federations that is about 100 MB of a 500 MB offline plan. Call it only before
     /// planning; `validate`, `render` and `doctor` read the models.
     pub fn release_argo_models(&mut self) {
-        let null = std::sync::Arc::new(serde_json::Value::Null);
-        for o in self.desired.objects.values_mut().filter(|o| o.owner == mip_core::Owner::ArgoCd) {
-            o.manifest = std::sync::Arc::clone(&null);
+        for o in self.desired.objects.values_mut() {
+            o.model = None;
         }
     }
 }

@@ -4,10 +4,10 @@
 //! from its definition ([`mip_inventory::apps`]); the functions here turn a definition into
 //! Argo CD fields, once for the rendered tree and the expected objects alike.
 
-use crate::model::ResolveOptions;
+use crate::model::{AppSource, ResolveOptions};
 use mip_inventory::apps::{AppDef, AppSpec, Layout, NetworkPolicies, Repo, Source};
 use mip_inventory::{Federation, FederationApp, FederationAppKind, FederationKind, Inventory};
-use serde_json::{Map, Value, json};
+
 use std::collections::BTreeMap;
 
 /// Argo CD's finalizer on an Application that makes its deletion cascade to what it manages.
@@ -226,31 +226,23 @@ pub fn upstream_revision(def: &AppDef, src: &Source, pin: Option<&str>) -> Strin
 /// revision, upstream ones at [`upstream_revision`]; `dir` prefixes the path of an own-repo
 /// source (an overlay's path is relative to the federation's directory). Keys in Argo CD's
 /// order: `repoURL`, `targetRevision`, `path`, `chart`, `ref`, `helm`.
-pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir: Option<&str>) -> Value {
-    let mut m = Map::new();
+pub fn source(def: &AppDef, src: &Source, repos: &Repos, pin: Option<&str>, dir: Option<&str>) -> AppSource {
     let own_path = |p: &str| dir.map_or_else(|| p.to_owned(), |d| format!("{d}/{p}"));
-    let (url, rev, path) = match &src.repo {
+    let (repo_url, target_revision, path) = match &src.repo {
         Repo::Infra => (repos.infra.clone(), repos.infra_rev.clone(), src.path.as_deref().map(own_path)),
         Repo::Deployments => {
             (repos.deploy.clone(), repos.deploy_rev.clone(), src.path.as_deref().map(own_path))
         }
         Repo::Url(u) => (repos.upstream(u), upstream_revision(def, src, pin), src.path.clone()),
     };
-    m.insert("repoURL".into(), json!(url));
-    m.insert("targetRevision".into(), json!(rev));
-    if let Some(p) = path {
-        m.insert("path".into(), json!(p));
+    AppSource {
+        repo_url,
+        target_revision,
+        path,
+        chart: src.chart.clone(),
+        reference: src.reference.clone(),
+        value_files: src.value_files.clone(),
     }
-    if let Some(c) = &src.chart {
-        m.insert("chart".into(), json!(c));
-    }
-    if let Some(r) = &src.reference {
-        m.insert("ref".into(), json!(r));
-    }
-    if !src.value_files.is_empty() {
-        m.insert("helm".into(), json!({ "valueFiles": src.value_files }));
-    }
-    Value::Object(m)
 }
 
 /// Every source of a definition's Application, as [`source`].
@@ -260,18 +252,18 @@ pub fn sources(
     repos: &Repos,
     pin: Option<&str>,
     dir: Option<&str>,
-) -> Vec<Value> {
+) -> Vec<AppSource> {
     spec.sources.iter().map(|s| source(def, s, repos, pin, dir)).collect()
 }
 
 /// `sources` with a federation app entry's values files (`values:`) appended to the first
 /// source's Helm value files, as `$values/<federation dir>/<file>`: what Argo CD reads once the
 /// federation's patch (or its remote-node Application) has placed the app.
-pub fn with_values(mut sources: Vec<Value>, fed: &Federation, app: &FederationApp) -> Vec<Value> {
-    if let Some(first) = sources.first_mut().filter(|_| !app.values.is_empty()) {
-        let mut files: Vec<Value> = first["helm"]["valueFiles"].as_array().cloned().unwrap_or_default();
-        files.extend(app.values.iter().map(|v| json!(format!("$values/{}/{}", fed.git_path(), v.value))));
-        first["helm"]["valueFiles"] = Value::Array(files);
+pub fn with_values(mut sources: Vec<AppSource>, fed: &Federation, app: &FederationApp) -> Vec<AppSource> {
+    if let Some(first) = sources.first_mut() {
+        first
+            .value_files
+            .extend(app.values.iter().map(|v| format!("$values/{}/{}", fed.git_path(), v.value)));
     }
     sources
 }

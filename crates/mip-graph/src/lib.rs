@@ -46,6 +46,8 @@ mod validate;
 pub(crate) type Lookup<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use dag::{CycleError, Dag, Edge, Rule, rule_edges};
-pub use model::{Desired, DesiredObject, Manifest, ResolveOptions, Step};
+pub use model::{
+    AppModel, AppSource, ArgoModel, Desired, DesiredObject, Manifest, ResolveOptions, Step, WAVE_ANNOTATION,
+};
 pub use resolve::resolve;
 pub use validate::validate;

@@ -52,6 +52,7 @@ fn object(addr: ObjectRef, manifest: Value, reason: String, at: &Location) -> De
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: manifest.into(),
+        model: None,
         sensitive: BTreeMap::new(),
         reason,
         origin: Some(at.clone()),

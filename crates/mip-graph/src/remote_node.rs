@@ -113,6 +113,7 @@ pub fn join_secret(node: &RemoteNode, sources: &JoinSources) -> DesiredObject {
             "stringData": data,
         })
         .into(),
+        model: None,
         sensitive,
         reason: format!(
             "Submariner's broker token, CA and IPsec PSK carried from the main cluster to remote node `{cluster}`"

@@ -15,8 +15,6 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 const ARGO: &str = "argoproj.io/v1alpha1";
-/// Argo CD's sync-wave annotation.
-const WAVE: &str = "argocd.argoproj.io/sync-wave";
 
 /// Kinds that are cluster-scoped, for prerequisite manifests (which carry no discovery).
 const CLUSTER_SCOPED: &[&str] = &[
@@ -46,14 +44,7 @@ struct Builder<'a> {
 }
 
 fn labels() -> Value {
-    obj([(MANAGED_BY_LABEL, MANAGED_BY_VALUE.into())])
-}
-
-/// A JSON object of these entries, in this order, moved in. `json!` copies every value it is
-/// given (it serializes a reference) and grows each map from empty; resolution builds about
-/// 90 000 objects at 10 000 federations, so the models and Secrets are built with this.
-fn obj<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Object(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    object([(MANAGED_BY_LABEL, MANAGED_BY_VALUE.into())])
 }
 
 impl Builder<'_> {
@@ -92,6 +83,7 @@ impl Builder<'_> {
             owner: Owner::Mip,
             step,
             manifest: manifest.into(),
+            model: None,
             sensitive: BTreeMap::new(),
             reason,
             origin,
@@ -103,7 +95,7 @@ impl Builder<'_> {
         &mut self,
         addr: ObjectRef,
         step: Step,
-        model: Value,
+        model: ArgoModel,
         reason: String,
         by: &ObjectRef,
         origin: Option<Location>,
@@ -112,7 +104,8 @@ impl Builder<'_> {
             addr,
             owner: Owner::ArgoCd,
             step,
-            manifest: model.into(),
+            manifest: crate::model::null_manifest(),
+            model: Some(model.into()),
             sensitive: BTreeMap::new(),
             reason,
             origin,
@@ -138,37 +131,35 @@ impl Builder<'_> {
     fn app_model(
         &self,
         project: &str,
-        sources: Vec<Value>,
+        sources: Vec<AppSource>,
         server: &str,
         namespace: &str,
         wave: Option<i64>,
-    ) -> Value {
-        let spec = obj([
-            ("project", project.into()),
-            ("sources", Value::Array(sources)),
-            ("destination", obj([("server", server.into()), ("namespace", namespace.into())])),
-        ]);
-        match wave {
-            Some(w) => obj([
-                ("metadata", obj([("annotations", obj([(WAVE, w.to_string().into())]))])),
-                ("spec", spec),
-            ]),
-            None => obj([("spec", spec)]),
-        }
+    ) -> ArgoModel {
+        ArgoModel::App(AppModel {
+            project: project.to_owned(),
+            sources,
+            server: server.to_owned(),
+            namespace: namespace.to_owned(),
+            wave: wave.map(|w| w.to_string()),
+        })
     }
 
     /// A source in one of mip's repositories.
-    fn own_source(&self, infra: bool, path: &str) -> Value {
+    fn own_source(&self, infra: bool, path: &str) -> AppSource {
         let (url, rev) = if infra {
             (&self.repos.infra, &self.repos.infra_rev)
         } else {
             (&self.repos.deploy, &self.repos.deploy_rev)
         };
-        obj([
-            ("repoURL", url.as_str().into()),
-            ("targetRevision", rev.as_str().into()),
-            ("path", path.into()),
-        ])
+        AppSource {
+            repo_url: url.clone(),
+            target_revision: rev.clone(),
+            path: Some(path.to_owned()),
+            chart: None,
+            reference: None,
+            value_files: Vec::new(),
+        }
     }
 }
 
@@ -423,6 +414,7 @@ fn credential_secret(
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: m.into(),
+        model: None,
         sensitive,
         reason,
         origin: Some(origin),
@@ -525,10 +517,10 @@ fn secret_with(
     for (k, v) in plain {
         data.insert((*k).to_owned(), (*v).into());
     }
-    let m = obj([
+    let m = object([
         ("apiVersion", "v1".into()),
         ("kind", "Secret".into()),
-        ("metadata", obj([("name", name.into()), ("namespace", ns.into()), ("labels", labels())])),
+        ("metadata", object([("name", name.into()), ("namespace", ns.into()), ("labels", labels())])),
         ("type", "Opaque".into()),
         ("stringData", Value::Object(data)),
     ]);
@@ -537,6 +529,7 @@ fn secret_with(
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: m.into(),
+        model: None,
         sensitive,
         reason,
         origin: Some(origin),
@@ -545,10 +538,10 @@ fn secret_with(
 }
 
 fn namespace(b: &mut Builder<'_>, cluster: Option<&str>, name: &str, reason: String, origin: Location) {
-    let m = obj([
+    let m = object([
         ("apiVersion", "v1".into()),
         ("kind", "Namespace".into()),
-        ("metadata", obj([("name", name.into()), ("labels", labels())])),
+        ("metadata", object([("name", name.into()), ("labels", labels())])),
     ]);
     b.mip(
         ObjectRef::new("v1", "Namespace", None, name).on_cluster(cluster),
@@ -666,10 +659,8 @@ fn namespaces_and_secrets(b: &mut Builder<'_>) {
     }
 }
 
-fn project_model(repos: &[String], destinations: &[(String, String)]) -> Value {
-    let dests: Vec<Value> =
-        destinations.iter().map(|(server, ns)| json!({ "server": server, "namespace": ns })).collect();
-    json!({ "spec": { "sourceRepos": repos, "destinations": dests } })
+fn project_model(repos: &std::sync::Arc<[String]>, destinations: Vec<(String, String)>) -> ArgoModel {
+    ArgoModel::Project { source_repos: std::sync::Arc::clone(repos), destinations }
 }
 
 fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
@@ -677,7 +668,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     let origin = Some(inv.revision.at.clone());
     let static_set = b.argo_addr("ApplicationSet", cat::STATIC_PROJECTS_APPSET);
     let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_PROJECTS_APPSET);
-    let appset_model = |project: &str| json!({ "spec": { "template": { "spec": { "project": project } } } });
+    let appset_model = |project: &str| ArgoModel::AppSet { project: project.to_owned() };
     b.argo(
         static_set.clone(),
         Step::AwaitProjects,
@@ -710,7 +701,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
             origin.clone(),
         );
         let dests: Vec<(String, String)> = cat::project_destinations(sp, &argocd_ns, inv);
-        let model = project_model(&cat::project_source_repos(inv, &b.repos, Some(sp)), &dests);
+        let model = project_model(&cat::project_source_repos(inv, &b.repos, Some(sp)).into(), dests);
         b.argo(
             b.argo_addr("AppProject", project),
             Step::AwaitProjects,
@@ -722,7 +713,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
     }
     // One list for every federation's project (the chart renders them from one template);
     // computed once: it reads every federation's apps.
-    let federation_repos = cat::project_source_repos(inv, &b.repos, None);
+    let federation_repos: std::sync::Arc<[String]> = cat::project_source_repos(inv, &b.repos, None).into();
     for fed in &inv.federations {
         let app = b.argo_addr("Application", &cat::federation_project_app(fed));
         let src = b.own_source(true, "projects/templates/federation");
@@ -741,7 +732,7 @@ fn expected_projects(b: &mut Builder<'_>, root: &ObjectRef) {
         for remote in cat::project_remote_servers(inv, fed) {
             dests.push((remote, fed.k8s_name()));
         }
-        let model = project_model(&federation_repos, &dests);
+        let model = project_model(&federation_repos, dests);
         let project = b.argo_addr("AppProject", &cat::federation_project(fed));
         b.argo(
             project,
@@ -759,7 +750,7 @@ fn expected_apps(b: &mut Builder<'_>, root: &ObjectRef) {
     let argocd_ns = b.argocd_ns.clone();
     let in_cluster = b.in_cluster.clone();
     let infra_set = b.argo_addr("ApplicationSet", cat::INFRA_APPSET);
-    let model = json!({ "spec": { "template": { "spec": { "project": "{{ templated }}" } } } });
+    let model = ArgoModel::AppSet { project: "{{ templated }}".to_owned() };
     b.argo(
         infra_set.clone(),
         Step::AwaitApps,
@@ -824,7 +815,7 @@ fn expected_network_policies(
     let project = cat::StaticProject::Security.name();
     let fed_set = b.argo_addr("ApplicationSet", cat::FEDERATION_NETPOL_APPSET);
     let common_set = b.argo_addr("ApplicationSet", cat::COMMON_NETPOL_APPSET);
-    let model = json!({ "spec": { "template": { "spec": { "project": project } } } });
+    let model = ArgoModel::AppSet { project: project.to_owned() };
     b.argo(
         fed_set.clone(),
         Step::AwaitApps,

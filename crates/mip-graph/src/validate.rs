@@ -6,7 +6,7 @@
 
 use crate::DesiredObject;
 use crate::Lookup;
-use crate::model::Desired;
+use crate::model::{ArgoModel, Desired};
 use crate::permit::{Destination, Permissions, app_sources};
 use mip_core::{Diagnostic, Diagnostics};
 use serde_json::Value;
@@ -18,11 +18,38 @@ fn strs(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `ValidateProject`'s duplicate source repositories and destinations.
+fn duplicates<'a>(
+    repos: impl Iterator<Item = &'a str>,
+    dests: impl Iterator<Item = (&'a str, &'a str)>,
+    err: &dyn Fn(&str, String) -> Diagnostic,
+    d: &mut Diagnostics,
+) {
+    let mut seen = BTreeSet::new();
+    for r in repos {
+        if !seen.insert(r) {
+            d.push(err("duplicate", format!("source repository `{r}` listed twice")));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for key in dests {
+        if !seen.insert(key) {
+            d.push(err("duplicate", format!("destination `{}` / `{}` listed twice", key.0, key.1)));
+        }
+    }
+}
+
 fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
     let name = &p.addr.name;
     let at = p.origin.clone();
     let err =
         |code: &str, msg: String| Diagnostic::error(at.clone(), code, format!("project `{name}`: {msg}"));
+    // A project Argo CD generates: the repositories and destinations mip models.
+    if let Some(ArgoModel::Project { source_repos, destinations }) = p.model.as_deref() {
+        let repos = source_repos.iter().map(String::as_str);
+        let dests = destinations.iter().map(|(server, ns)| (server.as_str(), ns.as_str()));
+        return duplicates(repos, dests, &err, d);
+    }
     let spec = p.manifest.get("spec").cloned().unwrap_or(Value::Null);
     for key in ["namespaceResourceWhitelist", "clusterResourceWhitelist"] {
         if spec.get(key).and_then(Value::as_array).is_some_and(Vec::is_empty) {
@@ -30,22 +57,15 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
                 .with_hint("deny with a blacklist such as `[{group: '*', kind: '*'}]`"));
         }
     }
-    let mut seen = BTreeSet::new();
-    for r in strs(spec.get("sourceRepos")) {
-        if !seen.insert(r.clone()) {
-            d.push(err("duplicate", format!("source repository `{r}` listed twice")));
-        }
-    }
-    let mut seen = BTreeSet::new();
-    for dest in spec.get("destinations").and_then(Value::as_array).into_iter().flatten() {
-        let key = (
+    let repos =
+        spec.get("sourceRepos").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+    let dests = spec.get("destinations").and_then(Value::as_array).into_iter().flatten().map(|dest| {
+        (
             dest.get("server").and_then(Value::as_str).unwrap_or(""),
             dest.get("namespace").and_then(Value::as_str).unwrap_or(""),
-        );
-        if !seen.insert(key) {
-            d.push(err("duplicate", format!("destination `{}` / `{}` listed twice", key.0, key.1)));
-        }
-    }
+        )
+    });
+    duplicates(repos, dests, &err, d);
     let mut roles = BTreeSet::new();
     for role in spec.get("roles").and_then(Value::as_array).into_iter().flatten() {
         let rname = role.get("name").and_then(Value::as_str).unwrap_or("");
@@ -75,13 +95,19 @@ fn project_checks(p: &DesiredObject, d: &mut Diagnostics) {
 /// reference a different revision of the same repository"): e.g. a chart mirrored into the
 /// GitOps repository itself, pinned to a commit, beside the `$values` ref at the branch.
 fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
-    let Some(sources) = mip_core::canonical::at(&app.manifest, "/spec/sources").and_then(Value::as_array)
-    else {
-        return;
+    let sources: Vec<(&str, &str)> = match app.model.as_deref() {
+        Some(ArgoModel::App(m)) => {
+            m.sources.iter().map(|s| (s.repo_url.as_str(), s.target_revision.as_str())).collect()
+        }
+        _ => mip_core::canonical::at(&app.manifest, "/spec/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s["repoURL"].as_str()?, s["targetRevision"].as_str()?)))
+            .collect(),
     };
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-    for s in sources {
-        let (Some(url), Some(rev)) = (s["repoURL"].as_str(), s["targetRevision"].as_str()) else { continue };
+    for (url, rev) in sources {
         let key = mip_inventory::normalize_repo_url(url);
         match seen.get(&key) {
             Some(first) if *first != rev => {
@@ -102,6 +128,25 @@ fn same_repository_twice(app: &DesiredObject, d: &mut Diagnostics) {
                 seen.insert(key, rev);
             }
         }
+    }
+}
+
+/// What a project permits: a modelled one's repositories and destinations, else its manifest's rules.
+fn permissions(project: &DesiredObject) -> Permissions {
+    match project.model.as_deref() {
+        Some(ArgoModel::Project { source_repos, destinations }) => Permissions {
+            source_repos: source_repos.to_vec(),
+            destinations: destinations
+                .iter()
+                .map(|(server, ns)| Destination {
+                    server: server.clone(),
+                    name: String::new(),
+                    namespace: ns.clone(),
+                })
+                .collect(),
+            ..Permissions::of_project(&Value::Null)
+        },
+        _ => Permissions::of_project(&project.manifest),
     }
 }
 
@@ -155,9 +200,20 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         };
         let rules = rules_of
             .entry((&app.addr.cluster, &app.addr.namespace, project))
-            .or_insert_with(|| Permissions::of_project(&proj.manifest));
+            .or_insert_with(|| permissions(proj));
         let spec = app.manifest.get("spec").unwrap_or(&Value::Null);
-        for src in app_sources(spec) {
+        let (sources, dest) = match app.model.as_deref() {
+            Some(ArgoModel::App(m)) => (
+                m.sources.iter().map(|s| s.repo_url.as_str()).collect(),
+                Destination { server: m.server.clone(), name: String::new(), namespace: m.namespace.clone() }
+                    .resolved(),
+            ),
+            _ => (
+                app_sources(spec),
+                Destination::of_application(spec.get("destination").unwrap_or(&Value::Null)),
+            ),
+        };
+        for src in sources {
             if !crate::permit::source_permitted_with(&rules.source_repos, src, &memo) {
                 d.push(
                     Diagnostic::error(at.clone(), "not-permitted", format!("application `{name}` sources repository `{src}`, which project `{project}` does not permit"))
@@ -167,7 +223,6 @@ pub fn validate(desired: &Desired) -> Diagnostics {
         }
         let server = app.str_at("/spec/destination/server").unwrap_or("");
         let ns = app.str_at("/spec/destination/namespace").unwrap_or("");
-        let dest = Destination::of_application(spec.get("destination").unwrap_or(&Value::Null));
         let permitted = crate::permit::destination_permitted_with(&rules.destinations, &dest, &memo);
         if !permitted {
             // The namespace is allowed somewhere: then it is the server the project refuses.

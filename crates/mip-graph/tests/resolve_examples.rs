@@ -289,7 +289,7 @@ fn static_projects_permit_the_clusters_federations_deploy_to() {
     assert!(!checks.has_errors(), "{checks:?}");
     let security =
         ObjectRef::new("argoproj.io/v1alpha1", "AppProject", Some("argocd"), "mip-argo-project-security");
-    let dests = desired.objects[&security].manifest["spec"]["destinations"].to_string();
+    let dests = desired.objects[&security].body()["spec"]["destinations"].to_string();
     assert!(dests.contains("https://10.0.0.5:6443") && dests.contains("federation-*"), "{dests}");
 }
 
@@ -305,9 +305,11 @@ fn a_destination_refused_for_its_server_names_the_server() {
             o.owner == Owner::ArgoCd && o.addr.kind == "Application" && o.addr.name.starts_with("netpol-")
         })
         .expect("a network-policy Application");
-    let mut m = (*app.manifest).clone();
-    m["spec"]["destination"]["server"] = serde_json::json!("https://10.9.9.9:6443");
-    app.manifest = m.into();
+    // The model is typed: the server is set on it (the JSON manifest of an Argo-owned object is null).
+    let Some(mip_graph::ArgoModel::App(m)) = app.model.as_mut().map(std::sync::Arc::make_mut) else {
+        panic!("an Application model")
+    };
+    m.server = "https://10.9.9.9:6443".to_owned();
     let checks = mip_graph::validate(&desired);
     let text = format!("{checks:?}");
     assert!(text.contains("does not permit destination server `https://10.9.9.9:6443`"), "{text}");
@@ -513,12 +515,9 @@ fn mirrors_replace_upstream_sources_everywhere_mip_renders_and_expects() {
     // The projects' sourceRepos: the mirror instead of the upstream (never both).
     let project =
         d.objects.values().find(|o| o.addr.name == "mip-argo-project-federations").expect("project");
-    let repos: Vec<&str> = project.manifest["spec"]["sourceRepos"]
-        .as_array()
-        .expect("repos")
-        .iter()
-        .filter_map(|v| v.as_str())
-        .collect();
+    let body = project.body();
+    let repos: Vec<&str> =
+        body["spec"]["sourceRepos"].as_array().expect("repos").iter().filter_map(|v| v.as_str()).collect();
     assert!(repos.contains(&"http://git.hospital.local/exareme2.git"), "{repos:?}");
     assert!(!repos.contains(&"https://github.com/madgik/exareme2"), "{repos:?}");
     // A mirror of something nothing reads is a warning at its line.

@@ -149,7 +149,7 @@ pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> E
         generated_by: o.generated_by.clone(),
         present,
         diff: None,
-        model: (!o.manifest.is_null()).then(|| std::sync::Arc::clone(&o.manifest)),
+        model: o.model.as_ref().map(|m| std::sync::Arc::new(m.to_value())),
     }
 }
 
@@ -328,7 +328,7 @@ pub fn plan_live(
             }
             // Present but not as modelled (an upgraded revision, a moved destination): what
             // Argo CD will change once the rendered tree is in Git.
-            let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.manifest, l));
+            let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.body(), l));
             if diff.is_some() {
                 summary.argo_update += 1;
                 expected.push(Expectation { diff, ..expectation(o, Action::Update, present) });

@@ -100,10 +100,10 @@ pub fn review(base: Side<'_>, head: Side<'_>, input: &PlanInput<'_>, base_ref: B
 fn argo_change(before: Option<&DesiredObject>, o: &DesiredObject) -> Option<Expectation> {
     let (action, diff) = match before {
         None => (Action::Create, None),
-        Some(b) if canonical::canonicalize(&b.manifest) == canonical::canonicalize(&o.manifest) => {
+        Some(b) if canonical::canonicalize(&b.body()) == canonical::canonicalize(&o.body()) => {
             return None;
         }
-        Some(b) => (Action::Update, Some(unified(&b.manifest, &o.manifest))),
+        Some(b) => (Action::Update, Some(unified(&b.body(), &o.body()))),
     };
     Some(Expectation { diff, ..expectation(o, action, false) })
 }

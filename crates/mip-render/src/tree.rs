@@ -448,15 +448,16 @@ fn federation_patch(c: &Ctx<'_>, fed: &Federation, app: &FederationApp, def: &Ap
         if was.len() == now.len() {
             for (i, (w, n)) in was.iter().zip(&now).enumerate() {
                 let mut only_revision = w.clone();
-                only_revision["targetRevision"] = n["targetRevision"].clone();
+                only_revision.target_revision.clone_from(&n.target_revision);
                 if only_revision == *n && w != n {
-                    ops.push(json!({ "op": "add", "path": format!("/spec/sources/{i}/targetRevision"), "value": n["targetRevision"] }));
+                    ops.push(json!({ "op": "add", "path": format!("/spec/sources/{i}/targetRevision"), "value": n.target_revision }));
                 } else if w != n {
                     // `add` at an index would insert: the template's source is replaced.
-                    ops.push(json!({ "op": "replace", "path": format!("/spec/sources/{i}"), "value": n }));
+                    ops.push(json!({ "op": "replace", "path": format!("/spec/sources/{i}"), "value": n.to_value() }));
                 }
             }
         } else {
+            let now: Vec<Value> = now.iter().map(mip_graph::AppSource::to_value).collect();
             ops.push(json!({ "op": "add", "path": "/spec/sources", "value": now }));
         }
         let annotation = |k: &str| format!("/metadata/annotations/{}", mip_core::canonical::pointer_token(k));
@@ -531,10 +532,11 @@ fn application(
     c: &Ctx<'_>,
     spec: &AppSpec,
     project: &str,
-    sources: Vec<Value>,
+    sources: Vec<mip_graph::AppSource>,
     server: &str,
     namespace: &str,
 ) -> Value {
+    let sources: Vec<Value> = sources.iter().map(mip_graph::AppSource::to_value).collect();
     let mut meta = serde_json::Map::new();
     meta.insert("name".into(), json!(spec.name));
     meta.insert("namespace".into(), json!(c.ns));

@@ -142,7 +142,7 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
     }
     for o in desired.objects.values().filter(|o| o.owner == Owner::ArgoCd) {
         let Some(l) = live.get(&o.addr) else { continue };
-        let differing = mip_plan::argo::differing_fields(&o.manifest, l);
+        let differing = mip_plan::argo::differing_fields(&o.body(), l);
         if !differing.is_empty() {
             out.push(ArgoDrift {
                 address: o.addr.clone(),

@@ -112,7 +112,8 @@ fn readers_of(loaded: &Loaded) -> Vec<Reader> {
         .values()
         .filter(|o| o.addr.kind == "Application")
         .map(|o| {
-            let spec = o.manifest.get("spec");
+            let body = o.body();
+            let spec = body.get("spec");
             let sources: Vec<&serde_json::Value> = spec
                 .and_then(|s| s.get("sources"))
                 .and_then(serde_json::Value::as_array)

@@ -56,7 +56,13 @@ impl Destination {
     /// without a trailing `/`, and the `in-cluster` name and server filled in for each other.
     /// Argo CD looks other clusters up in its cluster Secrets; mip matches what it is given.
     pub fn of_application(v: &Value) -> Self {
-        let mut d = Destination::rule(v);
+        Destination::rule(v).resolved()
+    }
+
+    /// This destination as Argo CD resolves an Application's (see [`Destination::of_application`]).
+    #[must_use]
+    pub fn resolved(self) -> Self {
+        let mut d = self;
         d.server = d.server.trim_end_matches('/').to_owned();
         if d.server.is_empty() && d.name == mip_inventory::IN_CLUSTER {
             mip_core::IN_CLUSTER_SERVER.clone_into(&mut d.server);
