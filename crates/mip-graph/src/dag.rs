@@ -226,7 +226,7 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
             }
         }
         // generated-by
-        if let Some(&parent) = o.generated_by.as_ref().and_then(|p| position.get(p)) {
+        if let Some(&parent) = o.generated_by.as_deref().and_then(|p| position.get(p)) {
             add(parent, i, Rule::GeneratedBy);
         }
         if o.owner == Owner::Mip && o.step == Step::Bootstrap {

@@ -85,8 +85,9 @@ pub struct DesiredObject {
     #[serde(skip)]
     pub model: Option<std::sync::Arc<ArgoModel>>,
     /// Secret keys and where their values come from.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub sensitive: BTreeMap<String, SensitiveSource>,
+    /// Shared: every federation's Secret of one app names the same keys and sources.
+    #[serde(skip_serializing_if = "no_keys")]
+    pub sensitive: std::sync::Arc<BTreeMap<String, SensitiveSource>>,
     /// Why the object exists, for the plan.
     pub reason: String,
     /// The inventory entry that caused it.
@@ -94,7 +95,7 @@ pub struct DesiredObject {
     pub origin: Option<Location>,
     /// For Argo-owned objects: the Application or ApplicationSet that generates it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub generated_by: Option<ObjectRef>,
+    pub generated_by: Option<std::sync::Arc<ObjectRef>>,
 }
 
 impl DesiredObject {
@@ -115,6 +116,17 @@ impl DesiredObject {
             None => std::borrow::Cow::Borrowed(&self.manifest),
         }
     }
+}
+
+fn no_keys(keys: &std::sync::Arc<BTreeMap<String, SensitiveSource>>) -> bool {
+    keys.is_empty()
+}
+
+/// The empty key map most objects share.
+pub(crate) fn no_secrets() -> std::sync::Arc<BTreeMap<String, SensitiveSource>> {
+    static EMPTY: std::sync::LazyLock<std::sync::Arc<BTreeMap<String, SensitiveSource>>> =
+        std::sync::LazyLock::new(Default::default);
+    std::sync::Arc::clone(&EMPTY)
 }
 
 /// The `null` manifest every Argo-owned object shares.

@@ -53,7 +53,7 @@ fn object(addr: ObjectRef, manifest: Value, reason: String, at: &Location) -> De
         step: Step::Bootstrap,
         manifest: manifest.into(),
         model: None,
-        sensitive: BTreeMap::new(),
+        sensitive: crate::model::no_secrets(),
         reason,
         origin: Some(at.clone()),
         generated_by: None,
@@ -182,7 +182,8 @@ fn cluster_secret(
     let manifest = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "stringData": data });
     let how = if c.registration().is_some() { "registered by mip" } else { "credentials from the inventory" };
     DesiredObject {
-        sensitive: source.map(|s| BTreeMap::from([("config".to_owned(), s)])).unwrap_or_default(),
+        sensitive: source
+            .map_or_else(crate::model::no_secrets, |s| BTreeMap::from([("config".to_owned(), s)]).into()),
         ..object(
             ObjectRef::new("v1", "Secret", Some(argocd_ns), &name),
             manifest,

@@ -114,7 +114,7 @@ pub fn join_secret(node: &RemoteNode, sources: &JoinSources) -> DesiredObject {
         })
         .into(),
         model: None,
-        sensitive,
+        sensitive: sensitive.into(),
         reason: format!(
             "Submariner's broker token, CA and IPsec PSK carried from the main cluster to remote node `{cluster}`"
         ),

@@ -101,7 +101,7 @@ pub fn json(desired: &Desired, dag: &Dag) -> String {
                 step: o.step,
                 wave: waves[a],
                 reason: &o.reason,
-                generated_by: o.generated_by.as_ref(),
+                generated_by: o.generated_by.as_deref(),
             }
         })
         .collect();

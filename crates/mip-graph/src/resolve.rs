@@ -13,6 +13,7 @@ use mip_inventory::apps::{AppDef, KeySource};
 use mip_inventory::{DefaultProjectPolicy, Federation, Inventory, KeycloakCredentials, Repository};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const ARGO: &str = "argoproj.io/v1alpha1";
 
@@ -40,6 +41,8 @@ struct Builder<'a> {
     argocd_ns: String,
     in_cluster: String,
     objects: BTreeMap<ObjectRef, DesiredObject>,
+    parents: crate::Lookup<ObjectRef, Arc<ObjectRef>>,
+    key_sources: crate::Lookup<BTreeMap<String, SensitiveSource>, Arc<BTreeMap<String, SensitiveSource>>>,
     diags: Diagnostics,
 }
 
@@ -84,7 +87,7 @@ impl Builder<'_> {
             step,
             manifest: manifest.into(),
             model: None,
-            sensitive: BTreeMap::new(),
+            sensitive: no_secrets(),
             reason,
             origin,
             generated_by: None,
@@ -100,17 +103,45 @@ impl Builder<'_> {
         by: &ObjectRef,
         origin: Option<Location>,
     ) {
+        let parent = self.parent(by);
         self.add(DesiredObject {
             addr,
             owner: Owner::ArgoCd,
             step,
             manifest: crate::model::null_manifest(),
             model: Some(model.into()),
-            sensitive: BTreeMap::new(),
+            sensitive: no_secrets(),
             reason,
             origin,
-            generated_by: Some(by.clone()),
+            generated_by: Some(parent),
         });
+    }
+
+    /// The shared address of a parent: tens of thousands of objects name a few thousand.
+    fn parent(&mut self, by: &ObjectRef) -> Arc<ObjectRef> {
+        if let Some(known) = self.parents.get(by) {
+            return Arc::clone(known);
+        }
+        let shared = Arc::new(by.clone());
+        self.parents.insert(by.clone(), Arc::clone(&shared));
+        shared
+    }
+
+    /// One shared map per set of Secret keys and sources: every federation's Secret of one
+    /// app has the same.
+    fn shared_keys(
+        &mut self,
+        keys: BTreeMap<String, SensitiveSource>,
+    ) -> Arc<BTreeMap<String, SensitiveSource>> {
+        if keys.is_empty() {
+            return no_secrets();
+        }
+        if let Some(known) = self.key_sources.get(&keys) {
+            return Arc::clone(known);
+        }
+        let shared = Arc::new(keys.clone());
+        self.key_sources.insert(keys, Arc::clone(&shared));
+        shared
     }
 
     fn argo_addr(&self, kind: &str, name: &str) -> ObjectRef {
@@ -182,6 +213,8 @@ pub fn resolve(
         argocd_ns: inv.argocd.namespace.value.clone(),
         in_cluster: mip_core::IN_CLUSTER_SERVER.to_owned(),
         objects: BTreeMap::new(),
+        parents: crate::Lookup::default(),
+        key_sources: crate::Lookup::default(),
         diags: Diagnostics::new(),
     };
     let rev_of = |r: &Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
@@ -366,7 +399,7 @@ fn credentials(b: &mut Builder<'_>) {
             &name,
             "repository",
             Value::Object(data),
-            sensitive,
+            Arc::new(sensitive),
             reason,
             repo.url.at.clone(),
         );
@@ -394,7 +427,7 @@ fn credential_secret(
     name: &str,
     secret_type: &str,
     string_data: Value,
-    sensitive: BTreeMap<String, SensitiveSource>,
+    sensitive: Arc<BTreeMap<String, SensitiveSource>>,
     reason: String,
     origin: Location,
 ) {
@@ -509,7 +542,7 @@ fn secret_with(
     ns: &str,
     name: &str,
     plain: &[(&str, &str)],
-    sensitive: BTreeMap<String, SensitiveSource>,
+    sensitive: Arc<BTreeMap<String, SensitiveSource>>,
     reason: String,
     origin: Location,
 ) {
@@ -607,6 +640,7 @@ fn app_secrets(
         } else {
             origin.clone()
         };
+        let sensitive = b.shared_keys(sensitive);
         secret_with(b, cluster, ns, name, &plain, sensitive, reason, at);
     }
 }

@@ -464,7 +464,7 @@ fn removed_by_argo(desired: &Desired, live: &LiveView) -> Vec<Expectation> {
             action: Action::Delete,
             step: mip_graph::Step::Infra,
             reason: format!("no longer in the tree: Argo CD deletes it (from {})", g.short()),
-            generated_by: Some(g),
+            generated_by: Some(g.into()),
             present: true,
             diff: None,
             model: None,

@@ -109,7 +109,7 @@ pub struct Expectation {
     pub reason: String,
     /// The Application or ApplicationSet that generates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generated_by: Option<ObjectRef>,
+    pub generated_by: Option<std::sync::Arc<ObjectRef>>,
     /// Live plans: whether it already exists.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub present: bool,

@@ -166,7 +166,7 @@ pub(crate) struct Gates {
 pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gates {
     let written: BTreeSet<&ObjectRef> = changes.iter().map(|c| &c.address).collect();
     let expected: BTreeMap<&ObjectRef, Option<&ObjectRef>> =
-        plan.expected.iter().map(|e| (&e.address, e.generated_by.as_ref())).collect();
+        plan.expected.iter().map(|e| (&e.address, e.generated_by.as_deref())).collect();
     let removed: Vec<&ObjectRef> = plan
         .expected
         .iter()

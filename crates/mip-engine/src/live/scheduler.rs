@@ -171,7 +171,7 @@ impl Nudge {
         let generators = plan
             .expected
             .iter()
-            .filter_map(|e| e.generated_by.clone().map(|g| (e.address.clone(), g)))
+            .filter_map(|e| e.generated_by.as_deref().map(|g| (e.address.clone(), g.clone())))
             .collect();
         Nudge { enabled, first: true, generators, asked: BTreeMap::new() }
     }
