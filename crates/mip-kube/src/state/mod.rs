@@ -689,7 +689,11 @@ impl ClusterStore {
     /// # Errors
     /// [`Error::LockHeld`] naming the holder while another process holds an unexpired Lease;
     /// [`Error::Remote`], [`Error::CorruptRemote`], [`Error::Incompatible`] as their docs say.
-    pub fn open(connect: ConnectOptions, config: ClusterStateConfig, operation: &str) -> Result<Self, Error> {
+    pub fn open(
+        connect: ConnectOptions,
+        config: ClusterStateConfig,
+        operation: mip_state::Operation,
+    ) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("mip-state")
