@@ -567,7 +567,7 @@ fn drift_conflicts_stale_plans_and_locks() {
     assert!(stderr(&t).contains("modified after it was written"), "{}", stderr(&t));
 
     // The state lock: held by another run, named, exit 3; nothing written.
-    let held = mip_state::SledStore::open(Path::new(&e.state), "apply").expect("lock");
+    let held = mip_state::SledStore::open(Path::new(&e.state), mip_state::Operation::Apply).expect("lock");
     let l = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&l), 3, "{}", stderr(&l));
     assert!(stderr(&l).contains("pid"), "holder not named: {}", stderr(&l));

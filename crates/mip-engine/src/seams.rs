@@ -124,39 +124,9 @@ impl Confirm for AutoApprove {
     }
 }
 
-/// Which command an event or a history entry belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Operation {
-    /// `mip apply`.
-    Apply,
-    /// `mip destroy`.
-    Destroy,
-    /// `mip state rebuild`.
-    StateRebuild,
-    /// `mip state rm`.
-    StateRm,
-    /// `mip state migrate`.
-    StateMigrate,
-}
-
-impl Operation {
-    /// As the history and the lock show it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Apply => "apply",
-            Operation::Destroy => "destroy",
-            Operation::StateRebuild => "state rebuild",
-            Operation::StateRm => "state rm",
-            Operation::StateMigrate => "state migrate",
-        }
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which command an event, a history entry or a lock belongs to: [`mip_state::Operation`],
+/// named here for the hooks.
+pub use mip_state::Operation;
 
 /// Something worth telling that is not progress.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use crate::state::{ClusterStateConfig, ClusterStore, read_state};
 use crate::{ConnectOptions, KubeCluster};
-use mip_state::{Backend, BoxFuture, DynStore, Error, StateRead};
+use mip_state::{Backend, BoxFuture, DynStore, Error, Operation, StateRead};
 
 /// The state in Secrets and a Lease of the cluster `connect` reaches.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ impl Backend for ClusterBackend {
         format!("Secret `{}/{}`", self.config.namespace, self.config.name)
     }
 
-    fn open(&self, operation: &str) -> Result<Box<DynStore>, Error> {
+    fn open(&self, operation: Operation) -> Result<Box<DynStore>, Error> {
         Ok(Box::new(ClusterStore::open(self.connect.clone(), self.config.clone(), operation)?))
     }
 

@@ -22,7 +22,7 @@ use k8s_openapi::jiff::Timestamp;
 use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
 use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
-use mip_state::{Error, ManagedEntry, StateStore};
+use mip_state::{Error, ManagedEntry, Operation, StateStore};
 use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
 use serde_json::{Value, json};
 
@@ -195,7 +195,8 @@ fn state_commits_through_resets_are_whole_or_not_at_all() {
     let cluster = TestCluster::shared();
     let config = state_config(&p.ns, Duration::from_secs(30));
     let store =
-        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(5)), config.clone(), "apply").unwrap();
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(5)), config.clone(), Operation::Apply)
+            .unwrap();
     // A third of the connections are reset right after they open.
     p.proxy.add(&Toxic::reset_peer(0).toxicity(0.3)).unwrap();
     let batch = |i: u64| (0..20).map(move |k| i * 100 + k);
@@ -263,7 +264,8 @@ fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_n
     let ttl = Duration::from_secs(3);
     let config = state_config(&p.ns, ttl);
     let store =
-        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(1)), config.clone(), "apply").unwrap();
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(1)), config.clone(), Operation::Apply)
+            .unwrap();
     p.proxy.add(&Toxic::latency(200)).unwrap();
     // Renewed through the latency for more than a TTL (without those renewals the Lease would
     // have lapsed): observed on the Lease, with a generous bound, rather than assumed from a sleep.
@@ -282,7 +284,7 @@ fn the_lease_heartbeat_rides_out_latency_and_a_holder_cut_off_for_a_ttl_writes_n
     let taken = {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match ClusterStore::open(direct.clone(), config.clone(), "apply") {
+            match ClusterStore::open(direct.clone(), config.clone(), Operation::Apply) {
                 Ok(other) => break other,
                 Err(Error::LockHeld(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(250))
@@ -318,7 +320,8 @@ fn a_state_commit_whose_answer_is_lost_is_recognised_as_its_own_write() {
     let config =
         ClusterStateConfig { chunk_bytes: 512 * 1024, ..state_config(&p.ns, Duration::from_secs(120)) };
     let store =
-        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(10)), config.clone(), "apply").unwrap();
+        ClusterStore::open(options(&p.kubeconfig, Duration::from_secs(10)), config.clone(), Operation::Apply)
+            .unwrap();
     assert_eq!(store.record(&addr(1), Some(entry(1))).unwrap(), 1);
 
     // From now on the first bytes the server sends on any connection reset it: the index replace

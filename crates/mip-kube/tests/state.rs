@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use mip_core::ObjectRef;
 use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
-use mip_state::{Error, HistoryEntry, ManagedEntry, StateStore};
+use mip_state::{Error, HistoryEntry, ManagedEntry, Operation, StateStore};
 use mip_test_support::TestCluster;
 use serde_json::json;
 
@@ -117,7 +117,7 @@ fn records_history_and_reopen_round_trip_across_several_chunks() {
     let (cluster, config, rt) = setup("state-roundtrip", 100);
     assert!(read(&rt, cluster, &config).unwrap().is_none(), "no state before the first open");
 
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     let lineage = store.lineage();
     assert_eq!(lineage.len(), 36);
     assert_eq!(store.snapshot().unwrap().serial, 0);
@@ -153,7 +153,7 @@ fn records_history_and_reopen_round_trip_across_several_chunks() {
     assert_eq!(chunks, listed(&index_of(&rt, &secrets, "mip-state")));
     drop(store);
 
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     assert_eq!(store.lineage(), lineage);
     assert_eq!(store.snapshot().unwrap(), written);
     assert_eq!(store.history().unwrap(), history);
@@ -189,7 +189,8 @@ fn import_into_an_empty_cluster_store_keeps_lineage_serial_entries_and_history()
     let snapshot = source.snapshot().unwrap();
     let history = source.history().unwrap();
 
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    let store =
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::StateMigrate).unwrap();
     store.import(&snapshot, &history).unwrap();
     assert_eq!(store.lineage(), snapshot.lineage);
     drop(store);
@@ -199,8 +200,9 @@ fn import_into_an_empty_cluster_store_keeps_lineage_serial_entries_and_history()
 #[test]
 fn a_held_lock_names_its_holder_is_released_on_drop_and_taken_over_once_expired() {
     let (cluster, config, rt) = setup("state-lock", 512 * 1024);
-    let first = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
-    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "destroy").unwrap_err();
+    let first = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
+    let refused =
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::Destroy).unwrap_err();
     let Error::LockHeld(info) = &refused else { panic!("expected LockHeld, got {refused:?}") };
     assert_eq!(info.operation, "apply");
     assert_eq!(info.pid, std::process::id());
@@ -211,13 +213,13 @@ fn a_held_lock_names_its_holder_is_released_on_drop_and_taken_over_once_expired(
     // Held past its TTL by the heartbeat.
     std::thread::sleep(config.lock_ttl + Duration::from_secs(1));
     assert!(matches!(
-        ClusterStore::open(connect_options(cluster), config.clone(), "apply"),
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply),
         Err(Error::LockHeld(_))
     ));
     drop(first);
     let leases: Api<Lease> = Api::namespaced(client(&rt, cluster), &config.namespace);
     assert!(rt.block_on(leases.get_opt("mip-state-lock")).unwrap().is_none(), "released on drop");
-    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap());
 
     // A holder that died (its Lease not renewed for longer than its duration) is taken over;
     // one that renewed recently is not.
@@ -237,11 +239,11 @@ fn a_held_lock_names_its_holder_is_released_on_drop_and_taken_over_once_expired(
         .unwrap()
     };
     rt.block_on(leases.create(&PostParams::default(), &ghost(1))).unwrap();
-    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err();
+    let refused = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap_err();
     assert!(refused.to_string().contains("held by `ghost@elsewhere` (pid 4242) for `apply`"), "{refused}");
     rt.block_on(leases.delete("mip-state-lock", &Default::default())).unwrap();
     rt.block_on(leases.create(&PostParams::default(), &ghost(60))).unwrap();
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     let taken = rt.block_on(leases.get("mip-state-lock")).unwrap();
     let spec = taken.spec.unwrap();
     assert_eq!(spec.lease_transitions, Some(4));
@@ -259,7 +261,7 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
 
     // Someone takes the Lease over (as if ours had expired): the heartbeat notices, and the
     // next record is refused.
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     store.record(&addr(1), Some(entry(1))).unwrap();
     // (Retried: the holder's heartbeat may renew between our read and our write.)
     let mut taken = false;
@@ -292,7 +294,7 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
     rt.block_on(leases.delete("mip-state-lock", &Default::default())).unwrap();
 
     // Fencing: the state changed under a holder that still believes it holds the lock.
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     let patch = json!({"metadata": {"annotations": {"touched": "by another writer"}}});
     rt.block_on(secrets.patch("mip-state", &PatchParams::default(), &Patch::Merge(&patch))).unwrap();
     let fenced = store.record(&addr(3), Some(entry(3))).unwrap_err();
@@ -305,7 +307,7 @@ fn a_holder_that_lost_its_lease_or_was_overtaken_writes_nothing() {
 #[test]
 fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
     let (cluster, config, rt) = setup("state-corrupt", 60);
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     store.record_many((0..8).map(|i| (addr(i), Some(entry(i)))).collect()).unwrap();
     drop(store);
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
@@ -325,7 +327,7 @@ fn a_damaged_or_missing_chunk_is_corrupt_with_a_hint_and_never_repaired() {
     let message = corrupt.to_string();
     assert!(message.contains("cannot be un-gzipped") || message.contains("the index says"), "{message}");
     assert!(corrupt.hint().contains("never repairs"), "{}", corrupt.hint());
-    let refused = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err();
+    let refused = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap_err();
     assert!(matches!(refused, Error::CorruptRemote { .. }), "{refused:?}");
     let leases: Api<Lease> = Api::namespaced(client(&rt, cluster), &config.namespace);
     assert!(
@@ -367,7 +369,7 @@ fn gzip_to_length(json: &[u8], length: usize) -> Vec<u8> {
 #[test]
 fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum() {
     let (cluster, config, rt) = setup("state-checksum", 60);
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     store.record_many((0..8).map(|i| (addr(i), Some(entry(i)))).collect()).unwrap();
     drop(store);
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
@@ -410,7 +412,7 @@ fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum()
     );
     for error in [
         read(&rt, cluster, &config).unwrap_err(),
-        ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err(),
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap_err(),
     ] {
         assert!(matches!(error, Error::CorruptRemote { .. }), "{error:?}");
         assert!(error.to_string().contains(&expected), "{error}");
@@ -421,7 +423,7 @@ fn a_chunk_that_still_un_gzips_but_holds_other_data_is_refused_by_the_checksum()
 #[test]
 fn chunks_left_by_a_writer_killed_before_its_commit_are_swept_by_the_next_one() {
     let (cluster, config, rt) = setup("state-sweep", 512 * 1024);
-    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap());
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let orphan: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret", "type": "mip.ebrains.eu/state",
@@ -438,7 +440,7 @@ fn chunks_left_by_a_writer_killed_before_its_commit_are_swept_by_the_next_one() 
     // Readers do not write.
     read(&rt, cluster, &config).unwrap().unwrap();
     assert_eq!(chunk_names(&rt, &secrets), ["mip-state-g0123456789abcdef", "mip-state-g9-1"]);
-    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap());
     assert!(chunk_names(&rt, &secrets).is_empty());
 }
 
@@ -447,7 +449,7 @@ fn a_missing_namespace_or_a_foreign_secret_is_a_clear_error() {
     let cluster = TestCluster::shared();
     let config =
         ClusterStateConfig { namespace: "no-such-namespace".into(), ..ClusterStateConfig::default() };
-    let e = ClusterStore::open(connect_options(cluster), config, "apply").unwrap_err();
+    let e = ClusterStore::open(connect_options(cluster), config, Operation::Apply).unwrap_err();
     assert!(matches!(e, Error::Remote { .. }), "{e:?}");
     assert!(e.hint().contains("kubectl create namespace no-such-namespace"), "{}", e.hint());
 
@@ -482,7 +484,7 @@ fn index_of(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>, name: &str) -> 
 fn the_history_keeps_its_limit_and_folds_older_operations_in_the_cluster() {
     let (cluster, mut config, _rt) = setup("state-history", 512 * 1024);
     config.history_limit = 4;
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
     for serial in 1..=12u64 {
         let operation = if serial % 3 == 0 { "destroy" } else { "apply" };
         let entry = HistoryEntry {
@@ -496,13 +498,13 @@ fn the_history_keeps_its_limit_and_folds_older_operations_in_the_cluster() {
         store.append_history(entry).unwrap();
     }
     drop(store);
-    let store = ClusterStore::open(connect_options(cluster), config, "state history").unwrap();
+    let store = ClusterStore::open(connect_options(cluster), config, Operation::StateHistory).unwrap();
     let history = store.history().unwrap();
     assert_eq!(history.iter().map(|e| e.serial).collect::<Vec<_>>(), [8, 9, 10, 11, 12]);
     let folded = history[0].folded.as_ref().expect("a summary in front");
     assert_eq!((folded.operations, folded.first_serial), (8, 1));
     assert_eq!(folded.by_operation, BTreeMap::from([("apply".into(), 6), ("destroy".into(), 2)]));
-    assert_eq!(history[0].operation, mip_state::SUMMARY_OPERATION);
+    assert_eq!(history[0].operation, Operation::Summary);
     assert!(history[0].summary.starts_with("8 earlier operations, serials 1-8 ("), "{}", history[0].summary);
 }
 
@@ -563,7 +565,7 @@ fn a_format_1_or_2_state_is_read_and_the_next_commit_writes_format_3_and_deletes
 
         let (snapshot, history) = read(&rt, cluster, &config).unwrap().unwrap();
         assert_eq!((snapshot.serial, snapshot.managed.len(), history.len()), (2, 2, 1), "format {version}");
-        let store = ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap();
+        let store = ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap();
         // Opening sweeps nothing the old index lists.
         let chunks = if version == "1" { vec![] } else { vec!["mip-state-g1-1".to_owned()] };
         assert_eq!(chunk_names(&rt, &secrets), chunks, "format {version}");
@@ -595,7 +597,7 @@ fn base64(bytes: &[u8]) -> String {
 #[test]
 fn a_state_of_a_newer_format_is_refused_with_an_upgrade_hint_and_left_alone() {
     let (cluster, config, rt) = setup("state-format-4", 512 * 1024);
-    drop(ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap());
+    drop(ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap());
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     // Format 4, with fields this mip does not know and without those it needs: still refused
     // as a newer format, not as corrupt.
@@ -606,7 +608,7 @@ fn a_state_of_a_newer_format_is_refused_with_an_upgrade_hint_and_left_alone() {
 
     for error in [
         read(&rt, cluster, &config).unwrap_err(),
-        ClusterStore::open(connect_options(cluster), config.clone(), "apply").unwrap_err(),
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::Apply).unwrap_err(),
     ] {
         assert!(matches!(error, Error::Incompatible { .. }), "{error:?}");
         assert_eq!(
@@ -667,7 +669,8 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
         .collect();
 
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    let store =
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::StateMigrate).unwrap();
     let started = std::time::Instant::now();
     store.import(&snapshot, &history).unwrap();
     let import = started.elapsed();
@@ -736,7 +739,8 @@ fn a_commit_writes_only_the_groups_it_changed_and_the_index() {
     let secrets: Api<Secret> = Api::namespaced(client(&rt, cluster), &config.namespace);
     let mut snapshot = mip_state::Snapshot { lineage: "l".into(), serial: 0, managed: BTreeMap::new() };
     snapshot.record(federation_entries(2_000));
-    let store = ClusterStore::open(connect_options(cluster), config.clone(), "state migrate").unwrap();
+    let store =
+        ClusterStore::open(connect_options(cluster), config.clone(), Operation::StateMigrate).unwrap();
     store.import(&snapshot, &[]).unwrap();
     let groups = index_of(&rt, &secrets, "mip-state")["groups"].as_array().unwrap().len();
     assert!(groups >= 5, "{groups} groups");

@@ -5,7 +5,7 @@
 //! constructors; each backend lives with the code that knows its storage: [`LocalBackend`] here
 //! (sled), the cluster backend in `mip-kube`. No caller matches on a backend kind.
 
-use crate::{DEFAULT_HISTORY_LIMIT, Error, HistoryEntry, SledStore, Snapshot, StateStore};
+use crate::{DEFAULT_HISTORY_LIMIT, Error, HistoryEntry, Operation, SledStore, Snapshot, StateStore};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -29,7 +29,7 @@ pub trait Backend: Send + Sync {
     ///
     /// # Errors
     /// [`Error::LockHeld`] and the backend's own errors.
-    fn open(&self, operation: &str) -> Result<Box<DynStore>, Error>;
+    fn open(&self, operation: Operation) -> Result<Box<DynStore>, Error>;
 
     /// Reads the state without the write lock where the backend allows it (plan, drift,
     /// `state list`); with `history`, its audit trail too. `None` when there is no state;
@@ -58,7 +58,7 @@ impl Backend for LocalBackend {
         format!("`{}`", self.dir.display())
     }
 
-    fn open(&self, operation: &str) -> Result<Box<DynStore>, Error> {
+    fn open(&self, operation: Operation) -> Result<Box<DynStore>, Error> {
         Ok(Box::new(SledStore::open(&self.dir, operation)?.with_history_limit(self.history_limit)))
     }
 
@@ -70,7 +70,7 @@ impl Backend for LocalBackend {
             if !history {
                 return Ok(Some((snapshot, Vec::new())));
             }
-            let store = SledStore::open(&self.dir, "state history")?;
+            let store = SledStore::open(&self.dir, Operation::StateHistory)?;
             Ok(Some((store.snapshot()?, store.history()?)))
         })
     }

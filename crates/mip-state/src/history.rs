@@ -3,18 +3,15 @@
 //! CronJob, an apply per pull request) stays small and every commit of the cluster state stays
 //! cheap.
 
-use crate::{HistoryEntry, rfc3339_utc};
+use crate::{HistoryEntry, Operation, rfc3339_utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The default of `--history-limit`: the most recent operations kept in full.
 pub const DEFAULT_HISTORY_LIMIT: usize = 50;
 
-/// The `operation` of the summary entry that stands for the folded older operations.
-pub const SUMMARY_OPERATION: &str = "earlier";
-
 /// What a summary entry stands for: how many operations were folded, from which serial and
-/// time, and how many of each kind.
+/// time, and how many of each kind. Its entry's operation is [`Operation::Summary`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Folded {
     /// How many operations the summary stands for.
@@ -24,7 +21,7 @@ pub struct Folded {
     /// When the oldest folded operation finished, seconds since the Unix epoch.
     pub first_at_unix: u64,
     /// Folded operations by kind (`apply` → 30).
-    pub by_operation: BTreeMap<String, u64>,
+    pub by_operation: BTreeMap<Operation, u64>,
 }
 
 impl Folded {
@@ -59,15 +56,15 @@ impl Folded {
 /// `41 earlier operations, serials 1-40 (… to …): 30 apply, 11 destroy`. A history within the
 /// limit is left as it is.
 pub fn bound_history(history: &mut Vec<HistoryEntry>, limit: usize) {
-    let summary_first = history.first().is_some_and(|e| e.folded.is_some());
-    let stray_summary = history.iter().skip(1).any(|e| e.folded.is_some());
+    let summary_first = history.first().is_some_and(HistoryEntry::is_summary);
+    let stray_summary = history.iter().skip(1).any(HistoryEntry::is_summary);
     if history.len() <= limit + usize::from(summary_first) && !stray_summary {
         return;
     }
     let recent = history.split_off(history.len().saturating_sub(limit));
     let mut to_fold = std::mem::take(history);
     // A summary after the first entry (two trails imported one after the other) is folded too.
-    let (summaries, recent): (Vec<_>, Vec<_>) = recent.into_iter().partition(|e| e.folded.is_some());
+    let (summaries, recent): (Vec<_>, Vec<_>) = recent.into_iter().partition(HistoryEntry::is_summary);
     to_fold.extend(summaries);
     let mut folded = Folded::default();
     let (mut last_serial, mut last_at) = (0, 0);
@@ -97,7 +94,7 @@ fn summary_entry(folded: Folded, last_serial: u64, last_at_unix: u64) -> History
     );
     HistoryEntry {
         serial: last_serial,
-        operation: SUMMARY_OPERATION.to_owned(),
+        operation: Operation::Summary,
         summary,
         at_unix: last_at_unix,
         folded: Some(folded),
@@ -112,7 +109,7 @@ mod tests {
     fn entry(serial: u64, operation: &str) -> HistoryEntry {
         HistoryEntry {
             serial,
-            operation: operation.to_owned(),
+            operation: operation.into(),
             summary: format!("{serial} created"),
             at_unix: 1_700_000_000 + serial,
             folded: None,
@@ -143,7 +140,7 @@ mod tests {
         assert_eq!((folded.first_serial, summary.serial), (1, 110));
         assert_eq!(folded.by_operation["apply"] + folded.by_operation["destroy"], 110);
         assert_eq!(folded.by_operation["destroy"], 27);
-        assert_eq!(summary.operation, SUMMARY_OPERATION);
+        assert_eq!(summary.operation, Operation::Summary);
         assert!(
             summary.summary.starts_with("110 earlier operations, serials 1-110 ("),
             "{}",

@@ -46,7 +46,7 @@
 //! let dir = tmp.path().join("store");
 //! assert!(SledStore::open_read_only(&dir)?.is_none()); // nothing there, nothing created
 //!
-//! let store = SledStore::open(&dir, "apply")?;
+//! let store = SledStore::open(&dir, mip_state::Operation::Apply)?;
 //! let addr = "v1/Namespace/federation-a".parse()?;
 //! let entry = ManagedEntry { fingerprint: "sha256:00".into(), uid: None, serial: 0, ..Default::default() };
 //! assert_eq!(store.record(&addr, Some(entry))?, 1);
@@ -65,13 +65,15 @@ mod fsutil;
 mod history;
 mod lock;
 mod memory;
+mod operation;
 mod sled_store;
 
 pub use backend::{Backend, BoxFuture, DynStore, LocalBackend, StateRead};
 pub use error::Error;
-pub use history::{DEFAULT_HISTORY_LIMIT, Folded, SUMMARY_OPERATION, bound_history};
-pub use lock::{LockInfo, READ_OPERATION, now_unix, rfc3339_utc};
+pub use history::{DEFAULT_HISTORY_LIMIT, Folded, bound_history};
+pub use lock::{LockInfo, now_unix, rfc3339_utc};
 pub use memory::MemoryStore;
+pub use operation::Operation;
 pub use sled_store::SledStore;
 
 use mip_core::ObjectRef;
@@ -190,8 +192,8 @@ impl Snapshot {
 pub struct HistoryEntry {
     /// The store serial when the operation finished.
     pub serial: u64,
-    /// The operation (`apply`, `destroy`, …).
-    pub operation: String,
+    /// The operation (`apply`, `destroy`, …); [`Operation::Summary`] on the summary entry.
+    pub operation: Operation,
     /// A one-line summary (`3 created, 1 updated`).
     pub summary: String,
     /// When it finished, seconds since the Unix epoch.
@@ -204,6 +206,14 @@ pub struct HistoryEntry {
     /// all completed: only a completed operation was recorded then) and on a summary entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+}
+
+impl HistoryEntry {
+    /// Whether this is the one entry that stands for older operations folded away by
+    /// [`bound_history`] (its operation is [`Operation::Summary`]).
+    pub fn is_summary(&self) -> bool {
+        self.folded.is_some()
+    }
 }
 
 /// How an operation that changed the state ended.

@@ -6,17 +6,13 @@
 //! to "force-unlock" by hand. The side file is only a message to the next opener; it is trusted
 //! only while the OS lock is held, and a stale one left by a killed holder is overwritten.
 
-use crate::{Error, fsutil};
+use crate::{Error, Operation, fsutil};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The operation name a read-only open writes into `lock.json`; writers wait briefly for such a
-/// holder instead of failing at once, because reads are short.
-pub const READ_OPERATION: &str = "read";
 
 /// Who holds the store's lock, as written to `lock.json` by the holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +21,8 @@ pub struct LockInfo {
     pub holder: String,
     /// Process id of the holder on its host.
     pub pid: u32,
-    /// What the holder is doing (`apply`, `destroy`, [`READ_OPERATION`], …).
-    pub operation: String,
+    /// What the holder is doing (`apply`, `destroy`, [`Operation::Read`], …).
+    pub operation: Operation,
     /// When the holder took the lock, seconds since the Unix epoch.
     pub started_unix: u64,
     /// For a lock that expires unless renewed (the cluster store's Lease): until when the
@@ -37,11 +33,11 @@ pub struct LockInfo {
 
 impl LockInfo {
     /// The info for this process, taking the lock now for `operation`.
-    pub fn current(operation: &str) -> LockInfo {
+    pub fn current(operation: Operation) -> LockInfo {
         LockInfo {
             holder: format!("{}@{}", user_name(), host_name()),
             pid: std::process::id(),
-            operation: operation.to_owned(),
+            operation,
             started_unix: now_unix(),
             expires_unix: None,
         }
@@ -53,7 +49,7 @@ impl LockInfo {
         LockInfo {
             holder: "unknown".to_owned(),
             pid: 0,
-            operation: "unknown".to_owned(),
+            operation: Operation::Unknown,
             started_unix: 0,
             expires_unix: None,
         }
@@ -113,7 +109,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(25);
 /// Takes the lock of the store in `dir` for `operation`, or says who holds it.
 ///
 /// `wait_for_readers`: if the holder is a reader, retry for a few seconds first.
-pub(crate) fn acquire(dir: &Path, operation: &str, wait_for_readers: bool) -> Result<LockGuard, Error> {
+pub(crate) fn acquire(dir: &Path, operation: Operation, wait_for_readers: bool) -> Result<LockGuard, Error> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .read(true)
@@ -130,7 +126,7 @@ pub(crate) fn acquire(dir: &Path, operation: &str, wait_for_readers: bool) -> Re
             Ok(()) => break,
             Err(TryLockError::WouldBlock) => {
                 let holder = read_holder(dir);
-                let reader = holder.operation == READ_OPERATION;
+                let reader = matches!(holder.operation, Operation::Read);
                 if wait_for_readers && reader && SystemTime::now() < deadline {
                     std::thread::sleep(RETRY_EVERY);
                     continue;
@@ -208,7 +204,7 @@ mod tests {
         let info = LockInfo {
             holder: "ana@node1".into(),
             pid: 42,
-            operation: "apply".into(),
+            operation: Operation::Apply,
             started_unix: 0,
             expires_unix: None,
         };

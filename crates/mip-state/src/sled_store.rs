@@ -12,10 +12,10 @@
 //! sled 0.34 also takes its own `flock` on `db/db`; since every opener goes through our lock
 //! first, that one never refuses a mip process.
 
-use crate::lock::{self, LockGuard, READ_OPERATION};
+use crate::lock::{self, LockGuard};
 use crate::{
-    DEFAULT_HISTORY_LIMIT, Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Record, Snapshot, StateStore,
-    bound_history, fsutil,
+    DEFAULT_HISTORY_LIMIT, Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Operation, Record, Snapshot,
+    StateStore, bound_history, fsutil,
 };
 use mip_core::ObjectRef;
 use serde::de::DeserializeOwned;
@@ -100,7 +100,7 @@ impl SledStore {
     /// [`Error::LockHeld`] naming the holder if another process (or another `SledStore` in this
     /// one) holds the lock; a read-only holder is waited for a few seconds first.
     /// [`Error::Corrupt`], [`Error::Incompatible`], [`Error::Io`] as their docs say.
-    pub fn open(dir: &Path, operation: &str) -> Result<Self, Error> {
+    pub fn open(dir: &Path, operation: Operation) -> Result<Self, Error> {
         fsutil::create_private_dir(dir)?;
         let guard = lock::acquire(dir, operation, true)?;
         let db_path = dir.join(DB_DIR);
@@ -141,7 +141,7 @@ impl SledStore {
     /// Reads the state for `plan`, without taking part in an apply.
     ///
     /// - No store in `dir`: `Ok(None)`, and nothing is created (not even `dir`).
-    /// - Lock free: takes it for a moment (as [`READ_OPERATION`]), reads the database, releases.
+    /// - Lock free: takes it for a moment (as [`Operation::Read`]), reads the database, releases.
     /// - Lock held (an apply is running): returns `snapshot.json`, the state as of the holder's
     ///   last completed record (written atomically, so never torn). A plan made from it is
     ///   checked against the serial at apply time like any other.
@@ -155,7 +155,7 @@ impl SledStore {
         if !db_path.is_dir() {
             return Ok(None);
         }
-        match lock::acquire(dir, READ_OPERATION, false) {
+        match lock::acquire(dir, Operation::Read, false) {
             Ok(guard) => {
                 let db = open_db(&db_path)?;
                 let snapshot = snapshot_of(&db, &db_path);
@@ -305,7 +305,7 @@ impl StateStore for SledStore {
         };
         let mut batch = sled::Batch::default();
         let summary_first = match pairs.first() {
-            Some((_, v)) => from_json::<HistoryEntry>(v, &path, "a history entry")?.folded.is_some(),
+            Some((_, v)) => from_json::<HistoryEntry>(v, &path, "a history entry")?.is_summary(),
             None => false,
         };
         if pairs.len() < self.history_limit + usize::from(summary_first) {

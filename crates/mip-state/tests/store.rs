@@ -4,7 +4,7 @@
 //! with `MIP_STATE_CHILD` set: [`child_entry`] is ignored, so it never counts as a test.
 
 use mip_core::ObjectRef;
-use mip_state::{Error, HistoryEntry, ManagedEntry, MemoryStore, SledStore, Snapshot, StateStore};
+use mip_state::{Error, HistoryEntry, ManagedEntry, MemoryStore, Operation, SledStore, Snapshot, StateStore};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ fn child_entry() {
     match mode.as_str() {
         // Take the lock and keep it until killed.
         "hold" => {
-            let _store = SledStore::open(&dir, "apply").unwrap();
+            let _store = SledStore::open(&dir, Operation::Apply).unwrap();
             println!("child: ready");
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(60));
@@ -47,7 +47,7 @@ fn child_entry() {
         }
         // Record forever, saying after each record that it is complete.
         "records" => {
-            let store = SledStore::open(&dir, "apply").unwrap();
+            let store = SledStore::open(&dir, Operation::Apply).unwrap();
             println!("child: ready");
             for i in 1u64.. {
                 let serial =
@@ -57,7 +57,7 @@ fn child_entry() {
         }
         // Create a store, write to it, close it (run under `umask 000`).
         "create" => {
-            let store = SledStore::open(&dir, "apply").unwrap();
+            let store = SledStore::open(&dir, Operation::Apply).unwrap();
             store.record(&addr("a"), Some(entry("sha256:a"))).unwrap();
             store
                 .append_history(HistoryEntry {
@@ -233,12 +233,12 @@ fn import_fills_an_empty_store_with_lineage_serial_entries_and_history() {
     assert_eq!(memory.history().unwrap(), history);
 
     let (_tmp, dir) = store_dir();
-    let sled = SledStore::open(&dir, "state migrate").unwrap();
+    let sled = SledStore::open(&dir, Operation::StateMigrate).unwrap();
     sled.import(&imported, &history).unwrap();
     assert_eq!(sled.lineage(), imported.lineage, "the lineage moves with the state");
     drop(sled);
     assert_eq!(SledStore::open_read_only(&dir).unwrap().unwrap(), imported);
-    let sled = SledStore::open(&dir, "apply").unwrap();
+    let sled = SledStore::open(&dir, Operation::Apply).unwrap();
     assert_eq!(sled.snapshot().unwrap(), imported);
     assert_eq!(sled.history().unwrap(), history);
     assert_eq!(sled.record(&addr("e"), None).unwrap(), 11, "the serial goes on from the imported one");
@@ -251,7 +251,7 @@ fn memory_and_sled_stores_behave_the_same() {
     let (mem_snap, mem_history) = exercise(&memory);
 
     let (_tmp, dir) = store_dir();
-    let sled = SledStore::open(&dir, "apply").unwrap();
+    let sled = SledStore::open(&dir, Operation::Apply).unwrap();
     let (sled_snap, sled_history) = exercise(&sled);
 
     assert_ne!(mem_snap.lineage, sled_snap.lineage);
@@ -269,7 +269,7 @@ fn stores_are_send_and_sync_and_records_from_threads_all_count() {
     assert_send_sync::<MemoryStore>();
 
     let (_tmp, dir) = store_dir();
-    let sled = SledStore::open(&dir, "apply").unwrap();
+    let sled = SledStore::open(&dir, Operation::Apply).unwrap();
     let memory = MemoryStore::with_lineage("fixed");
     for store in [&sled as &(dyn StateStore + Sync), &memory] {
         std::thread::scope(|s| {
@@ -305,7 +305,7 @@ fn stores_are_send_and_sync_and_records_from_threads_all_count() {
 #[test]
 fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
     let (_tmp, dir) = store_dir();
-    let store = SledStore::open(&dir, "apply").unwrap();
+    let store = SledStore::open(&dir, Operation::Apply).unwrap();
     let lineage = store.lineage();
     assert_eq!(lineage.len(), 36);
     store.record(&addr("a"), Some(entry("sha256:a"))).unwrap();
@@ -323,7 +323,7 @@ fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
     let before = store.snapshot().unwrap();
     drop(store);
 
-    let store = SledStore::open(&dir, "apply").unwrap();
+    let store = SledStore::open(&dir, Operation::Apply).unwrap();
     assert_eq!(store.lineage(), lineage);
     assert_eq!(store.snapshot().unwrap(), before);
     assert_eq!(store.history().unwrap().len(), 1);
@@ -340,8 +340,8 @@ fn sled_round_trip_across_reopen_keeps_lineage_serial_entries_and_history() {
 fn every_store_gets_its_own_lineage() {
     let (_tmp, a) = store_dir();
     let (_tmp2, b) = store_dir();
-    let a = SledStore::open(&a, "apply").unwrap();
-    let b = SledStore::open(&b, "apply").unwrap();
+    let a = SledStore::open(&a, Operation::Apply).unwrap();
+    let b = SledStore::open(&b, Operation::Apply).unwrap();
     assert_ne!(a.lineage(), b.lineage());
     assert_eq!(a.snapshot().unwrap().serial, 0);
 }
@@ -352,8 +352,10 @@ fn every_store_gets_its_own_lineage() {
 #[test]
 fn second_open_in_the_same_process_is_refused_naming_this_process() {
     let (_tmp, dir) = store_dir();
-    let first = SledStore::open(&dir, "apply").unwrap();
-    let Err(Error::LockHeld(info)) = SledStore::open(&dir, "destroy") else { panic!("expected LockHeld") };
+    let first = SledStore::open(&dir, Operation::Apply).unwrap();
+    let Err(Error::LockHeld(info)) = SledStore::open(&dir, Operation::Destroy) else {
+        panic!("expected LockHeld")
+    };
     assert_eq!(info.pid, std::process::id());
     assert_eq!(info.operation, "apply");
     // While held, a reader gets the last committed snapshot instead of an error.
@@ -362,7 +364,7 @@ fn second_open_in_the_same_process_is_refused_naming_this_process() {
     assert_eq!(read, first.snapshot().unwrap());
     drop(first);
     assert!(!dir.join("lock.json").exists(), "dropping the store removes lock.json");
-    SledStore::open(&dir, "destroy").unwrap();
+    SledStore::open(&dir, Operation::Destroy).unwrap();
 }
 
 #[test]
@@ -371,7 +373,7 @@ fn lock_held_by_another_process_names_holder_and_pid_and_is_released_by_kill_9()
     let (mut child, mut out) = spawn("hold", &dir, false);
     wait_ready(&mut out);
 
-    let err = SledStore::open(&dir, "apply").map(|_| ()).unwrap_err();
+    let err = SledStore::open(&dir, Operation::Apply).map(|_| ()).unwrap_err();
     let Error::LockHeld(info) = &err else { panic!("expected LockHeld, got {err:?}") };
     assert_eq!(info.pid, child.id());
     assert_eq!(info.operation, "apply");
@@ -393,7 +395,7 @@ fn lock_held_by_another_process_names_holder_and_pid_and_is_released_by_kill_9()
     assert_eq!(read.serial, 0);
 
     child.kill_9();
-    let store = SledStore::open(&dir, "apply").expect("a killed holder releases the lock");
+    let store = SledStore::open(&dir, Operation::Apply).expect("a killed holder releases the lock");
     assert_eq!(store.snapshot().unwrap().serial, 0);
 }
 
@@ -413,7 +415,7 @@ fn kill_9_in_the_middle_of_records_loses_at_most_the_record_in_flight() {
         completed = msg.strip_prefix("recorded ").unwrap().parse().unwrap();
     }
 
-    let store = SledStore::open(&dir, "apply").expect("the store opens and the lock is free");
+    let store = SledStore::open(&dir, Operation::Apply).expect("the store opens and the lock is free");
     let snap = store.snapshot().unwrap();
     assert!(
         snap.serial == completed || snap.serial == completed + 1,
@@ -460,7 +462,7 @@ fn store_files_are_0600_and_dirs_0700_even_under_umask_000() {
     assert_private_tree(&dir);
 
     // And in this process, while open and after close.
-    let store = SledStore::open(&dir, "apply").unwrap();
+    let store = SledStore::open(&dir, Operation::Apply).unwrap();
     store.record(&addr("b"), Some(entry("sha256:b"))).unwrap();
     assert_private_tree(&dir);
     drop(store);
@@ -486,7 +488,7 @@ fn read_only_open_of_a_missing_store_creates_nothing() {
 /// A store with a few records, closed.
 fn closed_store() -> (tempfile::TempDir, PathBuf) {
     let (tmp, dir) = store_dir();
-    let store = SledStore::open(&dir, "apply").expect("a closed store");
+    let store = SledStore::open(&dir, Operation::Apply).expect("a closed store");
     for i in 0..5 {
         store.record(&addr(&format!("n{i}")), Some(entry("sha256:x"))).expect("a closed store");
     }
@@ -495,7 +497,9 @@ fn closed_store() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn assert_corrupt(dir: &Path, case: &str) {
-    for result in [SledStore::open(dir, "apply").map(|_| ()), SledStore::open_read_only(dir).map(|_| ())] {
+    for result in
+        [SledStore::open(dir, Operation::Apply).map(|_| ()), SledStore::open_read_only(dir).map(|_| ())]
+    {
         match result {
             Err(e @ Error::Corrupt { .. }) => {
                 let Error::Corrupt { path, .. } = &e else { unreachable!() };
@@ -539,7 +543,7 @@ fn damaged_database_file_is_corrupt_not_a_panic() {
     let n = bytes.len().min(4096);
     bytes[..n].copy_from_slice(&garbage[..n]);
     std::fs::write(&file, bytes).unwrap();
-    let opened = SledStore::open(&dir, "apply").map(|s| s.snapshot());
+    let opened = SledStore::open(&dir, Operation::Apply).map(|s| s.snapshot());
     match opened {
         Err(Error::Corrupt { .. }) => assert_corrupt(&dir, "first 4 KiB overwritten"),
         Ok(Ok(snapshot)) => {
@@ -563,7 +567,7 @@ fn damaged_sled_snapshot_file_is_corrupt_or_recovered_never_a_panic() {
     }
     assert!(snaps > 0, "sled 0.34 writes a `snap.*` file");
     // sled may rebuild a damaged snapshot from the log; then every record must still be there.
-    match SledStore::open(&dir, "apply") {
+    match SledStore::open(&dir, Operation::Apply) {
         Ok(store) => assert_eq!(store.snapshot().unwrap().serial, 5),
         Err(e @ Error::Corrupt { .. }) => assert!(e.hint().contains("backup")),
         Err(other) => panic!("expected Corrupt or a full recovery, got {other:?}"),
@@ -585,7 +589,9 @@ fn unknown_format_version_is_incompatible() {
         db.insert("format_version", b"\"99\"".to_vec()).unwrap();
         db.flush().unwrap();
     }
-    for result in [SledStore::open(&dir, "apply").map(|_| ()), SledStore::open_read_only(&dir).map(|_| ())] {
+    for result in
+        [SledStore::open(&dir, Operation::Apply).map(|_| ()), SledStore::open_read_only(&dir).map(|_| ())]
+    {
         match result {
             Err(e @ Error::Incompatible { .. }) => {
                 assert_eq!(
@@ -609,7 +615,7 @@ fn unknown_format_version_is_incompatible() {
 fn history_entry(serial: u64, operation: &str) -> HistoryEntry {
     HistoryEntry {
         serial,
-        operation: operation.to_owned(),
+        operation: operation.into(),
         summary: format!("run {serial}"),
         at_unix: 1_700_000_000 + serial,
         folded: None,
@@ -621,7 +627,7 @@ fn history_entry(serial: u64, operation: &str) -> HistoryEntry {
 fn sled_history_keeps_the_limit_and_folds_older_operations_across_reopens() {
     let (_tmp, dir) = store_dir();
     for round in 0..3u64 {
-        let store = SledStore::open(&dir, "apply").unwrap().with_history_limit(5);
+        let store = SledStore::open(&dir, Operation::Apply).unwrap().with_history_limit(5);
         for i in 1..=10u64 {
             let serial = round * 10 + i;
             store
@@ -630,7 +636,7 @@ fn sled_history_keeps_the_limit_and_folds_older_operations_across_reopens() {
             assert!(store.history().unwrap().len() <= 6);
         }
     }
-    let store = SledStore::open(&dir, "state history").unwrap();
+    let store = SledStore::open(&dir, Operation::StateHistory).unwrap();
     let history = store.history().unwrap();
     assert_eq!(history.len(), 6, "{history:#?}");
     let folded = history[0].folded.as_ref().expect("a summary in front");
@@ -650,7 +656,7 @@ fn sled_history_keeps_the_limit_and_folds_older_operations_across_reopens() {
 #[test]
 fn sled_import_bounds_the_history_it_is_given() {
     let (_tmp, dir) = store_dir();
-    let store = SledStore::open(&dir, "state migrate").unwrap().with_history_limit(3);
+    let store = SledStore::open(&dir, Operation::StateMigrate).unwrap().with_history_limit(3);
     let snapshot = Snapshot { lineage: "l".into(), serial: 9, managed: Default::default() };
     let history: Vec<_> = (1..=9).map(|s| history_entry(s, "apply")).collect();
     store.import(&snapshot, &history).unwrap();

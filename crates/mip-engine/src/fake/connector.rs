@@ -196,7 +196,7 @@ impl Backend for MemoryBackend {
         format!("memory `{}`", self.0.store.lineage())
     }
 
-    fn open(&self, operation: &str) -> Result<Box<DynStore>, mip_state::Error> {
+    fn open(&self, operation: mip_state::Operation) -> Result<Box<DynStore>, mip_state::Error> {
         self.hold(LockInfo::current(operation))
     }
 

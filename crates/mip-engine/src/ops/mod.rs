@@ -168,7 +168,7 @@ async fn open(
 ) -> Result<Arc<DynStore>, Error> {
     let deadline = tokio::time::Instant::now() + lock_timeout;
     loop {
-        match backend.open(operation.as_str()) {
+        match backend.open(operation.clone()) {
             Err(mip_state::Error::LockHeld(_)) if tokio::time::Instant::now() < deadline => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 tokio::time::sleep(LOCK_RETRY.min(left)).await;
@@ -189,7 +189,7 @@ fn record_history(
     let serial = store.snapshot()?.serial;
     store.append_history(HistoryEntry {
         serial,
-        operation: operation.as_str().to_owned(),
+        operation,
         summary,
         at_unix: mip_state::now_unix(),
         folded: None,

@@ -143,7 +143,7 @@ async fn state(backend: &MemoryBackend) -> StateRead {
 /// Each history entry's operation and outcome.
 async fn trail(backend: &MemoryBackend) -> Vec<(String, Option<Outcome>)> {
     let (_, history) = state(backend).await.expect("a state");
-    history.into_iter().map(|e| (e.operation, e.outcome)).collect()
+    history.into_iter().map(|e| (e.operation.to_string(), e.outcome)).collect()
 }
 
 fn ran(applied: Applied) -> crate::live::ApplyOutcome {
@@ -159,7 +159,7 @@ async fn an_apply_while_another_run_holds_the_lock_is_refused_naming_the_holder(
     let other = LockInfo {
         holder: "ana@ci-runner".into(),
         pid: 4242,
-        operation: "apply".into(),
+        operation: Operation::Apply,
         started_unix: 1_700_000_000,
         expires_unix: None,
     };
@@ -181,7 +181,7 @@ async fn a_saved_plan_is_refused_once_the_state_moved_on() {
     let (planned, path) = f.save_plan().await;
     assert_eq!((planned.state.lineage.as_deref(), planned.state.serial), (None, 0));
     // Another run records an object in between.
-    let other = f.local.open("apply").expect("the lock is free");
+    let other = f.local.open(Operation::Apply).expect("the lock is free");
     let addr: ObjectRef = "v1/ConfigMap/argocd/elsewhere".parse().expect("an address");
     other
         .record(&addr, Some(ManagedEntry { fingerprint: "sha256:00".into(), ..Default::default() }))
@@ -270,7 +270,7 @@ async fn an_apply_not_confirmed_writes_nothing_records_nothing_and_releases_the_
         // The lock was taken (which creates the state), nothing was recorded, no history entry.
         let fresh = Snapshot { lineage: "local".into(), serial: 0, managed: BTreeMap::new() };
         assert_eq!(state(&f.local).await, Some((fresh, Vec::new())), "{answer:?}");
-        assert!(f.local.open("apply").is_ok(), "{answer:?}: the lock is still held");
+        assert!(f.local.open(Operation::Apply).is_ok(), "{answer:?}: the lock is still held");
     }
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use mip_state::{Error, LockInfo};
+use mip_state::{Error, LockInfo, Operation};
 
 use super::{ClusterStateConfig, LABEL_STATE, STATE_MANAGER, Shared, is_conflict, is_not_found};
 
@@ -40,7 +40,9 @@ fn holder_of(lease: &Lease) -> LockInfo {
             .or(spec.holder_identity)
             .unwrap_or_else(|| "unknown".to_owned()),
         pid: annotations.get(ANNOTATION_PID).and_then(|p| p.parse().ok()).unwrap_or(0),
-        operation: annotations.get(ANNOTATION_OPERATION).cloned().unwrap_or_else(|| "unknown".to_owned()),
+        operation: annotations
+            .get(ANNOTATION_OPERATION)
+            .map_or(Operation::Unknown, |op| Operation::from(op.as_str())),
         started_unix: annotations.get(ANNOTATION_STARTED).and_then(|s| s.parse().ok()).unwrap_or(0),
         expires_unix: expires,
     }
@@ -79,7 +81,7 @@ fn our_lease(
             annotations: Some(BTreeMap::from([
                 (ANNOTATION_HOLDER.to_owned(), info.holder.clone()),
                 (ANNOTATION_PID.to_owned(), info.pid.to_string()),
-                (ANNOTATION_OPERATION.to_owned(), info.operation.clone()),
+                (ANNOTATION_OPERATION.to_owned(), info.operation.to_string()),
                 (ANNOTATION_STARTED.to_owned(), info.started_unix.to_string()),
             ])),
             resource_version: previous.and_then(|l| l.metadata.resource_version.clone()),
@@ -206,4 +208,52 @@ pub(super) async fn release(shared: &Shared, lease: Lease) {
     shared.cluster.count_write(false);
     let name = shared.config.lock_name();
     let _ = shared.retry(|| shared.leases.delete(&name, &params)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Lease as the build before the typed operation wrote it: its annotations read as they
+    /// were, an operation this build does not know kept, a missing one [`Operation::Unknown`].
+    #[test]
+    fn an_old_lease_names_its_holder_and_operation() {
+        let old: Lease = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "mip-state-lock", "annotations": {
+                "mip.ebrains.eu/holder": "ana@node1", "mip.ebrains.eu/pid": "42",
+                "mip.ebrains.eu/operation": "state rm", "mip.ebrains.eu/started": "1700000000"}},
+            "spec": {"holderIdentity": "ana@node1/42/x", "leaseDurationSeconds": 30,
+                     "renewTime": "2023-11-14T22:13:20.000000Z"}
+        }))
+        .unwrap();
+        let info = holder_of(&old);
+        assert!(matches!(info.operation, Operation::StateRm), "{info:?}");
+        assert_eq!(
+            (info.holder.as_str(), info.pid, info.expires_unix),
+            ("ana@node1", 42, Some(1_700_000_030))
+        );
+
+        let mut newer = old.clone();
+        newer
+            .metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ANNOTATION_OPERATION.to_owned(), "state compact".to_owned());
+        assert!(matches!(holder_of(&newer).operation, Operation::Other(ref name) if name == "state compact"));
+
+        let mut bare = old;
+        bare.metadata.annotations = None;
+        assert!(matches!(holder_of(&bare).operation, Operation::Unknown));
+    }
+
+    /// What this build writes in the annotation is the name the build before wrote.
+    #[test]
+    fn the_lease_carries_the_operation_by_its_old_name() {
+        let config = ClusterStateConfig::default();
+        let info = LockInfo { operation: Operation::StateMigrate, ..LockInfo::current(Operation::Apply) };
+        let lease = our_lease(&config, "me", &info, None);
+        let annotations = lease.metadata.annotations.unwrap();
+        assert_eq!(annotations[ANNOTATION_OPERATION], "state migrate");
+    }
 }

@@ -48,7 +48,7 @@
 //!   groups must hold the entries it counts in address order, and a listed Secret must exist;
 //!   anything else is [`Error::CorruptRemote`] naming the group, never repaired.
 //! - **A lock that expires.** The Lease names holder, pid, operation and start time, is renewed
-//!   every third of its TTL by a heartbeat on the store's own runtime, and may be taken over
+//!   every third of its TTL by a heartbeat on the state runtime, and may be taken over
 //!   only once `renewTime + leaseDurationSeconds` has passed: a `kill -9`ed holder blocks the
 //!   next apply for at most one TTL (Terraform's Kubernetes backend lock never expires). Expiry
 //!   compares the holder's clock with the taker's, like client-go leader election; keep clocks
@@ -63,10 +63,13 @@
 //!
 //! # Threads
 //!
-//! [`StateStore`] is synchronous (the engine calls it between waves of async work), so a
-//! [`ClusterStore`] owns a small runtime of its own (one worker thread, which also runs the
-//! heartbeat) and blocks on it; called from inside another runtime, it blocks from a scoped
-//! thread, never inside the caller's runtime.
+//! [`StateStore`] is synchronous (the engine calls it between waves of async work, and sled is
+//! synchronous), so every call of a [`ClusterStore`] that talks to the cluster goes through one
+//! bridge, [`block_on`]: it runs the call on the state runtime, one worker thread shared by the
+//! stores of the process and started with the first one, which also runs their heartbeats and
+//! their connections. Called from inside another runtime, it blocks from a scoped thread, never
+//! inside the caller's runtime. The heartbeat must not depend on the caller's runtime: a caller
+//! blocked in a commit, or busy planning, would otherwise let the Lease expire.
 //!
 //! # Files
 //!
@@ -79,7 +82,7 @@ mod lock;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -672,8 +675,6 @@ pub struct ClusterStore {
     current: Mutex<Current>,
     stop: Arc<tokio::sync::Notify>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<Option<Lease>>>>,
-    /// Dropped last, after the Lease is released.
-    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -689,16 +690,14 @@ impl ClusterStore {
     /// # Errors
     /// [`Error::LockHeld`] naming the holder while another process holds an unexpired Lease;
     /// [`Error::Remote`], [`Error::CorruptRemote`], [`Error::Incompatible`] as their docs say.
-    pub fn open(connect: ConnectOptions, config: ClusterStateConfig, operation: &str) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("mip-state")
-            .enable_all()
-            .build()
-            .map_err(|e| internal(format!("cannot start the state store's runtime: {e}")))?;
+    pub fn open(
+        connect: ConnectOptions,
+        config: ClusterStateConfig,
+        operation: mip_state::Operation,
+    ) -> Result<Self, Error> {
         let info = LockInfo::current(operation);
         let identity = format!("{}/{}/{}", info.holder, info.pid, mip_state::new_lineage()?);
-        let opened = block(&runtime, async {
+        let (shared, current, stop, beat) = block_on(async {
             let cluster = KubeCluster::connect(connect).await.map_err(|e| Error::Remote {
                 location: format!("Secret `{}/{}`", config.namespace, config.name),
                 reason: e.to_string(),
@@ -756,21 +755,8 @@ impl ClusterStore {
                     Err(e)
                 }
             }
-        });
-        let (shared, current, stop, beat) = match opened {
-            Ok(parts) => parts,
-            Err(e) => {
-                runtime.shutdown_background();
-                return Err(e);
-            }
-        };
-        Ok(ClusterStore {
-            shared,
-            current: Mutex::new(current),
-            stop,
-            heartbeat: Mutex::new(Some(beat)),
-            runtime: Some(runtime),
-        })
+        })??;
+        Ok(ClusterStore { shared, current: Mutex::new(current), stop, heartbeat: Mutex::new(Some(beat)) })
     }
 
     /// Where the state is, for messages: `Secret `ns/name` on `https://…``.
@@ -806,9 +792,8 @@ impl ClusterStore {
         if let Some(reason) = self.shared.lost().clone() {
             return Err(self.shared.lock_lost(reason));
         }
-        let runtime = self.runtime.as_ref().ok_or_else(|| internal("the store is closed"))?;
         let shared = Arc::clone(&self.shared);
-        let committed = block(runtime, async { write(&shared, current, changes).await })?;
+        let committed = block_on(async { write(&shared, current, changes).await })??;
         current.commit(committed);
         Ok(())
     }
@@ -902,34 +887,58 @@ impl StateStore for ClusterStore {
 
 impl Drop for ClusterStore {
     fn drop(&mut self) {
-        let Some(runtime) = self.runtime.take() else { return };
         let beat = self.heartbeat.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(beat) = beat {
             self.stop.notify_one();
             self.stop.notify_one();
             let shared = Arc::clone(&self.shared);
-            block(&runtime, async move {
+            // The runtime runs (the store was opened on it), so this cannot fail.
+            let _ = block_on(async move {
                 if let Ok(Some(lease)) = beat.await {
                     lock::release(&shared, lease).await;
                 }
             });
         }
-        runtime.shutdown_background();
     }
 }
 
-/// Runs `future` on `runtime` to completion: directly from plain threads, from a scoped
-/// thread when called inside another runtime (where blocking the thread on a runtime panics).
-fn block<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+/// The state runtime: one worker thread, named `mip-state`, started by the first store of the
+/// process and kept until it exits. See [`block_on`].
+fn state_runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("mip-state")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| internal(format!("cannot start the state store's runtime: {e}")))
+}
+
+/// The one bridge from the synchronous [`StateStore`] (and [`ClusterStore::open`] and `drop`)
+/// to the async cluster calls: runs `future` to completion on the [state
+/// runtime](state_runtime), so what it spawns (the heartbeat, the client's connections) lives
+/// there, whoever the caller is. From a plain thread it blocks that thread; from inside another
+/// runtime (where blocking on a runtime panics) it blocks a scoped thread, never a thread of
+/// the caller's runtime.
+///
+/// # Errors
+/// [`Error::Internal`] when the runtime cannot be started; the future's own result otherwise.
+fn block_on<F>(future: F) -> Result<F::Output, Error>
 where
     F: Future + Send,
     F::Output: Send,
 {
+    let runtime = state_runtime()?;
     if tokio::runtime::Handle::try_current().is_err() {
-        return runtime.block_on(future);
+        return Ok(runtime.block_on(future));
     }
     std::thread::scope(|scope| match scope.spawn(|| runtime.block_on(future)).join() {
-        Ok(output) => output,
+        Ok(output) => Ok(output),
         Err(panic) => std::panic::resume_unwind(panic),
     })
 }
