@@ -426,6 +426,12 @@ mod tests {
             }
         });
         assert_eq!(app().to_value(), want);
+        // Key order too (serde_json keeps insertion order here: `preserve_order`), as plans
+        // print the models: the order the JSON-built models had.
+        assert_eq!(
+            serde_json::to_string(&app().to_value()).expect("serializes"),
+            r#"{"metadata":{"annotations":{"argocd.argoproj.io/sync-wave":"2"}},"spec":{"project":"p","sources":[{"repoURL":"https://example.org/chart.git","targetRevision":"v1","path":"charts/x","helm":{"valueFiles":["$values/a.yaml"]}},{"repoURL":"https://example.org/values.git","targetRevision":"main","chart":"c","ref":"values"}],"destination":{"server":"https://kubernetes.default.svc","namespace":"ns"}}}"#
+        );
         let project = ArgoModel::Project {
             source_repos: vec!["r".to_owned()].into(),
             destinations: vec![("s".into(), "n".into())],
@@ -433,6 +439,10 @@ mod tests {
         assert_eq!(
             project.to_value(),
             serde_json::json!({"spec": {"sourceRepos": ["r"], "destinations": [{"server": "s", "namespace": "n"}]}})
+        );
+        assert_eq!(
+            serde_json::to_string(&project.to_value()).expect("serializes"),
+            r#"{"spec":{"sourceRepos":["r"],"destinations":[{"server":"s","namespace":"n"}]}}"#
         );
     }
 }
