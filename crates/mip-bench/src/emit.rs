@@ -40,7 +40,7 @@ pub fn manifests(inventory: &Path) -> anyhow::Result<Vec<Value>> {
                 .get_mut("stringData")
                 .and_then(Value::as_object_mut)
                 .with_context(|| format!("Secret `{address}` has sensitive keys but no `stringData`"))?;
-            for key in &change.sensitive {
+            for key in change.sensitive.iter() {
                 data.insert(key.key.clone(), Value::String(dummy_value(&address, &key.key)));
             }
         }

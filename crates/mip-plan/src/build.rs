@@ -32,6 +32,7 @@ pub struct PlanInput<'a> {
 /// deleted, and every Argo-owned object is awaited.
 pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<'_>) -> Plan {
     let mut changes = Vec::new();
+    let mut keys = KeyLists::default();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
     let by_position: Vec<&DesiredObject> = desired.objects.values().collect();
@@ -49,7 +50,7 @@ pub fn plan(desired: &Desired, dag: &Dag, prior: &PriorState, input: &PlanInput<
             Some(_) => (Action::Update, "configuration changed since last apply".to_owned()),
         };
         count(&mut summary, action);
-        changes.push(change_of(o, dag.dependencies_at(position), action, reason, fp));
+        changes.push(change_of(o, dag.dependencies_at(position), action, reason, fp, &mut keys));
     }
     for addr in no_longer_desired(desired, prior) {
         summary.delete += 1;
@@ -81,7 +82,7 @@ pub fn deletion(
         reason: reason.to_owned(),
         purpose: "previously managed by mip".to_owned(),
         depends_on: Vec::new(),
-        sensitive: Vec::new(),
+        sensitive: std::sync::Arc::default(),
         fingerprint,
         manifest: None,
         diff: None,
@@ -153,6 +154,25 @@ pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> E
     }
 }
 
+/// The plan's list of a Secret's keys for each distinct key map of the desired state (which
+/// shares one map between every federation's Secret of an app), built once and shared by the
+/// changes: 20 000 Secrets at 10 000 federations name a handful of key sets.
+#[derive(Default)]
+pub(crate) struct KeyLists(std::collections::BTreeMap<usize, std::sync::Arc<[SensitiveKey]>>);
+
+impl KeyLists {
+    fn of(
+        &mut self,
+        keys: &std::sync::Arc<std::collections::BTreeMap<String, mip_core::SensitiveSource>>,
+    ) -> std::sync::Arc<[SensitiveKey]> {
+        // By identity: the maps live as long as the desired state this plan borrows.
+        let list = self.0.entry(std::sync::Arc::as_ptr(keys).addr()).or_insert_with(|| {
+            keys.iter().map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() }).collect()
+        });
+        std::sync::Arc::clone(list)
+    }
+}
+
 /// The change for one mip-owned object, with its dependencies from the DAG.
 pub(crate) fn change_of(
     o: &DesiredObject,
@@ -160,6 +180,7 @@ pub(crate) fn change_of(
     action: Action,
     reason: String,
     fingerprint: String,
+    keys: &mut KeyLists,
 ) -> Change {
     Change {
         address: o.addr.clone(),
@@ -171,11 +192,7 @@ pub(crate) fn change_of(
             .into_iter()
             .map(|(a, r)| Dependency { address: a, rule: r.as_str().to_owned() })
             .collect(),
-        sensitive: o
-            .sensitive
-            .iter()
-            .map(|(k, s)| SensitiveKey { key: k.clone(), source: s.clone() })
-            .collect(),
+        sensitive: keys.of(&o.sensitive),
         fingerprint,
         manifest: Some(o.manifest.clone()),
         diff: None,
@@ -315,6 +332,7 @@ pub fn plan_live(
     input: &PlanInput<'_>,
 ) -> Plan {
     let mut changes = Vec::new();
+    let mut keys = KeyLists::default();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
     let by_position: Vec<&DesiredObject> = desired.objects.values().collect();
@@ -394,7 +412,7 @@ pub fn plan_live(
                 || (addr.group == "argoproj.io"
                     && live_obj
                         .is_some_and(|l| crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none())),
-            ..change_of(o, dag.dependencies_at(position), action, reason, fp)
+            ..change_of(o, dag.dependencies_at(position), action, reason, fp, &mut keys)
         });
     }
     reissued(&mut changes, &mut summary, live);

@@ -51,6 +51,10 @@ pub struct SensitiveKey {
     pub source: SensitiveSource,
 }
 
+fn no_keys(keys: &std::sync::Arc<[SensitiveKey]>) -> bool {
+    keys.is_empty()
+}
+
 /// One planned change to a mip-owned object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
@@ -68,8 +72,9 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Dependency>,
     /// Sensitive keys (values never appear anywhere).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sensitive: Vec<SensitiveKey>,
+    // Shared between the changes whose objects have the same keys and sources.
+    #[serde(default, skip_serializing_if = "no_keys")]
+    pub sensitive: std::sync::Arc<[SensitiveKey]>,
     /// Fingerprint of the desired owned fields (sha256 of canonical JSON, no secret values).
     pub fingerprint: String,
     /// The manifest to apply (secret values empty); absent for deletions.

@@ -27,6 +27,7 @@ pub struct Side<'a> {
 /// describes the head; `base_ref` names the base.
 pub fn review(base: Side<'_>, head: Side<'_>, input: &PlanInput<'_>, base_ref: BaseRef) -> Plan {
     let mut changes = Vec::new();
+    let mut keys = crate::build::KeyLists::default();
     let mut expected = Vec::new();
     let mut summary = Summary::default();
     for (position, addr) in head.dag.order_nodes() {
@@ -52,7 +53,7 @@ pub fn review(base: Side<'_>, head: Side<'_>, input: &PlanInput<'_>, base_ref: B
         if action != Action::NoOp {
             changes.push(Change {
                 diff,
-                ..change_of(o, head.dag.dependencies_at(position), action, reason, fp)
+                ..change_of(o, head.dag.dependencies_at(position), action, reason, fp, &mut keys)
             });
         }
     }

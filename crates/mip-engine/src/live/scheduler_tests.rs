@@ -72,7 +72,7 @@ fn create(name: &str, deps: &[&str]) -> Change {
         reason: "not in the cluster".into(),
         purpose: "test".into(),
         depends_on: deps.iter().map(|d| Dependency { address: addr(d), rule: "test".into() }).collect(),
-        sensitive: Vec::new(),
+        sensitive: std::sync::Arc::default(),
         fingerprint: format!("sha256:{name}"),
         manifest: Some(Arc::new(manifest)),
         diff: None,
@@ -490,7 +490,8 @@ async fn a_registered_token_is_read_when_the_write_starts_and_only_hashed() {
         sensitive: vec![mip_plan::SensitiveKey {
             key: "config".into(),
             source: SensitiveSource::ServiceAccountToken { secret: token.clone() },
-        }],
+        }]
+        .into(),
         depends_on: vec![Dependency { address: token.clone(), rule: "source-first".into() }],
         ..create("unused", &[])
     };
@@ -539,7 +540,8 @@ async fn a_token_never_issued_fails_its_write_by_name() {
         sensitive: vec![mip_plan::SensitiveKey {
             key: "config".into(),
             source: SensitiveSource::ServiceAccountToken { secret: token.clone() },
-        }],
+        }]
+        .into(),
         ..create("unused", &[])
     };
     let plan = plan_of(vec![cluster_secret, create("other", &[])]);

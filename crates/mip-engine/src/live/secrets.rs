@@ -44,7 +44,7 @@ pub(crate) fn fill_secret(
 ) -> Result<(Value, Vec<Pending>), Error> {
     let mut manifest = change.manifest.as_deref().cloned().unwrap_or(Value::Null);
     let mut pending = Vec::new();
-    for key in &change.sensitive {
+    for key in change.sensitive.iter() {
         if let Some(secret) = key.source.reads() {
             match live.get(secret).and_then(|l| value_from(&key.source, l)) {
                 Some(v) => set_value(&mut manifest, &key.key, &v),
