@@ -94,6 +94,9 @@ pub mod argocd;
 pub mod binaries;
 pub mod dev;
 pub mod helm_repo;
+pub mod inventory;
+mod kubectl;
+pub mod mip;
 mod pki;
 pub mod platform;
 mod process;
@@ -116,6 +119,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use argocd::{ArgoCd, ArgoCdOptions};
+pub use inventory::{App, Cluster, Federation, Inventory, Secret};
+pub use mip::Mip;
 
 /// A fresh CA and a serving certificate for `127.0.0.1` and `localhost`, as PEM (CA
 /// certificate, certificate, key): for test servers that speak TLS (a Pushgateway behind its
