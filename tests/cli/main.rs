@@ -31,12 +31,24 @@ mod takeover;
 mod validate;
 mod workflow;
 
+pub use mip_test_support::Mip;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root")
+}
+
+/// The `mip` binary this crate builds, as a [`Mip`] runner: clean (`NO_COLOR=1`, no
+/// `MIP_INVENTORY`, stdin empty), in the caller's directory until `.dir(…)`.
+pub fn mip_cmd() -> Mip {
+    Mip::new(env!("CARGO_BIN_EXE_mip"))
+}
+
+/// `mip` in `dir` against `cluster` (its admin kubeconfig in `KUBECONFIG`).
+pub fn mip_on(cluster: &mip_test_support::TestCluster, dir: &Path) -> Mip {
+    mip_cmd().kubeconfig(cluster.kubeconfig_path()).dir(dir)
 }
 
 /// Runs `mip` with arguments, from the workspace root, with a clean environment.
@@ -46,12 +58,7 @@ pub fn mip(args: &[&str]) -> Output {
 
 /// Runs `mip` with extra environment variables.
 pub fn mip_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args).current_dir(root()).env_remove("MIP_INVENTORY").env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("mip runs")
+    mip_cmd().args(args).dir(root()).envs(env).run()
 }
 
 /// Exit code.
