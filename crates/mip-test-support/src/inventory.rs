@@ -8,10 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Exareme2's upstream repository, the one app every test inventory deploys.
-pub const EXAREME2: &str = "https://github.com/madgik/exareme2";
-/// The MIP deployment repository (the `mip-stack` app's upstream).
-pub const MIP_DEPLOYMENT: &str = "https://github.com/HBPMedical/mip-deployment";
+pub use crate::platform::{EXAREME2, MIP_DEPLOYMENT};
 
 /// Where a credential's value comes from.
 #[derive(Debug, Clone)]
