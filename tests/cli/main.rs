@@ -51,6 +51,11 @@ pub fn mip_on(cluster: &mip_test_support::TestCluster, dir: &Path) -> Mip {
     mip_cmd().kubeconfig(cluster.kubeconfig_path()).dir(dir)
 }
 
+/// `mip` in `dir` with `KUBECONFIG=kubeconfig` (paths joined by `:`) and `-i mip.yaml`.
+pub fn mip_in(dir: &Path, kubeconfig: &str) -> Mip {
+    mip_cmd().dir(dir).kubeconfig(kubeconfig).inventory("mip.yaml")
+}
+
 /// Runs `mip` with arguments, from the workspace root, with a clean environment.
 pub fn mip(args: &[&str]) -> Output {
     mip_env(args, &[])

@@ -23,6 +23,8 @@ pub struct Mip {
     command: Command,
     /// What the command line shows in failures.
     shown: Vec<OsString>,
+    /// Arguments that go after all the others (`-i`, `--state-dir`), whenever they were given.
+    tail: Vec<OsString>,
     stdin: Option<Vec<u8>>,
     timeout: Duration,
 }
@@ -32,7 +34,7 @@ impl Mip {
     pub fn new(bin: impl AsRef<OsStr>) -> Self {
         let mut command = Command::new(bin);
         command.env("NO_COLOR", "1").env_remove("MIP_INVENTORY");
-        Mip { command, shown: Vec::new(), stdin: None, timeout: DEFAULT_TIMEOUT }
+        Mip { command, shown: Vec::new(), tail: Vec::new(), stdin: None, timeout: DEFAULT_TIMEOUT }
     }
 
     /// One more argument.
@@ -56,16 +58,26 @@ impl Mip {
         self
     }
 
-    /// `-i <path>`.
+    /// `-i <path>`, after every other argument (so it may be given before the subcommand).
     #[must_use]
-    pub fn inventory(self, path: impl AsRef<OsStr>) -> Self {
-        self.arg("-i").arg(path)
+    pub fn inventory(mut self, path: impl AsRef<OsStr>) -> Self {
+        self.tail.extend(["-i".into(), path.as_ref().to_owned()]);
+        self
     }
 
-    /// `--state-dir <path>`.
+    /// `--state-dir <path>`, after every other argument (as [`Mip::inventory`]).
     #[must_use]
-    pub fn state_dir(self, path: impl AsRef<OsStr>) -> Self {
-        self.arg("--state-dir").arg(path)
+    pub fn state_dir(mut self, path: impl AsRef<OsStr>) -> Self {
+        self.tail.extend(["--state-dir".into(), path.as_ref().to_owned()]);
+        self
+    }
+
+    /// The command with the trailing arguments added.
+    fn finish(&mut self) -> &mut Command {
+        let tail = std::mem::take(&mut self.tail);
+        self.command.args(&tail);
+        self.shown.extend(tail);
+        &mut self.command
     }
 
     /// The `KUBECONFIG` environment variable.
@@ -133,7 +145,7 @@ impl Mip {
     pub fn run(mut self) -> Output {
         let stdin = if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() };
         let mut child = self
-            .command
+            .finish()
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -171,7 +183,7 @@ impl Mip {
     /// # Panics
     /// If `mip` cannot be started.
     pub fn spawn(mut self, stdout: Stdio, stderr: Stdio) -> Child {
-        self.command
+        self.finish()
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
