@@ -78,7 +78,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns)).expect("inventory");
-    argocd.render_and_commit(mip_on(&cluster, d), d, "render federation-A");
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "render federation-A");
 
     // 1. Bootstrap: the gates release on what Argo CD generates from the rendered tree.
     let t = Instant::now();
@@ -224,7 +224,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         .args(["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"])
         .run();
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
-    argocd.render_and_commit(mip_on(&cluster, d), d, "render federation-B");
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "render federation-B");
     let o = mip_on(&cluster, d)
         .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"])
         .run();
@@ -241,7 +241,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let o =
         mip_on(&cluster, d).args(["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
-    argocd.render_and_commit(mip_on(&cluster, d), d, "remove federation-B");
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "remove federation-B");
     // Deleting a federation's namespace unattended must be named (review safety).
     let o = mip_on(&cluster, d)
         .args([

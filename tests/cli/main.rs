@@ -31,7 +31,7 @@ mod takeover;
 mod validate;
 mod workflow;
 
-pub use mip_test_support::Mip;
+pub use mip_test_support::{App, Cluster, Federation, Inventory, Mip, Secret};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

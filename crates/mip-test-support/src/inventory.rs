@@ -236,6 +236,13 @@ impl Inventory {
         self
     }
 
+    /// These upstream repositories instead (none: no `upstreamRepos:`).
+    #[must_use]
+    pub fn upstreams(mut self, urls: &[&str]) -> Self {
+        self.upstream_repos = urls.iter().map(|&url| url.to_owned()).collect();
+        self
+    }
+
     /// One more upstream repository.
     #[must_use]
     pub fn upstream(mut self, url: &str) -> Self {
@@ -300,7 +307,9 @@ impl Inventory {
                 );
             }
         }
-        let _ = writeln!(out, "upstreamRepos: [{}]", list(&self.upstream_repos));
+        if !self.upstream_repos.is_empty() {
+            let _ = writeln!(out, "upstreamRepos: [{}]", list(&self.upstream_repos));
+        }
         if !self.mirrors.is_empty() {
             out.push_str("mirrors:\n");
             for (upstream, mirror) in &self.mirrors {
