@@ -22,8 +22,7 @@ pub(crate) const CLIENT_SECRET: &str = "CANARY-client-secret-93fe0b7a5c1d24e8f6a
 
 pub(crate) fn setup(tag: &str) -> Env {
     let cluster = TestCluster::shared();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let argocd = rt.block_on(cluster.fresh_namespace(&format!("argocd-{tag}")));
+    let argocd = cluster.fresh_namespace_blocking(&format!("argocd-{tag}"));
     let fed = format!("fed-{tag}-{}", &argocd[argocd.len() - 4..]);
     let dir = tempfile::tempdir().expect("tmp");
     // The context guard test edits its `argocd: {namespace: …}` line as text; others append
