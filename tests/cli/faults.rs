@@ -279,8 +279,7 @@ fn write_phase(child: &mut Child, first_write: Option<std::sync::mpsc::Sender<()
 fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_committed_serials() {
     let e = crate::live::setup("load");
     let cluster = TestCluster::shared();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ns = rt.block_on(cluster.fresh_namespace("mip-state-load"));
+    let ns = cluster.fresh_namespace_blocking("mip-state-load");
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
     let mut text = format!("{text}state: {{backend: cluster, namespace: {ns}}}\n");
     let add = |text: &mut String, from: usize, to: usize| {
@@ -517,8 +516,7 @@ fn serial_read(out: &Output) -> u64 {
 #[test]
 fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     let e = crate::live::setup("overlap");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-overlap"));
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state-overlap");
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
     std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
     let small = [("MIP_STATE_CHUNK_BYTES", "256")];
@@ -599,8 +597,7 @@ fn history_limit_bounds_the_history_of_both_backends() {
         let e = crate::live::setup(&format!("history-{backend}"));
         let mut inventory = std::fs::read_to_string(&e.inv).expect("inventory");
         if backend == "cluster" {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-history"));
+            let ns = TestCluster::shared().fresh_namespace_blocking("mip-state-history");
             inventory.push_str(&format!("state: {{backend: cluster, namespace: {ns}}}\n"));
         }
         for i in 0..4 {

@@ -40,10 +40,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root")
 }
 
+/// The `mip` binary this crate builds.
+pub const MIP_BIN: &str = env!("CARGO_BIN_EXE_mip");
+
 /// The `mip` binary this crate builds, as a [`Mip`] runner: clean (`NO_COLOR=1`, no
 /// `MIP_INVENTORY`, stdin empty), in the caller's directory until `.dir(…)`.
 pub fn mip_cmd() -> Mip {
-    Mip::new(env!("CARGO_BIN_EXE_mip"))
+    Mip::new(MIP_BIN)
 }
 
 /// `mip` in `dir` against `cluster` (its admin kubeconfig in `KUBECONFIG`).

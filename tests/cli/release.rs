@@ -36,7 +36,7 @@ fn version_names_the_commit_and_the_build_date() {
 #[test]
 fn the_image_builds_without_a_daemon_and_its_binary_runs() {
     let script = root().join("tools/image/check.sh");
-    let o = Command::new("bash").arg(&script).arg(env!("CARGO_BIN_EXE_mip")).output().expect("check.sh runs");
+    let o = Command::new("bash").arg(&script).arg(MIP_BIN).output().expect("check.sh runs");
     assert!(o.status.success(), "tools/image/check.sh failed: {}{}", stdout(&o), stderr(&o));
     // The binary in the image, run inside its rootfs as uid 65532, says what the built one says.
     assert_eq!(stdout(&o), stdout(&mip(&["--version"])), "{}", stderr(&o));
@@ -69,7 +69,7 @@ fn the_git_image_plans_against_a_base_commit() {
     git(repo, &["commit", "-q", "-am", "remove federation-B"]);
     let o = Command::new("bash")
         .arg(root().join("tools/image/check.sh"))
-        .arg(env!("CARGO_BIN_EXE_mip"))
+        .arg(MIP_BIN)
         .arg("git")
         .arg(repo)
         .arg(&base)
