@@ -191,7 +191,7 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
         .run();
     assert_eq!(code(&unregistered), 0, "{}\n{}", stdout(&unregistered), stderr(&unregistered));
     let managed = |c: &TestCluster, kind: &str| -> Vec<String> {
-        get(c, &[kind, "-A", "-l", mip_core::MANAGED_BY_SELECTOR])
+        get(c, &[kind, "-A", "-l", MANAGED_BY_SELECTOR])
             .map(|l| l["items"].as_array().cloned().unwrap_or_default())
             .unwrap_or_default()
             .iter()

@@ -72,7 +72,7 @@ fn a_federation_on_a_second_cluster_is_planned_applied_drifted_and_destroyed_the
     // Drift on the second cluster names it.
     assert!(
         hospital
-            .kubectl_run(&["label", "namespace", "federation-h", "app.kubernetes.io/managed-by-"])
+            .kubectl_run(&["label", "namespace", "federation-h", &format!("{MANAGED_BY_LABEL}-")])
             .status
             .success()
     );

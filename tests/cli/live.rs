@@ -522,7 +522,7 @@ fn drift_conflicts_stale_plans_and_locks() {
     let plan_file = e.dir.path().join("p.mip").display().to_string();
     assert!(kubectl(&["delete", "secret", "-n", &e.fed, "keycloak-credentials"]).status.success());
     assert_eq!(code(&run(&e, &["plan", "--out", &plan_file])), 0);
-    kubectl(&["label", "namespace", &e.fed, "app.kubernetes.io/managed-by=someone-else", "--overwrite"]);
+    kubectl(&["label", "namespace", &e.fed, &format!("{MANAGED_BY_LABEL}=someone-else"), "--overwrite"]);
     let stale = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&stale), 4, "{}", stderr(&stale));
     assert!(stderr(&stale).contains(&format!("v1/Namespace/{}", e.fed)), "{}", stderr(&stale));

@@ -31,6 +31,7 @@ mod takeover;
 mod validate;
 mod workflow;
 
+pub use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_SELECTOR, MANAGED_BY_VALUE};
 pub use mip_test_support::{App, Cluster, Federation, Inventory, Mip, Secret};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
