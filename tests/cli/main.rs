@@ -106,7 +106,8 @@ pub fn temp_inventory(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A valid minimal inventory text.
+/// A valid minimal inventory text. Kept as text, not an [`Inventory`]: tests edit it as text
+/// (`replace`, appended federations) and compare files with it byte for byte.
 pub const MINIMAL: &str = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra: {url: 'https://example.org/infra.git'}\n  deployments: {url: 'https://example.org/deploy.git'}\nupstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:\n  - {name: federation-A, kind: local, apps: [{name: exareme2}]}\n";
 
 /// A secret value the leak canaries look for, and what it is (failures name that, never the
