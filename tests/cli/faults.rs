@@ -9,16 +9,11 @@
 
 use crate::examples_live::{play_argo, report_healthy};
 use crate::*;
-use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
+use mip_test_support::{TestCluster, TestClusterOptions, Toxic, figure};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn figure(name: &str, value: impl std::fmt::Display) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
-}
 
 /// An inventory of `n` federations (Exareme2 only: no credentials needed).
 fn inventory(argocd: &str, n: usize) -> String {

@@ -973,6 +973,12 @@ fn write(path: &Path, content: &str) -> Result<()> {
     std::fs::write(path, content).with_context(|| format!("failed to write `{}`", path.display()))
 }
 
+/// Writes `reliability-figure: NAME = VALUE` to stderr: a measured figure of the reliability
+/// tests, collected from their output (see `docs/reliability.md`).
+pub fn figure(name: &str, value: impl std::fmt::Display) {
+    let _ = writeln_stderr(&format!("reliability-figure: {name} = {value}"));
+}
+
 /// Progress goes straight to fd 2: the test harness captures only the print macros.
 fn writeln_stderr(line: &str) -> std::io::Result<()> {
     use std::io::Write;
