@@ -54,18 +54,7 @@ pub(crate) fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::
         );
         docs.push_str(&format!("---\n{doc}\n"));
     }
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--server-side", "--field-manager=argocd-controller", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(docs.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cluster.kubectl_apply(&docs, &["--server-side", "--field-manager=argocd-controller"]);
 }
 
 /// Reports every Application in `ns` Synced (compared with the revision its spec tracks) and

@@ -9,16 +9,7 @@
 use crate::live::kubectl;
 use crate::*;
 use mip_test_support::TestCluster;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
-/// Runs `cmd` with `input` on stdin; its output.
-fn piped(mut cmd: Command, input: &str) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("runs");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
-    child.wait_with_output().expect("wait")
-}
+use std::process::Command;
 
 #[test]
 fn version_names_the_commit_and_the_build_date() {
@@ -139,7 +130,7 @@ fn the_cron_kustomize_base_builds_and_the_api_server_accepts_it() {
     let _ = kubectl(&["create", "namespace", "mip-system"]);
     let mut apply = TestCluster::shared().kubectl();
     apply.args(["apply", "--dry-run=server", "-f", "-"]);
-    let o = piped(apply, &manifests);
+    let o = mip_test_support::run_piped(apply, manifests.as_str());
     assert!(o.status.success(), "server-side dry run: {}{}", stdout(&o), stderr(&o));
     let accepted = stdout(&o);
     for object in ["serviceaccount/mip-drift", "cronjob.batch/mip-drift", "configmap/mip-drift-"] {

@@ -2,7 +2,7 @@
 //! a kube client of their own (the `mip` CLI tests).
 
 use std::io::Write as _;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -67,21 +67,33 @@ impl TestCluster {
     ///
     /// If kubectl fails.
     pub fn kubectl_apply(&self, manifest: &str, flags: &[&str]) {
-        let mut child = self
-            .kubectl()
-            .args(["apply", "-f", "-"])
-            .args(flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl starts");
-        child.stdin.take().expect("stdin").write_all(manifest.as_bytes()).expect("write the manifest");
-        let out = child.wait_with_output().expect("kubectl runs");
+        let mut kubectl = self.kubectl();
+        kubectl.args(["apply", "-f", "-"]).args(flags);
+        let out = run_piped(kubectl, manifest);
         assert!(
             out.status.success(),
             "kubectl apply {flags:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Runs `command` with `input` on its stdin (written from a thread of its own, so a command
+/// that prints while it reads cannot block) and returns its output.
+///
+/// # Panics
+///
+/// If the command cannot be started.
+pub fn run_piped(mut command: Command, input: impl Into<Vec<u8>>) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{command:?} does not start: {error}"));
+    let input = input.into();
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::spawn(move || stdin.write_all(&input));
+    }
+    child.wait_with_output().unwrap_or_else(|error| panic!("wait for {command:?}: {error}"))
 }

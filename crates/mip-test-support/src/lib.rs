@@ -120,6 +120,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use inventory::{App, Cluster, Federation, Inventory, Secret};
+pub use kubectl::run_piped;
 pub use mip::Mip;
 
 /// A fresh CA and a serving certificate for `127.0.0.1` and `localhost`, as PEM (CA
