@@ -219,3 +219,36 @@ fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdin_env_dir_and_the_trailing_arguments_reach_the_command() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let o = Mip::new("sh")
+            .inventory("inv.yaml")
+            .args([
+                "-c",
+                "cat; echo \" $GREETING $NO_COLOR ${MIP_INVENTORY-unset} $(basename \"$PWD\") $*\"",
+                "sh",
+            ])
+            .env("GREETING", "hello")
+            .dir(dir.path())
+            .stdin("from stdin")
+            .run();
+        let name = dir.path().file_name().expect("name").to_string_lossy().into_owned();
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("from stdin hello 1 unset {name} -i inv.yaml\n")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "ran longer than 200ms and was killed")]
+    fn a_run_longer_than_its_timeout_fails() {
+        let _ = Mip::new("sleep").arg("30").timeout(Duration::from_millis(200)).run();
+    }
+}
