@@ -145,7 +145,7 @@ fn a_hand_bootstrapped_platform_is_adopted_without_changing_a_value() {
     assert_eq!(code(&o), 0, "apply: {}\n{}", stdout(&o), stderr(&o));
     assert_eq!(data(fed, "mip-secret"), before.0, "a value of mip-secret changed");
     assert_eq!(data(fed, "keycloak-credentials"), before.1, "a value of keycloak-credentials changed");
-    assert_eq!(labels(fed, "mip-secret")["app.kubernetes.io/managed-by"], "mip", "adopted");
+    assert_eq!(labels(fed, "mip-secret")[MANAGED_BY_LABEL], MANAGED_BY_VALUE, "adopted");
     let o = run(&e, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&o), 0, "nothing left to do: {}\n{}", stdout(&o), stderr(&o));
     // And the values stay through a re-apply.

@@ -3,15 +3,12 @@
 
 use crate::*;
 
-const INVENTORY: &str = "apiVersion: mip.ebrains.eu/v1alpha1
-kind: Inventory
-argocd: {namespace: argocd}
-revision: main
-repositories:
-  infra: {url: 'https://example.org/infra.git'}
-  deployments: {url: 'https://example.org/infra.git'}
-upstreamRepos: [https://github.com/madgik/exareme2]
-apps:
+/// The infra repository for both; an app defined, a built-in one overridden, one pinned.
+fn inventory() -> String {
+    Inventory::new("argocd")
+        .repositories("https://example.org/infra.git", "https://example.org/infra.git")
+        .yaml(
+            "apps:
   exareme2:
     description: Exareme2 at the team's tested commit
   monitoring:
@@ -23,18 +20,16 @@ apps:
         source: {repo: infra, path: common/monitoring/manifests}
 commonApps:
   - name: monitoring
-federations:
-  - name: federation-A
-    kind: local
-    apps: [{name: exareme2, targetRevision: 0a9f1e2d}]
-  - name: federation-B
-    kind: local
-    apps: [{name: exareme2}]
-";
+",
+        )
+        .federation(Federation::local("federation-A").app(App::new("exareme2").target_revision("0a9f1e2d")))
+        .federation(Federation::local("federation-B").apps(&["exareme2"]))
+        .to_yaml()
+}
 
 #[test]
 fn apps_list_and_show_print_the_effective_catalogue() {
-    let (_dir, inv) = temp_inventory(INVENTORY);
+    let (_dir, inv) = temp_inventory(&inventory());
     let inv = inv.to_str().expect("utf8");
     let o = mip(&["apps", "list", "-i", inv, "--output", "json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

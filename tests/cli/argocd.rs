@@ -9,66 +9,17 @@
 //! sources are in the local repository must reach Synced.
 
 use crate::*;
-use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions};
+use mip_test_support::{ArgoCd, ArgoCdOptions, Federation, Inventory, TestCluster, TestClusterOptions};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", cluster.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env_remove("MIP_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip runs")
-}
-
 fn inventory(repo: &str, ns: &str) -> String {
-    format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1
-kind: Inventory
-argocd:
-  namespace: {ns}
-revision: main
-repositories:
-  infra:
-    url: {repo}
-  deployments:
-    url: {repo}
-upstreamRepos:
-  - https://github.com/madgik/exareme2
-federations:
-  - name: federation-A
-    kind: local
-    apps:
-      - name: exareme2
-"
-    )
-}
-
-/// Renders the inventory into `tree` and commits it; returns the commit.
-fn render_and_commit(cluster: &TestCluster, argocd: &ArgoCd, dir: &Path, message: &str) -> String {
-    let o = mip_on(cluster, dir, &["render", "tree", "-i", "mip.yaml"]);
-    assert_eq!(code(&o), 0, "mip render: {}", stderr(&o));
-    argocd.commit_tree(&dir.join("tree"), message)
-}
-
-/// `kubectl get <kind> -n <ns> -o json` items (kubectl: this test binary has no kube client).
-fn items(cluster: &TestCluster, kind: &str, ns: &str) -> Vec<Value> {
-    let o = cluster.kubectl().args(["get", kind, "-n", ns, "-o", "json"]).output().expect("kubectl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let list: Value = serde_json::from_slice(&o.stdout).expect("json");
-    list["items"].as_array().cloned().unwrap_or_default()
-}
-
-fn exists(cluster: &TestCluster, kind: &str, ns: &str, name: &str) -> bool {
-    items(cluster, kind, ns).iter().any(|i| i["metadata"]["name"] == name)
+    Inventory::new(ns)
+        .repositories(repo, repo)
+        .federation(Federation::local("federation-A").apps(&["exareme2"]))
+        .to_yaml()
 }
 
 /// True when every source of the Application is the local repository.
@@ -94,7 +45,7 @@ fn wait_local_synced(
     loop {
         let mut all = Vec::new();
         let mut pending = Vec::new();
-        for app in &items(cluster, "applications.argoproj.io", cluster.argocd_namespace()) {
+        for app in &cluster.items("applications.argoproj.io", cluster.argocd_namespace()) {
             let text = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
             let name = text("/metadata/name");
             let (sync, health) = (text("/status/sync/status"), text("/status/health/status"));
@@ -127,15 +78,13 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns)).expect("inventory");
-    render_and_commit(&cluster, &argocd, d, "render federation-A");
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "render federation-A");
 
     // 1. Bootstrap: the gates release on what Argo CD generates from the rendered tree.
     let t = Instant::now();
-    let o = mip_on(
-        &cluster,
-        d,
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
-    );
+    let o = mip_on(&cluster, d)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"])
+        .run();
     assert_eq!(code(&o), 0, "mip apply: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     let apply_time = t.elapsed();
     const APPS: &str = "applications.argoproj.io";
@@ -149,7 +98,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     ];
     let all = wait_local_synced(&cluster, &repo, &argocd, &want);
     let synced_time = t.elapsed();
-    assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-a"));
+    assert!(cluster.exists(PROJECTS, &ns, "mip-argo-project-federation-a"));
     // The leaf app's chart is on GitHub: unreachable here, Argo CD says so.
     let leaf = all.iter().find(|(n, ..)| n == "federation-a-exareme2").expect("leaf app");
     eprintln!("argocd e2e: applications {all:#?}");
@@ -166,7 +115,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let infra_root = created(APPS, "main-infra-clusterset");
-    for p in items(&cluster, PROJECTS, &ns) {
+    for p in cluster.items(PROJECTS, &ns) {
         let name = p["metadata"]["name"].as_str().expect("name");
         if name.starts_with("mip-argo-project") {
             assert!(created(PROJECTS, name) <= infra_root, "infra root created before project `{name}`");
@@ -174,7 +123,9 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     }
     // Waiting for Healthy names, in Argo CD's words, exactly what cannot get there (the leaf
     // whose chart is unreachable); the roots and everything local are ready.
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "20s"]);
+    let o = mip_on(&cluster, d)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "20s"])
+        .run();
     assert_eq!(code(&o), 5, "apply --wait-for healthy: {}\n{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
     let pending: Vec<&str> = err.lines().filter(|l| l.trim_start().starts_with("pending: ")).collect();
@@ -186,38 +137,28 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
 
     // What mip models of the generated objects matches what the real Argo CD made from the
     // rendered tree: no spec-differs finding on a fresh bootstrap.
-    let o = mip_on(&cluster, d, &["drift", "-i", "mip.yaml", "--output", "json"]);
+    let o = mip_on(&cluster, d).args(["drift", "-i", "mip.yaml", "--output", "json"]).run();
     let dj: Value = serde_json::from_slice(&o.stdout).expect("drift json");
     let differs: Vec<&Value> =
         dj["argo"].as_array().expect("argo").iter().filter(|a| a["kind"] == "spec-differs").collect();
     assert!(differs.is_empty(), "the model of a generated object differs from Argo CD's: {differs:#?}");
 
     // 5. Right after: no changes, while Argo CD keeps rewriting Application status.
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let o = mip_on(&cluster, d).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     assert_eq!(code(&o), 0, "plan after apply: {}\n{}", stdout(&o), stderr(&o));
 
     // 3. Loosen the locked-down default project behind mip's back: drift.
     let loosen = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
         "metadata": {"name": "default", "namespace": ns}, "spec": {"sourceRepos": ["*"]}});
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(loosen.to_string().as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(out.status.success(), "loosen default: {}", String::from_utf8_lossy(&out.stderr));
-    let o = mip_on(&cluster, d, &["drift", "-i", "mip.yaml"]);
+    cluster.kubectl_apply(
+        &loosen.to_string(),
+        &["--server-side", "--force-conflicts", "--field-manager=someone-else"],
+    );
+    let o = mip_on(&cluster, d).args(["drift", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 2, "drift after loosening default: {}\n{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("AppProject/") && stdout(&o).contains("default"), "{}", stdout(&o));
-    let o = mip_on(
-        &cluster,
-        d,
-        &[
+    let o = mip_on(&cluster, d)
+        .args([
             "apply",
             "-i",
             "mip.yaml",
@@ -227,8 +168,8 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
             "300",
             "--wait-for",
             "exists",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code(&o), 0, "re-apply restores default: {}\n{}", stdout(&o), stderr(&o));
 
     // 4. A repository its project does not permit: Argo CD marks the Application
@@ -238,20 +179,11 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         "spec": {"project": "mip-argo-project-federation-a",
                  "source": {"repoURL": "https://example.invalid/not-permitted.git", "path": "x", "targetRevision": "main"},
                  "destination": {"server": "https://kubernetes.default.svc", "namespace": "federation-a"}}});
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--server-side", "--field-manager=someone-else", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child.stdin.take().expect("stdin").write_all(bad.to_string().as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("kubectl");
-    assert!(out.status.success(), "create app: {}", String::from_utf8_lossy(&out.stderr));
+    cluster.kubectl_apply(&bad.to_string(), &["--server-side", "--field-manager=someone-else"]);
     let deadline = Instant::now() + TIMEOUT;
     let condition = loop {
-        let app = items(&cluster, APPS, &ns)
+        let app = cluster
+            .items(APPS, &ns)
             .into_iter()
             .find(|a| a["metadata"]["name"] == "not-permitted")
             .expect("app");
@@ -269,7 +201,7 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         );
         std::thread::sleep(Duration::from_secs(1));
     };
-    let o = mip_on(&cluster, d, &["doctor", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).args(["doctor", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 2, "doctor: {}\n{}", stdout(&o), stderr(&o));
     let argo_message = condition["message"].as_str().expect("message");
     assert!(
@@ -288,18 +220,14 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
     );
 
     // 2. A new federation through Git: its AppProject and Applications appear and sync.
-    let o = mip_on(
-        &cluster,
-        d,
-        &["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"],
-    );
+    let o = mip_on(&cluster, d)
+        .args(["federation", "add", "federation-B", "--kind", "local", "--app", "exareme2", "-i", "mip.yaml"])
+        .run();
     assert_eq!(code(&o), 0, "federation add: {}", stderr(&o));
-    render_and_commit(&cluster, &argocd, d, "render federation-B");
-    let o = mip_on(
-        &cluster,
-        d,
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"],
-    );
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "render federation-B");
+    let o = mip_on(&cluster, d)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"])
+        .run();
     assert_eq!(code(&o), 0, "apply federation-B: {}\n{}\n{}", stdout(&o), stderr(&o), argocd.log_tails());
     wait_local_synced(
         &cluster,
@@ -307,17 +235,16 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
         &argocd,
         &["argo-project-federation-b-local-app", "deployments-local-b", "federation-b-exareme2"],
     );
-    assert!(exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-b"));
+    assert!(cluster.exists(PROJECTS, &ns, "mip-argo-project-federation-b"));
 
     // ... and removed: Argo CD deletes them once the tree no longer has them.
-    let o = mip_on(&cluster, d, &["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]);
+    let o =
+        mip_on(&cluster, d).args(["federation", "remove", "federation-B", "--yes", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 0, "federation remove: {}", stderr(&o));
-    render_and_commit(&cluster, &argocd, d, "remove federation-B");
+    argocd.render_and_commit(mip_on(&cluster, d).inventory("mip.yaml"), d, "remove federation-B");
     // Deleting a federation's namespace unattended must be named (review safety).
-    let o = mip_on(
-        &cluster,
-        d,
-        &[
+    let o = mip_on(&cluster, d)
+        .args([
             "apply",
             "-i",
             "mip.yaml",
@@ -328,14 +255,14 @@ fn mip_bootstraps_and_argo_cd_generates_the_rest() {
             "exists",
             "--allow-delete",
             "v1/Namespace/federation-b",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code(&o), 0, "apply without federation-B: {}\n{}", stdout(&o), stderr(&o));
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let project = exists(&cluster, PROJECTS, &ns, "mip-argo-project-federation-b");
-        let app = exists(&cluster, APPS, &ns, "federation-b-exareme2");
-        let infra = exists(&cluster, APPS, &ns, "deployments-local-b");
+        let project = cluster.exists(PROJECTS, &ns, "mip-argo-project-federation-b");
+        let app = cluster.exists(APPS, &ns, "federation-b-exareme2");
+        let infra = cluster.exists(APPS, &ns, "deployments-local-b");
         if !project && !app && !infra {
             break;
         }

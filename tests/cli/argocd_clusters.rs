@@ -12,41 +12,16 @@ use crate::clusters::{TwoClusters, two_clusters};
 use crate::*;
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions};
 use serde_json::Value;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
-
-fn mip_in(dir: &Path, kubeconfig: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .args(["-i", "mip.yaml"])
-        .current_dir(dir)
-        .env("KUBECONFIG", kubeconfig)
-        .env("NO_COLOR", "1")
-        .env_remove("MIP_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip runs")
-}
 
 /// The inventory: the second cluster (registered through its context) when `server` is given,
 /// and the federation on it when `federation` is also set; its one app reads a ConfigMap from
 /// the local repository at `pin`.
 fn inventory(repo: &str, ns: &str, pin: &str, server: Option<&str>, federation: bool) -> String {
-    let mut text = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1
-kind: Inventory
-argocd:
-  namespace: {ns}
-revision: main
-repositories:
-  infra:
-    url: {repo}
-  deployments:
-    url: {repo}
-apps:
+    let mut inventory = Inventory::new(ns).repositories(repo, repo).upstreams(&[]).yaml(&format!(
+        "apps:
   settings:
     scope: federation
     description: The federation's settings, from the local repository at a pinned commit
@@ -56,23 +31,16 @@ apps:
         sources:
           - {{repoURL: {repo}, targetRevision: {pin}, path: apps/settings}}
 "
-    );
+    ));
     if let Some(server) = server {
-        text.push_str(&format!("clusters:\n  - {{name: hospital, server: '{server}', context: hospital}}\n"));
+        inventory = inventory.cluster(Cluster::new("hospital", server).context("hospital"));
         if federation {
-            text.push_str(
-                "federations:\n  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: settings}]}\n  \
-                 - {name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{name: settings}]}\n",
-            );
+            inventory = inventory
+                .federation(Federation::local("federation-H").on("hospital").apps(&["settings"]))
+                .federation(Federation::hybrid("federation-Z", &["hospital"]).apps(&["settings"]));
         }
     }
-    text
-}
-
-fn render_and_commit(d: &Path, kubeconfig: &str, argocd: &ArgoCd, message: &str) -> String {
-    let o = mip_in(d, kubeconfig, &["render", "tree"]);
-    assert_eq!(code(&o), 0, "mip render: {}", stderr(&o));
-    argocd.commit_tree(&d.join("tree"), message)
+    inventory.to_yaml()
 }
 
 fn get(cluster: &TestCluster, args: &[&str]) -> Option<Value> {
@@ -113,9 +81,15 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
     .expect("write");
     let pin = argocd.commit_tree(&d.join("tree"), "the federation's settings");
     write_inventory(&pin, Some(&server), true);
-    render_and_commit(d, &kc, &argocd, "a federation on the hospital cluster, a hybrid one spanning both");
+    argocd.render_and_commit(
+        mip_in(d, &kc),
+        d,
+        "a federation on the hospital cluster, a hybrid one spanning both",
+    );
 
-    let apply = mip_in(d, &kc, &["apply", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"]);
+    let apply = mip_in(d, &kc)
+        .args(["apply", "--auto-approve", "--wait-timeout", "300", "--wait-for", "exists"])
+        .run();
     assert_eq!(code(&apply), 0, "mip apply: {}\n{}\n{}", stdout(&apply), stderr(&apply), argocd.log_tails());
 
     // Argo CD reached the second cluster with the registered credentials…
@@ -151,17 +125,15 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
         get(&main, &["applications.argoproj.io", "-n", &ns, "federation-h-settings"])
             .is_some_and(|a| a["status"]["sync"]["status"] == "Synced")
     });
-    let again = mip_in(d, &kc, &["plan", "--detailed-exitcode"]);
+    let again = mip_in(d, &kc).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&again), 0, "plan after apply: {}\n{}", stdout(&again), stderr(&again));
 
     // The federation goes from the inventory and from Git: Argo CD removes its app and the
     // app's workload on the hospital cluster before mip deletes the namespace there.
     write_inventory(&pin, Some(&server), false);
-    render_and_commit(d, &kc, &argocd, "the federations removed");
-    let removed = mip_in(
-        d,
-        &kc,
-        &[
+    argocd.render_and_commit(mip_in(d, &kc), d, "the federations removed");
+    let removed = mip_in(d, &kc)
+        .args([
             "apply",
             "--auto-approve",
             "--wait-timeout",
@@ -174,8 +146,8 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
             "v1/Namespace/federation-z",
             "--output",
             "json",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code(&removed), 0, "{}\n{}\n{}", stdout(&removed), stderr(&removed), argocd.log_tails());
     assert!(
         get(&main, &["applications.argoproj.io", "-n", &ns, "federation-h-settings"]).is_none(),
@@ -204,11 +176,9 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
 
     // The cluster goes: its registration there and its credentials here.
     write_inventory(&pin, None, false);
-    render_and_commit(d, &kc, &argocd, "the hospital cluster removed");
-    let unregistered = mip_in(
-        d,
-        &kc,
-        &[
+    argocd.render_and_commit(mip_in(d, &kc), d, "the hospital cluster removed");
+    let unregistered = mip_in(d, &kc)
+        .args([
             "apply",
             "--auto-approve",
             "--wait-timeout",
@@ -217,11 +187,11 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
             "hospital:v1/Secret/kube-system/mip-argocd-manager-token",
             "--allow-delete",
             &format!("v1/Secret/{ns}/mip-cluster-hospital"),
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code(&unregistered), 0, "{}\n{}", stdout(&unregistered), stderr(&unregistered));
     let managed = |c: &TestCluster, kind: &str| -> Vec<String> {
-        get(c, &[kind, "-A", "-l", "app.kubernetes.io/managed-by=mip"])
+        get(c, &[kind, "-A", "-l", MANAGED_BY_SELECTOR])
             .map(|l| l["items"].as_array().cloned().unwrap_or_default())
             .unwrap_or_default()
             .iter()
@@ -235,6 +205,6 @@ fn argo_cd_deploys_to_a_cluster_mip_registered_and_removal_is_clean_on_both_side
             .collect();
     assert!(left.is_empty(), "mip's objects left on the hospital cluster: {left:?}");
     assert!(get(&main, &["secret", "-n", &ns, "mip-cluster-hospital"]).is_none());
-    let state = mip_in(d, &kc, &["state", "list"]);
+    let state = mip_in(d, &kc).args(["state", "list"]).run();
     assert!(!stdout(&state).contains("hospital:"), "{}", stdout(&state));
 }

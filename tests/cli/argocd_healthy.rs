@@ -7,35 +7,22 @@
 //! checks the chart's workloads in the cluster. A broken values file reference then fails the
 //! next apply, naming the Application.
 
-use crate::argocd_platform::{json_of, mip_on, not_healthy, text};
+use crate::argocd_platform::{KC_ENV, not_healthy, text};
 use crate::takeover::copy_tree;
 use crate::*;
-use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
+use mip_test_support::inventory::EXAREME2;
+use mip_test_support::{
+    App, ArgoCd, ArgoCdOptions, Federation, Inventory, TestCluster, TestClusterOptions, WorkloadOptions,
+};
 use serde_json::Value;
 
-const EXAREME2: &str = "https://github.com/madgik/exareme2";
-
 fn inventory(repo: &str, mirror: &str, ns: &str, pin: &str, values: &str) -> String {
-    format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1
-kind: Inventory
-argocd: {{namespace: {ns}}}
-revision: main
-repositories:
-  infra: {{url: '{repo}'}}
-  deployments: {{url: '{repo}'}}
-upstreamRepos: ['{EXAREME2}']
-mirrors:
-  - {{upstream: '{EXAREME2}', mirror: '{mirror}'}}
-apps:
-  exareme2: {{targetRevision: {pin}}}
-federations:
-  - name: federation-A
-    kind: local
-    apps:
-      - {{name: exareme2, values: [{values}]}}
-"
-    )
+    Inventory::new(ns)
+        .repositories(repo, repo)
+        .mirror(EXAREME2, mirror)
+        .yaml(&format!("apps:\n  exareme2: {{targetRevision: {pin}}}\n"))
+        .federation(Federation::local("federation-A").app(App::new("exareme2").values(values)))
+        .to_yaml()
 }
 
 #[test]
@@ -73,14 +60,14 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     .expect("values");
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "exareme2-values.yaml"))
         .expect("inventory");
-    let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "--check", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 0, "the tree is complete: {}{}", stdout(&o), stderr(&o));
     argocd.commit_tree(&tree, "the platform");
 
     // The plan names what Argo CD will generate: those Applications, and no other, must exist.
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "-o", "json"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["plan", "-i", "mip.yaml", "-o", "json"]).run();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let plan: Value = serde_json::from_str(&stdout(&o)).expect("plan json");
     let mut expected: Vec<String> = plan["expected"]
@@ -101,7 +88,10 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     expected.sort();
     assert!(expected.contains(&"federation-a-exareme2".to_owned()), "{expected:?}");
 
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "420"]);
+    let o = mip_on(&cluster, d)
+        .envs(&KC_ENV)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "420"])
+        .run();
     assert_eq!(
         code(&o),
         0,
@@ -112,7 +102,7 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     );
 
     // Every Application: exactly the plan's, each Synced and Healthy, named one by one if not.
-    let apps = json_of(&cluster, &["get", "applications.argoproj.io", "-n", &ns]);
+    let apps = cluster.kubectl_json(&["get", "applications.argoproj.io", "-n", &ns]);
     let apps = apps["items"].as_array().cloned().unwrap_or_default();
     let mut names: Vec<String> = apps.iter().map(|a| text(a, "/metadata/name")).collect();
     names.sort();
@@ -132,14 +122,14 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
         .collect();
     assert_eq!(kinds.len(), 3, "{kinds:#?}");
     for kind in ["deployments", "statefulsets"] {
-        let list = json_of(&cluster, &["get", kind, "-n", "federation-a"]);
+        let list = cluster.kubectl_json(&["get", kind, "-n", "federation-a"]);
         for w in list["items"].as_array().into_iter().flatten() {
             let want = w["spec"]["replicas"].as_u64().unwrap_or(1);
             let ready = w["status"]["readyReplicas"].as_u64().unwrap_or(0);
             assert_eq!(ready, want, "{kind}/{} ready", text(w, "/metadata/name"));
         }
     }
-    let claims = json_of(&cluster, &["get", "persistentvolumeclaims", "-n", "federation-a"]);
+    let claims = cluster.kubectl_json(&["get", "persistentvolumeclaims", "-n", "federation-a"]);
     let unbound: Vec<String> = claims["items"]
         .as_array()
         .into_iter()
@@ -148,7 +138,7 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
         .map(|c| text(c, "/metadata/name"))
         .collect();
     assert!(unbound.is_empty(), "claims not bound: {unbound:?}");
-    let pods = json_of(&cluster, &["get", "pods", "-n", "federation-a"]);
+    let pods = cluster.kubectl_json(&["get", "pods", "-n", "federation-a"]);
     let running: Vec<String> = pods["items"]
         .as_array()
         .into_iter()
@@ -163,12 +153,13 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
     // the same check names it, and the next apply fails naming it.
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &mirror, &ns, &pin, "no-such-values.yaml"))
         .expect("inventory");
-    let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "-i", "mip.yaml"]).run();
     assert_eq!(code(&o), 0, "render only warns of a missing file: {}", stderr(&o));
     argocd.commit_tree(&tree, "a broken values reference");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     let broken = loop {
-        let a = json_of(&cluster, &["get", "applications.argoproj.io", "-n", &ns, "federation-a-exareme2"]);
+        let a =
+            cluster.kubectl_json(&["get", "applications.argoproj.io", "-n", &ns, "federation-a-exareme2"]);
         let state = format!(
             "{} {} {}",
             text(&a, "/status/sync/status"),
@@ -186,7 +177,10 @@ fn a_federation_on_the_real_exareme2_chart_from_a_mirror_is_healthy_on_simulated
         std::thread::sleep(std::time::Duration::from_secs(2));
     };
     assert!(!broken.starts_with("Synced Healthy"), "{broken}");
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "30"]);
+    let o = mip_on(&cluster, d)
+        .envs(&KC_ENV)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "30"])
+        .run();
     assert_eq!(code(&o), 5, "{}\n{}", stdout(&o), stderr(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains("federation-a-exareme2"), "the failure names the Application: {all}");

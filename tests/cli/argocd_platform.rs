@@ -18,7 +18,6 @@ use mip_test_support::platform::{self, DATACATALOG, EXAREME2, MIP_DEPLOYMENT, Mi
 use mip_test_support::{ArgoCd, ArgoCdOptions, TestCluster, TestClusterOptions, WorkloadOptions};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(420);
@@ -30,22 +29,11 @@ const APPLICATIONS: usize = 35;
 const KC_ID: &str = "CANARY-kc-id-2b8e61f0c9d47a35e1b06c8f9d2a7e43";
 const KC_SECRET: &str = "CANARY-kc-secret-9f1e3c7a0b5d8e2f64a1c9b7d03e5f82";
 
-/// `mip` against `cluster` in `dir` (no terminal; the test Keycloak client in the env).
-pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", cluster.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .env("MIP_TEST_KC_ID", KC_ID)
-        .env("MIP_TEST_KC_SECRET", KC_SECRET)
-        .env_remove("MIP_INVENTORY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip runs")
-}
+/// The test Keycloak client in the environment of `mip`.
+pub(crate) const KC_ENV: [(&str, &str); 2] = [("MIP_TEST_KC_ID", KC_ID), ("MIP_TEST_KC_SECRET", KC_SECRET)];
 
-/// The platform; `notebooks` (an app the inventory defines, read from the local repository at
+/// The platform (kept as YAML text: not an ordinary inventory, it sets nearly every field the
+/// typed builder leaves out); `notebooks` (an app the inventory defines, read from the local repository at
 /// a pinned commit) runs in federation-A at `pin_a` and federation-B at the definition's `rev`;
 /// federation-B's Exareme2 reads `b_values`.
 fn inventory(
@@ -137,17 +125,6 @@ federations:
     )
 }
 
-/// `kubectl ARGS -o json`, parsed.
-pub(crate) fn json_of(cluster: &TestCluster, args: &[&str]) -> Value {
-    let o = cluster.kubectl().args(args).args(["-o", "json"]).output().expect("kubectl");
-    assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("json")
-}
-
-fn items(cluster: &TestCluster, kind: &str, ns: &str) -> Vec<Value> {
-    json_of(cluster, &["get", kind, "-n", ns])["items"].as_array().cloned().unwrap_or_default()
-}
-
 pub(crate) fn text(v: &Value, p: &str) -> String {
     v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
@@ -161,7 +138,7 @@ fn notebooks_manifest(version: &str) -> String {
 }
 
 fn render(cluster: &TestCluster, d: &Path, art: &mut Artifacts) {
-    let o = mip_on(cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    let o = mip_on(cluster, d).envs(&KC_ENV).args(["render", "tree", "-i", "mip.yaml"]).run();
     art.keep("render tree", &o);
     assert_eq!(code(&o), 0, "mip render: {}", stderr(&o));
 }
@@ -238,17 +215,20 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, Some(&v1), None, b_values))
         .expect("inventory");
     render(&cluster, d, &mut art);
-    let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "--check", "-i", "mip.yaml"]).run();
     art.keep("mip render tree --check", &o);
     assert_eq!(code(&o), 0, "the tree is complete: {}\n{}", stdout(&o), stderr(&o));
-    let o = mip_on(&cluster, d, &["validate", "-i", "mip.yaml", "--tree", "tree"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["validate", "-i", "mip.yaml", "--tree", "tree"]).run();
     art.keep("mip validate --tree tree", &o);
     assert_eq!(code(&o), 0, "the inventory and its tree validate: {}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "no mirror is unused, nothing is missing: {}", stderr(&o));
     argocd.commit_tree(&tree, "the platform");
 
     // The plan names what Argo CD will generate: those Applications, and no other, must exist.
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "-o", "json", "--out", "plan.mip"]);
+    let o = mip_on(&cluster, d)
+        .envs(&KC_ENV)
+        .args(["plan", "-i", "mip.yaml", "-o", "json", "--out", "plan.mip"])
+        .run();
     art.keep("mip plan -o json --out plan.mip", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let plan: Value = serde_json::from_str(&stdout(&o)).expect("plan json");
@@ -283,7 +263,10 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     assert_eq!(expected.len(), APPLICATIONS, "{expected:#?}");
 
     let started = Instant::now();
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "600"]);
+    let o = mip_on(&cluster, d)
+        .envs(&KC_ENV)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "600"])
+        .run();
     art.keep("mip apply --auto-approve --wait-timeout 600", &o);
     assert_eq!(
         code(&o),
@@ -300,7 +283,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
 
     // The canaries: every value of every Secret mip made (generated, and the Keycloak client's
     // from the env), as the state lists them, and the client's id and secret as given.
-    let o = mip_on(&cluster, d, &["state", "list", "-o", "json", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["state", "list", "-o", "json", "-i", "mip.yaml"]).run();
     art.keep("mip state list -o json", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let listed: Value = serde_json::from_slice(&o.stdout).expect("state list json");
@@ -318,7 +301,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     assert!(canaries.len() >= 2 + 12 + 4, "{} canaries", canaries.len());
 
     // Every Application: exactly the plan's, each Synced and Healthy, named one by one if not.
-    let apps = items(&cluster, APPS, &ns);
+    let apps = cluster.items(APPS, &ns);
     let mut names: Vec<String> = apps.iter().map(|a| text(a, "/metadata/name")).collect();
     names.sort();
     assert_eq!(names, expected, "Argo CD generated exactly the Applications the plan named");
@@ -335,30 +318,24 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         "submariner-operator",
     ] {
         for kind in ["deployments", "statefulsets"] {
-            for w in items(&cluster, kind, namespace) {
+            for w in cluster.items(kind, namespace) {
                 let want = w["spec"]["replicas"].as_u64().unwrap_or(1);
                 let ready = w["status"]["readyReplicas"].as_u64().unwrap_or(0);
                 assert_eq!(ready, want, "{namespace}/{kind}/{} ready", text(&w, "/metadata/name"));
             }
         }
     }
-    assert!(!items(&cluster, "deployments", "federation-a").is_empty(), "the MIP stack runs");
-    assert!(!items(&cluster, "deployments", "mip-common-datacatalog").is_empty(), "the data catalogue runs");
-    let operator = items(&cluster, "deployments", "submariner-operator");
+    assert!(!cluster.items("deployments", "federation-a").is_empty(), "the MIP stack runs");
+    assert!(!cluster.items("deployments", "mip-common-datacatalog").is_empty(), "the data catalogue runs");
+    let operator = cluster.items("deployments", "submariner-operator");
     assert!(operator.iter().any(|w| text(w, "/metadata/name") == "submariner-operator"), "{operator:#?}");
     // The chart's cluster RBAC came from the prerequisite, not from Argo CD.
-    let o = cluster
-        .kubectl()
-        .args(["get", "clusterrole", "submariner-operator", "-o", "json"])
-        .output()
-        .expect("kubectl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let role: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let role = cluster.kubectl_json(&["get", "clusterrole", "submariner-operator"]);
     assert!(
         !text(&role, "/metadata/labels/app.kubernetes.io~1instance").contains("submariner"),
         "Argo CD does not own it: {role}"
     );
-    let policies = items(&cluster, "networkpolicies", "federation-a");
+    let policies = cluster.items("networkpolicies", "federation-a");
     assert!(
         policies.iter().any(|p| text(p, "/metadata/name") == "federation-namespace-isolation"),
         "{policies:?}"
@@ -366,7 +343,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     assert_eq!(configmap_version(&cluster, "federation-a"), "1");
     assert_eq!(configmap_version(&cluster, "federation-b"), "1");
     // Nothing to do, and nothing Argo CD would change: the models match what Argo CD generated.
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     art.keep("mip plan --detailed-exitcode (after apply)", &o);
     assert_eq!(code(&o), 0, "plan after apply: {}\n{}", stdout(&o), stderr(&o));
 
@@ -375,7 +352,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     let v2 = argocd.commit_tree(&tree, "notebooks v2");
     std::fs::write(d.join("mip.yaml"), inventory(&repo, &ns, &mirrors, Some(&v1), Some(&v2), b_values))
         .expect("inventory");
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     art.keep("mip plan --detailed-exitcode (the canary upgrade)", &o);
     assert_eq!(code(&o), 2, "the plan shows what Argo CD will move: {}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -394,7 +371,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         "{out}"
     );
     assert!(out.contains("Argo CD will create 0, change 1 and delete 0"), "{out}");
-    let o = mip_on(&cluster, d, &["render", "tree", "--check", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "--check", "-i", "mip.yaml"]).run();
     art.keep("mip render tree --check", &o);
     assert_eq!(code(&o), 1, "render --check fails until the tree is re-rendered");
     assert!(
@@ -406,7 +383,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
     argocd.commit_tree(&tree, "federation-A on notebooks v2");
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let apps = items(&cluster, APPS, &ns);
+        let apps = cluster.items(APPS, &ns);
         let rev = |name: &str| {
             apps.iter()
                 .find(|a| text(a, "/metadata/name") == name)
@@ -422,7 +399,7 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         std::thread::sleep(Duration::from_secs(2));
     }
     assert_eq!(configmap_version(&cluster, "federation-b"), "1");
-    let o = mip_on(&cluster, d, &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     art.keep("mip plan --detailed-exitcode (after the upgrade)", &o);
     assert_eq!(code(&o), 0, "plan after the upgrade: {}\n{}", stdout(&o), stderr(&o));
 
@@ -433,21 +410,24 @@ fn the_whole_platform_is_healthy_from_mirrors_and_a_canary_upgrade_moves_one_fed
         inventory(&repo, &ns, &mirrors, Some(&v1), Some(&v2), "no-such-values.yaml"),
     )
     .expect("inventory");
-    let o = mip_on(&cluster, d, &["render", "tree", "-i", "mip.yaml"]);
+    let o = mip_on(&cluster, d).envs(&KC_ENV).args(["render", "tree", "-i", "mip.yaml"]).run();
     art.keep("mip render tree (a broken values reference)", &o);
     assert_eq!(code(&o), 0, "render only warns of a missing file: {}", stderr(&o));
     argocd.commit_tree(&tree, "a broken values reference in federation-B");
     let deadline = Instant::now() + TIMEOUT;
-    while !not_healthy(&items(&cluster, APPS, &ns)).iter().any(|a| a.contains("no-such-values.yaml")) {
+    while !not_healthy(&cluster.items(APPS, &ns)).iter().any(|a| a.contains("no-such-values.yaml")) {
         assert!(Instant::now() < deadline, "Argo CD never reported the missing file\n{}", argocd.log_tails());
         std::thread::sleep(Duration::from_secs(2));
     }
-    let o = mip_on(&cluster, d, &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"]);
+    let o = mip_on(&cluster, d)
+        .envs(&KC_ENV)
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"])
+        .run();
     art.keep("mip apply --auto-approve --wait-timeout 60 (a broken values reference)", &o);
     assert_eq!(code(&o), 5, "{}\n{}", stdout(&o), stderr(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains("federation-b-exareme2"), "the failure names the Application: {all}");
-    let apps = items(&cluster, APPS, &ns);
+    let apps = cluster.items(APPS, &ns);
     let unhealthy = not_healthy(&apps);
     assert!(
         unhealthy.len() == 1

@@ -4,24 +4,15 @@
 //! Secret Argo CD uses lands on the management cluster.
 
 use crate::*;
-use mip_test_support::{CONTEXT, TestCluster, TestClusterOptions};
+use mip_test_support::inventory::MIP_DEPLOYMENT;
+use mip_test_support::{CONTEXT, Cluster, Federation, Inventory, Secret, TestCluster, TestClusterOptions};
 use std::path::Path;
-use std::process::Command;
 
 const TOKEN: &str = "CANARY-hospital-token-5e1f";
 
-fn mip_in(dir: &Path, kubeconfig: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .args(["-i", "mip.yaml", "--state-dir", "state"])
-        .current_dir(dir)
-        .env("KUBECONFIG", kubeconfig)
-        .env("HOSPITAL_TOKEN", TOKEN)
-        .env("NO_COLOR", "1")
-        .env_remove("MIP_INVENTORY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("mip runs")
+/// [`mip_in`] with the state in `state` and the hospital's token in `HOSPITAL_TOKEN`.
+fn mip_two(dir: &Path, kubeconfig: &str) -> Mip {
+    mip_in(dir, kubeconfig).state_dir("state").env("HOSPITAL_TOKEN", TOKEN)
 }
 
 /// Two dedicated API servers (each with its own etcd and CA): `main` with `options`, and
@@ -46,54 +37,51 @@ pub(crate) fn two_clusters(options: TestClusterOptions) -> TwoClusters {
     TwoClusters { main, hospital, dir, kubeconfig }
 }
 
-fn kubectl_on(cluster: &TestCluster, args: &[&str]) -> Output {
-    cluster.kubectl().args(args).output().expect("kubectl runs")
-}
-
 #[test]
 fn a_federation_on_a_second_cluster_is_planned_applied_drifted_and_destroyed_there() {
     let TwoClusters { main, hospital, dir, kubeconfig } =
         two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let inventory = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
-         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2']\n\
-         clusters:\n  - name: hospital\n    server: {server}\n    context: hospital\n    bearerToken: {{env: HOSPITAL_TOKEN}}\n\
-         federations:\n  - {{name: federation-H, kind: local, cluster: hospital, apps: [{{name: exareme2}}]}}\n",
-        server = hospital.server_url()
-    );
+    let inventory = Inventory::new("argocd")
+        .cluster(
+            Cluster::new("hospital", hospital.server_url())
+                .context("hospital")
+                .bearer_token(Secret::env("HOSPITAL_TOKEN")),
+        )
+        .federation(Federation::local("federation-H").on("hospital").apps(&["exareme2"]))
+        .to_yaml();
     std::fs::write(d.join("mip.yaml"), inventory).expect("inventory");
 
     // The plan names the remote objects with their cluster.
-    let plan = mip_in(d, &kubeconfig, &["plan"]);
+    let plan = mip_two(d, &kubeconfig).args(["plan"]).run();
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     assert!(stdout(&plan).contains("+ hospital:v1/Namespace/federation-h"), "{}", stdout(&plan));
 
-    let apply = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    let apply = mip_two(d, &kubeconfig).args(["apply", "--auto-approve", "--wait-timeout", "0"]).run();
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
     // The federation's namespace is on the second cluster, not on the first; Argo CD's cluster
     // Secret is on the first.
-    assert!(kubectl_on(&hospital, &["get", "namespace", "federation-h"]).status.success());
-    assert!(!kubectl_on(&main, &["get", "namespace", "federation-h"]).status.success());
-    assert!(kubectl_on(&main, &["get", "secret", "-n", "argocd", "mip-cluster-hospital"]).status.success());
-    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert!(hospital.kubectl_run(&["get", "namespace", "federation-h"]).status.success());
+    assert!(!main.kubectl_run(&["get", "namespace", "federation-h"]).status.success());
+    assert!(main.kubectl_run(&["get", "secret", "-n", "argocd", "mip-cluster-hospital"]).status.success());
+    let again = mip_two(d, &kubeconfig).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&again), 0, "re-plan after apply:\n{}", stdout(&again));
-    let state = mip_in(d, &kubeconfig, &["state", "list"]);
+    let state = mip_two(d, &kubeconfig).args(["state", "list"]).run();
     assert!(stdout(&state).contains("hospital:v1/Namespace/federation-h"), "{}", stdout(&state));
 
     // Drift on the second cluster names it.
     assert!(
-        kubectl_on(&hospital, &["label", "namespace", "federation-h", "app.kubernetes.io/managed-by-"])
+        hospital
+            .kubectl_run(&["label", "namespace", "federation-h", &format!("{MANAGED_BY_LABEL}-")])
             .status
             .success()
     );
-    let drift = mip_in(d, &kubeconfig, &["drift", "--mip-only"]);
+    let drift = mip_two(d, &kubeconfig).args(["drift", "--mip-only"]).run();
     assert_eq!(code(&drift), 2, "{}", stdout(&drift));
     assert!(stdout(&drift).contains("hospital:v1/Namespace/federation-h"), "{}", stdout(&drift));
-    let fix = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    let fix = mip_two(d, &kubeconfig).args(["apply", "--auto-approve", "--wait-timeout", "0"]).run();
     assert_eq!(code(&fix), 0, "{}", stderr(&fix));
-    let clean = mip_in(d, &kubeconfig, &["drift", "--mip-only"]);
+    let clean = mip_two(d, &kubeconfig).args(["drift", "--mip-only"]).run();
     assert_eq!(
         code(&clean),
         0,
@@ -108,17 +96,17 @@ fn a_federation_on_a_second_cluster_is_planned_applied_drifted_and_destroyed_the
         std::fs::read_to_string(main.kubeconfig_path()).expect("kubeconfig").replace(CONTEXT, "hospital");
     std::fs::write(d.join("wrong.kubeconfig"), wrong).expect("write");
     let crossed = format!("{}:{}", main.kubeconfig_path().display(), d.join("wrong.kubeconfig").display());
-    let refused = mip_in(d, &crossed, &["plan"]);
+    let refused = mip_two(d, &crossed).args(["plan"]).run();
     assert_eq!(code(&refused), 6, "{}", stderr(&refused));
     assert!(stderr(&refused).contains("clusters[hospital].server"), "{}", stderr(&refused));
 
     // Destroy removes what mip made on both clusters.
     let destroy = releasing_finalizers(&main, || {
-        mip_in(d, &kubeconfig, &["destroy", "--auto-approve", "--include-protected"])
+        mip_two(d, &kubeconfig).args(["destroy", "--auto-approve", "--include-protected"]).run()
     });
     assert_eq!(code(&destroy), 0, "{}", stderr(&destroy));
     let gone = |c: &TestCluster, args: &[&str]| {
-        let o = kubectl_on(c, args);
+        let o = c.kubectl_run(args);
         !o.status.success() || String::from_utf8_lossy(&o.stdout).contains("Terminating")
     };
     assert!(gone(&hospital, &["get", "namespace", "federation-h", "-o", "jsonpath={.status.phase}"]));
@@ -146,16 +134,23 @@ fn releasing_finalizers<T>(cluster: &TestCluster, f: impl FnOnce() -> T) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let o = kubectl_on(cluster, &["get", "applications", "-n", "argocd", "-o", "json"]);
+                let o = cluster.kubectl_run(&["get", "applications", "-n", "argocd", "-o", "json"]);
                 let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
                 for app in list["items"].as_array().cloned().unwrap_or_default() {
                     if app["metadata"]["deletionTimestamp"].is_string() {
                         let name = app["metadata"]["name"].as_str().unwrap_or_default();
                         let patch = r#"{"metadata": {"finalizers": null}}"#;
-                        kubectl_on(
-                            cluster,
-                            &["patch", "application", name, "-n", "argocd", "--type", "merge", "-p", patch],
-                        );
+                        cluster.kubectl_run(&[
+                            "patch",
+                            "application",
+                            name,
+                            "-n",
+                            "argocd",
+                            "--type",
+                            "merge",
+                            "-p",
+                            patch,
+                        ]);
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(200));
@@ -189,28 +184,19 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
     let TwoClusters { main, hospital, dir, kubeconfig } =
         two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let head = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\n\
-         repositories:\n  infra: {url: 'https://example.org/mip-infra.git'}\n  deployments: {url: 'https://example.org/mip-deployments.git'}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{name: security}]\n";
-    let cluster = format!(
-        "clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n",
-        hospital.server_url()
-    );
+    let head = Inventory::new("argocd").yaml("commonApps: [{name: security}]\n");
+    let cluster = head.clone().cluster(Cluster::new("hospital", hospital.server_url()).context("hospital"));
     let federation =
-        "federations:\n  - {name: federation-H, kind: local, cluster: hospital, apps: [{name: exareme2}]}\n";
-    let write_inventory = |text: &str| std::fs::write(d.join("mip.yaml"), text).expect("inventory");
-    write_inventory(&format!("{head}{cluster}{federation}"));
+        cluster.clone().federation(Federation::local("federation-H").on("hospital").apps(&["exareme2"]));
+    let write_inventory = |inventory: &Inventory| inventory.write(&d.join("mip.yaml"));
+    write_inventory(&federation);
 
     // With `security` on, the static projects permit the federation's namespace on the second
     // cluster: the inventory validates.
-    let valid = Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(["validate", "-i", "mip.yaml"])
-        .current_dir(d)
-        .output()
-        .expect("mip runs");
+    let valid = mip_cmd().args(["validate", "-i", "mip.yaml"]).dir(d).run();
     assert_eq!(code(&valid), 0, "{}", stderr(&valid));
 
-    let plan = mip_in(d, &kubeconfig, &["plan", "--out", "registered.plan"]);
+    let plan = mip_two(d, &kubeconfig).args(["plan", "--out", "registered.plan"]).run();
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let text = stdout(&plan);
     for line in [
@@ -234,8 +220,9 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         "{text}"
     );
 
-    let apply =
-        mip_in(d, &kubeconfig, &["apply", "registered.plan", "--auto-approve", "--wait-timeout", "0"]);
+    let apply = mip_two(d, &kubeconfig)
+        .args(["apply", "registered.plan", "--auto-approve", "--wait-timeout", "0"])
+        .run();
     assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
     let token = registered_token(&hospital);
     let config = cluster_config(&main);
@@ -247,7 +234,7 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         ca.as_slice(),
         "and the remote CA"
     );
-    let secret = kubectl_on(&main, &["get", "secret", "-n", "argocd", "mip-cluster-hospital", "-o", "json"]);
+    let secret = main.kubectl_run(&["get", "secret", "-n", "argocd", "mip-cluster-hospital", "-o", "json"]);
     let secret: serde_json::Value = serde_json::from_slice(&secret.stdout).expect("json");
     let field =
         |k: &str| mip_plan::base64_decode(secret["data"][k].as_str().unwrap_or_default()).unwrap_or_default();
@@ -280,44 +267,53 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
     assert_eq!(can_i(&["create", "deployments.apps", "-n", "default"]), "no");
     assert_eq!(can_i(&["create", "namespaces"]), "no");
 
-    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    let again = mip_two(d, &kubeconfig).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&again), 0, "re-plan after apply:\n{}{}", stdout(&again), stderr(&again));
 
     // A cluster Secret whose credentials were emptied by hand is what `mip doctor` names; the
     // value differs from its source, so apply (taking the field back) carries the token again.
     let patch = r#"{"stringData": {"config": "{\"tlsClientConfig\": {\"insecure\": false}}"}}"#;
-    let emptied = kubectl_on(
-        &main,
-        &["patch", "secret", "-n", "argocd", "mip-cluster-hospital", "--type", "merge", "-p", patch],
-    );
+    let emptied = main.kubectl_run(&[
+        "patch",
+        "secret",
+        "-n",
+        "argocd",
+        "mip-cluster-hospital",
+        "--type",
+        "merge",
+        "-p",
+        patch,
+    ]);
     assert!(emptied.status.success(), "{}", String::from_utf8_lossy(&emptied.stderr));
-    let doctor = mip_in(d, &kubeconfig, &["doctor"]);
+    let doctor = mip_two(d, &kubeconfig).args(["doctor"]).run();
     assert_eq!(code(&doctor), 2, "{}{}", stdout(&doctor), stderr(&doctor));
     assert!(
         stdout(&doctor).contains("error[cluster-without-credentials] v1/Secret/argocd/mip-cluster-hospital"),
         "{}",
         stdout(&doctor)
     );
-    let restored =
-        mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0", "--force-conflicts"]);
+    let restored = mip_two(d, &kubeconfig)
+        .args(["apply", "--auto-approve", "--wait-timeout", "0", "--force-conflicts"])
+        .run();
     assert_eq!(code(&restored), 0, "{}{}", stdout(&restored), stderr(&restored));
     assert_eq!(cluster_config(&main)["bearerToken"], token.as_str(), "carried again");
 
     // A deleted ServiceAccount (its token goes with it) is drift on the second cluster; apply
     // restores both and carries the new token to the cluster Secret.
     assert!(
-        kubectl_on(&hospital, &["delete", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
+        hospital
+            .kubectl_run(&["delete", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
             .status
             .success()
     );
-    let drift = mip_in(d, &kubeconfig, &["drift", "--mip-only"]);
+    let drift = mip_two(d, &kubeconfig).args(["drift", "--mip-only"]).run();
     assert_eq!(code(&drift), 2, "{}{}", stdout(&drift), stderr(&drift));
     assert!(
         stdout(&drift).contains("hospital:v1/ServiceAccount/kube-system/mip-argocd-manager"),
         "{}",
         stdout(&drift)
     );
-    let fix = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    let fix = mip_two(d, &kubeconfig).args(["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]).run();
     assert_eq!(code(&fix), 0, "{}{}", stdout(&fix), stderr(&fix));
     let new_token = registered_token(&hospital);
     assert_ne!(new_token, token, "a new token is issued");
@@ -329,23 +325,21 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         can_i(&["create", "deployments.apps", "-n", "federation-h"]) != "yes"
     });
     assert!(dead, "the old token still works");
-    let clean = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    let clean = mip_two(d, &kubeconfig).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&clean), 0, "after the fix:\n{}{}", stdout(&clean), stderr(&clean));
 
     // Removing the federation deletes its namespace and binding there; the registration stays.
-    write_inventory(&format!("{head}{cluster}"));
-    let without_federation = mip_in(
-        d,
-        &kubeconfig,
-        &[
+    write_inventory(&cluster);
+    let without_federation = mip_two(d, &kubeconfig)
+        .args([
             "apply",
             "--auto-approve",
             "--wait-timeout",
             "0",
             "--allow-delete",
             "hospital:v1/Namespace/federation-h",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(
         code(&without_federation),
         0,
@@ -354,24 +348,23 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         stderr(&without_federation)
     );
     let absent = |c: &TestCluster, args: &[&str]| {
-        let o = kubectl_on(c, args);
+        let o = c.kubectl_run(args);
         !o.status.success() || String::from_utf8_lossy(&o.stdout).contains("Terminating")
     };
     assert!(absent(&hospital, &["get", "namespace", "federation-h", "-o", "jsonpath={.status.phase}"]));
     assert!(absent(&hospital, &["get", "rolebinding", "-n", "federation-h", "mip-argocd-manager"]));
     assert!(
-        kubectl_on(&hospital, &["get", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
+        hospital
+            .kubectl_run(&["get", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"])
             .status
             .success()
     );
 
     // Removing the cluster from the inventory: mip still reaches it through the context the
     // state remembers, and deletes the registration there and the cluster Secret here.
-    write_inventory(head);
-    let without_cluster = mip_in(
-        d,
-        &kubeconfig,
-        &[
+    write_inventory(&head);
+    let without_cluster = mip_two(d, &kubeconfig)
+        .args([
             "apply",
             "--auto-approve",
             "--wait-timeout",
@@ -380,8 +373,8 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
             "hospital:v1/Secret/kube-system/mip-argocd-manager-token",
             "--allow-delete",
             "v1/Secret/argocd/mip-cluster-hospital",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code(&without_cluster), 0, "{}{}", stdout(&without_cluster), stderr(&without_cluster));
     for args in [
         &["get", "serviceaccount", "-n", "kube-system", "mip-argocd-manager"][..],
@@ -391,7 +384,7 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
         assert!(absent(&hospital, args), "{args:?} still on the second cluster");
     }
     assert!(absent(&main, &["get", "secret", "-n", "argocd", "mip-cluster-hospital"]));
-    let state = mip_in(d, &kubeconfig, &["state", "list"]);
+    let state = mip_two(d, &kubeconfig).args(["state", "list"]).run();
     assert!(!stdout(&state).contains("hospital:"), "{}", stdout(&state));
 
     // Canary: neither token is in any output (the restoring apply logs at -vvv), the plan file
@@ -425,20 +418,30 @@ fn a_cluster_is_registered_restored_and_removed_with_least_privilege() {
 
 /// The token the second cluster's token controller issued for Argo CD's ServiceAccount.
 fn registered_token(cluster: &TestCluster) -> String {
-    let o = kubectl_on(
-        cluster,
-        &["get", "secret", "-n", "kube-system", "mip-argocd-manager-token", "-o", "jsonpath={.data.token}"],
-    );
+    let o = cluster.kubectl_run(&[
+        "get",
+        "secret",
+        "-n",
+        "kube-system",
+        "mip-argocd-manager-token",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     mip_plan::base64_decode(String::from_utf8_lossy(&o.stdout).trim()).expect("token")
 }
 
 /// The `config` JSON of Argo CD's cluster Secret for `hospital` on the management cluster.
 fn cluster_config(cluster: &TestCluster) -> serde_json::Value {
-    let o = kubectl_on(
-        cluster,
-        &["get", "secret", "-n", "argocd", "mip-cluster-hospital", "-o", "jsonpath={.data.config}"],
-    );
+    let o = cluster.kubectl_run(&[
+        "get",
+        "secret",
+        "-n",
+        "argocd",
+        "mip-cluster-hospital",
+        "-o",
+        "jsonpath={.data.config}",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_str(&mip_plan::base64_decode(String::from_utf8_lossy(&o.stdout).trim()).expect("b64"))
         .expect("config JSON")
@@ -471,20 +474,17 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
         b64(PSK)
     );
     std::fs::write(d.join("seed.yaml"), seed).expect("write");
-    let seeded = kubectl_on(&main, &["apply", "-f", &d.join("seed.yaml").display().to_string()]);
+    let seeded = main.kubectl_run(&["apply", "-f", &d.join("seed.yaml").display().to_string()]);
     assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
-    let inventory = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
-         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2']\ncommonApps: [{{name: submariner}}]\n\
-         apps: {{submariner: {{joinSecrets: {{psk: submariner-operator/submariner-ipsec-psk}}}}}}\n\
-         clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n\
-         federations:\n  - {{name: federation-Z, kind: hybrid, remoteClusters: [hospital], apps: [{{name: exareme2}}]}}\n",
-        hospital.server_url()
-    );
+    let inventory = Inventory::new("argocd")
+        .yaml("commonApps: [{name: submariner}]\n")
+        .yaml("apps: {submariner: {joinSecrets: {psk: submariner-operator/submariner-ipsec-psk}}}\n")
+        .cluster(Cluster::new("hospital", hospital.server_url()).context("hospital"))
+        .federation(Federation::hybrid("federation-Z", &["hospital"]).apps(&["exareme2"]))
+        .to_yaml();
     std::fs::write(d.join("mip.yaml"), inventory).expect("inventory");
 
-    let plan = mip_in(d, &kubeconfig, &["plan", "--out", "hybrid.plan"]);
+    let plan = mip_two(d, &kubeconfig).args(["plan", "--out", "hybrid.plan"]).run();
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let text = stdout(&plan);
     assert!(text.contains("+ hospital:v1/Namespace/submariner-operator"), "{text}");
@@ -496,13 +496,19 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
             && text.contains("(sensitive, from key `psk` of `v1/Secret/submariner-operator/submariner-ipsec-psk`)"),
         "{text}"
     );
-    let apply =
-        mip_in(d, &kubeconfig, &["apply", "hybrid.plan", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    let apply = mip_two(d, &kubeconfig)
+        .args(["apply", "hybrid.plan", "--auto-approve", "--wait-timeout", "0", "-vvv"])
+        .run();
     assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
-    let join = kubectl_on(
-        &hospital,
-        &["get", "secret", "-n", "submariner-operator", "submariner-broker-join", "-o", "json"],
-    );
+    let join = hospital.kubectl_run(&[
+        "get",
+        "secret",
+        "-n",
+        "submariner-operator",
+        "submariner-broker-join",
+        "-o",
+        "json",
+    ]);
     assert!(join.status.success(), "{}", String::from_utf8_lossy(&join.stderr));
     let join: serde_json::Value = serde_json::from_slice(&join.stdout).expect("json");
     let field =
@@ -511,7 +517,7 @@ fn a_hybrid_federation_carries_the_submariner_join_to_its_remote_node() {
     assert_eq!(field("broker-ca"), ca_b64, "base64, as the chart's `broker.ca` wants it");
     assert_eq!(field("ipsec-psk"), PSK);
     assert_eq!(field("cluster-id"), "hospital");
-    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    let again = mip_two(d, &kubeconfig).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&again), 0, "re-plan after apply:\n{}{}", stdout(&again), stderr(&again));
 
     let mut files = vec![d.join("hybrid.plan")];
@@ -534,39 +540,39 @@ fn a_remote_cluster_that_is_down_fails_the_run_by_name_and_loses_nothing() {
     let TwoClusters { main: _main, mut hospital, dir, kubeconfig } =
         two_clusters(TestClusterOptions { argocd_namespace: "argocd".into(), ..Default::default() });
     let d = dir.path();
-    let inventory = |apps: &str| {
-        format!(
-            "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: argocd}}\nrevision: main\n\
-             repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
-             upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/HBPMedical/mip-deployment']\n\
-             credentials: {{keycloak: {{clientId: {{env: HOSPITAL_TOKEN}}, clientSecret: {{env: HOSPITAL_TOKEN}}}}}}\n\
-             clusters:\n  - {{name: hospital, server: '{}', context: hospital}}\n\
-             federations:\n  - {{name: federation-H, kind: local, cluster: hospital, apps: [{apps}]}}\n",
-            hospital.server_url()
-        )
+    let inventory = |apps: &[&str]| {
+        Inventory::new("argocd")
+            .upstream(MIP_DEPLOYMENT)
+            .keycloak(Secret::env("HOSPITAL_TOKEN"), Secret::env("HOSPITAL_TOKEN"))
+            .cluster(Cluster::new("hospital", hospital.server_url()).context("hospital"))
+            .federation(Federation::local("federation-H").on("hospital").apps(apps))
     };
-    std::fs::write(d.join("mip.yaml"), inventory("{name: exareme2}")).expect("inventory");
-    let apply = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    inventory(&["exareme2"]).write(&d.join("mip.yaml"));
+    let apply = mip_two(d, &kubeconfig).args(["apply", "--auto-approve", "--wait-timeout", "0"]).run();
     assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
-    let state_before = stdout(&mip_in(d, &kubeconfig, &["state", "list"]));
+    let state_before = stdout(&mip_two(d, &kubeconfig).args(["state", "list"]).run());
 
     // A change that writes on both clusters (the federation's Secrets there), while the second
     // cluster is down.
-    std::fs::write(d.join("mip.yaml"), inventory("{name: exareme2}, {name: mip-stack}")).expect("inventory");
+    inventory(&["exareme2", "mip-stack"]).write(&d.join("mip.yaml"));
     hospital.kill_apiserver();
     let port = hospital.server_url().rsplit(':').next().expect("port").to_owned();
     for args in [&["plan"][..], &["apply", "--auto-approve", "--wait-timeout", "0"]] {
-        let o = mip_in(d, &kubeconfig, args);
+        let o = mip_two(d, &kubeconfig).args(args).run();
         assert_eq!(code(&o), 1, "{args:?}: {}{}", stdout(&o), stderr(&o));
         assert!(stderr(&o).contains(&port), "{args:?} names the server that is down: {}", stderr(&o));
         assert!(!stderr(&o).contains(TOKEN));
     }
-    assert_eq!(stdout(&mip_in(d, &kubeconfig, &["state", "list"])), state_before, "the state is unchanged");
+    assert_eq!(
+        stdout(&mip_two(d, &kubeconfig).args(["state", "list"]).run()),
+        state_before,
+        "the state is unchanged"
+    );
 
     hospital.start_apiserver().expect("the API server comes back");
-    let apply = mip_in(d, &kubeconfig, &["apply", "--auto-approve", "--wait-timeout", "0"]);
+    let apply = mip_two(d, &kubeconfig).args(["apply", "--auto-approve", "--wait-timeout", "0"]).run();
     assert_eq!(code(&apply), 0, "{}{}", stdout(&apply), stderr(&apply));
-    assert!(kubectl_on(&hospital, &["get", "secret", "-n", "federation-h", "mip-secret"]).status.success());
-    let again = mip_in(d, &kubeconfig, &["plan", "--detailed-exitcode"]);
+    assert!(hospital.kubectl_run(&["get", "secret", "-n", "federation-h", "mip-secret"]).status.success());
+    let again = mip_two(d, &kubeconfig).args(["plan", "--detailed-exitcode"]).run();
     assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
 }

@@ -7,21 +7,8 @@ use mip_test_support::{TestCluster, TestClusterOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-pub(crate) fn mip_on(cluster: &TestCluster, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", cluster.kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
 
 /// Deep merge of `top` into `base`.
 fn merge(base: &mut serde_json::Value, top: &serde_json::Value) {
@@ -67,18 +54,7 @@ pub(crate) fn play_argo(cluster: &TestCluster, expected: &[(String, serde_json::
         );
         docs.push_str(&format!("---\n{doc}\n"));
     }
-    let mut child = cluster
-        .kubectl()
-        .args(["apply", "--server-side", "--field-manager=argocd-controller", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(docs.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cluster.kubectl_apply(&docs, &["--server-side", "--field-manager=argocd-controller"]);
 }
 
 /// Reports every Application in `ns` Synced (compared with the revision its spec tracks) and
@@ -107,10 +83,6 @@ pub(crate) fn report_healthy(cluster: &TestCluster, ns: &str) {
     }
 }
 
-fn exists(cluster: &TestCluster, ns: &str, name: &str) -> bool {
-    cluster.kubectl().args(["get", "application", "-n", ns, name]).output().expect("kubectl").status.success()
-}
-
 fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(String, String)>) {
     let cluster =
         TestCluster::start(TestClusterOptions { argocd_namespace: argocd_ns.into(), ..Default::default() });
@@ -124,9 +96,8 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
     }
     let env_owned = prepare(dir.path());
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--output", "json"], &env)
-        .output()
-        .expect("mip");
+    let plan =
+        mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--output", "json"]).envs(&env).run();
     assert_eq!(code(&plan), 0, "{}", stderr(&plan));
     let p: serde_json::Value = serde_json::from_slice(&plan.stdout).expect("json");
     let expected: Vec<(String, serde_json::Value)> = p["expected"]
@@ -137,22 +108,18 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
         .collect();
 
     // A gate that never releases fails, naming what is missing.
-    let short = mip_on(
-        &cluster,
-        dir.path(),
-        &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "2"],
-        &env,
-    )
-    .output()
-    .expect("mip");
+    let short = mip_on(&cluster, dir.path())
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "2"])
+        .envs(&env)
+        .run();
     assert_eq!(code(&short), 5, "{}", stderr(&short));
     assert!(stderr(&short).contains("pending: argoproj.io/v1alpha1/AppProject/"), "{}", stderr(&short));
     assert!(stderr(&short).contains("not created yet"), "{}", stderr(&short));
     // The order holds across the Argo CD boundary: the argo-projects root was written, the
     // infra root waited at its gate for the projects Argo CD never generated.
-    assert!(exists(&cluster, argocd_ns, "main-argo-projects"), "{}", stderr(&short));
+    assert!(cluster.exists("application", argocd_ns, "main-argo-projects"), "{}", stderr(&short));
     assert!(
-        !exists(&cluster, argocd_ns, "main-infra-clusterset"),
+        !cluster.exists("application", argocd_ns, "main-infra-clusterset"),
         "infra root written before its gate opened"
     );
     assert!(stderr(&short).contains("skipped (waits for `argoproj.io/v1alpha1/"), "{}", stderr(&short));
@@ -170,25 +137,20 @@ fn bootstrap(example: &str, argocd_ns: &str, prepare: impl Fn(&Path) -> Vec<(Str
                 std::thread::sleep(Duration::from_millis(300));
             }
         });
-        let out = mip_on(
-            &cluster,
-            dir.path(),
-            &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"],
-            &env,
-        )
-        .output()
-        .expect("mip");
+        let out = mip_on(&cluster, dir.path())
+            .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "60"])
+            .envs(&env)
+            .run();
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         h.join().expect("argo thread");
         out
     });
     assert_eq!(code(&argo), 0, "{}", stderr(&argo));
     assert!(started.elapsed() < Duration::from_secs(60));
-    let again = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &env)
-        .output()
-        .expect("mip");
+    let again =
+        mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).envs(&env).run();
     assert_eq!(code(&again), 0, "re-plan after bootstrap is not empty:\n{}", stdout(&again));
-    let drift = mip_on(&cluster, dir.path(), &["drift", "-i", "mip.yaml"], &env).output().expect("mip");
+    let drift = mip_on(&cluster, dir.path()).args(["drift", "-i", "mip.yaml"]).envs(&env).run();
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 }
 
@@ -233,7 +195,7 @@ fn examples_mip_infra_bootstraps_from_scratch() {
 /// `mip state list --output json` in `dir`: the state's serial, and each recorded address with
 /// the serial of the record that wrote it and the uid it recorded.
 fn recorded(cluster: &TestCluster, dir: &Path) -> (u64, BTreeMap<String, (u64, String)>) {
-    let o = mip_on(cluster, dir, &["state", "list", "--output", "json"], &[]).output().expect("mip");
+    let o = mip_on(cluster, dir).args(["state", "list", "--output", "json"]).run();
     assert_eq!(code(&o), 0, "the state is readable: {}", stderr(&o));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let entries = st["managed"].as_array().expect("managed").iter().map(|e| {
@@ -288,11 +250,9 @@ fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
     let (mut serial, mut before) = (0, BTreeMap::new());
     let mut in_flight_at_kills = BTreeSet::new();
     for round in 1..=2 {
-        let mut child = mip_on(&cluster, dir.path(), &[&apply[..], &["--parallelism", "1"]].concat(), &[])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = mip_on(&cluster, dir.path())
+            .args([&apply[..], &["--parallelism", "1"]].concat())
+            .spawn(Stdio::piped(), Stdio::null());
         let (mut started, mut done, mut in_flight) = (BTreeSet::new(), BTreeSet::new(), None);
         for (event, addr, ev) in events(child.stdout.take().expect("stdout")) {
             match event.as_str() {
@@ -345,7 +305,7 @@ fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
         (serial, before) = (now_serial, now);
     }
     // The next apply takes the lock, writes exactly what was not recorded, and converges.
-    let done = mip_on(&cluster, dir.path(), &apply, &[]).output().expect("mip");
+    let done = mip_on(&cluster, dir.path()).args(apply).run();
     assert_eq!(code(&done), 0, "{}", stderr(&done));
     let written: BTreeSet<String> =
         events(&done.stdout[..]).filter(|(e, ..)| e == "done").map(|(_, a, _)| a).collect();
@@ -364,8 +324,6 @@ fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
         "recorded without a write: {rest:?}, written {written:?}"
     );
     assert_eq!(final_serial - serial, (total - before.len()) as u64, "a record was written twice");
-    let plan = mip_on(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"], &[])
-        .output()
-        .expect("mip");
+    let plan = mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     assert_eq!(code(&plan), 0, "not converged:\n{}", stdout(&plan));
 }

@@ -7,30 +7,20 @@
 //! What each test holds mip to is in `docs/reliability.md`. No timing is asserted except the
 //! bounds mip promises; figures go to stderr as `reliability-figure:` lines.
 
-use crate::examples_live::{mip_on, play_argo, report_healthy};
+use crate::examples_live::{play_argo, report_healthy};
 use crate::*;
-use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
+use mip_test_support::{TestCluster, TestClusterOptions, Toxic, figure};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn figure(name: &str, value: impl std::fmt::Display) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
-}
-
 /// An inventory of `n` federations (Exareme2 only: no credentials needed).
 fn inventory(argocd: &str, n: usize) -> String {
-    let mut text = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
-         repositories:\n  infra: {{url: 'https://example.org/infra.git'}}\n  deployments: {{url: 'https://example.org/deploy.git'}}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:\n"
-    );
-    for i in 0..n {
-        text.push_str(&format!("  - {{name: federation-{i:03}, kind: local, apps: [{{name: exareme2}}]}}\n"));
-    }
-    text
+    let inventory = Inventory::new(argocd)
+        .repositories("https://example.org/infra.git", "https://example.org/deploy.git");
+    let federation = |i: usize| Federation::local(&format!("federation-{i:03}")).apps(&["exareme2"]);
+    (0..n).fold(inventory, |inventory, i| inventory.federation(federation(i))).to_yaml()
 }
 
 /// `args` for the live test environment `e` (its inventory and state directory).
@@ -41,17 +31,8 @@ fn live_args<'a>(e: &'a crate::live::Env, args: &[&'a str]) -> Vec<&'a str> {
 /// `mip` in `dir` against `kubeconfig`, started in the background with stdout piped (with the
 /// live tests' client id in the environment).
 fn spawn_mip(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", kubeconfig)
-        .env("MIP_TEST_KC_ID", crate::live::CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mip starts")
+    let mip = mip_cmd().kubeconfig(kubeconfig).dir(dir).env("MIP_TEST_KC_ID", crate::live::CLIENT_ID);
+    mip.args(args).spawn(Stdio::piped(), Stdio::piped())
 }
 
 /// `apply -i mip.yaml --auto-approve --output json` and `extra`.
@@ -86,10 +67,6 @@ fn finish(mut child: Child) -> (i32, String) {
     child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
     let status = child.wait().expect("mip ends");
     (status.code().expect("exited"), err)
-}
-
-fn run_in(cluster: &TestCluster, dir: &Path, args: &[&str]) -> Output {
-    mip_on(cluster, dir, args, &[]).output().expect("mip runs")
 }
 
 /// The objects Argo CD would generate, from the output of `plan --output json`.
@@ -135,15 +112,17 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
     // The outage (about 4 s) is shorter than the request timeout (10 s): every write in
     // flight is retried and the apply completes.
     assert_eq!(first, 0, "retried through the restart: {err}");
-    let again =
-        run_in(&cluster, dir.path(), &["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"]);
+    let again = mip_on(&cluster, dir.path())
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0"])
+        .run();
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert!(stderr(&again).contains("No changes"), "the first apply did everything: {}", stderr(&again));
     figure("apiserver_restart_during_apply_converged_s", format!("{:.1}", started.elapsed().as_secs_f64()));
-    let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let plan = mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     assert_eq!(code(&plan), 0, "converged: nothing left to do\n{}{}", stdout(&plan), stderr(&plan));
     // Nothing lost: every federation's namespace exists and the state manages each once.
-    let state = run_in(&cluster, dir.path(), &["state", "list", "-i", "mip.yaml", "--output", "json"]);
+    let state =
+        mip_on(&cluster, dir.path()).args(["state", "list", "-i", "mip.yaml", "--output", "json"]).run();
     let state: serde_json::Value = serde_json::from_slice(&state.stdout).expect("json");
     let managed: Vec<&str> =
         state["managed"].as_array().expect("managed").iter().filter_map(|m| m["address"].as_str()).collect();
@@ -168,7 +147,7 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
 
     // 2. Killed while apply waits for Argo CD (played from this thread once the server is back).
     let expected =
-        expected_of(&run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--output", "json"]));
+        expected_of(&mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--output", "json"]).run());
     let mut apply = spawn_mip(
         &kubeconfig,
         dir.path(),
@@ -191,9 +170,9 @@ fn apiserver_restarted_during_apply_and_during_the_wait_loses_nothing_and_conver
         out
     });
     assert_eq!(waited, 0, "the wait rode out the restart: {err}");
-    let plan = run_in(&cluster, dir.path(), &["plan", "-i", "mip.yaml", "--detailed-exitcode"]);
+    let plan = mip_on(&cluster, dir.path()).args(["plan", "-i", "mip.yaml", "--detailed-exitcode"]).run();
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
-    let drift = run_in(&cluster, dir.path(), &["drift", "-i", "mip.yaml"]);
+    let drift = mip_on(&cluster, dir.path()).args(["drift", "-i", "mip.yaml"]).run();
     assert_eq!(code(&drift), 0, "{}{}", stdout(&drift), stderr(&drift));
 }
 
@@ -295,8 +274,7 @@ fn write_phase(child: &mut Child, first_write: Option<std::sync::mpsc::Sender<()
 fn twenty_readers_of_the_cluster_state_while_an_apply_holds_the_lease_read_committed_serials() {
     let e = crate::live::setup("load");
     let cluster = TestCluster::shared();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ns = rt.block_on(cluster.fresh_namespace("mip-state-load"));
+    let ns = cluster.fresh_namespace_blocking("mip-state-load");
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
     let mut text = format!("{text}state: {{backend: cluster, namespace: {ns}}}\n");
     let add = |text: &mut String, from: usize, to: usize| {
@@ -476,14 +454,11 @@ spec:
     )
     .expect("write");
     let started = Instant::now();
-    let apply = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+    let apply = mip_cmd()
         .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "--parallelism", "16"])
-        .current_dir(dir.path())
-        .env("KUBECONFIG", &kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip runs");
+        .dir(dir.path())
+        .kubeconfig(&kubeconfig)
+        .run();
     figure(
         "apf_tiny_share_cli_apply_40_federations_parallelism_16_s",
         format!("{:.1}", started.elapsed().as_secs_f64()),
@@ -500,32 +475,12 @@ spec:
         .sum();
     figure("apf_tiny_share_cli_apply_rejected_429", throttled);
     assert!(throttled > 0.0, "priority and fairness rejected some of mip's requests");
-    let plan = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
+    let plan = mip_cmd()
         .args(["plan", "-i", "mip.yaml", "--detailed-exitcode"])
-        .current_dir(dir.path())
-        .env("KUBECONFIG", &kubeconfig)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("mip runs");
+        .dir(dir.path())
+        .kubeconfig(&kubeconfig)
+        .run();
     assert_eq!(code(&plan), 0, "{}{}", stdout(&plan), stderr(&plan));
-}
-
-/// `mip` with the live environment's inventory and state, these variables on top, started in
-/// the background (stdout and stderr piped).
-fn spawn_with(e: &crate::live::Env, args: &[&str], vars: &[(&str, &str)]) -> Child {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(live_args(e, args))
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_KC_ID", crate::live::CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("mip starts")
 }
 
 /// Waits until `file` exists: the process that paused there (mip's test hook,
@@ -556,8 +511,7 @@ fn serial_read(out: &Output) -> u64 {
 #[test]
 fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     let e = crate::live::setup("overlap");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-overlap"));
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state-overlap");
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
     std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
     let small = [("MIP_STATE_CHUNK_BYTES", "256")];
@@ -587,11 +541,17 @@ fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     let dir = e.dir.path();
     let (held, gap) = (dir.join("commit-held"), dir.join("reader-held"));
     let held_s = held.display().to_string();
-    let mut apply = spawn_with(
-        &e,
-        &["apply", "--auto-approve", "--wait-timeout", "0", "--output", "json"],
-        &[small[0], ("MIP_TEST_PAUSE_AT", "commit-before-index"), ("MIP_TEST_PAUSE_FILE", held_s.as_str())],
-    );
+    let mut apply = e
+        .mip()
+        .args(["apply", "--auto-approve", "--wait-timeout", "0", "--output", "json"])
+        .inventory(&e.inv)
+        .state_dir(&e.state)
+        .envs(&[
+            small[0],
+            ("MIP_TEST_PAUSE_AT", "commit-before-index"),
+            ("MIP_TEST_PAUSE_FILE", held_s.as_str()),
+        ])
+        .spawn(Stdio::piped(), Stdio::piped());
     wait_paused(&held, &mut apply);
     // While the commit is held: a reader reads the old serial, whole (checksummed).
     let during = crate::live::run(&e, &["plan", "--output", "json"]);
@@ -601,11 +561,13 @@ fn a_reader_overlapping_a_commit_reads_the_old_or_the_new_serial_whole() {
     // state once; a plan's first read is a peek it repeats on failure, which would hide a
     // reader that cannot follow a commit).
     let gap_s = gap.display().to_string();
-    let mut reader = spawn_with(
-        &e,
-        &["state", "list", "--output", "json"],
-        &[("MIP_TEST_PAUSE_AT", "read-before-chunks"), ("MIP_TEST_PAUSE_FILE", gap_s.as_str())],
-    );
+    let mut reader = e
+        .mip()
+        .args(["state", "list", "--output", "json"])
+        .inventory(&e.inv)
+        .state_dir(&e.state)
+        .envs(&[("MIP_TEST_PAUSE_AT", "read-before-chunks"), ("MIP_TEST_PAUSE_FILE", gap_s.as_str())])
+        .spawn(Stdio::piped(), Stdio::piped());
     wait_paused(&gap, &mut reader);
     // The commit goes on: the new index, the replaced group's Secrets deleted; the apply ends.
     std::fs::remove_file(&held).expect("release the commit");
@@ -630,8 +592,7 @@ fn history_limit_bounds_the_history_of_both_backends() {
         let e = crate::live::setup(&format!("history-{backend}"));
         let mut inventory = std::fs::read_to_string(&e.inv).expect("inventory");
         if backend == "cluster" {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            let ns = rt.block_on(TestCluster::shared().fresh_namespace("mip-state-history"));
+            let ns = TestCluster::shared().fresh_namespace_blocking("mip-state-history");
             inventory.push_str(&format!("state: {{backend: cluster, namespace: {ns}}}\n"));
         }
         for i in 0..4 {

@@ -135,13 +135,7 @@ fn init_writes_a_starter_that_validates_and_never_overwrites() {
     let file = dir.path().join("mip.yaml");
     let f = file.to_str().expect("utf8");
     // No inventory: the error points to `mip init`.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(["plan", "--offline"])
-        .current_dir(dir.path())
-        .env_remove("MIP_INVENTORY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("mip");
+    let o = mip_cmd().args(["plan", "--offline"]).dir(dir.path()).run();
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("cannot read inventory `mip.yaml`")

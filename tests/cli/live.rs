@@ -5,8 +5,8 @@
 
 use crate::*;
 use mip_test_support::TestCluster;
+use mip_test_support::inventory::MIP_DEPLOYMENT;
 use std::path::Path;
-use std::process::Command;
 
 pub(crate) struct Env {
     pub(crate) dir: tempfile::TempDir,
@@ -22,17 +22,16 @@ pub(crate) const CLIENT_SECRET: &str = "CANARY-client-secret-93fe0b7a5c1d24e8f6a
 
 pub(crate) fn setup(tag: &str) -> Env {
     let cluster = TestCluster::shared();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let argocd = rt.block_on(cluster.fresh_namespace(&format!("argocd-{tag}")));
+    let argocd = cluster.fresh_namespace_blocking(&format!("argocd-{tag}"));
     let fed = format!("fed-{tag}-{}", &argocd[argocd.len() - 4..]);
     let dir = tempfile::tempdir().expect("tmp");
-    let inv = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
-         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/HBPMedical/mip-deployment']\n\
-         credentials:\n  keycloak:\n    clientId: {{env: MIP_TEST_KC_ID}}\n    clientSecret: {{file: kc-secret}}\n\
-         federations:\n  - name: {fed}\n    kind: local\n    apps: [{{name: exareme2}}, {{name: mip-stack}}]\n"
-    );
+    // The context guard test edits its `argocd: {namespace: …}` line as text; others append
+    // federations.
+    let inv = Inventory::new(&argocd)
+        .upstream(MIP_DEPLOYMENT)
+        .keycloak(Secret::env("MIP_TEST_KC_ID"), Secret::file("kc-secret"))
+        .federation(Federation::local(&fed).apps(&["exareme2", "mip-stack"]))
+        .to_yaml();
     std::fs::write(dir.path().join("mip.yaml"), inv).expect("w");
     std::fs::write(dir.path().join("kc-secret"), CLIENT_SECRET).expect("w");
     let state = dir.path().join("state").display().to_string();
@@ -40,44 +39,31 @@ pub(crate) fn setup(tag: &str) -> Env {
     Env { dir, inv, state, argocd, fed }
 }
 
+impl Env {
+    /// `mip` in the test's directory against the shared cluster, the client id in the
+    /// environment; no inventory or state flags.
+    pub(crate) fn mip(&self) -> Mip {
+        mip_on(TestCluster::shared(), self.dir.path()).env("MIP_TEST_KC_ID", CLIENT_ID)
+    }
+
+    /// [`Env::mip`] with `args`, the test's inventory (but for `mip state …`) and its state
+    /// directory.
+    pub(crate) fn mip_args(&self, args: &[&str]) -> Mip {
+        let mip = self.mip().args(args).state_dir(&self.state);
+        if args.first() == Some(&"state") { mip } else { mip.inventory(&self.inv) }
+    }
+}
+
 pub(crate) fn run(e: &Env, args: &[&str]) -> Output {
     run_env(e, args, &[])
 }
 
 pub(crate) fn run_env(e: &Env, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let cluster = TestCluster::shared();
-    let mut all: Vec<&str> = args.to_vec();
-    if args.first() != Some(&"state") {
-        all.extend(["-i", &e.inv]);
-    }
-    all.extend(["--state-dir", &e.state]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(&all)
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", cluster.kubeconfig_path())
-        .env("MIP_TEST_KC_ID", CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("mip runs")
-}
-
-/// `mip` in the test's directory with exactly `args` (no inventory or state flags added).
-fn run_plain(e: &Env, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args)
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_KC_ID", CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
-    cmd.output().expect("mip runs")
+    e.mip_args(args).envs(extra).run()
 }
 
 pub(crate) fn kubectl(args: &[&str]) -> Output {
-    TestCluster::shared().kubectl().args(args).output().expect("kubectl runs")
+    TestCluster::shared().kubectl_run(args)
 }
 
 /// Plays the part of Argo CD's application controller for deleted Applications while `f` runs:
@@ -122,26 +108,12 @@ pub(crate) fn with_argo_finalizers_except<T>(ns: &str, keep: Option<&str>, f: im
     })
 }
 
+/// `kubectl apply --server-side` of `manifest` as field manager `manager`.
 pub(crate) fn kubectl_apply(manifest: &str, manager: &str) {
-    let mut child = TestCluster::shared()
-        .kubectl()
-        .args([
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            &format!("--field-manager={manager}"),
-            "-f",
-            "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(manifest.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    TestCluster::shared().kubectl_apply(
+        manifest,
+        &["--server-side", "--force-conflicts", &format!("--field-manager={manager}")],
+    );
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -402,7 +374,7 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
         ("show -o markdown", vec!["show", &plan_file, "-o", "markdown"]),
         ("show", vec!["show", &plan_file]),
     ] {
-        let o = if args[0] == "show" { run_plain(&e, &args) } else { run(&e, &args) };
+        let o = if args[0] == "show" { e.mip().args(&args).run() } else { run(&e, &args) };
         art.keep(what, &o);
         assert_eq!(code(&o), 0, "{what}: {}", stderr(&o));
     }
@@ -415,16 +387,16 @@ fn bootstrap_is_ordered_idempotent_and_leaks_nothing() {
     }
     let tree = e.dir.path().join("tree");
     let tree_s = tree.display().to_string();
-    let rendered = run_plain(&e, &["render", &tree_s, "-i", &e.inv, "-vvv"]);
+    let rendered = e.mip().args(["render", &tree_s, "-i", &e.inv, "-vvv"]).run();
     art.keep("render -vvv", &rendered);
     assert_eq!(code(&rendered), 0, "{}", stderr(&rendered));
     art.dir("rendered tree", &tree);
     let imported_file = e.dir.path().join("imported.yaml");
     let imported_s = imported_file.display().to_string();
-    let imported = run_plain(&e, &["import", &tree_s, "-vvv"]);
+    let imported = e.mip().args(["import", &tree_s, "-vvv"]).run();
     art.keep("import -vvv", &imported);
     assert_eq!(code(&imported), 0, "{}", stderr(&imported));
-    let o = run_plain(&e, &["import", &tree_s, "--out", &imported_s, "--log-format", "json", "-vvv"]);
+    let o = e.mip().args(["import", &tree_s, "--out", &imported_s, "--log-format", "json", "-vvv"]).run();
     art.keep("import -o FILE", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     art.file("imported inventory", &imported_file);
@@ -550,7 +522,7 @@ fn drift_conflicts_stale_plans_and_locks() {
     let plan_file = e.dir.path().join("p.mip").display().to_string();
     assert!(kubectl(&["delete", "secret", "-n", &e.fed, "keycloak-credentials"]).status.success());
     assert_eq!(code(&run(&e, &["plan", "--out", &plan_file])), 0);
-    kubectl(&["label", "namespace", &e.fed, "app.kubernetes.io/managed-by=someone-else", "--overwrite"]);
+    kubectl(&["label", "namespace", &e.fed, &format!("{MANAGED_BY_LABEL}=someone-else"), "--overwrite"]);
     let stale = run(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&stale), 4, "{}", stderr(&stale));
     assert!(stderr(&stale).contains(&format!("v1/Namespace/{}", e.fed)), "{}", stderr(&stale));
@@ -663,9 +635,6 @@ fn a_branch_deployment_has_its_own_state_and_its_teardown_leaves_main_alone() {
     let plan = run(&e, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "main's plan after the branch teardown: {}", stdout(&plan));
     let workspace = format!("{}/workspaces/feat-x", e.state);
-    let h = Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(["state", "history", "-i", &e.inv, "--state-dir", &workspace])
-        .output()
-        .expect("mip");
+    let h = mip_cmd().args(["state", "history", "-i", &e.inv, "--state-dir", &workspace]).run();
     assert!(stdout(&h).lines().last().is_some_and(|l| l.contains(" destroy completed: ")), "{}", stdout(&h));
 }

@@ -31,12 +31,33 @@ mod takeover;
 mod validate;
 mod workflow;
 
+pub use mip_core::{MANAGED_BY_LABEL, MANAGED_BY_SELECTOR, MANAGED_BY_VALUE};
+pub use mip_test_support::{App, Cluster, Federation, Inventory, Mip, Secret};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("root")
+}
+
+/// The `mip` binary this crate builds.
+pub const MIP_BIN: &str = env!("CARGO_BIN_EXE_mip");
+
+/// The `mip` binary this crate builds, as a [`Mip`] runner: clean (`NO_COLOR=1`, no
+/// `MIP_INVENTORY`, stdin empty), in the caller's directory until `.dir(…)`.
+pub fn mip_cmd() -> Mip {
+    Mip::new(MIP_BIN)
+}
+
+/// `mip` in `dir` against `cluster` (its admin kubeconfig in `KUBECONFIG`).
+pub fn mip_on(cluster: &mip_test_support::TestCluster, dir: &Path) -> Mip {
+    mip_cmd().kubeconfig(cluster.kubeconfig_path()).dir(dir)
+}
+
+/// `mip` in `dir` with `KUBECONFIG=kubeconfig` (paths joined by `:`) and `-i mip.yaml`.
+pub fn mip_in(dir: &Path, kubeconfig: &str) -> Mip {
+    mip_cmd().dir(dir).kubeconfig(kubeconfig).inventory("mip.yaml")
 }
 
 /// Runs `mip` with arguments, from the workspace root, with a clean environment.
@@ -46,12 +67,7 @@ pub fn mip(args: &[&str]) -> Output {
 
 /// Runs `mip` with extra environment variables.
 pub fn mip_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args).current_dir(root()).env_remove("MIP_INVENTORY").env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("mip runs")
+    mip_cmd().args(args).dir(root()).envs(env).run()
 }
 
 /// Exit code.
@@ -90,7 +106,8 @@ pub fn temp_inventory(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// A valid minimal inventory text.
+/// A valid minimal inventory text. Kept as text, not an [`Inventory`]: tests edit it as text
+/// (`replace`, appended federations) and compare files with it byte for byte.
 pub const MINIMAL: &str = "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: argocd}\nrevision: main\nrepositories:\n  infra: {url: 'https://example.org/infra.git'}\n  deployments: {url: 'https://example.org/deploy.git'}\nupstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:\n  - {name: federation-A, kind: local, apps: [{name: exareme2}]}\n";
 
 /// A secret value the leak canaries look for, and what it is (failures name that, never the

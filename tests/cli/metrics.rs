@@ -121,15 +121,9 @@ fn drift_metrics_pass_promtool_and_reach_a_real_pushgateway() {
     let drift = run(&e, &["drift", "--output", "prometheus"]);
     assert_eq!(code(&drift), 2, "{}", stderr(&drift));
     let text = stdout(&drift);
-    let mut check = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    check.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
-    let checked = check.wait_with_output().expect("promtool");
+    let mut check = Command::new(&promtool);
+    check.args(["check", "metrics"]);
+    let checked = mip_test_support::run_piped(check, text.as_str());
     assert!(
         checked.status.success(),
         "promtool check metrics: {}{}\n{text}",

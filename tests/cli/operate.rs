@@ -4,7 +4,7 @@
 //! apply that waits for Argo CD (cluster state: the Lease is released at once and the state
 //! holds what finished), and `--lock-timeout`.
 
-use crate::live::{CLIENT_ID, Env, kubectl, run, setup};
+use crate::live::{Env, kubectl, run, setup};
 use crate::*;
 use base64::Engine as _;
 use mip_test_support::TestCluster;
@@ -13,27 +13,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn fresh_namespace(prefix: &str) -> String {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(TestCluster::shared().fresh_namespace(prefix))
-}
-
 /// `mip` in the test's directory with exactly these variables on top of a cleared `KUBECONFIG`
 /// and `HOME` (so nothing on the machine is found by accident).
 fn mip_with(e: &Env, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args)
-        .args(["-i", &e.inv, "--state-dir", &e.state])
-        .current_dir(e.dir.path())
-        .env_remove("KUBECONFIG")
-        .env("HOME", e.dir.path())
-        .env("MIP_TEST_KC_ID", CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("mip runs")
+    e.mip().no_kubeconfig(e.dir.path()).args(args).inventory(&e.inv).state_dir(&e.state).envs(vars).run()
 }
 
 /// The test cluster's CA certificate (PEM), from the admin kubeconfig.
@@ -84,8 +67,9 @@ fn in_a_pod_the_service_account_plans_and_drifts_with_the_read_only_role() {
     assert_eq!(code(&applied), 0, "admin apply: {}", stderr(&applied));
 
     // The read-only role for ServiceAccount `mip-drift`, and what the kubelet mounts for it.
-    let sa_ns = fresh_namespace("mip-pod");
-    crate::rbac::kubectl_apply(&e, &crate::rbac::example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
+    let sa_ns = TestCluster::shared().fresh_namespace_blocking("mip-pod");
+    TestCluster::shared()
+        .kubectl_apply(&crate::rbac::example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
     let o = kubectl(&["create", "serviceaccount", "-n", &sa_ns, "mip-drift"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = kubectl(&["create", "token", "mip-drift", "-n", &sa_ns, "--duration=1h"]);
@@ -136,18 +120,7 @@ fn in_a_pod_the_service_account_plans_and_drifts_with_the_read_only_role() {
 
 /// `mip` in the background, stderr lines sent to a channel as they come.
 fn spawn_apply(e: &Env, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .args(["-i", &e.inv, "--state-dir", &e.state])
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_KC_ID", CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mip starts");
+    let mut child = e.mip_args(args).spawn(Stdio::null(), Stdio::piped());
     let (tx, rx) = mpsc::channel();
     let err = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
@@ -199,7 +172,7 @@ fn wait_exit(child: &mut std::process::Child, within: Duration) -> (i32, Duratio
 #[test]
 fn sigterm_while_waiting_for_argo_cd_releases_the_lease_and_keeps_what_finished() {
     let e = setup("sigterm");
-    let ns = fresh_namespace("mip-state");
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state");
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
     std::fs::write(&e.inv, format!("{text}state: {{backend: cluster, namespace: {ns}}}\n")).expect("write");
 

@@ -144,6 +144,7 @@ fn an_unreachable_cluster_is_a_clear_error_in_bounded_time() {
 
 #[test]
 fn bad_inventory_writes_nothing() {
+    // As text: an invalid inventory (no repositories, a namespace that is no DNS label).
     let (dir, path) = temp_inventory(
         "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {namespace: Argo}\nrevision: main\n",
     );

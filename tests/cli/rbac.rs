@@ -8,7 +8,6 @@
 use crate::live::{Env, kubectl, run, setup};
 use crate::*;
 use mip_test_support::TestCluster;
-use std::process::Command;
 
 /// An example file with its placeholders replaced: the Argo CD namespace, the namespace of the
 /// ServiceAccounts, and a unique suffix on the cluster-scoped role names.
@@ -19,21 +18,6 @@ pub(crate) fn example(file: &str, argocd: &str, sa_ns: &str) -> String {
         .replace("mip-system", sa_ns)
         .replace("name: mip-readonly", &format!("name: mip-readonly-{suffix}"))
         .replace("name: mip-apply", &format!("name: mip-apply-{suffix}"))
-}
-
-/// A new namespace for the ServiceAccounts.
-fn fresh_namespace(prefix: &str) -> String {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(TestCluster::shared().fresh_namespace(prefix))
-}
-
-/// `kubectl apply` of a manifest (as the cluster admin), with extra flags.
-pub(crate) fn kubectl_apply(e: &Env, manifest: &str, flags: &[&str]) {
-    let file = e.dir.path().join("manifest.yaml");
-    std::fs::write(&file, manifest).expect("write manifest");
-    let file = file.display().to_string();
-    let o = kubectl(&[&["apply", "-f", file.as_str()], flags].concat());
-    assert!(o.status.success(), "kubectl apply {flags:?} failed: {}", stderr(&o));
 }
 
 /// A kubeconfig for ServiceAccount `sa` of `ns`: the test cluster's server and CA, and a token
@@ -64,17 +48,10 @@ fn service_account_kubeconfig(e: &Env, ns: &str, sa: &str) -> String {
     path.display().to_string()
 }
 
-/// `mip` with the given kubeconfig (overriding the admin one) and state directory.
+/// `mip` with the given kubeconfig (`--kubeconfig`, no `KUBECONFIG`) and state directory.
 fn run_as(e: &Env, kubeconfig: &str, state: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mip"));
-    cmd.args(args)
-        .args(["-i", &e.inv, "--state-dir", state, "--kubeconfig", kubeconfig])
-        .current_dir(e.dir.path())
-        .env_remove("KUBECONFIG")
-        .env("MIP_TEST_KC_ID", crate::live::CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
-    cmd.output().expect("mip runs")
+    let mip = e.mip().env_remove("KUBECONFIG").args(args).inventory(&e.inv).state_dir(state);
+    mip.args(["--kubeconfig", kubeconfig]).run()
 }
 
 /// Adds a second federation to the test inventory: new objects, so an apply has writes.
@@ -92,15 +69,14 @@ fn the_drift_cronjob_account_can_drift_but_not_apply() {
 
     // The CronJob example as shipped: the API server accepts every object (schema, pod failure
     // policy); then its ServiceAccount and the read-only roles for real.
-    let sa_ns = fresh_namespace("mip-sys");
+    let sa_ns = TestCluster::shared().fresh_namespace_blocking("mip-sys");
     let cron = example("cron/drift-cronjob.yaml", &e.argocd, &sa_ns);
-    kubectl_apply(&e, &cron, &["--dry-run=server"]);
-    kubectl_apply(
-        &e,
+    TestCluster::shared().kubectl_apply(&cron, &["--dry-run=server"]);
+    TestCluster::shared().kubectl_apply(
         &cron.replace("  concurrencyPolicy: Forbid", "  suspend: true\n  concurrencyPolicy: Forbid"),
         &[],
     );
-    kubectl_apply(&e, &example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
+    TestCluster::shared().kubectl_apply(&example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
     let ro = service_account_kubeconfig(&e, &sa_ns, "mip-drift");
 
     // Read-only: drift with the operator's state and with none (the CronJob has no state).
@@ -135,8 +111,8 @@ fn the_drift_cronjob_account_can_drift_but_not_apply() {
 #[test]
 fn the_apply_role_is_enough_to_apply_and_destroy() {
     let e = setup("rbac-rw");
-    let sa_ns = fresh_namespace("mip-sys");
-    kubectl_apply(&e, &example("rbac/mip-apply.yaml", &e.argocd, &sa_ns), &[]);
+    let sa_ns = TestCluster::shared().fresh_namespace_blocking("mip-sys");
+    TestCluster::shared().kubectl_apply(&example("rbac/mip-apply.yaml", &e.argocd, &sa_ns), &[]);
     let rw = service_account_kubeconfig(&e, &sa_ns, "mip");
 
     let apply = run_as(&e, &rw, &e.state, &["apply", "--auto-approve", "--wait-timeout", "0"]);
@@ -153,9 +129,9 @@ fn the_apply_role_is_enough_to_apply_and_destroy() {
 #[test]
 fn with_the_cluster_state_the_drift_account_reads_it_and_only_the_apply_account_locks_it() {
     let e = setup("rbac-cs");
-    let sa_ns = fresh_namespace("mip-sys");
-    kubectl_apply(&e, &example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
-    kubectl_apply(&e, &example("rbac/mip-apply.yaml", &e.argocd, &sa_ns), &[]);
+    let sa_ns = TestCluster::shared().fresh_namespace_blocking("mip-sys");
+    TestCluster::shared().kubectl_apply(&example("rbac/mip-readonly.yaml", &e.argocd, &sa_ns), &[]);
+    TestCluster::shared().kubectl_apply(&example("rbac/mip-apply.yaml", &e.argocd, &sa_ns), &[]);
     let ro = service_account_kubeconfig(&e, &sa_ns, "mip-drift");
     let rw = service_account_kubeconfig(&e, &sa_ns, "mip");
     let state = ["--state-backend", "cluster", "--state-namespace", sa_ns.as_str()];

@@ -9,16 +9,7 @@
 use crate::live::kubectl;
 use crate::*;
 use mip_test_support::TestCluster;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
-/// Runs `cmd` with `input` on stdin; its output.
-fn piped(mut cmd: Command, input: &str) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("runs");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
-    child.wait_with_output().expect("wait")
-}
+use std::process::Command;
 
 #[test]
 fn version_names_the_commit_and_the_build_date() {
@@ -36,7 +27,7 @@ fn version_names_the_commit_and_the_build_date() {
 #[test]
 fn the_image_builds_without_a_daemon_and_its_binary_runs() {
     let script = root().join("tools/image/check.sh");
-    let o = Command::new("bash").arg(&script).arg(env!("CARGO_BIN_EXE_mip")).output().expect("check.sh runs");
+    let o = Command::new("bash").arg(&script).arg(MIP_BIN).output().expect("check.sh runs");
     assert!(o.status.success(), "tools/image/check.sh failed: {}{}", stdout(&o), stderr(&o));
     // The binary in the image, run inside its rootfs as uid 65532, says what the built one says.
     assert_eq!(stdout(&o), stdout(&mip(&["--version"])), "{}", stderr(&o));
@@ -69,7 +60,7 @@ fn the_git_image_plans_against_a_base_commit() {
     git(repo, &["commit", "-q", "-am", "remove federation-B"]);
     let o = Command::new("bash")
         .arg(root().join("tools/image/check.sh"))
-        .arg(env!("CARGO_BIN_EXE_mip"))
+        .arg(MIP_BIN)
         .arg("git")
         .arg(repo)
         .arg(&base)
@@ -139,7 +130,7 @@ fn the_cron_kustomize_base_builds_and_the_api_server_accepts_it() {
     let _ = kubectl(&["create", "namespace", "mip-system"]);
     let mut apply = TestCluster::shared().kubectl();
     apply.args(["apply", "--dry-run=server", "-f", "-"]);
-    let o = piped(apply, &manifests);
+    let o = mip_test_support::run_piped(apply, manifests.as_str());
     assert!(o.status.success(), "server-side dry run: {}{}", stdout(&o), stderr(&o));
     let accepted = stdout(&o);
     for object in ["serviceaccount/mip-drift", "cronjob.batch/mip-drift", "configmap/mip-drift-"] {

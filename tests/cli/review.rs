@@ -6,7 +6,6 @@
 use crate::*;
 use mip_test_support::TestCluster;
 use std::path::Path;
-use std::process::Command;
 
 /// MINIMAL plus a second federation.
 fn with_b() -> String {
@@ -223,8 +222,7 @@ struct Live {
 
 impl Live {
     fn new(tag: &str) -> Live {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let argocd = rt.block_on(TestCluster::shared().fresh_namespace(&format!("argocd-{tag}")));
+        let argocd = TestCluster::shared().fresh_namespace_blocking(&format!("argocd-{tag}"));
         let suffix = &argocd[argocd.len() - 4..];
         let live = Live {
             dir: tempfile::tempdir().expect("tmp"),
@@ -247,37 +245,18 @@ impl Live {
 
     /// The inventory with these federations and `extra` appended.
     fn write_feds(&self, feds: &[&str], extra: &str) {
-        let list: String = feds
-            .iter()
-            .map(|n| format!("  - {{name: {n}, kind: local, apps: [{{name: exareme2}}]}}\n"))
-            .collect();
-        let list = if list.is_empty() { " []\n".to_owned() } else { format!("\n{list}") };
-        let text = format!(
-            "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {}}}\nrevision: main\n\
-             repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments: {{url: 'https://example.org/mip-deployments.git'}}\n\
-             upstreamRepos: ['https://github.com/madgik/exareme2']\nfederations:{list}{extra}",
-            self.argocd,
-        );
-        std::fs::write(self.inv(), text).expect("write");
+        let federation = |name: &&str| Federation::local(name).apps(&["exareme2"]);
+        let inventory = feds.iter().map(federation).fold(Inventory::new(&self.argocd), Inventory::federation);
+        std::fs::write(self.inv(), inventory.to_yaml() + extra).expect("write");
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let state = self.dir.path().join("state").display().to_string();
-        let inv = self.inv();
-        let mut all = args.to_vec();
-        all.extend(["-i", &inv, "--state-dir", &state]);
-        Command::new(env!("CARGO_BIN_EXE_mip"))
-            .args(&all)
-            .current_dir(self.dir.path())
-            .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("mip runs")
+        let state = self.dir.path().join("state");
+        mip_on(TestCluster::shared(), self.dir.path()).args(args).inventory(self.inv()).state_dir(state).run()
     }
 
     fn exists(&self, args: &[&str]) -> bool {
-        TestCluster::shared().kubectl().args(["get"]).args(args).output().expect("kubectl").status.success()
+        TestCluster::shared().kubectl_run(&[&["get"], args].concat()).status.success()
     }
 
     fn state_list(&self) -> String {

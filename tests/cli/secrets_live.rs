@@ -5,8 +5,8 @@
 
 use crate::*;
 use mip_test_support::TestCluster;
+use mip_test_support::inventory::MIP_DEPLOYMENT;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 const KC_ID: &str = "CANARY-kc-id-51f0";
 const KC_SECRET: &str = "CANARY-kc-secret-e2a7";
@@ -22,8 +22,7 @@ struct Env {
 
 fn setup(tag: &str) -> Env {
     let cluster = TestCluster::shared();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let argocd = rt.block_on(cluster.fresh_namespace(&format!("argocd-{tag}")));
+    let argocd = cluster.fresh_namespace_blocking(&format!("argocd-{tag}"));
     let fed = format!("fed-{tag}-{}", &argocd[argocd.len() - 4..]);
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("deploy-key"), SSH_KEY).expect("w");
@@ -33,36 +32,30 @@ fn setup(tag: &str) -> Env {
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )
     .expect("w");
-    let inv = format!(
-        "apiVersion: mip.ebrains.eu/v1alpha1\nkind: Inventory\nargocd: {{namespace: {argocd}}}\nrevision: main\n\
-         repositories:\n  infra: {{url: 'https://example.org/mip-infra.git'}}\n  deployments:\n    url: 'git@example.org:mip/mip-deployments.git'\n    sshPrivateKey: {{file: deploy-key}}\n\
-         upstreamRepos: ['https://github.com/madgik/exareme2', 'https://github.com/HBPMedical/mip-deployment']\n\
-         clusters:\n  - {{name: remote-east, server: 'https://10.1.2.3:6443', bearerToken: {{env: MIP_TEST_TOKEN}}, caFile: remote-ca.pem}}\n\
-         credentials:\n  keycloak:\n    clientId: {{env: MIP_TEST_KC_ID}}\n    clientSecret: {{file: kc-secret}}\n\
-         federations:\n  - name: {fed}\n    kind: local\n    apps: [{{name: exareme2}}, {{name: mip-stack}}]\n"
-    );
+    let inv = Inventory::new(&argocd)
+        .repositories("https://example.org/mip-infra.git", "git@example.org:mip/mip-deployments.git")
+        .deployments_ssh_key(Secret::file("deploy-key"))
+        .upstream(MIP_DEPLOYMENT)
+        .cluster(
+            Cluster::new("remote-east", "https://10.1.2.3:6443")
+                .bearer_token(Secret::env("MIP_TEST_TOKEN"))
+                .ca_file("remote-ca.pem"),
+        )
+        .keycloak(Secret::env("MIP_TEST_KC_ID"), Secret::file("kc-secret"))
+        .federation(Federation::local(&fed).apps(&["exareme2", "mip-stack"]))
+        .to_yaml();
     std::fs::write(dir.path().join("mip.yaml"), inv).expect("w");
     Env { dir, argocd, fed }
 }
 
-fn mip_in(e: &Env, args: &[&str]) -> Output {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["-i", "mip.yaml"]);
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(&all)
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_KC_ID", KC_ID)
-        .env("MIP_TEST_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip")
-}
-
-fn kubectl_json(args: &[&str]) -> serde_json::Value {
-    let o = TestCluster::shared().kubectl().args(args).args(["-o", "json"]).output().expect("kubectl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("json")
+impl Env {
+    /// `mip` in the test's directory against the shared cluster, the value sources in the
+    /// environment.
+    fn mip(&self) -> Mip {
+        mip_on(TestCluster::shared(), self.dir.path())
+            .env("MIP_TEST_KC_ID", KC_ID)
+            .env("MIP_TEST_TOKEN", TOKEN)
+    }
 }
 
 fn decoded(secret: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
@@ -103,7 +96,8 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
 
     // An unreadable key file is an error before anything is written.
     std::fs::rename(e.dir.path().join("deploy-key"), e.dir.path().join("deploy-key.away")).expect("mv");
-    let o = mip_in(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    let o =
+        e.mip().args(["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]).inventory("mip.yaml").run();
     keep("apply without key", &o);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("deploy-key"), "{}", stderr(&o));
@@ -113,11 +107,16 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
 
     let plan_file = e.dir.path().join("plan.mip").display().to_string();
     for fmt in ["text", "json", "markdown"] {
-        let o = mip_in(&e, &["plan", "-vvv", "--output", fmt, "--out", &plan_file]);
+        let o =
+            e.mip().args(["plan", "-vvv", "--output", fmt, "--out", &plan_file]).inventory("mip.yaml").run();
         keep(&format!("plan {fmt}"), &o);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
     }
-    let o = mip_in(&e, &["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    let o = e
+        .mip()
+        .args(["apply", &plan_file, "--auto-approve", "--wait-timeout", "0", "-vvv"])
+        .inventory("mip.yaml")
+        .run();
     keep("apply", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -127,7 +126,8 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
     );
 
     // The Secrets Argo CD reads, with exactly its labels and keys.
-    let repo = kubectl_json(&["get", "secret", "-n", &e.argocd, "mip-repo-deployments"]);
+    let repo =
+        TestCluster::shared().kubectl_json(&["get", "secret", "-n", &e.argocd, "mip-repo-deployments"]);
     assert_eq!(repo["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "repository");
     let r = decoded(&repo);
     assert_eq!(r.keys().map(String::as_str).collect::<Vec<_>>(), ["name", "sshPrivateKey", "type", "url"]);
@@ -135,7 +135,8 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
     assert_eq!(r["type"], "git");
     assert_eq!(r["url"], "git@example.org:mip/mip-deployments.git");
     assert!(!r.contains_key("project"), "repository credentials must be unscoped");
-    let cl = kubectl_json(&["get", "secret", "-n", &e.argocd, "mip-cluster-remote-east"]);
+    let cl =
+        TestCluster::shared().kubectl_json(&["get", "secret", "-n", &e.argocd, "mip-cluster-remote-east"]);
     assert_eq!(cl["metadata"]["labels"]["argocd.argoproj.io/secret-type"], "cluster");
     let c = decoded(&cl);
     assert_eq!(c["server"], "https://10.1.2.3:6443");
@@ -145,34 +146,54 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
     assert_eq!(config["tlsClientConfig"]["insecure"], false);
     assert!(config["tlsClientConfig"]["caData"].as_str().is_some_and(|s| !s.is_empty()));
 
-    let before = decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"]));
-    let kc_before = decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "keycloak-credentials"]));
+    let before = decoded(&TestCluster::shared().kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"]));
+    let kc_before = decoded(&TestCluster::shared().kubectl_json(&[
+        "get",
+        "secret",
+        "-n",
+        &e.fed,
+        "keycloak-credentials",
+    ]));
     assert_eq!(kc_before["client-id"], KC_ID);
     assert_eq!(kc_before["client-secret"], KC_SECRET);
 
     // Create-if-absent: a re-apply keeps every value.
-    let o = mip_in(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]);
+    let o =
+        e.mip().args(["apply", "--auto-approve", "--wait-timeout", "0", "-vvv"]).inventory("mip.yaml").run();
     keep("re-apply", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"])), before);
+    assert_eq!(
+        decoded(&TestCluster::shared().kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"])),
+        before
+    );
 
     // --rotate regenerates exactly the generated values of the chosen Secret.
     let target = format!("v1/Secret/{}/mip-secret", e.fed);
-    let o = mip_in(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--rotate", &target, "-vvv"]);
+    let o = e
+        .mip()
+        .args(["apply", "--auto-approve", "--wait-timeout", "0", "--rotate", &target, "-vvv"])
+        .inventory("mip.yaml")
+        .run();
     keep("rotate", &o);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let after = decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"]));
+    let after = decoded(&TestCluster::shared().kubectl_json(&["get", "secret", "-n", &e.fed, "mip-secret"]));
     for (k, v) in &before {
         // Every key of `mip-secret` is generated (gen_secrets.sh), so every key rotates.
         assert_ne!(&after[k], v, "`{k}` was not rotated");
         assert_eq!(after[k].len(), 24);
     }
     assert_eq!(
-        decoded(&kubectl_json(&["get", "secret", "-n", &e.fed, "keycloak-credentials"])),
+        decoded(&TestCluster::shared().kubectl_json(&[
+            "get",
+            "secret",
+            "-n",
+            &e.fed,
+            "keycloak-credentials"
+        ])),
         kc_before,
         "another Secret changed"
     );
-    let o = mip_in(&e, &["drift"]);
+    let o = e.mip().args(["drift"]).inventory("mip.yaml").run();
     assert_eq!(code(&o), 2, "only the Argo-owned objects are missing: {}", stdout(&o));
 
     // A value edited in the cluster is drift, named by key, never shown.
@@ -184,7 +205,7 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
         .output()
         .expect("kubectl");
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
-    let d = mip_in(&e, &["drift", "--output", "json", "-vvv"]);
+    let d = e.mip().args(["drift", "--output", "json", "-vvv"]).inventory("mip.yaml").run();
     keep("drift", &d);
     assert_eq!(code(&d), 2);
     let dj: serde_json::Value = serde_json::from_slice(&d.stdout).expect("json");
@@ -203,15 +224,11 @@ fn credentials_rotation_value_drift_and_a_canary_over_everything() {
     );
 
     // A failing apply (the value source is gone) leaks nothing either.
-    let o = Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "-vvv"])
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_TOKEN", TOKEN)
+    let o = e
+        .mip()
         .env_remove("MIP_TEST_KC_ID")
-        .stdin(Stdio::null())
-        .output()
-        .expect("mip");
+        .args(["apply", "-i", "mip.yaml", "--auto-approve", "--wait-timeout", "0", "-vvv"])
+        .run();
     keep("failing apply", &o);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("environment variable `MIP_TEST_KC_ID` is not set"), "{}", stderr(&o));

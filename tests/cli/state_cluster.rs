@@ -13,12 +13,6 @@ use mip_test_support::TestCluster;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-/// A namespace for the state.
-fn state_namespace(prefix: &str) -> String {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(TestCluster::shared().fresh_namespace(prefix))
-}
-
 /// Adds `state: {backend: cluster, namespace: NS}` to the test inventory.
 fn use_cluster_state(e: &Env, ns: &str) {
     let text = std::fs::read_to_string(&e.inv).expect("inventory");
@@ -27,18 +21,7 @@ fn use_cluster_state(e: &Env, ns: &str) {
 
 /// `mip` as [`run`] does, started in the background.
 fn spawn(e: &Env, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .args(["-i", &e.inv, "--state-dir", &e.state])
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("MIP_TEST_KC_ID", CLIENT_ID)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mip starts")
+    e.mip().args(args).inventory(&e.inv).state_dir(&e.state).spawn(Stdio::null(), Stdio::null())
 }
 
 /// Waits until the state's Lease names `pid` as its holder.
@@ -126,7 +109,7 @@ fn gunzip(stored: &[u8]) -> String {
 #[test]
 fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
     let e = setup("cstate");
-    let ns = state_namespace("mip-state");
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state");
     use_cluster_state(&e, &ns);
 
     let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--lock-ttl", "4"]);
@@ -223,7 +206,7 @@ fn the_cluster_state_is_shared_locked_by_a_lease_and_survives_kill_9() {
 #[test]
 fn a_corrupted_state_chunk_is_refused_with_a_hint() {
     let e = setup("ccorrupt");
-    let ns = state_namespace("mip-state");
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state");
     use_cluster_state(&e, &ns);
     let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0", "--state-chunk-bytes", "256"]);
     assert_eq!(code(&applied), 0, "{}", stderr(&applied));
@@ -258,7 +241,7 @@ fn a_corrupted_state_chunk_is_refused_with_a_hint() {
 #[test]
 fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
     let e = setup("cmigrate");
-    let ns = state_namespace("mip-state");
+    let ns = TestCluster::shared().fresh_namespace_blocking("mip-state");
     let applied = run(&e, &["apply", "--auto-approve", "--wait-timeout", "0"]);
     assert_eq!(code(&applied), 0, "{}", stderr(&applied));
     let list = |extra: &[&str]| {
@@ -293,23 +276,13 @@ fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
 
     // Back into a new local directory: the same content again.
     let back_dir = e.dir.path().join("state-back").display().to_string();
-    let down = Command::new(env!("CARGO_BIN_EXE_mip"))
+    let down = mip_on(TestCluster::shared(), e.dir.path())
         .args(["state", "migrate", "--from", "cluster", "--to", "local", "--state-namespace", &ns])
-        .args(["--state-dir", &back_dir])
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("mip runs");
+        .state_dir(&back_dir)
+        .run();
     assert_eq!(code(&down), 0, "{}", stderr(&down));
     let back = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
-            .args(args)
-            .args(["--state-dir", &back_dir])
-            .current_dir(e.dir.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("mip runs");
+        let o = mip_cmd().args(args).state_dir(&back_dir).dir(e.dir.path()).run();
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         stdout(&o)
     };
@@ -318,13 +291,10 @@ fn migrate_moves_the_state_local_to_cluster_to_local_unchanged() {
 
     // Nothing to migrate from an empty source; nothing is created.
     let empty_dir = e.dir.path().join("no-state").display().to_string();
-    let nothing = Command::new(env!("CARGO_BIN_EXE_mip"))
+    let nothing = mip_on(TestCluster::shared(), e.dir.path())
         .args(["state", "migrate", "--from", "local", "--to", "cluster", "--state-namespace", &ns])
         .args(["--state-dir", &empty_dir, "--state-name", "other"])
-        .current_dir(e.dir.path())
-        .env("KUBECONFIG", TestCluster::shared().kubeconfig_path())
-        .output()
-        .expect("mip runs");
+        .run();
     assert_eq!(code(&nothing), 1, "{}", stderr(&nothing));
     assert!(stderr(&nothing).contains("nothing to migrate"), "{}", stderr(&nothing));
     assert!(!std::path::Path::new(&empty_dir).exists());

@@ -134,7 +134,7 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
     let kustomize = kustomize();
     let original = effective_state(dir, &kustomize, &[]);
 
-    let run = |args: &[&str]| mip_in(dir, args);
+    let run = |args: &[&str]| run_in(dir, args);
     let (c, _, err) = run(&["import", ".", "--out", "mip.yaml"]);
     assert_eq!(c, 0, "{err}");
     // The duplicate RBAC objects of the real tree are taken as `kubectl apply` takes them.
@@ -167,11 +167,7 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
         copy_tree(dir, copy.path());
         let unkept = inventory.split("\ntree:\n").next().expect("inventory").to_owned() + "\n";
         std::fs::write(copy.path().join("mip.yaml"), unkept).expect("write");
-        let o = Command::new(env!("CARGO_BIN_EXE_mip"))
-            .args(["render", ".", "-i", "mip.yaml", "--adopt"])
-            .current_dir(copy.path())
-            .output()
-            .expect("mip");
+        let o = mip_cmd().args(["render", ".", "-i", "mip.yaml", "--adopt"]).dir(copy.path()).run();
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         differing(&original, &effective_state(copy.path(), &kustomize, &["mip.yaml"]))
     };
@@ -228,14 +224,8 @@ fn the_real_tree_taken_over_deploys_what_it_deployed_but_the_default_projects_lo
 }
 
 /// `mip` in `dir`, its exit code and its JSON plan (or stdout) and stderr.
-fn mip_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mip"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("MIP_INVENTORY")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("mip");
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = mip_cmd().dir(dir).args(args).run();
     (code(&o), stdout(&o), stderr(&o))
 }
 
@@ -278,16 +268,16 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
 fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_change() {
     let repo = reference_repo();
     let dir = repo.path();
-    assert_eq!(mip_in(dir, &["import", ".", "--out", "mip.yaml"]).0, 0);
-    let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml", "--adopt"]);
+    assert_eq!(run_in(dir, &["import", ".", "--out", "mip.yaml"]).0, 0);
+    let (c, _, err) = run_in(dir, &["render", ".", "-i", "mip.yaml", "--adopt"]);
     assert_eq!(c, 0, "{err}");
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "taken over by mip"]);
     let review = |what: &str| -> (i32, Value, String) {
         let (c, out, err) =
-            mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "json", "--detailed-exitcode"]);
+            run_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "json", "--detailed-exitcode"]);
         let plan = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}{err}"));
-        let (_, text, _) = mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml"]);
+        let (_, text, _) = run_in(dir, &["plan", "--base", "main", "-i", "mip.yaml"]);
         (c, plan, text)
     };
     let reset = || {
@@ -349,7 +339,7 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
 
     // A new federation, added with mip and rendered: its namespace, what Argo CD creates, and
     // the new directory read by its wrapper.
-    let (c, _, err) = mip_in(
+    let (c, _, err) = run_in(
         dir,
         &[
             "federation",
@@ -393,7 +383,7 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
         "                - path: common/nginx-ingress\n",
         "",
     );
-    let (c, _, err) = mip_in(dir, &["render", ".", "-i", "mip.yaml"]);
+    let (c, _, err) = run_in(dir, &["render", ".", "-i", "mip.yaml"]);
     assert_eq!(c, 0, "{err}");
     let (c, plan, text) = review("common app");
     assert_eq!(c, 2);
@@ -421,7 +411,7 @@ fn pull_requests_to_the_real_tree_plan_the_applications_that_read_what_they_chan
     );
     let (c, plan, text) = review("canary");
     assert_eq!(c, 2);
-    let (_, markdown, err) = mip_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "markdown"]);
+    let (_, markdown, err) = run_in(dir, &["plan", "--base", "main", "-i", "mip.yaml", "-o", "markdown"]);
     for out in [plan.to_string(), text.clone(), markdown.clone(), err] {
         assert!(
             !out.contains("CANARY-pr-values") && !out.contains("CANARY-pr-block"),

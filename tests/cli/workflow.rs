@@ -147,7 +147,7 @@ fn plan_step(repo: &Path, base_sha: &str) -> (std::process::Output, String) {
         .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("Plan what the pull request changes")))
         .expect("the review plan step");
     let script = step["run"].as_str().expect("run");
-    let bin = Path::new(env!("CARGO_BIN_EXE_mip")).parent().expect("dir").display().to_string();
+    let bin = Path::new(MIP_BIN).parent().expect("dir").display().to_string();
     let out = Command::new("bash")
         .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
         .current_dir(repo)

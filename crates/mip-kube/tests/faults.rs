@@ -23,15 +23,10 @@ use mip_core::ObjectRef;
 use mip_core::cluster::{ApplyOptions, Cluster, ClusterError, KindRef};
 use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
 use mip_state::{Error, ManagedEntry, Operation, StateStore};
-use mip_test_support::{TestCluster, TestClusterOptions, Toxic};
+use mip_test_support::{TestCluster, TestClusterOptions, Toxic, figure};
 use serde_json::{Value, json};
 
 const APPLY: ApplyOptions = ApplyOptions { dry_run: false, force: false };
-
-fn figure(name: &str, value: impl std::fmt::Display) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
-}
 
 fn options(kubeconfig: &Path, timeout: Duration) -> ConnectOptions {
     ConnectOptions { kubeconfig: Some(kubeconfig.to_owned()), context: None, timeout }

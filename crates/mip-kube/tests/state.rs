@@ -14,7 +14,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use mip_core::ObjectRef;
 use mip_kube::{ClusterStateConfig, ClusterStore, ConnectOptions, KubeCluster, read_state};
 use mip_state::{Error, HistoryEntry, ManagedEntry, Operation, StateStore};
-use mip_test_support::TestCluster;
+use mip_test_support::{TestCluster, figure};
 use serde_json::json;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -469,11 +469,6 @@ fn a_missing_namespace_or_a_foreign_secret_is_a_clear_error() {
 
 /// Writes one line of figures for `docs/reliability.md` (`tools/reliability/report.sh` collects
 /// them from the test output).
-fn figure(name: &str, value: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "reliability-figure: {name} = {value}");
-}
-
 /// The index Secret's `index.json`, parsed.
 fn index_of(rt: &tokio::runtime::Runtime, secrets: &Api<Secret>, name: &str) -> serde_json::Value {
     let secret = rt.block_on(secrets.get(name)).unwrap();
@@ -702,17 +697,17 @@ fn a_state_of_10000_federations_is_compressed_and_reads_and_commits_in_measured_
     assert_eq!(listed(&index), chunk_names(&rt, &secrets));
     let largest = groups.iter().map(|g| g["entries"].as_u64().unwrap()).max().unwrap();
     let largest_stored = groups.iter().map(|g| g["stored_size"].as_u64().unwrap()).max().unwrap();
-    figure("state_10k_entries", &entries.to_string());
-    figure("state_10k_json_bytes", &size.to_string());
-    figure("state_10k_stored_bytes", &stored.to_string());
-    figure("state_10k_groups", &groups.len().to_string());
-    figure("state_10k_largest_group_entries", &largest.to_string());
-    figure("state_10k_largest_group_stored_bytes", &largest_stored.to_string());
-    figure("state_10k_secrets", &(index["chunks"].as_u64().unwrap() + 1).to_string());
-    figure("state_10k_import_ms", &import.as_millis().to_string());
-    figure("state_10k_commit_one_record_ms", &commit.as_millis().to_string());
-    figure("state_10k_commit_one_record_writes", &writes.to_string());
-    figure("state_10k_read_ms", &read_time.as_millis().to_string());
+    figure("state_10k_entries", entries);
+    figure("state_10k_json_bytes", size);
+    figure("state_10k_stored_bytes", stored);
+    figure("state_10k_groups", groups.len());
+    figure("state_10k_largest_group_entries", largest);
+    figure("state_10k_largest_group_stored_bytes", largest_stored);
+    figure("state_10k_secrets", index["chunks"].as_u64().unwrap() + 1);
+    figure("state_10k_import_ms", import.as_millis());
+    figure("state_10k_commit_one_record_ms", commit.as_millis());
+    figure("state_10k_commit_one_record_writes", writes);
+    figure("state_10k_read_ms", read_time.as_millis());
 }
 
 /// What a commit wrote between two listings of the namespace ([`versions`]): the Secrets

@@ -422,6 +422,18 @@ impl ArgoCd {
         &self.repo_dir
     }
 
+    /// Runs `mip render tree` in `dir` (`mip`: the binary, its inventory and environment),
+    /// commits the tree as [`ArgoCd::commit_tree`] does and returns the commit.
+    ///
+    /// # Panics
+    ///
+    /// If the render fails, or as [`ArgoCd::commit_tree`].
+    pub fn render_and_commit(&self, mip: crate::Mip, dir: &Path, message: &str) -> String {
+        let o = mip.args(["render", "tree"]).dir(dir).run();
+        assert_eq!(o.status.code(), Some(0), "mip render: {}", String::from_utf8_lossy(&o.stderr));
+        self.commit_tree(&dir.join("tree"), message)
+    }
+
     /// Replaces the repository's tree (everything but `.git`) with a copy of `tree`, commits
     /// it on `main` and returns the commit SHA.
     ///

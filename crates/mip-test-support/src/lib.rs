@@ -94,6 +94,9 @@ pub mod argocd;
 pub mod binaries;
 pub mod dev;
 pub mod helm_repo;
+pub mod inventory;
+mod kubectl;
+pub mod mip;
 mod pki;
 pub mod platform;
 mod process;
@@ -116,6 +119,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use argocd::{ArgoCd, ArgoCdOptions};
+pub use inventory::{App, Cluster, Federation, Inventory, Secret};
+pub use kubectl::run_piped;
+pub use mip::Mip;
 
 /// A fresh CA and a serving certificate for `127.0.0.1` and `localhost`, as PEM (CA
 /// certificate, certificate, key): for test servers that speak TLS (a Pushgateway behind its
@@ -966,6 +972,12 @@ fn controller_manager_args(kubeconfig: &Path, dir: &Path, workloads: bool) -> Ve
 
 fn write(path: &Path, content: &str) -> Result<()> {
     std::fs::write(path, content).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// Writes `reliability-figure: NAME = VALUE` to stderr: a measured figure of the reliability
+/// tests, collected from their output (see `docs/reliability.md`).
+pub fn figure(name: &str, value: impl std::fmt::Display) {
+    let _ = writeln_stderr(&format!("reliability-figure: {name} = {value}"));
 }
 
 /// Progress goes straight to fd 2: the test harness captures only the print macros.
