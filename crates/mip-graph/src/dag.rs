@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why one object must come after another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -85,7 +86,7 @@ pub struct CycleError(pub Vec<ObjectRef>);
 pub struct Dag {
     /// Node `i` is the `i`-th address in sorted order, so an address's node is found by binary
     /// search and each address is kept once (60 000 objects at 10 000 federations).
-    graph: DiGraph<ObjectRef, Rule>,
+    graph: DiGraph<Arc<ObjectRef>, Rule>,
     /// Apply order.
     order: Vec<NodeIndex>,
     /// Depth of each node, by node index.
@@ -118,8 +119,8 @@ fn project_of(o: &DesiredObject) -> Option<&str> {
 }
 
 /// Computes the edges of every rule over a set of objects.
-pub fn rule_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<Edge> {
-    let addrs: Vec<&ObjectRef> = objects.keys().collect();
+pub fn rule_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<Edge> {
+    let addrs: Vec<&ObjectRef> = objects.keys().map(|a| &**a).collect();
     index_edges(objects)
         .into_iter()
         .map(|(a, b, rule)| Edge { from: addrs[a].clone(), to: addrs[b].clone(), rule })
@@ -129,7 +130,7 @@ pub fn rule_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<Edge> {
 /// The rule edges as `(from, to, rule)` over node indices (the objects' positions in address
 /// order), sorted and without duplicates. Working on indices keeps building the graph of
 /// tens of thousands of objects cheap: no address is copied or compared per edge.
-fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usize, Rule)> {
+fn index_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<(usize, usize, Rule)> {
     let mut edges: Vec<(usize, usize, Rule)> = Vec::new();
     let mut add = |from: usize, to: usize, rule| {
         if from != to {
@@ -141,7 +142,7 @@ fn index_edges(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Vec<(usize, usiz
     // that was a third of the DAG's time). Nothing iterates them in an order that shows: the
     // edges are sorted at the end.
     let all: Vec<&DesiredObject> = objects.values().collect();
-    let position: Lookup<&ObjectRef, usize> = objects.keys().enumerate().map(|(i, a)| (a, i)).collect();
+    let position: Lookup<&ObjectRef, usize> = objects.keys().enumerate().map(|(i, a)| (&**a, i)).collect();
     let roots: Vec<usize> =
         (0..all.len()).filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application")).collect();
     let infra_roots: Vec<usize> = roots.iter().copied().filter(|&i| all[i].step == Step::Infra).collect();
@@ -256,8 +257,9 @@ impl Dag {
     ///
     /// # Errors
     /// [`CycleError`] naming the objects of a cycle.
-    pub fn build(objects: &BTreeMap<ObjectRef, DesiredObject>) -> Result<Self, CycleError> {
-        let addrs: Vec<ObjectRef> = objects.keys().cloned().collect();
+    pub fn build(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Result<Self, CycleError> {
+        // Shared with the desired state: each address is kept once.
+        let addrs: Vec<Arc<ObjectRef>> = objects.keys().cloned().collect();
         let steps: Vec<Step> = objects.values().map(|o| o.step).collect();
         Self::from_indexed(addrs, steps, index_edges(objects))
     }
@@ -267,9 +269,10 @@ impl Dag {
     /// # Errors
     /// [`CycleError`] naming the objects of a cycle.
     pub fn from_edges(nodes: &BTreeMap<ObjectRef, Step>, edges: Vec<Edge>) -> Result<Self, CycleError> {
-        let addrs: Vec<ObjectRef> = nodes.keys().cloned().collect();
+        let addrs: Vec<Arc<ObjectRef>> = nodes.keys().map(|a| Arc::new(a.clone())).collect();
         let steps: Vec<Step> = nodes.values().copied().collect();
-        let position: BTreeMap<&ObjectRef, usize> = addrs.iter().enumerate().map(|(i, a)| (a, i)).collect();
+        let position: BTreeMap<&ObjectRef, usize> =
+            addrs.iter().enumerate().map(|(i, a)| (&**a, i)).collect();
         let mut indexed: Vec<(usize, usize, Rule)> = edges
             .iter()
             .filter_map(|e| Some((*position.get(&e.from)?, *position.get(&e.to)?, e.rule)))
@@ -281,11 +284,11 @@ impl Dag {
 
     /// `addrs` sorted (so a node's index orders like its address), `steps` parallel to it.
     fn from_indexed(
-        addrs: Vec<ObjectRef>,
+        addrs: Vec<Arc<ObjectRef>>,
         steps: Vec<Step>,
         edges: Vec<(usize, usize, Rule)>,
     ) -> Result<Self, CycleError> {
-        let mut graph: DiGraph<ObjectRef, Rule> = DiGraph::with_capacity(addrs.len(), edges.len());
+        let mut graph: DiGraph<Arc<ObjectRef>, Rule> = DiGraph::with_capacity(addrs.len(), edges.len());
         for a in addrs {
             graph.add_node(a);
         }
@@ -326,14 +329,14 @@ impl Dag {
 
     /// Every object in apply order (deterministic).
     pub fn order(&self) -> impl DoubleEndedIterator<Item = &ObjectRef> + ExactSizeIterator + '_ {
-        self.order.iter().map(|n| &self.graph[*n])
+        self.order.iter().map(|n| &*self.graph[*n])
     }
 
     /// [`Dag::order`] with each object's node: its position in address order, i.e. in the
     /// iteration order of the map the DAG was [built](Dag::build) from, so callers can look
     /// objects up by position instead of by address.
     pub fn order_nodes(&self) -> impl Iterator<Item = (usize, &ObjectRef)> + '_ {
-        self.order.iter().map(|n| (n.index(), &self.graph[*n]))
+        self.order.iter().map(|n| (n.index(), &*self.graph[*n]))
     }
 
     /// [`Dag::dependencies`] of the node at `position` (see [`Dag::order_nodes`]).
@@ -349,7 +352,7 @@ impl Dag {
     pub fn waves(&self) -> Vec<Vec<ObjectRef>> {
         let mut waves: Vec<Vec<ObjectRef>> = Vec::new();
         for n in &self.order {
-            let (a, l) = (&self.graph[*n], self.level[n.index()]);
+            let (a, l) = (&*self.graph[*n], self.level[n.index()]);
             if waves.len() <= l {
                 waves.resize_with(l + 1, Vec::new);
             }
@@ -363,7 +366,7 @@ impl Dag {
         let (mut lo, mut hi) = (0, self.graph.node_count());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.graph[NodeIndex::new(mid)].cmp(addr) {
+            match (*self.graph[NodeIndex::new(mid)]).cmp(addr) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(NodeIndex::new(mid)),
@@ -379,7 +382,11 @@ impl Dag {
             .edge_indices()
             .filter_map(|e| {
                 let (a, b) = self.graph.edge_endpoints(e)?;
-                Some(Edge { from: self.graph[a].clone(), to: self.graph[b].clone(), rule: self.graph[e] })
+                Some(Edge {
+                    from: (*self.graph[a]).clone(),
+                    to: (*self.graph[b]).clone(),
+                    rule: self.graph[e],
+                })
             })
             .collect();
         v.sort();
@@ -396,7 +403,7 @@ impl Dag {
         let mut v: Vec<(ObjectRef, Rule)> = self
             .graph
             .edges_directed(n, petgraph::Incoming)
-            .map(|e| (self.graph[petgraph::visit::EdgeRef::source(&e)].clone(), *e.weight()))
+            .map(|e| ((*self.graph[petgraph::visit::EdgeRef::source(&e)]).clone(), *e.weight()))
             .collect();
         v.sort();
         v
@@ -404,7 +411,7 @@ impl Dag {
 }
 
 /// A cycle among the nodes Kahn's algorithm could not order (all have indegree > 0).
-fn find_cycle(graph: &DiGraph<ObjectRef, Rule>, indegree: &[usize]) -> Vec<ObjectRef> {
+fn find_cycle(graph: &DiGraph<Arc<ObjectRef>, Rule>, indegree: &[usize]) -> Vec<ObjectRef> {
     let stuck: BTreeSet<NodeIndex> = graph.node_indices().filter(|n| indegree[n.index()] > 0).collect();
     // Every stuck node has a stuck predecessor; walking predecessors must revisit a node.
     let Some(&start) = stuck.iter().min_by_key(|n| &graph[**n]) else { return Vec::new() };
@@ -421,8 +428,8 @@ fn find_cycle(graph: &DiGraph<ObjectRef, Rule>, indegree: &[usize]) -> Vec<Objec
             break;
         };
         if let Some(&i) = seen.get(&prev) {
-            let mut cycle: Vec<ObjectRef> = path[i..].iter().rev().map(|n| graph[*n].clone()).collect();
-            cycle.push(graph[prev].clone());
+            let mut cycle: Vec<ObjectRef> = path[i..].iter().rev().map(|n| (*graph[*n]).clone()).collect();
+            cycle.push((*graph[prev]).clone());
             // Rotate so the smallest address leads (stable message), then close the loop.
             let body = &cycle[..cycle.len() - 1];
             let min = body.iter().enumerate().min_by_key(|(_, a)| *a).map_or(0, |(i, _)| i);
@@ -433,5 +440,5 @@ fn find_cycle(graph: &DiGraph<ObjectRef, Rule>, indegree: &[usize]) -> Vec<Objec
         path.push(prev);
         cur = prev;
     }
-    path.iter().map(|n| graph[*n].clone()).collect()
+    path.iter().map(|n| (*graph[*n]).clone()).collect()
 }

@@ -67,8 +67,8 @@ impl fmt::Display for Step {
 /// One object of the desired state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DesiredObject {
-    /// Its address.
-    pub addr: ObjectRef,
+    /// Its address, shared with the key of [`Desired::objects`].
+    pub addr: std::sync::Arc<ObjectRef>,
     /// Who writes it.
     pub owner: Owner,
     /// Its step.
@@ -318,7 +318,7 @@ pub struct ResolveOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Desired {
     /// Every object, mip-owned and Argo-owned, by address.
-    pub objects: BTreeMap<ObjectRef, DesiredObject>,
+    pub objects: BTreeMap<std::sync::Arc<ObjectRef>, DesiredObject>,
     /// The revision in effect.
     pub revision: String,
     /// The root Application name prefix (`<sanitised revision>-`).

@@ -48,7 +48,7 @@ pub fn cluster_objects(
 
 fn object(addr: ObjectRef, manifest: Value, reason: String, at: &Location) -> DesiredObject {
     DesiredObject {
-        addr,
+        addr: addr.into(),
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: manifest.into(),

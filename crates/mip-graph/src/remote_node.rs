@@ -102,7 +102,7 @@ pub fn join_secret(node: &RemoteNode, sources: &JoinSources) -> DesiredObject {
     data.insert("broker-namespace".into(), json!(broker.namespace.clone().unwrap_or_default()));
     data.insert("cluster-id".into(), json!(cluster));
     DesiredObject {
-        addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on),
+        addr: ObjectRef::new("v1", "Secret", Some(OPERATOR_NAMESPACE), JOIN_SECRET).on_cluster(on).into(),
         owner: Owner::Mip,
         step: Step::RemoteNodes,
         manifest: json!({

@@ -40,7 +40,7 @@ struct Builder<'a> {
     repos: cat::Repos,
     argocd_ns: String,
     in_cluster: String,
-    objects: BTreeMap<ObjectRef, DesiredObject>,
+    objects: BTreeMap<Arc<ObjectRef>, DesiredObject>,
     parents: crate::Lookup<ObjectRef, Arc<ObjectRef>>,
     key_sources: crate::Lookup<BTreeMap<String, SensitiveSource>, Arc<BTreeMap<String, SensitiveSource>>>,
     diags: Diagnostics,
@@ -82,7 +82,7 @@ impl Builder<'_> {
         origin: Option<Location>,
     ) {
         self.add(DesiredObject {
-            addr,
+            addr: addr.into(),
             owner: Owner::Mip,
             step,
             manifest: manifest.into(),
@@ -105,7 +105,7 @@ impl Builder<'_> {
     ) {
         let parent = self.parent(by);
         self.add(DesiredObject {
-            addr,
+            addr: addr.into(),
             owner: Owner::ArgoCd,
             step,
             manifest: crate::model::null_manifest(),
@@ -447,7 +447,7 @@ fn credential_secret(
         "stringData": string_data,
     });
     b.add(DesiredObject {
-        addr: ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), name),
+        addr: ObjectRef::new("v1", "Secret", Some(&b.argocd_ns), name).into(),
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: m.into(),
@@ -562,7 +562,7 @@ fn secret_with(
         ("stringData", Value::Object(data)),
     ]);
     b.add(DesiredObject {
-        addr: ObjectRef::new("v1", "Secret", Some(ns), name).on_cluster(cluster),
+        addr: ObjectRef::new("v1", "Secret", Some(ns), name).on_cluster(cluster).into(),
         owner: Owner::Mip,
         step: Step::Bootstrap,
         manifest: m.into(),

@@ -135,7 +135,7 @@ fn object_at<'a>(
     addr: &ObjectRef,
 ) -> &'a DesiredObject {
     match by_position.get(position) {
-        Some(o) if o.addr == *addr => o,
+        Some(o) if *o.addr == *addr => o,
         _ => &desired.objects[addr],
     }
 }
@@ -143,7 +143,7 @@ fn object_at<'a>(
 /// What a plan says of an object Argo CD generates.
 pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> Expectation {
     Expectation {
-        address: o.addr.clone(),
+        address: (*o.addr).clone(),
         action,
         step: o.step,
         reason: o.reason.clone(),
@@ -183,7 +183,7 @@ pub(crate) fn change_of(
     keys: &mut KeyLists,
 ) -> Change {
     Change {
-        address: o.addr.clone(),
+        address: (*o.addr).clone(),
         action,
         step: o.step,
         reason,
@@ -273,7 +273,7 @@ impl LiveView {
             .mip_owned()
             .filter_map(|o| {
                 let live = objects.get(&o.addr)?;
-                Some((o.addr.clone(), crate::diff::diff(&o.manifest, live, o.addr.is_secret())))
+                Some(((*o.addr).clone(), crate::diff::diff(&o.manifest, live, o.addr.is_secret())))
             })
             .collect();
         LiveView { objects, diffs, leftovers: std::collections::BTreeMap::new() }
@@ -300,7 +300,7 @@ impl LiveView {
                     .get(&o.addr)
                     .is_some_and(|l| crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_some())
             })
-            .map(|o| (o.addr.clone(), std::sync::Arc::clone(&o.manifest)))
+            .map(|o| ((*o.addr).clone(), std::sync::Arc::clone(&o.manifest)))
             .collect()
     }
 

@@ -175,7 +175,7 @@ fn only_in<'d>(a: &'d Desired, b: &Desired, owner: Owner) -> Vec<(&'d ObjectRef,
     a.objects
         .values()
         .filter(|o| o.owner == owner && !b.objects.contains_key(&o.addr))
-        .map(|o| (&o.addr, o.reason.as_str()))
+        .map(|o| (&*o.addr, o.reason.as_str()))
         .collect()
 }
 

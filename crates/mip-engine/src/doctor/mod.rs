@@ -229,14 +229,14 @@ pub fn expectations(loaded: &Loaded) -> Expectations {
             if let Some(data) = o.manifest.get("stringData").and_then(Value::as_object) {
                 keys.extend(data.keys().cloned());
             }
-            RequiredSecret { addr: o.addr.clone(), keys }
+            RequiredSecret { addr: (*o.addr).clone(), keys }
         })
         .collect();
     let namespaces = loaded
         .desired
         .mip_owned()
         .filter(|o| o.addr.cluster.is_none() && o.addr.group.is_empty() && o.addr.kind == "Namespace")
-        .map(|o| o.addr.clone())
+        .map(|o| (*o.addr).clone())
         .collect();
     Expectations {
         argocd_namespace: loaded.inventory.argocd.namespace.value.clone(),

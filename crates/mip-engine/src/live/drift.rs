@@ -145,7 +145,7 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
         let differing = mip_plan::argo::differing_fields(&o.body(), l);
         if !differing.is_empty() {
             out.push(ArgoDrift {
-                address: o.addr.clone(),
+                address: (*o.addr).clone(),
                 kind: ArgoDriftKind::SpecDiffers,
                 detail: format!("differs from the rendered tree at {}", differing.join(", ")),
             });

@@ -48,7 +48,7 @@ pub async fn plan_live_read<C: Cluster>(
     snapshot: Option<&Snapshot>,
 ) -> Result<(Plan, BTreeMap<ObjectRef, Value>), Error> {
     let prior = snapshot.map(prior_from).unwrap_or_default();
-    let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().cloned().collect();
+    let mut addrs: BTreeSet<ObjectRef> = loaded.desired.objects.keys().map(|a| (**a).clone()).collect();
     addrs.extend(prior.managed.keys().cloned());
     let (objects, leftovers) = super::read::read_live_with_leftovers(cluster, &addrs).await?;
     let mut view = LiveView::new(&loaded.desired, objects).with_leftovers(leftovers);
@@ -84,12 +84,12 @@ fn plan_reachable(
     reaches: impl Fn(Option<&str>) -> bool,
 ) -> Result<Plan, Error> {
     let reached = |a: &ObjectRef| reaches(a.cluster.as_deref());
-    if loaded.desired.objects.keys().all(reached) {
+    if loaded.desired.objects.keys().all(|a| reached(a)) {
         return Ok(mip_plan::plan_live(&loaded.desired, &loaded.dag, prior, view, input));
     }
     let mut desired = loaded.desired.clone();
     desired.objects.retain(|a, _| reached(a));
-    let steps = desired.objects.iter().map(|(a, o)| (a.clone(), o.step)).collect();
+    let steps = desired.objects.iter().map(|(a, o)| ((**a).clone(), o.step)).collect();
     let edges = loaded.dag.edges().into_iter().filter(|e| reached(&e.from) && reached(&e.to)).collect();
     let dag =
         mip_graph::Dag::from_edges(&steps, edges).map_err(|e| Error::Stale { reason: e.to_string() })?;

@@ -20,7 +20,7 @@ pub async fn rebuild_state<C: Cluster>(
     store: &DynStore,
     loaded: &Loaded,
 ) -> Result<usize, Error> {
-    let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| o.addr.clone()).collect();
+    let addrs: BTreeSet<ObjectRef> = loaded.desired.mip_owned().map(|o| (*o.addr).clone()).collect();
     let live = read_live(cluster, &addrs).await?;
     let lineage = store.snapshot()?.lineage;
     let records: Vec<Record> = loaded
@@ -34,7 +34,7 @@ pub async fn rebuild_state<C: Cluster>(
             let via = super::clusters::via_of(cluster, &o.addr);
             let entry =
                 ManagedEntry { fingerprint: mip_plan::fingerprint(o), uid, serial: 0, secret_hashes, via };
-            Some((o.addr.clone(), Some(entry)))
+            Some(((*o.addr).clone(), Some(entry)))
         })
         .collect();
     let n = records.len();

@@ -56,7 +56,7 @@ fn branch_roots(loaded: &crate::load::Loaded) -> BTreeSet<ObjectRef> {
         .desired
         .mip_owned()
         .filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
-        .map(|o| o.addr.clone())
+        .map(|o| (*o.addr).clone())
         .collect()
 }
 

@@ -134,7 +134,7 @@ fn readers_of(loaded: &Loaded) -> Vec<Reader> {
                 })
                 .filter_map(|v| v.as_str()?.strip_prefix("$values/").map(str::to_owned))
                 .collect();
-            Reader { address: o.addr.clone(), parent: o.generated_by.as_deref().cloned(), paths, values }
+            Reader { address: (*o.addr).clone(), parent: o.generated_by.as_deref().cloned(), paths, values }
         })
         .collect()
 }
