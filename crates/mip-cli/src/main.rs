@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Validate { inv, output, branch_check, branch, tree } => {
             commands::validate::run(&inv, output, branch_check, branch.as_deref(), tree.as_deref())
         }
-        Command::Render { dir, inv, check, adopt } => commands::render::render_with(&inv, &dir, check, adopt),
+        Command::Render { dir, inv, check, adopt } => commands::render::render(&inv, &dir, check, adopt),
         Command::Graph { inv, format } => commands::graph::run(&inv, format),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Show(args) => commands::show::run(&args),

@@ -175,6 +175,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `mip render DIR`, `mip validate --tree DIR`: a file or directory of the tree could not
+    /// be read, written or removed.
+    #[error("failed to {action} `{path}`")]
+    TreeFile {
+        /// What was done: `read`, `write`, `remove stale generated file`, …
+        action: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `mip render DIR`: an operator's file declares an object mip applies, in a way that
+    /// cannot be cut out of it.
+    #[error("{0}")]
+    Takeover(String),
     /// `mip import DIR`: no mip-infra tree there.
     #[error("{0}")]
     NotATree(String),

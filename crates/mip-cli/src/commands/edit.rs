@@ -150,7 +150,7 @@ fn run(
         if removal { "from" } else { "to" }
     ));
     match &args.render {
-        Some(dir) => crate::commands::render::render(&args.inv, dir, false),
+        Some(dir) => crate::commands::render::render(&args.inv, dir, false, false),
         None => {
             views::note(
                 "Next: render the GitOps tree and push it (`mip render DIR`, or `--render DIR` here), then `mip plan` and `mip apply`.",

@@ -14,7 +14,10 @@ pub mod doctor;
 pub mod drift;
 pub mod import;
 pub mod init;
+#[cfg(test)]
+mod offline_tests;
 pub mod plan;
+pub mod render;
 pub mod review;
 pub mod show;
 pub mod state;
@@ -71,9 +74,7 @@ impl<K: Connector> Env<'_, K> {
 
     /// Loads the inventory and shows its warnings.
     fn load(&self, opts: &LoadOptions) -> Result<Loaded, Error> {
-        let loaded = crate::load::load(opts)?;
-        self.hook.warnings(&loaded.warnings);
-        Ok(loaded)
+        load(opts, self.hook.as_ref())
     }
 
     /// Connects to the management cluster and checks the inventory's guard; then to every
@@ -153,6 +154,14 @@ impl<K: Connector> Env<'_, K> {
         self.hook.requests(cluster.requests());
         result
     }
+}
+
+/// Loads the inventory and shows its warnings through `hook`: how every operation starts,
+/// those without a cluster too.
+fn load(opts: &LoadOptions, hook: &dyn Hook) -> Result<Loaded, Error> {
+    let loaded = crate::load::load(opts)?;
+    hook.warnings(&loaded.warnings);
+    Ok(loaded)
 }
 
 /// How often a held lock is tried again while `--lock-timeout` runs.

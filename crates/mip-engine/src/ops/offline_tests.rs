@@ -1,0 +1,88 @@
+//! The operations that need no cluster (render, validate, graph, apps, the inventory edits), on
+//! the minimal example in a temporary directory: each asserts the typed outcome and what was
+//! written to disk.
+
+use super::render::{RenderRequest, Verdict, render};
+use crate::load::LoadOptions;
+use crate::seams::NoHook;
+use std::path::{Path, PathBuf};
+
+const MINIMAL: &str = include_str!("../../../../examples/minimal/mip.yaml");
+
+/// The minimal example in a temporary directory.
+fn inventory() -> (tempfile::TempDir, LoadOptions) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("mip.yaml");
+    std::fs::write(&path, MINIMAL).expect("inventory written");
+    (dir, LoadOptions { inventory: path, revision: None })
+}
+
+fn render_request(load: &LoadOptions, dir: &Path, check: bool, adopt: bool) -> RenderRequest {
+    RenderRequest { load: load.clone(), dir: dir.to_path_buf(), check, adopt }
+}
+
+/// Every file under `dir`, relative.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = super::render::read_tree_files(dir).expect("read").into_keys().collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn render_writes_the_tree_then_check_finds_it_up_to_date_then_out_of_date() {
+    let (tmp, load) = inventory();
+    let tree = tmp.path().join("tree");
+    let first = render(&render_request(&load, &tree, false, false), &NoHook).expect("rendered");
+    assert_eq!(first.verdict, Verdict::Written);
+    assert!(first.generated > 0);
+    assert_eq!(first.status.missing.len(), first.generated, "every file is new");
+    assert!(first.diff.is_empty(), "nothing adopted or trimmed: {}", first.diff);
+    assert_eq!(files(&tree), first.status.missing, "exactly the rendered files were written");
+
+    let checked = render(&render_request(&load, &tree, true, false), &NoHook).expect("checked");
+    assert_eq!(checked.verdict, Verdict::UpToDate, "{checked:?}");
+    assert_eq!(checked.status.unchanged.len(), first.generated);
+
+    // A generated file edited, one deleted, a stale generated one and a file of the user's.
+    let edited = &first.status.missing[0];
+    let deleted = &first.status.missing[1];
+    std::fs::write(tree.join(edited), format!("{}# edited\n", mip_render::header("mip.yaml"))).expect("edit");
+    std::fs::remove_file(tree.join(deleted)).expect("delete");
+    std::fs::write(tree.join("stale.yaml"), mip_render::header("mip.yaml")).expect("stale");
+    std::fs::write(tree.join("mine.txt"), "mine\n").expect("foreign");
+    let checked = render(&render_request(&load, &tree, true, false), &NoHook).expect("checked");
+    assert_eq!(checked.verdict, Verdict::OutOfDate);
+    assert_eq!(checked.status.changed, vec![edited.clone()]);
+    assert_eq!(checked.status.missing, vec![deleted.clone()]);
+    assert_eq!(checked.status.stale, vec![PathBuf::from("stale.yaml")]);
+    assert_eq!(checked.status.foreign, vec![PathBuf::from("mine.txt")]);
+    assert!(checked.diff.contains("-# edited\n"), "{}", checked.diff);
+    assert!(checked.diff.contains(&format!("+++ b/{}", deleted.display())), "{}", checked.diff);
+    assert!(tree.join("stale.yaml").exists() && !tree.join(deleted).exists(), "--check wrote");
+
+    let again = render(&render_request(&load, &tree, false, false), &NoHook).expect("rendered");
+    assert_eq!(again.verdict, Verdict::Written);
+    assert!(!tree.join("stale.yaml").exists(), "the stale file is removed");
+    assert!(tree.join(deleted).exists() && tree.join("mine.txt").exists());
+    let checked = render(&render_request(&load, &tree, true, false), &NoHook).expect("checked");
+    assert_eq!(checked.verdict, Verdict::UpToDate, "{checked:?}");
+}
+
+#[test]
+fn render_leaves_a_file_in_the_way_unless_adopting_it() {
+    let (tmp, load) = inventory();
+    let tree = tmp.path().join("tree");
+    let first = render(&render_request(&load, &tree, false, false), &NoHook).expect("rendered");
+    let theirs = first.status.missing[0].clone();
+    std::fs::write(tree.join(&theirs), "# mine\n").expect("hand-written");
+
+    let refused = render(&render_request(&load, &tree, false, false), &NoHook).expect("rendered");
+    assert_eq!(refused.verdict, Verdict::InTheWay);
+    assert_eq!(refused.status.conflicts, vec![theirs.clone()]);
+    assert_eq!(std::fs::read_to_string(tree.join(&theirs)).expect("read"), "# mine\n");
+
+    let adopted = render(&render_request(&load, &tree, false, true), &NoHook).expect("rendered");
+    assert_eq!(adopted.verdict, Verdict::Written);
+    assert!(adopted.diff.contains("-# mine\n"), "the diff shows what adopting changed: {}", adopted.diff);
+    assert!(mip_render::is_generated(&std::fs::read_to_string(tree.join(&theirs)).expect("read")));
+}
