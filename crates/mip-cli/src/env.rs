@@ -485,6 +485,10 @@ impl Hook for Progress {
         views::diagnostics(d);
     }
 
+    fn edit(&self, consequences: &mip_engine::ops::edit::Consequences) {
+        crate::commands::edit::consequences(consequences);
+    }
+
     fn plan(&self, plan: &Plan, operation: Operation) {
         match operation {
             Operation::Destroy => {

@@ -192,6 +192,8 @@ pub trait Hook: Send + Sync {
     fn plan(&self, _plan: &Plan, _operation: Operation) {}
     /// The API requests the operation made (at its end, whatever its result).
     fn requests(&self, _counts: RequestCounts) {}
+    /// What an inventory edit means for the next plan, shown before a removal is confirmed.
+    fn edit(&self, _consequences: &crate::ops::edit::Consequences) {}
 }
 
 /// Shows nothing.

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod destroy;
 pub mod doctor;
 pub mod drift;
+pub mod edit;
 pub mod import;
 pub mod init;
 #[cfg(test)]

@@ -2,9 +2,16 @@
 //! the minimal example in a temporary directory: each asserts the typed outcome and what was
 //! written to disk.
 
+use super::edit::{
+    Change, Consequences, EditRequest, FederationAppKind, FederationKind, NewFederation, edit,
+};
 use super::render::{RenderRequest, Verdict, render};
+use super::tests::Answering;
 use crate::load::LoadOptions;
-use crate::seams::NoHook;
+use crate::seams::{Answer, Hook, NoHook};
+use crate::{Class, Error};
+use mip_core::ObjectRef;
+use mip_inventory::edit::EditError;
 use std::path::{Path, PathBuf};
 
 const MINIMAL: &str = include_str!("../../../../examples/minimal/mip.yaml");
@@ -85,4 +92,69 @@ fn render_leaves_a_file_in_the_way_unless_adopting_it() {
     assert_eq!(adopted.verdict, Verdict::Written);
     assert!(adopted.diff.contains("-# mine\n"), "the diff shows what adopting changed: {}", adopted.diff);
     assert!(mip_render::is_generated(&std::fs::read_to_string(tree.join(&theirs)).expect("read")));
+}
+
+/// Records what an operation shows through the hook.
+#[derive(Default)]
+struct Shown(std::sync::Mutex<Vec<Consequences>>);
+impl Hook for Shown {
+    fn edit(&self, c: &Consequences) {
+        self.0.lock().expect("not poisoned").push(c.clone());
+    }
+}
+
+fn edit_request(load: &LoadOptions, change: Change) -> EditRequest {
+    EditRequest { inventory: load.inventory.clone(), change }
+}
+
+#[test]
+fn adding_a_federation_shows_what_comes_and_writes_the_inventory() {
+    let (_tmp, load) = inventory();
+    let fed = NewFederation {
+        name: "federation-B".into(),
+        kind: FederationKind::Local,
+        cluster: None,
+        remote_clusters: Vec::new(),
+        apps: vec![FederationAppKind::Exareme2],
+    };
+    let shown = Shown::default();
+    // An addition asks nobody: a confirmation that cannot be given does not stop it.
+    let edited =
+        edit(&edit_request(&load, Change::AddFederation(fed)), &Answering(Answer::CannotAsk), &shown)
+            .expect("added");
+    assert_eq!((edited.what.as_str(), edited.removal), ("federation `federation-B`", false));
+    let shown = shown.0.into_inner().expect("not poisoned");
+    assert_eq!(shown.len(), 1);
+    let namespace: ObjectRef = "v1/Namespace/federation-b".parse().expect("an address");
+    assert!(shown[0].mip.iter().any(|c| c.address == namespace), "{:?}", shown[0].mip);
+    assert!(!shown[0].argo.is_empty() && !shown[0].removal);
+    let text = std::fs::read_to_string(&load.inventory).expect("read");
+    assert!(text.starts_with(MINIMAL) && text.contains("- name: federation-B"), "{text}");
+}
+
+#[test]
+fn a_removal_is_written_only_when_confirmed() {
+    let (_tmp, load) = inventory();
+    let req = edit_request(&load, Change::RemoveFederation("federation-A".into()));
+    let no = edit(&req, &Answering(Answer::No), &Shown::default());
+    assert!(matches!(no, Err(Error::Declined { .. })), "{no:?}");
+    let cannot = edit(&req, &Answering(Answer::CannotAsk), &Shown::default());
+    assert!(
+        matches!(&cannot, Err(e @ Error::RemovalNotConfirmed { .. }) if e.class() == Class::Safety),
+        "{cannot:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&load.inventory).expect("read"), MINIMAL, "nothing written");
+
+    let shown = Shown::default();
+    let edited = edit(&req, &Answering(Answer::Yes), &shown).expect("removed");
+    assert!(edited.removal);
+    let shown = shown.0.into_inner().expect("not poisoned");
+    let namespace: ObjectRef = "v1/Namespace/federation-a".parse().expect("an address");
+    assert!(shown[0].removal && shown[0].mip.iter().any(|c| c.address == namespace), "{shown:?}");
+    let text = std::fs::read_to_string(&load.inventory).expect("read");
+    assert!(!text.contains("name: federation-A"), "{text}");
+
+    // Removing it again: refused by the edit, with the names that exist.
+    let gone = edit(&req, &Answering(Answer::Yes), &Shown::default());
+    assert!(matches!(&gone, Err(Error::Edit(EditError::NotFound { .. }))), "{gone:?}");
 }

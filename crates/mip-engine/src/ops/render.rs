@@ -124,7 +124,7 @@ pub(crate) fn read_tree_files(dir: &Path) -> Result<BTreeMap<PathBuf, Option<Str
 }
 
 fn tree_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::TreeFile { action, path: path.display().to_string(), source }
+    Error::FileIo { action, path: path.display().to_string(), source }
 }
 
 /// Writes a generated file atomically ([`mip_core::fsio::write_atomic`]), creating its
@@ -143,7 +143,7 @@ fn diff_of(checkout: &BTreeMap<PathBuf, Option<String>>, path: &Path, new: Optio
 /// Renders (see the [module docs](self)).
 ///
 /// # Errors
-/// The load errors; [`Error::TreeFile`] when the checkout cannot be read or written (files
+/// The load errors; [`Error::FileIo`] when the checkout cannot be read or written (files
 /// written before it stay); [`Error::Takeover`] when an operator's file cannot be trimmed.
 pub fn render(req: &RenderRequest, hook: &dyn Hook) -> Result<Rendered, Error> {
     let loaded = load(&req.load, hook)?;
