@@ -209,6 +209,20 @@ pub enum Error {
         /// `federation `a``, `cluster `east``.
         what: String,
     },
+    /// `mip validate --branch-check` without `--branch`: `.git/HEAD` names no branch.
+    #[error("`{0}` is a detached HEAD, so the branch is unknown")]
+    DetachedHead(String),
+    /// `mip validate --branch-check` without `--branch`: the inventory is in no Git repository.
+    #[error("no Git repository above `{0}`")]
+    NoGitRepository(String),
+    /// `mip apps show NAME`: no such app in the effective catalogue.
+    #[error("no app `{name}` in the catalogue")]
+    UnknownApp {
+        /// The name asked for.
+        name: String,
+        /// The names the catalogue has.
+        known: Vec<String>,
+    },
     /// `mip import DIR`: no mip-infra tree there.
     #[error("{0}")]
     NotATree(String),
@@ -275,6 +289,16 @@ impl Error {
             Error::NoConfirmation => "review the plan, then pass `--auto-approve`",
             Error::RemovalNotConfirmed { .. } => "review the deletions above, then pass `--yes`",
             Error::EditInvalid { .. } => "the diagnostics above name the conflict",
+            Error::DetachedHead(_) => {
+                "pass `--branch NAME`; in GitHub Actions `--branch \"${GITHUB_HEAD_REF:-$GITHUB_REF_NAME}\"`"
+            }
+            Error::NoGitRepository(_) => "pass `--branch NAME`",
+            Error::UnknownApp { known, .. } => {
+                return Some(format!(
+                    "known apps: {}; define new ones under `apps:` in the inventory",
+                    known.join(", ")
+                ));
+            }
             Error::Edit(e) => return e.hint(),
             Error::BadAddress { .. } => "an address reads `v1/Secret/federation-a/mip-secret`",
             Error::NotInState(_) => "`mip state list` shows what the state holds",

@@ -1,52 +1,14 @@
-//! `mip render DIR [--check] [--adopt]` (the operation is `mip_engine::ops::render`) and
-//! `mip validate --branch-check`.
+//! `mip render DIR [--check] [--adopt]`: the operation is `mip_engine::ops::render`; this
+//! shows its outcome.
 
 use crate::cli::InventoryArgs;
 use crate::env::Progress;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
-use anyhow::{Context, bail};
-use mip_core::Diagnostics;
-use mip_engine::load::Loaded;
 use mip_engine::ops;
 use mip_engine::ops::render::{RenderRequest, Rendered, Verdict};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// Reads every file under `dir` (relative paths), skipping `.git`; `None` for files that
-/// are not UTF-8 text.
-fn read_checkout(dir: &Path) -> anyhow::Result<BTreeMap<PathBuf, Option<String>>> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return Ok(out);
-    }
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let abs = dir.join(&rel);
-        let entries = std::fs::read_dir(&abs)
-            .with_context(|| format!("failed to read directory `{}`", abs.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("failed to read directory `{}`", abs.display()))?;
-            let name = entry.file_name();
-            if name == ".git" {
-                continue;
-            }
-            let path = rel.join(&name);
-            let kind = entry
-                .file_type()
-                .with_context(|| format!("failed to inspect `{}`", entry.path().display()))?;
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                let bytes = std::fs::read(entry.path())
-                    .with_context(|| format!("failed to read `{}`", entry.path().display()))?;
-                out.insert(path, String::from_utf8(bytes).ok());
-            }
-        }
-    }
-    Ok(out)
-}
+use std::path::Path;
 
 /// `mip render DIR [--check] [--adopt]`: with `adopt`, files of the user's at paths mip
 /// renders (a checkout written by hand, e.g. after `mip import`) are shown as a diff, then
@@ -151,99 +113,4 @@ fn show(req: &RenderRequest, r: &Rendered) -> Result<ExitStatus, CliError> {
             Ok(ExitStatus::Success)
         }
     }
-}
-
-/// `mip validate --tree DIR`: every file of the user's that the inventory names exists in
-/// DIR; each missing one is a located error, shown on stderr and returned.
-pub fn user_files_check(loaded: &Loaded, dir: &Path) -> Diagnostics {
-    let missing = mip_render::missing_user_files(&loaded.inventory, |p| dir.join(p).is_file());
-    if missing.is_empty() {
-        return missing;
-    }
-    views::diagnostics(&missing);
-    views::note(&format!(
-        "{} file(s) named in the inventory are missing from `{}`",
-        missing.error_count(),
-        dir.display()
-    ));
-    missing
-}
-
-/// The current branch from `.git/HEAD` of the repository holding `start` (a worktree's
-/// `.git` file is followed).
-fn current_branch(start: &Path) -> anyhow::Result<String> {
-    let start =
-        std::fs::canonicalize(start).with_context(|| format!("failed to resolve `{}`", start.display()))?;
-    let mut dir = if start.is_dir() {
-        start.clone()
-    } else {
-        start.parent().map(Path::to_path_buf).unwrap_or_default()
-    };
-    loop {
-        let git = dir.join(".git");
-        if git.is_dir() || git.is_file() {
-            let git_dir = if git.is_file() {
-                let text = std::fs::read_to_string(&git)
-                    .with_context(|| format!("failed to read `{}`", git.display()))?;
-                let target = text.trim().strip_prefix("gitdir: ").map(str::to_owned).unwrap_or_default();
-                dir.join(target)
-            } else {
-                git
-            };
-            let head = git_dir.join("HEAD");
-            let text = std::fs::read_to_string(&head)
-                .with_context(|| format!("failed to read `{}`", head.display()))?;
-            return match mip_render::branch::branch_from_head(&text) {
-                Some(b) => Ok(b),
-                None => bail!(
-                    "`{}` is a detached HEAD, so the branch is unknown (hint: pass `--branch NAME`; in GitHub Actions `--branch \"${{GITHUB_HEAD_REF:-$GITHUB_REF_NAME}}\"`)",
-                    head.display()
-                ),
-            };
-        }
-        if !dir.pop() {
-            bail!("no Git repository above `{}` (hint: pass `--branch NAME`)", start.display());
-        }
-    }
-}
-
-/// `mip validate --branch-check`: every offending revision, one located line each on stderr,
-/// and returned.
-pub fn branch_check(
-    loaded: &Loaded,
-    inv: &InventoryArgs,
-    branch: Option<&str>,
-    tree: Option<&Path>,
-) -> Result<Diagnostics, CliError> {
-    let branch = match branch {
-        Some(b) => b.to_owned(),
-        None => current_branch(&inv.inventory)?,
-    };
-    let mut diags = mip_render::branch::check_inventory(&loaded.inventory, &branch);
-    if let Some(dir) = tree {
-        let repos = &loaded.inventory.repositories;
-        let own = [repos.infra.url.value.as_str(), repos.deployments.url.value.as_str()];
-        for (rel, text) in read_checkout(dir)? {
-            let Some(text) = text else { continue };
-            let is_yaml = rel.extension().is_some_and(|e| e == "yaml" || e == "yml");
-            if !is_yaml {
-                continue;
-            }
-            // The user's own YAML (values, patches, manifests) is checked too, when it parses:
-            // a Helm template need not be YAML, a generated file must be.
-            let file = dir.join(&rel).display().to_string();
-            match mip_inventory::yaml::parse_stream(&file, &text) {
-                Ok(docs) => diags.extend(mip_render::branch::check_documents(&file, &docs, &branch, &own)),
-                Err(d) if mip_render::is_generated(&text) => diags.push(d),
-                Err(_) => {}
-            }
-        }
-    }
-    if diags.is_empty() {
-        views::note(&format!("branch check passed on `{branch}`"));
-        return Ok(diags);
-    }
-    views::diagnostics(&diags);
-    views::note(&format!("{} revision(s) do not match branch `{branch}`", diags.error_count()));
-    Ok(diags)
 }

@@ -1,6 +1,9 @@
 //! The commands, one operation each: [`plan`](plan::plan), [`apply`](apply::apply),
 //! [`destroy`](destroy::destroy), [`drift`](drift::drift) and the `state` commands in
-//! [`state`]. Each takes typed inputs and an [`Env`], and returns a typed outcome or an
+//! [`state`], which take an [`Env`] (a cluster, the state); and those that need neither:
+//! [`render`](render::render), [`validate`](validate::validate), [`graph`](graph::graph),
+//! [`apps`](apps::apps), the inventory edits ([`edit`](edit::edit)), [`import`](import::import)
+//! and [`init`]. Each takes a typed request and returns a typed outcome or an
 //! [`Error`](crate::Error); the caller renders the outcome and maps the error's class to an exit
 //! code.
 //!
@@ -9,10 +12,12 @@
 //! confirmation and every state write.
 
 pub mod apply;
+pub mod apps;
 pub mod destroy;
 pub mod doctor;
 pub mod drift;
 pub mod edit;
+pub mod graph;
 pub mod import;
 pub mod init;
 #[cfg(test)]
@@ -24,6 +29,7 @@ pub mod show;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod validate;
 
 use crate::Error;
 use crate::backend::{Backends, StateFlags};

@@ -2,15 +2,18 @@
 //! the minimal example in a temporary directory: each asserts the typed outcome and what was
 //! written to disk.
 
+use super::apps::{Apps, AppsRequest, apps};
 use super::edit::{
     Change, Consequences, EditRequest, FederationAppKind, FederationKind, NewFederation, edit,
 };
+use super::graph::{GraphFormat, GraphRequest, graph};
 use super::render::{RenderRequest, Verdict, render};
 use super::tests::Answering;
+use super::validate::{ValidateRequest, validate};
 use crate::load::LoadOptions;
 use crate::seams::{Answer, Hook, NoHook};
 use crate::{Class, Error};
-use mip_core::ObjectRef;
+use mip_core::{Diagnostics, ObjectRef};
 use mip_inventory::edit::EditError;
 use std::path::{Path, PathBuf};
 
@@ -157,4 +160,77 @@ fn a_removal_is_written_only_when_confirmed() {
     // Removing it again: refused by the edit, with the names that exist.
     let gone = edit(&req, &Answering(Answer::Yes), &Shown::default());
     assert!(matches!(&gone, Err(Error::Edit(EditError::NotFound { .. }))), "{gone:?}");
+}
+
+#[test]
+fn validate_checks_the_tree_and_the_branch() {
+    let (tmp, load) = inventory();
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).expect("a tree");
+    let req = |branch: &str| ValidateRequest {
+        load: load.clone(),
+        tree: Some(tree.clone()),
+        branch_check: true,
+        branch: Some(branch.to_owned()),
+    };
+    let on_main = validate(&req("main"), &NoHook).expect("valid");
+    assert!(!on_main.has_errors(), "{:?}", on_main.branch);
+    assert_eq!(on_main.missing_files.as_ref().map(Diagnostics::is_empty), Some(true));
+    let checked = on_main.branch.expect("checked");
+    assert_eq!((checked.branch.as_str(), checked.offenders.is_empty()), ("main", true));
+    assert_eq!(on_main.loaded.inventory.federations.len(), 1);
+
+    let on_feature = validate(&req("feat/x"), &NoHook).expect("valid");
+    assert!(on_feature.has_errors());
+    let offenders = on_feature.branch.expect("checked").offenders;
+    assert!(offenders.iter().all(|d| d.code == "branch-check"), "{offenders:?}");
+    assert!(offenders.error_count() > 0);
+
+    // Without `--branch`, outside any Git repository: the error says to pass it.
+    let outside = ValidateRequest { branch: None, ..req("main") };
+    match validate(&outside, &NoHook) {
+        Err(e @ (Error::NoGitRepository(_) | Error::DetachedHead(_))) => {
+            assert!(e.hint().is_some_and(|h| h.contains("--branch NAME")), "{e}");
+        }
+        // The temporary directory may be inside a repository: then its branch was read.
+        Ok(v) => assert!(v.branch.is_some()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn graph_draws_every_object_of_the_desired_state() {
+    let (_tmp, load) = inventory();
+    let drawn =
+        graph(&GraphRequest { load: load.clone(), format: GraphFormat::Json }, &NoHook).expect("drawn");
+    let doc: serde_json::Value = serde_json::from_str(&drawn.text).expect("JSON");
+    let nodes = doc["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), drawn.loaded.desired.objects.len(), "{}", drawn.text);
+    let dot = graph(&GraphRequest { load, format: GraphFormat::Dot }, &NoHook).expect("drawn");
+    assert!(dot.text.starts_with("digraph"), "{}", dot.text);
+}
+
+#[test]
+fn apps_lists_the_catalogue_and_shows_one_app() {
+    let (_tmp, load) = inventory();
+    let Apps::List(list) = apps(&AppsRequest { load: load.clone(), show: None }, &NoHook).expect("listed")
+    else {
+        panic!("a list")
+    };
+    let exareme2 = list.iter().find(|a| a.name == "exareme2").expect("exareme2 is built in");
+    assert_eq!((exareme2.origin, exareme2.scope), ("built-in", "federation"));
+    assert_eq!(exareme2.used.len(), 1);
+    assert_eq!(exareme2.used[0].at, "federation `federation-A`");
+    assert_eq!(exareme2.used[0].version, exareme2.version, "not pinned: the catalogue's version");
+
+    let shown = apps(&AppsRequest { load: load.clone(), show: Some("exareme2".into()) }, &NoHook);
+    assert!(matches!(&shown, Ok(Apps::Show(a)) if **a == *exareme2), "{shown:?}");
+    let unknown = apps(&AppsRequest { load, show: Some("grafana".into()) }, &NoHook);
+    match unknown {
+        Err(Error::UnknownApp { name, known }) => {
+            assert_eq!(name, "grafana");
+            assert!(known.contains(&"exareme2".to_owned()), "{known:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
