@@ -133,7 +133,7 @@ pub struct StateArgs {
     pub state_chunk_bytes: usize,
     /// How many operations the state's history keeps in full; older ones are folded into one
     /// summary entry (counts by operation, first and last serial and time).
-    #[arg(long, env = "MIP_HISTORY_LIMIT", default_value_t = mip_state::DEFAULT_HISTORY_LIMIT, value_name = "N")]
+    #[arg(long, env = "MIP_HISTORY_LIMIT", default_value_t = mip_engine::ops::state::DEFAULT_HISTORY_LIMIT, value_name = "N")]
     pub history_limit: usize,
 }
 
@@ -328,7 +328,7 @@ pub struct ApplyArgs {
 #[command(next_help_heading = "Output")]
 pub struct MarkdownArgs {
     /// Character budget of the Markdown output.
-    #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
+    #[arg(long, default_value_t = mip_engine::ops::plan_views::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
     pub markdown_budget: usize,
     /// Fold a Mermaid picture of the steps and what changes in them into the Markdown output.
     #[arg(long)]

@@ -7,6 +7,8 @@ use mip_core::{Action, Diagnostics, ObjectRef, Sensitive, SensitiveSource};
 use mip_plan::Plan;
 use std::future::Future;
 
+pub use crate::live::Readiness;
+
 /// A connected cluster and the kubeconfig context it was reached through (for the guard).
 #[derive(Debug)]
 pub struct Connected<C> {

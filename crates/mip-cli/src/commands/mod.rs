@@ -17,7 +17,7 @@ pub mod state;
 pub mod validate;
 
 use crate::cli::InventoryArgs;
-use mip_engine::load::LoadOptions;
+use mip_engine::ops::LoadOptions;
 
 /// What the engine loads for an inventory flag.
 pub fn load_options(inv: &InventoryArgs) -> LoadOptions {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use crate::live::{ApplyOpts, ApplyOutcome, WaitFor};
+pub use crate::live::{ApplyOpts, ApplyOutcome, NotReady, WaitFor};
 pub use mip_plan::safety::TARGET_WARNING;
 
 /// What to apply.

@@ -31,10 +31,15 @@ pub mod state;
 mod tests;
 pub mod validate;
 
+pub use crate::live::Interrupt;
+pub use crate::load::{LoadOptions, Loaded};
+/// A plan, its summary and the views that show it (text, JSON, Markdown): what a caller needs
+/// to render the plan an operation returns.
+pub use mip_plan::{Plan, StateRef, Summary, render as plan_views};
+
 use crate::Error;
 use crate::backend::{Backends, StateFlags};
 use crate::live::Clusters;
-use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Connector, Hook, Operation, Target};
 use mip_core::cluster::Cluster;
 use mip_state::{Backend, DynStore, HistoryEntry, Outcome};

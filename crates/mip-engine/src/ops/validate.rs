@@ -10,6 +10,8 @@ use crate::seams::Hook;
 use mip_core::Diagnostics;
 use std::path::{Path, PathBuf};
 
+pub use mip_graph::Step;
+
 /// What to check.
 #[derive(Debug, Clone)]
 pub struct ValidateRequest {
