@@ -133,7 +133,7 @@ pub struct StateArgs {
     pub state_chunk_bytes: usize,
     /// How many operations the state's history keeps in full; older ones are folded into one
     /// summary entry (counts by operation, first and last serial and time).
-    #[arg(long, env = "MIP_HISTORY_LIMIT", default_value_t = mip_state::DEFAULT_HISTORY_LIMIT, value_name = "N")]
+    #[arg(long, env = "MIP_HISTORY_LIMIT", default_value_t = mip_engine::ops::state::DEFAULT_HISTORY_LIMIT, value_name = "N")]
     pub history_limit: usize,
 }
 
@@ -273,12 +273,62 @@ pub struct PlanArgs {
     pub cluster: ClusterArgs,
 }
 
+/// The flags of `mip apply`.
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    /// A plan file from `mip plan --out FILE`; without it, mip plans first.
+    pub plan: Option<PathBuf>,
+    /// Inventory location (also used to resolve relative secret files).
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Concurrent writes at most.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub parallelism: usize,
+    /// How long apply may wait for what Argo CD reconciles, gates and final wait together
+    /// (`90s`, `10m`, plain seconds). `0`: no gates and no wait: every change is written in
+    /// plan order without waiting for the objects Argo CD generates.
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub wait_timeout: std::time::Duration,
+    /// How far to wait for what Argo CD reconciles: the object exists; an Application is
+    /// Synced to the revision it tracks; or it is also Healthy.
+    #[arg(long, value_enum, default_value = "healthy", value_name = "LEVEL")]
+    pub wait_for: WaitForArg,
+    /// Do not ask Argo CD to refresh the root Applications mip writes (it then notices
+    /// them at its next resync, 180 s by default).
+    #[arg(long)]
+    pub no_refresh: bool,
+    /// Regenerate the generated values of these Secrets (addresses).
+    #[arg(long, value_name = "ADDRESS")]
+    pub rotate: Vec<String>,
+    /// Take ownership of fields another field manager owns (server-side apply `force`).
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Progress as text on stderr, or as JSON lines on stdout (one event per line: the
+    /// plan's summary, each change started, done, failed or skipped, each readiness change
+    /// of what Argo CD reconciles, the outcome).
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT", help_heading = "Output")]
+    pub output: ProgressFormat,
+    /// Apply only this object and what it depends on (an address; repeat for several).
+    #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan")]
+    pub targets: Vec<String>,
+    /// Allow deleting this protected object (a namespace, a Secret, or one the inventory's
+    /// `protect:` lists) without a person confirming; repeat for several.
+    #[arg(long, value_name = "ADDRESS")]
+    pub allow_delete: Vec<String>,
+    /// Cluster and state.
+    #[command(flatten)]
+    pub cluster: LockedClusterArgs,
+}
+
 /// The Markdown view's options.
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Output")]
 pub struct MarkdownArgs {
     /// Character budget of the Markdown output.
-    #[arg(long, default_value_t = mip_plan::render::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
+    #[arg(long, default_value_t = mip_engine::ops::plan_views::DEFAULT_MARKDOWN_BUDGET, value_name = "CHARS")]
     pub markdown_budget: usize,
     /// Fold a Mermaid picture of the steps and what changes in them into the Markdown output.
     #[arg(long)]
@@ -379,53 +429,7 @@ pub enum Command {
     /// Print a saved plan (its digest verified).
     Show(ShowArgs),
     /// Apply a saved plan, or plan and apply (asking for confirmation on a terminal).
-    Apply {
-        /// A plan file from `mip plan --out FILE`; without it, mip plans first.
-        plan: Option<PathBuf>,
-        /// Inventory location (also used to resolve relative secret files).
-        #[command(flatten)]
-        inv: InventoryArgs,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        auto_approve: bool,
-        /// Concurrent writes at most.
-        #[arg(long, default_value_t = 8, value_name = "N")]
-        parallelism: usize,
-        /// How long apply may wait for what Argo CD reconciles, gates and final wait together
-        /// (`90s`, `10m`, plain seconds). `0`: no gates and no wait: every change is written in
-        /// plan order without waiting for the objects Argo CD generates.
-        #[arg(long, default_value = "5m", value_parser = crate::duration::parse, value_name = "DURATION")]
-        wait_timeout: std::time::Duration,
-        /// How far to wait for what Argo CD reconciles: the object exists; an Application is
-        /// Synced to the revision it tracks; or it is also Healthy.
-        #[arg(long, value_enum, default_value = "healthy", value_name = "LEVEL")]
-        wait_for: WaitForArg,
-        /// Do not ask Argo CD to refresh the root Applications mip writes (it then notices
-        /// them at its next resync, 180 s by default).
-        #[arg(long)]
-        no_refresh: bool,
-        /// Regenerate the generated values of these Secrets (addresses).
-        #[arg(long, value_name = "ADDRESS")]
-        rotate: Vec<String>,
-        /// Take ownership of fields another field manager owns (server-side apply `force`).
-        #[arg(long)]
-        force_conflicts: bool,
-        /// Progress as text on stderr, or as JSON lines on stdout (one event per line: the
-        /// plan's summary, each change started, done, failed or skipped, each readiness change
-        /// of what Argo CD reconciles, the outcome).
-        #[arg(long, value_enum, default_value = "text", value_name = "FORMAT", help_heading = "Output")]
-        output: ProgressFormat,
-        /// Apply only this object and what it depends on (an address; repeat for several).
-        #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan")]
-        targets: Vec<String>,
-        /// Allow deleting this protected object (a namespace, a Secret, or one the inventory's
-        /// `protect:` lists) without a person confirming; repeat for several.
-        #[arg(long, value_name = "ADDRESS")]
-        allow_delete: Vec<String>,
-        /// Cluster and state.
-        #[command(flatten)]
-        cluster: LockedClusterArgs,
-    },
+    Apply(ApplyArgs),
     /// Compare the cluster with the inventory; exit 2 when something drifted.
     Drift {
         /// Inventory location.

@@ -54,7 +54,7 @@ pub struct ObjectItem {
     /// Who writes it.
     pub owner: mip_core::Owner,
     /// Its bootstrap step.
-    pub step: mip_graph::Step,
+    pub step: mip_engine::ops::validate::Step,
 }
 
 /// One diagnostic: where, how bad, which rule, what, and how to fix it.
@@ -149,7 +149,7 @@ pub struct StateEntry {
 
 impl StateEntry {
     /// From the state's entry.
-    pub fn new(address: &ObjectRef, e: &mip_state::ManagedEntry) -> StateEntry {
+    pub fn new(address: &ObjectRef, e: &mip_engine::ops::state::ManagedEntry) -> StateEntry {
         StateEntry {
             address: address.clone(),
             fingerprint: e.fingerprint.clone(),
@@ -167,9 +167,9 @@ pub enum ProgressEvent {
     /// The plan about to be applied: its counts and the state it was made against.
     Plan {
         /// Counts per action.
-        summary: mip_plan::Summary,
+        summary: mip_engine::ops::Summary,
         /// Lineage and serial.
-        state: mip_plan::StateRef,
+        state: mip_engine::ops::StateRef,
     },
     /// Writing starts.
     Writing {
@@ -209,7 +209,7 @@ pub enum ProgressEvent {
         /// The object.
         address: ObjectRef,
         /// Its state.
-        readiness: mip_engine::live::Readiness,
+        readiness: mip_engine::seams::Readiness,
     },
     /// The final wait: how many objects are still not ready.
     Waiting {
@@ -232,7 +232,7 @@ pub enum ProgressEvent {
         skipped: Option<Vec<SkippedItem>>,
         /// Objects Argo CD reconciles that were not ready when the wait ended.
         #[serde(skip_serializing_if = "Option::is_none")]
-        pending: Option<Vec<mip_engine::live::NotReady>>,
+        pending: Option<Vec<mip_engine::ops::apply::NotReady>>,
         /// The state serial after the run (when writes ran).
         #[serde(skip_serializing_if = "Option::is_none")]
         serial: Option<u64>,
@@ -294,8 +294,8 @@ fn schema_of<T: JsonSchema>(id: &str, title: &str) -> schemars::Schema {
 /// Every published schema: its file stem (`docs/schema/STEM.schema.json`) and the schema.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
-        ("plan", schema_of::<mip_plan::Plan>("plan", "mip plan -o json, mip show -o json")),
-        ("drift", schema_of::<mip_engine::live::Drift>("drift", "mip drift -o json")),
+        ("plan", schema_of::<mip_engine::ops::Plan>("plan", "mip plan -o json, mip show -o json")),
+        ("drift", schema_of::<mip_engine::ops::drift::Drift>("drift", "mip drift -o json")),
         ("validate", schema_of::<ValidateReport>("validate", "mip validate -o json")),
         (
             "progress-event",
@@ -339,11 +339,11 @@ mod tests {
         let a: ObjectRef = "v1/Namespace/federation-a".parse().expect("address");
         let b: ObjectRef = "v1/Secret/federation-a/s".parse().expect("address");
         let skip = mip_engine::seams::Skip::DependencyFailed(a.clone());
-        let ready = mip_engine::live::Readiness::NotReady("OutOfSync".into());
+        let ready = mip_engine::seams::Readiness::NotReady("OutOfSync".into());
         let pending =
-            vec![mip_engine::live::NotReady { address: b.clone(), reason: "not created yet".into() }];
-        let summary = mip_plan::Summary { create: 2, ..Default::default() };
-        let state = mip_plan::StateRef { lineage: Some("l".into()), serial: 3 };
+            vec![mip_engine::ops::apply::NotReady { address: b.clone(), reason: "not created yet".into() }];
+        let summary = mip_engine::ops::Summary { create: 2, ..Default::default() };
+        let state = mip_engine::ops::StateRef { lineage: Some("l".into()), serial: 3 };
         let outcome = |failed, skipped, pending, serial, interrupted| ProgressEvent::Outcome {
             complete: false,
             applied: vec![a.clone()],

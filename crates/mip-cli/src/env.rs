@@ -10,14 +10,14 @@ use base64::Engine as _;
 use mip_core::cluster::RequestCounts;
 use mip_core::{Diagnostics, Sensitive, SensitiveSource};
 use mip_engine::backend::{BackendKind, Backends, StateFlags, StateSpec};
-use mip_engine::live::Readiness;
 use mip_engine::ops::Env;
+use mip_engine::ops::Plan;
+use mip_engine::seams::Readiness;
 use mip_engine::seams::{
     Answer, Confirm, Connected, Connector, Event, Hook, Notice, Operation, SecretResolver, Skip, SourceError,
     Target,
 };
 use mip_kube::{ClusterBackend, ClusterStateConfig, ConnectOptions, KubeCluster};
-use mip_plan::Plan;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -485,6 +485,10 @@ impl Hook for Progress {
         views::diagnostics(d);
     }
 
+    fn edit(&self, consequences: &mip_engine::ops::edit::Consequences) {
+        crate::commands::edit::consequences(consequences);
+    }
+
     fn plan(&self, plan: &Plan, operation: Operation) {
         match operation {
             Operation::Destroy => {
@@ -496,7 +500,9 @@ impl Hook for Progress {
                 self.emit(&ProgressEvent::Plan { summary: plan.summary.clone(), state: plan.state.clone() });
             }
             _ => {
-                if let Err(e) = views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w)) {
+                if let Err(e) =
+                    views::stream_stdout(|mut w| mip_engine::ops::plan_views::write_text(plan, &mut w))
+                {
                     views::error(&format!("cannot show the plan: {e}"), None);
                 }
             }

@@ -59,39 +59,11 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Validate { inv, output, branch_check, branch, tree } => {
             commands::validate::run(&inv, output, branch_check, branch.as_deref(), tree.as_deref())
         }
-        Command::Render { dir, inv, check, adopt } => commands::render::render_with(&inv, &dir, check, adopt),
+        Command::Render { dir, inv, check, adopt } => commands::render::render(&inv, &dir, check, adopt),
         Command::Graph { inv, format } => commands::graph::run(&inv, format),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Show(args) => commands::show::run(&args),
-        Command::Apply {
-            plan,
-            inv,
-            cluster,
-            auto_approve,
-            parallelism,
-            wait_timeout,
-            wait_for,
-            no_refresh,
-            rotate,
-            force_conflicts,
-            targets,
-            allow_delete,
-            output,
-        } => commands::apply::run(&commands::apply::Args {
-            json: output == cli::ProgressFormat::Json,
-            targets: &targets,
-            allow_delete: &allow_delete,
-            wait_for,
-            refresh: !no_refresh,
-            plan_file: plan.as_deref(),
-            inv: &inv,
-            cluster: &cluster,
-            auto_approve,
-            parallelism,
-            wait_timeout,
-            rotate: &rotate,
-            force_conflicts,
-        }),
+        Command::Apply(args) => commands::apply::run(&args),
         Command::Drift { inv, cluster, output, mip_only, push } => {
             commands::drift::run(&inv, &cluster, output, mip_only, &push)
         }

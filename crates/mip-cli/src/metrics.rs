@@ -26,7 +26,7 @@
 //! infra repository), each value base64url-encoded in the path, so two platforms never
 //! overwrite each other.
 
-use mip_engine::live::Drift;
+use mip_engine::ops::drift::Drift;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;

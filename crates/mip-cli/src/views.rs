@@ -4,7 +4,7 @@
 use crate::cli::DataFormat;
 use crate::contract::{DiagnosticItem, ObjectItem, ValidateReport};
 use mip_core::Diagnostics;
-use mip_engine::load::Loaded;
+use mip_engine::ops::Loaded;
 use std::fmt::Write as _;
 use std::io::Write;
 

@@ -175,6 +175,54 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file or directory of a rendered tree (`mip render DIR`, `mip validate --tree DIR`) or
+    /// an inventory being edited could not be read, written or removed.
+    #[error("failed to {action} `{path}`")]
+    FileIo {
+        /// What was done: `read`, `write`, `remove stale generated file`, …
+        action: &'static str,
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `mip render DIR`: an operator's file declares an object mip applies, in a way that
+    /// cannot be cut out of it.
+    #[error("{0}")]
+    Takeover(String),
+    /// `mip federation|cluster add|remove`: the edit is refused; nothing was written.
+    #[error(transparent)]
+    Edit(#[from] mip_inventory::edit::EditError),
+    /// `mip federation|cluster add|remove`: the edited inventory would not resolve or would
+    /// fail validation; nothing was written.
+    #[error("the edit would make `{file}` invalid; nothing was written")]
+    EditInvalid {
+        /// The inventory file.
+        file: String,
+        /// The problems, each located.
+        diagnostics: Diagnostics,
+    },
+    /// `mip federation|cluster remove` without a person to confirm it.
+    #[error("refusing to remove {what} without confirmation: stdin is not a terminal; nothing was written")]
+    RemovalNotConfirmed {
+        /// `federation `a``, `cluster `east``.
+        what: String,
+    },
+    /// `mip validate --branch-check` without `--branch`: `.git/HEAD` names no branch.
+    #[error("`{0}` is a detached HEAD, so the branch is unknown")]
+    DetachedHead(String),
+    /// `mip validate --branch-check` without `--branch`: the inventory is in no Git repository.
+    #[error("no Git repository above `{0}`")]
+    NoGitRepository(String),
+    /// `mip apps show NAME`: no such app in the effective catalogue.
+    #[error("no app `{name}` in the catalogue")]
+    UnknownApp {
+        /// The name asked for.
+        name: String,
+        /// The names the catalogue has.
+        known: Vec<String>,
+    },
     /// `mip import DIR`: no mip-infra tree there.
     #[error("{0}")]
     NotATree(String),
@@ -201,7 +249,8 @@ impl Error {
             Error::WrongCluster { .. }
             | Error::NoConfirmation
             | Error::Declined { .. }
-            | Error::ProtectedDeletion(_) => Class::Safety,
+            | Error::ProtectedDeletion(_)
+            | Error::RemovalNotConfirmed { .. } => Class::Safety,
             Error::OtherState { .. }
             | Error::Stale { .. }
             | Error::ReviewPlan(_)
@@ -210,6 +259,15 @@ impl Error {
                 Class::LockHeld
             }
             _ => Class::Error,
+        }
+    }
+
+    /// The located problems an error carries besides [`Error::Invalid`]'s, shown before it.
+    pub fn diagnostics(&self) -> Option<&Diagnostics> {
+        match self {
+            Error::EditInvalid { diagnostics, .. } => Some(diagnostics),
+            Error::Edit(e) => e.diagnostics(),
+            _ => None,
         }
     }
 
@@ -229,6 +287,19 @@ impl Error {
                 "set the environment variable or create the file the inventory names"
             }
             Error::NoConfirmation => "review the plan, then pass `--auto-approve`",
+            Error::RemovalNotConfirmed { .. } => "review the deletions above, then pass `--yes`",
+            Error::EditInvalid { .. } => "the diagnostics above name the conflict",
+            Error::DetachedHead(_) => {
+                "pass `--branch NAME`; in GitHub Actions `--branch \"${GITHUB_HEAD_REF:-$GITHUB_REF_NAME}\"`"
+            }
+            Error::NoGitRepository(_) => "pass `--branch NAME`",
+            Error::UnknownApp { known, .. } => {
+                return Some(format!(
+                    "known apps: {}; define new ones under `apps:` in the inventory",
+                    known.join(", ")
+                ));
+            }
+            Error::Edit(e) => return e.hint(),
             Error::BadAddress { .. } => "an address reads `v1/Secret/federation-a/mip-secret`",
             Error::NotInState(_) => "`mip state list` shows what the state holds",
             Error::ReadBase { .. } => {

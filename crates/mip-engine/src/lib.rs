@@ -3,7 +3,8 @@
 //!
 //! - [`load`]: the inventory read and handed to the pure stages (`mip-inventory` →
 //!   `mip-graph` → `mip-plan`); the offline plan.
-//! - [`ops`]: one operation per command (plan, apply, destroy, drift, doctor, state). Each checks
+//! - [`ops`]: one operation per command (plan, apply, destroy, drift, doctor, state, render,
+//!   validate, graph, apps, the inventory edits, import, init). Each checks
 //!   local inputs first, then connects, chooses the state backend ([`backend`]), takes the lock,
 //!   asks for confirmation through [`seams::Confirm`] and writes the state.
 //! - [`live`]: the stages that talk to a cluster through the `Cluster` seam: read, live plan,

@@ -7,6 +7,8 @@ use mip_core::{Action, Diagnostics, ObjectRef, Sensitive, SensitiveSource};
 use mip_plan::Plan;
 use std::future::Future;
 
+pub use crate::live::Readiness;
+
 /// A connected cluster and the kubeconfig context it was reached through (for the guard).
 #[derive(Debug)]
 pub struct Connected<C> {
@@ -192,6 +194,8 @@ pub trait Hook: Send + Sync {
     fn plan(&self, _plan: &Plan, _operation: Operation) {}
     /// The API requests the operation made (at its end, whatever its result).
     fn requests(&self, _counts: RequestCounts) {}
+    /// What an inventory edit means for the next plan, shown before a removal is confirmed.
+    fn edit(&self, _consequences: &crate::ops::edit::Consequences) {}
 }
 
 /// Shows nothing.

@@ -1,79 +1,58 @@
 //! `mip apply [PLAN]`.
 
-use crate::cli::{InventoryArgs, LockedClusterArgs, WaitForArg};
+use crate::cli::{ApplyArgs, ProgressFormat, WaitForArg};
 use crate::env::{Parts, Resolver, confirmation, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::signals::{self, Ended, Tracked};
 use crate::views;
-use mip_engine::live::{ApplyOpts, ApplyOutcome, WaitFor};
-use mip_engine::ops::apply::{Applied, ApplyRequest, apply};
+use mip_engine::ops::apply::{
+    Applied, ApplyOpts, ApplyOutcome, ApplyRequest, TARGET_WARNING, WaitFor, apply,
+};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// The flags of `mip apply`.
-pub struct Args<'a> {
-    /// A saved plan.
-    pub plan_file: Option<&'a Path>,
-    /// Inventory.
-    pub inv: &'a InventoryArgs,
-    /// Cluster and state.
-    pub cluster: &'a LockedClusterArgs,
-    /// `--auto-approve`.
-    pub auto_approve: bool,
-    /// `--parallelism`.
-    pub parallelism: usize,
-    /// `--wait-timeout`.
-    pub wait_timeout: Duration,
-    /// `--wait-for`.
-    pub wait_for: WaitForArg,
-    /// Not `--no-refresh`.
-    pub refresh: bool,
-    /// `--output json`: progress as JSON lines on stdout.
-    pub json: bool,
-    /// `--rotate`.
-    pub rotate: &'a [String],
-    /// `--force-conflicts`.
-    pub force_conflicts: bool,
-    /// `--target`.
-    pub targets: &'a [String],
-    /// `--allow-delete`.
-    pub allow_delete: &'a [String],
+impl From<&ApplyArgs> for ApplyRequest {
+    /// The request of `mip apply`'s flags (the connection, state and output flags are the
+    /// command's [`Env`](mip_engine::ops::Env) and view).
+    fn from(a: &ApplyArgs) -> ApplyRequest {
+        ApplyRequest {
+            load: super::load_options(&a.inv),
+            plan_file: a.plan.clone(),
+            rotate: a.rotate.clone(),
+            force_conflicts: a.force_conflicts,
+            targets: a.targets.clone(),
+            allow_delete: a.allow_delete.clone(),
+            opts: ApplyOpts {
+                parallelism: a.parallelism,
+                wait_timeout: a.wait_timeout,
+                wait_for: match a.wait_for {
+                    WaitForArg::Exists => WaitFor::Exists,
+                    WaitForArg::Synced => WaitFor::Synced,
+                    WaitForArg::Healthy => WaitFor::Healthy,
+                },
+                refresh: !a.no_refresh,
+                ..ApplyOpts::default()
+            },
+        }
+    }
 }
 
 /// Applies and reports.
 ///
 /// # Errors
 /// The engine's errors.
-pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
-    let parts = Parts::locking(a.cluster);
-    let req = ApplyRequest {
-        load: super::load_options(a.inv),
-        plan_file: a.plan_file.map(Path::to_path_buf),
-        rotate: a.rotate.to_vec(),
-        force_conflicts: a.force_conflicts,
-        targets: a.targets.to_vec(),
-        allow_delete: a.allow_delete.to_vec(),
-        opts: ApplyOpts {
-            parallelism: a.parallelism,
-            wait_timeout: a.wait_timeout,
-            wait_for: match a.wait_for {
-                WaitForArg::Exists => WaitFor::Exists,
-                WaitForArg::Synced => WaitFor::Synced,
-                WaitForArg::Healthy => WaitFor::Healthy,
-            },
-            refresh: a.refresh,
-            ..ApplyOpts::default()
-        },
-    };
+pub fn run(a: &ApplyArgs) -> Result<ExitStatus, CliError> {
+    let json = a.output == ProgressFormat::Json;
+    let parts = Parts::locking(&a.cluster);
+    let req = ApplyRequest::from(a);
     let resolver = Resolver { base: a.inv.inventory.parent().map(Path::to_path_buf).unwrap_or_default() };
     let confirm = confirmation(a.auto_approve);
     if !a.targets.is_empty() {
-        views::note(&format!("warning: {}", mip_plan::safety::TARGET_WARNING));
+        views::note(&format!("warning: {}", TARGET_WARNING));
     }
-    parts.progress.set_json(a.json);
+    parts.progress.set_json(json);
     let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));
     let mut env = parts.env();
     env.hook = Arc::clone(&tracked) as _;
@@ -86,9 +65,7 @@ pub fn run(a: &Args<'_>) -> Result<ExitStatus, CliError> {
         Ended::Stopped => return Ok(signals::report_stopped(&tracked, signal.name())),
     };
     signals::report_returned(signal.name());
-    if a.json
-        && let Ok(applied) = &result
-    {
+    if json && let Ok(applied) = &result {
         parts.progress.outcome(applied);
     }
     match result {
@@ -145,5 +122,56 @@ pub fn forbidden(o: &ApplyOutcome) {
         {
             views::error(&f.error.to_string(), mip_engine::forbidden_hint(&f.error).as_deref());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use std::time::Duration;
+
+    fn request(args: &[&str]) -> ApplyRequest {
+        let cli = Cli::try_parse_from([&["mip", "apply"], args].concat()).expect("flags parse");
+        let Command::Apply(a) = cli.command else { panic!("apply") };
+        ApplyRequest::from(&a)
+    }
+
+    #[test]
+    fn the_request_carries_every_flag_under_its_own_name() {
+        let req = request(&[
+            "plan.mip",
+            "-i",
+            "inv.yaml",
+            "--parallelism",
+            "3",
+            "--wait-timeout",
+            "90s",
+            "--wait-for",
+            "synced",
+            "--no-refresh",
+            "--rotate",
+            "v1/Secret/a/b",
+            "--force-conflicts",
+            "--allow-delete",
+            "v1/Namespace/a",
+        ]);
+        assert_eq!(req.load.inventory, std::path::PathBuf::from("inv.yaml"));
+        assert_eq!(req.plan_file.as_deref(), Some(Path::new("plan.mip")));
+        assert_eq!((req.opts.parallelism, req.opts.wait_timeout), (3, Duration::from_secs(90)));
+        assert_eq!(req.opts.wait_for, WaitFor::Synced);
+        assert!(!req.opts.refresh && req.force_conflicts);
+        assert_eq!(
+            (req.rotate.as_slice(), req.allow_delete.as_slice()),
+            (&["v1/Secret/a/b".to_owned()][..], &["v1/Namespace/a".to_owned()][..])
+        );
+        let defaults = request(&["--target", "v1/Namespace/a"]);
+        assert_eq!(defaults.targets, vec!["v1/Namespace/a".to_owned()]);
+        assert_eq!(
+            (defaults.opts.wait_timeout, defaults.opts.wait_for),
+            (Duration::from_secs(300), WaitFor::Healthy)
+        );
+        assert!(defaults.opts.refresh && defaults.plan_file.is_none());
     }
 }

@@ -25,7 +25,7 @@ pub fn run(
         load: super::load_options(inv),
         include_protected,
         wait_timeout,
-        interrupt: mip_engine::live::Interrupt::default(),
+        interrupt: mip_engine::ops::Interrupt::default(),
     };
     let confirm = confirmation(auto_approve);
     let tracked = Arc::new(Tracked::new(Arc::clone(&parts.progress)));

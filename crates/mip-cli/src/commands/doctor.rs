@@ -7,7 +7,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
 use anyhow::Context;
-use mip_engine::doctor::Report;
+use mip_engine::ops::doctor::{Report, Severity};
 use std::fmt::Write as _;
 
 /// The text report: one line per finding, then a summary line.
@@ -21,7 +21,7 @@ fn text(r: &Report) -> String {
         let _ =
             writeln!(s, "Healthy: no known failure mode in `{}` ({checked} checked).", r.argocd_namespace);
     } else {
-        let errors = r.findings.iter().filter(|f| f.severity == mip_engine::doctor::Severity::Error).count();
+        let errors = r.findings.iter().filter(|f| f.severity == Severity::Error).count();
         let _ = writeln!(
             s,
             "{} problem(s) in `{}`: {errors} error(s), {} warning(s) ({checked} checked).",

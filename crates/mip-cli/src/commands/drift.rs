@@ -7,7 +7,7 @@ use crate::exit::ExitStatus;
 use crate::metrics;
 use crate::views;
 use anyhow::Context as _;
-use mip_engine::live::Drift;
+use mip_engine::ops::drift::Drift;
 use std::fmt::Write as _;
 
 /// Compares and reports; exit 2 when something drifted.

@@ -1,22 +1,24 @@
-//! `mip graph`.
+//! `mip graph` (the operation is `mip_engine::ops::graph`).
 
 use crate::cli::{GraphFormat, InventoryArgs};
+use crate::env::Progress;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
+use mip_engine::ops::graph::{self, GraphRequest};
 
 /// Draws the dependency graph.
 ///
 /// # Errors
 /// Load and IO errors.
 pub fn run(inv: &InventoryArgs, format: GraphFormat) -> Result<ExitStatus, CliError> {
-    let loaded = super::load(inv)?;
-    let text = match format {
-        GraphFormat::Dot => mip_graph::render::dot(&loaded.desired, &loaded.dag),
-        GraphFormat::Mermaid => mip_graph::render::mermaid(&loaded.desired, &loaded.dag),
-        GraphFormat::Json => mip_graph::render::json(&loaded.desired, &loaded.dag),
+    let format = match format {
+        GraphFormat::Dot => graph::GraphFormat::Dot,
+        GraphFormat::Mermaid => graph::GraphFormat::Mermaid,
+        GraphFormat::Json => graph::GraphFormat::Json,
     };
-    views::stdout(&text)?;
-    super::exit_without_freeing((loaded, text));
+    let drawn = graph::graph(&GraphRequest { load: super::load_options(inv), format }, &Progress::default())?;
+    views::stdout(&drawn.text)?;
+    super::exit_without_freeing(drawn);
     Ok(ExitStatus::Success)
 }

@@ -17,23 +17,11 @@ pub mod state;
 pub mod validate;
 
 use crate::cli::InventoryArgs;
-use crate::error::CliError;
-use crate::views;
-use mip_engine::load::{LoadOptions, Loaded};
+use mip_engine::ops::LoadOptions;
 
 /// What the engine loads for an inventory flag.
 pub fn load_options(inv: &InventoryArgs) -> LoadOptions {
     LoadOptions { inventory: inv.inventory.clone(), revision: inv.revision.clone() }
-}
-
-/// Loads the inventory for a command that needs no cluster, showing its warnings.
-///
-/// # Errors
-/// The engine's load errors.
-pub fn load(inv: &InventoryArgs) -> Result<Loaded, CliError> {
-    let loaded = mip_engine::load::load(&load_options(inv))?;
-    views::diagnostics(&loaded.warnings);
-    Ok(loaded)
 }
 
 /// The process is about to exit: the operating system reclaims the memory of a large desired

@@ -6,10 +6,10 @@ use crate::env::{Parts, runtime};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::views;
+use mip_engine::ops::Plan;
 use mip_engine::ops::plan::{PlanRequest, Planned, plan};
+use mip_engine::ops::plan_views::{self, CiContext, MarkdownOptions};
 use mip_engine::ops::review::{Base, ReviewRequest, review};
-use mip_plan::Plan;
-use mip_plan::render::{CiContext, MarkdownOptions};
 
 /// Plans and shows the plan. With `--output markdown`, a failed plan is shown as a comment on
 /// stdout too (the error still goes to stderr and sets the exit code).
@@ -31,7 +31,7 @@ pub fn run(a: &PlanArgs) -> Result<ExitStatus, CliError> {
         views::note(&format!("saved the plan to `{}`", path.display()));
     }
     if !plan.targets.is_empty() {
-        views::note(&format!("warning: {}", mip_plan::safety::TARGET_WARNING));
+        views::note(&format!("warning: {}", mip_engine::ops::apply::TARGET_WARNING));
     }
     let changes = plan.summary.changes_anything();
     show(&plan, a.output, &a.markdown)?;
@@ -70,10 +70,10 @@ fn ci() -> CiContext {
 /// IO errors writing stdout.
 pub fn show(plan: &Plan, output: OutputFormat, markdown: &MarkdownArgs) -> Result<(), CliError> {
     match output {
-        OutputFormat::Text => views::stream_stdout(|mut w| mip_plan::render::write_text(plan, &mut w))?,
-        OutputFormat::Json => views::stdout(&mip_plan::render::json(plan))?,
+        OutputFormat::Text => views::stream_stdout(|mut w| plan_views::write_text(plan, &mut w))?,
+        OutputFormat::Json => views::stdout(&plan_views::json(plan))?,
         OutputFormat::Markdown => {
-            views::stdout(&mip_plan::render::markdown(plan, &markdown_options(markdown)))?;
+            views::stdout(&plan_views::markdown(plan, &markdown_options(markdown)))?;
         }
     }
     Ok(())
@@ -82,5 +82,5 @@ pub fn show(plan: &Plan, output: OutputFormat, markdown: &MarkdownArgs) -> Resul
 /// A failed plan as a pull-request comment: the same lines as on stderr.
 fn failure_comment(e: &CliError) -> String {
     let details: Vec<String> = e.diagnostics.iter().flat_map(|d| d.iter().map(ToString::to_string)).collect();
-    mip_plan::render::markdown_failure(&e.message, &details, e.hint.as_deref(), &ci())
+    plan_views::markdown_failure(&e.message, &details, e.hint.as_deref(), &ci())
 }

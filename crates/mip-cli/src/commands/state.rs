@@ -113,7 +113,7 @@ fn history(view: &StateView) -> String {
         let _ = writeln!(
             s,
             "{} serial {} {}{}: {}",
-            mip_state::rfc3339_utc(h.at_unix),
+            state::rfc3339_utc(h.at_unix),
             h.serial,
             h.operation,
             h.outcome.map(|o| format!(" {}", o.as_str())).unwrap_or_default(),

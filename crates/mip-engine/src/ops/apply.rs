@@ -4,7 +4,6 @@
 use super::Conn;
 use super::{Env, open, record_run};
 use crate::Error;
-use crate::live::{ApplyOpts, ApplyOutcome};
 use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Answer, Confirm, Connector, Event, Notice, Operation, SecretResolver};
 use mip_core::ObjectRef;
@@ -13,6 +12,9 @@ use mip_plan::Plan;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+pub use crate::live::{ApplyOpts, ApplyOutcome, NotReady, WaitFor};
+pub use mip_plan::safety::TARGET_WARNING;
 
 /// What to apply.
 #[derive(Debug, Clone)]

@@ -2,9 +2,10 @@
 
 use super::Env;
 use crate::Error;
-use crate::doctor::Report;
 use crate::load::LoadOptions;
 use crate::seams::Connector;
+
+pub use crate::doctor::{Report, Severity};
 
 /// Reads the cluster and reports.
 ///

@@ -4,7 +4,9 @@
 use super::Env;
 use crate::Error;
 use crate::live::drift::argo_drift;
-use crate::live::{Drift, drift_of};
+use crate::live::drift_of;
+
+pub use crate::live::Drift;
 use crate::load::LoadOptions;
 use crate::seams::Connector;
 

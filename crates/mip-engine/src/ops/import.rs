@@ -8,33 +8,11 @@ use std::path::{Path, PathBuf};
 
 /// Every UTF-8 file under `dir` (relative paths), `.git` skipped; other files are left out.
 fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, String>, Error> {
-    let err = |p: &Path| {
-        let path = p.display().to_string();
-        move |source| Error::ReadTree { path, source }
-    };
-    let mut out = BTreeMap::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let abs = if rel.as_os_str().is_empty() { dir.to_path_buf() } else { dir.join(&rel) };
-        for entry in std::fs::read_dir(&abs).map_err(err(&abs))? {
-            let entry = entry.map_err(err(&abs))?;
-            let name = entry.file_name();
-            if name == ".git" {
-                continue;
-            }
-            let path = rel.join(&name);
-            let kind = entry.file_type().map_err(err(&entry.path()))?;
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                let bytes = std::fs::read(entry.path()).map_err(err(&entry.path()))?;
-                if let Ok(text) = String::from_utf8(bytes) {
-                    out.insert(path, text);
-                }
-            }
-        }
-    }
-    Ok(out)
+    let files = super::render::read_checkout(dir, |_, path, source| Error::ReadTree {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(files.into_iter().filter_map(|(path, text)| Some((path, text?))).collect())
 }
 
 /// Imports the checkout at `dir`; with `out`, writes the inventory there (atomically, nothing

@@ -1,6 +1,9 @@
 //! The commands, one operation each: [`plan`](plan::plan), [`apply`](apply::apply),
 //! [`destroy`](destroy::destroy), [`drift`](drift::drift) and the `state` commands in
-//! [`state`]. Each takes typed inputs and an [`Env`], and returns a typed outcome or an
+//! [`state`], which take an [`Env`] (a cluster, the state); and those that need neither:
+//! [`render`](render::render), [`validate`](validate::validate), [`graph`](graph::graph),
+//! [`apps`](apps::apps), the inventory edits ([`edit`](edit::edit)), [`import`](import::import)
+//! and [`init`]. Each takes a typed request and returns a typed outcome or an
 //! [`Error`](crate::Error); the caller renders the outcome and maps the error's class to an exit
 //! code.
 //!
@@ -9,22 +12,34 @@
 //! confirmation and every state write.
 
 pub mod apply;
+pub mod apps;
 pub mod destroy;
 pub mod doctor;
 pub mod drift;
+pub mod edit;
+pub mod graph;
 pub mod import;
 pub mod init;
+#[cfg(test)]
+mod offline_tests;
 pub mod plan;
+pub mod render;
 pub mod review;
 pub mod show;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod validate;
+
+pub use crate::live::Interrupt;
+pub use crate::load::{LoadOptions, Loaded};
+/// A plan, its summary and the views that show it (text, JSON, Markdown): what a caller needs
+/// to render the plan an operation returns.
+pub use mip_plan::{Plan, StateRef, Summary, render as plan_views};
 
 use crate::Error;
 use crate::backend::{Backends, StateFlags};
 use crate::live::Clusters;
-use crate::load::{LoadOptions, Loaded};
 use crate::seams::{Connector, Hook, Operation, Target};
 use mip_core::cluster::Cluster;
 use mip_state::{Backend, DynStore, HistoryEntry, Outcome};
@@ -71,9 +86,7 @@ impl<K: Connector> Env<'_, K> {
 
     /// Loads the inventory and shows its warnings.
     fn load(&self, opts: &LoadOptions) -> Result<Loaded, Error> {
-        let loaded = crate::load::load(opts)?;
-        self.hook.warnings(&loaded.warnings);
-        Ok(loaded)
+        load(opts, self.hook.as_ref())
     }
 
     /// Connects to the management cluster and checks the inventory's guard; then to every
@@ -153,6 +166,14 @@ impl<K: Connector> Env<'_, K> {
         self.hook.requests(cluster.requests());
         result
     }
+}
+
+/// Loads the inventory and shows its warnings through `hook`: how every operation starts,
+/// those without a cluster too.
+fn load(opts: &LoadOptions, hook: &dyn Hook) -> Result<Loaded, Error> {
+    let loaded = crate::load::load(opts)?;
+    hook.warnings(&loaded.warnings);
+    Ok(loaded)
 }
 
 /// How often a held lock is tried again while `--lock-timeout` runs.

@@ -8,6 +8,8 @@ use crate::load::{LoadOptions, state_settings};
 use crate::seams::{Connector, Operation};
 use mip_core::ObjectRef;
 use mip_state::{HistoryEntry, Outcome, Snapshot};
+
+pub use mip_state::{DEFAULT_HISTORY_LIMIT, ManagedEntry, rfc3339_utc};
 use std::path::Path;
 
 /// The state and, when asked for, its history.

@@ -38,7 +38,7 @@ fn state_in_cluster() -> String {
 }
 
 /// A person (or a terminal) answering every question with the same answer.
-struct Answering(Answer);
+pub(super) struct Answering(pub(super) Answer);
 impl Confirm for Answering {
     fn confirm(&self, _: &str) -> Answer {
         self.0
