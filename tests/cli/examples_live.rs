@@ -235,7 +235,9 @@ fn events(out: impl std::io::Read) -> impl Iterator<Item = (String, String, serd
 
 /// Twice, mip is killed (`SIGKILL`) as soon as its `--output json` events show a `done` and a
 /// write started whose `done` has not come: mid-apply by construction, and checked afterwards
-/// from the state. `done` is reported after the record is committed, so what was reported is
+/// from the state. What mip reported between that event and its death is read from the pipe
+/// after the kill: the writes in flight are those it started and had not reported done when
+/// it died (a write landing in that gap is adopted by the next apply, not written again). `done` is reported after the record is committed, so what was reported is
 /// recorded, and at most the writes in flight are recorded beyond it (a write finished but
 /// waiting for its group commit is in flight too). Each record takes one serial, so serial
 /// arithmetic shows anything recorded twice.
@@ -253,25 +255,33 @@ fn kill_9_during_apply_loses_nothing_and_the_next_apply_converges() {
         let mut child = mip_on(&cluster, dir.path())
             .args([&apply[..], &["--parallelism", "1"]].concat())
             .spawn(Stdio::piped(), Stdio::null());
-        let (mut started, mut done, mut in_flight) = (BTreeSet::new(), BTreeSet::new(), None);
-        for (event, addr, ev) in events(child.stdout.take().expect("stdout")) {
-            match event.as_str() {
-                "writing" => _ = total.get_or_insert(ev["changes"].as_u64().expect("changes") as usize),
-                "start" => _ = started.insert(addr),
-                "done" => _ = done.insert(addr),
-                _ => {}
-            }
+        let (mut started, mut done, mut killed) = (BTreeSet::new(), BTreeSet::new(), false);
+        let mut seen = events(child.stdout.take().expect("stdout"));
+        let observe = |(event, addr, ev): (String, String, serde_json::Value),
+                       total: &mut Option<usize>,
+                       started: &mut BTreeSet<String>,
+                       done: &mut BTreeSet<String>| match event.as_str() {
+            "writing" => _ = total.get_or_insert(ev["changes"].as_u64().expect("changes") as usize),
+            "start" => _ = started.insert(addr),
+            "done" => _ = done.insert(addr),
+            _ => {}
+        };
+        for e in seen.by_ref() {
+            observe(e, &mut total, &mut started, &mut done);
             // Something recorded, something started and not reported done: kill now.
-            let outstanding: BTreeSet<String> = started.difference(&done).cloned().collect();
-            if !done.is_empty() && !outstanding.is_empty() {
+            if !done.is_empty() && !started.is_subset(&done) {
                 child.kill().expect("kill -9");
-                in_flight = Some(outstanding);
+                killed = true;
                 break;
             }
         }
         let _ = child.wait();
-        let in_flight =
-            in_flight.unwrap_or_else(|| panic!("round {round}: no write in flight after a done: {done:?}"));
+        // Between the event that decided the kill and the kill itself, mip went on: what it
+        // reported meanwhile is still in the pipe (each event is one line, one write). The
+        // writes in flight are those started and not reported done by the time it died.
+        seen.for_each(|e| observe(e, &mut total, &mut started, &mut done));
+        assert!(killed, "round {round}: no write in flight after a done: {done:?}");
+        let in_flight: BTreeSet<String> = started.difference(&done).cloned().collect();
         in_flight_at_kills.extend(in_flight.iter().cloned());
         let total = total.expect("a `writing` event");
         // The lock died with the process; the state is readable and consistent.
