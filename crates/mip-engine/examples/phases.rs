@@ -31,7 +31,7 @@ fn main() {
         let text = std::fs::read_to_string(&path).expect("readable inventory");
         let parsed = time(&mut best[0], || mip_inventory::parse("mip.yaml", &text).expect("valid inventory"));
         let opts = mip_graph::ResolveOptions { revision: None };
-        let desired =
+        let mut desired =
             time(&mut best[1], || mip_graph::resolve(&parsed.inventory, &[], &opts).expect("resolves"));
         let checks = time(&mut best[2], || mip_graph::validate(&desired));
         assert!(!checks.has_errors());
@@ -44,6 +44,9 @@ fn main() {
         };
         // What `load` does (side by side for a large state; not in the total).
         let _ = time(&mut best[4], || mip_engine::load::validate_and_order(&desired));
+        // As `mip plan --offline` does (`Loaded::release_argo_models`): a plan needs only
+        // their addresses.
+        desired.objects.values_mut().for_each(|o| o.model = None);
         let plan = time(&mut best[5], || mip_plan::plan(&desired, &dag, &Default::default(), &input));
         let mut out = String::new();
         time(&mut best[6], || mip_plan::render::write_text(&plan, &mut out).expect("renders"));
