@@ -43,7 +43,11 @@ mod validate;
 /// sorted first.
 /// Hashed with foldhash: std's SipHash was a tenth of the DAG's time.
 #[allow(clippy::disallowed_types)]
-pub(crate) type Lookup<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub type Lookup<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The set form of [`Lookup`], for membership only (same rule: never iterated into output).
+#[allow(clippy::disallowed_types)]
+pub type LookupSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 pub use dag::{CycleError, Dag, Edge, Rule, rule_edges};
 pub use model::{

@@ -12,23 +12,6 @@ use std::fmt::Write;
 /// GitHub refuses comments over 65 536 characters; keep a margin for the surrounding text.
 pub const DEFAULT_MARKDOWN_BUDGET: usize = 60_000;
 
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&p, x, out);
-            }
-        }
-        Value::Array(a) if !a.is_empty() && a.iter().any(|x| x.is_object() || x.is_array()) => {
-            for (i, x) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.to_string())),
-    }
-}
-
 fn source_text(s: &SensitiveSource) -> String {
     match s {
         SensitiveSource::Generated => "generated on first apply".to_owned(),
@@ -36,22 +19,59 @@ fn source_text(s: &SensitiveSource) -> String {
     }
 }
 
-/// Manifest fields as `path = value` lines, secret values replaced by their source.
-fn fields(c: &Change) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Some(m) = &c.manifest {
-        flatten("", m, &mut out);
+/// The manifest's fields as `path = value` lines (`metadata.labels.x`, `rules[0].verbs`),
+/// secret values replaced by their source, without the identity fields the address shows.
+/// Written as the manifest is walked, with one path buffer: 30 000 manifests at 10 000
+/// federations.
+fn write_fields(s: &mut impl Write, c: &Change) -> std::fmt::Result {
+    match &c.manifest {
+        Some(m) => walk_fields(s, m, &mut String::new(), &c.sensitive),
+        None => Ok(()),
     }
-    let sensitive: BTreeMap<&str, &SensitiveSource> =
-        c.sensitive.iter().map(|s| (s.key.as_str(), &s.source)).collect();
-    for (path, value) in &mut out {
-        if let Some(key) = path.strip_prefix("stringData.")
-            && let Some(src) = sensitive.get(key)
-        {
-            *value = format!("(sensitive, {})", source_text(src));
+}
+
+fn walk_fields(
+    s: &mut impl Write,
+    v: &Value,
+    path: &mut String,
+    sensitive: &[SensitiveKey],
+) -> std::fmt::Result {
+    let len = path.len();
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk_fields(s, x, path, sensitive)?;
+                path.truncate(len);
+            }
+        }
+        Value::Array(a) if !a.is_empty() && a.iter().any(|x| x.is_object() || x.is_array()) => {
+            for (i, x) in a.iter().enumerate() {
+                write!(path, "[{i}]")?;
+                walk_fields(s, x, path, sensitive)?;
+                path.truncate(len);
+            }
+        }
+        other => {
+            let identity = path.starts_with("apiVersion")
+                || path.starts_with("kind")
+                || path == "metadata.name"
+                || path == "metadata.namespace";
+            if identity {
+                return Ok(());
+            }
+            let secret =
+                path.strip_prefix("stringData.").and_then(|key| sensitive.iter().find(|k| k.key == key));
+            match secret {
+                Some(k) => writeln!(s, "          {path} = (sensitive, {})", source_text(&k.source))?,
+                None => writeln!(s, "          {path} = {other}")?,
+            }
         }
     }
-    out
+    Ok(())
 }
 
 fn header(plan: &Plan) -> String {
@@ -193,7 +213,8 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
     }
     // Where apply waits: a change that depends on an object Argo CD has yet to generate is
     // written only once that object is ready.
-    let awaited: std::collections::BTreeSet<&mip_core::ObjectRef> =
+    // Hashed: 60 000 awaited objects at 10 000 federations, only asked for membership.
+    let awaited: mip_graph::LookupSet<&mip_core::ObjectRef> =
         plan.expected.iter().filter(|e| !e.present).map(|e| &e.address).collect();
     for c in visible {
         if step != Some(c.step) && c.action != Action::Delete {
@@ -214,16 +235,7 @@ pub fn write_text(plan: &Plan, s: &mut impl Write) -> std::fmt::Result {
                 writeln!(s, "          {line}")?;
             }
         } else if c.action == Action::Create || c.action == Action::Update {
-            for (path, value) in fields(c) {
-                if path.starts_with("apiVersion")
-                    || path.starts_with("kind")
-                    || path == "metadata.name"
-                    || path == "metadata.namespace"
-                {
-                    continue;
-                }
-                writeln!(s, "          {path} = {value}")?;
-            }
+            write_fields(s, c)?;
         }
     }
     if !plan.expected.is_empty() {
