@@ -24,6 +24,85 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+/// The kinds mip reasons about, each with its API group: the one place their names are
+/// written, so a check reads `addr.is(Kind::AppProject)` instead of comparing two strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// `v1` Namespace.
+    Namespace,
+    /// `v1` Secret.
+    Secret,
+    /// `v1` ServiceAccount.
+    ServiceAccount,
+    /// `rbac.authorization.k8s.io` Role.
+    Role,
+    /// `rbac.authorization.k8s.io` RoleBinding.
+    RoleBinding,
+    /// `rbac.authorization.k8s.io` ClusterRole.
+    ClusterRole,
+    /// `rbac.authorization.k8s.io` ClusterRoleBinding.
+    ClusterRoleBinding,
+    /// `apiextensions.k8s.io` CustomResourceDefinition.
+    CustomResourceDefinition,
+    /// Argo CD's AppProject.
+    AppProject,
+    /// Argo CD's Application.
+    Application,
+    /// Argo CD's ApplicationSet.
+    ApplicationSet,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 11] = [
+        Kind::Namespace,
+        Kind::Secret,
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ClusterRole,
+        Kind::ClusterRoleBinding,
+        Kind::CustomResourceDefinition,
+        Kind::AppProject,
+        Kind::Application,
+        Kind::ApplicationSet,
+    ];
+
+    /// Its API group (`""` for the core group).
+    pub const fn group(self) -> &'static str {
+        match self {
+            Kind::Namespace | Kind::Secret | Kind::ServiceAccount => "",
+            Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io"
+            }
+            Kind::CustomResourceDefinition => "apiextensions.k8s.io",
+            Kind::AppProject | Kind::Application | Kind::ApplicationSet => "argoproj.io",
+        }
+    }
+
+    /// Its name, as in `kind:`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Secret => "Secret",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Role => "Role",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::CustomResourceDefinition => "CustomResourceDefinition",
+            Kind::AppProject => "AppProject",
+            Kind::Application => "Application",
+            Kind::ApplicationSet => "ApplicationSet",
+        }
+    }
+
+    /// The kind of this group and name, if mip knows it.
+    pub fn of(group: &str, kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == kind && k.group() == group)
+    }
+}
+
 /// A string that is not a valid [`ObjectRef`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid object address `{input}`: {reason}")]
@@ -69,7 +148,17 @@ impl ObjectRef {
 
     /// Whether this is a core-group `Secret`, whose values are never shown or stored.
     pub fn is_secret(&self) -> bool {
-        self.group.is_empty() && self.kind == "Secret"
+        self.is(Kind::Secret)
+    }
+
+    /// Whether the object is of this kind (name and API group).
+    pub fn is(&self, kind: Kind) -> bool {
+        self.kind == kind.name() && self.group == kind.group()
+    }
+
+    /// Its kind, if mip knows it.
+    pub fn known_kind(&self) -> Option<Kind> {
+        Kind::of(&self.group, &self.kind)
     }
 
     /// A short human form, `Kind ns/name`, for progress lines.
@@ -203,6 +292,20 @@ impl<'de> Deserialize<'de> for ObjectRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind is its name in its group: the same name in another group is not it.
+    #[test]
+    fn kinds_are_name_and_group() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::of(k.group(), k.name()), Some(k), "{k:?}");
+            let api = if k.group().is_empty() { "v1".to_owned() } else { format!("{}/v1", k.group()) };
+            assert!(ObjectRef::new(&api, k.name(), None, "x").is(k), "{k:?}");
+            assert!(!ObjectRef::new("example.org/v1", k.name(), None, "x").is(k), "{k:?} in another group");
+        }
+        let secret = ObjectRef::new("v1", "Secret", Some("ns"), "s");
+        assert!(secret.is_secret() && secret.known_kind() == Some(Kind::Secret));
+        assert_eq!(ObjectRef::new("v1", "ConfigMap", Some("ns"), "c").known_kind(), None);
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -39,7 +39,7 @@ pub mod fsio;
 mod sensitive;
 
 pub use action::{Action, Owner};
-pub use address::{AddressError, ObjectRef};
+pub use address::{AddressError, Kind, ObjectRef};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use sensitive::{Sensitive, SensitiveSource, argo_cluster_config};
 

@@ -251,7 +251,7 @@ fn merged(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     obj["metadata"]["resourceVersion"] = json!((version + 1).to_string());
-    if addr.kind == "CustomResourceDefinition" {
+    if addr.is(mip_core::Kind::CustomResourceDefinition) {
         obj["status"] = json!({ "conditions": [{ "type": "Established", "status": "True" }] });
     }
     obj

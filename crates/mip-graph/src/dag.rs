@@ -105,7 +105,7 @@ pub struct Edge {
 }
 
 fn is_argo(o: &DesiredObject, kind: &str) -> bool {
-    o.addr.group == "argoproj.io" && o.addr.kind == kind
+    o.addr.group == mip_core::Kind::Application.group() && o.addr.kind == kind
 }
 
 fn project_of(o: &DesiredObject) -> Option<&str> {
@@ -153,7 +153,7 @@ fn index_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<(usize,
     let mip_projects: Vec<usize> =
         (0..all.len()).filter(|&i| is_argo(all[i], "AppProject") && all[i].owner == Owner::Mip).collect();
     let namespaces: Lookup<(&Option<String>, &str), usize> = (0..all.len())
-        .filter(|&i| all[i].addr.group.is_empty() && all[i].addr.kind == "Namespace")
+        .filter(|&i| all[i].addr.is(mip_core::Kind::Namespace))
         .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
         .collect();
     // Where Argo CD deploys each of the Applications it generates: a Secret another tool makes
@@ -163,7 +163,7 @@ fn index_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<(usize,
         .filter_map(|i| Some(((&all[i].addr.cluster, all[i].str_at("/spec/destination/namespace")?), i)))
         .collect();
     let crds: Lookup<(&str, &str), usize> = (0..all.len())
-        .filter(|&i| all[i].addr.kind == "CustomResourceDefinition")
+        .filter(|&i| all[i].addr.is(mip_core::Kind::CustomResourceDefinition))
         .filter_map(|i| Some(((all[i].str_at("/spec/group")?, all[i].str_at("/spec/names/kind")?), i)))
         .collect();
 

@@ -468,9 +468,7 @@ fn credentials(b: &mut Builder<'_>) {
 /// namespaces mip creates on each cluster are known (a registration is bound in those).
 fn clusters(b: &mut Builder<'_>) {
     let mut namespaces: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for a in
-        b.objects.iter().flatten().map(|o| &o.addr).filter(|a| a.kind == "Namespace" && a.group.is_empty())
-    {
+    for a in b.objects.iter().flatten().map(|o| &o.addr).filter(|a| a.is(mip_core::Kind::Namespace)) {
         if let Some(c) = &a.cluster {
             namespaces.entry(c.clone()).or_default().insert(a.name.clone());
         }

@@ -153,7 +153,7 @@ fn permissions(project: &DesiredObject) -> Permissions {
 /// Runs every static check on a desired state.
 pub fn validate(desired: &Desired) -> Diagnostics {
     let mut d = Diagnostics::new();
-    let is_project = |o: &&DesiredObject| o.addr.group == "argoproj.io" && o.addr.kind == "AppProject";
+    let is_project = |o: &&DesiredObject| o.addr.is(mip_core::Kind::AppProject);
     for p in desired.objects.values().filter(is_project) {
         project_checks(p, &mut d);
     }
@@ -167,9 +167,7 @@ pub fn validate(desired: &Desired) -> Diagnostics {
     // Each project's rules read once, each pattern compiled once (see `permit::Memo`).
     let mut rules_of: Lookup<(&Option<String>, &Option<String>, &str), Permissions> = Lookup::default();
     let memo = crate::permit::Memo::default();
-    for app in
-        desired.objects.values().filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
-    {
+    for app in desired.objects.values().filter(|o| o.addr.is(mip_core::Kind::Application)) {
         let Some(project) = app.str_at("/spec/project") else { continue };
         let at = app.origin.clone();
         let name = &app.addr.name;

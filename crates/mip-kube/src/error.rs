@@ -90,7 +90,7 @@ fn unreachable(endpoint: &Endpoint<'_>, reason: &str) -> ClusterError {
 
 fn map_status(status: &Status, op: &Operation<'_>) -> ClusterError {
     let message = match op.addr {
-        Some(addr) if addr.group.is_empty() && addr.kind == "Secret" => redact_values(&status.message),
+        Some(addr) if addr.is_secret() => redact_values(&status.message),
         _ => status.message.clone(),
     };
     match (status.code, op.addr) {

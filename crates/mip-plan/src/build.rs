@@ -204,12 +204,13 @@ pub(crate) fn change_of(
 /// Creation rank of a kind for objects that are only known from state: namespaces and CRDs
 /// are created first, so they are deleted last.
 fn delete_rank(a: &ObjectRef) -> u8 {
-    match a.kind.as_str() {
-        "Namespace" => 0,
-        "CustomResourceDefinition" => 1,
-        "AppProject" => 2,
-        "ClusterRole" | "Role" | "ServiceAccount" => 3,
-        "Secret" => 4,
+    use mip_core::Kind;
+    match a.known_kind() {
+        Some(Kind::Namespace) => 0,
+        Some(Kind::CustomResourceDefinition) => 1,
+        Some(Kind::AppProject) => 2,
+        Some(Kind::ClusterRole | Kind::Role | Kind::ServiceAccount) => 3,
+        Some(Kind::Secret) => 4,
         _ => 5,
     }
 }
@@ -315,9 +316,7 @@ impl LiveView {
 /// Whether mip adopts this object from another creator, taking ownership of the fields it
 /// sets: only the `default` AppProject, which argocd-server creates on every start.
 pub fn adopts(addr: &ObjectRef) -> bool {
-    addr.group == "argoproj.io"
-        && addr.kind == "AppProject"
-        && addr.name == mip_graph::catalogue::DEFAULT_PROJECT
+    addr.is(mip_core::Kind::AppProject) && addr.name == mip_graph::catalogue::DEFAULT_PROJECT
 }
 
 /// Plans against the live cluster (and the state, for reasons): absent → create, owned fields

@@ -122,7 +122,7 @@ fn header(plan: &Plan) -> String {
 fn argo_deletion_note(plan: &Plan, a: &mip_core::ObjectRef) -> &'static str {
     if !plan.expected.iter().any(|e| e.action == Action::Delete && e.address == *a) {
         ""
-    } else if a.kind == "Application" {
+    } else if a.is(mip_core::Kind::Application) {
         " (Argo CD deletes it and what it deployed)"
     } else {
         " (Argo CD deletes it)"

@@ -266,7 +266,7 @@ federations:
         let updated: Vec<&Expectation> = plan
             .expected
             .iter()
-            .filter(|e| e.action == Action::Update && e.address.kind == "AppProject")
+            .filter(|e| e.action == Action::Update && e.address.is(mip_core::Kind::AppProject))
             .collect();
         let names: Vec<&str> = updated.iter().map(|e| e.address.name.as_str()).collect();
         assert_eq!(names, ["mip-argo-project-common"], "{:#?}", plan.expected);

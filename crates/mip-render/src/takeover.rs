@@ -172,7 +172,7 @@ pub fn trims(
     let mip_owned = |a: &ObjectRef| desired.objects.get(a).is_some_and(|o| o.owner == Owner::Mip);
     let roots: Vec<String> = desired
         .mip_owned()
-        .filter(|o| o.addr.kind == "Application")
+        .filter(|o| o.addr.is(mip_core::Kind::Application))
         .filter_map(|o| o.manifest.pointer("/spec/source/path").and_then(Value::as_str).map(str::to_owned))
         .collect();
     let found = owned_twice(checkout, &roots, |api, kind, ns, name| {

@@ -343,7 +343,7 @@ pub(super) fn check_deletion(addr: ObjectRef, o: &Value, now_unix: u64, out: &mu
     let argo = finalizers.iter().any(|f| f.contains("argocd.argoproj.io"));
     let cause = if argo {
         "Argo CD deletes the managed resources first: check the application controller runs and can reach the destination"
-    } else if addr.kind == "Namespace" {
+    } else if addr.is(mip_core::Kind::Namespace) {
         "objects in the namespace still have finalizers (`kubectl get all,pvc -n NAME`), or an API service is unavailable"
     } else {
         "the controller that owns the finalizer must finish; if it no longer runs, nothing will"

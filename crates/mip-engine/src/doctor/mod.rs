@@ -222,7 +222,7 @@ pub fn expectations(loaded: &Loaded) -> Expectations {
     let secrets = loaded
         .desired
         .mip_owned()
-        .filter(|o| o.addr.cluster.is_none() && o.addr.group.is_empty() && o.addr.kind == "Secret")
+        .filter(|o| o.addr.cluster.is_none() && o.addr.is(mip_core::Kind::Secret))
         .filter(|o| WATCHED_SECRETS.contains(&o.addr.name.as_str()))
         .map(|o| {
             let mut keys: BTreeSet<String> = o.sensitive.keys().cloned().collect();
@@ -235,7 +235,7 @@ pub fn expectations(loaded: &Loaded) -> Expectations {
     let namespaces = loaded
         .desired
         .mip_owned()
-        .filter(|o| o.addr.cluster.is_none() && o.addr.group.is_empty() && o.addr.kind == "Namespace")
+        .filter(|o| o.addr.cluster.is_none() && o.addr.is(mip_core::Kind::Namespace))
         .map(|o| (*o.addr).clone())
         .collect();
     Expectations {

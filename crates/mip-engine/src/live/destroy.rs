@@ -11,7 +11,12 @@ use std::collections::BTreeMap;
 /// Kinds whose deletion takes other things with it: a Namespace its workloads and volumes, an
 /// AppProject its Applications' ability to sync, a CRD every custom resource of its kind.
 pub fn is_protected(a: &ObjectRef) -> bool {
-    matches!(a.kind.as_str(), "Namespace" | "AppProject" | "CustomResourceDefinition")
+    matches!(
+        a.known_kind(),
+        Some(
+            mip_core::Kind::Namespace | mip_core::Kind::AppProject | mip_core::Kind::CustomResourceDefinition
+        )
+    )
 }
 
 /// A destroy plan: every object in the state that still carries mip's label, deleted in

@@ -119,7 +119,7 @@ pub fn argo_drift(desired: &Desired, plan: &Plan, live: &BTreeMap<ObjectRef, Val
         .iter()
         .map(|c| &c.address)
         .chain(plan.expected.iter().map(|e| &e.address))
-        .filter(|a| a.group == "argoproj.io" && a.kind == "Application");
+        .filter(|a| a.is(mip_core::Kind::Application));
     for addr in apps {
         let Some(app) = live.get(addr) else { continue };
         let current = text(app, "/status/sync/comparedTo/source/targetRevision")

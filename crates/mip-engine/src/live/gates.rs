@@ -170,7 +170,7 @@ pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gate
     let removed: Vec<&ObjectRef> = plan
         .expected
         .iter()
-        .filter(|e| e.action == mip_core::Action::Delete && e.address.kind == "Application")
+        .filter(|e| e.action == mip_core::Action::Delete && e.address.is(mip_core::Kind::Application))
         .map(|e| &e.address)
         .collect();
     let mut gates: Vec<ObjectRef> = Vec::new();
@@ -191,7 +191,7 @@ pub(crate) fn gates_of(plan: &Plan, changes: &[&Change], level: WaitFor) -> Gate
                 // What Argo CD generated is only as good as the sync that generated it.
                 if level > WaitFor::Exists
                     && let Some(parent) =
-                        parent.filter(|p| p.kind == "Application" && !expected.contains_key(p))
+                        parent.filter(|p| p.is(mip_core::Kind::Application) && !expected.contains_key(p))
                 {
                     mine.insert(gate(parent));
                 }
@@ -231,7 +231,7 @@ pub(crate) fn final_targets(plan: &Plan) -> Vec<ObjectRef> {
     let roots = plan
         .changes
         .iter()
-        .filter(|c| c.address.group == "argoproj.io" && c.address.kind == "Application")
+        .filter(|c| c.address.is(mip_core::Kind::Application))
         .filter(|c| c.action != mip_core::Action::Delete)
         .map(|c| c.address.clone());
     let expected = plan.expected.iter().map(|e| e.address.clone());

@@ -87,15 +87,15 @@ fn compared_revisions(app: &Value) -> Vec<&str> {
 /// The readiness of `addr` as `live` shows it (`None`: it does not exist).
 pub fn readiness(addr: &ObjectRef, live: Option<&Value>, level: WaitFor) -> Readiness {
     let Some(live) = live else { return Readiness::NotReady(NOT_CREATED.to_owned()) };
-    match (addr.group.as_str(), addr.kind.as_str()) {
-        ("argoproj.io", "ApplicationSet") => {
+    match addr.known_kind() {
+        Some(mip_core::Kind::ApplicationSet) => {
             let errors = conditions(live, |c| {
                 let (t, s) = (text(c, "/type"), text(c, "/status"));
                 (t == "ErrorOccurred" && s == "True") || (t == "ParametersGenerated" && s == "False")
             });
             if errors.is_empty() { Readiness::Ready } else { Readiness::NotReady(errors.join("; ")) }
         }
-        ("argoproj.io", "Application") if level > WaitFor::Exists => application(live, level),
+        Some(mip_core::Kind::Application) if level > WaitFor::Exists => application(live, level),
         _ => Readiness::Ready,
     }
 }

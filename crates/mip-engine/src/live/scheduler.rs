@@ -466,7 +466,7 @@ impl<'p> Run<'p> {
                 hashes = value_hashes(&lineage, &addr, keys, |k| manifest_value(&manifest, k));
             }
             let result = write(cluster.as_ref(), &addr, action, &manifest, force, &bound).await;
-            if refresh && result.is_ok() && addr.kind == "Application" {
+            if refresh && result.is_ok() && addr.is(mip_core::Kind::Application) {
                 request_refresh(cluster.as_ref(), &addr, action).await;
             }
             (i, result, hashes)

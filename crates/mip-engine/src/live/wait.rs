@@ -168,7 +168,7 @@ pub(crate) async fn write<C: Cluster>(
         return wait_gone(cluster, addr, bound).await.map(|()| None);
     }
     let obj = cluster.apply(addr, manifest, ApplyOptions { dry_run: false, force }).await?;
-    if addr.kind == "CustomResourceDefinition" {
+    if addr.is(mip_core::Kind::CustomResourceDefinition) {
         wait_established(cluster, addr, bound).await?;
     }
     Ok(Some(obj))

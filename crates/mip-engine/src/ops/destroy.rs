@@ -55,7 +55,7 @@ fn branch_roots(loaded: &crate::load::Loaded) -> BTreeSet<ObjectRef> {
     loaded
         .desired
         .mip_owned()
-        .filter(|o| o.addr.group == "argoproj.io" && o.addr.kind == "Application")
+        .filter(|o| o.addr.is(mip_core::Kind::Application))
         .map(|o| (*o.addr).clone())
         .collect()
 }

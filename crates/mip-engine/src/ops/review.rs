@@ -110,7 +110,7 @@ fn readers_of(loaded: &Loaded) -> Vec<Reader> {
         .desired
         .objects
         .values()
-        .filter(|o| o.addr.kind == "Application")
+        .filter(|o| o.addr.is(mip_core::Kind::Application))
         .map(|o| {
             let body = o.body();
             let spec = body.get("spec");
