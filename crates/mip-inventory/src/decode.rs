@@ -49,6 +49,27 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// The top-level keys of an inventory.
+const INVENTORY_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "argocd",
+    "revision",
+    "repositories",
+    "upstreamRepos",
+    "clusters",
+    "credentials",
+    "commonApps",
+    "federations",
+    "prerequisites",
+    "state",
+    "protect",
+    "apps",
+    "projects",
+    "tree",
+    "mirrors",
+];
+
 impl<'f> Decoder<'f> {
     pub(crate) fn new(file: &'f str) -> Self {
         Decoder { file, diags: Diagnostics::new() }
@@ -809,24 +830,12 @@ impl<'f> Decoder<'f> {
         }
         let mut f = self.fields(root, "")?;
         let header_ok = self.header(&mut f);
-        let argocd = match f.get("argocd") {
-            Some(n) => self.argocd(n),
-            None => {
-                self.missing(&f, "argocd", Some("e.g. `argocd: {namespace: argocd}`".to_owned()));
-                None
-            }
-        };
+        let argocd = self.required_argocd(&mut f);
         let revision = self.req_string(&mut f, "revision", Some("the Git branch to deploy, e.g. `main`"));
         if let Some(r) = &revision {
             names::check_revision(self, r, "revision");
         }
-        let repositories = match f.get("repositories") {
-            Some(n) => self.repositories(n),
-            None => {
-                self.missing(&f, "repositories", Some("declare `infra` and `deployments`".to_owned()));
-                None
-            }
-        };
+        let repositories = self.required_repositories(&mut f);
         let upstream_repos = self.string_list(&mut f, "upstreamRepos");
         for u in &upstream_repos {
             names::check_repo_url(self, u, "upstreamRepos");
@@ -842,67 +851,17 @@ impl<'f> Decoder<'f> {
         let protect = f.get("protect").and_then(|n| self.protect(n));
         let tree = f.get("tree").and_then(|n| self.tree(n)).unwrap_or_default();
         let mirrors = self.list(&mut f, "mirrors", |d, n, p| d.mirror(n, p));
-        self.finish(
-            f,
-            &[
-                "apiVersion",
-                "kind",
-                "argocd",
-                "revision",
-                "repositories",
-                "upstreamRepos",
-                "clusters",
-                "credentials",
-                "commonApps",
-                "federations",
-                "prerequisites",
-                "state",
-                "protect",
-                "apps",
-                "projects",
-                "tree",
-                "mirrors",
-            ],
-        );
-        if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
-            clusters.insert(
-                0,
-                Cluster {
-                    name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
-                    server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
-                    context: None,
-                    credentials: ClusterCredentials::None,
-                    ca_file: None,
-                    implicit: true,
-                },
-            );
-        }
+        self.finish(f, INVENTORY_KEYS);
+        self.add_in_cluster(&mut clusters, root);
         // Missing required parts were reported above; placeholders let the cross-reference
         // checks still run, so the user sees every problem at once. An inventory with any
         // error is never returned to callers (see `crate::parse`).
         let _ = header_ok;
-        let here = || Located { value: String::new(), at: self.loc(root) };
-        let placeholder_repo = |role| Repository {
-            role,
-            url: here(),
-            revision: None,
-            ssh_private_key: None,
-            username: None,
-            password: None,
-        };
         Some(Inventory {
             file: self.file.to_owned(),
-            argocd: argocd.unwrap_or_else(|| ArgoCd {
-                namespace: here(),
-                default_project: DefaultProjectPolicy::LockDown,
-                api_server: None,
-                context: None,
-            }),
-            revision: revision.unwrap_or_else(here),
-            repositories: repositories.unwrap_or_else(|| Repositories {
-                infra: placeholder_repo("infra"),
-                deployments: placeholder_repo("deployments"),
-            }),
+            argocd: argocd.unwrap_or_else(|| self.placeholder_argocd(root)),
+            revision: revision.unwrap_or_else(|| self.placeholder(root)),
+            repositories: repositories.unwrap_or_else(|| self.placeholder_repositories(root)),
             upstream_repos,
             clusters,
             credentials,
@@ -916,6 +875,73 @@ impl<'f> Decoder<'f> {
             tree,
             mirrors,
         })
+    }
+
+    /// The required `argocd` section (`None` when missing, reported, or unreadable).
+    fn required_argocd(&mut self, f: &mut Fields<'_>) -> Option<ArgoCd> {
+        match f.get("argocd") {
+            Some(n) => self.argocd(n),
+            None => {
+                self.missing(f, "argocd", Some("e.g. `argocd: {namespace: argocd}`".to_owned()));
+                None
+            }
+        }
+    }
+
+    /// The required `repositories` section (`None` when missing, reported, or unreadable).
+    fn required_repositories(&mut self, f: &mut Fields<'_>) -> Option<Repositories> {
+        match f.get("repositories") {
+            Some(n) => self.repositories(n),
+            None => {
+                self.missing(f, "repositories", Some("declare `infra` and `deployments`".to_owned()));
+                None
+            }
+        }
+    }
+
+    /// Argo CD's own cluster, first, unless the inventory declares it.
+    fn add_in_cluster(&self, clusters: &mut Vec<Cluster>, root: &Node) {
+        if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
+            clusters.insert(
+                0,
+                Cluster {
+                    name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
+                    server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
+                    context: None,
+                    credentials: ClusterCredentials::None,
+                    ca_file: None,
+                    implicit: true,
+                },
+            );
+        }
+    }
+
+    /// An empty text at the document's root, standing for a missing required string.
+    fn placeholder(&self, root: &Node) -> Located<String> {
+        Located { value: String::new(), at: self.loc(root) }
+    }
+
+    /// The `argocd` section standing for a missing one.
+    fn placeholder_argocd(&self, root: &Node) -> ArgoCd {
+        ArgoCd {
+            namespace: self.placeholder(root),
+            default_project: DefaultProjectPolicy::LockDown,
+            api_server: None,
+            context: None,
+        }
+    }
+
+    /// The `repositories` section standing for a missing one.
+    fn placeholder_repositories(&self, root: &Node) -> Repositories {
+        let repo = |role| Repository {
+            role,
+            url: self.placeholder(root),
+            revision: None,
+            ssh_private_key: None,
+            username: None,
+            password: None,
+        };
+        Repositories { infra: repo("infra"), deployments: repo("deployments") }
     }
 
     /// `{upstream: URL, mirror: URL}`: a mirror may be plain `http://` (a site's own server).
