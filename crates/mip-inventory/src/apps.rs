@@ -11,11 +11,11 @@
 //! scalars replace), so a problem in an override is reported at the inventory's line and
 //! column like every other.
 //!
-//! One file on purpose (about 1 100 lines, a third of it tests): the definition schema, its
+//! One file on purpose (about 1 500 lines, a third of it tests): the definition schema, its
 //! decoder and the merge of overrides are one format; most of the length is the definition table.
 
-use crate::decode::{Decoder, Fields};
-use crate::model::{Located, SecretRef};
+use crate::decoder::{Decoder, Fields};
+use crate::located::{Located, SecretRef};
 use crate::names;
 use crate::yaml::{Node, Value};
 use mip_core::{Location, SensitiveSource};

@@ -8,46 +8,10 @@
 //! order of the format's reference, so each key's rules (types, names, hints) sit in one place.
 
 use crate::apps::{AppDef, Catalogue, KeySource, Scope};
+use crate::decoder::{Decoder, Fields, describe};
 use crate::model::*;
 use crate::names;
 use crate::yaml::{Node, Value};
-use mip_core::{Diagnostic, Diagnostics, Location, SensitiveSource};
-
-pub(crate) struct Decoder<'f> {
-    pub(crate) file: &'f str,
-    pub(crate) diags: Diagnostics,
-}
-
-/// The keys of one mapping, with a record of which were read.
-pub(crate) struct Fields<'n> {
-    path: String,
-    at: Location,
-    entries: Vec<(&'n str, &'n Node, &'n Node)>,
-    used: Vec<bool>,
-}
-
-impl<'n> Fields<'n> {
-    /// The node under `key`, if present (and marks it read).
-    pub(crate) fn get(&mut self, key: &str) -> Option<&'n Node> {
-        let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
-        self.used[i] = true;
-        Some(self.entries[i].2)
-    }
-
-    fn child(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
-    }
-}
-
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Str(s) => format!("`{s}`"),
-        Value::Int(i) => format!("`{i}`"),
-        Value::Float(f) => format!("`{f}`"),
-        Value::Bool(b) => format!("`{b}`"),
-        other => other.type_name().to_owned(),
-    }
-}
 
 /// The top-level keys of an inventory.
 const INVENTORY_KEYS: &[&str] = &[
@@ -70,261 +34,7 @@ const INVENTORY_KEYS: &[&str] = &[
     "mirrors",
 ];
 
-impl<'f> Decoder<'f> {
-    pub(crate) fn new(file: &'f str) -> Self {
-        Decoder { file, diags: Diagnostics::new() }
-    }
-
-    pub(crate) fn loc(&self, node: &Node) -> Location {
-        node.location(self.file)
-    }
-
-    pub(crate) fn error(&mut self, at: Location, code: &str, summary: String, hint: Option<String>) {
-        let mut d = Diagnostic::error(Some(at), code, summary);
-        d.hint = hint;
-        self.diags.push(d);
-    }
-
-    fn type_error(&mut self, node: &Node, path: &str, expected: &str) {
-        let hint = match (&node.value, expected) {
-            (Value::Bool(_) | Value::Int(_) | Value::Float(_), "a string") => {
-                Some("quote the value, e.g. `\"yes\"` or `\"1.0\"`".to_owned())
-            }
-            (Value::Null, _) => Some(format!("give `{path}` a value or remove the key")),
-            (_, "a mapping") => Some("write `key: value` pairs indented under it".to_owned()),
-            (_, "a list") => Some("write one `- item` per line, or `[a, b]`".to_owned()),
-            (Value::Seq(_) | Value::Map(_), "a string") => {
-                Some("write a single value on the same line".to_owned())
-            }
-            _ => None,
-        };
-        self.error(
-            self.loc(node),
-            "wrong-type",
-            format!("`{path}` must be {expected}, found {}", node.value.type_name()),
-            hint,
-        );
-    }
-
-    /// Opens a mapping; reports non-mappings and non-string keys.
-    pub(crate) fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
-            if path.is_empty() {
-                self.error(
-                    self.loc(node),
-                    "wrong-type",
-                    format!("the inventory must be a mapping, found {}", node.value.type_name()),
-                    Some(format!("start with `apiVersion: {API_VERSION}`")),
-                );
-            } else {
-                self.type_error(node, path, "a mapping");
-            }
-            return None;
-        };
-        let mut out = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match &k.value {
-                Value::Str(s) => out.push((s.as_str(), k, v)),
-                other => self.error(
-                    self.loc(k),
-                    "wrong-type",
-                    if path.is_empty() {
-                        format!("top-level keys must be strings, found {}", other.type_name())
-                    } else {
-                        format!("keys of `{path}` must be strings, found {}", other.type_name())
-                    },
-                    Some("quote the key".to_owned()),
-                ),
-            }
-        }
-        let used = vec![false; out.len()];
-        Some(Fields { path: path.to_owned(), at: self.loc(node), entries: out, used })
-    }
-
-    /// Reports every key that was not read, with a did-you-mean hint.
-    pub(crate) fn finish(&mut self, fields: Fields<'_>, allowed: &[&str]) {
-        for (i, (key, knode, _)) in fields.entries.iter().enumerate() {
-            if fields.used[i] {
-                continue;
-            }
-            let hint = match names::closest(key, allowed) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None if allowed.is_empty() => "this mapping takes no keys".to_owned(),
-                None => format!(
-                    "allowed keys: {}",
-                    allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-                ),
-            };
-            let at = self.loc(knode);
-            self.error(at, "unknown-key", format!("unknown key `{}`", fields.child(key)), Some(hint));
-        }
-    }
-
-    fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
-        let path = fields.child(key);
-        let hint =
-            hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference, docs/inventory.md)")));
-        let within =
-            if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
-        self.error(
-            fields.at.clone(),
-            "missing-key",
-            format!("missing required key `{path}` in {within}"),
-            hint,
-        );
-    }
-
-    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<Located<String>> {
-        match &node.value {
-            Value::Str(s) if s.trim().is_empty() => {
-                self.error(
-                    self.loc(node),
-                    "empty-value",
-                    format!("`{path}` must not be empty"),
-                    Some(format!("give `{path}` a value or remove it")),
-                );
-                None
-            }
-            Value::Str(s) => Some(Located { value: s.clone(), at: self.loc(node) }),
-            _ => {
-                self.type_error(node, path, "a string");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn req_string(
-        &mut self,
-        f: &mut Fields<'_>,
-        key: &str,
-        hint: Option<&str>,
-    ) -> Option<Located<String>> {
-        let path = f.child(key);
-        match f.get(key) {
-            Some(n) => self.string(n, &path),
-            None => {
-                self.missing(f, key, hint.map(str::to_owned));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn opt_string(&mut self, f: &mut Fields<'_>, key: &str) -> Option<Located<String>> {
-        let path = f.child(key);
-        f.get(key).and_then(|n| self.string(n, &path))
-    }
-
-    pub(crate) fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
-        match &node.value {
-            Value::Seq(items) => Some(items),
-            _ => {
-                self.type_error(node, path, "a list");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn string_list(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<Located<String>> {
-        let path = f.child(key);
-        let Some(node) = f.get(key) else { return Vec::new() };
-        let Some(items) = self.seq(node, &path) else { return Vec::new() };
-        items.iter().enumerate().filter_map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect()
-    }
-
-    /// `{env: NAME}` | `{file: PATH}` | `{prompt: TEXT}`; never a literal value.
-    pub(crate) fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
-        let at = self.loc(node);
-        if matches!(node.value, Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
-            self.error(
-                at,
-                "literal-secret",
-                format!("`{path}` is a literal value: secret values are never written in the inventory"),
-                Some("use `{env: VAR}`, `{file: path}` or `{prompt: text}`".to_owned()),
-            );
-            return None;
-        }
-        let mut f = self.fields(node, path)?;
-        let mut sources = Vec::new();
-        for key in ["env", "file", "prompt", "generate", "value"] {
-            if let Some(n) = f.get(key) {
-                sources.push((key, n));
-            }
-        }
-        self.finish(f, &["env", "file", "prompt", "generate"]);
-        match sources.as_slice() {
-            [] => {
-                self.error(
-                    at,
-                    "secret-source",
-                    format!("`{path}` names no source"),
-                    Some("use exactly one of `env`, `file`, `prompt`".to_owned()),
-                );
-                None
-            }
-            [(key, n)] => {
-                let p = format!("{path}.{key}");
-                match *key {
-                    "value" => {
-                        self.error(
-                            self.loc(n),
-                            "literal-secret",
-                            format!("`{p}`: secret values are never written in the inventory"),
-                            Some("use `env`, `file` or `prompt`".to_owned()),
-                        );
-                        None
-                    }
-                    "generate" => {
-                        if !allow_generated {
-                            self.error(
-                                self.loc(n),
-                                "secret-source",
-                                format!("`{p}`: this value comes from outside and cannot be generated"),
-                                Some("use `env`, `file` or `prompt`".to_owned()),
-                            );
-                            return None;
-                        }
-                        match n.value {
-                            Value::Bool(true) => Some(SecretRef { source: SensitiveSource::Generated, at }),
-                            _ => {
-                                self.type_error(n, &p, "`true`");
-                                None
-                            }
-                        }
-                    }
-                    "env" => {
-                        let v = self.string(n, &p)?;
-                        if !names::is_env_var(&v.value) {
-                            self.error(
-                                v.at.clone(),
-                                "invalid-name",
-                                format!("`{p}`: `{}` is not an environment variable name", v.value),
-                                Some("letters, digits and `_`, not starting with a digit".to_owned()),
-                            );
-                            return None;
-                        }
-                        Some(SecretRef { source: SensitiveSource::Env(v.value), at })
-                    }
-                    "file" => {
-                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::File(v.value), at })
-                    }
-                    _ => {
-                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::Prompt(v.value), at })
-                    }
-                }
-            }
-            many => {
-                let keys: Vec<String> = many.iter().map(|(k, _)| format!("`{k}`")).collect();
-                self.error(
-                    at,
-                    "secret-source",
-                    format!("`{path}` names several sources ({})", keys.join(", ")),
-                    Some("keep exactly one".to_owned()),
-                );
-                None
-            }
-        }
-    }
-
+impl Decoder<'_> {
     fn keycloak(&mut self, node: &Node, path: &str) -> Option<KeycloakCredentials> {
         let at = self.loc(node);
         let mut f = self.fields(node, path)?;
@@ -802,21 +512,6 @@ impl<'f> Decoder<'f> {
         Some(Prerequisite { file: file? })
     }
 
-    fn list<T>(
-        &mut self,
-        f: &mut Fields<'_>,
-        key: &str,
-        mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
-    ) -> Vec<T> {
-        let path = f.child(key);
-        let Some(node) = f.get(key) else { return Vec::new() };
-        if node.value == Value::Null {
-            return Vec::new();
-        }
-        let Some(items) = self.seq(node, &path) else { return Vec::new() };
-        items.iter().enumerate().filter_map(|(i, n)| each(self, n, &format!("{path}[{i}]"))).collect()
-    }
-
     /// Decodes the whole document. `None` when something required could not be read.
     pub(crate) fn inventory(&mut self, root: &Node) -> Option<Inventory> {
         if root.value == Value::Null {
@@ -825,6 +520,15 @@ impl<'f> Decoder<'f> {
                 "empty-inventory",
                 "the inventory is empty".to_owned(),
                 Some(format!("start with `apiVersion: {API_VERSION}` and `kind: {KIND}`")),
+            );
+            return None;
+        }
+        if !matches!(root.value, Value::Map(_)) {
+            self.error(
+                self.loc(root),
+                "wrong-type",
+                format!("the inventory must be a mapping, found {}", root.value.type_name()),
+                Some(format!("start with `apiVersion: {API_VERSION}`")),
             );
             return None;
         }

@@ -11,8 +11,8 @@
 //! key, lists and scalars replace): a problem in an override is reported at its line.
 
 use crate::apps::merge;
-use crate::decode::{Decoder, Fields};
-use crate::model::Located;
+use crate::decoder::{Decoder, Fields};
+use crate::located::Located;
 use crate::yaml::{Node, Value};
 use mip_core::Location;
 use std::collections::BTreeMap;
