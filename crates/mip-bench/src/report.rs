@@ -208,9 +208,20 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
 
 /// The generated Markdown section (between [`BEGIN`] and [`END`]).
 pub fn markdown(results: &Results) -> String {
+    let mut s = String::new();
+    write_conditions(&mut s, results);
+    write_live(&mut s, results);
+    write_offline(&mut s, results);
+    write_growth(&mut s, results);
+    write_targets(&mut s, results);
+    let _ = writeln!(s, "\n![plan and apply time against N, log-log](benchmarks.svg)\n\n{END}");
+    s
+}
+
+/// The section's start: the machine and schedule of the run, and how to reproduce it.
+fn write_conditions(s: &mut String, results: &Results) {
     let m = &results.machine;
     let o = &results.options.schedule;
-    let mut s = String::new();
     let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "{BEGIN}\n");
     let _ = writeln!(
@@ -235,6 +246,11 @@ pub fn markdown(results: &Results) -> String {
         o.repeat,
         o.offline_size
     );
+}
+
+/// The live table (mip against kubectl, by size and operation), with notes on kubectl's
+/// failed diffs and on unfinished commands.
+fn write_live(s: &mut String, results: &Results) {
     let _ = writeln!(s, "### Live: mip against kubectl, same objects, same empty start\n");
     let _ = writeln!(
         s,
@@ -294,6 +310,10 @@ pub fn markdown(results: &Results) -> String {
             })
         })
     })));
+}
+
+/// The offline table (`mip plan --offline`, by size).
+fn write_offline(s: &mut String, results: &Results) {
     let _ = writeln!(s, "\n### Offline: `mip plan --offline` (no cluster)\n");
     let _ = writeln!(s, "| N | objects | time | peak RSS |");
     let _ = writeln!(s, "|---:|---:|---:|---:|");
@@ -307,6 +327,10 @@ pub fn markdown(results: &Results) -> String {
             max_rss_mb(&off.samples)
         );
     }
+}
+
+/// The growth exponents of plan time in N, live and offline.
+fn write_growth(s: &mut String, results: &Results) {
     let live = plan_points(results);
     let offline: Vec<(f64, f64)> = results
         .offline
@@ -322,6 +346,10 @@ pub fn markdown(results: &Results) -> String {
         writeln!(s, "| live, no-op | {} | {} |", fmt_k(stats::growth_exponent(&live)), fmt_k(tail(&live)));
     let _ =
         writeln!(s, "| offline | {} | {} |", fmt_k(stats::growth_exponent(&offline)), fmt_k(tail(&offline)));
+}
+
+/// The targets of issue 8, each met, missed or not measured.
+fn write_targets(s: &mut String, results: &Results) {
     let _ = writeln!(s, "\n### Targets of issue 8\n");
     let _ = writeln!(s, "| target | measured | |");
     let _ = writeln!(s, "|---|---|---|");
@@ -333,8 +361,6 @@ pub fn markdown(results: &Results) -> String {
         };
         let _ = writeln!(s, "| {} | {} | {mark} |", v.target, v.measured);
     }
-    let _ = writeln!(s, "\n![plan and apply time against N, log-log](benchmarks.svg)\n\n{END}");
-    s
 }
 
 /// The table of `mip-bench compare`, with the conditions of the run above it and a line on how
