@@ -534,12 +534,13 @@ impl Decoder<'_> {
         }
         let mut f = self.fields(root, "")?;
         let header_ok = self.header(&mut f);
-        let argocd = self.required_argocd(&mut f);
+        let argocd = self.required(&mut f, "argocd", "e.g. `argocd: {namespace: argocd}`", Self::argocd);
         let revision = self.req_string(&mut f, "revision", Some("the Git branch to deploy, e.g. `main`"));
         if let Some(r) = &revision {
             names::check_revision(self, r, "revision");
         }
-        let repositories = self.required_repositories(&mut f);
+        let repositories =
+            self.required(&mut f, "repositories", "declare `infra` and `deployments`", Self::repositories);
         let upstream_repos = self.string_list(&mut f, "upstreamRepos");
         for u in &upstream_repos {
             names::check_repo_url(self, u, "upstreamRepos");
@@ -581,23 +582,19 @@ impl Decoder<'_> {
         })
     }
 
-    /// The required `argocd` section (`None` when missing, reported, or unreadable).
-    fn required_argocd(&mut self, f: &mut Fields<'_>) -> Option<ArgoCd> {
-        match f.get("argocd") {
-            Some(n) => self.argocd(n),
+    /// The required section `key`, read by `read` (`None` when missing, reported with `hint`,
+    /// or unreadable).
+    fn required<T>(
+        &mut self,
+        f: &mut Fields<'_>,
+        key: &str,
+        hint: &str,
+        read: impl FnOnce(&mut Self, &Node) -> Option<T>,
+    ) -> Option<T> {
+        match f.get(key) {
+            Some(n) => read(self, n),
             None => {
-                self.missing(f, "argocd", Some("e.g. `argocd: {namespace: argocd}`".to_owned()));
-                None
-            }
-        }
-    }
-
-    /// The required `repositories` section (`None` when missing, reported, or unreadable).
-    fn required_repositories(&mut self, f: &mut Fields<'_>) -> Option<Repositories> {
-        match f.get("repositories") {
-            Some(n) => self.repositories(n),
-            None => {
-                self.missing(f, "repositories", Some("declare `infra` and `deployments`".to_owned()));
+                self.missing(f, key, Some(hint.to_owned()));
                 None
             }
         }
