@@ -90,139 +90,155 @@ fn main_inner() -> anyhow::Result<()> {
     let Some((command, rest)) = args.split_first() else { bail!("{USAGE}") };
     let flags = flags(rest)?;
     match command.as_str() {
-        "generate" => {
-            let (mut n, mut dir) = (None, PathBuf::from("."));
-            for (name, value) in &flags {
-                match name.as_str() {
-                    "federations" => n = Some(number(name, value)?),
-                    "dir" => dir = PathBuf::from(value),
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            let path = generate::write(&dir, n.context("`--federations N` is required")?)?;
-            stdout(&format!("{}\n", path.display()))
-        }
-        "emit" => {
-            let (mut n, mut inventory) = (None, None);
-            for (name, value) in &flags {
-                match name.as_str() {
-                    "federations" => n = Some(number(name, value)?),
-                    "inventory" => inventory = Some(PathBuf::from(value)),
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            let yaml = match (n, inventory) {
-                (Some(n), None) => {
-                    let dir = tempfile::tempdir().context("failed to create a temp dir")?;
-                    emit::objects(&generate::write(dir.path(), n)?)?
-                }
-                (None, Some(path)) => emit::objects(&path)?,
-                _ => bail!("give exactly one of `--federations N` and `--inventory FILE`\n{USAGE}"),
-            };
-            stdout(&yaml)
-        }
-        "run" => {
-            let exe = std::env::current_exe().context("failed to find this executable")?;
-            let mut options = run::RunOptions {
-                schedule: schedule(vec![10, 100, 1000]),
-                mip: exe.with_file_name("mip"),
-                docs: PathBuf::from("docs"),
-            };
-            for (name, value) in &flags {
-                if schedule_flag(&mut options.schedule, name, value)? {
-                    continue;
-                }
-                match name.as_str() {
-                    "mip" => options.mip = PathBuf::from(value),
-                    "docs" => options.docs = PathBuf::from(value),
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            let results = run::run(&options)?;
-            let mut report = String::new();
-            for v in mip_bench::report::verdicts(&results) {
-                let mark = match v.met {
-                    Some(true) => "met",
-                    Some(false) => "MISSED",
-                    None => "not measured",
-                };
-                report.push_str(&format!("{mark:>12}  {}: {}\n", v.target, v.measured));
-            }
-            report.push_str(&format!(
-                "wrote {0}/benchmarks.md and {0}/benchmarks.svg\n",
-                options.docs.display()
-            ));
-            let _ = std::io::stderr().write_all(report.as_bytes());
-            Ok(())
-        }
-        "compare" => {
-            let exe = std::env::current_exe().context("failed to find this executable")?;
-            let (mut base, mut options) = (
-                None,
-                compare::CompareOptions {
-                    schedule: schedule(vec![100, 1000]),
-                    new: exe.with_file_name("mip"),
-                    base: PathBuf::new(),
-                },
-            );
-            for (name, value) in &flags {
-                if schedule_flag(&mut options.schedule, name, value)? {
-                    continue;
-                }
-                match name.as_str() {
-                    "base" => base = Some(PathBuf::from(value)),
-                    "mip" => options.new = PathBuf::from(value),
-                    "docs" => bail!(
-                        "`compare` writes no docs: its table goes to stdout (redirect it to keep it)\n{USAGE}"
-                    ),
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            options.base = base.context("`--base PATH_TO_OLD_MIP` is required")?;
-            let results = compare::run(&options)?;
-            stdout(&mip_bench::report::compare_markdown(&results))
-        }
-        "argocd" => {
-            let exe = std::env::current_exe().context("failed to find this executable")?;
-            let mut options = mip_bench::argocd::Options {
-                repeat: 3,
-                mip: exe.with_file_name("mip"),
-                ways: mip_bench::argocd::Way::ALL.to_vec(),
-            };
-            for (name, value) in &flags {
-                match name.as_str() {
-                    "repeat" => options.repeat = number(name, value)?.max(1),
-                    "mip" => options.mip = PathBuf::from(value),
-                    "ways" => {
-                        options.ways = value
-                            .split(',')
-                            .map(|w| {
-                                mip_bench::argocd::Way::parse(w)
-                                    .with_context(|| format!("unknown way `{w}` (mip, script, floor)"))
-                            })
-                            .collect::<anyhow::Result<_>>()?;
-                    }
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            stdout(&mip_bench::argocd::run(&options)?)
-        }
-        "argocd-refresh" => {
-            let exe = std::env::current_exe().context("failed to find this executable")?;
-            let mut options =
-                mip_bench::argocd_refresh::Options { repeat: 3, mip: exe.with_file_name("mip") };
-            for (name, value) in &flags {
-                match name.as_str() {
-                    "repeat" => options.repeat = number(name, value)?.max(1),
-                    "mip" => options.mip = PathBuf::from(value),
-                    _ => bail!("unknown flag `--{name}`\n{USAGE}"),
-                }
-            }
-            stdout(&mip_bench::argocd_refresh::run(&options)?)
-        }
+        "generate" => generate_command(&flags),
+        "emit" => emit_command(&flags),
+        "run" => run_command(&flags),
+        "compare" => compare_command(&flags),
+        "argocd" => argocd_command(&flags),
+        "argocd-refresh" => argocd_refresh_command(&flags),
         "-h" | "--help" | "help" => stdout(&format!("{USAGE}\n")),
         other => bail!("unknown command `{other}`\n{USAGE}"),
     }
+}
+
+/// `generate`: an inventory of N federations, written into a directory.
+fn generate_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let (mut n, mut dir) = (None, PathBuf::from("."));
+    for (name, value) in flags {
+        match name.as_str() {
+            "federations" => n = Some(number(name, value)?),
+            "dir" => dir = PathBuf::from(value),
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    let path = generate::write(&dir, n.context("`--federations N` is required")?)?;
+    stdout(&format!("{}\n", path.display()))
+}
+
+/// `emit`: the mip-owned objects of an inventory as multi-document YAML.
+fn emit_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let (mut n, mut inventory) = (None, None);
+    for (name, value) in flags {
+        match name.as_str() {
+            "federations" => n = Some(number(name, value)?),
+            "inventory" => inventory = Some(PathBuf::from(value)),
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    let yaml = match (n, inventory) {
+        (Some(n), None) => {
+            let dir = tempfile::tempdir().context("failed to create a temp dir")?;
+            emit::objects(&generate::write(dir.path(), n)?)?
+        }
+        (None, Some(path)) => emit::objects(&path)?,
+        _ => bail!("give exactly one of `--federations N` and `--inventory FILE`\n{USAGE}"),
+    };
+    stdout(&yaml)
+}
+
+/// `run`: mip against kubectl; writes the docs, then the verdicts on stderr.
+fn run_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("failed to find this executable")?;
+    let mut options = run::RunOptions {
+        schedule: schedule(vec![10, 100, 1000]),
+        mip: exe.with_file_name("mip"),
+        docs: PathBuf::from("docs"),
+    };
+    for (name, value) in flags {
+        if schedule_flag(&mut options.schedule, name, value)? {
+            continue;
+        }
+        match name.as_str() {
+            "mip" => options.mip = PathBuf::from(value),
+            "docs" => options.docs = PathBuf::from(value),
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    let results = run::run(&options)?;
+    mip_bench::report::write(&results, &options.docs)?;
+    run::check_noop_applies(&results)?;
+    let mut report = String::new();
+    for v in mip_bench::report::verdicts(&results) {
+        let mark = match v.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        report.push_str(&format!("{mark:>12}  {}: {}\n", v.target, v.measured));
+    }
+    report.push_str(&format!("wrote {0}/benchmarks.md and {0}/benchmarks.svg\n", options.docs.display()));
+    let _ = std::io::stderr().write_all(report.as_bytes());
+    Ok(())
+}
+
+/// `compare`: two builds of mip in lock step; a Markdown table on stdout.
+fn compare_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("failed to find this executable")?;
+    let (mut base, mut options) = (
+        None,
+        compare::CompareOptions {
+            schedule: schedule(vec![100, 1000]),
+            new: exe.with_file_name("mip"),
+            base: PathBuf::new(),
+        },
+    );
+    for (name, value) in flags {
+        if schedule_flag(&mut options.schedule, name, value)? {
+            continue;
+        }
+        match name.as_str() {
+            "base" => base = Some(PathBuf::from(value)),
+            "mip" => options.new = PathBuf::from(value),
+            "docs" => {
+                bail!("`compare` writes no docs: its table goes to stdout (redirect it to keep it)\n{USAGE}")
+            }
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    options.base = base.context("`--base PATH_TO_OLD_MIP` is required")?;
+    let results = compare::run(&options)?;
+    stdout(&mip_bench::report::compare_markdown(&results))
+}
+
+/// `argocd`: the time to a Healthy platform, three ways.
+fn argocd_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("failed to find this executable")?;
+    let mut options = mip_bench::argocd::Options {
+        repeat: 3,
+        mip: exe.with_file_name("mip"),
+        ways: mip_bench::argocd::Way::ALL.to_vec(),
+    };
+    for (name, value) in flags {
+        match name.as_str() {
+            "repeat" => options.repeat = number(name, value)?.max(1),
+            "mip" => options.mip = PathBuf::from(value),
+            "ways" => {
+                options.ways = value
+                    .split(',')
+                    .map(|w| {
+                        mip_bench::argocd::Way::parse(w)
+                            .with_context(|| format!("unknown way `{w}` (mip, script, floor)"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    stdout(&mip_bench::argocd::run(&options)?)
+}
+
+/// `argocd-refresh`: Argo CD's reaction time, with and without refresh.
+fn argocd_refresh_command(flags: &[(String, String)]) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("failed to find this executable")?;
+    let mut options = mip_bench::argocd_refresh::Options { repeat: 3, mip: exe.with_file_name("mip") };
+    for (name, value) in flags {
+        match name.as_str() {
+            "repeat" => options.repeat = number(name, value)?.max(1),
+            "mip" => options.mip = PathBuf::from(value),
+            _ => bail!("unknown flag `--{name}`\n{USAGE}"),
+        }
+    }
+    stdout(&mip_bench::argocd_refresh::run(&options)?)
 }
 
 fn main() -> ExitCode {

@@ -208,9 +208,20 @@ pub fn verdicts(results: &Results) -> Vec<Verdict> {
 
 /// The generated Markdown section (between [`BEGIN`] and [`END`]).
 pub fn markdown(results: &Results) -> String {
+    let mut s = String::new();
+    write_conditions(&mut s, results);
+    write_live(&mut s, results);
+    write_offline(&mut s, results);
+    write_growth(&mut s, results);
+    write_targets(&mut s, results);
+    let _ = writeln!(s, "\n![plan and apply time against N, log-log](benchmarks.svg)\n\n{END}");
+    s
+}
+
+/// The section's start: the machine and schedule of the run, and how to reproduce it.
+fn write_conditions(s: &mut String, results: &Results) {
     let m = &results.machine;
     let o = &results.options.schedule;
-    let mut s = String::new();
     let sizes: Vec<String> = o.sizes.iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "{BEGIN}\n");
     let _ = writeln!(
@@ -235,6 +246,11 @@ pub fn markdown(results: &Results) -> String {
         o.repeat,
         o.offline_size
     );
+}
+
+/// The live table (mip against kubectl, by size and operation), with notes on kubectl's
+/// failed diffs and on unfinished commands.
+fn write_live(s: &mut String, results: &Results) {
     let _ = writeln!(s, "### Live: mip against kubectl, same objects, same empty start\n");
     let _ = writeln!(
         s,
@@ -294,6 +310,10 @@ pub fn markdown(results: &Results) -> String {
             })
         })
     })));
+}
+
+/// The offline table (`mip plan --offline`, by size).
+fn write_offline(s: &mut String, results: &Results) {
     let _ = writeln!(s, "\n### Offline: `mip plan --offline` (no cluster)\n");
     let _ = writeln!(s, "| N | objects | time | peak RSS |");
     let _ = writeln!(s, "|---:|---:|---:|---:|");
@@ -307,6 +327,10 @@ pub fn markdown(results: &Results) -> String {
             max_rss_mb(&off.samples)
         );
     }
+}
+
+/// The growth exponents of plan time in N, live and offline.
+fn write_growth(s: &mut String, results: &Results) {
     let live = plan_points(results);
     let offline: Vec<(f64, f64)> = results
         .offline
@@ -322,6 +346,10 @@ pub fn markdown(results: &Results) -> String {
         writeln!(s, "| live, no-op | {} | {} |", fmt_k(stats::growth_exponent(&live)), fmt_k(tail(&live)));
     let _ =
         writeln!(s, "| offline | {} | {} |", fmt_k(stats::growth_exponent(&offline)), fmt_k(tail(&offline)));
+}
+
+/// The targets of issue 8, each met, missed or not measured.
+fn write_targets(s: &mut String, results: &Results) {
     let _ = writeln!(s, "\n### Targets of issue 8\n");
     let _ = writeln!(s, "| target | measured | |");
     let _ = writeln!(s, "|---|---|---|");
@@ -333,8 +361,6 @@ pub fn markdown(results: &Results) -> String {
         };
         let _ = writeln!(s, "| {} | {} | {mark} |", v.target, v.measured);
     }
-    let _ = writeln!(s, "\n![plan and apply time against N, log-log](benchmarks.svg)\n\n{END}");
-    s
 }
 
 /// The table of `mip-bench compare`, with the conditions of the run above it and a line on how
@@ -411,16 +437,37 @@ pub fn compare_markdown(results: &CompareResults) -> String {
     s
 }
 
+/// One line of the chart: its label, whether it is mip's, the operation, its colour and dash.
+type Series = (&'static str, bool, Op, &'static str, &'static str);
+
+/// The chart's lines.
+const SERIES: [Series; 4] = [
+    ("mip plan (no-op)", true, Op::PlanNoop, "#1f77b4", ""),
+    ("kubectl diff --server-side (no-op)", false, Op::PlanNoop, "#d62728", ""),
+    ("mip apply (from empty)", true, Op::ApplyEmpty, "#1f77b4", "6 4"),
+    ("kubectl apply --server-side (from empty)", false, Op::ApplyEmpty, "#d62728", "6 4"),
+];
+
 /// The chart: plan and apply time against N for mip and kubectl, log-log, with min–max bars.
 pub fn svg(results: &Results) -> String {
-    let series: [(&str, bool, Op, &str, &str); 4] = [
-        ("mip plan (no-op)", true, Op::PlanNoop, "#1f77b4", ""),
-        ("kubectl diff --server-side (no-op)", false, Op::PlanNoop, "#d62728", ""),
-        ("mip apply (from empty)", true, Op::ApplyEmpty, "#1f77b4", "6 4"),
-        ("kubectl apply --server-side (from empty)", false, Op::ApplyEmpty, "#d62728", "6 4"),
-    ];
-    // (N, summary) per series.
-    let data: Vec<Vec<(f64, Summary)>> = series
+    let series = SERIES;
+    let data = series_points(results, &series);
+    let all: Vec<&Summary> = data.iter().flatten().map(|(_, s)| s).collect();
+    let frame = Frame::of(results, &all);
+    let mut s = String::new();
+    write_svg_start(&mut s, &frame, results);
+    write_grid(&mut s, &frame);
+    for ((label, _, _, colour, dash), points) in series.iter().zip(&data) {
+        write_line(&mut s, &frame, (*label, *colour, *dash), points);
+    }
+    write_legend(&mut s, &frame, &series);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// (N, summary) per series.
+fn series_points(results: &Results, series: &[Series]) -> Vec<Vec<(f64, Summary)>> {
+    series
         .iter()
         .map(|(_, mip, op, _, _)| {
             results
@@ -432,17 +479,52 @@ pub fn svg(results: &Results) -> String {
                 })
                 .collect()
         })
-        .collect();
-    let all: Vec<&Summary> = data.iter().flatten().map(|(_, s)| s).collect();
-    let (w, h, left, right, top, bottom) = (720.0, 440.0, 70.0, 250.0, 30.0, 50.0);
-    let ns: Vec<f64> = results.sizes.iter().map(|s| s.federations as f64).collect();
-    let x_lo = ns.iter().copied().fold(f64::INFINITY, f64::min).max(1.0).log10().floor();
-    let x_hi = ns.iter().copied().fold(0.0, f64::max).max(10.0).log10().ceil().max(x_lo + 1.0);
-    let y_lo = all.iter().map(|s| s.min).fold(f64::INFINITY, f64::min).max(1e-3).log10().floor();
-    let y_hi = all.iter().map(|s| s.max).fold(0.0, f64::max).max(1e-2).log10().ceil().max(y_lo + 1.0);
-    let px = |n: f64| left + (n.log10() - x_lo) / (x_hi - x_lo) * (w - left - right);
-    let py = |t: f64| h - bottom - (t.max(1e-6).log10() - y_lo) / (y_hi - y_lo) * (h - top - bottom);
-    let mut s = String::new();
+        .collect()
+}
+
+/// The chart's size and margins, and the decades its log axes span.
+#[derive(Clone, Copy)]
+struct Frame {
+    w: f64,
+    h: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    x_lo: f64,
+    x_hi: f64,
+    y_lo: f64,
+    y_hi: f64,
+}
+
+impl Frame {
+    /// The frame around the sizes of `results` and the times of `all`.
+    fn of(results: &Results, all: &[&Summary]) -> Frame {
+        let (w, h, left, right, top, bottom) = (720.0, 440.0, 70.0, 250.0, 30.0, 50.0);
+        let ns: Vec<f64> = results.sizes.iter().map(|s| s.federations as f64).collect();
+        let x_lo = ns.iter().copied().fold(f64::INFINITY, f64::min).max(1.0).log10().floor();
+        let x_hi = ns.iter().copied().fold(0.0, f64::max).max(10.0).log10().ceil().max(x_lo + 1.0);
+        let y_lo = all.iter().map(|s| s.min).fold(f64::INFINITY, f64::min).max(1e-3).log10().floor();
+        let y_hi = all.iter().map(|s| s.max).fold(0.0, f64::max).max(1e-2).log10().ceil().max(y_lo + 1.0);
+        Frame { w, h, left, right, top, bottom, x_lo, x_hi, y_lo, y_hi }
+    }
+
+    /// The x of N.
+    fn px(&self, n: f64) -> f64 {
+        self.left + (n.log10() - self.x_lo) / (self.x_hi - self.x_lo) * (self.w - self.left - self.right)
+    }
+
+    /// The y of a time in seconds.
+    fn py(&self, t: f64) -> f64 {
+        self.h
+            - self.bottom
+            - (t.max(1e-6).log10() - self.y_lo) / (self.y_hi - self.y_lo) * (self.h - self.top - self.bottom)
+    }
+}
+
+/// The `<svg>` element's start, its title and the white background.
+fn write_svg_start(s: &mut String, frame: &Frame, results: &Results) {
+    let Frame { w, h, .. } = *frame;
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
@@ -453,6 +535,12 @@ pub fn svg(results: &Results) -> String {
         results.machine.date
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+}
+
+/// The grid (a line per decade, labelled), the plot's border and the axes' titles.
+fn write_grid(s: &mut String, frame: &Frame) {
+    let Frame { w, h, left, right, top, bottom, x_lo, x_hi, y_lo, y_hi } = *frame;
+    let (px, py) = (|n: f64| frame.px(n), |t: f64| frame.py(t));
     for e in (x_lo as i32)..=(x_hi as i32) {
         let x = px(10f64.powi(e));
         let _ = writeln!(
@@ -493,26 +581,39 @@ pub fn svg(results: &Results) -> String {
         top + (h - top - bottom) / 2.0,
         top + (h - top - bottom) / 2.0
     );
-    for ((label, _, _, colour, dash), points) in series.iter().zip(&data) {
-        let path: Vec<String> =
-            points.iter().map(|(n, t)| format!("{:.1},{:.1}", px(*n), py(t.median))).collect();
+}
+
+/// One series: its polyline of medians, and a min–max bar and a point per size.
+fn write_line(
+    s: &mut String,
+    frame: &Frame,
+    (label, colour, dash): (&str, &str, &str),
+    points: &[(f64, Summary)],
+) {
+    let (px, py) = (|n: f64| frame.px(n), |t: f64| frame.py(t));
+    let path: Vec<String> =
+        points.iter().map(|(n, t)| format!("{:.1},{:.1}", px(*n), py(t.median))).collect();
+    let _ = writeln!(
+        s,
+        r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{label}</title></polyline>"#,
+        path.join(" ")
+    );
+    for (n, t) in points {
+        let x = px(*n);
         let _ = writeln!(
             s,
-            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{label}</title></polyline>"#,
-            path.join(" ")
+            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}"/><circle cx="{x:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{label}, N={n}: {:.3} s</title></circle>"#,
+            py(t.min),
+            py(t.max),
+            py(t.median),
+            t.median
         );
-        for (n, t) in points {
-            let x = px(*n);
-            let _ = writeln!(
-                s,
-                r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}"/><circle cx="{x:.1}" cy="{:.1}" r="3" fill="{colour}"><title>{label}, N={n}: {:.3} s</title></circle>"#,
-                py(t.min),
-                py(t.max),
-                py(t.median),
-                t.median
-            );
-        }
     }
+}
+
+/// The legend, right of the plot: a line and a label per series.
+fn write_legend(s: &mut String, frame: &Frame, series: &[Series]) {
+    let Frame { w, right, top, .. } = *frame;
     for (i, (label, _, _, colour, dash)) in series.iter().enumerate() {
         let y = top + 14.0 + 20.0 * i as f64;
         let x = w - right + 12.0;
@@ -524,8 +625,6 @@ pub fn svg(results: &Results) -> String {
             y + 4.0
         );
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 /// Writes `benchmarks.svg` and the results section of `benchmarks.md` into `docs` (creating

@@ -23,7 +23,7 @@
 //! mip and kubectl, [`crate::compare`] two builds of mip.
 
 use crate::measure::{self, Sample, Tool};
-use crate::{emit, generate, report};
+use crate::{emit, generate};
 use anyhow::{Context, bail};
 use mip_test_support::{TestCluster, TestClusterOptions};
 use std::collections::BTreeMap;
@@ -474,12 +474,12 @@ pub(crate) fn kubectl_version() -> String {
     first_line(version).replace("Client Version: ", "kubectl ")
 }
 
-/// Runs the whole benchmark and writes `benchmarks.md` (the results section) and
-/// `benchmarks.svg` into `options.docs`.
+/// Runs the whole benchmark. The caller writes the report (`benchmarks.md`, `.svg`), then
+/// checks the no-op applies ([`check_noop_applies`]), so a no-op apply that writes is reported
+/// before it is an error.
 ///
 /// # Errors
-/// A cluster that does not start, a command that cannot run or fails, or the docs cannot be
-/// written. A no-op apply that writes is reported, and then an error.
+/// A cluster that does not start, or a command that cannot run or fails.
 pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
     require_binary(&options.mip, "--mip")?;
     let started = Instant::now();
@@ -506,8 +506,14 @@ pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
     machine.kubectl_version = kubectl_version();
     machine.load_end = load_average();
     machine.total_seconds = started.elapsed().as_secs_f64();
-    let results = Results { options: options.clone(), sizes, offline, machine };
-    report::write(&results, &options.docs)?;
+    Ok(Results { options: options.clone(), sizes, offline, machine })
+}
+
+/// A no-op `mip apply` writes nothing, and reports its requests.
+///
+/// # Errors
+/// The sizes at which one wrote (or did not report its requests).
+pub fn check_noop_applies(results: &Results) -> anyhow::Result<()> {
     let writing: Vec<String> = results
         .sizes
         .iter()
@@ -518,7 +524,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<Results> {
     if !writing.is_empty() {
         bail!("a no-op `mip apply` wrote (or did not report its requests): {}", writing.join("; "));
     }
-    Ok(results)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@
 //! scalars replace), so a problem in an override is reported at the inventory's line and
 //! column like every other.
 //!
-//! One file on purpose (about 1 100 lines, a third of it tests): the definition schema, its
+//! One file on purpose (about 1 500 lines, a third of it tests): the definition schema, its
 //! decoder and the merge of overrides are one format; most of the length is the definition table.
 
-use crate::decode::{Decoder, Fields};
-use crate::model::{Located, SecretRef};
+use crate::decoder::{Decoder, Fields};
+use crate::located::{Located, SecretRef};
 use crate::names;
 use crate::yaml::{Node, Value};
 use mip_core::{Location, SensitiveSource};
@@ -735,23 +735,7 @@ fn app_def(
 ) -> Option<AppDef> {
     let path = path.to_owned();
     let mut f = d.fields(node, &path)?;
-    let scope = match d.req_string(&mut f, "scope", Some("`federation` or `common`")) {
-        Some(s) if s.value == "federation" => Some(Scope::Federation),
-        Some(s) if s.value == "common" => Some(Scope::Common),
-        Some(s) => {
-            d.error(
-                s.at,
-                "invalid-value",
-                format!("`{path}.scope` must be `federation` or `common`, found `{}`", s.value),
-                Some(
-                    "`federation`: once per federation listing it; `common`: once, in `commonApps`"
-                        .to_owned(),
-                ),
-            );
-            None
-        }
-        None => None,
-    };
+    let scope = scope(d, &mut f, &path);
     let description = d.opt_string(&mut f, "description").map(|s| s.value).unwrap_or_default();
     let layout_s = d.opt_string(&mut f, "layout");
     let namespace = d.opt_string(&mut f, "namespace");
@@ -763,48 +747,12 @@ fn app_def(
         names::check_revision(d, r, &format!("{path}.targetRevision"));
     }
     let requires = d.string_list(&mut f, "requires");
-    let mut flag = |key: &str| match f.get(key) {
-        None => false,
-        Some(n) => match n.value {
-            Value::Bool(b) => b,
-            _ => {
-                d.error(
-                    d.loc(n),
-                    "wrong-type",
-                    format!("`{path}.{key}` must be a boolean"),
-                    Some("`true` or `false`".to_owned()),
-                );
-                false
-            }
-        },
-    };
-    let remote_nodes = flag("remoteNodes");
+    let remote_nodes = flag(d, &mut f, &path, "remoteNodes");
     let network_policies = network_policies(d, f.get("networkPolicies"), &path);
-    let applications = match f.get("applications") {
-        None => Vec::new(),
-        Some(n) => d.seq(n, &format!("{path}.applications")).map_or_else(Vec::new, |items| {
-            items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| app_spec(d, a, &format!("{path}.applications[{i}]"), name))
-                .collect()
-        }),
-    };
+    let applications = app_specs(d, f.get("applications"), &path, name);
     let files = files(d, f.get("files"), &path);
     let secrets = secrets(d, f.get("secrets"), &path);
-    let kinds = match f.get("kinds") {
-        None => Kinds::default(),
-        Some(n) => match d.fields(n, &format!("{path}.kinds")) {
-            None => Kinds::default(),
-            Some(mut kf) => {
-                let kp = format!("{path}.kinds");
-                let namespaced = group_kinds(d, &mut kf, "namespaced", &kp);
-                let cluster = group_kinds(d, &mut kf, "cluster", &kp);
-                d.finish(kf, &["namespaced", "cluster"]);
-                Kinds { namespaced, cluster }
-            }
-        },
-    };
+    let kinds = kinds(d, f.get("kinds"), &path);
     let join_secrets = join_secrets(d, f.get("joinSecrets"), &path);
     let at_def = d.loc(node);
     d.finish(
@@ -837,91 +785,13 @@ fn app_def(
         );
         return None;
     }
-    let layout = match (scope, layout_s) {
-        (Scope::Common, None) => Layout::Common,
-        (Scope::Common, Some(l)) => {
-            d.error(
-                l.at,
-                "invalid-value",
-                format!("`{path}.layout`: common apps take no layout"),
-                Some("remove `layout`".to_owned()),
-            );
-            Layout::Common
-        }
-        (Scope::Federation, None) => Layout::Shared,
-        (Scope::Federation, Some(l)) if l.value == "shared" => Layout::Shared,
-        (Scope::Federation, Some(l)) if l.value == "overlay" => Layout::Overlay,
-        (Scope::Federation, Some(l)) => {
-            d.error(
-                l.at,
-                "invalid-value",
-                format!("`{path}.layout` must be `shared` or `overlay`, found `{}`", l.value),
-                Some("`shared`: a template in deployments/shared-apps patched per federation; `overlay`: a kustomize overlay in the federation's directory".to_owned()),
-            );
-            return None;
-        }
-    };
+    let layout = layout(d, scope, layout_s, &path)?;
     let mut ok = true;
     if scope == Scope::Federation {
-        if applications.len() != 1 {
-            d.error(
-                at_def.clone(),
-                "invalid-value",
-                format!(
-                    "`{path}`: a federation app makes exactly one Application, found {}",
-                    applications.len()
-                ),
-                Some("write one item under `applications`".to_owned()),
-            );
-            ok = false;
-        }
-        if let Some(ns) = &namespace {
-            d.error(
-                ns.at.clone(),
-                "invalid-value",
-                format!("`{path}.namespace`: a federation app runs in the federation's namespace"),
-                Some("remove `namespace`".to_owned()),
-            );
-            ok = false;
-        }
+        ok &= check_federation_app(d, applications.len(), namespace.as_ref(), &at_def, &path);
     }
     for a in &applications {
-        if scope == Scope::Common && a.project.is_none() {
-            d.error(
-                at_def.clone(),
-                "missing-key",
-                format!("`{path}`: Application `{}` of a common app needs a `project`", a.name),
-                Some("one of the static projects, e.g. `mip-argo-project-common`".to_owned()),
-            );
-            ok = false;
-        }
-        if scope == Scope::Common && a.namespace.is_none() && namespace.is_none() {
-            d.error(
-                at_def.clone(),
-                "missing-key",
-                format!("`{path}`: Application `{}` has no namespace", a.name),
-                Some(format!("set `{path}.namespace` or the Application's `namespace`")),
-            );
-            ok = false;
-        }
-        if scope == Scope::Federation && a.project.is_some() {
-            d.error(
-                at_def.clone(),
-                "invalid-value",
-                format!("`{path}`: a federation app runs in the federation's project"),
-                Some("remove `project`".to_owned()),
-            );
-            ok = false;
-        }
-        if layout == Layout::Shared && a.single_source {
-            d.error(
-                at_def.clone(),
-                "invalid-value",
-                format!("`{path}`: a shared federation app lists `sources` (the federation's patch adds value files to the first)"),
-                Some("write `sources: [...]`".to_owned()),
-            );
-            ok = false;
-        }
+        ok &= check_application(d, a, scope, layout, namespace.is_some(), &at_def, &path);
     }
     ok.then(|| AppDef {
         name: name.to_owned(),
@@ -943,6 +813,183 @@ fn app_def(
     })
 }
 
+/// A definition's required `scope` (`None` when missing or unknown, reported).
+fn scope(d: &mut Decoder<'_>, f: &mut Fields<'_>, path: &str) -> Option<Scope> {
+    match d.req_string(f, "scope", Some("`federation` or `common`")) {
+        Some(s) if s.value == "federation" => Some(Scope::Federation),
+        Some(s) if s.value == "common" => Some(Scope::Common),
+        Some(s) => {
+            d.error(
+                s.at,
+                "invalid-value",
+                format!("`{path}.scope` must be `federation` or `common`, found `{}`", s.value),
+                Some(
+                    "`federation`: once per federation listing it; `common`: once, in `commonApps`"
+                        .to_owned(),
+                ),
+            );
+            None
+        }
+        None => None,
+    }
+}
+
+/// An optional boolean field (`false` when absent, or when not a boolean: reported).
+fn flag(d: &mut Decoder<'_>, f: &mut Fields<'_>, path: &str, key: &str) -> bool {
+    match f.get(key) {
+        None => false,
+        Some(n) => match n.value {
+            Value::Bool(b) => b,
+            _ => {
+                d.error(
+                    d.loc(n),
+                    "wrong-type",
+                    format!("`{path}.{key}` must be a boolean"),
+                    Some("`true` or `false`".to_owned()),
+                );
+                false
+            }
+        },
+    }
+}
+
+/// A definition's `applications` (those that decode).
+fn app_specs(d: &mut Decoder<'_>, node: Option<&Node>, path: &str, app: &str) -> Vec<AppSpec> {
+    match node {
+        None => Vec::new(),
+        Some(n) => d.seq(n, &format!("{path}.applications")).map_or_else(Vec::new, |items| {
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| app_spec(d, a, &format!("{path}.applications[{i}]"), app))
+                .collect()
+        }),
+    }
+}
+
+/// A definition's `kinds` (`namespaced` and `cluster`, each `group/Kind`).
+fn kinds(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> Kinds {
+    let Some(n) = node else { return Kinds::default() };
+    let kp = format!("{path}.kinds");
+    let Some(mut kf) = d.fields(n, &kp) else { return Kinds::default() };
+    let namespaced = group_kinds(d, &mut kf, "namespaced", &kp);
+    let cluster = group_kinds(d, &mut kf, "cluster", &kp);
+    d.finish(kf, &["namespaced", "cluster"]);
+    Kinds { namespaced, cluster }
+}
+
+/// The layout of a definition of `scope` (a common app takes none: reported, kept common;
+/// `None`, reported, for an unknown one).
+fn layout(d: &mut Decoder<'_>, scope: Scope, written: Option<Located<String>>, path: &str) -> Option<Layout> {
+    match (scope, written) {
+        (Scope::Common, None) => Some(Layout::Common),
+        (Scope::Common, Some(l)) => {
+            d.error(
+                l.at,
+                "invalid-value",
+                format!("`{path}.layout`: common apps take no layout"),
+                Some("remove `layout`".to_owned()),
+            );
+            Some(Layout::Common)
+        }
+        (Scope::Federation, None) => Some(Layout::Shared),
+        (Scope::Federation, Some(l)) if l.value == "shared" => Some(Layout::Shared),
+        (Scope::Federation, Some(l)) if l.value == "overlay" => Some(Layout::Overlay),
+        (Scope::Federation, Some(l)) => {
+            d.error(
+                l.at,
+                "invalid-value",
+                format!("`{path}.layout` must be `shared` or `overlay`, found `{}`", l.value),
+                Some("`shared`: a template in deployments/shared-apps patched per federation; `overlay`: a kustomize overlay in the federation's directory".to_owned()),
+            );
+            None
+        }
+    }
+}
+
+/// A federation app makes exactly one Application, in the federation's namespace (false
+/// when not, reported).
+fn check_federation_app(
+    d: &mut Decoder<'_>,
+    applications: usize,
+    namespace: Option<&Located<String>>,
+    at_def: &Location,
+    path: &str,
+) -> bool {
+    let mut ok = true;
+    if applications != 1 {
+        d.error(
+            at_def.clone(),
+            "invalid-value",
+            format!("`{path}`: a federation app makes exactly one Application, found {applications}"),
+            Some("write one item under `applications`".to_owned()),
+        );
+        ok = false;
+    }
+    if let Some(ns) = namespace {
+        d.error(
+            ns.at.clone(),
+            "invalid-value",
+            format!("`{path}.namespace`: a federation app runs in the federation's namespace"),
+            Some("remove `namespace`".to_owned()),
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// An Application fits its definition's scope and layout: a common app's names its project
+/// and has a namespace, a federation app's names none, a shared app's lists `sources` (false
+/// when not, each reported).
+fn check_application(
+    d: &mut Decoder<'_>,
+    a: &AppSpec,
+    scope: Scope,
+    layout: Layout,
+    def_namespace: bool,
+    at_def: &Location,
+    path: &str,
+) -> bool {
+    let mut ok = true;
+    if scope == Scope::Common && a.project.is_none() {
+        d.error(
+            at_def.clone(),
+            "missing-key",
+            format!("`{path}`: Application `{}` of a common app needs a `project`", a.name),
+            Some("one of the static projects, e.g. `mip-argo-project-common`".to_owned()),
+        );
+        ok = false;
+    }
+    if scope == Scope::Common && a.namespace.is_none() && !def_namespace {
+        d.error(
+            at_def.clone(),
+            "missing-key",
+            format!("`{path}`: Application `{}` has no namespace", a.name),
+            Some(format!("set `{path}.namespace` or the Application's `namespace`")),
+        );
+        ok = false;
+    }
+    if scope == Scope::Federation && a.project.is_some() {
+        d.error(
+            at_def.clone(),
+            "invalid-value",
+            format!("`{path}`: a federation app runs in the federation's project"),
+            Some("remove `project`".to_owned()),
+        );
+        ok = false;
+    }
+    if layout == Layout::Shared && a.single_source {
+        d.error(
+            at_def.clone(),
+            "invalid-value",
+            format!("`{path}`: a shared federation app lists `sources` (the federation's patch adds value files to the first)"),
+            Some("write `sources: [...]`".to_owned()),
+        );
+        ok = false;
+    }
+    ok
+}
+
 fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<AppSpec> {
     let mut f = d.fields(node, path)?;
     let name = d.opt_string(&mut f, "name").map_or_else(|| app.to_owned(), |n| n.value);
@@ -951,24 +998,60 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
     if let Some(ns) = &namespace {
         names::check_label(d, ns, &format!("{path}.namespace"));
     }
-    let wave = match f.get("wave") {
-        None => None,
-        Some(n) => match n.value {
-            Value::Int(i) => Some(i),
-            _ => {
-                d.error(
-                    d.loc(n),
-                    "wrong-type",
-                    format!("`{path}.wave` must be an integer"),
-                    Some("Argo CD's sync wave, e.g. `1` (may be negative)".to_owned()),
-                );
-                None
-            }
-        },
-    };
+    let wave = wave(d, f.get("wave"), path);
     let single = f.get("source");
     let many = f.get("sources");
-    let (sources, single_source) = match (single, many) {
+    let (sources, single_source) = sources(d, node, single, many, path);
+    let sync_options = d.string_list(&mut f, "syncOptions").into_iter().map(|s| s.value).collect();
+    let prune = flag(d, &mut f, path, "prune");
+    let annotations = annotations(d, f.get("annotations"), path);
+    d.finish(
+        f,
+        &["name", "project", "namespace", "wave", "source", "sources", "syncOptions", "prune", "annotations"],
+    );
+    if sources.is_empty() {
+        return None;
+    }
+    Some(AppSpec {
+        name,
+        project,
+        namespace: namespace.map(|n| n.value),
+        wave,
+        sources,
+        single_source,
+        sync_options,
+        prune,
+        annotations,
+    })
+}
+
+/// An Application's optional sync `wave` (an integer; `None`, reported, when not).
+fn wave(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> Option<i64> {
+    let n = node?;
+    match n.value {
+        Value::Int(i) => Some(i),
+        _ => {
+            d.error(
+                d.loc(n),
+                "wrong-type",
+                format!("`{path}.wave` must be an integer"),
+                Some("Argo CD's sync wave, e.g. `1` (may be negative)".to_owned()),
+            );
+            None
+        }
+    }
+}
+
+/// An Application's `source` or `sources` (exactly one of them: reported when not), and
+/// whether it was the single `source`.
+fn sources(
+    d: &mut Decoder<'_>,
+    node: &Node,
+    single: Option<&Node>,
+    many: Option<&Node>,
+    path: &str,
+) -> (Vec<Source>, bool) {
+    match (single, many) {
         (Some(s), None) => (source(d, s, &format!("{path}.source")).into_iter().collect(), true),
         (None, Some(m)) => {
             let list = d.seq(m, &format!("{path}.sources")).map_or_else(Vec::new, |items| {
@@ -998,25 +1081,13 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
             );
             (Vec::new(), false)
         }
-    };
-    let sync_options = d.string_list(&mut f, "syncOptions").into_iter().map(|s| s.value).collect();
-    let prune = match f.get("prune") {
-        None => false,
-        Some(n) => match n.value {
-            Value::Bool(b) => b,
-            _ => {
-                d.error(
-                    d.loc(n),
-                    "wrong-type",
-                    format!("`{path}.prune` must be a boolean"),
-                    Some("`true` or `false`".to_owned()),
-                );
-                false
-            }
-        },
-    };
+    }
+}
+
+/// An Application's `annotations` (string values, in the order written).
+fn annotations(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> Vec<(String, String)> {
     let mut annotations = Vec::new();
-    if let Some(n) = f.get("annotations")
+    if let Some(n) = node
         && let Some(mut af) = d.fields(n, &format!("{path}.annotations"))
     {
         let keys: Vec<String> = match &n.value {
@@ -1030,24 +1101,7 @@ fn app_spec(d: &mut Decoder<'_>, node: &Node, path: &str, app: &str) -> Option<A
         }
         d.finish(af, &[]);
     }
-    d.finish(
-        f,
-        &["name", "project", "namespace", "wave", "source", "sources", "syncOptions", "prune", "annotations"],
-    );
-    if sources.is_empty() {
-        return None;
-    }
-    Some(AppSpec {
-        name,
-        project,
-        namespace: namespace.map(|n| n.value),
-        wave,
-        sources,
-        single_source,
-        sync_options,
-        prune,
-        annotations,
-    })
+    annotations
 }
 
 fn source(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Source> {

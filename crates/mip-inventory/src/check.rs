@@ -199,7 +199,16 @@ fn needs_keycloak(inv: &Inventory, own: &Option<KeycloakCredentials>) -> bool {
 
 /// Each federation: its namespace, clusters, remote clusters, apps and credentials.
 fn check_federations(d: &mut Diagnostics, inv: &Inventory) {
-    let argocd_ns = &inv.argocd.namespace.value;
+    let namespaces = common_app_namespaces(inv);
+    for fed in &inv.federations {
+        check_federation_namespace(d, inv, fed, &namespaces);
+        check_federation_clusters(d, inv, fed);
+        check_federation_apps(d, inv, fed);
+    }
+}
+
+/// The namespaces of the common apps: namespace → (where it is written, whose it is).
+fn common_app_namespaces(inv: &Inventory) -> BTreeMap<String, (&Location, String)> {
     let mut namespaces: BTreeMap<String, (&Location, String)> = BTreeMap::new();
     for app in &inv.common_apps {
         if let Some(ns) = app.namespace() {
@@ -207,105 +216,119 @@ fn check_federations(d: &mut Diagnostics, inv: &Inventory) {
             namespaces.insert(ns, (at, format!("common app `{}`", app.kind.value)));
         }
     }
+    namespaces
+}
 
-    for fed in &inv.federations {
-        let ns = fed.k8s_name();
-        if &ns == argocd_ns {
-            d.push(
-                Diagnostic::error(
-                    Some(fed.name.at.clone()),
-                    "namespace-clash",
-                    format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
-                )
-                .with_hint("rename the federation or the Argo CD namespace"),
-            );
-        } else if let Some((_, owner)) = namespaces.get(&ns) {
-            d.push(
-                Diagnostic::error(
-                    Some(fed.name.at.clone()),
-                    "namespace-clash",
-                    format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
-                )
-                .with_hint("every federation needs a namespace of its own"),
-            );
-        }
-        if inv.cluster(&fed.cluster.value).is_none() {
-            d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
-        }
-        check_unique(
-            d,
-            fed.remote_clusters.iter().map(|r| (r.value.clone(), &r.at, r.value.clone())),
-            &format!("remote cluster of federation `{}`:", fed.name.value),
-            "list each remote cluster once",
+/// A federation's namespace is neither Argo CD's nor a common app's.
+fn check_federation_namespace(
+    d: &mut Diagnostics,
+    inv: &Inventory,
+    fed: &Federation,
+    namespaces: &BTreeMap<String, (&Location, String)>,
+) {
+    let ns = fed.k8s_name();
+    if ns == inv.argocd.namespace.value {
+        d.push(
+            Diagnostic::error(
+                Some(fed.name.at.clone()),
+                "namespace-clash",
+                format!("federation `{}` would use the Argo CD namespace `{ns}`", fed.name.value),
+            )
+            .with_hint("rename the federation or the Argo CD namespace"),
         );
-        for rc in &fed.remote_clusters {
-            if inv.cluster(&rc.value).is_none() {
-                d.push(dangling(rc, inv, &format!("federation `{}`", fed.name.value)));
-            } else if rc.value == fed.cluster.value {
-                d.push(
-                    Diagnostic::error(
-                        Some(rc.at.clone()),
-                        "invalid-value",
-                        format!(
-                            "federation `{}` lists its own cluster `{}` as remote",
-                            fed.name.value, rc.value
-                        ),
-                    )
-                    .with_hint("remote clusters are the other clusters whose nodes join the federation"),
-                );
-            }
-        }
-        if fed.kind.value == FederationKind::Local
-            && let Some(rc) = fed.remote_clusters.first()
-        {
+    } else if let Some((_, owner)) = namespaces.get(&ns) {
+        d.push(
+            Diagnostic::error(
+                Some(fed.name.at.clone()),
+                "namespace-clash",
+                format!("federation `{}` would share namespace `{ns}` with {owner}", fed.name.value),
+            )
+            .with_hint("every federation needs a namespace of its own"),
+        );
+    }
+}
+
+/// A federation's cluster and remote clusters are declared; its remote clusters are listed
+/// once each, are not its own, and belong to a hybrid federation.
+fn check_federation_clusters(d: &mut Diagnostics, inv: &Inventory, fed: &Federation) {
+    if inv.cluster(&fed.cluster.value).is_none() {
+        d.push(dangling(&fed.cluster, inv, &format!("federation `{}`", fed.name.value)));
+    }
+    check_unique(
+        d,
+        fed.remote_clusters.iter().map(|r| (r.value.clone(), &r.at, r.value.clone())),
+        &format!("remote cluster of federation `{}`:", fed.name.value),
+        "list each remote cluster once",
+    );
+    for rc in &fed.remote_clusters {
+        if inv.cluster(&rc.value).is_none() {
+            d.push(dangling(rc, inv, &format!("federation `{}`", fed.name.value)));
+        } else if rc.value == fed.cluster.value {
             d.push(
                 Diagnostic::error(
                     Some(rc.at.clone()),
                     "invalid-value",
-                    format!("local federation `{}` cannot have remote clusters", fed.name.value),
+                    format!("federation `{}` lists its own cluster `{}` as remote", fed.name.value, rc.value),
                 )
-                .with_hint("use `kind: hybrid`".to_owned()),
+                .with_hint("remote clusters are the other clusters whose nodes join the federation"),
             );
         }
-        check_unique(
-            d,
-            fed.apps
-                .iter()
-                .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
-            &format!("app in federation `{}`:", fed.name.value),
-            "list each app once",
+    }
+    if fed.kind.value == FederationKind::Local
+        && let Some(rc) = fed.remote_clusters.first()
+    {
+        d.push(
+            Diagnostic::error(
+                Some(rc.at.clone()),
+                "invalid-value",
+                format!("local federation `{}` cannot have remote clusters", fed.name.value),
+            )
+            .with_hint("use `kind: hybrid`".to_owned()),
         );
-        for app in &fed.apps {
-            let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
-            for req in def.requires.iter().filter(|r| !fed.runs(r)) {
-                d.push(
-                    Diagnostic::error(
-                        Some(app.kind.at.clone()),
-                        "missing-app",
-                        format!("federation `{}` has `{}` without `{req}`", fed.name.value, def.name),
-                    )
-                    .with_hint(format!("add `- name: {req}`")),
-                );
-            }
-        }
-        let keycloak_app = fed
-            .apps
+    }
+}
+
+/// A federation's apps are listed once each, with the apps they require, and with Keycloak
+/// credentials when one needs them.
+fn check_federation_apps(d: &mut Diagnostics, inv: &Inventory, fed: &Federation) {
+    check_unique(
+        d,
+        fed.apps
             .iter()
-            .filter_map(|a| inv.app_def(a.kind.value.as_str()))
-            .find(|def| uses_keycloak(def).is_some());
-        if let (Some(def), true) = (keycloak_app, needs_keycloak(inv, &fed.keycloak)) {
+            .map(|a| (a.kind.value.as_str().to_owned(), &a.kind.at, a.kind.value.as_str().to_owned())),
+        &format!("app in federation `{}`:", fed.name.value),
+        "list each app once",
+    );
+    for app in &fed.apps {
+        let Some(def) = inv.app_def(app.kind.value.as_str()) else { continue };
+        for req in def.requires.iter().filter(|r| !fed.runs(r)) {
             d.push(
                 Diagnostic::error(
-                    Some(fed.name.at.clone()),
-                    "missing-credential",
-                    format!(
-                        "federation `{}` runs `{}`, which needs Keycloak credentials",
-                        fed.name.value, def.name
-                    ),
+                    Some(app.kind.at.clone()),
+                    "missing-app",
+                    format!("federation `{}` has `{}` without `{req}`", fed.name.value, def.name),
                 )
-                .with_hint("add `credentials.keycloak` or `keycloak` to the federation".to_owned()),
+                .with_hint(format!("add `- name: {req}`")),
             );
         }
+    }
+    let keycloak_app = fed
+        .apps
+        .iter()
+        .filter_map(|a| inv.app_def(a.kind.value.as_str()))
+        .find(|def| uses_keycloak(def).is_some());
+    if let (Some(def), true) = (keycloak_app, needs_keycloak(inv, &fed.keycloak)) {
+        d.push(
+            Diagnostic::error(
+                Some(fed.name.at.clone()),
+                "missing-credential",
+                format!(
+                    "federation `{}` runs `{}`, which needs Keycloak credentials",
+                    fed.name.value, def.name
+                ),
+            )
+            .with_hint("add `credentials.keycloak` or `keycloak` to the federation".to_owned()),
+        );
     }
 }
 

@@ -8,302 +8,33 @@
 //! order of the format's reference, so each key's rules (types, names, hints) sit in one place.
 
 use crate::apps::{AppDef, Catalogue, KeySource, Scope};
+use crate::decoder::{Decoder, Fields, describe};
 use crate::model::*;
 use crate::names;
 use crate::yaml::{Node, Value};
-use mip_core::{Diagnostic, Diagnostics, Location, SensitiveSource};
 
-pub(crate) struct Decoder<'f> {
-    pub(crate) file: &'f str,
-    pub(crate) diags: Diagnostics,
-}
+/// The top-level keys of an inventory.
+const INVENTORY_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "argocd",
+    "revision",
+    "repositories",
+    "upstreamRepos",
+    "clusters",
+    "credentials",
+    "commonApps",
+    "federations",
+    "prerequisites",
+    "state",
+    "protect",
+    "apps",
+    "projects",
+    "tree",
+    "mirrors",
+];
 
-/// The keys of one mapping, with a record of which were read.
-pub(crate) struct Fields<'n> {
-    path: String,
-    at: Location,
-    entries: Vec<(&'n str, &'n Node, &'n Node)>,
-    used: Vec<bool>,
-}
-
-impl<'n> Fields<'n> {
-    /// The node under `key`, if present (and marks it read).
-    pub(crate) fn get(&mut self, key: &str) -> Option<&'n Node> {
-        let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
-        self.used[i] = true;
-        Some(self.entries[i].2)
-    }
-
-    fn child(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
-    }
-}
-
-fn describe(v: &Value) -> String {
-    match v {
-        Value::Str(s) => format!("`{s}`"),
-        Value::Int(i) => format!("`{i}`"),
-        Value::Float(f) => format!("`{f}`"),
-        Value::Bool(b) => format!("`{b}`"),
-        other => other.type_name().to_owned(),
-    }
-}
-
-impl<'f> Decoder<'f> {
-    pub(crate) fn new(file: &'f str) -> Self {
-        Decoder { file, diags: Diagnostics::new() }
-    }
-
-    pub(crate) fn loc(&self, node: &Node) -> Location {
-        node.location(self.file)
-    }
-
-    pub(crate) fn error(&mut self, at: Location, code: &str, summary: String, hint: Option<String>) {
-        let mut d = Diagnostic::error(Some(at), code, summary);
-        d.hint = hint;
-        self.diags.push(d);
-    }
-
-    fn type_error(&mut self, node: &Node, path: &str, expected: &str) {
-        let hint = match (&node.value, expected) {
-            (Value::Bool(_) | Value::Int(_) | Value::Float(_), "a string") => {
-                Some("quote the value, e.g. `\"yes\"` or `\"1.0\"`".to_owned())
-            }
-            (Value::Null, _) => Some(format!("give `{path}` a value or remove the key")),
-            (_, "a mapping") => Some("write `key: value` pairs indented under it".to_owned()),
-            (_, "a list") => Some("write one `- item` per line, or `[a, b]`".to_owned()),
-            (Value::Seq(_) | Value::Map(_), "a string") => {
-                Some("write a single value on the same line".to_owned())
-            }
-            _ => None,
-        };
-        self.error(
-            self.loc(node),
-            "wrong-type",
-            format!("`{path}` must be {expected}, found {}", node.value.type_name()),
-            hint,
-        );
-    }
-
-    /// Opens a mapping; reports non-mappings and non-string keys.
-    pub(crate) fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
-        let Value::Map(entries) = &node.value else {
-            if path.is_empty() {
-                self.error(
-                    self.loc(node),
-                    "wrong-type",
-                    format!("the inventory must be a mapping, found {}", node.value.type_name()),
-                    Some(format!("start with `apiVersion: {API_VERSION}`")),
-                );
-            } else {
-                self.type_error(node, path, "a mapping");
-            }
-            return None;
-        };
-        let mut out = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match &k.value {
-                Value::Str(s) => out.push((s.as_str(), k, v)),
-                other => self.error(
-                    self.loc(k),
-                    "wrong-type",
-                    if path.is_empty() {
-                        format!("top-level keys must be strings, found {}", other.type_name())
-                    } else {
-                        format!("keys of `{path}` must be strings, found {}", other.type_name())
-                    },
-                    Some("quote the key".to_owned()),
-                ),
-            }
-        }
-        let used = vec![false; out.len()];
-        Some(Fields { path: path.to_owned(), at: self.loc(node), entries: out, used })
-    }
-
-    /// Reports every key that was not read, with a did-you-mean hint.
-    pub(crate) fn finish(&mut self, fields: Fields<'_>, allowed: &[&str]) {
-        for (i, (key, knode, _)) in fields.entries.iter().enumerate() {
-            if fields.used[i] {
-                continue;
-            }
-            let hint = match names::closest(key, allowed) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None if allowed.is_empty() => "this mapping takes no keys".to_owned(),
-                None => format!(
-                    "allowed keys: {}",
-                    allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-                ),
-            };
-            let at = self.loc(knode);
-            self.error(at, "unknown-key", format!("unknown key `{}`", fields.child(key)), Some(hint));
-        }
-    }
-
-    fn missing(&mut self, fields: &Fields<'_>, key: &str, hint: Option<String>) {
-        let path = fields.child(key);
-        let hint =
-            hint.or_else(|| Some(format!("add `{key}:` (see the inventory reference, docs/inventory.md)")));
-        let within =
-            if fields.path.is_empty() { "the inventory".to_owned() } else { format!("`{}`", fields.path) };
-        self.error(
-            fields.at.clone(),
-            "missing-key",
-            format!("missing required key `{path}` in {within}"),
-            hint,
-        );
-    }
-
-    pub(crate) fn string(&mut self, node: &Node, path: &str) -> Option<Located<String>> {
-        match &node.value {
-            Value::Str(s) if s.trim().is_empty() => {
-                self.error(
-                    self.loc(node),
-                    "empty-value",
-                    format!("`{path}` must not be empty"),
-                    Some(format!("give `{path}` a value or remove it")),
-                );
-                None
-            }
-            Value::Str(s) => Some(Located { value: s.clone(), at: self.loc(node) }),
-            _ => {
-                self.type_error(node, path, "a string");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn req_string(
-        &mut self,
-        f: &mut Fields<'_>,
-        key: &str,
-        hint: Option<&str>,
-    ) -> Option<Located<String>> {
-        let path = f.child(key);
-        match f.get(key) {
-            Some(n) => self.string(n, &path),
-            None => {
-                self.missing(f, key, hint.map(str::to_owned));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn opt_string(&mut self, f: &mut Fields<'_>, key: &str) -> Option<Located<String>> {
-        let path = f.child(key);
-        f.get(key).and_then(|n| self.string(n, &path))
-    }
-
-    pub(crate) fn seq<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [Node]> {
-        match &node.value {
-            Value::Seq(items) => Some(items),
-            _ => {
-                self.type_error(node, path, "a list");
-                None
-            }
-        }
-    }
-
-    pub(crate) fn string_list(&mut self, f: &mut Fields<'_>, key: &str) -> Vec<Located<String>> {
-        let path = f.child(key);
-        let Some(node) = f.get(key) else { return Vec::new() };
-        let Some(items) = self.seq(node, &path) else { return Vec::new() };
-        items.iter().enumerate().filter_map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect()
-    }
-
-    /// `{env: NAME}` | `{file: PATH}` | `{prompt: TEXT}`; never a literal value.
-    pub(crate) fn secret_ref(&mut self, node: &Node, path: &str, allow_generated: bool) -> Option<SecretRef> {
-        let at = self.loc(node);
-        if matches!(node.value, Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
-            self.error(
-                at,
-                "literal-secret",
-                format!("`{path}` is a literal value: secret values are never written in the inventory"),
-                Some("use `{env: VAR}`, `{file: path}` or `{prompt: text}`".to_owned()),
-            );
-            return None;
-        }
-        let mut f = self.fields(node, path)?;
-        let mut sources = Vec::new();
-        for key in ["env", "file", "prompt", "generate", "value"] {
-            if let Some(n) = f.get(key) {
-                sources.push((key, n));
-            }
-        }
-        self.finish(f, &["env", "file", "prompt", "generate"]);
-        match sources.as_slice() {
-            [] => {
-                self.error(
-                    at,
-                    "secret-source",
-                    format!("`{path}` names no source"),
-                    Some("use exactly one of `env`, `file`, `prompt`".to_owned()),
-                );
-                None
-            }
-            [(key, n)] => {
-                let p = format!("{path}.{key}");
-                match *key {
-                    "value" => {
-                        self.error(
-                            self.loc(n),
-                            "literal-secret",
-                            format!("`{p}`: secret values are never written in the inventory"),
-                            Some("use `env`, `file` or `prompt`".to_owned()),
-                        );
-                        None
-                    }
-                    "generate" => {
-                        if !allow_generated {
-                            self.error(
-                                self.loc(n),
-                                "secret-source",
-                                format!("`{p}`: this value comes from outside and cannot be generated"),
-                                Some("use `env`, `file` or `prompt`".to_owned()),
-                            );
-                            return None;
-                        }
-                        match n.value {
-                            Value::Bool(true) => Some(SecretRef { source: SensitiveSource::Generated, at }),
-                            _ => {
-                                self.type_error(n, &p, "`true`");
-                                None
-                            }
-                        }
-                    }
-                    "env" => {
-                        let v = self.string(n, &p)?;
-                        if !names::is_env_var(&v.value) {
-                            self.error(
-                                v.at.clone(),
-                                "invalid-name",
-                                format!("`{p}`: `{}` is not an environment variable name", v.value),
-                                Some("letters, digits and `_`, not starting with a digit".to_owned()),
-                            );
-                            return None;
-                        }
-                        Some(SecretRef { source: SensitiveSource::Env(v.value), at })
-                    }
-                    "file" => {
-                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::File(v.value), at })
-                    }
-                    _ => {
-                        self.string(n, &p).map(|v| SecretRef { source: SensitiveSource::Prompt(v.value), at })
-                    }
-                }
-            }
-            many => {
-                let keys: Vec<String> = many.iter().map(|(k, _)| format!("`{k}`")).collect();
-                self.error(
-                    at,
-                    "secret-source",
-                    format!("`{path}` names several sources ({})", keys.join(", ")),
-                    Some("keep exactly one".to_owned()),
-                );
-                None
-            }
-        }
-    }
-
+impl Decoder<'_> {
     fn keycloak(&mut self, node: &Node, path: &str) -> Option<KeycloakCredentials> {
         let at = self.loc(node);
         let mut f = self.fields(node, path)?;
@@ -781,21 +512,6 @@ impl<'f> Decoder<'f> {
         Some(Prerequisite { file: file? })
     }
 
-    fn list<T>(
-        &mut self,
-        f: &mut Fields<'_>,
-        key: &str,
-        mut each: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
-    ) -> Vec<T> {
-        let path = f.child(key);
-        let Some(node) = f.get(key) else { return Vec::new() };
-        if node.value == Value::Null {
-            return Vec::new();
-        }
-        let Some(items) = self.seq(node, &path) else { return Vec::new() };
-        items.iter().enumerate().filter_map(|(i, n)| each(self, n, &format!("{path}[{i}]"))).collect()
-    }
-
     /// Decodes the whole document. `None` when something required could not be read.
     pub(crate) fn inventory(&mut self, root: &Node) -> Option<Inventory> {
         if root.value == Value::Null {
@@ -807,26 +523,24 @@ impl<'f> Decoder<'f> {
             );
             return None;
         }
+        if !matches!(root.value, Value::Map(_)) {
+            self.error(
+                self.loc(root),
+                "wrong-type",
+                format!("the inventory must be a mapping, found {}", root.value.type_name()),
+                Some(format!("start with `apiVersion: {API_VERSION}`")),
+            );
+            return None;
+        }
         let mut f = self.fields(root, "")?;
         let header_ok = self.header(&mut f);
-        let argocd = match f.get("argocd") {
-            Some(n) => self.argocd(n),
-            None => {
-                self.missing(&f, "argocd", Some("e.g. `argocd: {namespace: argocd}`".to_owned()));
-                None
-            }
-        };
+        let argocd = self.required(&mut f, "argocd", "e.g. `argocd: {namespace: argocd}`", Self::argocd);
         let revision = self.req_string(&mut f, "revision", Some("the Git branch to deploy, e.g. `main`"));
         if let Some(r) = &revision {
             names::check_revision(self, r, "revision");
         }
-        let repositories = match f.get("repositories") {
-            Some(n) => self.repositories(n),
-            None => {
-                self.missing(&f, "repositories", Some("declare `infra` and `deployments`".to_owned()));
-                None
-            }
-        };
+        let repositories =
+            self.required(&mut f, "repositories", "declare `infra` and `deployments`", Self::repositories);
         let upstream_repos = self.string_list(&mut f, "upstreamRepos");
         for u in &upstream_repos {
             names::check_repo_url(self, u, "upstreamRepos");
@@ -842,67 +556,17 @@ impl<'f> Decoder<'f> {
         let protect = f.get("protect").and_then(|n| self.protect(n));
         let tree = f.get("tree").and_then(|n| self.tree(n)).unwrap_or_default();
         let mirrors = self.list(&mut f, "mirrors", |d, n, p| d.mirror(n, p));
-        self.finish(
-            f,
-            &[
-                "apiVersion",
-                "kind",
-                "argocd",
-                "revision",
-                "repositories",
-                "upstreamRepos",
-                "clusters",
-                "credentials",
-                "commonApps",
-                "federations",
-                "prerequisites",
-                "state",
-                "protect",
-                "apps",
-                "projects",
-                "tree",
-                "mirrors",
-            ],
-        );
-        if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
-            clusters.insert(
-                0,
-                Cluster {
-                    name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
-                    server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
-                    context: None,
-                    credentials: ClusterCredentials::None,
-                    ca_file: None,
-                    implicit: true,
-                },
-            );
-        }
+        self.finish(f, INVENTORY_KEYS);
+        self.add_in_cluster(&mut clusters, root);
         // Missing required parts were reported above; placeholders let the cross-reference
         // checks still run, so the user sees every problem at once. An inventory with any
         // error is never returned to callers (see `crate::parse`).
         let _ = header_ok;
-        let here = || Located { value: String::new(), at: self.loc(root) };
-        let placeholder_repo = |role| Repository {
-            role,
-            url: here(),
-            revision: None,
-            ssh_private_key: None,
-            username: None,
-            password: None,
-        };
         Some(Inventory {
             file: self.file.to_owned(),
-            argocd: argocd.unwrap_or_else(|| ArgoCd {
-                namespace: here(),
-                default_project: DefaultProjectPolicy::LockDown,
-                api_server: None,
-                context: None,
-            }),
-            revision: revision.unwrap_or_else(here),
-            repositories: repositories.unwrap_or_else(|| Repositories {
-                infra: placeholder_repo("infra"),
-                deployments: placeholder_repo("deployments"),
-            }),
+            argocd: argocd.unwrap_or_else(|| self.placeholder_argocd(root)),
+            revision: revision.unwrap_or_else(|| self.placeholder(root)),
+            repositories: repositories.unwrap_or_else(|| self.placeholder_repositories(root)),
             upstream_repos,
             clusters,
             credentials,
@@ -916,6 +580,69 @@ impl<'f> Decoder<'f> {
             tree,
             mirrors,
         })
+    }
+
+    /// The required section `key`, read by `read` (`None` when missing, reported with `hint`,
+    /// or unreadable).
+    fn required<T>(
+        &mut self,
+        f: &mut Fields<'_>,
+        key: &str,
+        hint: &str,
+        read: impl FnOnce(&mut Self, &Node) -> Option<T>,
+    ) -> Option<T> {
+        match f.get(key) {
+            Some(n) => read(self, n),
+            None => {
+                self.missing(f, key, Some(hint.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// Argo CD's own cluster, first, unless the inventory declares it.
+    fn add_in_cluster(&self, clusters: &mut Vec<Cluster>, root: &Node) {
+        if !clusters.iter().any(|c| c.name.value == IN_CLUSTER) {
+            clusters.insert(
+                0,
+                Cluster {
+                    name: Located { value: IN_CLUSTER.to_owned(), at: self.loc(root) },
+                    server: Located { value: mip_core::IN_CLUSTER_SERVER.to_owned(), at: self.loc(root) },
+                    context: None,
+                    credentials: ClusterCredentials::None,
+                    ca_file: None,
+                    implicit: true,
+                },
+            );
+        }
+    }
+
+    /// An empty text at the document's root, standing for a missing required string.
+    fn placeholder(&self, root: &Node) -> Located<String> {
+        Located { value: String::new(), at: self.loc(root) }
+    }
+
+    /// The `argocd` section standing for a missing one.
+    fn placeholder_argocd(&self, root: &Node) -> ArgoCd {
+        ArgoCd {
+            namespace: self.placeholder(root),
+            default_project: DefaultProjectPolicy::LockDown,
+            api_server: None,
+            context: None,
+        }
+    }
+
+    /// The `repositories` section standing for a missing one.
+    fn placeholder_repositories(&self, root: &Node) -> Repositories {
+        let repo = |role| Repository {
+            role,
+            url: self.placeholder(root),
+            revision: None,
+            ssh_private_key: None,
+            username: None,
+            password: None,
+        };
+        Repositories { infra: repo("infra"), deployments: repo("deployments") }
     }
 
     /// `{upstream: URL, mirror: URL}`: a mirror may be plain `http://` (a site's own server).

@@ -34,10 +34,14 @@
 pub mod apps;
 mod check;
 mod decode;
+mod decoder;
 pub mod edit;
+mod located;
 pub mod model;
 pub mod names;
 pub mod projects;
+mod secret;
+mod spelling;
 pub mod yaml;
 
 use mip_core::Diagnostics;
@@ -61,7 +65,7 @@ pub fn parse(file: &str, text: &str) -> Result<Parsed, Diagnostics> {
         Ok(root) => root,
         Err(d) => return Err(std::iter::once(d).collect()),
     };
-    let mut decoder = decode::Decoder::new(file);
+    let mut decoder = decoder::Decoder::new(file);
     let inventory = decoder.inventory(&root);
     let mut diags = decoder.diags;
     if let Some(inv) = &inventory {

@@ -1,22 +1,8 @@
 //! The typed inventory, as decoded and validated.
 
-use mip_core::{Location, SensitiveSource};
+pub use crate::located::{Located, SecretRef};
+use mip_core::Location;
 use std::fmt;
-
-/// A value together with where the user wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located<T> {
-    /// The value.
-    pub value: T,
-    /// Where it was written.
-    pub at: Location,
-}
-
-impl<T: fmt::Display> fmt::Display for Located<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.value.fmt(f)
-    }
-}
 
 /// The `apiVersion` this version of mip reads.
 pub const API_VERSION: &str = "mip.ebrains.eu/v1alpha1";
@@ -198,15 +184,6 @@ impl Repository {
     pub fn has_credentials(&self) -> bool {
         self.ssh_private_key.is_some() || self.password.is_some()
     }
-}
-
-/// A reference to a sensitive value: where it comes from, never the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRef {
-    /// The source.
-    pub source: SensitiveSource,
-    /// Where the reference was written.
-    pub at: Location,
 }
 
 /// A cluster Argo CD deploys to.

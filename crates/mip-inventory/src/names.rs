@@ -1,39 +1,13 @@
 //! Checks of names, URLs, revisions and paths; each reports at the value's location.
 
-use crate::decode::Decoder;
-use crate::model::Located;
+pub use crate::spelling::closest;
+
+use crate::decoder::Decoder;
+use crate::located::Located;
 
 /// The longest lowered federation name: derived names such as the label value
 /// `argo-project-<name>-hybrid` (13 + 7 characters) must stay within 63 characters.
 pub const MAX_FEDERATION_NAME: usize = 43;
-
-/// The closest allowed word (same letters in another case, or a small edit distance).
-pub fn closest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_lowercase();
-    if let Some(same) = allowed.iter().find(|a| a.to_lowercase() == lower) {
-        return Some(same);
-    }
-    allowed
-        .iter()
-        .map(|a| (edit_distance(&lower, &a.to_lowercase()), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
-        .min()
-        .map(|(_, a)| a)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
 
 /// Whether `s` is a valid environment variable name.
 pub fn is_env_var(s: &str) -> bool {

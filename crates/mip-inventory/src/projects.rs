@@ -11,7 +11,8 @@
 //! key, lists and scalars replace): a problem in an override is reported at its line.
 
 use crate::apps::merge;
-use crate::decode::{Decoder, Fields};
+use crate::decoder::{Decoder, Fields};
+use crate::located::Located;
 use crate::yaml::{Node, Value};
 use mip_core::Location;
 use std::collections::BTreeMap;
@@ -233,87 +234,18 @@ fn project(
     let mut f = d.fields(node, path)?;
     let description = d.req_string(&mut f, "description", Some("one line saying what the project holds"));
     let file = d.opt_string(&mut f, "file");
-    if let Some(file) = &file
-        && (file.value.contains('/') || !file.value.ends_with(".yaml"))
-    {
-        d.error(
-            file.at.clone(),
-            "invalid-value",
-            format!("`{path}.file` must be a file name ending in `.yaml`, found `{}`", file.value),
-            Some("the file lives in the project's directory under `projects/static/`".to_owned()),
-        );
+    if let Some(file) = &file {
+        check_file_name(d, file, path);
     }
-    let labels = match f.get("labels") {
-        None => Vec::new(),
-        Some(n) => match d.fields(n, &format!("{path}.labels")) {
-            None => Vec::new(),
-            Some(mut lf) => {
-                let keys: Vec<String> = match &n.value {
-                    Value::Map(entries) => entries.iter().filter_map(|(k, _)| k.scalar_text()).collect(),
-                    _ => Vec::new(),
-                };
-                let out: Vec<(String, String)> = keys
-                    .iter()
-                    .filter_map(|k| {
-                        let v = d.opt_string(&mut lf, k)?;
-                        Some((k.clone(), v.value))
-                    })
-                    .collect();
-                d.finish(lf, &[]);
-                out
-            }
-        },
-    };
+    let labels = labels(d, f.get("labels"), path);
     let namespaces: Vec<String> = d.string_list(&mut f, "namespaces").into_iter().map(|n| n.value).collect();
-    let source_repos = f.get("sourceRepos").is_some().then(|| {
-        let list = d.string_list(&mut f, "sourceRepos");
-        for u in &list {
-            crate::names::check_repo_url(d, u, &format!("{path}.sourceRepos"));
-        }
-        list.into_iter().map(|u| u.value).collect::<Vec<_>>()
-    });
+    let source_repos = source_repos(d, &mut f, path);
     // The keys are read (and marked) through `kinds`; `group_kinds` re-reads them by name.
     let cluster_whitelist = kinds(d, &mut f, "clusterResourceWhitelist", path);
     let namespace_whitelist = kinds(d, &mut f, "namespaceResourceWhitelist", path);
     let cluster_blacklist = kinds(d, &mut f, "clusterResourceBlacklist", path);
-    let sync_windows = f.get("syncWindows").and_then(|n| match &n.value {
-        Value::Seq(_) => Some(n.to_json()),
-        Value::Null => None,
-        _ => {
-            d.error(
-                d.loc(n),
-                "wrong-type",
-                format!("`{path}.syncWindows` must be a list of sync windows, found {}", n.value.type_name()),
-                Some(
-                    "e.g. `[{kind: allow, schedule: '* * * * *', duration: 24h, applications: ['*']}]`"
-                        .to_owned(),
-                ),
-            );
-            None
-        }
-    });
-    let roles = match f.get("roles") {
-        None => Vec::new(),
-        Some(n) => {
-            let rp = format!("{path}.roles");
-            let items = d.seq(n, &rp).map(<[Node]>::to_vec).unwrap_or_default();
-            let mut out: Vec<Role> = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                let Some(r) = role(d, item, &format!("{rp}[{i}]")) else { continue };
-                if out.iter().any(|o| o.name == r.name) {
-                    d.error(
-                        d.loc(item),
-                        "duplicate",
-                        format!("`{rp}[{i}]`: role `{}` is defined twice", r.name),
-                        Some("Argo CD refuses a project with two roles of one name".to_owned()),
-                    );
-                    continue;
-                }
-                out.push(r);
-            }
-            out
-        }
-    };
+    let sync_windows = f.get("syncWindows").and_then(|n| sync_windows(d, n, path));
+    let roles = f.get("roles").map(|n| roles(d, n, path)).unwrap_or_default();
     d.finish(
         f,
         &[
@@ -351,6 +283,89 @@ fn project(
         roles,
         overridden_at: at,
     })
+}
+
+/// A project's `file` is a file name ending in `.yaml` (reported when not).
+fn check_file_name(d: &mut Decoder<'_>, file: &Located<String>, path: &str) {
+    if file.value.contains('/') || !file.value.ends_with(".yaml") {
+        d.error(
+            file.at.clone(),
+            "invalid-value",
+            format!("`{path}.file` must be a file name ending in `.yaml`, found `{}`", file.value),
+            Some("the file lives in the project's directory under `projects/static/`".to_owned()),
+        );
+    }
+}
+
+/// A project's `labels` (string values, in the order written).
+fn labels(d: &mut Decoder<'_>, node: Option<&Node>, path: &str) -> Vec<(String, String)> {
+    let Some(n) = node else { return Vec::new() };
+    let Some(mut lf) = d.fields(n, &format!("{path}.labels")) else { return Vec::new() };
+    let keys: Vec<String> = match &n.value {
+        Value::Map(entries) => entries.iter().filter_map(|(k, _)| k.scalar_text()).collect(),
+        _ => Vec::new(),
+    };
+    let out: Vec<(String, String)> = keys
+        .iter()
+        .filter_map(|k| {
+            let v = d.opt_string(&mut lf, k)?;
+            Some((k.clone(), v.value))
+        })
+        .collect();
+    d.finish(lf, &[]);
+    out
+}
+
+/// A project's `sourceRepos`, when written (each URL checked).
+fn source_repos(d: &mut Decoder<'_>, f: &mut Fields<'_>, path: &str) -> Option<Vec<String>> {
+    f.get("sourceRepos").is_some().then(|| {
+        let list = d.string_list(f, "sourceRepos");
+        for u in &list {
+            crate::names::check_repo_url(d, u, &format!("{path}.sourceRepos"));
+        }
+        list.into_iter().map(|u| u.value).collect::<Vec<_>>()
+    })
+}
+
+/// A project's `syncWindows`, as written (`None` when null, or not a list: reported).
+fn sync_windows(d: &mut Decoder<'_>, n: &Node, path: &str) -> Option<serde_json::Value> {
+    match &n.value {
+        Value::Seq(_) => Some(n.to_json()),
+        Value::Null => None,
+        _ => {
+            d.error(
+                d.loc(n),
+                "wrong-type",
+                format!("`{path}.syncWindows` must be a list of sync windows, found {}", n.value.type_name()),
+                Some(
+                    "e.g. `[{kind: allow, schedule: '* * * * *', duration: 24h, applications: ['*']}]`"
+                        .to_owned(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A project's `roles` (a second role of one name reported and left out).
+fn roles(d: &mut Decoder<'_>, n: &Node, path: &str) -> Vec<Role> {
+    let rp = format!("{path}.roles");
+    let items = d.seq(n, &rp).map(<[Node]>::to_vec).unwrap_or_default();
+    let mut out: Vec<Role> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(r) = role(d, item, &format!("{rp}[{i}]")) else { continue };
+        if out.iter().any(|o| o.name == r.name) {
+            d.error(
+                d.loc(item),
+                "duplicate",
+                format!("`{rp}[{i}]`: role `{}` is defined twice", r.name),
+                Some("Argo CD refuses a project with two roles of one name".to_owned()),
+            );
+            continue;
+        }
+        out.push(r);
+    }
+    out
 }
 
 fn role(d: &mut Decoder<'_>, node: &Node, path: &str) -> Option<Role> {

@@ -60,6 +60,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod db_dir;
 mod error;
 mod fsutil;
 mod history;

@@ -88,7 +88,7 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         // The database handle was dropped just before (it is declared before the guard); let
         // sled's IO threads close it, so the next holder finds it free.
-        crate::sled_store::wait_sled_closed(&self.dir.join(crate::sled_store::DB_DIR));
+        crate::db_dir::wait_sled_closed(&self.dir.join(crate::db_dir::DB_DIR));
         // Best effort: nothing useful can be done with an error while dropping, and the OS lock
         // is released with the descriptor whatever happens here.
         let _ = fsutil::restrict_tree(&self.dir);

@@ -12,6 +12,7 @@
 //! sled 0.34 also takes its own `flock` on `db/db`; since every opener goes through our lock
 //! first, that one never refuses a mip process.
 
+use crate::db_dir::{DB_DIR, SLED_RELEASE_WAIT, wait_sled_closed};
 use crate::lock::{self, LockGuard};
 use crate::{
     DEFAULT_HISTORY_LIMIT, Error, FORMAT_VERSION, HistoryEntry, ManagedEntry, Operation, Record, Snapshot,
@@ -26,8 +27,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The sled directory inside the store directory.
-pub(crate) const DB_DIR: &str = "db";
 /// Where a new store is built before it is renamed to [`DB_DIR`].
 const DB_NEW_DIR: &str = "db.new";
 /// The copy of the last committed snapshot for readers while a writer holds the lock.
@@ -383,29 +382,10 @@ fn open_db(path: &Path) -> Result<sled::Db, Error> {
     }
 }
 
-/// How long a dropped sled instance may keep its file locked.
-const SLED_RELEASE_WAIT: Duration = Duration::from_secs(10);
-
 /// Whether sled failed to open because its `flock` was taken (sled 0.34 reports it as an
 /// `Other` IO error with this message; see `Config::try_lock` in sled).
 fn is_sled_lock_error(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock on")
-}
-
-/// Waits until no sled instance has the database in `db_path` open (its `flock` is free), so
-/// that dropping a store really closes it before the store lock is released.
-pub(crate) fn wait_sled_closed(db_path: &Path) {
-    let deadline = Instant::now() + SLED_RELEASE_WAIT;
-    let Ok(file) = std::fs::File::open(db_path.join("db")) else {
-        return;
-    };
-    while Instant::now() < deadline {
-        match file.try_lock() {
-            Ok(()) => return, // released when `file` drops
-            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(5)),
-            Err(std::fs::TryLockError::Error(_)) => return,
-        }
-    }
 }
 
 /// Checks `format_version` and returns `(lineage, serial)`.

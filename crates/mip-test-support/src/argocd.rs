@@ -103,6 +103,47 @@ pub struct ArgoCd {
     watchdog: Option<Child>,
 }
 
+/// The local ports of one Argo CD's processes.
+struct Ports {
+    redis: u16,
+    git: u16,
+    repo: u16,
+    repo_metrics: u16,
+    controller_metrics: u16,
+    /// The ApplicationSet controller's metrics, probes and webhook.
+    appset: [u16; 3],
+}
+
+impl Ports {
+    /// Free ports, one for each.
+    fn free() -> Result<Ports> {
+        Ok(Ports {
+            redis: free_port()?,
+            git: free_port()?,
+            repo: free_port()?,
+            repo_metrics: free_port()?,
+            controller_metrics: free_port()?,
+            appset: [free_port()?, free_port()?, free_port()?],
+        })
+    }
+}
+
+/// The data dir's subdirectories: logs, Argo CD's data paths, Redis's.
+fn create_data_dirs(dir: &Path) -> Result<()> {
+    for sub in ["logs", "tmp", "home", "tls", "ssh", "gnupg", "gpg", "plugins", "redis"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).with_context(|| format!("failed to create `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// An Argo CD component's arguments: the log level, then `extra`.
+fn component_args(extra: &[String]) -> Vec<String> {
+    let mut args = vec!["--loglevel".to_owned(), "info".to_owned()];
+    args.extend_from_slice(extra);
+    args
+}
+
 impl ArgoCd {
     /// Starts Redis, the repo-server, the application controller and the ApplicationSet
     /// controller against `cluster`, in its Argo CD namespace.
@@ -177,28 +218,35 @@ impl ArgoCd {
 
     fn boot(&mut self, cluster: &TestCluster, options: &ArgoCdOptions, redis: &Path) -> Result<()> {
         let dir = self.data_dir.clone();
-        let logs = dir.join("logs");
-        for sub in ["logs", "tmp", "home", "tls", "ssh", "gnupg", "gpg", "plugins", "redis"] {
-            let path = dir.join(sub);
-            std::fs::create_dir_all(&path)
-                .with_context(|| format!("failed to create `{}`", path.display()))?;
-        }
+        create_data_dirs(&dir)?;
         init_repo(&self.repo_dir, &dir.join("home"))?;
-
-        let redis_port = free_port()?;
-        self.git_port = free_port()?;
-        let repo_port = free_port()?;
-        let repo_metrics_port = free_port()?;
-        let controller_metrics_port = free_port()?;
-        self.controller_metrics_port = controller_metrics_port;
-        let appset_ports = [free_port()?, free_port()?, free_port()?];
-
+        let ports = Ports::free()?;
+        self.git_port = ports.git;
+        self.controller_metrics_port = ports.controller_metrics;
         let resync = options.resync.as_secs().max(1).to_string();
+        self.write_settings(cluster, options, &ports, &resync)?;
+        let group = self.start_redis(redis, ports.redis, options)?;
+        self.start_git_server(cluster, group)?;
+        let kubeconfig = cluster.kubeconfig_path().to_owned();
+        self.start_repo_server(&ports, &kubeconfig, &resync, group)?;
+        self.start_controller(&ports, &kubeconfig, &resync, group)?;
+        self.start_applicationset_controller(&ports, &kubeconfig, &resync, group)?;
+        self.wait_until_listening(&ports)
+    }
+
+    /// Writes Argo CD's settings (`argocd-cm`, the command parameters) into the cluster.
+    fn write_settings(
+        &self,
+        cluster: &TestCluster,
+        options: &ArgoCdOptions,
+        ports: &Ports,
+        resync: &str,
+    ) -> Result<()> {
         let mut argocd_cm = default_argocd_cm();
         argocd_cm.extend(options.argocd_cm.clone());
         let params = [
-            ("redis.server", format!("127.0.0.1:{redis_port}")),
-            ("repo.server", format!("127.0.0.1:{repo_port}")),
+            ("redis.server", format!("127.0.0.1:{}", ports.redis)),
+            ("repo.server", format!("127.0.0.1:{}", ports.repo)),
             ("controller.repo.server.plaintext", "true".to_owned()),
             ("applicationsetcontroller.repo.server.plaintext", "true".to_owned()),
             ("reposerver.disable.tls", "true".to_owned()),
@@ -209,8 +257,13 @@ impl ArgoCd {
         crate::block_on_private_thread(
             "configuration",
             configure(&kubeconfig, &namespace, &argocd_cm, &params),
-        )?;
+        )
+    }
 
+    /// Starts Redis, leader of the process group the other components join (returned), with
+    /// the watchdog on the watched process; waits until it listens.
+    fn start_redis(&mut self, redis: &Path, port: u16, options: &ArgoCdOptions) -> Result<u32> {
+        let dir = &self.data_dir;
         let redis_component = Component::spawn(
             "redis",
             redis,
@@ -218,7 +271,7 @@ impl ArgoCd {
                 "--bind".into(),
                 "127.0.0.1".into(),
                 "--port".into(),
-                redis_port.to_string(),
+                port.to_string(),
                 "--save".into(),
                 String::new(),
                 "--appendonly".into(),
@@ -226,21 +279,25 @@ impl ArgoCd {
                 "--dir".into(),
                 dir.join("redis").display().to_string(),
             ],
-            &logs,
+            &dir.join("logs"),
             None,
         )?;
         let group = redis_component.child.id();
         self.components.push(redis_component);
         let watched = options.watch_pid.unwrap_or_else(std::process::id);
-        self.watchdog = Some(spawn_watchdog(watched, group, &dir)?);
-        wait_for_port(&mut self.components, "redis", redis_port, LISTEN_TIMEOUT)?;
+        self.watchdog = Some(spawn_watchdog(watched, group, &self.data_dir)?);
+        wait_for_port(&mut self.components, "redis", port, LISTEN_TIMEOUT)?;
+        Ok(group)
+    }
 
-        // The HTTPS front of the repository, with the cluster's serving certificate
-        // (SANs 127.0.0.1 and localhost); the repo-server trusts the cluster's CA for this host.
+    /// The HTTPS front of the repository, with the cluster's serving certificate
+    /// (SANs 127.0.0.1 and localhost); the repo-server trusts the cluster's CA for this host.
+    fn start_git_server(&mut self, cluster: &TestCluster, group: u32) -> Result<()> {
+        let dir = &self.data_dir;
         let cluster_dir = cluster.data_dir();
         std::fs::copy(cluster_dir.join("ca.crt"), dir.join("tls/127.0.0.1"))
             .context("failed to copy the cluster CA")?;
-        let exec_path = run_git(&dir, &dir.join("home"), &["--exec-path"])?;
+        let exec_path = run_git(dir, &dir.join("home"), &["--exec-path"])?;
         let git_server = Component::spawn_with_env(
             "git-https",
             &self.bin_dir.join("argocd"),
@@ -257,137 +314,159 @@ impl ArgoCd {
                 ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
                 ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
             ],
-            &logs,
+            &dir.join("logs"),
             Some(group),
         )?;
         self.components.push(git_server);
+        Ok(())
+    }
 
-        let env = |binary: &str| -> Vec<(String, OsString)> {
-            let path = std::env::join_paths(
-                std::iter::once(self.bin_dir.clone())
-                    .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-            )
-            .unwrap_or_default();
-            let sub = |name: &str| dir.join(name).into_os_string();
-            vec![
-                ("ARGOCD_BINARY_NAME".into(), binary.into()),
-                ("ARGOCD_FAKE_IN_CLUSTER".into(), "true".into()),
-                ("KUBECONFIG".into(), kubeconfig.clone().into_os_string()),
-                ("PATH".into(), path),
-                ("HOME".into(), sub("home")),
-                ("TMPDIR".into(), sub("tmp")),
-                ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-                ("ARGOCD_TLS_DATA_PATH".into(), sub("tls")),
-                ("ARGOCD_SSH_DATA_PATH".into(), sub("ssh")),
-                ("ARGOCD_GNUPGHOME".into(), sub("gnupg")),
-                ("ARGOCD_GPG_DATA_PATH".into(), sub("gpg")),
-                ("ARGOCD_GPG_ENABLED".into(), "false".into()),
-                ("ARGOCD_PLUGINSOCKFILEPATH".into(), sub("plugins")),
-                ("ARGOCD_ASK_PASS_SOCK".into(), dir.join("tmp/ask-pass.sock").into_os_string()),
-                ("ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER".into(), format!("{resync}s").into()),
-            ]
-        };
-        let redis_address = format!("127.0.0.1:{redis_port}");
-        let repo_address = format!("127.0.0.1:{repo_port}");
-        let common = |extra: &[String]| -> Vec<String> {
-            let mut args = vec!["--loglevel".to_owned(), "info".to_owned()];
-            args.extend_from_slice(extra);
-            args
-        };
+    /// Starts the repo-server, reading Redis.
+    fn start_repo_server(
+        &mut self,
+        ports: &Ports,
+        kubeconfig: &Path,
+        resync: &str,
+        group: u32,
+    ) -> Result<()> {
+        let args = component_args(&[
+            "--address".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            ports.repo.to_string(),
+            "--metrics-address".into(),
+            "127.0.0.1".into(),
+            "--metrics-port".into(),
+            ports.repo_metrics.to_string(),
+            "--redis".into(),
+            format!("127.0.0.1:{}", ports.redis),
+            "--disable-tls".into(),
+            // New commits must show up within a resync, not after the 3 min default.
+            "--revision-cache-expiration".into(),
+            format!("{resync}s"),
+        ]);
+        self.spawn_argocd("argocd-repo-server", &args, kubeconfig, resync, group)
+    }
 
-        let repo_server = Component::spawn_with_env(
-            "argocd-repo-server",
-            &self.bin_dir.join("argocd-repo-server"),
-            &common(&[
-                "--address".into(),
-                "127.0.0.1".into(),
-                "--port".into(),
-                repo_port.to_string(),
-                "--metrics-address".into(),
-                "127.0.0.1".into(),
-                "--metrics-port".into(),
-                repo_metrics_port.to_string(),
-                "--redis".into(),
-                redis_address.clone(),
-                "--disable-tls".into(),
-                // New commits must show up within a resync, not after the 3 min default.
-                "--revision-cache-expiration".into(),
-                format!("{resync}s"),
-            ]),
-            &env("argocd-repo-server"),
-            &logs,
+    /// Starts the application controller, reading Redis and the repo-server.
+    fn start_controller(&mut self, ports: &Ports, kubeconfig: &Path, resync: &str, group: u32) -> Result<()> {
+        let args = component_args(&[
+            "--kubeconfig".into(),
+            kubeconfig.display().to_string(),
+            "--namespace".into(),
+            self.namespace.clone(),
+            "--redis".into(),
+            format!("127.0.0.1:{}", ports.redis),
+            "--repo-server".into(),
+            format!("127.0.0.1:{}", ports.repo),
+            "--repo-server-plaintext".into(),
+            "--metrics-port".into(),
+            ports.controller_metrics.to_string(),
+            "--app-resync".into(),
+            resync.to_owned(),
+            "--app-resync-jitter".into(),
+            "0".into(),
+            "--self-heal-timeout-seconds".into(),
+            "2".into(),
+        ]);
+        self.spawn_argocd("argocd-application-controller", &args, kubeconfig, resync, group)
+    }
+
+    /// Starts the ApplicationSet controller, reading the repo-server.
+    fn start_applicationset_controller(
+        &mut self,
+        ports: &Ports,
+        kubeconfig: &Path,
+        resync: &str,
+        group: u32,
+    ) -> Result<()> {
+        let [appset_metrics, appset_probe, appset_webhook] = ports.appset;
+        let args = component_args(&[
+            "--kubeconfig".into(),
+            kubeconfig.display().to_string(),
+            "--namespace".into(),
+            self.namespace.clone(),
+            "--argocd-repo-server".into(),
+            format!("127.0.0.1:{}", ports.repo),
+            "--repo-server-plaintext".into(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{appset_metrics}"),
+            "--probe-addr".into(),
+            format!("127.0.0.1:{appset_probe}"),
+            "--webhook-addr".into(),
+            format!("127.0.0.1:{appset_webhook}"),
+        ]);
+        self.spawn_argocd("argocd-applicationset-controller", &args, kubeconfig, resync, group)
+    }
+
+    /// Spawns the Argo CD component `binary` (of the bin dir) into the process group, with
+    /// its environment.
+    fn spawn_argocd(
+        &mut self,
+        binary: &'static str,
+        args: &[String],
+        kubeconfig: &Path,
+        resync: &str,
+        group: u32,
+    ) -> Result<()> {
+        let env = self.component_env(binary, kubeconfig, resync);
+        let component = Component::spawn_with_env(
+            binary,
+            &self.bin_dir.join(binary),
+            args,
+            &env,
+            &self.data_dir.join("logs"),
             Some(group),
         )?;
-        self.components.push(repo_server);
+        self.components.push(component);
+        Ok(())
+    }
 
-        let controller = Component::spawn_with_env(
-            "argocd-application-controller",
-            &self.bin_dir.join("argocd-application-controller"),
-            &common(&[
-                "--kubeconfig".into(),
-                kubeconfig.display().to_string(),
-                "--namespace".into(),
-                self.namespace.clone(),
-                "--redis".into(),
-                redis_address,
-                "--repo-server".into(),
-                repo_address.clone(),
-                "--repo-server-plaintext".into(),
-                "--metrics-port".into(),
-                controller_metrics_port.to_string(),
-                "--app-resync".into(),
-                resync.clone(),
-                "--app-resync-jitter".into(),
-                "0".into(),
-                "--self-heal-timeout-seconds".into(),
-                "2".into(),
-            ]),
-            &env("argocd-application-controller"),
-            &logs,
-            Some(group),
-        )?;
-        self.components.push(controller);
+    /// The environment of an Argo CD component: the fake in-cluster mapping, the bin dir
+    /// first on `PATH`, and every data path under the data dir.
+    fn component_env(&self, binary: &str, kubeconfig: &Path, resync: &str) -> Vec<(String, OsString)> {
+        let dir = &self.data_dir;
+        let path = std::env::join_paths(
+            std::iter::once(self.bin_dir.clone())
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .unwrap_or_default();
+        let sub = |name: &str| dir.join(name).into_os_string();
+        vec![
+            ("ARGOCD_BINARY_NAME".into(), binary.into()),
+            ("ARGOCD_FAKE_IN_CLUSTER".into(), "true".into()),
+            ("KUBECONFIG".into(), kubeconfig.to_owned().into_os_string()),
+            ("PATH".into(), path),
+            ("HOME".into(), sub("home")),
+            ("TMPDIR".into(), sub("tmp")),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("ARGOCD_TLS_DATA_PATH".into(), sub("tls")),
+            ("ARGOCD_SSH_DATA_PATH".into(), sub("ssh")),
+            ("ARGOCD_GNUPGHOME".into(), sub("gnupg")),
+            ("ARGOCD_GPG_DATA_PATH".into(), sub("gpg")),
+            ("ARGOCD_GPG_ENABLED".into(), "false".into()),
+            ("ARGOCD_PLUGINSOCKFILEPATH".into(), sub("plugins")),
+            ("ARGOCD_ASK_PASS_SOCK".into(), dir.join("tmp/ask-pass.sock").into_os_string()),
+            ("ARGOCD_APPLICATIONSET_CONTROLLER_REQUEUE_AFTER".into(), format!("{resync}s").into()),
+        ]
+    }
 
-        let [appset_metrics, appset_probe, appset_webhook] = appset_ports;
-        let appset = Component::spawn_with_env(
-            "argocd-applicationset-controller",
-            &self.bin_dir.join("argocd-applicationset-controller"),
-            &common(&[
-                "--kubeconfig".into(),
-                kubeconfig.display().to_string(),
-                "--namespace".into(),
-                self.namespace.clone(),
-                "--argocd-repo-server".into(),
-                repo_address,
-                "--repo-server-plaintext".into(),
-                "--metrics-addr".into(),
-                format!("127.0.0.1:{appset_metrics}"),
-                "--probe-addr".into(),
-                format!("127.0.0.1:{appset_probe}"),
-                "--webhook-addr".into(),
-                format!("127.0.0.1:{appset_webhook}"),
-            ]),
-            &env("argocd-applicationset-controller"),
-            &logs,
-            Some(group),
-        )?;
-        self.components.push(appset);
-
-        wait_for_port(&mut self.components, "git-https", self.git_port, LISTEN_TIMEOUT)?;
-        wait_for_port(&mut self.components, "argocd-repo-server", repo_port, LISTEN_TIMEOUT)?;
+    /// Waits until the Git server, the repo-server and both controllers listen.
+    fn wait_until_listening(&mut self, ports: &Ports) -> Result<()> {
+        wait_for_port(&mut self.components, "git-https", ports.git, LISTEN_TIMEOUT)?;
+        wait_for_port(&mut self.components, "argocd-repo-server", ports.repo, LISTEN_TIMEOUT)?;
         wait_for_port(
             &mut self.components,
             "argocd-application-controller (metrics)",
-            controller_metrics_port,
+            ports.controller_metrics,
             LISTEN_TIMEOUT,
         )?;
         wait_for_port(
             &mut self.components,
             "argocd-applicationset-controller (probes)",
-            appset_probe,
+            ports.appset[1],
             LISTEN_TIMEOUT,
-        )?;
-        Ok(())
+        )
     }
 
     /// The Git repository's HTTPS URL, `https://127.0.0.1:<port>/repo` (branch `main`), for

@@ -1,5 +1,9 @@
 //! `mip apply [PLAN]`: a saved plan checked for staleness, or a fresh live plan shown first;
 //! confirmation; the scheduler; the history.
+//!
+//! Uses `plan` and is used by it (a module cycle, kept): `--target` is parsed here
+//! (`parse_addresses`) and a saved plan narrowed there (`plan::narrow`), one feature of both
+//! commands, to move together into a module of their own.
 
 use super::Conn;
 use super::{Env, open, record_run};

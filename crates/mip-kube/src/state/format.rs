@@ -330,7 +330,30 @@ pub(super) fn plan_commit(
 ) -> Result<Commit, Error> {
     let managed = &snapshot.managed;
     let chunk_bytes = chunk_bytes.max(1);
-    let cuts = match (changes.managed, &previous.cuts) {
+    let cuts = next_cuts(managed, changes.managed, previous.cuts.as_ref());
+    let mut pending = pending_groups(state, managed, &cuts, previous, changes.managed)?;
+    pending.push(pending_history(state, history, previous, changes.history)?);
+    let placed = place(state, managed, history, previous, pending, chunk_bytes)?;
+    let history_ref = placed.history.ok_or_else(|| internal("a commit without its history"))?;
+    let index = index_of(snapshot, generation, &placed.groups, &history_ref);
+    let layout = Layout {
+        groups: placed.groups,
+        history: Some(history_ref),
+        inline: placed.inline,
+        cuts: Some(cuts),
+        legacy: Vec::new(),
+    };
+    Ok(Commit { index, writes: placed.writes, layout })
+}
+
+/// The cut points among the managed addresses: the previous ones updated address by changed
+/// address, or all computed afresh when either is unknown.
+fn next_cuts(
+    managed: &BTreeMap<ObjectRef, ManagedEntry>,
+    changed: Option<&BTreeSet<ObjectRef>>,
+    previous: Option<&BTreeSet<ObjectRef>>,
+) -> BTreeSet<ObjectRef> {
+    match (changed, previous) {
         (Some(changed), Some(cuts)) => {
             let mut cuts = cuts.clone();
             for addr in changed {
@@ -343,9 +366,20 @@ pub(super) fn plan_commit(
             cuts
         }
         _ => cuts_of(managed),
-    };
+    }
+}
+
+/// One pending blob per group of addresses between cuts: the previous commit's where the
+/// group's addresses and entries did not change, else encoded afresh.
+fn pending_groups(
+    state: &str,
+    managed: &BTreeMap<ObjectRef, ManagedEntry>,
+    cuts: &BTreeSet<ObjectRef>,
+    previous: &Layout,
+    changed: Option<&BTreeSet<ObjectRef>>,
+) -> Result<Vec<Pending>, Error> {
     let unchanged = |first: &ObjectRef, last: &ObjectRef| {
-        changes.managed.is_some_and(|changed| changed.range(first..=last).next().is_none())
+        changed.is_some_and(|changed| changed.range(first..=last).next().is_none())
     };
     let previous_by_last: BTreeMap<&ObjectRef, &Group> =
         previous.groups.iter().map(|g| (&g.last, g)).collect();
@@ -384,7 +418,18 @@ pub(super) fn plan_commit(
         };
         pending.push(item);
     }
-    let history_item = match (&previous.history, changes.history) {
+    Ok(pending)
+}
+
+/// The history's pending blob: the previous commit's when it did not change, else encoded
+/// afresh.
+fn pending_history(
+    state: &str,
+    history: &[HistoryEntry],
+    previous: &Layout,
+    changed: bool,
+) -> Result<Pending, Error> {
+    Ok(match (&previous.history, changed) {
         (Some(blob), false) => Pending {
             range: None,
             blob: blob.clone(),
@@ -395,10 +440,30 @@ pub(super) fn plan_commit(
             let (blob, stored) = encode_history(state, history)?;
             Pending { range: None, blob, stored: Some(stored), placed: false }
         }
-    };
-    pending.push(history_item);
+    })
+}
 
-    // Placement. Inline while everything fits one Secret: one GET reads a small state.
+/// The blobs of a commit, placed.
+struct Placed {
+    /// The blobs to write before the index, with their stored bytes.
+    writes: Vec<(BlobRef, Arc<Vec<u8>>)>,
+    /// The stored bytes of the inline blobs, by name.
+    inline: BTreeMap<String, Arc<Vec<u8>>>,
+    groups: Vec<Group>,
+    history: Option<BlobRef>,
+}
+
+/// Places the pending blobs: all inline in the index Secret when their stored bytes fit in
+/// `chunk_bytes` (one GET reads a small state), else each in Secrets of its own, written only
+/// when not already there.
+fn place(
+    state: &str,
+    managed: &BTreeMap<ObjectRef, ManagedEntry>,
+    history: &[HistoryEntry],
+    previous: &Layout,
+    pending: Vec<Pending>,
+    chunk_bytes: usize,
+) -> Result<Placed, Error> {
     let total: usize = pending.iter().map(|p| p.blob.stored_size).sum();
     let inline = total <= chunk_bytes;
     let previous_external: BTreeMap<&str, &BlobRef> = previous
@@ -409,40 +474,49 @@ pub(super) fn plan_commit(
         .filter(|b| b.parts > 0)
         .map(|b| (b.name.as_str(), b))
         .collect();
-    let mut writes = Vec::new();
-    let mut inline_bytes = BTreeMap::new();
-    let mut groups = Vec::new();
-    let mut history_ref = None;
+    let mut placed =
+        Placed { writes: Vec::new(), inline: BTreeMap::new(), groups: Vec::new(), history: None };
     for mut item in pending {
-        let stored = |item: &Pending| -> Result<Arc<Vec<u8>>, Error> {
-            match (&item.stored, &item.range) {
-                (Some(stored), _) => Ok(Arc::clone(stored)),
-                (None, Some((first, last))) => Ok(encode_group(state, managed.range(first..=last))?.1),
-                (None, None) => Ok(encode_history(state, history)?.1),
-            }
-        };
         if inline {
-            let bytes = stored(&item)?;
+            let bytes = stored_bytes(state, managed, history, &item)?;
             item.blob.parts = 0;
-            inline_bytes.insert(item.blob.name.clone(), bytes);
+            placed.inline.insert(item.blob.name.clone(), bytes);
         } else if item.placed && item.blob.parts > 0 {
             // Written by an earlier commit, listed by the current index: still there.
         } else if let Some(written) = previous_external.get(item.blob.name.as_str()) {
             // Same content as a blob the current index lists (a record that changed nothing).
             item.blob = (*written).clone();
         } else {
-            let bytes = stored(&item)?;
+            let bytes = stored_bytes(state, managed, history, &item)?;
             item.blob.parts = bytes.len().div_ceil(chunk_bytes).max(1);
-            writes.push((item.blob.clone(), bytes));
+            placed.writes.push((item.blob.clone(), bytes));
         }
         match item.range {
-            Some((first, last)) => groups.push(Group { first, last, blob: item.blob }),
-            None => history_ref = Some(item.blob),
+            Some((first, last)) => placed.groups.push(Group { first, last, blob: item.blob }),
+            None => placed.history = Some(item.blob),
         }
     }
-    let history_ref = history_ref.ok_or_else(|| internal("a commit without its history"))?;
-    let blobs = || groups.iter().map(|g| &g.blob).chain([&history_ref]);
-    let index = Index {
+    Ok(placed)
+}
+
+/// A pending blob's stored bytes: kept from before, or encoded again.
+fn stored_bytes(
+    state: &str,
+    managed: &BTreeMap<ObjectRef, ManagedEntry>,
+    history: &[HistoryEntry],
+    item: &Pending,
+) -> Result<Arc<Vec<u8>>, Error> {
+    match (&item.stored, &item.range) {
+        (Some(stored), _) => Ok(Arc::clone(stored)),
+        (None, Some((first, last))) => Ok(encode_group(state, managed.range(first..=last))?.1),
+        (None, None) => Ok(encode_history(state, history)?.1),
+    }
+}
+
+/// The index of a commit of `snapshot` made of `groups` and the history.
+fn index_of(snapshot: &Snapshot, generation: u64, groups: &[Group], history_ref: &BlobRef) -> Index {
+    let blobs = || groups.iter().map(|g| &g.blob).chain([history_ref]);
+    Index {
         format_version: CLUSTER_FORMAT_VERSION.to_owned(),
         lineage: snapshot.lineage.clone(),
         serial: snapshot.serial,
@@ -454,15 +528,7 @@ pub(super) fn plan_commit(
         stored_size: blobs().map(|b| b.stored_size).sum(),
         groups: groups.iter().map(|g| g.blob.clone()).collect(),
         history: history_ref.clone(),
-    };
-    let layout = Layout {
-        groups,
-        history: Some(history_ref),
-        inline: inline_bytes,
-        cuts: Some(cuts),
-        legacy: Vec::new(),
-    };
-    Ok(Commit { index, writes, layout })
+    }
 }
 
 /// Splits a blob's stored bytes into its parts' Secrets: `(name, bytes)`, in order.
