@@ -1,9 +1,5 @@
 //! `mip apply [PLAN]`: a saved plan checked for staleness, or a fresh live plan shown first;
 //! confirmation; the scheduler; the history.
-//!
-//! Uses `plan` and is used by it (a module cycle, kept): `--target` is parsed here
-//! (`parse_addresses`) and a saved plan narrowed there (`plan::narrow`), one feature of both
-//! commands, to move together into a module of their own.
 
 use super::Conn;
 use super::{Env, open, record_run};
@@ -50,14 +46,6 @@ pub enum Applied {
     Ran(ApplyOutcome),
 }
 
-/// Parses addresses given on the command line.
-pub(crate) fn parse_addresses(flag: &'static str, input: &[String]) -> Result<BTreeSet<ObjectRef>, Error> {
-    input
-        .iter()
-        .map(|r| r.parse::<ObjectRef>().map_err(|e| Error::BadAddress { flag, reason: e.to_string() }))
-        .collect()
-}
-
 /// Reads and verifies a saved plan.
 pub(crate) fn read_plan_file(path: &std::path::Path) -> Result<Plan, Error> {
     let shown = path.display().to_string();
@@ -78,8 +66,8 @@ pub async fn apply<K: Connector>(
     confirm: &dyn Confirm,
 ) -> Result<Applied, Error> {
     let loaded = env.load(&req.load)?;
-    let rotate = parse_addresses("--rotate", &req.rotate)?;
-    let allowed = parse_addresses("--allow-delete", &req.allow_delete)?;
+    let rotate = super::targets::parse_addresses("--rotate", &req.rotate)?;
+    let allowed = super::targets::parse_addresses("--allow-delete", &req.allow_delete)?;
     let saved = req.plan_file.as_deref().map(read_plan_file).transpose()?;
     if let Some(plan) = &saved {
         if plan.mode == mip_plan::Mode::Review {
@@ -120,9 +108,9 @@ async fn run<K: Connector>(
         None => {
             let prior = (!snapshot.is_fresh()).then_some(&snapshot);
             let plan = crate::live::plan_live(cluster.as_ref(), loaded, prior).await?;
-            let plan = super::plan::narrow(plan, &req.targets)?;
+            let plan = super::targets::narrow(plan, &req.targets)?;
             env.hook.plan(&plan, Operation::Apply);
-            let allowed = parse_addresses("--allow-delete", &req.allow_delete)?;
+            let allowed = super::targets::parse_addresses("--allow-delete", &req.allow_delete)?;
             check_deletions(loaded, &plan, &allowed, confirm)?;
             plan
         }

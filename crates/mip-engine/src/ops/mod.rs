@@ -27,6 +27,7 @@ pub mod render;
 pub mod review;
 pub mod show;
 pub mod state;
+mod targets;
 #[cfg(test)]
 mod tests;
 pub mod validate;

@@ -57,23 +57,11 @@ pub async fn plan<K: Connector>(env: &Env<'_, K>, req: &PlanRequest) -> Result<P
         let cluster = env.connect(&loaded).await?;
         env.counted(&cluster, live(env, &cluster, &loaded)).await?
     };
-    let plan = narrow(plan, &req.targets)?;
+    let plan = super::targets::narrow(plan, &req.targets)?;
     if let Some(path) = &req.out {
         save(&plan, path)?;
     }
     Ok(Planned { loaded, plan })
-}
-
-/// The plan narrowed to `--target` addresses and what they depend on (unchanged without any).
-///
-/// # Errors
-/// [`Error::BadAddress`], [`Error::UnknownTarget`].
-pub(crate) fn narrow(plan: Plan, targets: &[String]) -> Result<Plan, Error> {
-    if targets.is_empty() {
-        return Ok(plan);
-    }
-    let targets = super::apply::parse_addresses("--target", targets)?;
-    Ok(mip_plan::safety::target(&plan, &targets)?)
 }
 
 /// Writes a plan file (owner-only, atomically).

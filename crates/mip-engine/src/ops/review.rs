@@ -9,7 +9,8 @@
 //! (`rev-parse`, `cat-file`) is run, with no pager, no prompt and no textconv, so the bytes are
 //! the committed ones.
 
-use super::plan::{Planned, narrow};
+use super::plan::Planned;
+use super::targets::narrow;
 use crate::Error;
 use crate::load::{LoadOptions, Loaded, ReadRelative, load_bytes};
 use mip_graph::{Dag, Desired};
