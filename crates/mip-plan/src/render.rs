@@ -447,6 +447,14 @@ fn mermaid(plan: &Plan) -> String {
 /// step; an explicit notice when the budget (in characters) cuts it short. Code fences inside
 /// diffs are escaped ([`fenced`]).
 pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
+    let mut sections: Vec<String> =
+        Step::ALL.into_iter().filter_map(|step| markdown_step(plan, step)).collect();
+    sections.extend(markdown_files(plan));
+    within_budget(markdown_head(plan, opts), sections, opts.budget)
+}
+
+/// The comment's head: banner, mode, targets, summary tables, revision, CI line, graph.
+fn markdown_head(plan: &Plan, opts: &MarkdownOptions) -> String {
     let s = &plan.summary;
     let mut head = format!("{MARKER}\n### mip plan\n\n");
     head.push_str(&banner(plan));
@@ -509,74 +517,84 @@ pub fn markdown(plan: &Plan, opts: &MarkdownOptions) -> String {
     if opts.mermaid && plan.summary.changes_anything() {
         head.push_str(&mermaid(plan));
     }
+    head
+}
 
+/// One step's collapsible section: its changes, what Argo CD does, and their diffs; `None`
+/// for a step with nothing in it.
+fn markdown_step(plan: &Plan, step: Step) -> Option<String> {
     let argo_word = if plan.mode == Mode::Review { "by Argo CD" } else { "awaited" };
-    let mut sections: Vec<String> = Vec::new();
-    for step in Step::ALL {
-        let changes: Vec<&Change> =
-            plan.changes.iter().filter(|c| c.step == step && c.action != Action::NoOp).collect();
-        let expected: Vec<&Expectation> = plan.expected.iter().filter(|e| e.step == step).collect();
-        if changes.is_empty() && expected.is_empty() {
-            continue;
+    let changes: Vec<&Change> =
+        plan.changes.iter().filter(|c| c.step == step && c.action != Action::NoOp).collect();
+    let expected: Vec<&Expectation> = plan.expected.iter().filter(|e| e.step == step).collect();
+    if changes.is_empty() && expected.is_empty() {
+        return None;
+    }
+    let mut sec = format!(
+        "<details><summary>step <code>{step}</code>: {} changes, {} {argo_word}</summary>\n\n",
+        changes.len(),
+        expected.len()
+    );
+    for c in changes {
+        let _ = writeln!(sec, "- `{}` `{}` — {} ({})", c.action.symbol(), c.address, c.purpose, c.reason);
+        if !c.sensitive.is_empty() {
+            let keys: Vec<String> = c.sensitive.iter().map(|k| format!("`{}`", k.key)).collect();
+            let _ = writeln!(sec, "  - sensitive keys (values never shown): {}", keys.join(", "));
         }
-        let mut sec = format!(
-            "<details><summary>step <code>{step}</code>: {} changes, {} {argo_word}</summary>\n\n",
-            changes.len(),
-            expected.len()
+    }
+    for e in &expected {
+        let symbol = if e.present && e.action != Action::Update { "=" } else { e.action.symbol() };
+        let _ = writeln!(sec, "- `{symbol}` `{}` — {}", e.address, e.reason);
+    }
+    let diffs = plan
+        .changes
+        .iter()
+        .filter(|c| c.step == step)
+        .filter_map(|c| Some((&c.address, c.diff.as_ref()?)))
+        .chain(expected.iter().filter_map(|e| Some((&e.address, e.diff.as_ref()?))));
+    for (address, d) in diffs {
+        let _ = writeln!(
+            sec,
+            "\n<details><summary><code>{address}</code> diff</summary>\n\n{}</details>\n",
+            fenced("diff", d)
         );
-        for c in changes {
-            let _ = writeln!(sec, "- `{}` `{}` — {} ({})", c.action.symbol(), c.address, c.purpose, c.reason);
-            if !c.sensitive.is_empty() {
-                let keys: Vec<String> = c.sensitive.iter().map(|k| format!("`{}`", k.key)).collect();
-                let _ = writeln!(sec, "  - sensitive keys (values never shown): {}", keys.join(", "));
-            }
-        }
-        for e in &expected {
-            let symbol = if e.present && e.action != Action::Update { "=" } else { e.action.symbol() };
-            let _ = writeln!(sec, "- `{symbol}` `{}` — {}", e.address, e.reason);
-        }
-        let diffs = plan
-            .changes
-            .iter()
-            .filter(|c| c.step == step)
-            .filter_map(|c| Some((&c.address, c.diff.as_ref()?)))
-            .chain(expected.iter().filter_map(|e| Some((&e.address, e.diff.as_ref()?))));
-        for (address, d) in diffs {
-            let _ = writeln!(
-                sec,
-                "\n<details><summary><code>{address}</code> diff</summary>\n\n{}</details>\n",
-                fenced("diff", d)
-            );
-        }
-        sec.push_str("\n</details>\n\n");
-        sections.push(sec);
     }
-    if !plan.files.is_empty() {
-        let mut sec =
-            format!("<details><summary>files Argo CD reads: {} edited</summary>\n\n", plan.files.len());
-        for f in &plan.files {
-            let readers: Vec<String> = f.read_by.iter().map(|a| format!("`{}`", a.name)).collect();
-            let _ = writeln!(
-                sec,
-                "- `{}` `{}` ({}) — re-syncs {}",
-                file_symbol(f.status),
-                f.path,
-                f.status.as_str(),
-                readers.join(", ")
-            );
-        }
-        for f in &plan.files {
-            let _ = writeln!(
-                sec,
-                "\n<details><summary><code>{}</code> diff</summary>\n\n{}</details>\n",
-                f.path,
-                fenced("diff", &f.diff)
-            );
-        }
-        sec.push_str("\n</details>\n\n");
-        sections.push(sec);
+    sec.push_str("\n</details>\n\n");
+    Some(sec)
+}
+
+/// The section of the files Argo CD reads that the change edits (review plans).
+fn markdown_files(plan: &Plan) -> Option<String> {
+    if plan.files.is_empty() {
+        return None;
     }
-    let budget = opts.budget;
+    let mut sec = format!("<details><summary>files Argo CD reads: {} edited</summary>\n\n", plan.files.len());
+    for f in &plan.files {
+        let readers: Vec<String> = f.read_by.iter().map(|a| format!("`{}`", a.name)).collect();
+        let _ = writeln!(
+            sec,
+            "- `{}` `{}` ({}) — re-syncs {}",
+            file_symbol(f.status),
+            f.path,
+            f.status.as_str(),
+            readers.join(", ")
+        );
+    }
+    for f in &plan.files {
+        let _ = writeln!(
+            sec,
+            "\n<details><summary><code>{}</code> diff</summary>\n\n{}</details>\n",
+            f.path,
+            fenced("diff", &f.diff)
+        );
+    }
+    sec.push_str("\n</details>\n\n");
+    Some(sec)
+}
+
+/// The head and as many whole sections as fit in `budget` characters, with a notice of
+/// what was left out.
+fn within_budget(head: String, sections: Vec<String>, budget: usize) -> String {
     let mut out = head;
     let total = sections.len();
     for (i, sec) in sections.into_iter().enumerate() {
