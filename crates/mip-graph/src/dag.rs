@@ -127,129 +127,160 @@ pub fn rule_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<Edge
         .collect()
 }
 
+/// The lookup tables the rules read. Hashed: each object looks up its namespace, project,
+/// parent and sources, and a B-tree descent compares up to six strings per step (at 90 000
+/// objects that was a third of the DAG's time). Nothing iterates them in an order that shows:
+/// the edges are sorted at the end.
+struct Tables<'a> {
+    all: Vec<&'a DesiredObject>,
+    position: Lookup<&'a ObjectRef, usize>,
+    roots: Vec<usize>,
+    infra_roots: Vec<usize>,
+    projects: Lookup<(&'a Option<String>, &'a Option<String>, &'a str), usize>,
+    mip_projects: Vec<usize>,
+    namespaces: Lookup<(&'a Option<String>, &'a str), usize>,
+    deployers: Lookup<(&'a Option<String>, &'a str), usize>,
+    crds: Lookup<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Tables<'a> {
+    fn of(objects: &'a BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Self {
+        let all: Vec<&DesiredObject> = objects.values().collect();
+        let position: Lookup<&ObjectRef, usize> =
+            objects.keys().enumerate().map(|(i, a)| (&**a, i)).collect();
+        let roots: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application"))
+            .collect();
+        let infra_roots: Vec<usize> = roots.iter().copied().filter(|&i| all[i].step == Step::Infra).collect();
+        let projects: Lookup<(&Option<String>, &Option<String>, &str), usize> = (0..all.len())
+            .filter(|&i| is_argo(all[i], "AppProject"))
+            .map(|i| ((&all[i].addr.cluster, &all[i].addr.namespace, all[i].addr.name.as_str()), i))
+            .collect();
+        let mip_projects: Vec<usize> =
+            (0..all.len()).filter(|&i| is_argo(all[i], "AppProject") && all[i].owner == Owner::Mip).collect();
+        let namespaces: Lookup<(&Option<String>, &str), usize> = (0..all.len())
+            .filter(|&i| all[i].addr.is(mip_core::Kind::Namespace))
+            .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
+            .collect();
+        // Where Argo CD deploys each of the Applications it generates: a Secret another tool makes
+        // there (a chart's) comes from that Application.
+        let deployers: Lookup<(&Option<String>, &str), usize> = (0..all.len())
+            .filter(|&i| all[i].owner == Owner::ArgoCd && is_argo(all[i], "Application"))
+            .filter_map(|i| Some(((&all[i].addr.cluster, all[i].str_at("/spec/destination/namespace")?), i)))
+            .collect();
+        let crds: Lookup<(&str, &str), usize> = (0..all.len())
+            .filter(|&i| all[i].addr.is(mip_core::Kind::CustomResourceDefinition))
+            .filter_map(|i| Some(((all[i].str_at("/spec/group")?, all[i].str_at("/spec/names/kind")?), i)))
+            .collect();
+        Tables { all, position, roots, infra_roots, projects, mip_projects, namespaces, deployers, crds }
+    }
+}
+
 /// The rule edges as `(from, to, rule)` over node indices (the objects' positions in address
 /// order), sorted and without duplicates. Working on indices keeps building the graph of
 /// tens of thousands of objects cheap: no address is copied or compared per edge.
 fn index_edges(objects: &BTreeMap<Arc<ObjectRef>, DesiredObject>) -> Vec<(usize, usize, Rule)> {
+    let t = Tables::of(objects);
     let mut edges: Vec<(usize, usize, Rule)> = Vec::new();
     let mut add = |from: usize, to: usize, rule| {
         if from != to {
             edges.push((from, to, rule));
         }
     };
-    // Lookup tables are hashed: each object looks up its namespace, project, parent and
-    // sources, and a B-tree descent compares up to six strings per step (at 90 000 objects
-    // that was a third of the DAG's time). Nothing iterates them in an order that shows: the
-    // edges are sorted at the end.
-    let all: Vec<&DesiredObject> = objects.values().collect();
-    let position: Lookup<&ObjectRef, usize> = objects.keys().enumerate().map(|(i, a)| (&**a, i)).collect();
-    let roots: Vec<usize> =
-        (0..all.len()).filter(|&i| all[i].owner == Owner::Mip && is_argo(all[i], "Application")).collect();
-    let infra_roots: Vec<usize> = roots.iter().copied().filter(|&i| all[i].step == Step::Infra).collect();
-    let projects: Lookup<(&Option<String>, &Option<String>, &str), usize> = (0..all.len())
-        .filter(|&i| is_argo(all[i], "AppProject"))
-        .map(|i| ((&all[i].addr.cluster, &all[i].addr.namespace, all[i].addr.name.as_str()), i))
-        .collect();
-    let mip_projects: Vec<usize> =
-        (0..all.len()).filter(|&i| is_argo(all[i], "AppProject") && all[i].owner == Owner::Mip).collect();
-    let namespaces: Lookup<(&Option<String>, &str), usize> = (0..all.len())
-        .filter(|&i| all[i].addr.is(mip_core::Kind::Namespace))
-        .map(|i| ((&all[i].addr.cluster, all[i].addr.name.as_str()), i))
-        .collect();
-    // Where Argo CD deploys each of the Applications it generates: a Secret another tool makes
-    // there (a chart's) comes from that Application.
-    let deployers: Lookup<(&Option<String>, &str), usize> = (0..all.len())
-        .filter(|&i| all[i].owner == Owner::ArgoCd && is_argo(all[i], "Application"))
-        .filter_map(|i| Some(((&all[i].addr.cluster, all[i].str_at("/spec/destination/namespace")?), i)))
-        .collect();
-    let crds: Lookup<(&str, &str), usize> = (0..all.len())
-        .filter(|&i| all[i].addr.is(mip_core::Kind::CustomResourceDefinition))
-        .filter_map(|i| Some(((all[i].str_at("/spec/group")?, all[i].str_at("/spec/names/kind")?), i)))
-        .collect();
-
-    for (i, o) in all.iter().enumerate() {
-        // default-project-first
-        if o.step == Step::DefaultProject {
-            for &p in &mip_projects {
-                add(i, p, Rule::DefaultProjectFirst);
-            }
-        }
-        // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
-        if o.owner == Owner::Mip
-            && let Some(&n) =
-                o.addr.namespace.as_ref().and_then(|ns| namespaces.get(&(&o.addr.cluster, ns.as_str())))
-        {
-            add(n, i, Rule::NamespaceFirst);
-        }
-        // crd-first
-        if let Some(&crd) = crds.get(&(o.addr.group.as_str(), o.addr.kind.as_str())) {
-            add(crd, i, Rule::CrdFirst);
-        }
-        // project-first
-        if let Some(&proj) =
-            project_of(o).and_then(|p| projects.get(&(&o.addr.cluster, &o.addr.namespace, p)))
-        {
-            add(proj, i, Rule::ProjectFirst);
-        }
-        // role-first
-        if o.addr.group == "rbac.authorization.k8s.io"
-            && o.addr.kind.ends_with("Binding")
-            && let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name"))
-        {
-            let role = ObjectRef {
-                cluster: o.addr.cluster.clone(),
-                group: "rbac.authorization.k8s.io".into(),
-                version: "v1".into(),
-                kind: kind.to_owned(),
-                namespace: if kind == "Role" { o.addr.namespace.clone() } else { None },
-                name: name.to_owned(),
-            };
-            if let Some(&r) = position.get(&role) {
-                add(r, i, Rule::RoleFirst);
-            }
-        }
-        // account-first
-        if o.addr.is_secret()
-            && o.str_at("/type") == Some("kubernetes.io/service-account-token")
-            && let Some(sa) = o.str_at("/metadata/annotations/kubernetes.io~1service-account.name")
-        {
-            let account = ObjectRef::new("v1", "ServiceAccount", o.addr.namespace.as_deref(), sa)
-                .on_cluster(o.addr.cluster.as_deref());
-            if let Some(&a) = position.get(&account) {
-                add(a, i, Rule::AccountFirst);
-            }
-        }
-        // source-first
-        for source in o.sensitive.values().filter_map(mip_core::SensitiveSource::reads) {
-            let made_by = source.namespace.as_deref().and_then(|ns| deployers.get(&(&source.cluster, ns)));
-            if let Some(&s) = position.get(source).or(made_by) {
-                add(s, i, Rule::SourceFirst);
-            }
-        }
-        // generated-by
-        if let Some(&parent) = o.generated_by.as_deref().and_then(|p| position.get(p)) {
-            add(parent, i, Rule::GeneratedBy);
-        }
-        if o.owner == Owner::Mip && o.step == Step::Bootstrap {
-            match o.str_at("/metadata/labels/argocd.argoproj.io~1secret-type") {
-                // credentials-first
-                Some("repository") => roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
-                Some("cluster") => infra_roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
-                // bootstrap-before-infra
-                _ if !is_argo(o, "AppProject") => {
-                    infra_roots.iter().for_each(|&r| add(i, r, Rule::BootstrapBeforeInfra))
-                }
-                _ => {}
-            }
-        }
-        // projects-before-infra
-        if o.owner == Owner::ArgoCd && o.step == Step::AwaitProjects && is_argo(o, "AppProject") {
-            infra_roots.iter().for_each(|&r| add(i, r, Rule::ProjectsBeforeInfra));
-        }
+    for (i, o) in t.all.iter().enumerate() {
+        ordering_edges(&t, i, o, &mut add);
+        bootstrap_edges(&t, i, o, &mut add);
     }
     edges.sort_unstable();
     edges.dedup();
     edges
+}
+
+/// The rules that put what an object needs before it: default project, namespace, CRD,
+/// project, role, account, source, parent.
+fn ordering_edges(t: &Tables<'_>, i: usize, o: &DesiredObject, add: &mut impl FnMut(usize, usize, Rule)) {
+    // default-project-first
+    if o.step == Step::DefaultProject {
+        for &p in &t.mip_projects {
+            add(i, p, Rule::DefaultProjectFirst);
+        }
+    }
+    // namespace-first (mip-owned objects only: Argo CD creates its own namespaces)
+    if o.owner == Owner::Mip
+        && let Some(&n) =
+            o.addr.namespace.as_ref().and_then(|ns| t.namespaces.get(&(&o.addr.cluster, ns.as_str())))
+    {
+        add(n, i, Rule::NamespaceFirst);
+    }
+    // crd-first
+    if let Some(&crd) = t.crds.get(&(o.addr.group.as_str(), o.addr.kind.as_str())) {
+        add(crd, i, Rule::CrdFirst);
+    }
+    // project-first
+    if let Some(&proj) = project_of(o).and_then(|p| t.projects.get(&(&o.addr.cluster, &o.addr.namespace, p)))
+    {
+        add(proj, i, Rule::ProjectFirst);
+    }
+    // role-first
+    if o.addr.group == "rbac.authorization.k8s.io"
+        && o.addr.kind.ends_with("Binding")
+        && let (Some(kind), Some(name)) = (o.str_at("/roleRef/kind"), o.str_at("/roleRef/name"))
+    {
+        let role = ObjectRef {
+            cluster: o.addr.cluster.clone(),
+            group: "rbac.authorization.k8s.io".into(),
+            version: "v1".into(),
+            kind: kind.to_owned(),
+            namespace: if kind == "Role" { o.addr.namespace.clone() } else { None },
+            name: name.to_owned(),
+        };
+        if let Some(&r) = t.position.get(&role) {
+            add(r, i, Rule::RoleFirst);
+        }
+    }
+    // account-first
+    if o.addr.is_secret()
+        && o.str_at("/type") == Some("kubernetes.io/service-account-token")
+        && let Some(sa) = o.str_at("/metadata/annotations/kubernetes.io~1service-account.name")
+    {
+        let account = ObjectRef::new("v1", "ServiceAccount", o.addr.namespace.as_deref(), sa)
+            .on_cluster(o.addr.cluster.as_deref());
+        if let Some(&a) = t.position.get(&account) {
+            add(a, i, Rule::AccountFirst);
+        }
+    }
+    // source-first
+    for source in o.sensitive.values().filter_map(mip_core::SensitiveSource::reads) {
+        let made_by = source.namespace.as_deref().and_then(|ns| t.deployers.get(&(&source.cluster, ns)));
+        if let Some(&s) = t.position.get(source).or(made_by) {
+            add(s, i, Rule::SourceFirst);
+        }
+    }
+    // generated-by
+    if let Some(&parent) = o.generated_by.as_deref().and_then(|p| t.position.get(p)) {
+        add(parent, i, Rule::GeneratedBy);
+    }
+}
+
+/// What a bootstrap object comes before: credentials and everything else of the bootstrap
+/// before the root Applications; generated projects before the infrastructure root.
+fn bootstrap_edges(t: &Tables<'_>, i: usize, o: &DesiredObject, add: &mut impl FnMut(usize, usize, Rule)) {
+    if o.owner == Owner::Mip && o.step == Step::Bootstrap {
+        match o.str_at("/metadata/labels/argocd.argoproj.io~1secret-type") {
+            // credentials-first
+            Some("repository") => t.roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
+            Some("cluster") => t.infra_roots.iter().for_each(|&r| add(i, r, Rule::CredentialsFirst)),
+            // bootstrap-before-infra
+            _ if !is_argo(o, "AppProject") => {
+                t.infra_roots.iter().for_each(|&r| add(i, r, Rule::BootstrapBeforeInfra))
+            }
+            _ => {}
+        }
+    }
+    // projects-before-infra
+    if o.owner == Owner::ArgoCd && o.step == Step::AwaitProjects && is_argo(o, "AppProject") {
+        t.infra_roots.iter().for_each(|&r| add(i, r, Rule::ProjectsBeforeInfra));
+    }
 }
 
 impl Dag {
