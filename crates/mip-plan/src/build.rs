@@ -339,67 +339,12 @@ pub fn plan_live(
         let o = object_at(desired, &by_position, position, addr);
         let live_obj = live.objects.get(addr);
         if o.owner == Owner::ArgoCd {
-            let present = live_obj.is_some();
-            if !present {
-                summary.await_argo += 1;
-            }
-            // Present but not as modelled (an upgraded revision, a moved destination): what
-            // Argo CD will change once the rendered tree is in Git.
-            let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.body(), l));
-            if diff.is_some() {
-                summary.argo_update += 1;
-                expected.push(Expectation { diff, ..expectation(o, Action::Update, present) });
-                continue;
-            }
-            expected.push(expectation(o, if present { Action::NoOp } else { Action::Await }, present));
+            expected.push(argo_expectation(o, live_obj, &mut summary));
             continue;
         }
         let fp = fingerprint(o);
         let is_secret = addr.is_secret();
-        let in_state = prior.managed.get(addr);
-        let (action, reason, diff) = match live_obj {
-            None => {
-                let why = if in_state.is_some() {
-                    "deleted in the cluster behind mip's back (drift)"
-                } else {
-                    "not in the cluster"
-                };
-                (Action::Create, why.to_owned(), None)
-            }
-            Some(l) => {
-                let d = live
-                    .diffs
-                    .get(addr)
-                    .cloned()
-                    .unwrap_or_else(|| crate::diff::diff(&o.manifest, l, is_secret));
-                let changed_values =
-                    if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
-                if !d.changed && !changed_values.is_empty() {
-                    let text = changed_values
-                        .iter()
-                        .map(|k| format!("~ {k}: value changed in the cluster (sensitive)\n"))
-                        .collect::<String>();
-                    (
-                        Action::Update,
-                        "a secret value was changed in the cluster (drift; values are never shown)"
-                            .to_owned(),
-                        Some(text),
-                    )
-                } else if !d.changed {
-                    (Action::NoOp, "matches the cluster".to_owned(), None)
-                } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
-                    (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
-                } else if in_state.is_some_and(|s| *s == fp) {
-                    (
-                        Action::Update,
-                        "changed in the cluster behind mip's back (drift)".to_owned(),
-                        Some(d.text),
-                    )
-                } else {
-                    (Action::Update, "configuration changed".to_owned(), Some(d.text))
-                }
-            }
-        };
+        let (action, reason, diff) = live_action(o, &fp, prior, live);
         count(&mut summary, action);
         changes.push(Change {
             diff,
@@ -427,6 +372,69 @@ pub fn plan_live(
         changes.push(deletion(addr, "no longer in the inventory", prior.managed[addr].clone(), live_fp));
     }
     assemble(desired, prior, input, changes, expected, summary)
+}
+
+/// What a live plan says of an object Argo CD generates: awaited when absent, an update when
+/// present but not as modelled (an upgraded revision, a moved destination: what Argo CD will
+/// change once the rendered tree is in Git), else present as expected.
+fn argo_expectation(
+    o: &DesiredObject,
+    live_obj: Option<&serde_json::Value>,
+    summary: &mut Summary,
+) -> Expectation {
+    let present = live_obj.is_some();
+    if !present {
+        summary.await_argo += 1;
+    }
+    let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.body(), l));
+    if diff.is_some() {
+        summary.argo_update += 1;
+        return Expectation { diff, ..expectation(o, Action::Update, present) };
+    }
+    expectation(o, if present { Action::NoOp } else { Action::Await }, present)
+}
+
+/// The action, its reason and the diff for a mip-owned object against the cluster and the
+/// state: create when absent (drift when the state has it), no-op when it matches, update
+/// otherwise (a secret value changed, adoption, drift or a configuration change).
+fn live_action(
+    o: &DesiredObject,
+    fp: &str,
+    prior: &PriorState,
+    live: &LiveView,
+) -> (Action, String, Option<String>) {
+    let addr = &*o.addr;
+    let is_secret = addr.is_secret();
+    let in_state = prior.managed.get(addr);
+    let Some(l) = live.objects.get(addr) else {
+        let why = if in_state.is_some() {
+            "deleted in the cluster behind mip's back (drift)"
+        } else {
+            "not in the cluster"
+        };
+        return (Action::Create, why.to_owned(), None);
+    };
+    let d = live.diffs.get(addr).cloned().unwrap_or_else(|| crate::diff::diff(&o.manifest, l, is_secret));
+    let changed_values = if is_secret { changed_secret_values(prior, addr, l) } else { Vec::new() };
+    if !d.changed && !changed_values.is_empty() {
+        let text = changed_values
+            .iter()
+            .map(|k| format!("~ {k}: value changed in the cluster (sensitive)\n"))
+            .collect::<String>();
+        (
+            Action::Update,
+            "a secret value was changed in the cluster (drift; values are never shown)".to_owned(),
+            Some(text),
+        )
+    } else if !d.changed {
+        (Action::NoOp, "matches the cluster".to_owned(), None)
+    } else if crate::diff::owned_fields(l, mip_core::FIELD_MANAGER).is_none() {
+        (Action::Update, "exists but is not managed by mip yet (adopt)".to_owned(), Some(d.text))
+    } else if in_state.is_some_and(|s| s == fp) {
+        (Action::Update, "changed in the cluster behind mip's back (drift)".to_owned(), Some(d.text))
+    } else {
+        (Action::Update, "configuration changed".to_owned(), Some(d.text))
+    }
 }
 
 /// The generator Argo CD records on an object it made: the ApplicationSet that owns it, or the
