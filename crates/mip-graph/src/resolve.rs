@@ -274,7 +274,6 @@ pub fn resolve(
         key_sources: crate::Lookup::default(),
         diags: Diagnostics::new(),
     };
-    let rev_of = |r: &Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
 
     // Root names carry the branch prefix and become tracking-label values (63 characters).
     let root_projects = format!("{prefix}argo-projects");
@@ -295,17 +294,41 @@ pub fn resolve(
     credentials(&mut b);
     prerequisite_objects(&mut b, prerequisites);
     namespaces_and_secrets(&mut b);
+    remote_node_objects(&mut b);
+    clusters(&mut b);
+
+    root_applications(&mut b, [&root_projects, &root_infra], opts);
+    let projects_root = b.argo_addr("Application", &root_projects);
+    let infra_root = b.argo_addr("Application", &root_infra);
+
+    expected_projects(&mut b, &projects_root);
+    expected_apps(&mut b, &infra_root);
+
+    if b.diags.has_errors() {
+        return Err(b.diags.sorted());
+    }
+    let warnings = std::mem::take(&mut b.diags).sorted();
+    Ok(Desired { objects: b.into_objects(), revision, prefix, warnings })
+}
+
+/// On each remote node of a hybrid federation: Submariner's namespace and the join Secret.
+fn remote_node_objects(b: &mut Builder<'_>) {
+    let inv = b.inv;
     let join = crate::remote_node::JoinSources::of(inv);
     for node in crate::remote_node::remote_nodes(inv) {
         let why = format!(
             "Submariner's namespace on remote node `{}` (hybrid federation `{}`)",
             node.cluster, node.federation
         );
-        namespace(&mut b, Some(&node.cluster), crate::remote_node::OPERATOR_NAMESPACE, why, node.at.clone());
+        namespace(b, Some(&node.cluster), crate::remote_node::OPERATOR_NAMESPACE, why, node.at.clone());
         b.add(crate::remote_node::join_secret(&node, &join));
     }
-    clusters(&mut b);
+}
 
+/// The two root Applications (`<prefix>argo-projects`, `<prefix>infra-clusterset`).
+fn root_applications(b: &mut Builder<'_>, [root_projects, root_infra]: [&String; 2], opts: &ResolveOptions) {
+    let inv = b.inv;
+    let rev_of = |r: &Repository| opts.revision.clone().unwrap_or_else(|| inv.revision_of(r));
     // Root Applications. Automated sync (self-heal, no prune) so that Argo CD syncs them by
     // itself and mip never has to set `operation`; mip waits on what they generate. Argo CD's
     // resources finalizer makes deleting a root cascade, as `argocd app delete` does: Argo CD
@@ -332,13 +355,13 @@ pub fn resolve(
     };
     let roots = [
         (
-            &root_projects,
+            root_projects,
             "base",
             Step::ArgoProjects,
             "root Application: renders `base/` (the project ApplicationSets)",
         ),
         (
-            &root_infra,
+            root_infra,
             "base/mip-infrastructure",
             Step::Infra,
             "root Application: renders `base/mip-infrastructure` (the infrastructure ApplicationSet)",
@@ -348,17 +371,6 @@ pub fn resolve(
         let m = root(name, path);
         b.mip(b.argo_addr("Application", name), step, m, reason.into(), Some(inv.revision.at.clone()));
     }
-    let projects_root = b.argo_addr("Application", &root_projects);
-    let infra_root = b.argo_addr("Application", &root_infra);
-
-    expected_projects(&mut b, &projects_root);
-    expected_apps(&mut b, &infra_root);
-
-    if b.diags.has_errors() {
-        return Err(b.diags.sorted());
-    }
-    let warnings = std::mem::take(&mut b.diags).sorted();
-    Ok(Desired { objects: b.into_objects(), revision, prefix, warnings })
 }
 
 fn default_project(b: &mut Builder<'_>) {
