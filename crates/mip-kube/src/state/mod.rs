@@ -65,11 +65,11 @@
 //!
 //! [`StateStore`] is synchronous (the engine calls it between waves of async work, and sled is
 //! synchronous), so every call of a [`ClusterStore`] that talks to the cluster goes through one
-//! bridge, [`block_on`]: it runs the call on the state runtime, one worker thread shared by the
-//! stores of the process and started with the first one, which also runs their heartbeats and
-//! their connections. Called from inside another runtime, it blocks from a scoped thread, never
-//! inside the caller's runtime. The heartbeat must not depend on the caller's runtime: a caller
-//! blocked in a commit, or busy planning, would otherwise let the Lease expire.
+//! bridge, [`block_on`], onto the store's home runtime ([`home`]): the caller's, when it is a
+//! multi-thread runtime (the CLI's), so mip runs one runtime. A call blocks its thread only
+//! after telling the runtime (`block_in_place`), so the heartbeat keeps running on another
+//! worker while a commit waits: a blocked caller never lets the Lease expire. Callers without
+//! such a runtime (plain threads in tests and tools) share one runtime of the state's own.
 //!
 //! # Files
 //!
@@ -675,6 +675,9 @@ pub struct ClusterStore {
     current: Mutex<Current>,
     stop: Arc<tokio::sync::Notify>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<Option<Lease>>>>,
+    /// The runtime the store's async work (its calls, the heartbeat, the client's connections)
+    /// runs on: see [`home`].
+    home: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -697,7 +700,8 @@ impl ClusterStore {
     ) -> Result<Self, Error> {
         let info = LockInfo::current(operation);
         let identity = format!("{}/{}/{}", info.holder, info.pid, mip_state::new_lineage()?);
-        let (shared, current, stop, beat) = block_on(async {
+        let home = home()?;
+        let (shared, current, stop, beat) = block_on(&home, async {
             let cluster = KubeCluster::connect(connect).await.map_err(|e| Error::Remote {
                 location: format!("Secret `{}/{}`", config.namespace, config.name),
                 reason: e.to_string(),
@@ -756,7 +760,13 @@ impl ClusterStore {
                 }
             }
         })??;
-        Ok(ClusterStore { shared, current: Mutex::new(current), stop, heartbeat: Mutex::new(Some(beat)) })
+        Ok(ClusterStore {
+            shared,
+            current: Mutex::new(current),
+            stop,
+            heartbeat: Mutex::new(Some(beat)),
+            home,
+        })
     }
 
     /// Where the state is, for messages: `Secret `ns/name` on `https://…``.
@@ -793,7 +803,7 @@ impl ClusterStore {
             return Err(self.shared.lock_lost(reason));
         }
         let shared = Arc::clone(&self.shared);
-        let committed = block_on(async { write(&shared, current, changes).await })??;
+        let committed = block_on(&self.home, async { write(&shared, current, changes).await })??;
         current.commit(committed);
         Ok(())
     }
@@ -893,7 +903,7 @@ impl Drop for ClusterStore {
             self.stop.notify_one();
             let shared = Arc::clone(&self.shared);
             // The runtime runs (the store was opened on it), so this cannot fail.
-            let _ = block_on(async move {
+            let _ = block_on(&self.home, async move {
                 if let Ok(Some(lease)) = beat.await {
                     lock::release(&shared, lease).await;
                 }
@@ -902,9 +912,18 @@ impl Drop for ClusterStore {
     }
 }
 
-/// The state runtime: one worker thread, named `mip-state`, started by the first store of the
-/// process and kept until it exits. See [`block_on`].
-fn state_runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+/// Where a store runs its async work: the caller's runtime when it is a multi-thread one (the
+/// CLI's: the heartbeat runs on its other worker while a call blocks), otherwise (a plain
+/// thread: tests and tools; or a current-thread runtime, which cannot lend its one thread) a
+/// runtime of the state's own, one worker named `mip-state`, started with the first such store
+/// and kept until the process exits.
+fn home() -> Result<tokio::runtime::Handle, Error> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if let Ok(caller) = Handle::try_current()
+        && caller.runtime_flavor() == RuntimeFlavor::MultiThread
+    {
+        return Ok(caller);
+    }
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -916,29 +935,33 @@ fn state_runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
                 .map_err(|e| e.to_string())
         })
         .as_ref()
+        .map(|runtime| runtime.handle().clone())
         .map_err(|e| internal(format!("cannot start the state store's runtime: {e}")))
 }
 
 /// The one bridge from the synchronous [`StateStore`] (and [`ClusterStore::open`] and `drop`)
-/// to the async cluster calls: runs `future` to completion on the [state
-/// runtime](state_runtime), so what it spawns (the heartbeat, the client's connections) lives
-/// there, whoever the caller is. From a plain thread it blocks that thread; from inside another
-/// runtime (where blocking on a runtime panics) it blocks a scoped thread, never a thread of
-/// the caller's runtime.
+/// to the async cluster calls: runs `future` to completion on the store's [`home`] runtime. On
+/// a plain thread it blocks that thread; on a thread of a multi-thread runtime it first tells
+/// the runtime so (`block_in_place`: the thread's other tasks move to another worker), so the
+/// heartbeat keeps running; inside a current-thread runtime it blocks a scoped thread, never
+/// the runtime's one thread.
 ///
 /// # Errors
-/// [`Error::Internal`] when the runtime cannot be started; the future's own result otherwise.
-fn block_on<F>(future: F) -> Result<F::Output, Error>
+/// None of its own (a `Result` for its callers' `?`); the future's own result otherwise.
+fn block_on<F>(home: &tokio::runtime::Handle, future: F) -> Result<F::Output, Error>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let runtime = state_runtime()?;
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Ok(runtime.block_on(future));
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => Ok(home.block_on(future)),
+        Ok(here) if here.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| home.block_on(future)))
+        }
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(|| home.block_on(future)).join() {
+            Ok(output) => Ok(output),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
-    std::thread::scope(|scope| match scope.spawn(|| runtime.block_on(future)).join() {
-        Ok(output) => Ok(output),
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
 }
