@@ -386,12 +386,15 @@ fn argo_expectation(
     if !present {
         summary.await_argo += 1;
     }
-    let diff = live_obj.and_then(|l| crate::argo::argo_diff(&o.body(), l));
+    let mut e = expectation(o, if present { Action::NoOp } else { Action::Await }, present);
+    // The model's JSON is built once, for the expectation, and compared from there.
+    let diff = live_obj.and_then(|l| crate::argo::argo_diff(e.model.as_deref().unwrap_or(&o.manifest), l));
     if diff.is_some() {
         summary.argo_update += 1;
-        return Expectation { diff, ..expectation(o, Action::Update, present) };
+        e.action = Action::Update;
+        e.diff = diff;
     }
-    expectation(o, if present { Action::NoOp } else { Action::Await }, present)
+    e
 }
 
 /// The action, its reason and the diff for a mip-owned object against the cluster and the

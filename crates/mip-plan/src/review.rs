@@ -101,10 +101,13 @@ pub fn review(base: Side<'_>, head: Side<'_>, input: &PlanInput<'_>, base_ref: B
 fn argo_change(before: Option<&DesiredObject>, o: &DesiredObject) -> Option<Expectation> {
     let (action, diff) = match before {
         None => (Action::Create, None),
-        Some(b) if canonical::canonicalize(&b.body()) == canonical::canonicalize(&o.body()) => {
-            return None;
+        Some(b) => {
+            let (was, now) = (b.body(), o.body());
+            if canonical::canonicalize(&was) == canonical::canonicalize(&now) {
+                return None;
+            }
+            (Action::Update, Some(unified(&was, &now)))
         }
-        Some(b) => (Action::Update, Some(unified(&b.body(), &o.body()))),
     };
     Some(Expectation { diff, ..expectation(o, action, false) })
 }
