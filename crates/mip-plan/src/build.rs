@@ -150,7 +150,7 @@ pub(crate) fn expectation(o: &DesiredObject, action: Action, present: bool) -> E
         generated_by: o.generated_by.clone(),
         present,
         diff: None,
-        model: o.model.as_ref().map(|m| std::sync::Arc::new(m.to_value())),
+        model: o.model.as_ref().map(|m| crate::ExpectedModel::Typed(std::sync::Arc::clone(m))),
     }
 }
 
@@ -387,8 +387,11 @@ fn argo_expectation(
         summary.await_argo += 1;
     }
     let mut e = expectation(o, if present { Action::NoOp } else { Action::Await }, present);
-    // The model's JSON is built once, for the expectation, and compared from there.
-    let diff = live_obj.and_then(|l| crate::argo::argo_diff(e.model.as_deref().unwrap_or(&o.manifest), l));
+    // The model's JSON is built only to be compared, and dropped after.
+    let diff = live_obj.and_then(|l| {
+        let model = e.model.as_ref().map(crate::ExpectedModel::value);
+        crate::argo::argo_diff(model.as_deref().unwrap_or(&o.manifest), l)
+    });
     if diff.is_some() {
         summary.argo_update += 1;
         e.action = Action::Update;

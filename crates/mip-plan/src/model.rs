@@ -125,7 +125,61 @@ pub struct Expectation {
     /// Live and review plans: the fields mip models for it (project, sources, destination, …):
     /// what mip expects Argo CD to hold once it has reconciled the rendered tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<std::sync::Arc<serde_json::Value>>,
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub model: Option<ExpectedModel>,
+}
+
+/// What a plan expects Argo CD to hold for an object it generates. While a plan is made it is
+/// the desired state's typed model, shared rather than copied (at 1 000 federations the live
+/// plan's 3 000 models as JSON took 13 MB); read back from a plan file it is the JSON written
+/// there. Both write and compare as the same JSON ([`ArgoModel::to_value`]).
+#[derive(Debug, Clone)]
+pub enum ExpectedModel {
+    /// The desired state's model.
+    Typed(std::sync::Arc<mip_graph::ArgoModel>),
+    /// As read from a plan file.
+    Json(std::sync::Arc<serde_json::Value>),
+}
+
+impl ExpectedModel {
+    /// The model as JSON (built on each call for a typed model).
+    pub fn value(&self) -> std::borrow::Cow<'_, serde_json::Value> {
+        match self {
+            ExpectedModel::Typed(m) => std::borrow::Cow::Owned(m.to_value()),
+            ExpectedModel::Json(v) => std::borrow::Cow::Borrowed(v),
+        }
+    }
+
+    /// The model as shared JSON (built for a typed model, shared for one read from a file).
+    pub fn shared_value(&self) -> std::sync::Arc<serde_json::Value> {
+        match self {
+            ExpectedModel::Typed(m) => std::sync::Arc::new(m.to_value()),
+            ExpectedModel::Json(v) => std::sync::Arc::clone(v),
+        }
+    }
+}
+
+impl PartialEq for ExpectedModel {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ExpectedModel::Typed(a), ExpectedModel::Typed(b)) => a == b,
+            _ => self.value() == other.value(),
+        }
+    }
+}
+
+impl Eq for ExpectedModel {}
+
+impl Serialize for ExpectedModel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectedModel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(deserializer).map(|v| ExpectedModel::Json(std::sync::Arc::new(v)))
+    }
 }
 
 /// Counts per action.

@@ -61,3 +61,22 @@ fn a_second_plan_after_apply_is_a_no_op_and_a_removed_object_is_deleted() {
     assert_eq!(last.address, gone);
     assert_eq!(last.action, mip_core::Action::Delete);
 }
+
+/// A plan holds the desired state's typed models while it is made and their JSON once read
+/// back from a plan file: the two write the same bytes and compare equal, so an apply of a
+/// saved plan waits for what the plan showed.
+#[test]
+fn a_plan_file_keeps_the_models_it_was_made_with() {
+    let made = plan();
+    let typed = made.expected.iter().filter(|e| matches!(e.model, Some(mip_plan::ExpectedModel::Typed(_))));
+    assert!(typed.count() >= 3, "the minimal example's expectations carry typed models");
+    let bytes = mip_plan::planfile::to_bytes(&made).expect("serialises");
+    let read = mip_plan::planfile::from_bytes("plan.json", &bytes).expect("reads back");
+    assert!(read.expected.iter().all(|e| !matches!(e.model, Some(mip_plan::ExpectedModel::Typed(_)))));
+    assert_eq!(read, made);
+    assert_eq!(mip_plan::planfile::to_bytes(&read).expect("serialises"), bytes);
+    for (r, m) in read.expected.iter().zip(&made.expected) {
+        let (Some(r), Some(m)) = (&r.model, &m.model) else { continue };
+        assert_eq!(*r.shared_value(), *m.value());
+    }
+}

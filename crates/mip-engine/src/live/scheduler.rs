@@ -128,7 +128,8 @@ async fn settle<C: Cluster>(
     let gone = targets.iter().map(|t| removed.contains(t)).collect();
     let models = targets
         .iter()
-        .map(|t| plan.expected.iter().find(|e| &e.address == t).and_then(|e| e.model.clone()))
+        .map(|t| plan.expected.iter().find(|e| &e.address == t).and_then(|e| e.model.as_ref()))
+        .map(|m| m.map(mip_plan::ExpectedModel::shared_value))
         .collect();
     let mut watch = Watch::new(targets, gone, opts.wait_for).with_models(models);
     let mut waiting: Vec<usize> = (0..watch.len()).collect();
