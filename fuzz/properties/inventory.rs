@@ -4,8 +4,13 @@
 
 /// `mip_inventory::parse` returns (an inventory or diagnostics) and never panics; an `Err` holds
 /// at least one error; every diagnostic, error or warning, renders on one line, and an error
-/// has a location (`fuzz.yaml:line:column: `, both from 1).
+/// has a location (`fuzz.yaml:line:column: `, both from 1). And the YAML tree read from the
+/// parser's events, where that path reads the text, is serde-saphyr's tree, located the same.
 pub fn check(text: &str) {
+    if let Some(fast) = mip_inventory::yaml::read_common_subset(text) {
+        let slow = mip_inventory::yaml::parse_document_with_serde("fuzz.yaml", text);
+        assert_eq!(slow.as_ref().ok(), Some(&fast), "the two YAML paths differ on {text:?}");
+    }
     match mip_inventory::parse("fuzz.yaml", text) {
         Ok(parsed) => {
             assert!(!parsed.warnings.has_errors(), "Ok with an error: {:?}", parsed.warnings);

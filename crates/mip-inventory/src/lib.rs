@@ -43,6 +43,7 @@ pub mod projects;
 mod secret;
 mod spelling;
 pub mod yaml;
+mod yaml_events;
 
 use mip_core::Diagnostics;
 pub use model::*;

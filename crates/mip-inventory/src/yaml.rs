@@ -226,7 +226,26 @@ fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
 }
 
 /// Parses one YAML document. An empty document is `Null`.
+///
+/// The common subset is read from the parser's events ([`crate::yaml_events`]); the rest, and
+/// every error, by serde-saphyr: the same tree either way, three times faster for an inventory.
 pub fn parse_document(file: &str, text: &str) -> Result<Node, Diagnostic> {
+    if let Some(node) = crate::yaml_events::document(text) {
+        return Ok(node);
+    }
+    parse_document_with_serde(file, text)
+}
+
+/// The tree of `text` if it is in the subset read from the parser's events, else `None` (the
+/// tests compare it with [`parse_document_with_serde`]).
+#[doc(hidden)]
+pub fn read_common_subset(text: &str) -> Option<Node> {
+    crate::yaml_events::document(text)
+}
+
+/// [`parse_document`] by serde-saphyr alone (the tests compare the two).
+#[doc(hidden)]
+pub fn parse_document_with_serde(file: &str, text: &str) -> Result<Node, Diagnostic> {
     serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(|e| syntax_error(file, &e))
 }
 
