@@ -7,7 +7,8 @@
 //! panics, whatever the input (see the `inventory` fuzz target).
 //!
 //! Parsing has three steps, each in its own module: [`yaml`] turns text into a located tree
-//! (only YAML syntax errors stop there), `decode` reads the tree into the [`model`] collecting
+//! (only YAML syntax errors stop there; the common subset is read from the parser's events in
+//! `yaml_events`, the rest by serde-saphyr), `decode` reads the tree into the [`model`] collecting
 //! every local problem, and `check` reports what spans sections (duplicates, references).
 //!
 //! The file format is specified in docs/inventory.md; it is versioned by

@@ -14,10 +14,11 @@
 use crate::yaml::{MAX_DEPTH, Node, Value};
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
 
-/// Below serde-saphyr's default budgets (1 000 000 events, 250 000 nodes, 64 MiB of scalar
-/// text), with room, so a document near one is left to serde-saphyr and its error.
-const MAX_EVENTS: usize = 900_000;
-const MAX_NODES: usize = 240_000;
+/// Below the budgets serde-saphyr is given ([`crate::yaml::MAX_NODES`], twice as many events,
+/// 64 MiB of scalar text), with room, so a document near one is left to serde-saphyr and its
+/// error.
+const MAX_NODES: usize = crate::yaml::MAX_NODES / 10 * 9;
+const MAX_EVENTS: usize = 2 * MAX_NODES;
 const MAX_SCALAR_BYTES: usize = 60 * 1024 * 1024;
 /// Below the parser's simple-key lookahead serde-saphyr sets (1024).
 const MAX_KEY_BYTES: usize = 1000;

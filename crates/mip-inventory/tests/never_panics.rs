@@ -105,9 +105,10 @@ fn billion_laughs(levels: usize, fanout: usize) -> String {
     s
 }
 
-/// serde-saphyr's default budget (250_000 nodes) stops alias bombs; expanding up to the
-/// budget takes ~0.4 s in a release build but several seconds in a debug build, hence the
-/// generous bound there. What matters is that the time is bounded, not exponential.
+/// The budget of events recorded for anchored nodes (100 000, `yaml::options`) stops alias
+/// bombs; expanding up to it takes a fraction of a second in a release build but seconds in a
+/// debug build, hence the generous bound there. What matters is that the time is bounded, not
+/// exponential.
 fn bomb_bound() -> Duration {
     if cfg!(debug_assertions) { Duration::from_secs(60) } else { Duration::from_secs(5) }
 }
@@ -133,6 +134,24 @@ fn alias_bombs_finish_quickly() {
         let diags = result.expect_err("alias bomb accepted");
         assert!(diags.iter().any(|d| d.code == "yaml-syntax"), "{levels}x{fanout}: {diags:?}");
     }
+}
+
+/// An anchored node is recorded event by event, to be replayed at its aliases; past 100 000
+/// recorded events the document is refused (what stops an alias bomb early), alias or not.
+/// Just below, the same document reads (and fails only on the unknown key).
+#[test]
+fn anchored_nodes_are_bounded_by_their_events() {
+    let anchored = |n: usize| {
+        let items = vec!["x"; n].join(", ");
+        format!("{EXAMPLE}big: &big [{items}]\n")
+    };
+    let refused = parse("big.yaml", &anchored(100_001)).expect_err("refused");
+    assert!(
+        refused.iter().any(|d| d.code == "yaml-syntax" && d.summary.contains("size limits")),
+        "{refused:?}"
+    );
+    let read = parse("big.yaml", &anchored(90_000)).expect_err("an unknown key");
+    assert!(read.iter().all(|d| d.code != "yaml-syntax"), "{read:?}");
 }
 
 #[test]

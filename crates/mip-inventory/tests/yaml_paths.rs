@@ -59,6 +59,21 @@ fn the_example_inventories_take_the_fast_path() {
     assert!(seen >= 3);
 }
 
+/// A document past serde-saphyr's default node budget (250 000), as an inventory of 12 000
+/// federations is, reads on both paths, and alike.
+#[test]
+fn a_document_of_260_000_nodes_reads_on_both_paths() {
+    let mut text = String::from("federations:\n");
+    for i in 0..52_000 {
+        text.push_str(&format!("  - {{name: federation-{i}, id: {i}}}\n"));
+    }
+    let tree = agree(&text).expect("read from the events");
+    let mip_inventory::yaml::Value::Map(top) = &tree.value else { panic!("a mapping") };
+    let mip_inventory::yaml::Value::Seq(items) = &top[0].1.value else { panic!("a list") };
+    assert_eq!(items.len(), 52_000);
+    assert_eq!(items[51_999].line, 52_001);
+}
+
 /// Scalars whose type YAML settles by their spelling, and some that need quoting.
 const WORDS: &[&str] = &[
     "a",
