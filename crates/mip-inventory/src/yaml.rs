@@ -184,18 +184,27 @@ pub const MAX_NODES: usize = 2_000_000;
 const MAX_ANCHORED_EVENTS: usize = 100_000;
 
 fn options() -> serde_saphyr::Options {
-    // Defaults already reject duplicate keys; depth is bounded here so that no input can
-    // overflow the stack.
+    // Defaults already reject duplicate keys.
     let mut o = serde_saphyr::Options::default();
-    let mut budget = o.budget.take().unwrap_or_default();
+    o.budget = Some(budget());
+    o
+}
+
+/// The budget serde-saphyr parses with; the events path sets its parser up from it too.
+pub(crate) fn budget() -> serde_saphyr::Budget {
+    // Depth is bounded so that no input can overflow the stack.
+    let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = MAX_DEPTH;
     budget.flow_nesting_limit = MAX_DEPTH;
     budget.max_nodes = MAX_NODES;
     // A collection is two events (start and end), a scalar one.
     budget.max_events = 2 * MAX_NODES + 16;
     budget.max_recorded_anchor_events = MAX_ANCHORED_EVENTS;
-    o.budget = Some(budget);
-    o
+    // The parser holds the comments between a key and its block value while it looks ahead;
+    // serde-saphyr's default of 32 refused an inventory with 40 federations commented out
+    // under `federations:` ("too many buffered comments"). The text bounds them anyway.
+    budget.max_buffered_comment_events = MAX_NODES;
+    budget
 }
 
 fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {

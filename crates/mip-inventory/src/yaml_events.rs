@@ -12,7 +12,7 @@
 //! compare the two trees on every example and on generated documents.
 
 use crate::yaml::{MAX_DEPTH, Node, Value};
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
+use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Span};
 
 /// Below the budgets serde-saphyr is given ([`crate::yaml::MAX_NODES`], twice as many events,
 /// 64 MiB of scalar text), with room, so a document near one is left to serde-saphyr and its
@@ -20,8 +20,6 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, Span};
 const MAX_NODES: usize = crate::yaml::MAX_NODES / 10 * 9;
 const MAX_EVENTS: usize = 2 * MAX_NODES;
 const MAX_SCALAR_BYTES: usize = 60 * 1024 * 1024;
-/// Below the parser's simple-key lookahead serde-saphyr sets (1024).
-const MAX_KEY_BYTES: usize = 1000;
 
 /// A collection being read.
 enum Open {
@@ -35,7 +33,7 @@ pub(crate) fn document(text: &str) -> Option<Node> {
     let mut stack: Vec<Open> = Vec::new();
     let mut root = None;
     let (mut events, mut nodes, mut scalar_bytes, mut documents) = (0usize, 0usize, 0usize, 0usize);
-    for next in Parser::new_from_str(text) {
+    for next in Parser::new_from_str_with_options(text, parser_options(&crate::yaml::budget())) {
         let (event, span) = next.ok()?;
         events += 1;
         let node = match event {
@@ -89,6 +87,20 @@ pub(crate) fn document(text: &str) -> Option<Node> {
     root
 }
 
+/// The parser's options as serde-saphyr derives them from the budget (its private
+/// `Budget::parser_options`, serde-saphyr 2.2), so that this parser refuses exactly what
+/// serde-saphyr's does (a run of comments, a long key, deep nesting), and the text then goes
+/// to serde-saphyr for its message.
+fn parser_options(budget: &serde_saphyr::Budget) -> Options {
+    let mut options = Options::default();
+    options.simple_key_max_lookahead = budget.simple_key_max_lookahead;
+    options.flow_nesting_limit = budget.flow_nesting_limit;
+    options.block_nesting_limit = options.block_nesting_limit.max(budget.max_depth.saturating_add(1));
+    options.emit_comments = true;
+    options.max_buffered_comment_events = budget.max_buffered_comment_events;
+    options
+}
+
 /// Puts a finished node where it belongs: the root, the next item of a sequence, or a key or
 /// value of a mapping.
 fn place(stack: &mut [Open], root: &mut Option<Node>, node: Node) -> Option<()> {
@@ -101,12 +113,8 @@ fn place(stack: &mut [Open], root: &mut Option<Node>, node: Node) -> Option<()> 
         }
         Some(Open::Map(_, key @ None)) => {
             // A key is a string or an integer (whose text is as written, so that duplicates are
-            // found by text as serde-saphyr finds them: `FALSE` and `"FALSE"` are one key),
-            // short enough for the parser's lookahead.
-            let Value::Str(text) = &node.value else {
-                return matches!(node.value, Value::Int(_)).then(|| *key = Some(node));
-            };
-            if text.len() > MAX_KEY_BYTES {
+            // found by text as serde-saphyr finds them: `FALSE` and `"FALSE"` are one key).
+            if !matches!(node.value, Value::Str(_) | Value::Int(_)) {
                 return None;
             }
             *key = Some(node);

@@ -74,6 +74,23 @@ fn a_document_of_260_000_nodes_reads_on_both_paths() {
     assert_eq!(items[51_999].line, 52_001);
 }
 
+/// What the parser's options decide (runs of comments, long keys, deep flow nesting) both
+/// paths decide alike: the same tree, or serde-saphyr's message.
+#[test]
+fn what_the_parser_reads_or_refuses_both_paths_treat_alike() {
+    // Between a key and its block value the parser holds the comments (serde-saphyr's
+    // default allowed 32: 40 federations commented out were refused).
+    let comments = |n: usize| format!("a:\n{}  b: 2\n", "# note\n".repeat(n));
+    assert!(parse_document_with_serde("t.yaml", &comments(200)).is_ok(), "200 comments in a row read");
+    let key = |n: usize| format!("{}: 1\n", "k".repeat(n));
+    let flow = |n: usize| format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+    for text in [comments(10), comments(40), comments(200), key(1000), key(1100), flow(20), flow(30)] {
+        let either = mip_inventory::yaml::parse_document("t.yaml", &text).map_err(|d| d.to_string());
+        let serde = parse_document_with_serde("t.yaml", &text).map_err(|d| d.to_string());
+        assert_eq!(either, serde, "{text:.60?}");
+    }
+}
+
 /// Scalars whose type YAML settles by their spelling, and some that need quoting.
 const WORDS: &[&str] = &[
     "a",
