@@ -6,8 +6,8 @@
 //! anchors or tags. [`document`] builds the located tree from the events for exactly that
 //! subset and gives up (`None`) on anything else: an anchor, an alias, a tag, a merge key, a
 //! duplicate or non-scalar key, a plain scalar whose type it does not settle with certainty (a
-//! float, `yes`, `0x1F`, `007`, …), a second document, a syntax error, or anything near a
-//! budget. The caller then parses the same text with serde-saphyr, which gives the answer or
+//! float, `yes`, `0x1F`, `007`, …), a directive, a second document, a syntax error, or
+//! anything near a budget. The caller then parses the same text with serde-saphyr, which gives the answer or
 //! the error with its message. So the result never depends on the path taken: the tests
 //! compare the two trees on every example and on generated documents.
 
@@ -38,9 +38,10 @@ pub(crate) fn document(text: &str) -> Option<Node> {
         events += 1;
         let node = match event {
             Event::StreamStart | Event::DocumentEnd | Event::Comment(..) => continue,
-            Event::DocumentStart(..) => {
+            // A `%YAML` directive, or a second document, is left to serde-saphyr.
+            Event::DocumentStart(_, version) => {
                 documents += 1;
-                if documents > 1 {
+                if documents > 1 || version.is_some() {
                     return None;
                 }
                 continue;
@@ -221,6 +222,7 @@ mod tests {
             "a: [1\n",
             "",
             "<<: {a: 1}\n",
+            "%YAML 1.2\n---\na: 1\n",
         ] {
             assert_eq!(document(text), None, "{text:?}");
         }
