@@ -18,8 +18,8 @@ pub fn fingerprint(o: &DesiredObject) -> String {
 /// to four threads: each is a canonical walk of the manifest and a sha256, 30 000 of them at
 /// 10 000 federations, about half of building a plan. The result does not depend on the split.
 fn fingerprints(by_position: &[&DesiredObject]) -> Vec<Option<String>> {
-    // Below this many objects a thread costs more than it saves.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // A thread takes at least 2 048 objects: below that it costs more than it saves.
     fingerprints_split(by_position, cores.min(4), 2048)
 }
 

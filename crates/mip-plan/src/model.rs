@@ -132,7 +132,7 @@ pub struct Expectation {
 /// What a plan expects Argo CD to hold for an object it generates. While a plan is made it is
 /// the desired state's typed model, shared rather than copied (at 1 000 federations the live
 /// plan's 3 000 models as JSON took 13 MB); read back from a plan file it is the JSON written
-/// there. Both write and compare as the same JSON ([`ArgoModel::to_value`]).
+/// there. Both write and compare as the same JSON ([`mip_graph::ArgoModel::to_value`]).
 #[derive(Debug, Clone)]
 pub enum ExpectedModel {
     /// The desired state's model.
