@@ -7,9 +7,10 @@
 //! subset and gives up (`None`) on anything else: an anchor, an alias, a tag, a merge key, a
 //! duplicate or non-scalar key, a plain scalar whose type it does not settle with certainty (a
 //! float, `yes`, `0x1F`, `007`, …), a directive, a second document, a syntax error, or
-//! anything near a budget. The caller then parses the same text with serde-saphyr, which gives the answer or
-//! the error with its message. So the result never depends on the path taken: the tests
-//! compare the two trees on every example and on generated documents.
+//! anything near a budget. The caller then parses the same text with serde-saphyr, which gives
+//! the answer or the error with its message. So the result never depends on the path taken:
+//! the tests compare the two trees on every YAML file of the repository, on generated
+//! documents and in the fuzz property.
 
 use crate::yaml::{MAX_DEPTH, Node, Value};
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Span};
@@ -73,7 +74,7 @@ pub(crate) fn document(text: &str) -> Option<Node> {
                 Open::Map(node, None) if keys_are_distinct(&node) => node,
                 _ => return None,
             },
-            // Aliases, anchors' names, comments and whatever later versions add.
+            // Aliases, anchors' names and whatever later versions add.
             _ => return None,
         };
         nodes += 1;
