@@ -236,3 +236,28 @@ proptest! {
         agree(&text);
     }
 }
+
+/// Empty documents, a byte-order mark, block scalars as values and keys, quoting, nested
+/// lists, folded plain scalars and comments in flow collections: the same tree on both paths,
+/// and most of them read from the events.
+#[test]
+fn edge_cases_agree() {
+    let texts = [
+        "---\n",
+        "--- \n...\n",
+        "a: |\n  x\n  y\n",
+        "? |\n  k\n: v\n",
+        "a: >-\n  x\n\n  y\n",
+        "\u{feff}a: 1\n",
+        "a:   \n  - \n",
+        "'a': \"b\"\n",
+        "a: 'it''s'\n",
+        "- - - x\n",
+        "a: {b: [c, {d: e}]}\n",
+        "a:\n  - b: 1\n    c: 2\n",
+        "a: b c\n  d\n",
+        "x: 1 # c\ny: [1, # c\n 2]\n",
+    ];
+    let fast = texts.iter().filter(|t| agree(t).is_some()).count();
+    assert!(fast >= 12, "{fast} of {} read from the events", texts.len());
+}
