@@ -92,6 +92,10 @@ async fn run<K: Connector>(
     secrets: &dyn SecretResolver,
     confirm: &dyn Confirm,
 ) -> Result<Applied, Error> {
+    // The state is read again below, under the lock: the copy `connect` peeked at (to find
+    // the clusters) is dropped rather than held through the apply (a no-op apply at 1 000
+    // federations: 107 → 103 MB).
+    drop(env.take_peeked());
     let backend = env.backend(loaded, Some(cluster.as_ref()))?;
     let store = open(backend.as_ref(), Operation::Apply, env.state.lock_timeout).await?;
     // One read of the state under the lock: the plan's prior, the check below, the history's

@@ -72,6 +72,8 @@ pub async fn destroy<K: Connector>(
     let loaded = env.load(&req.load)?;
     let cluster = Arc::new(env.connect(&loaded).await?);
     let body = async {
+        // Read again under the lock: the copy `connect` peeked at is not kept.
+        drop(env.take_peeked());
         let backend = env.backend(&loaded, Some(cluster.as_ref()))?;
         let store = open(backend.as_ref(), Operation::Destroy, env.state.lock_timeout).await?;
         let snapshot = store.snapshot()?;
