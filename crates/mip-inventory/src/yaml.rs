@@ -252,7 +252,7 @@ fn syntax_error(file: &str, e: &serde_saphyr::Error) -> Diagnostic {
 
 /// Parses one YAML document. An empty document is `Null`.
 ///
-/// The common subset is read from the parser's events ([`crate::yaml_events`]); the rest, and
+/// The common subset is read from the parser's events (module `yaml_events`); the rest, and
 /// every error, by serde-saphyr: the same tree either way, three times faster for an inventory.
 pub fn parse_document(file: &str, text: &str) -> Result<Node, Diagnostic> {
     if let Some(node) = crate::yaml_events::document(text) {
